@@ -1,0 +1,1 @@
+"""Billing data. The models arrive with the billing issue."""

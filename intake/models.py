@@ -1,0 +1,1 @@
+"""Intake data. The models arrive with the intake issue."""

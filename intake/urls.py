@@ -1,0 +1,4 @@
+app_name = "intake"
+
+# Routes arrive with the intake issue; the include in telehealth/urls.py is already in place.
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Messaging data. The models arrive with the messaging issue."""

@@ -1,0 +1,1 @@
+"""Remote monitoring data. The models arrive with the rpm issue."""

@@ -1,0 +1,1 @@
+"""Scheduling data. The models arrive with the scheduling issue."""

@@ -1,0 +1,53 @@
+"""Django admin for practice configuration. Patient records are not edited here: they carry PHI
+and live behind the audited staff pages. Every admin change is audited (see signals)."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from telehealth.accounts.models import Practice, Provider, User
+
+
+class PracticeScopedAdmin(admin.ModelAdmin):
+    """A practice admin sees their own practice's rows; superusers see all."""
+
+    practice_field = "practice"
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(**{self.practice_field: request.user.practice_id})
+
+
+@admin.register(Practice)
+class PracticeAdmin(PracticeScopedAdmin):
+    practice_field = "pk"
+    list_display = ["name", "slug", "time_zone", "phone"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Provider)
+class ProviderAdmin(PracticeScopedAdmin):
+    list_display = ["display_name", "specialty", "npi", "time_zone", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["display_name", "npi"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin, PracticeScopedAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "role", "practice", "is_active"]
+    list_filter = ["role", "is_active"]
+    search_fields = ["email", "full_name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Person", {"fields": ["full_name", "role", "practice"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"],
+                "fields": ["email", "full_name", "role", "practice", "password1", "password2"]}),
+    ]
+    readonly_fields = ["last_login", "date_joined"]

@@ -1,0 +1,97 @@
+"""Session policy, MFA enforcement and the patient's language, applied to every request."""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import translation
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+
+from telehealth.accounts.policy import (
+    LAST_SEEN_KEY,
+    needs_mfa_enrolment,
+    needs_mfa_verification,
+    session_expiry_reason,
+)
+
+
+def wants_json(request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+# Paths a signed-in user may reach before finishing MFA or after a session ends.
+MFA_EXEMPT_PREFIXES = (
+    "/accounts/logout/",
+    "/accounts/mfa/setup/",
+    "/accounts/mfa/verify/",
+    "/static/",
+    "/healthz",
+    "/i18n/",
+)
+
+
+class SessionTimeoutMiddleware:
+    """Ends sessions idle for longer than the role allows, and any older than the absolute
+    limit. Keep-alive pings count as activity; background polls should not be sent."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            reason = session_expiry_reason(request.session, request.user, now=time.time())
+            if reason:
+                logout(request)
+                if wants_json(request):
+                    return JsonResponse({"detail": _("Your session has ended.")}, status=401)
+                messages.info(request, reason)
+                return redirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}")
+            request.session[LAST_SEEN_KEY] = int(time.time())
+        return self.get_response(request)
+
+
+class MFARequiredMiddleware:
+    """Staff reach nothing but enrolment until a TOTP device is verified in this session;
+    patients who opted in must verify too."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if not user.is_authenticated or request.path.startswith(MFA_EXEMPT_PREFIXES):
+            return self.get_response(request)
+        if needs_mfa_enrolment(user):
+            target = "accounts:mfa-setup"
+        elif needs_mfa_verification(user, request):
+            target = "accounts:mfa-verify"
+        else:
+            return self.get_response(request)
+        if wants_json(request):
+            return JsonResponse(
+                {"detail": _("Multi-factor authentication is required.")}, status=403
+            )
+        return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
+
+
+class PatientLanguageMiddleware:
+    """A signed-in patient sees their preferred language; everyone else the browser's."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and user.is_patient:
+            language = getattr(getattr(user, "patient", None), "preferred_language", "")
+            if language in dict(settings.LANGUAGES):
+                translation.activate(language)
+                request.LANGUAGE_CODE = language
+        return self.get_response(request)

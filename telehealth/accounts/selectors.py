@@ -1,0 +1,103 @@
+"""Reads of people: every query of patients goes through these, scoped to the acting user."""
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from telehealth.accounts.models import BreakGlassGrant, CareTeamMember, Patient, Role, User
+from telehealth.audit.models import AuditEvent
+
+
+class BreakGlassRequired(Exception):
+    """A clinician of the patient's practice, outside the care team, asked for the chart."""
+
+    def __init__(self, patient: Patient):
+        self.patient = patient
+
+
+def _active_grants(user: User):
+    return BreakGlassGrant.objects.filter(
+        clinician=user, patient=OuterRef("pk"), expires_at__gt=timezone.now()
+    )
+
+
+def patients_visible_to(user: User) -> QuerySet[Patient]:
+    """Patients whose demographics this user may see.
+
+    Patients: themselves. Clinicians: their care team's patients and any under an active
+    emergency grant. Front desk and admins: their practice's patients."""
+    patients = Patient.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return patients.none()
+    if user.role == Role.PATIENT:
+        return patients.filter(user=user)
+    if user.practice_id is None:
+        return patients.none()
+    patients = patients.filter(practice_id=user.practice_id)
+    if user.role == Role.CLINICIAN:
+        on_team = CareTeamMember.objects.filter(clinician=user, patient=OuterRef("pk"))
+        return patients.filter(Q(Exists(on_team)) | Q(Exists(_active_grants(user))))
+    if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return patients
+    return patients.none()
+
+
+def access_patient(*, user: User, patient_id: int) -> Patient:
+    """The one door to a patient record: 404 for anyone who may not see it.
+
+    A clinician of the same practice who is outside the care team gets BreakGlassRequired,
+    so the view can offer emergency access instead of a dead end."""
+    try:
+        return get_object_or_404(patients_visible_to(user), pk=patient_id)
+    except Http404:
+        if user.is_authenticated and user.role == Role.CLINICIAN and user.practice_id:
+            patient = Patient.objects.filter(pk=patient_id, practice_id=user.practice_id).first()
+            if patient is not None:
+                raise BreakGlassRequired(patient) from None
+        raise
+
+
+def active_break_glass(*, user: User, patient: Patient) -> BreakGlassGrant | None:
+    return (
+        BreakGlassGrant.objects.filter(
+            clinician=user, patient=patient, expires_at__gt=timezone.now()
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def is_on_care_team(*, user: User, patient: Patient) -> bool:
+    return CareTeamMember.objects.filter(clinician=user, patient=patient).exists()
+
+
+def search_patients(*, user: User, query: str = "") -> QuerySet[Patient]:
+    patients = patients_visible_to(user).select_related("practice")
+    query = query.strip()
+    if query:
+        patients = patients.filter(
+            Q(legal_name__icontains=query) | Q(preferred_name__icontains=query)
+        )
+    return patients.order_by("legal_name")
+
+
+def break_glass_grants_for_review(*, user: User) -> QuerySet[BreakGlassGrant]:
+    if user.role != Role.PRACTICE_ADMIN or user.practice_id is None:
+        return BreakGlassGrant.objects.none()
+    return BreakGlassGrant.objects.filter(patient__practice_id=user.practice_id).select_related(
+        "clinician", "patient", "reviewed_by"
+    )
+
+
+def access_break_glass_grant(*, user: User, grant_id: int) -> BreakGlassGrant:
+    return get_object_or_404(break_glass_grants_for_review(user=user), pk=grant_id)
+
+
+def patient_audit_trail(*, user: User, patient_id: int) -> tuple[Patient, QuerySet[AuditEvent]]:
+    """An accounting of disclosures: every recorded access to one patient. Admins only."""
+    if user.role != Role.PRACTICE_ADMIN:
+        raise Http404
+    patient = access_patient(user=user, patient_id=patient_id)
+    events = AuditEvent.objects.filter(patient=patient).order_by("-occurred_at", "-id")
+    return patient, events

@@ -1,0 +1,200 @@
+"""Writes of people and access: each a transaction, audited, effects after commit."""
+
+import secrets
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.contrib.auth import update_session_auth_hash
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from telehealth.accounts.models import (
+    BreakGlassGrant,
+    CareTeamMember,
+    Patient,
+    Practice,
+    Role,
+    User,
+    new_security_stamp,
+)
+from telehealth.accounts.validation import normalise_email
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+
+BACKUP_CODE_COUNT = 10
+
+
+def patient_create(
+    *,
+    practice: Practice,
+    legal_name: str,
+    date_of_birth: date,
+    phone: str = "",
+    email: str = "",
+    by: User | None = None,
+    request=None,
+    **fields,
+) -> Patient:
+    with transaction.atomic():
+        patient = Patient(practice=practice, legal_name=legal_name.strip(),
+                          date_of_birth=date_of_birth, **fields)
+        patient.set_contact(phone=phone, email=email)
+        if patient.sms_consent and patient.sms_consent_at is None:
+            patient.sms_consent_at = timezone.now()
+        patient.full_clean(exclude=["phone", "email"])
+        patient.save()
+        audit.record(action=Action.CREATE, actor=by, obj=patient, request=request)
+    return patient
+
+
+def patient_user_create(*, patient: Patient, password: str) -> User:
+    """Give a patient a portal login under the email on their record."""
+    with transaction.atomic():
+        user = User.objects.create_user(
+            patient.email, password, full_name=patient.legal_name, role=Role.PATIENT
+        )
+        patient.user = user
+        patient.save(update_fields=["user", "updated_at"])
+        audit.record(action=Action.UPDATE, actor=None, obj=patient, detail="portal login created")
+    return user
+
+
+def staff_user_create(
+    *, email: str, password: str, full_name: str, role: str, practice: Practice
+) -> User:
+    if role == Role.PATIENT:
+        raise ValueError("Patients get logins through patient_user_create.")
+    return User.objects.create_user(
+        normalise_email(email), password, full_name=full_name, role=role, practice=practice,
+        is_staff=role == Role.PRACTICE_ADMIN,
+    )
+
+
+def care_team_add(*, patient: Patient, clinician: User, reason: str, by: User | None) -> None:
+    if clinician.role != Role.CLINICIAN or clinician.practice_id != patient.practice_id:
+        raise ValueError("Only a clinician of the patient's practice joins the care team.")
+    with transaction.atomic():
+        _, created = CareTeamMember.objects.get_or_create(
+            patient=patient, clinician=clinician, reason=reason
+        )
+        if created:
+            audit.record(action=Action.UPDATE, actor=by, obj=patient,
+                         detail=f"care team: added clinician #{clinician.pk} ({reason})")
+
+
+def break_glass_grant(*, clinician: User, patient: Patient, reason: str, request=None):
+    """Open a chart outside the care team for BREAK_GLASS_MINUTES, and tell the admins."""
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise ValueError("Give the clinical reason in a sentence (at least 10 characters).")
+    if clinician.role != Role.CLINICIAN or clinician.practice_id != patient.practice_id:
+        raise ValueError("Only a clinician of the patient's practice may request access.")
+    now = timezone.now()
+    with transaction.atomic():
+        grant = BreakGlassGrant.objects.create(
+            clinician=clinician, patient=patient, reason=reason, granted_at=now,
+            expires_at=now + timedelta(minutes=settings.BREAK_GLASS_MINUTES),
+        )
+        audit.record(action=Action.BREAK_GLASS, actor=clinician, obj=patient, request=request,
+                     detail=f"grant #{grant.pk} until {grant.expires_at:%H:%M} UTC")
+        transaction.on_commit(lambda: _alert_admins_of_break_glass(grant.pk))
+    return grant
+
+
+def _alert_admins_of_break_glass(grant_id: int) -> None:
+    grant = BreakGlassGrant.objects.select_related("clinician", "patient").get(pk=grant_id)
+    admins = User.objects.filter(
+        role=Role.PRACTICE_ADMIN, practice_id=grant.patient.practice_id, is_active=True
+    ).values_list("email", flat=True)
+    # No PHI in the email: it says who opened a chart and where to review it.
+    send_mail(
+        subject="Emergency chart access to review",
+        message=(
+            f"{grant.clinician.full_name} used emergency access to a patient chart at "
+            f"{grant.granted_at:%Y-%m-%d %H:%M} UTC.\n\nReview it: "
+            f"{settings.SITE_URL}{reverse('accounts:break-glass-review', args=[grant.pk])}\n"
+        ),
+        from_email=None,
+        recipient_list=list(admins),
+        fail_silently=False,
+    )
+
+
+def break_glass_review(*, grant: BreakGlassGrant, by: User, note: str, request=None):
+    with transaction.atomic():
+        grant.reviewed_by = by
+        grant.reviewed_at = timezone.now()
+        grant.review_note = note.strip()
+        grant.save(update_fields=["reviewed_by", "reviewed_at", "review_note"])
+        audit.record(action=Action.UPDATE, actor=by, obj=grant, patient=grant.patient,
+                     request=request, detail="break-glass reviewed")
+    return grant
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """An unconfirmed device to show as a QR code; reused until confirmed."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def totp_device_confirm(*, user: User, device: TOTPDevice, token: str, request) -> list[str] | None:
+    """Confirm enrolment with a first code. Returns fresh backup codes, or None if it failed.
+
+    Other devices are removed and every other session of the user ends."""
+    if device.user_id != user.pk or not device.verify_token(token):
+        audit.record(action=Action.MFA_FAILED, actor=user, request=request, detail="enrolment")
+        return None
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = _replace_backup_codes(user)
+        _end_other_sessions(user, request)
+        audit.record(action=Action.UPDATE, actor=user, obj=user, request=request,
+                     detail="MFA device enrolled")
+    otp_login(request, device)
+    return codes
+
+
+def backup_codes_regenerate(*, user: User, request) -> list[str]:
+    with transaction.atomic():
+        codes = _replace_backup_codes(user)
+        _end_other_sessions(user, request)
+        audit.record(action=Action.UPDATE, actor=user, obj=user, request=request,
+                     detail="MFA backup codes regenerated")
+    return codes
+
+
+def mfa_disable(*, user: User, request) -> None:
+    """Patients may turn MFA off again; staff never can."""
+    if user.is_staff_role:
+        raise ValueError("Staff accounts must keep multi-factor authentication.")
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
+        _end_other_sessions(user, request)
+        audit.record(action=Action.UPDATE, actor=user, obj=user, request=request,
+                     detail="MFA turned off")
+
+
+def _replace_backup_codes(user: User) -> list[str]:
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="Backup codes",
+                                                   defaults={"confirmed": True})
+    device.token_set.all().delete()
+    codes = [f"{secrets.randbelow(10**8):08d}" for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    return codes
+
+
+def _end_other_sessions(user: User, request) -> None:
+    user.security_stamp = new_security_stamp()
+    user.save(update_fields=["security_stamp"])
+    if request is not None and getattr(request, "user", None) == user:
+        update_session_auth_hash(request, user)

@@ -1,0 +1,47 @@
+"""Audit receivers for Django's authentication signals and admin log entries."""
+
+import time
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from telehealth.accounts.policy import AUTHENTICATED_AT_KEY, LAST_SEEN_KEY
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+
+
+@receiver(user_logged_in)
+def on_login(sender, request, user, **kwargs):
+    now = int(time.time())
+    if request is not None and hasattr(request, "session"):
+        request.session[AUTHENTICATED_AT_KEY] = now
+        request.session[LAST_SEEN_KEY] = now
+    audit.record(action=Action.LOGIN, actor=user, request=request)
+
+
+@receiver(user_logged_out)
+def on_logout(sender, request, user, **kwargs):
+    if user is not None:
+        audit.record(action=Action.LOGOUT, actor=user, request=request)
+
+
+@receiver(user_login_failed)
+def on_login_failed(sender, credentials, request=None, **kwargs):
+    attempted = str(credentials.get("username") or credentials.get("email") or "")[:254]
+    audit.record(action=Action.LOGIN_FAILED, actor_label=attempted, request=request)
+
+
+@receiver(post_save, sender=LogEntry)
+def on_admin_change(sender, instance: LogEntry, created: bool, **kwargs):
+    if created:
+        audit.record(
+            action=Action.ADMIN_CHANGE,
+            actor=instance.user,
+            detail=(
+                f"{instance.get_action_flag_display()} "
+                f"{instance.content_type.app_label}.{instance.content_type.model} "
+                f"#{instance.object_id}"
+            ),
+        )

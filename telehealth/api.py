@@ -1,0 +1,83 @@
+"""The JSON API (`/api/v1/`): session-authenticated, CSRF-checked, scoped by selectors."""
+
+from django.core.exceptions import PermissionDenied
+from ninja import NinjaAPI, Router, Schema
+from ninja.security import django_auth
+
+from telehealth.accounts import selectors
+from telehealth.accounts.models import Role
+from telehealth.audit.phi import note_phi_access
+
+api = NinjaAPI(
+    title="Telehealth API",
+    version="1",
+    urls_namespace="api",
+    auth=django_auth,
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+@api.exception_handler(PermissionDenied)
+def permission_denied(request, exc):
+    return api.create_response(request, {"detail": "You may not do that."}, status=403)
+
+
+class MeOut(Schema):
+    id: int
+    email: str
+    full_name: str
+    role: str
+    practice_id: int | None
+    mfa_verified: bool
+
+
+class PatientOut(Schema):
+    id: int
+    legal_name: str
+    preferred_name: str
+    date_of_birth: str
+    sex: str
+    state: str
+    preferred_language: str
+    preferred_channel: str
+    phone: str
+    email: str
+
+
+core = Router(tags=["core"])
+
+
+@core.get("/me", response=MeOut)
+def me(request):
+    user = request.user
+    return {
+        "id": user.pk, "email": user.email, "full_name": user.full_name, "role": user.role,
+        "practice_id": user.practice_id, "mfa_verified": user.is_verified(),
+    }
+
+
+@core.get("/patients/{patient_id}", response=PatientOut)
+def patient_detail(request, patient_id: int):
+    if request.user.role not in (Role.PATIENT, Role.CLINICIAN, Role.FRONT_DESK,
+                                 Role.PRACTICE_ADMIN):
+        raise PermissionDenied
+    try:
+        patient = selectors.access_patient(user=request.user, patient_id=patient_id)
+    except selectors.BreakGlassRequired:
+        # The API offers no emergency access; it goes through the chart page with a reason.
+        return api.create_response(
+            request, {"detail": "Not found."}, status=404
+        )
+    note_phi_access(request, patient)
+    return {
+        "id": patient.pk, "legal_name": patient.legal_name,
+        "preferred_name": patient.preferred_name,
+        "date_of_birth": patient.date_of_birth.isoformat(), "sex": patient.sex,
+        "state": patient.state, "preferred_language": patient.preferred_language,
+        "preferred_channel": patient.preferred_channel, "phone": patient.phone,
+        "email": patient.email,
+    }
+
+
+api.add_router("/v1/", core)

@@ -1,0 +1,19 @@
+"""The Celery app. Beat's schedule lives here, in code."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
+
+app = Celery("telehealth")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "clear-expired-sessions": {
+        "task": "telehealth.accounts.tasks.clear_expired_sessions",
+        "schedule": crontab(minute=17),
+    },
+}

@@ -1,0 +1,38 @@
+"""File storage that encrypts every file at rest (uploads: attachments, insurance cards)."""
+
+import os
+
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import FileSystemStorage
+from django.utils.deconstruct import deconstructible
+
+from telehealth.crypto.keys import decrypt_bytes, encrypt_bytes
+
+
+@deconstructible
+class EncryptedFileSystemStorage(FileSystemStorage):
+    """Whole-file Fernet encryption. Uploads are size-capped by their forms, so the file is
+    held in memory once while it is encrypted or decrypted."""
+
+    def _save(self, name: str, content: File) -> str:
+        content.seek(0)
+        return super()._save(name, ContentFile(encrypt_bytes(content.read())))
+
+    def _open(self, name: str, mode: str = "rb") -> File:
+        if "w" in mode or "a" in mode:
+            raise ValueError("Encrypted files are written with save(), not opened for writing.")
+        with super()._open(name, "rb") as stored:
+            data = decrypt_bytes(stored.read())
+        return ContentFile(data, name=name)
+
+    def read_token(self, name: str) -> bytes:
+        with open(self.path(name), "rb") as stored:
+            return stored.read()
+
+    def replace_token(self, name: str, token: bytes) -> None:
+        """Atomically swap a file's ciphertext (used by key rotation)."""
+        path = self.path(name)
+        tmp = f"{path}.rotating"
+        with open(tmp, "wb") as out:
+            out.write(token)
+        os.replace(tmp, path)

@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.http import JsonResponse
+from django.template.loader import render_to_string
+from django.http import HttpResponse
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses bodies above REQUEST_MAX_BODY_BYTES with 413 before anything reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
+        if length > settings.REQUEST_MAX_BODY_BYTES:
+            limit_mb = settings.REQUEST_MAX_BODY_BYTES // (1024 * 1024)
+            message = f"The request is too large. The limit is {limit_mb} MB."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=413)
+            body = render_to_string("errors/413.html", {"message": message}, request=None)
+            return HttpResponse(body, status=413)
+        return self.get_response(request)

@@ -1,0 +1,121 @@
+"""Live updates: the one helper that pushes events, and the base every consumer builds on."""
+
+import time
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from telehealth.accounts.policy import (
+    needs_mfa_enrolment,
+    session_expiry_reason,
+    session_is_verified,
+)
+
+# WebSocket close codes (4000-4999 are the application's own).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_SESSION_ENDED = 4440
+
+
+def broadcast_on_commit(group: str, event: dict) -> None:
+    """Send `event` to a channel-layer group once the current transaction commits, so nothing
+    is pushed for a change that rolls back."""
+    layer = get_channel_layer()
+    transaction.on_commit(lambda: async_to_sync(layer.group_send)(group, event))
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
+    """Accepts only signed-in users whose session is live and (for staff) MFA-verified, and
+    closes the socket when the session ends. Subclasses override `groups_for` and
+    `allowed`; a malformed frame gets an error frame, never a crash."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await self.session_ok(user) or not await self.allowed(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user = user
+        self.joined = await self.groups_for(user)
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    @database_sync_to_async
+    def session_ok(self, user) -> bool:
+        session = self.scope.get("session")
+        if session is None:
+            return False
+        if session_expiry_reason(session, user, now=time.time()):
+            return False
+        if needs_mfa_enrolment(user):
+            return False
+        from django_otp import user_has_device
+
+        if user_has_device(user, confirmed=True) and not session_is_verified(session, user):
+            return False
+        return True
+
+    async def receive_json(self, content, **kwargs):
+        user = self.scope["user"]
+        if not await self.session_ok(user):
+            await self.send_json({"type": "error", "code": "session_ended",
+                                  "message": "Your session has ended. Sign in again."})
+            await self.close(code=CLOSE_SESSION_ENDED)
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.send_error("bad_frame", "Each frame is a JSON object with a 'type'.")
+            return
+        await self.handle(content)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None:
+            await self.send_error("bad_frame", "Send text frames of JSON.")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self.send_error("bad_json", "That frame is not valid JSON.")
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def allowed(self, user) -> bool:
+        return True
+
+    async def groups_for(self, user) -> list[str]:
+        return []
+
+    async def handle(self, content: dict) -> None:
+        await self.send_error("unknown_type", f"Unknown frame type: {content['type'][:40]}")
+
+
+class UserEventsConsumer(AuthenticatedConsumer):
+    """`/ws/me/`: a signed-in user's own live events (alerts, inbox counts, schedule changes)."""
+
+    async def groups_for(self, user) -> list[str]:
+        return [user_group(user.pk)]
+
+    async def handle(self, content: dict) -> None:
+        if content["type"] == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        await super().handle(content)
+
+    async def user_event(self, event: dict) -> None:
+        await self.send_json(event["payload"])

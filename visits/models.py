@@ -1,0 +1,1 @@
+"""Video visits data. The models arrive with the visits issue."""
