@@ -16,6 +16,9 @@ class EmailLoginForm(AuthenticationForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip().lower()
+
     error_messages = {
         "invalid_login": _("That email and password do not match an account."),
         "inactive": _("This account is not active. Contact your practice."),

@@ -1,0 +1,128 @@
+"""Shared fixtures: a practice with one user of each role, an outsider practice, and helpers
+to sign in with a verified second factor. Service checks fail under REQUIRE_SERVICES=1."""
+
+import os
+import socket
+from datetime import date
+from urllib.parse import urlparse
+
+import pytest
+from django.db import connection
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from telehealth.accounts import services
+from telehealth.accounts.models import CareTeamReason, Practice, Provider, Role
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+PASSWORD = "correct horse battery staple"
+
+
+def missing_service(reason: str):
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def require_postgres(db):
+    if connection.vendor != "postgresql":
+        missing_service("this test needs PostgreSQL (set DATABASE_URL)")
+
+
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL", "")
+
+
+@pytest.fixture
+def require_redis():
+    url = redis_url()
+    if not url:
+        missing_service("this test needs Redis (set REDIS_URL)")
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=1).close()
+    except OSError:
+        missing_service(f"Redis at {parsed.hostname}:{parsed.port} does not answer")
+    return url
+
+
+def make_practice(slug: str, name: str) -> Practice:
+    return Practice.objects.create(name=name, slug=slug, time_zone="America/New_York",
+                                   phone="+16175550100")
+
+
+def make_staff(practice: Practice, role: str, email: str, name: str, *, enrol: bool = True):
+    user = services.staff_user_create(email=email, password=PASSWORD, full_name=name, role=role,
+                                      practice=practice)
+    if enrol:
+        TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    return user
+
+
+def make_patient(practice: Practice, name: str, email: str, *, login: bool = True, **fields):
+    patient = services.patient_create(
+        practice=practice, legal_name=name, date_of_birth=fields.pop("dob", date(1980, 1, 2)),
+        phone=fields.pop("phone", "+16175550123"), email=email, state="MA", **fields,
+    )
+    if login:
+        services.patient_user_create(patient=patient, password=PASSWORD)
+    return patient
+
+
+class World:
+    """Practice A with a user of every role and a patient on the clinician's care team;
+    practice B with its own clinician and patient (the outsiders)."""
+
+    def __init__(self):
+        self.practice = make_practice("alpha", "Alpha Health")
+        self.clinician = make_staff(self.practice, Role.CLINICIAN, "doc@alpha.test", "Dr Alpha")
+        Provider.objects.create(user=self.clinician, practice=self.practice, slug="doc",
+                                display_name="Dr Alpha", npi="1234567893",
+                                licensed_states=["MA"], time_zone="America/New_York")
+        self.other_clinician = make_staff(self.practice, Role.CLINICIAN, "doc2@alpha.test",
+                                          "Dr Second")
+        self.front_desk = make_staff(self.practice, Role.FRONT_DESK, "desk@alpha.test", "Desk")
+        self.admin = make_staff(self.practice, Role.PRACTICE_ADMIN, "admin@alpha.test", "Admin")
+        self.patient = make_patient(self.practice, "Pat Alpha", "pat@alpha.test")
+        self.other_patient = make_patient(self.practice, "Other Alpha", "other@alpha.test",
+                                          phone="+16175550999")
+        services.care_team_add(patient=self.patient, clinician=self.clinician,
+                               reason=CareTeamReason.ASSIGNED, by=None)
+        services.care_team_add(patient=self.other_patient, clinician=self.clinician,
+                               reason=CareTeamReason.ASSIGNED, by=None)
+        self.outside_practice = make_practice("beta", "Beta Clinic")
+        self.outside_clinician = make_staff(self.outside_practice, Role.CLINICIAN,
+                                            "doc@beta.test", "Dr Beta")
+        self.outside_patient = make_patient(self.outside_practice, "Pat Beta", "pat@beta.test")
+        services.care_team_add(patient=self.outside_patient, clinician=self.outside_clinician,
+                               reason=CareTeamReason.ASSIGNED, by=None)
+
+    def user_for(self, role: str):
+        return {
+            Role.PATIENT: self.patient.user,
+            Role.CLINICIAN: self.clinician,
+            Role.FRONT_DESK: self.front_desk,
+            Role.PRACTICE_ADMIN: self.admin,
+        }[role]
+
+
+@pytest.fixture
+def world(db) -> World:
+    return World()
+
+
+def sign_in(client, user, *, verified: bool = True):
+    """Log in as `user`; staff (and enrolled patients) also pass the second factor."""
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if verified and device is not None:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client
+
+
+def current_totp(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"

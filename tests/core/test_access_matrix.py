@@ -1,0 +1,168 @@
+"""Every route, every role: anonymous users, the wrong role and outsiders are refused.
+
+The matrix is built from the URL resolver, so a new route without an entry here fails
+`test_every_route_has_an_access_entry` until someone decides who may reach it."""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from telehealth.accounts import services
+from telehealth.accounts.models import Role
+from tests.conftest import sign_in
+
+ALL_ROLES = frozenset(Role.values)
+STAFF = frozenset({Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN})
+
+
+@dataclass(frozen=True)
+class Access:
+    roles: frozenset = ALL_ROLES          # roles that may use the route
+    public: bool = False                  # anonymous users may use it too
+    method: str = "get"
+    obj: str | None = None                # "patient" or "grant": the route takes an object id
+    ok: tuple = (200,)                    # status for an allowed user on their own object
+    kwargs: dict = field(default_factory=dict)
+
+
+ROUTES: dict[str, Access] = {
+    "home": Access(),
+    "healthz": Access(public=True),
+    "set_language": Access(public=True, method="post", ok=(302,)),
+    "accounts:login": Access(public=True, ok=(200, 302)),
+    "accounts:logout": Access(public=True, method="post", ok=(302,)),
+    "accounts:password-reset": Access(public=True),
+    "accounts:password-reset-done": Access(public=True),
+    "accounts:password-reset-confirm": Access(public=True, kwargs={"uidb64": "x", "token": "y"}),
+    "accounts:password-reset-complete": Access(public=True),
+    "accounts:mfa-setup": Access(),
+    "accounts:mfa-verify": Access(ok=(200, 302)),
+    "accounts:security": Access(),
+    "accounts:keepalive": Access(method="post"),
+    "accounts:patient-list": Access(roles=STAFF),
+    "accounts:patient-chart": Access(roles=STAFF, obj="patient"),
+    "accounts:break-glass": Access(roles=frozenset({Role.CLINICIAN}), obj="patient", ok=(302,)),
+    "accounts:patient-audit": Access(roles=frozenset({Role.PRACTICE_ADMIN}), obj="patient"),
+    "accounts:break-glass-reviews": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
+    "accounts:break-glass-review": Access(roles=frozenset({Role.PRACTICE_ADMIN}), obj="grant"),
+    "api:me": Access(),
+    "api:patient_detail": Access(obj="patient"),
+    "api:openapi-json": Access(public=True),
+    "api:openapi-view": Access(public=True),
+    "api:api-root": Access(public=True, ok=(302,)),
+}
+# The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it
+# sits behind sign-in and MFA.
+EXCLUDED_NAMESPACES = {"admin"}
+
+
+def route_names(resolver=None, namespace="") -> set[str]:
+    names = set()
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = entry.namespace or ""
+            if inner in EXCLUDED_NAMESPACES:
+                continue
+            prefix = f"{namespace}{inner}:" if inner else namespace
+            names |= route_names(entry, prefix)
+        elif isinstance(entry, URLPattern) and entry.name:
+            names.add(f"{namespace}{entry.name}")
+    return names
+
+
+def test_every_route_has_an_access_entry():
+    names = route_names()
+    assert names - ROUTES.keys() == set(), "routes with no access entry"
+    assert ROUTES.keys() - names == set(), "access entries for routes that no longer exist"
+
+
+def object_id(world, access: Access, *, outsider: bool) -> dict:
+    if access.obj == "patient":
+        return {"patient_id": (world.outside_patient if outsider else world.patient).pk}
+    if access.obj == "grant":
+        clinician, patient = (
+            (world.outside_clinician, world.outside_patient) if outsider
+            else (world.other_clinician, world.patient)
+        )
+        grant = services.break_glass_grant(clinician=clinician, patient=patient,
+                                           reason="Unconscious patient in the ED")
+        return {"grant_id": grant.pk}
+    return {}
+
+
+def url_for(name: str, access: Access, kwargs: dict) -> str:
+    return reverse(name, kwargs={**access.kwargs, **kwargs})
+
+
+def call(client, access: Access, url: str):
+    return getattr(client, access.method)(url, HTTP_ACCEPT="text/html")
+
+
+PROTECTED = sorted(n for n, a in ROUTES.items() if not a.public)
+
+
+@pytest.mark.parametrize("name", PROTECTED)
+def test_anonymous_user_is_sent_to_sign_in(client, world, name):
+    access = ROUTES[name]
+    response = call(client, access, url_for(name, access, object_id(world, access,
+                                                                    outsider=False)))
+    if name.startswith("api:") or name == "accounts:keepalive":
+        assert response.status_code == 401
+    else:
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("accounts:login"))
+
+
+WRONG_ROLE_CASES = sorted(
+    (name, role) for name, a in ROUTES.items() if not a.public for role in ALL_ROLES - a.roles
+)
+
+
+@pytest.mark.parametrize(("name", "role"), WRONG_ROLE_CASES)
+def test_wrong_role_is_refused(client, world, name, role):
+    access = ROUTES[name]
+    sign_in(client, world.user_for(role))
+    response = call(client, access, url_for(name, access, object_id(world, access,
+                                                                    outsider=False)))
+    assert response.status_code == 403
+
+
+OBJECT_CASES = sorted(
+    (name, role) for name, a in ROUTES.items() if a.obj for role in a.roles
+)
+
+
+@pytest.mark.parametrize(("name", "role"), OBJECT_CASES)
+def test_outsider_asking_for_another_patients_object_gets_404(client, world, name, role):
+    access = ROUTES[name]
+    sign_in(client, world.user_for(role))
+    response = call(client, access, url_for(name, access, object_id(world, access,
+                                                                    outsider=True)))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(("name", "role"), OBJECT_CASES)
+def test_allowed_role_reaches_its_own_object(client, world, name, role):
+    access = ROUTES[name]
+    sign_in(client, world.user_for(role))
+    response = call(client, access, url_for(name, access, object_id(world, access,
+                                                                    outsider=False)))
+    assert response.status_code in access.ok
+
+
+def test_patient_cannot_read_another_patient_of_the_same_practice_by_api(client, world):
+    sign_in(client, world.patient.user)
+    response = client.get(reverse("api:patient_detail",
+                                  kwargs={"patient_id": world.other_patient.pk}))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("name", sorted(n for n, a in ROUTES.items()
+                                        if not a.obj and not a.public))
+def test_every_allowed_role_reaches_each_page(client, world, name):
+    access = ROUTES[name]
+    for role in access.roles:
+        sign_in(client, world.user_for(role))
+        response = call(client, access, url_for(name, access, {}))
+        assert response.status_code in access.ok, (role, response.status_code)
