@@ -1,18 +1,23 @@
 """Live updates: the one helper that pushes events, and the base every consumer builds on."""
 
 import time
+from importlib import import_module
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db import transaction
+from django_otp import user_has_device
 
 from telehealth.accounts.policy import (
     needs_mfa_enrolment,
     session_expiry_reason,
     session_is_verified,
 )
+from telehealth.accounts.models import User
 
 # WebSocket close codes (4000-4999 are the application's own).
 CLOSE_UNAUTHENTICATED = 4401
@@ -56,15 +61,23 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def session_ok(self, user) -> bool:
-        session = self.scope.get("session")
-        if session is None:
+        """Re-read the session from its store: it may have ended (timeout, sign-out, a
+        password or MFA change elsewhere) since the socket opened."""
+        scoped = self.scope.get("session")
+        if scoped is None or not scoped.session_key:
+            return False
+        session = import_module(settings.SESSION_ENGINE).SessionStore(
+            session_key=scoped.session_key
+        )
+        user = User.objects.filter(pk=user.pk, is_active=True).first()
+        if user is None or session.get(SESSION_KEY) != str(user.pk):
+            return False
+        if session.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
             return False
         if session_expiry_reason(session, user, now=time.time()):
             return False
         if needs_mfa_enrolment(user):
             return False
-        from django_otp import user_has_device
-
         if user_has_device(user, confirmed=True) and not session_is_verified(session, user):
             return False
         return True

@@ -1,6 +1,10 @@
 from django.conf import settings
 
-from telehealth.accounts.policy import idle_limit_seconds
+from telehealth.accounts.policy import (
+    idle_limit_seconds,
+    needs_mfa_enrolment,
+    needs_mfa_verification,
+)
 
 
 def session_policy(request) -> dict:
@@ -9,6 +13,7 @@ def session_policy(request) -> dict:
     if user is None or not user.is_authenticated:
         return {}
     return {
+        "mfa_pending": needs_mfa_enrolment(user) or needs_mfa_verification(user, request),
         "session_idle_seconds": idle_limit_seconds(user),
         "session_warning_seconds": settings.SESSION_WARNING_SECONDS,
     }

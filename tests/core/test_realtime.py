@@ -1,0 +1,146 @@
+import time
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.db import transaction
+from django.test import Client
+
+from telehealth.accounts.policy import AUTHENTICATED_AT_KEY, LAST_SEEN_KEY
+from telehealth.asgi import application
+from telehealth.realtime import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    broadcast_on_commit,
+    user_group,
+)
+from tests.conftest import sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_cookie(user, *, verified=True, age: int = 0) -> bytes:
+    client = sign_in(Client(), user, verified=verified)
+    if age:
+        session = client.session
+        session[LAST_SEEN_KEY] = int(time.time()) - age
+        session[AUTHENTICATED_AT_KEY] = int(time.time()) - age
+        session.save()
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def communicator(cookie: bytes | None = None, origin: bytes = b"http://localhost"):
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, "/ws/me/", headers=headers)
+
+
+async def test_anonymous_socket_is_closed(world):
+    ws = communicator()
+    connected, code = await ws.connect()
+    assert not connected
+    assert code == CLOSE_UNAUTHENTICATED
+
+
+async def test_foreign_origin_is_refused(world):
+    from asgiref.sync import sync_to_async
+
+    cookie = await sync_to_async(session_cookie)(world.clinician)
+    ws = communicator(cookie, origin=b"https://evil.example")
+    connected, _ = await ws.connect()
+    assert not connected
+
+
+async def test_staff_socket_needs_a_verified_second_factor(world):
+    from asgiref.sync import sync_to_async
+
+    cookie = await sync_to_async(session_cookie)(world.clinician, verified=False)
+    ws = communicator(cookie)
+    connected, code = await ws.connect()
+    assert not connected
+    assert code == CLOSE_FORBIDDEN
+
+
+async def test_verified_user_gets_pong_and_error_frames_for_bad_input(world):
+    from asgiref.sync import sync_to_async
+
+    cookie = await sync_to_async(session_cookie)(world.clinician)
+    ws = communicator(cookie)
+    connected, _ = await ws.connect()
+    assert connected
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.send_to(text_data="{not json")
+    assert (await ws.receive_json_from())["code"] == "bad_json"
+    await ws.send_to(text_data="[1, 2]")
+    assert (await ws.receive_json_from())["code"] == "bad_frame"
+    await ws.send_json_to({"type": "launch-missiles"})
+    assert (await ws.receive_json_from())["code"] == "unknown_type"
+    await ws.send_json_to({"type": "ping"})  # still alive after the bad frames
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+
+async def test_socket_of_an_expired_session_is_refused(world):
+    from asgiref.sync import sync_to_async
+
+    cookie = await sync_to_async(session_cookie)(world.patient.user, age=3600)
+    ws = communicator(cookie)
+    connected, code = await ws.connect()
+    assert not connected
+
+
+async def test_open_socket_is_closed_once_the_session_ends(world):
+    from asgiref.sync import sync_to_async
+
+    cookie = await sync_to_async(session_cookie)(world.patient.user)
+    ws = communicator(cookie)
+    connected, _ = await ws.connect()
+    assert connected
+
+    @sync_to_async
+    def expire():
+        from django.contrib.sessions.backends.db import SessionStore
+
+        key = cookie.decode().split("=", 1)[1]
+        session = SessionStore(session_key=key)
+        session[AUTHENTICATED_AT_KEY] = int(time.time()) - 13 * 3600
+        session.save()
+
+    await expire()
+    await ws.send_json_to({"type": "ping"})
+    frame = await ws.receive_json_from()
+    assert frame["code"] == "session_ended"
+    assert (await ws.receive_output())["type"] == "websocket.close"
+
+
+async def test_broadcast_reaches_the_user_only_after_commit(world):
+    from asgiref.sync import sync_to_async
+
+    cookie = await sync_to_async(session_cookie)(world.patient.user)
+    ws = communicator(cookie)
+    assert (await ws.connect())[0]
+    group = user_group(world.patient.user.pk)
+
+    @sync_to_async
+    def rolled_back():
+        try:
+            with transaction.atomic():
+                broadcast_on_commit(group, {"type": "user.event", "payload": {"n": 1}})
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+
+    @sync_to_async
+    def committed():
+        with transaction.atomic():
+            broadcast_on_commit(group, {"type": "user.event", "payload": {"n": 2}})
+
+    await rolled_back()
+    await committed()
+    assert await ws.receive_json_from(timeout=2) == {"n": 2}
+    assert await ws.receive_nothing(timeout=0.2)
+    await ws.disconnect()
+    assert get_channel_layer() is not None

@@ -1,0 +1,45 @@
+import pytest
+from django.test import override_settings
+
+from tests.conftest import sign_in
+
+PAGES = ["/accounts/login/", "/healthz", "/accounts/password-reset/", "/api/openapi.json",
+         "/does-not-exist/"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_security_headers_on_every_response(client, db, path):
+    response = client.get(path, secure=True)
+    csp = response["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert response["Strict-Transport-Security"].startswith("max-age=")
+    assert "includeSubDomains" in response["Strict-Transport-Security"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_signed_in_pages_carry_the_headers_too(client, world):
+    sign_in(client, world.clinician)
+    response = client.get(f"/patients/{world.patient.pk}/", secure=True)
+    assert response.status_code == 200
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert "Strict-Transport-Security" in response
+
+
+def test_pages_have_no_inline_script_or_style(client, world):
+    sign_in(client, world.admin)
+    for path in ["/", "/patients/", f"/patients/{world.patient.pk}/", "/accounts/security/"]:
+        html = client.get(path).content.decode()
+        assert "<script>" not in html and "<script type=\"text/javascript\">" not in html
+        assert " style=" not in html and "<style" not in html
+        assert " onclick=" not in html
+
+
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_plain_http_is_redirected_when_ssl_redirect_is_on(client, db):
+    response = client.get("/accounts/login/")
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
