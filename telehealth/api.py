@@ -52,30 +52,40 @@ core = Router(tags=["core"])
 def me(request):
     user = request.user
     return {
-        "id": user.pk, "email": user.email, "full_name": user.full_name, "role": user.role,
-        "practice_id": user.practice_id, "mfa_verified": user.is_verified(),
+        "id": user.pk,
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": user.role,
+        "practice_id": user.practice_id,
+        "mfa_verified": user.is_verified(),
     }
 
 
 @core.get("/patients/{patient_id}", response=PatientOut)
 def patient_detail(request, patient_id: int):
-    if request.user.role not in (Role.PATIENT, Role.CLINICIAN, Role.FRONT_DESK,
-                                 Role.PRACTICE_ADMIN):
+    if request.user.role not in (
+        Role.PATIENT,
+        Role.CLINICIAN,
+        Role.FRONT_DESK,
+        Role.PRACTICE_ADMIN,
+    ):
         raise PermissionDenied
     try:
         patient = selectors.access_patient(user=request.user, patient_id=patient_id)
     except selectors.BreakGlassRequired:
         # The API offers no emergency access; it goes through the chart page with a reason.
-        return api.create_response(
-            request, {"detail": "Not found."}, status=404
-        )
+        return api.create_response(request, {"detail": "Not found."}, status=404)
     note_phi_access(request, patient)
     return {
-        "id": patient.pk, "legal_name": patient.legal_name,
+        "id": patient.pk,
+        "legal_name": patient.legal_name,
         "preferred_name": patient.preferred_name,
-        "date_of_birth": patient.date_of_birth.isoformat(), "sex": patient.sex,
-        "state": patient.state, "preferred_language": patient.preferred_language,
-        "preferred_channel": patient.preferred_channel, "phone": patient.phone,
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "sex": patient.sex,
+        "state": patient.state,
+        "preferred_language": patient.preferred_language,
+        "preferred_channel": patient.preferred_channel,
+        "phone": patient.phone,
         "email": patient.email,
     }
 

@@ -1,7 +1,6 @@
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
-from django.http import HttpResponse
 
 
 class RequestSizeLimitMiddleware:

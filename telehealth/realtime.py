@@ -12,12 +12,12 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db import transaction
 from django_otp import user_has_device
 
+from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
     needs_mfa_enrolment,
     session_expiry_reason,
     session_is_verified,
 )
-from telehealth.accounts.models import User
 
 # WebSocket close codes (4000-4999 are the application's own).
 CLOSE_UNAUTHENTICATED = 4401
@@ -78,15 +78,19 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             return False
         if needs_mfa_enrolment(user):
             return False
-        if user_has_device(user, confirmed=True) and not session_is_verified(session, user):
-            return False
-        return True
+        enrolled = user_has_device(user, confirmed=True)
+        return not enrolled or session_is_verified(session, user)
 
     async def receive_json(self, content, **kwargs):
         user = self.scope["user"]
         if not await self.session_ok(user):
-            await self.send_json({"type": "error", "code": "session_ended",
-                                  "message": "Your session has ended. Sign in again."})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "session_ended",
+                    "message": "Your session has ended. Sign in again.",
+                }
+            )
             await self.close(code=CLOSE_SESSION_ENDED)
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):

@@ -49,13 +49,15 @@ def require_redis():
 
 
 def make_practice(slug: str, name: str) -> Practice:
-    return Practice.objects.create(name=name, slug=slug, time_zone="America/New_York",
-                                   phone="+16175550100")
+    return Practice.objects.create(
+        name=name, slug=slug, time_zone="America/New_York", phone="+16175550100"
+    )
 
 
 def make_staff(practice: Practice, role: str, email: str, name: str, *, enrol: bool = True):
-    user = services.staff_user_create(email=email, password=PASSWORD, full_name=name, role=role,
-                                      practice=practice)
+    user = services.staff_user_create(
+        email=email, password=PASSWORD, full_name=name, role=role, practice=practice
+    )
     if enrol:
         TOTPDevice.objects.create(user=user, name="test", confirmed=True)
     return user
@@ -63,8 +65,13 @@ def make_staff(practice: Practice, role: str, email: str, name: str, *, enrol: b
 
 def make_patient(practice: Practice, name: str, email: str, *, login: bool = True, **fields):
     patient = services.patient_create(
-        practice=practice, legal_name=name, date_of_birth=fields.pop("dob", date(1980, 1, 2)),
-        phone=fields.pop("phone", "+16175550123"), email=email, state="MA", **fields,
+        practice=practice,
+        legal_name=name,
+        date_of_birth=fields.pop("dob", date(1980, 1, 2)),
+        phone=fields.pop("phone", "+16175550123"),
+        email=email,
+        state="MA",
+        **fields,
     )
     if login:
         services.patient_user_create(patient=patient, password=PASSWORD)
@@ -78,26 +85,44 @@ class World:
     def __init__(self):
         self.practice = make_practice("alpha", "Alpha Health")
         self.clinician = make_staff(self.practice, Role.CLINICIAN, "doc@alpha.test", "Dr Alpha")
-        Provider.objects.create(user=self.clinician, practice=self.practice, slug="doc",
-                                display_name="Dr Alpha", npi="1234567893",
-                                licensed_states=["MA"], time_zone="America/New_York")
-        self.other_clinician = make_staff(self.practice, Role.CLINICIAN, "doc2@alpha.test",
-                                          "Dr Second")
+        Provider.objects.create(
+            user=self.clinician,
+            practice=self.practice,
+            slug="doc",
+            display_name="Dr Alpha",
+            npi="1234567893",
+            licensed_states=["MA"],
+            time_zone="America/New_York",
+        )
+        self.other_clinician = make_staff(
+            self.practice, Role.CLINICIAN, "doc2@alpha.test", "Dr Second"
+        )
         self.front_desk = make_staff(self.practice, Role.FRONT_DESK, "desk@alpha.test", "Desk")
         self.admin = make_staff(self.practice, Role.PRACTICE_ADMIN, "admin@alpha.test", "Admin")
         self.patient = make_patient(self.practice, "Pat Alpha", "pat@alpha.test")
-        self.other_patient = make_patient(self.practice, "Other Alpha", "other@alpha.test",
-                                          phone="+16175550999")
-        services.care_team_add(patient=self.patient, clinician=self.clinician,
-                               reason=CareTeamReason.ASSIGNED, by=None)
-        services.care_team_add(patient=self.other_patient, clinician=self.clinician,
-                               reason=CareTeamReason.ASSIGNED, by=None)
+        self.other_patient = make_patient(
+            self.practice, "Other Alpha", "other@alpha.test", phone="+16175550999"
+        )
+        services.care_team_add(
+            patient=self.patient, clinician=self.clinician, reason=CareTeamReason.ASSIGNED, by=None
+        )
+        services.care_team_add(
+            patient=self.other_patient,
+            clinician=self.clinician,
+            reason=CareTeamReason.ASSIGNED,
+            by=None,
+        )
         self.outside_practice = make_practice("beta", "Beta Clinic")
-        self.outside_clinician = make_staff(self.outside_practice, Role.CLINICIAN,
-                                            "doc@beta.test", "Dr Beta")
+        self.outside_clinician = make_staff(
+            self.outside_practice, Role.CLINICIAN, "doc@beta.test", "Dr Beta"
+        )
         self.outside_patient = make_patient(self.outside_practice, "Pat Beta", "pat@beta.test")
-        services.care_team_add(patient=self.outside_patient, clinician=self.outside_clinician,
-                               reason=CareTeamReason.ASSIGNED, by=None)
+        services.care_team_add(
+            patient=self.outside_patient,
+            clinician=self.outside_clinician,
+            reason=CareTeamReason.ASSIGNED,
+            by=None,
+        )
 
     def user_for(self, role: str):
         return {

@@ -5,7 +5,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 
-from telehealth.accounts.models import Role, STAFF_ROLES
+from telehealth.accounts.models import STAFF_ROLES, Role
 
 
 def role_required(*roles: str):

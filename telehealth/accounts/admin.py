@@ -47,7 +47,12 @@ class UserAdmin(DjangoUserAdmin, PracticeScopedAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"],
-                "fields": ["email", "full_name", "role", "practice", "password1", "password2"]}),
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "full_name", "role", "practice", "password1", "password2"],
+            },
+        ),
     ]
     readonly_fields = ["last_login", "date_joined"]

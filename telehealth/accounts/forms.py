@@ -54,5 +54,6 @@ class BreakGlassForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    note = forms.CharField(label=_("Review note"), max_length=1000,
-                           widget=forms.Textarea(attrs={"rows": 3}))
+    note = forms.CharField(
+        label=_("Review note"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+    )

@@ -52,7 +52,9 @@ class SessionTimeoutMiddleware:
                 if wants_json(request):
                     return JsonResponse({"detail": _("Your session has ended.")}, status=401)
                 messages.info(request, reason)
-                return redirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}")
+                return redirect(
+                    f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}"
+                )
             request.session[LAST_SEEN_KEY] = int(time.time())
         return self.get_response(request)
 

@@ -36,8 +36,9 @@ STAFF_ROLES = frozenset({Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN})
 class Practice(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
-    time_zone = models.CharField(max_length=64, default="America/New_York",
-                                 validators=[validate_time_zone])
+    time_zone = models.CharField(
+        max_length=64, default="America/New_York", validators=[validate_time_zone]
+    )
     phone = models.CharField(max_length=20, help_text="E.164, e.g. +16175550100")
     address = models.TextField(blank=True)
     # {"mon": [["08:00", "17:00"]], ...}: local opening hours, used for after-hours replies.
@@ -83,7 +84,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     full_name = models.CharField(max_length=200)
     role = models.CharField(max_length=20, choices=Role.choices)
     practice = models.ForeignKey(
-        Practice, null=True, blank=True, on_delete=models.PROTECT, related_name="staff",
+        Practice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="staff",
         help_text="The practice a staff member works for (patients link through Patient).",
     )
     is_active = models.BooleanField(default=True)
@@ -202,10 +207,12 @@ class Patient(models.Model):
     email_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     address = EncryptedJSONField(default=dict, blank=True)
     state = models.CharField(max_length=2, blank=True, help_text="US state of residence")
-    preferred_language = models.CharField(max_length=8, default="en",
-                                          choices=[("en", "English"), ("es", "Español")])
-    preferred_channel = models.CharField(max_length=10, choices=Channel.choices,
-                                         default=Channel.SMS)
+    preferred_language = models.CharField(
+        max_length=8, default="en", choices=[("en", "English"), ("es", "Español")]
+    )
+    preferred_channel = models.CharField(
+        max_length=10, choices=Channel.choices, default=Channel.SMS
+    )
     sms_consent = models.BooleanField(default=False)
     sms_consent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -265,6 +272,9 @@ class CareTeamMember(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.clinician_id} cares for {self.patient_id} ({self.reason})"
+
 
 class BreakGlassGrant(models.Model):
     """Emergency access by a clinician outside the care team: time-limited, audited, reviewed."""
@@ -289,6 +299,9 @@ class BreakGlassGrant(models.Model):
                 name="break_glass_expires_after_grant",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"Emergency access #{self.pk} by {self.clinician_id} to {self.patient_id}"
 
     @property
     def is_active(self) -> bool:

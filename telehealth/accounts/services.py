@@ -41,8 +41,9 @@ def patient_create(
     **fields,
 ) -> Patient:
     with transaction.atomic():
-        patient = Patient(practice=practice, legal_name=legal_name.strip(),
-                          date_of_birth=date_of_birth, **fields)
+        patient = Patient(
+            practice=practice, legal_name=legal_name.strip(), date_of_birth=date_of_birth, **fields
+        )
         patient.set_contact(phone=phone, email=email)
         if patient.sms_consent and patient.sms_consent_at is None:
             patient.sms_consent_at = timezone.now()
@@ -70,7 +71,11 @@ def staff_user_create(
     if role == Role.PATIENT:
         raise ValueError("Patients get logins through patient_user_create.")
     return User.objects.create_user(
-        normalise_email(email), password, full_name=full_name, role=role, practice=practice,
+        normalise_email(email),
+        password,
+        full_name=full_name,
+        role=role,
+        practice=practice,
         is_staff=role == Role.PRACTICE_ADMIN,
     )
 
@@ -83,8 +88,12 @@ def care_team_add(*, patient: Patient, clinician: User, reason: str, by: User | 
             patient=patient, clinician=clinician, reason=reason
         )
         if created:
-            audit.record(action=Action.UPDATE, actor=by, obj=patient,
-                         detail=f"care team: added clinician #{clinician.pk} ({reason})")
+            audit.record(
+                action=Action.UPDATE,
+                actor=by,
+                obj=patient,
+                detail=f"care team: added clinician #{clinician.pk} ({reason})",
+            )
 
 
 def break_glass_grant(*, clinician: User, patient: Patient, reason: str, request=None):
@@ -97,11 +106,19 @@ def break_glass_grant(*, clinician: User, patient: Patient, reason: str, request
     now = timezone.now()
     with transaction.atomic():
         grant = BreakGlassGrant.objects.create(
-            clinician=clinician, patient=patient, reason=reason, granted_at=now,
+            clinician=clinician,
+            patient=patient,
+            reason=reason,
+            granted_at=now,
             expires_at=now + timedelta(minutes=settings.BREAK_GLASS_MINUTES),
         )
-        audit.record(action=Action.BREAK_GLASS, actor=clinician, obj=patient, request=request,
-                     detail=f"grant #{grant.pk} until {grant.expires_at:%H:%M} UTC")
+        audit.record(
+            action=Action.BREAK_GLASS,
+            actor=clinician,
+            obj=patient,
+            request=request,
+            detail=f"grant #{grant.pk} until {grant.expires_at:%H:%M} UTC",
+        )
         transaction.on_commit(lambda: _alert_admins_of_break_glass(grant.pk))
     return grant
 
@@ -131,8 +148,14 @@ def break_glass_review(*, grant: BreakGlassGrant, by: User, note: str, request=N
         grant.reviewed_at = timezone.now()
         grant.review_note = note.strip()
         grant.save(update_fields=["reviewed_by", "reviewed_at", "review_note"])
-        audit.record(action=Action.UPDATE, actor=by, obj=grant, patient=grant.patient,
-                     request=request, detail="break-glass reviewed")
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=grant,
+            patient=grant.patient,
+            request=request,
+            detail="break-glass reviewed",
+        )
     return grant
 
 
@@ -157,8 +180,13 @@ def totp_device_confirm(*, user: User, device: TOTPDevice, token: str, request) 
         device.save(update_fields=["confirmed"])
         codes = _replace_backup_codes(user)
         _end_other_sessions(user, request)
-        audit.record(action=Action.UPDATE, actor=user, obj=user, request=request,
-                     detail="MFA device enrolled")
+        audit.record(
+            action=Action.UPDATE,
+            actor=user,
+            obj=user,
+            request=request,
+            detail="MFA device enrolled",
+        )
     otp_login(request, device)
     return codes
 
@@ -167,8 +195,13 @@ def backup_codes_regenerate(*, user: User, request) -> list[str]:
     with transaction.atomic():
         codes = _replace_backup_codes(user)
         _end_other_sessions(user, request)
-        audit.record(action=Action.UPDATE, actor=user, obj=user, request=request,
-                     detail="MFA backup codes regenerated")
+        audit.record(
+            action=Action.UPDATE,
+            actor=user,
+            obj=user,
+            request=request,
+            detail="MFA backup codes regenerated",
+        )
     return codes
 
 
@@ -180,13 +213,15 @@ def mfa_disable(*, user: User, request) -> None:
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
         _end_other_sessions(user, request)
-        audit.record(action=Action.UPDATE, actor=user, obj=user, request=request,
-                     detail="MFA turned off")
+        audit.record(
+            action=Action.UPDATE, actor=user, obj=user, request=request, detail="MFA turned off"
+        )
 
 
 def _replace_backup_codes(user: User) -> list[str]:
-    device, _ = StaticDevice.objects.get_or_create(user=user, name="Backup codes",
-                                                   defaults={"confirmed": True})
+    device, _ = StaticDevice.objects.get_or_create(
+        user=user, name="Backup codes", defaults={"confirmed": True}
+    )
     device.token_set.all().delete()
     codes = [f"{secrets.randbelow(10**8):08d}" for _ in range(BACKUP_CODE_COUNT)]
     StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])

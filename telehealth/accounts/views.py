@@ -71,22 +71,31 @@ def mfa_setup(request):
             user=request.user, device=device, token=form.cleaned_data["token"], request=request
         )
         if codes is not None:
-            return render(request, "accounts/backup_codes.html",
-                          {"codes": codes, "next": safe_next(request, reverse("home"))})
-        form.add_error("token", _("That code did not match. Check the time on your phone "
-                                  "and enter the newest code."))
+            return render(
+                request,
+                "accounts/backup_codes.html",
+                {"codes": codes, "next": safe_next(request, reverse("home"))},
+            )
+        form.add_error(
+            "token",
+            _("That code did not match. Check the time on your phone and enter the newest code."),
+        )
     qr = segno.make(device.config_url, error="m")
-    return render(request, "accounts/mfa_setup.html", {
-        "form": form,
-        "qr_data_uri": qr.svg_data_uri(scale=5, border=2),
-        "secret": _base32_secret(device),
-        "next": safe_next(request, ""),
-    })
+    return render(
+        request,
+        "accounts/mfa_setup.html",
+        {
+            "form": form,
+            "qr_data_uri": qr.svg_data_uri(scale=5, border=2),
+            "secret": _base32_secret(device),
+            "next": safe_next(request, ""),
+        },
+    )
 
 
 def _base32_secret(device: TOTPDevice) -> str:
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 @require_http_methods(["GET", "POST"])
@@ -103,8 +112,9 @@ def mfa_verify(request):
             return redirect(safe_next(request, reverse("home")))
         audit.record(action=Action.MFA_FAILED, actor=request.user, request=request)
         form.add_error("token", _("That code did not match. Try the newest code."))
-    return render(request, "accounts/mfa_verify.html",
-                  {"form": form, "next": safe_next(request, "")})
+    return render(
+        request, "accounts/mfa_verify.html", {"form": form, "next": safe_next(request, "")}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -117,16 +127,20 @@ def security(request):
         action = request.POST.get("action")
         if action == "regenerate" and user_has_device(user, confirmed=True):
             codes = services.backup_codes_regenerate(user=user, request=request)
-            return render(request, "accounts/backup_codes.html",
-                          {"codes": codes, "next": reverse("accounts:security")})
+            return render(
+                request,
+                "accounts/backup_codes.html",
+                {"codes": codes, "next": reverse("accounts:security")},
+            )
         if action == "disable" and user.is_patient:
             services.mfa_disable(user=user, request=request)
             messages.success(request, _("Two-step verification is off."))
             return redirect("accounts:security")
         messages.error(request, _("That change is not available for your account."))
         return redirect("accounts:security")
-    return render(request, "accounts/security.html",
-                  {"enrolled": user_has_device(user, confirmed=True)})
+    return render(
+        request, "accounts/security.html", {"enrolled": user_has_device(user, confirmed=True)}
+    )
 
 
 @require_POST
@@ -152,7 +166,8 @@ def home(request):
     if request.user.is_practice_admin:
         context["reviews_pending"] = (
             selectors.break_glass_grants_for_review(user=request.user)
-            .filter(reviewed_at__isnull=True).count()
+            .filter(reviewed_at__isnull=True)
+            .count()
         )
     if request.user.is_patient:
         context["patient"] = getattr(request.user, "patient", None)
@@ -176,8 +191,9 @@ def patient_chart(request, patient_id: int):
         return redirect("accounts:break-glass", patient_id=patient_id)
     note_phi_access(request, patient)
     grant = None
-    if request.user.is_clinician and not selectors.is_on_care_team(user=request.user,
-                                                                   patient=patient):
+    if request.user.is_clinician and not selectors.is_on_care_team(
+        user=request.user, patient=patient
+    ):
         grant = selectors.active_break_glass(user=request.user, patient=patient)
     return render(request, "accounts/patient_chart.html", {"patient": patient, "grant": grant})
 
@@ -192,13 +208,21 @@ def break_glass(request, patient_id: int):
         patient = needed.patient
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.break_glass_grant(clinician=request.user, patient=patient,
-                                   reason=form.cleaned_data["reason"], request=request)
+        services.break_glass_grant(
+            clinician=request.user,
+            patient=patient,
+            reason=form.cleaned_data["reason"],
+            request=request,
+        )
         return redirect("accounts:patient-chart", patient_id=patient.pk)
     # The name is shown so the clinician knows whose chart they are about to open; the
     # practice already shares its patient list with its clinicians for scheduling.
-    return render(request, "accounts/break_glass.html", {"form": form, "patient": patient},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "accounts/break_glass.html",
+        {"form": form, "patient": patient},
+        status=400 if form.errors else 200,
+    )
 
 
 @practice_admin_required
@@ -206,8 +230,11 @@ def break_glass(request, patient_id: int):
 def patient_audit_trail(request, patient_id: int):
     patient, events = selectors.patient_audit_trail(user=request.user, patient_id=patient_id)
     note_phi_access(request, patient)
-    return render(request, "accounts/audit_trail.html",
-                  {"patient": patient, "events": events.select_related("actor")[:500]})
+    return render(
+        request,
+        "accounts/audit_trail.html",
+        {"patient": patient, "events": events.select_related("actor")[:500]},
+    )
 
 
 @practice_admin_required
@@ -222,8 +249,9 @@ def break_glass_review(request, grant_id: int):
     grant = selectors.access_break_glass_grant(user=request.user, grant_id=grant_id)
     form = ReviewForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.break_glass_review(grant=grant, by=request.user, note=form.cleaned_data["note"],
-                                    request=request)
+        services.break_glass_review(
+            grant=grant, by=request.user, note=form.cleaned_data["note"], request=request
+        )
         messages.success(request, _("Review recorded."))
         return redirect("accounts:break-glass-reviews")
     return render(request, "accounts/break_glass_review.html", {"grant": grant, "form": form})

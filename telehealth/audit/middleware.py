@@ -23,7 +23,11 @@ class PHIAccessMiddleware:
             with transaction.atomic():
                 for obj, patient in reads:
                     audit.record(
-                        action=Action.VIEW, actor=request.user, obj=obj, patient=patient,
-                        request=request, detail=request.path[:300],
+                        action=Action.VIEW,
+                        actor=request.user,
+                        obj=obj,
+                        patient=patient,
+                        request=request,
+                        detail=request.path[:300],
                     )
         return response

@@ -26,8 +26,12 @@ class AuditEvent(models.Model):
 
     occurred_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
-        db_constraint=False, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     actor_label = models.CharField(max_length=254, blank=True, help_text="Email at the time")
     role = models.CharField(max_length=20, blank=True)
@@ -35,8 +39,12 @@ class AuditEvent(models.Model):
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     patient = models.ForeignKey(
-        "accounts.Patient", null=True, blank=True, on_delete=models.DO_NOTHING,
-        db_constraint=False, related_name="+",
+        "accounts.Patient",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     detail = models.CharField(max_length=300, blank=True, help_text="Path, reason; never PHI")
     ip = models.GenericIPAddressField(null=True, blank=True)

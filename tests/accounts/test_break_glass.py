@@ -36,8 +36,9 @@ def test_emergency_access_opens_the_chart_audits_it_and_alerts_admins(
     sign_in(client, world.other_clinician)
     url = reverse("accounts:break-glass", args=[world.patient.pk])
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url, {"reason": "Patient unresponsive, covering for Dr Alpha",
-                                     "confirm": "on"})
+        response = client.post(
+            url, {"reason": "Patient unresponsive, covering for Dr Alpha", "confirm": "on"}
+        )
     assert response["Location"] == chart(world.patient)
     page = client.get(chart(world.patient))
     assert page.status_code == 200
@@ -51,8 +52,11 @@ def test_emergency_access_opens_the_chart_audits_it_and_alerts_admins(
 
 
 def test_emergency_access_expires_after_sixty_minutes(client, world):
-    grant = services.break_glass_grant(clinician=world.other_clinician, patient=world.patient,
-                                       reason="Covering the on-call shift tonight")
+    grant = services.break_glass_grant(
+        clinician=world.other_clinician,
+        patient=world.patient,
+        reason="Covering the on-call shift tonight",
+    )
     assert grant.expires_at - grant.granted_at == timedelta(minutes=60)
     sign_in(client, world.other_clinician)
     assert client.get(chart(world.patient)).status_code == 200
@@ -67,16 +71,23 @@ def test_emergency_access_expires_after_sixty_minutes(client, world):
 def test_clinician_of_another_practice_cannot_break_glass(client, world):
     sign_in(client, world.outside_clinician)
     url = reverse("accounts:break-glass", args=[world.patient.pk])
-    assert client.post(url, {"reason": "I would like to see this", "confirm": "on"}
-                       ).status_code == 404
+    assert (
+        client.post(url, {"reason": "I would like to see this", "confirm": "on"}).status_code == 404
+    )
     with pytest.raises(ValueError):
-        services.break_glass_grant(clinician=world.outside_clinician, patient=world.patient,
-                                   reason="Cross-practice attempt here")
+        services.break_glass_grant(
+            clinician=world.outside_clinician,
+            patient=world.patient,
+            reason="Cross-practice attempt here",
+        )
 
 
 def test_admin_reviews_an_emergency_access(client, world):
-    grant = services.break_glass_grant(clinician=world.other_clinician, patient=world.patient,
-                                       reason="Covering the on-call shift tonight")
+    grant = services.break_glass_grant(
+        clinician=world.other_clinician,
+        patient=world.patient,
+        reason="Covering the on-call shift tonight",
+    )
     sign_in(client, world.admin)
     assert b"1 access to review" in client.get("/").content
     url = reverse("accounts:break-glass-review", args=[grant.pk])

@@ -29,8 +29,9 @@ def test_staff_login_then_totp_reaches_patient_list(client, world):
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:mfa-verify"))
     device = TOTPDevice.objects.get(user=world.clinician)
-    response = client.post(reverse("accounts:mfa-verify"),
-                           {"token": current_totp(device), "next": "/patients/"})
+    response = client.post(
+        reverse("accounts:mfa-verify"), {"token": current_totp(device), "next": "/patients/"}
+    )
     assert response["Location"] == "/patients/"
     assert client.get("/patients/").status_code == 200
 
@@ -115,8 +116,9 @@ def test_password_reset_never_signs_in_and_mfa_still_applies(client, world):
     path = link.split("testserver", 1)[1].strip()
     form = client.get(path, follow=True)
     new_password = "a brand new passphrase 42"
-    done = client.post(form.redirect_chain[-1][0],
-                       {"new_password1": new_password, "new_password2": new_password})
+    done = client.post(
+        form.redirect_chain[-1][0], {"new_password1": new_password, "new_password2": new_password}
+    )
     assert done.status_code == 302
     assert SESSION_KEY not in client.session
     post_login(client, "doc@alpha.test", new_password)
@@ -235,7 +237,8 @@ def test_front_desk_sees_demographics_but_no_clinical_sections(client, world):
 def test_login_and_logout_are_audited(client, world):
     post_login(client, "pat@alpha.test")
     client.post(reverse("accounts:logout"))
-    actions = list(AuditEvent.objects.filter(actor=world.patient.user)
-                   .values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(actor=world.patient.user).values_list("action", flat=True)
+    )
     assert actions == [Action.LOGIN, Action.LOGOUT]
     assert timezone.now() - AuditEvent.objects.last().occurred_at < timedelta(seconds=10)

@@ -15,8 +15,9 @@ def tamper(event_id: int, **values) -> None:
     """Edit a row behind the application's back (on SQLite there is no trigger to stop it)."""
     assignments = ", ".join(f"{k} = %s" for k in values)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE audit_auditevent SET {assignments} WHERE id = %s",
-                       [*values.values(), event_id])
+        cursor.execute(
+            f"UPDATE audit_auditevent SET {assignments} WHERE id = %s", [*values.values(), event_id]
+        )
 
 
 def test_events_form_a_chain_from_genesis(db):
@@ -86,8 +87,9 @@ def test_concurrent_writers_keep_one_unbroken_chain(require_postgres):
 
 def test_reading_a_chart_is_audited_with_the_patient(client, world):
     sign_in(client, world.front_desk)
-    client.get(f"/patients/{world.patient.pk}/", REMOTE_ADDR="10.1.2.3",
-               HTTP_USER_AGENT="TestBrowser/1.0")
+    client.get(
+        f"/patients/{world.patient.pk}/", REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="TestBrowser/1.0"
+    )
     event = AuditEvent.objects.filter(action=Action.VIEW).last()
     assert event.actor == world.front_desk
     assert event.role == "front_desk"
@@ -100,8 +102,7 @@ def test_reading_a_chart_is_audited_with_the_patient(client, world):
 def test_a_refused_read_is_not_recorded_as_a_view(client, world):
     sign_in(client, world.front_desk)
     client.get(f"/patients/{world.outside_patient.pk}/")
-    assert not AuditEvent.objects.filter(action=Action.VIEW,
-                                         patient=world.outside_patient).exists()
+    assert not AuditEvent.objects.filter(action=Action.VIEW, patient=world.outside_patient).exists()
 
 
 def test_admin_sees_the_accounting_of_disclosures_for_one_patient(client, world):

@@ -18,11 +18,11 @@ STAFF = frozenset({Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN})
 
 @dataclass(frozen=True)
 class Access:
-    roles: frozenset = ALL_ROLES          # roles that may use the route
-    public: bool = False                  # anonymous users may use it too
+    roles: frozenset = ALL_ROLES  # roles that may use the route
+    public: bool = False  # anonymous users may use it too
     method: str = "get"
-    obj: str | None = None                # "patient" or "grant": the route takes an object id
-    ok: tuple = (200,)                    # status for an allowed user on their own object
+    obj: str | None = None  # "patient" or "grant": the route takes an object id
+    ok: tuple = (200,)  # status for an allowed user on their own object
     kwargs: dict = field(default_factory=dict)
 
 
@@ -82,11 +82,13 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
         return {"patient_id": (world.outside_patient if outsider else world.patient).pk}
     if access.obj == "grant":
         clinician, patient = (
-            (world.outside_clinician, world.outside_patient) if outsider
+            (world.outside_clinician, world.outside_patient)
+            if outsider
             else (world.other_clinician, world.patient)
         )
-        grant = services.break_glass_grant(clinician=clinician, patient=patient,
-                                           reason="Unconscious patient in the ED")
+        grant = services.break_glass_grant(
+            clinician=clinician, patient=patient, reason="Unconscious patient in the ED"
+        )
         return {"grant_id": grant.pk}
     return {}
 
@@ -105,8 +107,7 @@ PROTECTED = sorted(n for n, a in ROUTES.items() if not a.public)
 @pytest.mark.parametrize("name", PROTECTED)
 def test_anonymous_user_is_sent_to_sign_in(client, world, name):
     access = ROUTES[name]
-    response = call(client, access, url_for(name, access, object_id(world, access,
-                                                                    outsider=False)))
+    response = call(client, access, url_for(name, access, object_id(world, access, outsider=False)))
     if name.startswith("api:") or name == "accounts:keepalive":
         assert response.status_code == 401
     else:
@@ -123,22 +124,18 @@ WRONG_ROLE_CASES = sorted(
 def test_wrong_role_is_refused(client, world, name, role):
     access = ROUTES[name]
     sign_in(client, world.user_for(role))
-    response = call(client, access, url_for(name, access, object_id(world, access,
-                                                                    outsider=False)))
+    response = call(client, access, url_for(name, access, object_id(world, access, outsider=False)))
     assert response.status_code == 403
 
 
-OBJECT_CASES = sorted(
-    (name, role) for name, a in ROUTES.items() if a.obj for role in a.roles
-)
+OBJECT_CASES = sorted((name, role) for name, a in ROUTES.items() if a.obj for role in a.roles)
 
 
 @pytest.mark.parametrize(("name", "role"), OBJECT_CASES)
 def test_outsider_asking_for_another_patients_object_gets_404(client, world, name, role):
     access = ROUTES[name]
     sign_in(client, world.user_for(role))
-    response = call(client, access, url_for(name, access, object_id(world, access,
-                                                                    outsider=True)))
+    response = call(client, access, url_for(name, access, object_id(world, access, outsider=True)))
     assert response.status_code == 404
 
 
@@ -146,20 +143,19 @@ def test_outsider_asking_for_another_patients_object_gets_404(client, world, nam
 def test_allowed_role_reaches_its_own_object(client, world, name, role):
     access = ROUTES[name]
     sign_in(client, world.user_for(role))
-    response = call(client, access, url_for(name, access, object_id(world, access,
-                                                                    outsider=False)))
+    response = call(client, access, url_for(name, access, object_id(world, access, outsider=False)))
     assert response.status_code in access.ok
 
 
 def test_patient_cannot_read_another_patient_of_the_same_practice_by_api(client, world):
     sign_in(client, world.patient.user)
-    response = client.get(reverse("api:patient_detail",
-                                  kwargs={"patient_id": world.other_patient.pk}))
+    response = client.get(
+        reverse("api:patient_detail", kwargs={"patient_id": world.other_patient.pk})
+    )
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("name", sorted(n for n, a in ROUTES.items()
-                                        if not a.obj and not a.public))
+@pytest.mark.parametrize("name", sorted(n for n, a in ROUTES.items() if not a.obj and not a.public))
 def test_every_allowed_role_reaches_each_page(client, world, name):
     access = ROUTES[name]
     for role in access.roles:

@@ -30,15 +30,20 @@ def test_invalid_npi_is_refused(npi):
 def test_patient_create_with_a_bad_phone_leaves_no_row(world):
     before = Patient.objects.count()
     with pytest.raises(ValidationError):
-        services.patient_create(practice=world.practice, legal_name="Bad Phone",
-                                date_of_birth=date(1990, 1, 1), phone="not a phone")
+        services.patient_create(
+            practice=world.practice,
+            legal_name="Bad Phone",
+            date_of_birth=date(1990, 1, 1),
+            phone="not a phone",
+        )
     assert Patient.objects.count() == before
 
 
 def test_oversized_body_is_refused_with_413(client, db, settings):
     settings.REQUEST_MAX_BODY_BYTES = 1000
-    response = client.post("/accounts/login/", data=b"x" * 5000,
-                           content_type="application/octet-stream")
+    response = client.post(
+        "/accounts/login/", data=b"x" * 5000, content_type="application/octet-stream"
+    )
     assert response.status_code == 413
     assert b"too large" in response.content
 
@@ -56,8 +61,9 @@ def test_form_fields_beyond_the_memory_limit_get_400_not_500(client, db, setting
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("path", ["/api/v1/patients/abc", "/api/v1/patients/99999999999999999999",
-                                  "/patients/abc/"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/patients/abc", "/api/v1/patients/99999999999999999999", "/patients/abc/"]
+)
 def test_malformed_ids_are_4xx(client, world, path):
     sign_in(client, world.front_desk)
     assert 400 <= client.get(path).status_code < 500

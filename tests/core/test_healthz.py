@@ -13,8 +13,12 @@ def test_healthz_reports_every_part_ok(client, db):
 
 
 def test_healthz_is_503_and_names_an_unreachable_channel_layer(client, db):
-    layers = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                          "CONFIG": {"hosts": [CLOSED_PORT]}}}
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [CLOSED_PORT]},
+        }
+    }
     with override_settings(CHANNEL_LAYERS=layers):
         from channels.layers import channel_layers
 
@@ -38,8 +42,12 @@ def test_healthz_is_503_and_names_an_unreachable_broker(client, db, monkeypatch)
 
 
 def test_healthz_on_real_redis(client, db, require_redis):
-    layers = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                          "CONFIG": {"hosts": [require_redis]}}}
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [require_redis]},
+        }
+    }
     with override_settings(CHANNEL_LAYERS=layers):
         from channels.layers import channel_layers
 

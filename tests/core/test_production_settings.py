@@ -21,10 +21,16 @@ SECRETS = {
 
 
 def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items()
-            if k not in SECRETS and not k.startswith(("DJANGO", "PYTEST", "TELEHEALTH"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in SECRETS and not k.startswith(("DJANGO", "PYTEST", "TELEHEALTH"))
+    }
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         env={**base, "DJANGO_ENV": "production", "DATA_DIR": "/nonexistent-data-dir", **env},
         timeout=120,
     )

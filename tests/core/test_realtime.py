@@ -27,7 +27,8 @@ def session_cookie(user, *, verified=True, age: int = 0) -> bytes:
         session[LAST_SEEN_KEY] = int(time.time()) - age
         session[AUTHENTICATED_AT_KEY] = int(time.time()) - age
         session.save()
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}".encode()
 
 
 def communicator(cookie: bytes | None = None, origin: bytes = b"http://localhost"):

@@ -3,8 +3,13 @@ from django.test import override_settings
 
 from tests.conftest import sign_in
 
-PAGES = ["/accounts/login/", "/healthz", "/accounts/password-reset/", "/api/openapi.json",
-         "/does-not-exist/"]
+PAGES = [
+    "/accounts/login/",
+    "/healthz",
+    "/accounts/password-reset/",
+    "/api/openapi.json",
+    "/does-not-exist/",
+]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -33,7 +38,7 @@ def test_pages_have_no_inline_script_or_style(client, world):
     sign_in(client, world.admin)
     for path in ["/", "/patients/", f"/patients/{world.patient.pk}/", "/accounts/security/"]:
         html = client.get(path).content.decode()
-        assert "<script>" not in html and "<script type=\"text/javascript\">" not in html
+        assert "<script>" not in html and '<script type="text/javascript">' not in html
         assert " style=" not in html and "<style" not in html
         assert " onclick=" not in html
 

@@ -28,8 +28,14 @@ def practice(db):
 
 
 def test_phone_email_and_address_are_ciphertext_in_the_database(practice):
-    patient = make_patient(practice, "Ada Lovelace", "Ada@Example.com", login=False,
-                           phone="(617) 555-0142", address={"line1": "1 Main St"})
+    patient = make_patient(
+        practice,
+        "Ada Lovelace",
+        "Ada@Example.com",
+        login=False,
+        phone="(617) 555-0142",
+        address={"line1": "1 Main St"},
+    )
     for column in ("phone", "email", "address"):
         raw = stored(patient, column)
         assert "555" not in raw and "example" not in raw and "Main" not in raw
@@ -41,10 +47,10 @@ def test_phone_email_and_address_are_ciphertext_in_the_database(practice):
 
 
 def test_blind_index_finds_a_patient_by_exact_phone_or_email(practice):
-    patient = make_patient(practice, "Ada Lovelace", "ada@example.com", login=False,
-                           phone="+1 617 555 0142")
-    make_patient(practice, "Someone Else", "else@example.com", login=False,
-                 phone="+16175550100")
+    patient = make_patient(
+        practice, "Ada Lovelace", "ada@example.com", login=False, phone="+1 617 555 0142"
+    )
+    make_patient(practice, "Someone Else", "else@example.com", login=False, phone="+16175550100")
     assert Patient.objects.get(phone_index=blind_index("+16175550142")) == patient
     assert Patient.objects.get(email_index=blind_index("ada@example.com")) == patient
     assert patient.phone_index != blind_index("+16175550100")
@@ -63,8 +69,9 @@ def test_encrypted_fields_refuse_an_index():
 def test_rotation_keeps_old_key_data_readable_before_and_after(practice, tmp_path):
     storage = EncryptedFileSystemStorage(location=tmp_path)
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        patient = make_patient(practice, "Old Key", "old@example.com", login=False,
-                               address={"city": "Boston"})
+        patient = make_patient(
+            practice, "Old Key", "old@example.com", login=False, address={"city": "Boston"}
+        )
         name = storage.save("card.png", ContentFile(b"\x89PNG front of card"))
         before = stored(patient, "email")
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
@@ -73,6 +80,7 @@ def test_rotation_keeps_old_key_data_readable_before_and_after(practice, tmp_pat
             assert f.read() == b"\x89PNG front of card"
         # The command only finds files through models; rotate this one as it would.
         from telehealth.crypto.keys import fernet
+
         storage.replace_token(name, fernet().rotate(storage.read_token(name)))
         call_command("rotate_keys", verbosity=0)
         after = stored(patient, "email")
@@ -80,6 +88,7 @@ def test_rotation_keeps_old_key_data_readable_before_and_after(practice, tmp_pat
         assert Patient.objects.get(pk=patient.pk).address == {"city": "Boston"}
         # Resumable: a second run finds nothing left to do.
         from io import StringIO
+
         out = StringIO()
         call_command("rotate_keys", stdout=out)
         assert "Done: 0 re-encrypted" in out.getvalue()
@@ -95,16 +104,16 @@ def test_rotation_keeps_old_key_data_readable_before_and_after(practice, tmp_pat
 
 def test_rotation_stopped_midway_loses_nothing(practice):
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD]):
-        patients = [make_patient(practice, f"P {i}", f"p{i}@example.com", login=False)
-                    for i in range(5)]
+        patients = [
+            make_patient(practice, f"P {i}", f"p{i}@example.com", login=False) for i in range(5)
+        ]
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW, OLD]):
         # Rotate one row by hand, as if an earlier run had been cut off after it.
         first = Patient.objects.get(pk=patients[0].pk)
         first.save()
         call_command("rotate_keys", batch_size=2, verbosity=0)
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW]):
-        emails = sorted(Patient.objects.filter(practice=practice).values_list("email",
-                                                                              flat=True))
+        emails = sorted(Patient.objects.filter(practice=practice).values_list("email", flat=True))
         assert emails == sorted(f"p{i}@example.com" for i in range(5))
 
 

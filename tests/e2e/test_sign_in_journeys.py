@@ -21,8 +21,7 @@ def sign_in_by_keyboard(page, base: str, email: str) -> None:
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
-def test_clinician_signs_in_with_totp_and_opens_a_chart(live_server, world, page_factory,
-                                                         viewport):
+def test_clinician_signs_in_with_totp_and_opens_a_chart(live_server, world, page_factory, viewport):
     page = page_factory(viewport)
     size = "phone" if viewport is PHONE else "desktop"
     page.goto(f"{live_server.url}/accounts/login/")
@@ -49,8 +48,9 @@ def test_new_staff_member_enrols_totp_in_the_browser(live_server, world, page_fa
     from telehealth.accounts.models import Role
     from tests.conftest import make_staff
 
-    nurse = make_staff(world.practice, Role.FRONT_DESK, "nurse@alpha.test", "Nia Nurse",
-                       enrol=False)
+    nurse = make_staff(
+        world.practice, Role.FRONT_DESK, "nurse@alpha.test", "Nia Nurse", enrol=False
+    )
     page = page_factory(PHONE)
     sign_in_by_keyboard(page, live_server.url, nurse.email)
     expect(page.get_by_role("heading", name="Set up two-step verification")).to_be_visible()

@@ -24,19 +24,55 @@ STAFF = [
     ("admin@demo.clinic", "Alex Kim", Role.PRACTICE_ADMIN),
 ]
 PROVIDERS = {
-    "ana.ruiz@demo.clinic": ("ana-ruiz", "Dr. Ana Ruiz, MD", "Family medicine", "1234567893",
-                             ["MA", "NY", "NH"], "America/New_York"),
-    "ben.carter@demo.clinic": ("ben-carter", "Dr. Ben Carter, DO", "Internal medicine",
-                               "1987654328", ["MA", "CA"], "America/Los_Angeles"),
+    "ana.ruiz@demo.clinic": (
+        "ana-ruiz",
+        "Dr. Ana Ruiz, MD",
+        "Family medicine",
+        "1234567893",
+        ["MA", "NY", "NH"],
+        "America/New_York",
+    ),
+    "ben.carter@demo.clinic": (
+        "ben-carter",
+        "Dr. Ben Carter, DO",
+        "Internal medicine",
+        "1987654328",
+        ["MA", "CA"],
+        "America/Los_Angeles",
+    ),
 }
 PATIENTS = [
     # email, legal name, preferred, dob, phone, state, language, portal login
-    ("maria.lopez@example.com", "María López", "", date(1984, 3, 12), "+16175550142", "MA",
-     "es", True),
-    ("john.smith@example.com", "John Smith", "Jack", date(1961, 11, 2), "+16175550187", "MA",
-     "en", True),
-    ("grace.ohara@example.com", "Grace O'Hara", "", date(1995, 7, 30), "+12125550119", "NY",
-     "en", False),
+    (
+        "maria.lopez@example.com",
+        "María López",
+        "",
+        date(1984, 3, 12),
+        "+16175550142",
+        "MA",
+        "es",
+        True,
+    ),
+    (
+        "john.smith@example.com",
+        "John Smith",
+        "Jack",
+        date(1961, 11, 2),
+        "+16175550187",
+        "MA",
+        "en",
+        True,
+    ),
+    (
+        "grace.ohara@example.com",
+        "Grace O'Hara",
+        "",
+        date(1995, 7, 30),
+        "+12125550119",
+        "NY",
+        "en",
+        False,
+    ),
 ]
 
 
@@ -56,39 +92,64 @@ class Command(BaseCommand):
                 "time_zone": "America/New_York",
                 "phone": "+16175550100",
                 "address": "100 River Street, Cambridge, MA 02139",
-                "business_hours": {d: [["08:00", "17:00"]] for d in
-                                   ["mon", "tue", "wed", "thu", "fri"]},
+                "business_hours": {
+                    d: [["08:00", "17:00"]] for d in ["mon", "tue", "wed", "thu", "fri"]
+                },
             },
         )
         for email, name, role in STAFF:
             user = User.objects.filter(email=email).first()
             if user is None:
-                user = services.staff_user_create(email=email, password=DEMO_PASSWORD,
-                                                  full_name=name, role=role, practice=practice)
+                user = services.staff_user_create(
+                    email=email,
+                    password=DEMO_PASSWORD,
+                    full_name=name,
+                    role=role,
+                    practice=practice,
+                )
             if email in PROVIDERS and not hasattr(user, "provider"):
                 slug, display, specialty, npi, states, zone = PROVIDERS[email]
-                Provider.objects.create(user=user, practice=practice, slug=slug,
-                                        display_name=display, specialty=specialty, npi=npi,
-                                        licensed_states=states, time_zone=zone)
+                Provider.objects.create(
+                    user=user,
+                    practice=practice,
+                    slug=slug,
+                    display_name=display,
+                    specialty=specialty,
+                    npi=npi,
+                    licensed_states=states,
+                    time_zone=zone,
+                )
             if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
                 TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
                 device = StaticDevice.objects.create(user=user, name="Backup codes")
                 for _ in range(5):
-                    StaticToken.objects.create(device=device,
-                                               token=f"{secrets.randbelow(10**8):08d}")
+                    StaticToken.objects.create(
+                        device=device, token=f"{secrets.randbelow(10**8):08d}"
+                    )
         ana = User.objects.get(email="ana.ruiz@demo.clinic")
         for email, legal, preferred, dob, phone, state, language, login in PATIENTS:
             if practice.patients.filter(legal_name=legal, date_of_birth=dob).exists():
                 continue
             patient = services.patient_create(
-                practice=practice, legal_name=legal, preferred_name=preferred,
-                date_of_birth=dob, phone=phone, email=email, state=state,
-                preferred_language=language, sms_consent=True,
-                address={"line1": "12 Elm Street", "city": "Cambridge", "state": state,
-                         "postal_code": "02139"},
+                practice=practice,
+                legal_name=legal,
+                preferred_name=preferred,
+                date_of_birth=dob,
+                phone=phone,
+                email=email,
+                state=state,
+                preferred_language=language,
+                sms_consent=True,
+                address={
+                    "line1": "12 Elm Street",
+                    "city": "Cambridge",
+                    "state": state,
+                    "postal_code": "02139",
+                },
             )
-            services.care_team_add(patient=patient, clinician=ana,
-                                   reason=CareTeamReason.ASSIGNED, by=None)
+            services.care_team_add(
+                patient=patient, clinician=ana, reason=CareTeamReason.ASSIGNED, by=None
+            )
             if login:
                 services.patient_user_create(patient=patient, password=DEMO_PASSWORD)
         return practice
@@ -97,16 +158,21 @@ class Command(BaseCommand):
         out = self.stdout.write
         out(self.style.SUCCESS(f"Demo practice: {practice.name}"))
         out(f"Password for every demo login: {DEMO_PASSWORD}\n")
-        out("Staff sign in with a code from an authenticator app. Add each key to one "
-            "(or use a backup code, each works once):")
-        for email, name, role in STAFF:
+        out(
+            "Staff sign in with a code from an authenticator app. Add each key to one "
+            "(or use a backup code, each works once):"
+        )
+        for email, _name, role in STAFF:
             user = User.objects.get(email=email)
             totp = TOTPDevice.objects.filter(user=user, confirmed=True).first()
             secret = base64.b32encode(totp.bin_key).decode().rstrip("=") if totp else "-"
-            codes = list(StaticToken.objects.filter(device__user=user)
-                         .values_list("token", flat=True)[:3])
-            out(f"  {Role(role).label:<15} {email:<26} TOTP key {secret}  "
-                f"backup codes {' '.join(codes) or '(all used)'}")
+            codes = list(
+                StaticToken.objects.filter(device__user=user).values_list("token", flat=True)[:3]
+            )
+            out(
+                f"  {Role(role).label:<15} {email:<26} TOTP key {secret}  "
+                f"backup codes {' '.join(codes) or '(all used)'}"
+            )
         out("Patients (no second factor unless they turn it on):")
         for email, legal, *_rest, login in PATIENTS:
             if login:
