@@ -1,7 +1,8 @@
 """Error pages: plain, calm, and JSON for the API."""
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 
 
 def _json(request) -> bool:
@@ -23,4 +24,5 @@ def page_not_found(request, exception=None):
 def server_error(request):
     if _json(request):
         return JsonResponse({"detail": "Something went wrong on our side."}, status=500)
-    return render(request, "errors/500.html", status=500)
+    # No request context: the failure may be in a context processor or the database.
+    return HttpResponse(render_to_string("errors/500.html"), status=500)

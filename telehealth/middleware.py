@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 
 class RequestSizeLimitMiddleware:
@@ -13,10 +14,12 @@ class RequestSizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
+            return JsonResponse({"detail": _("Content-Length is not a number.")}, status=400)
         if length > settings.REQUEST_MAX_BODY_BYTES:
             limit_mb = settings.REQUEST_MAX_BODY_BYTES // (1024 * 1024)
-            message = f"The request is too large. The limit is {limit_mb} MB."
+            message = _("The request is too large. The limit is %(limit)s MB.") % {
+                "limit": limit_mb
+            }
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": message}, status=413)
             body = render_to_string("errors/413.html", {"message": message}, request=None)

@@ -14,6 +14,7 @@ from django_otp import user_has_device
 
 from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
+    LAST_SEEN_KEY,
     needs_mfa_enrolment,
     session_expiry_reason,
     session_is_verified,
@@ -78,8 +79,14 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             return False
         if needs_mfa_enrolment(user):
             return False
-        enrolled = user_has_device(user, confirmed=True)
-        return not enrolled or session_is_verified(session, user)
+        if user_has_device(user, confirmed=True) and not session_is_verified(session, user):
+            return False
+        # A live socket is activity: keep the idle timer fresh, at most one write a minute.
+        now = int(time.time())
+        if now - session.get(LAST_SEEN_KEY, 0) > 60:
+            session[LAST_SEEN_KEY] = now
+            session.save()
+        return True
 
     async def receive_json(self, content, **kwargs):
         user = self.scope["user"]

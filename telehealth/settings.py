@@ -95,8 +95,8 @@ FIELD_ENCRYPTION_KEYS = [
     ).split(",")
     if k.strip()
 ]
-# The blind index key never rotates with the encryption keys: rotating it means rebuilding
-# every index, which `rotate_keys --blind-index` does not attempt.
+# The blind index key does not rotate with the encryption keys: changing it would mean
+# recomputing every index from decrypted values, which rotate_keys does not do.
 BLIND_INDEX_KEY = env("BLIND_INDEX_KEY") or dev_secret(
     "BLIND_INDEX_KEY", lambda: secrets.token_urlsafe(32)
 )
@@ -131,9 +131,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "telehealth.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "telehealth.middleware.RequestSizeLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -220,13 +220,14 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 else:
     _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True

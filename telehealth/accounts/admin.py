@@ -56,3 +56,24 @@ class UserAdmin(DjangoUserAdmin, PracticeScopedAdmin):
         ),
     ]
     readonly_fields = ["last_login", "date_joined"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser or obj is None:
+            return fieldsets
+        # A practice admin manages people, never grants themselves platform-wide powers.
+        return [
+            (
+                name,
+                {
+                    **opts,
+                    "fields": [f for f in opts["fields"] if f not in ("is_superuser", "groups")],
+                },
+            )
+            for name, opts in fieldsets
+        ]
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.practice_id = request.user.practice_id
+        super().save_model(request, obj, form, change)

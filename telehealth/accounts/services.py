@@ -1,12 +1,15 @@
 """Writes of people and access: each a transaction, audited, effects after commit."""
 
+import logging
 import secrets
 from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.models import Permission
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django_otp import login as otp_login
@@ -25,6 +28,8 @@ from telehealth.accounts.models import (
 from telehealth.accounts.validation import normalise_email
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+
+logger = logging.getLogger(__name__)
 
 BACKUP_CODE_COUNT = 10
 
@@ -65,19 +70,42 @@ def patient_user_create(*, patient: Patient, password: str) -> User:
     return user
 
 
+# What a practice admin may configure in the Django admin (scoped to their practice there).
+PRACTICE_ADMIN_PERMISSIONS = [
+    ("accounts", "practice", ["view", "change"]),
+    ("accounts", "provider", ["view", "add", "change"]),
+    ("accounts", "user", ["view", "add", "change"]),
+]
+
+
 def staff_user_create(
     *, email: str, password: str, full_name: str, role: str, practice: Practice
 ) -> User:
     if role == Role.PATIENT:
         raise ValueError("Patients get logins through patient_user_create.")
-    return User.objects.create_user(
-        normalise_email(email),
-        password,
-        full_name=full_name,
-        role=role,
-        practice=practice,
-        is_staff=role == Role.PRACTICE_ADMIN,
-    )
+    with transaction.atomic():
+        user = User.objects.create_user(
+            normalise_email(email),
+            password,
+            full_name=full_name,
+            role=role,
+            practice=practice,
+            is_staff=role == Role.PRACTICE_ADMIN,
+        )
+        if role == Role.PRACTICE_ADMIN:
+            user.user_permissions.add(*_practice_admin_permissions())
+        audit.record(action=Action.CREATE, actor=None, obj=user, detail=f"staff: {role}")
+    return user
+
+
+def _practice_admin_permissions() -> list[Permission]:
+    wanted = Q()
+    for app_label, model, actions in PRACTICE_ADMIN_PERMISSIONS:
+        wanted |= Q(
+            content_type__app_label=app_label,
+            codename__in=[f"{action}_{model}" for action in actions],
+        )
+    return list(Permission.objects.filter(wanted))
 
 
 def care_team_add(*, patient: Patient, clinician: User, reason: str, by: User | None) -> None:
@@ -124,6 +152,14 @@ def break_glass_grant(*, clinician: User, patient: Patient, reason: str, request
 
 
 def _alert_admins_of_break_glass(grant_id: int) -> None:
+    """Runs after commit: a mail failure is logged and never undoes or hides the grant."""
+    try:
+        _send_break_glass_alert(grant_id)
+    except Exception:
+        logger.exception("Could not email the emergency-access alert for grant %s", grant_id)
+
+
+def _send_break_glass_alert(grant_id: int) -> None:
     grant = BreakGlassGrant.objects.select_related("clinician", "patient").get(pk=grant_id)
     admins = User.objects.filter(
         role=Role.PRACTICE_ADMIN, practice_id=grant.patient.practice_id, is_active=True

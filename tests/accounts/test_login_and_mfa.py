@@ -242,3 +242,23 @@ def test_login_and_logout_are_audited(client, world):
     )
     assert actions == [Action.LOGIN, Action.LOGOUT]
     assert timezone.now() - AuditEvent.objects.last().occurred_at < timedelta(seconds=10)
+
+
+def test_a_password_reset_ends_every_other_session(world):
+    other = Client()
+    sign_in(other, world.front_desk)
+    assert other.get("/patients/").status_code == 200
+    world.front_desk.set_password("another long passphrase 7")
+    world.front_desk.save(update_fields=["password"])
+    assert other.get("/patients/")["Location"].startswith(LOGIN)
+
+
+def test_practice_admin_configures_providers_but_cannot_make_a_superuser(client, world):
+    sign_in(client, world.admin)
+    assert client.get("/admin/accounts/provider/").status_code == 200
+    page = client.get(f"/admin/accounts/user/{world.front_desk.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="is_superuser"' not in page.content
+    # Users of another practice are not even listed.
+    assert client.get(f"/admin/accounts/user/{world.outside_clinician.pk}/change/"
+                      ).status_code == 302

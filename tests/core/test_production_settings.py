@@ -56,3 +56,16 @@ def test_production_passes_check_deploy_with_no_warnings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=SECRETS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_hashes_passwords_with_argon2_and_secures_cookies():
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.PASSWORD_HASHERS[0], s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+        "s.SESSION_COOKIE_NAME)"
+    )
+    result = manage("shell", "--no-imports", "-c", code, env=SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.contrib.auth.hashers.Argon2PasswordHasher", "True", "True", "__Host-sessionid"
+    ]
