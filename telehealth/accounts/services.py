@@ -58,6 +58,51 @@ def patient_create(
     return patient
 
 
+def patient_match_or_create(
+    *,
+    practice: Practice,
+    legal_name: str,
+    date_of_birth: date,
+    phone: str = "",
+    email: str = "",
+    by: User | None = None,
+    request=None,
+    **fields,
+) -> tuple[Patient, bool]:
+    """A returning patient is the one with this date of birth and this phone or email (matched
+    through the blind indexes); otherwise a new record. Returns (patient, created)."""
+    probe = Patient(practice=practice)
+    probe.set_contact(phone=phone, email=email)
+    same_contact = Q()
+    if probe.phone_index:
+        same_contact |= Q(phone_index=probe.phone_index)
+    if probe.email_index:
+        same_contact |= Q(email_index=probe.email_index)
+    if same_contact:
+        existing = (
+            Patient.objects.filter(practice=practice, date_of_birth=date_of_birth)
+            .filter(same_contact)
+            .order_by("pk")
+            .first()
+        )
+        if existing is not None:
+            if fields.get("sms_consent") and not existing.sms_consent:
+                existing.sms_consent, existing.sms_consent_at = True, timezone.now()
+                existing.save(update_fields=["sms_consent", "sms_consent_at", "updated_at"])
+            return existing, False
+    patient = patient_create(
+        practice=practice,
+        legal_name=legal_name,
+        date_of_birth=date_of_birth,
+        phone=phone,
+        email=email,
+        by=by,
+        request=request,
+        **fields,
+    )
+    return patient, True
+
+
 def patient_user_create(*, patient: Patient, password: str) -> User:
     """Give a patient a portal login under the email on their record."""
     with transaction.atomic():
@@ -75,6 +120,9 @@ PRACTICE_ADMIN_PERMISSIONS = [
     ("accounts", "practice", ["view", "change"]),
     ("accounts", "provider", ["view", "add", "change"]),
     ("accounts", "user", ["view", "add", "change"]),
+    ("scheduling", "appointmenttype", ["view", "add", "change"]),
+    ("scheduling", "availabilityrule", ["view", "add", "change", "delete"]),
+    ("scheduling", "availabilityexception", ["view", "add", "change", "delete"]),
 ]
 
 

@@ -260,5 +260,6 @@ def test_practice_admin_configures_providers_but_cannot_make_a_superuser(client,
     assert page.status_code == 200
     assert b'name="is_superuser"' not in page.content
     # Users of another practice are not even listed.
-    assert client.get(f"/admin/accounts/user/{world.outside_clinician.pk}/change/"
-                      ).status_code == 302
+    assert (
+        client.get(f"/admin/accounts/user/{world.outside_clinician.pk}/change/").status_code == 302
+    )

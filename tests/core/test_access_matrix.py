@@ -51,6 +51,24 @@ ROUTES: dict[str, Access] = {
     "api:openapi-json": Access(public=True),
     "api:openapi-view": Access(public=True),
     "api:api-root": Access(public=True, ok=(302,)),
+    "scheduling:schedule": Access(roles=STAFF),
+    "scheduling:appointment-action": Access(
+        roles=STAFF, method="post", obj="appointment", ok=(302,)
+    ),
+    "scheduling:mine": Access(roles=frozenset({Role.PATIENT})),
+    "scheduling:calendar-feed": Access(roles=frozenset({Role.CLINICIAN})),
+    # Public pages: the booking flow, and links whose signed token is the credential
+    # (tests/scheduling covers tampered and expired tokens).
+    "scheduling:book": Access(public=True, kwargs={"practice_slug": "alpha"}),
+    "scheduling:book-provider": Access(
+        public=True, kwargs={"practice_slug": "alpha", "provider_slug": "doc"}
+    ),
+    "scheduling:book-details": Access(public=True, kwargs={"practice_slug": "alpha"}),
+    "scheduling:manage": Access(public=True, kwargs={"token": "x"}),
+    "scheduling:manage-reschedule": Access(public=True, kwargs={"token": "x"}),
+    "scheduling:manage-waitlist": Access(public=True, kwargs={"token": "x"}),
+    "scheduling:offer": Access(public=True, kwargs={"token": "x"}),
+    "scheduling:feed": Access(public=True, kwargs={"token": "x"}),
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it
 # sits behind sign-in and MFA.
@@ -90,7 +108,50 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
             clinician=clinician, patient=patient, reason="Unconscious patient in the ED"
         )
         return {"grant_id": grant.pk}
+    if access.obj == "appointment":
+        patient = world.outside_patient if outsider else world.patient
+        return {"appointment_id": make_appointment(patient).pk}
     return {}
+
+
+def make_appointment(patient):
+    """An appointment written directly: these tests are about access, not availability."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduling.models import Appointment, AppointmentType
+
+    kind, _ = AppointmentType.objects.get_or_create(
+        practice=patient.practice, slug="video", defaults={"name": "Video visit"}
+    )
+    provider = patient.practice.providers.first()
+    if provider is None:
+        from telehealth.accounts.models import Provider
+
+        clinician = patient.care_team.first().clinician
+        provider = Provider.objects.create(
+            user=clinician,
+            practice=patient.practice,
+            slug="beta-doc",
+            display_name="Dr Beta",
+            npi="1987654328",
+            licensed_states=["MA"],
+            time_zone="America/New_York",
+        )
+    start = timezone.now() + timedelta(days=2)
+    return Appointment.objects.create(
+        practice=patient.practice,
+        provider=provider,
+        patient=patient,
+        appointment_type=kind,
+        start=start,
+        end=start + timedelta(minutes=20),
+        blocked_start=start,
+        blocked_end=start + timedelta(minutes=20),
+        modality="video",
+        booked_via="staff",
+    )
 
 
 def url_for(name: str, access: Access, kwargs: dict) -> str:

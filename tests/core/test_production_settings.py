@@ -67,5 +67,8 @@ def test_production_hashes_passwords_with_argon2_and_secures_cookies():
     result = manage("shell", "--no-imports", "-c", code, env=SECRETS)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "django.contrib.auth.hashers.Argon2PasswordHasher", "True", "True", "__Host-sessionid"
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "True",
+        "True",
+        "__Host-sessionid",
     ]

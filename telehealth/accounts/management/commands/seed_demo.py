@@ -5,8 +5,9 @@ backup codes still unused."""
 
 import base64
 import secrets
-from datetime import date
+from datetime import date, time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -152,7 +153,40 @@ class Command(BaseCommand):
             )
             if login:
                 services.patient_user_create(patient=patient, password=DEMO_PASSWORD)
+        self.seed_schedule(practice)
         return practice
+
+    def seed_schedule(self, practice: Practice) -> None:
+        from scheduling.models import AppointmentType, AvailabilityRule, Modality
+
+        types = [
+            ("video-visit", "Video visit", Modality.VIDEO, 20, "99213"),
+            ("phone-visit", "Phone visit", Modality.PHONE, 15, "99442"),
+            ("new-patient", "New patient visit (in person)", Modality.IN_PERSON, 40, "99203"),
+        ]
+        providers = list(practice.providers.all())
+        for slug, name, modality, minutes, cpt in types:
+            kind, created = AppointmentType.objects.get_or_create(
+                practice=practice,
+                slug=slug,
+                defaults={
+                    "name": name,
+                    "modality": modality,
+                    "duration_minutes": minutes,
+                    "buffer_after_minutes": 5,
+                    "minimum_notice_minutes": 60,
+                    "default_cpt_code": cpt,
+                },
+            )
+            if created:
+                kind.providers.set(providers)
+        for provider in providers:
+            if not provider.rules.exists():
+                AvailabilityRule.objects.bulk_create(
+                    AvailabilityRule(provider=provider, weekday=day, start_time=start, end_time=end)
+                    for day in range(5)
+                    for start, end in [(time(9), time(12)), (time(13), time(17))]
+                )
 
     def report(self, practice: Practice) -> None:
         out = self.stdout.write
@@ -173,6 +207,7 @@ class Command(BaseCommand):
                 f"  {Role(role).label:<15} {email:<26} TOTP key {secret}  "
                 f"backup codes {' '.join(codes) or '(all used)'}"
             )
+        out(f"Public booking page: {settings.SITE_URL}/book/{practice.slug}/")
         out("Patients (no second factor unless they turn it on):")
         for email, legal, *_rest, login in PATIENTS:
             if login:

@@ -1,0 +1,216 @@
+"""Reads of the schedule: open slots for anyone, appointments scoped to the acting user."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from scheduling import slots as slot_rules
+from scheduling.models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentType,
+    AvailabilityException,
+    AvailabilityRule,
+)
+from telehealth.accounts.models import Practice, Provider, Role, User
+from telehealth.accounts.selectors import patients_visible_to
+
+
+@dataclass(frozen=True)
+class ProviderSlots:
+    provider: Provider
+    starts: list[datetime]
+    busy: list[tuple[datetime, datetime]]
+
+
+def bookable_types(*, practice: Practice, online_only: bool = True) -> QuerySet[AppointmentType]:
+    types = AppointmentType.objects.filter(practice=practice, is_active=True)
+    if online_only:
+        types = types.filter(bookable_online=True)
+    return types.prefetch_related("providers").order_by("name")
+
+
+def providers_for_type(*, appointment_type: AppointmentType) -> QuerySet[Provider]:
+    return appointment_type.providers.filter(is_active=True).order_by("display_name")
+
+
+def _rules(provider: Provider) -> list[slot_rules.Rule]:
+    return [
+        slot_rules.Rule(
+            r.weekday,
+            r.start_time,
+            r.end_time,
+            frozenset(r.modalities),
+            r.valid_from,
+            r.valid_until,
+        )
+        for r in AvailabilityRule.objects.filter(provider=provider)
+    ]
+
+
+def _exceptions(provider: Provider, first: date, last: date) -> list[slot_rules.Exception_]:
+    rows = AvailabilityException.objects.filter(provider=provider, date__range=(first, last))
+    return [
+        slot_rules.Exception_(
+            e.date,
+            e.kind == AvailabilityException.Kind.EXTRA,
+            e.start_time,
+            e.end_time,
+            frozenset(e.modalities),
+        )
+        for e in rows
+    ]
+
+
+def busy_blocks(
+    *, provider: Provider, start: datetime, end: datetime, exclude_id: int | None = None
+) -> list[tuple[datetime, datetime]]:
+    appointments = Appointment.objects.filter(
+        provider=provider,
+        status__in=ACTIVE_STATUSES,
+        blocked_start__lt=end,
+        blocked_end__gt=start,
+    )
+    if exclude_id is not None:
+        appointments = appointments.exclude(pk=exclude_id)
+    return list(appointments.values_list("blocked_start", "blocked_end"))
+
+
+def booking_bounds(appointment_type: AppointmentType, now: datetime) -> tuple[datetime, datetime]:
+    earliest = now + timedelta(minutes=appointment_type.minimum_notice_minutes)
+    latest = now + timedelta(days=appointment_type.booking_horizon_days)
+    return earliest, latest
+
+
+def open_slots(
+    *,
+    provider: Provider,
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+    exclude_appointment_id: int | None = None,
+) -> ProviderSlots:
+    """Open start times for one provider and type between two instants (UTC)."""
+    now = now or timezone.now()
+    earliest, latest = booking_bounds(appointment_type, now)
+    earliest, latest = max(earliest, start), min(latest, end)
+    zone = ZoneInfo(provider.time_zone)
+    if earliest > latest:
+        return ProviderSlots(provider, [], [])
+    # One local day of margin each side: windows are built per local date.
+    first_day = earliest.astimezone(zone).date() - timedelta(days=1)
+    last_day = latest.astimezone(zone).date() + timedelta(days=1)
+    windows = slot_rules.windows_for(
+        rules=_rules(provider),
+        exceptions=_exceptions(provider, first_day, last_day),
+        zone=zone,
+        first_day=first_day,
+        last_day=last_day,
+    )
+    pad = timedelta(hours=12)
+    busy = busy_blocks(
+        provider=provider, start=earliest - pad, end=latest + pad, exclude_id=exclude_appointment_id
+    )
+    starts = slot_rules.open_slots(
+        windows=windows,
+        busy=busy,
+        modality=appointment_type.modality,
+        duration=appointment_type.duration,
+        buffer_before=timedelta(minutes=appointment_type.buffer_before_minutes),
+        buffer_after=timedelta(minutes=appointment_type.buffer_after_minutes),
+        earliest=earliest,
+        latest=latest,
+    )
+    return ProviderSlots(provider, starts, busy)
+
+
+def day_bounds(day: date, zone: ZoneInfo, days: int = 1) -> tuple[datetime, datetime]:
+    """The UTC instants at which local `day` starts and `days` later ends."""
+    start = slot_rules.local_to_utc(day, datetime.min.time(), zone)
+    end = slot_rules.local_to_utc(day + timedelta(days=days), datetime.min.time(), zone)
+    return start, end
+
+
+def appointments_visible_to(user: User) -> QuerySet[Appointment]:
+    """Patients: their own. Clinicians: their own schedule and their care team's patients.
+    Front desk and admins: the practice's."""
+    appointments = Appointment.objects.select_related(
+        "provider", "patient", "appointment_type", "practice"
+    )
+    if not user.is_authenticated:
+        return appointments.none()
+    if user.role == Role.PATIENT:
+        return appointments.filter(patient__user=user)
+    if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return appointments.filter(practice_id=user.practice_id)
+    if user.role == Role.CLINICIAN:
+        return appointments.filter(practice_id=user.practice_id).filter(
+            patient__in=patients_visible_to(user)
+        ) | appointments.filter(provider__user=user)
+    return appointments.none()
+
+
+def access_appointment(*, user: User, appointment_id: int) -> Appointment:
+    return get_object_or_404(appointments_visible_to(user), pk=appointment_id)
+
+
+def practice_schedule(
+    *, user: User, start: datetime, end: datetime, provider_id: int | None = None
+) -> QuerySet[Appointment]:
+    appointments = appointments_visible_to(user).filter(start__lt=end, end__gt=start)
+    if user.role == Role.PATIENT:
+        return appointments.none()
+    if provider_id:
+        appointments = appointments.filter(provider_id=provider_id)
+    return appointments.order_by("start")
+
+
+@dataclass(frozen=True)
+class OfferedSlot:
+    start: datetime
+    provider: Provider
+
+
+@dataclass(frozen=True)
+class SlotOffer:
+    suggested: list[OfferedSlot]
+    by_day: list[tuple[date, list[OfferedSlot]]]
+
+
+def slot_offer(
+    *,
+    appointment_type: AppointmentType,
+    providers: list[Provider],
+    first_day: date,
+    days: int,
+    zone: ZoneInfo,
+    preference: str = "",
+) -> SlotOffer:
+    """Open slots of several providers over `days` local days in the viewer's zone, with the
+    top three suggestions first."""
+    start, end = day_bounds(first_day, zone, days)
+    offered: list[OfferedSlot] = []
+    suggestions: list[OfferedSlot] = []
+    for provider in providers:
+        found = open_slots(
+            provider=provider, appointment_type=appointment_type, start=start, end=end
+        )
+        offered += [OfferedSlot(s, provider) for s in found.starts]
+        top = slot_rules.suggest(
+            found.starts,
+            busy=found.busy,
+            duration=appointment_type.duration,
+            zone=zone,
+            preference=preference,
+        )
+        suggestions += [OfferedSlot(s, provider) for s in top]
+    suggestions.sort(key=lambda o: (o.start.astimezone(zone).date(), o.start))
+    by_day: dict[date, list[OfferedSlot]] = {}
+    for slot in sorted(offered, key=lambda o: (o.start, o.provider.display_name)):
+        by_day.setdefault(slot.start.astimezone(zone).date(), []).append(slot)
+    return SlotOffer(suggested=suggestions[:3], by_day=sorted(by_day.items()))

@@ -1,0 +1,492 @@
+"""Every write to the schedule: one transaction each, audited, effects after commit.
+
+Double-booking is prevented twice: each booking locks its provider's row, so bookings for one
+provider run one at a time and a loser sees the winner's appointment; on PostgreSQL an
+exclusion constraint over the buffered time range is the last word."""
+
+from datetime import datetime, timedelta
+
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from scheduling import selectors
+from scheduling.models import (
+    ACTIVE_STATUSES,
+    REMOTE_MODALITIES,
+    Appointment,
+    AppointmentType,
+    BookedVia,
+    Status,
+    WaitlistEntry,
+    WaitlistOffer,
+)
+from telehealth.accounts import services as account_services
+from telehealth.accounts.models import CareTeamReason, Patient, Provider, User
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+from telehealth.notify import services as notify
+
+
+class BookingError(Exception):
+    """A booking that cannot be made, with a message for the person booking."""
+
+    status_code = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class SlotTaken(BookingError):
+    status_code = 409
+
+
+MANAGE_SALT = "scheduling.manage-link"
+OFFER_SALT = "scheduling.waitlist-offer"
+OFFER_MINUTES = 120
+
+
+def check_licensure(*, provider: Provider, patient: Patient, modality: str) -> None:
+    if modality in REMOTE_MODALITIES and not provider.is_licensed_in(patient.state or ""):
+        raise BookingError(
+            _(
+                "%(provider)s is not licensed in %(state)s, so a video or phone visit is not "
+                "possible. Choose another provider or an in-person visit."
+            )
+            % {"provider": provider.display_name, "state": patient.state or _("your state")}
+        )
+
+
+def _check_bookable(
+    *,
+    provider: Provider,
+    appointment_type: AppointmentType,
+    start: datetime,
+    exclude_id: int | None = None,
+) -> None:
+    if appointment_type.practice_id != provider.practice_id:
+        raise BookingError(_("That provider does not offer this visit type."))
+    if not appointment_type.providers.filter(pk=provider.pk, is_active=True).exists():
+        raise BookingError(_("That provider does not offer this visit type."))
+    if start <= timezone.now():
+        raise BookingError(_("That time has already passed. Choose a later time."))
+    found = selectors.open_slots(
+        provider=provider,
+        appointment_type=appointment_type,
+        start=start,
+        end=start + timedelta(seconds=1),
+        exclude_appointment_id=exclude_id,
+    )
+    if start not in found.starts:
+        # Distinguish "someone was faster" from "never was a slot".
+        blocked = selectors.busy_blocks(
+            provider=provider,
+            start=start,
+            end=start + appointment_type.duration,
+            exclude_id=exclude_id,
+        )
+        if blocked:
+            raise SlotTaken(_("Sorry, that time was just taken. Please choose another."))
+        raise BookingError(_("That time is not open for booking. Choose one of the times shown."))
+
+
+def _lock_provider(provider: Provider) -> Provider:
+    return Provider.objects.select_for_update().get(pk=provider.pk)
+
+
+def appointment_book(
+    *,
+    provider: Provider,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    start: datetime,
+    by: User | None,
+    via: str,
+    reason: str = "",
+    replaces: Appointment | None = None,
+    request=None,
+) -> Appointment:
+    """Book one appointment. Raises SlotTaken when another booking won the time."""
+    if patient.practice_id != appointment_type.practice_id:
+        raise BookingError(_("That visit type belongs to another practice."))
+    check_licensure(provider=provider, patient=patient, modality=appointment_type.modality)
+    before = timedelta(minutes=appointment_type.buffer_before_minutes)
+    after = timedelta(minutes=appointment_type.buffer_after_minutes)
+    end = start + appointment_type.duration
+    try:
+        with transaction.atomic():
+            _lock_provider(provider)
+            _check_bookable(
+                provider=provider,
+                appointment_type=appointment_type,
+                start=start,
+                exclude_id=replaces.pk if replaces else None,
+            )
+            if replaces is not None:
+                _finish(replaces, Status.RESCHEDULED, by=by, request=request)
+            appointment = Appointment.objects.create(
+                practice_id=provider.practice_id,
+                provider=provider,
+                patient=patient,
+                appointment_type=appointment_type,
+                start=start,
+                end=end,
+                blocked_start=start - before,
+                blocked_end=end + after,
+                modality=appointment_type.modality,
+                booked_by=by,
+                booked_via=via,
+                reason=reason.strip()[:500],
+                replaces=replaces,
+            )
+            account_services.care_team_add(
+                patient=patient, clinician=provider.user, reason=CareTeamReason.APPOINTMENT, by=by
+            )
+            audit.record(
+                action=Action.CREATE,
+                actor=by,
+                obj=appointment,
+                request=request,
+                detail=f"booked via {via}",
+            )
+            _queue_confirmation(appointment)
+    except IntegrityError as exc:
+        # Only the exclusion constraint can fail here once the checks above have passed.
+        raise SlotTaken(_("Sorry, that time was just taken. Please choose another.")) from exc
+    return appointment
+
+
+def _queue_confirmation(appointment: Appointment) -> None:
+    from scheduling import tasks
+
+    patient = appointment.patient
+    if patient.email:
+        transaction.on_commit(lambda: tasks.send_confirmation_email.delay(appointment.pk))
+    if patient.sms_consent and patient.phone:
+        notify.message_enqueue(
+            channel="sms",
+            template="appointment.confirmation",
+            patient=patient,
+            related=appointment,
+            dedupe_key=f"appointment:{appointment.pk}:confirmation:sms",
+            body=confirmation_sms(appointment),
+        )
+
+
+def confirmation_sms(appointment: Appointment) -> str:
+    from django.utils import translation
+
+    from scheduling.calendar import local_start_text
+
+    with translation.override(appointment.patient.preferred_language):
+        return _(
+            "%(practice)s: your %(type)s with %(provider)s is booked for %(when)s. "
+            "Manage it: %(link)s"
+        ) % {
+            "practice": appointment.practice.name,
+            "type": appointment.appointment_type.name,
+            "provider": appointment.provider.display_name,
+            "when": local_start_text(appointment),
+            "link": manage_url(appointment),
+        }
+
+
+def _finish(
+    appointment: Appointment, status: str, *, by: User | None, request=None, reason: str = ""
+) -> None:
+    appointment.status = status
+    appointment.cancel_reason = reason[:500]
+    appointment.link_version += 1
+    appointment.save(update_fields=["status", "cancel_reason", "link_version", "updated_at"])
+    audit.record(
+        action=Action.UPDATE, actor=by, obj=appointment, request=request, detail=f"status {status}"
+    )
+    notify.messages_cancel(related=appointment)
+
+
+def appointment_cancel(
+    *, appointment: Appointment, by: User | None, reason: str, request=None
+) -> Appointment:
+    """Cancel and free the slot, then offer it to the waitlist."""
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if appointment.status not in ACTIVE_STATUSES:
+            raise BookingError(_("This appointment is no longer active."))
+        _finish(appointment, Status.CANCELLED, by=by, request=request, reason=reason)
+        waitlist_offer_slot(
+            provider=appointment.provider,
+            appointment_type=appointment.appointment_type,
+            start=appointment.start,
+        )
+    return appointment
+
+
+def appointment_reschedule(
+    *,
+    appointment: Appointment,
+    start: datetime,
+    by: User | None,
+    request=None,
+    provider: Provider | None = None,
+) -> Appointment:
+    """Book the new time (keeping a link to the old appointment) and free the old one."""
+    if appointment.status not in ACTIVE_STATUSES:
+        raise BookingError(_("This appointment is no longer active."))
+    old_start, old_provider = appointment.start, appointment.provider
+    with transaction.atomic():
+        new = appointment_book(
+            provider=provider or appointment.provider,
+            patient=appointment.patient,
+            appointment_type=appointment.appointment_type,
+            start=start,
+            by=by,
+            via=appointment.booked_via,
+            reason=appointment.reason,
+            replaces=appointment,
+            request=request,
+        )
+        waitlist_offer_slot(
+            provider=old_provider, appointment_type=appointment.appointment_type, start=old_start
+        )
+    return new
+
+
+TRANSITIONS = {
+    Status.CONFIRMED: {Status.BOOKED},
+    Status.CHECKED_IN: {Status.BOOKED, Status.CONFIRMED},
+    Status.NO_SHOW: {Status.BOOKED, Status.CONFIRMED, Status.CHECKED_IN},
+    Status.IN_PROGRESS: {Status.CHECKED_IN, Status.BOOKED, Status.CONFIRMED},
+    Status.COMPLETED: {Status.IN_PROGRESS, Status.CHECKED_IN},
+}
+
+
+def appointment_set_status(
+    *, appointment: Appointment, status: str, by: User | None, request=None
+) -> Appointment:
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if appointment.status not in TRANSITIONS.get(status, set()):
+            raise BookingError(
+                _("An appointment that is %(current)s cannot become %(new)s.")
+                % {"current": appointment.get_status_display(), "new": Status(status).label}
+            )
+        appointment.status = status
+        appointment.save(update_fields=["status", "updated_at"])
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=appointment,
+            request=request,
+            detail=f"status {status}",
+        )
+    return appointment
+
+
+# --- Links that need no login -----------------------------------------------------------
+
+
+def manage_token(appointment: Appointment) -> str:
+    return signing.dumps({"a": appointment.pk, "v": appointment.link_version}, salt=MANAGE_SALT)
+
+
+def manage_url(appointment: Appointment) -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    return settings.SITE_URL + reverse("scheduling:manage", args=[manage_token(appointment)])
+
+
+def appointment_from_token(token: str) -> Appointment:
+    """The appointment a manage link points to. Links stop working after the visit's end,
+    after 90 days, and once the appointment is rescheduled or cancelled."""
+    try:
+        data = signing.loads(token, salt=MANAGE_SALT, max_age=timedelta(days=90))
+    except signing.BadSignature as exc:
+        raise BookingError(
+            _("This link is not valid. It may be incomplete or out of date."),
+        ) from exc
+    appointment = (
+        Appointment.objects.select_related("patient", "provider", "practice", "appointment_type")
+        .filter(pk=data.get("a"))
+        .first()
+    )
+    if appointment is None or appointment.link_version != data.get("v"):
+        raise BookingError(
+            _(
+                "This link is out of date: the appointment was changed or "
+                "cancelled since it was sent."
+            )
+        )
+    if appointment.end < timezone.now():
+        raise BookingError(_("This appointment is in the past."))
+    return appointment
+
+
+# --- Waitlist -----------------------------------------------------------------------------
+
+
+def waitlist_join(
+    *,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    provider: Provider | None,
+    latest: datetime,
+    current_appointment: Appointment | None = None,
+) -> WaitlistEntry:
+    with transaction.atomic():
+        entry = WaitlistEntry.objects.create(
+            practice_id=patient.practice_id,
+            patient=patient,
+            appointment_type=appointment_type,
+            provider=provider,
+            latest=latest,
+            current_appointment=current_appointment,
+        )
+        audit.record(action=Action.CREATE, actor=None, obj=entry, patient=patient)
+    return entry
+
+
+def waitlist_offer_slot(
+    *, provider: Provider, appointment_type: AppointmentType, start: datetime, max_offers: int = 3
+) -> list[WaitlistOffer]:
+    """Offer a freed time to the first few matching waitlisted patients (runs inside the
+    freeing transaction; the messages go out through the outbox)."""
+    if start <= timezone.now():
+        return []
+    entries = (
+        WaitlistEntry.objects.filter(
+            appointment_type=appointment_type,
+            state__in=[WaitlistEntry.State.WAITING, WaitlistEntry.State.OFFERED],
+            earliest__lte=start,
+            latest__gte=start,
+        )
+        .filter(models_q_provider(provider))
+        .select_related("patient")[:max_offers]
+    )
+    offers = []
+    for entry in entries:
+        if (
+            not provider.is_licensed_in(entry.patient.state or "")
+            and appointment_type.modality in REMOTE_MODALITIES
+        ):
+            continue
+        offer = WaitlistOffer.objects.create(
+            entry=entry,
+            provider=provider,
+            start=start,
+            expires_at=min(start, timezone.now() + timedelta(minutes=OFFER_MINUTES)),
+        )
+        entry.state = WaitlistEntry.State.OFFERED
+        entry.save(update_fields=["state"])
+        offers.append(offer)
+        _queue_offer_messages(offer)
+    return offers
+
+
+def models_q_provider(provider: Provider):
+    from django.db.models import Q
+
+    return Q(provider__isnull=True) | Q(provider=provider)
+
+
+def offer_url(offer: WaitlistOffer) -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    token = signing.dumps({"o": offer.pk}, salt=OFFER_SALT)
+    return settings.SITE_URL + reverse("scheduling:offer", args=[token])
+
+
+def _queue_offer_messages(offer: WaitlistOffer) -> None:
+    from scheduling.calendar import local_text
+
+    patient = offer.entry.patient
+    text = _(
+        "An earlier time opened up: %(when)s with %(provider)s. First to accept gets it: %(link)s"
+    ) % {
+        "when": local_text(offer.start, patient),
+        "provider": offer.provider.display_name,
+        "link": offer_url(offer),
+    }
+    for channel, ok in (("sms", patient.sms_consent and patient.phone), ("email", patient.email)):
+        if ok:
+            notify.message_enqueue(
+                channel=channel,
+                template="waitlist.offer",
+                patient=patient,
+                related=offer,
+                dedupe_key=f"waitlist-offer:{offer.pk}:{channel}",
+                body=text,
+                subject=_("An earlier appointment is available"),
+            )
+
+
+def offer_from_token(token: str) -> WaitlistOffer:
+    try:
+        data = signing.loads(token, salt=OFFER_SALT, max_age=timedelta(days=14))
+    except signing.BadSignature as exc:
+        raise BookingError(_("This link is not valid.")) from exc
+    offer = (
+        WaitlistOffer.objects.select_related(
+            "entry__patient", "entry__appointment_type", "provider"
+        )
+        .filter(pk=data.get("o"))
+        .first()
+    )
+    if offer is None:
+        raise BookingError(_("This offer no longer exists."))
+    return offer
+
+
+def waitlist_accept(*, offer: WaitlistOffer, request=None) -> Appointment:
+    """First to accept books the slot; later acceptors get SlotTaken."""
+    if offer.accepted_at is not None or offer.expires_at <= timezone.now():
+        raise SlotTaken(_("Sorry, this offer has ended."))
+    entry = offer.entry
+    with transaction.atomic():
+        if entry.current_appointment and entry.current_appointment.is_active:
+            appointment = appointment_reschedule(
+                appointment=entry.current_appointment,
+                start=offer.start,
+                by=None,
+                provider=offer.provider,
+                request=request,
+            )
+        else:
+            appointment = appointment_book(
+                provider=offer.provider,
+                patient=entry.patient,
+                appointment_type=entry.appointment_type,
+                start=offer.start,
+                by=None,
+                via=BookedVia.WAITLIST,
+                request=request,
+            )
+        offer.accepted_at = timezone.now()
+        offer.save(update_fields=["accepted_at"])
+        entry.state = WaitlistEntry.State.BOOKED
+        entry.save(update_fields=["state"])
+    return appointment
+
+
+def calendar_feed_update(*, feed, by: User, regenerate: bool, detail: str):
+    from scheduling.models import CalendarFeed, new_feed_token
+
+    if detail not in CalendarFeed.Detail.values:
+        raise BookingError(_("Choose what the calendar shows."))
+    with transaction.atomic():
+        feed.detail = detail
+        fields = ["detail"]
+        if regenerate:
+            feed.token = new_feed_token()  # the old URL stops working at once
+            fields.append("token")
+        feed.save(update_fields=fields)
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=feed,
+            detail="feed token regenerated" if regenerate else "feed detail changed",
+        )
+    return feed

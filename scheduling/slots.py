@@ -1,0 +1,186 @@
+"""Slot generation and ranking: pure functions over plain values, no database.
+
+Availability is wall-clock time in the provider's zone, so a 09:00-17:00 rule stays 09:00-17:00
+local across DST changes; everything returned is an aware datetime in UTC.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+SLOT_STEP = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Rule:
+    weekday: int  # Monday is 0
+    start: time
+    end: time
+    modalities: frozenset[str]
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    def applies_on(self, day: date) -> bool:
+        return (
+            day.weekday() == self.weekday
+            and (self.valid_from is None or day >= self.valid_from)
+            and (self.valid_until is None or day <= self.valid_until)
+        )
+
+
+@dataclass(frozen=True)
+class Exception_:
+    day: date
+    available: bool  # False: time off; True: extra hours
+    start: time | None = None  # None with available=False: the whole day
+    end: time | None = None
+    modalities: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    modalities: frozenset[str]
+
+
+def local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """Wall-clock time to UTC. A time skipped by a spring-forward change resolves forward
+    (02:30 on a change night is 03:30 local); a repeated time takes its first occurrence."""
+    naive = datetime.combine(day, at)
+    aware = naive.replace(tzinfo=zone, fold=0)
+    roundtrip = aware.astimezone(UTC).astimezone(zone)
+    if roundtrip.replace(tzinfo=None) != naive:  # in a gap: fold=1 gives the later offset
+        aware = naive.replace(tzinfo=zone, fold=1)
+    return aware.astimezone(UTC)
+
+
+def _day_end(day: date, at: time) -> tuple[date, time]:
+    # An end of 00:00 means midnight at the end of the day.
+    return (day + timedelta(days=1), time(0)) if at == time(0) else (day, at)
+
+
+def windows_for(
+    *,
+    rules: Iterable[Rule],
+    exceptions: Iterable[Exception_],
+    zone: ZoneInfo,
+    first_day: date,
+    last_day: date,
+) -> list[Window]:
+    """Open windows for the local dates first_day..last_day inclusive, in UTC."""
+    rules = list(rules)
+    by_day: dict[date, list[Exception_]] = {}
+    for exc in exceptions:
+        by_day.setdefault(exc.day, []).append(exc)
+    windows: list[Window] = []
+    day = first_day
+    while day <= last_day:
+        todays = [
+            Window(
+                local_to_utc(day, r.start, zone),
+                local_to_utc(*_day_end(day, r.end), zone),
+                r.modalities,
+            )
+            for r in rules
+            if r.applies_on(day)
+        ]
+        for exc in by_day.get(day, []):
+            if exc.available and exc.start is not None and exc.end is not None:
+                todays.append(
+                    Window(
+                        local_to_utc(day, exc.start, zone),
+                        local_to_utc(*_day_end(day, exc.end), zone),
+                        exc.modalities,
+                    )
+                )
+        for exc in by_day.get(day, []):
+            if exc.available:
+                continue
+            if exc.start is None:
+                todays = []
+                break
+            off_start = local_to_utc(day, exc.start, zone)
+            off_end = local_to_utc(*_day_end(day, exc.end), zone)
+            todays = [piece for w in todays for piece in _subtract(w, off_start, off_end)]
+        windows.extend(todays)
+        day += timedelta(days=1)
+    return sorted(windows, key=lambda w: w.start)
+
+
+def _subtract(window: Window, start: datetime, end: datetime) -> list[Window]:
+    if end <= window.start or start >= window.end:
+        return [window]
+    pieces = []
+    if start > window.start:
+        pieces.append(Window(window.start, start, window.modalities))
+    if end < window.end:
+        pieces.append(Window(end, window.end, window.modalities))
+    return pieces
+
+
+def open_slots(
+    *,
+    windows: Sequence[Window],
+    busy: Sequence[tuple[datetime, datetime]],
+    modality: str,
+    duration: timedelta,
+    buffer_before: timedelta,
+    buffer_after: timedelta,
+    earliest: datetime,
+    latest: datetime,
+    step: timedelta = SLOT_STEP,
+) -> list[datetime]:
+    """Start times (UTC) where a visit fits inside a window and its buffered block overlaps
+    no busy block. `busy` holds the buffered blocks of existing appointments."""
+    busy = sorted(busy)
+    starts: list[datetime] = []
+    for window in windows:
+        if modality not in window.modalities:
+            continue
+        candidate = window.start
+        while candidate + duration <= window.end:
+            if earliest <= candidate <= latest:
+                block = (candidate - buffer_before, candidate + duration + buffer_after)
+                if not any(b_start < block[1] and block[0] < b_end for b_start, b_end in busy):
+                    starts.append(candidate)
+            candidate += step
+    return sorted(set(starts))
+
+
+def suggest(
+    slots: Sequence[datetime],
+    *,
+    busy: Sequence[tuple[datetime, datetime]],
+    duration: timedelta,
+    zone: ZoneInfo,
+    preference: str = "",
+    count: int = 3,
+) -> list[datetime]:
+    """The best few slots: soonest day first; within a day, slots that sit next to an existing
+    appointment, less than one grid step away (keeping the provider's day compact); then the
+    patient's time of day ("morning" before 12:00, "afternoon" 12:00-17:00, "evening" after
+    17:00); then time."""
+
+    def keeps_day_compact(start: datetime) -> bool:
+        # Next to an existing appointment, within one grid step of it.
+        end = start + duration
+        return any(
+            timedelta(0) <= start - b_end < SLOT_STEP or timedelta(0) <= b_start - end < SLOT_STEP
+            for b_start, b_end in busy
+        )
+
+    def matches(start: datetime) -> bool:
+        hour = start.astimezone(zone).hour
+        return {
+            "morning": hour < 12,
+            "afternoon": 12 <= hour < 17,
+            "evening": hour >= 17,
+        }.get(preference, True)
+
+    ranked = sorted(
+        slots,
+        key=lambda s: (s.astimezone(zone).date(), not keeps_day_compact(s), not matches(s), s),
+    )
+    return ranked[:count]

@@ -1,0 +1,440 @@
+"""Pages: public self-booking, manage links, the waitlist offer, staff schedule, the patient's
+appointments and provider calendar feeds."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from scheduling import selectors, services
+from scheduling.calendar import provider_feed_ics
+from scheduling.forms import (
+    PREFERENCE_CHOICES,
+    BookingDetailsForm,
+    CancelForm,
+    WaitlistForm,
+)
+from scheduling.models import ACTIVE_STATUSES, BookedVia, CalendarFeed, Status
+from telehealth.accounts import services as account_services
+from telehealth.accounts.access import clinician_required, patient_required, staff_required
+from telehealth.accounts.models import Practice, Provider
+from telehealth.audit.phi import note_phi_access, phi_view
+
+DAYS_SHOWN = 7
+COMMON_ZONES = [
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+]
+
+
+def _zone(request, practice: Practice) -> ZoneInfo:
+    name = request.GET.get("tz") or request.POST.get("tz") or practice.time_zone
+    return ZoneInfo(name if name in available_timezones() else practice.time_zone)
+
+
+def _first_day(request, zone: ZoneInfo) -> date:
+    today = timezone.localtime(timezone.now(), zone).date()
+    try:
+        asked = date.fromisoformat(request.GET.get("from", ""))
+    except ValueError:
+        return today
+    return min(max(asked, today), today + timedelta(days=365))
+
+
+def _booking_context(request, practice: Practice, provider: Provider | None):
+    types = list(selectors.bookable_types(practice=practice))
+    if provider is not None:
+        types = [t for t in types if provider in t.providers.all()]
+    chosen = next((t for t in types if t.slug == request.GET.get("type")), None)
+    zone = _zone(request, practice)
+    context = {
+        "practice": practice,
+        "provider": provider,
+        "types": types,
+        "chosen": chosen,
+        "zone": zone,
+        "zones": sorted({*COMMON_ZONES, practice.time_zone, str(zone)}),
+        "preference": request.GET.get("prefer", ""),
+        "preferences": PREFERENCE_CHOICES,
+    }
+    if chosen is None:
+        return context
+    providers = list(selectors.providers_for_type(appointment_type=chosen))
+    filter_slug = provider.slug if provider else request.GET.get("provider", "")
+    shown = [p for p in providers if not filter_slug or p.slug == filter_slug]
+    first_day = _first_day(request, zone)
+    offer = selectors.slot_offer(
+        appointment_type=chosen,
+        providers=shown,
+        first_day=first_day,
+        days=DAYS_SHOWN,
+        zone=zone,
+        preference=context["preference"],
+    )
+    context.update(
+        providers=providers,
+        provider_filter=filter_slug,
+        offer=offer,
+        first_day=first_day,
+        next_day=first_day + timedelta(days=DAYS_SHOWN),
+        previous_day=first_day - timedelta(days=DAYS_SHOWN)
+        if first_day > timezone.localtime(timezone.now(), zone).date()
+        else None,
+    )
+    return context
+
+
+@require_GET
+def book(request, practice_slug: str, provider_slug: str | None = None):
+    """Step 1 and 2: choose a visit type, then a suggested or any open time."""
+    practice = get_object_or_404(Practice, slug=practice_slug)
+    provider = None
+    if provider_slug:
+        provider = get_object_or_404(
+            Provider, practice=practice, slug=provider_slug, is_active=True
+        )
+    return render(request, "scheduling/book.html", _booking_context(request, practice, provider))
+
+
+@require_http_methods(["GET", "POST"])
+def book_details(request, practice_slug: str):
+    """Step 3: the patient's details, then book."""
+    practice = get_object_or_404(Practice, slug=practice_slug)
+    params = request.POST if request.method == "POST" else request.GET
+    appointment_type = get_object_or_404(
+        selectors.bookable_types(practice=practice), slug=params.get("type", "")
+    )
+    provider = get_object_or_404(
+        Provider, practice=practice, slug=params.get("provider", ""), is_active=True
+    )
+    try:
+        start = datetime.fromisoformat(params.get("start", ""))
+    except ValueError:
+        start = None
+    if start is None or start.tzinfo is None:
+        messages.error(request, _("That time could not be read. Please choose a time again."))
+        return redirect(
+            f"{reverse('scheduling:book', args=[practice.slug])}?"
+            f"{urlencode({'type': appointment_type.slug})}"
+        )
+    zone = _zone(request, practice)
+    form = BookingDetailsForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            patient, _created = account_services.patient_match_or_create(
+                practice=practice,
+                legal_name=data["legal_name"],
+                date_of_birth=data["date_of_birth"],
+                phone=data["phone"],
+                email=data["email"],
+                state=data["state"],
+                sms_consent=data["sms_consent"],
+                request=request,
+                preferred_language=(request.LANGUAGE_CODE or "en")[:2],
+            )
+            appointment = services.appointment_book(
+                provider=provider,
+                patient=patient,
+                appointment_type=appointment_type,
+                start=start,
+                by=request.user if request.user.is_authenticated else None,
+                via=BookedVia.ONLINE,
+                reason=data["reason"],
+                request=request,
+            )
+        except services.BookingError as error:
+            form.add_error(None, error.message)
+            status = error.status_code
+        else:
+            return redirect("scheduling:manage", token=services.manage_token(appointment))
+    elif request.method == "POST":
+        status = 400
+    return render(
+        request,
+        "scheduling/book_details.html",
+        {
+            "practice": practice,
+            "appointment_type": appointment_type,
+            "provider": provider,
+            "start": start,
+            "zone": zone,
+            "form": form,
+        },
+        status=status,
+    )
+
+
+def _appointment_from_link(token: str):
+    try:
+        return services.appointment_from_token(token), None
+    except services.BookingError as error:
+        return None, error.message
+
+
+@require_http_methods(["GET", "POST"])
+def manage(request, token: str):
+    """The confirmation page and the no-login link in every message: see, cancel, reschedule."""
+    appointment, problem = _appointment_from_link(token)
+    if appointment is None:
+        return render(request, "scheduling/link_problem.html", {"problem": problem}, status=410)
+    cancel_form = CancelForm(request.POST or None)
+    if request.method == "POST" and cancel_form.is_valid():
+        try:
+            services.appointment_cancel(
+                appointment=appointment,
+                by=None,
+                reason=cancel_form.cleaned_data["reason"],
+                request=request,
+            )
+        except services.BookingError as error:
+            messages.error(request, error.message)
+        return render(request, "scheduling/cancelled.html", {"appointment": appointment})
+    zone = _zone(request, appointment.practice)
+    reschedule = None
+    if request.GET.get("reschedule"):
+        start, end = selectors.day_bounds(_first_day(request, zone), zone, DAYS_SHOWN)
+        reschedule = selectors.open_slots(
+            provider=appointment.provider,
+            appointment_type=appointment.appointment_type,
+            start=start,
+            end=end,
+            exclude_appointment_id=appointment.pk,
+        ).starts
+    return render(
+        request,
+        "scheduling/manage.html",
+        {
+            "appointment": appointment,
+            "token": token,
+            "zone": zone,
+            "cancel_form": cancel_form,
+            "reschedule": reschedule,
+            "waitlist_form": WaitlistForm(),
+        },
+    )
+
+
+@require_POST
+def manage_reschedule(request, token: str):
+    appointment, problem = _appointment_from_link(token)
+    if appointment is None:
+        return render(request, "scheduling/link_problem.html", {"problem": problem}, status=410)
+    try:
+        start = datetime.fromisoformat(request.POST.get("start", ""))
+        if start.tzinfo is None:
+            raise ValueError
+        new = services.appointment_reschedule(
+            appointment=appointment, start=start, by=None, request=request
+        )
+    except ValueError:
+        messages.error(request, _("That time could not be read. Please choose a time again."))
+        return redirect(f"{reverse('scheduling:manage', args=[token])}?reschedule=1")
+    except services.BookingError as error:
+        messages.error(request, error.message)
+        return redirect(f"{reverse('scheduling:manage', args=[token])}?reschedule=1")
+    messages.success(request, _("Your appointment was moved."))
+    return redirect("scheduling:manage", token=services.manage_token(new))
+
+
+@require_POST
+def manage_waitlist(request, token: str):
+    appointment, problem = _appointment_from_link(token)
+    if appointment is None:
+        return render(request, "scheduling/link_problem.html", {"problem": problem}, status=410)
+    form = WaitlistForm(request.POST)
+    if form.is_valid():
+        latest = datetime.combine(
+            form.cleaned_data["latest"],
+            datetime.min.time(),
+            tzinfo=ZoneInfo(appointment.practice.time_zone),
+        )
+        services.waitlist_join(
+            patient=appointment.patient,
+            appointment_type=appointment.appointment_type,
+            provider=appointment.provider,
+            latest=min(latest, appointment.start),
+            current_appointment=appointment,
+        )
+        messages.success(
+            request,
+            _(
+                "You are on the waitlist. If an earlier time opens up, "
+                "we will send you a link to take it."
+            ),
+        )
+    else:
+        messages.error(request, _("Choose the date by which you would like to be seen."))
+    return redirect("scheduling:manage", token=token)
+
+
+@require_http_methods(["GET", "POST"])
+def offer(request, token: str):
+    try:
+        waitlist_offer = services.offer_from_token(token)
+    except services.BookingError as error:
+        return render(
+            request, "scheduling/link_problem.html", {"problem": error.message}, status=410
+        )
+    if request.method == "POST":
+        try:
+            appointment = services.waitlist_accept(offer=waitlist_offer, request=request)
+        except services.BookingError as error:
+            return render(
+                request,
+                "scheduling/offer.html",
+                {"offer": waitlist_offer, "problem": error.message},
+                status=409,
+            )
+        return redirect("scheduling:manage", token=services.manage_token(appointment))
+    return render(request, "scheduling/offer.html", {"offer": waitlist_offer})
+
+
+@staff_required
+@phi_view
+def schedule(request):
+    """The practice's day (or week) for front desk, clinicians and admins."""
+    practice = request.user.practice
+    zone = ZoneInfo(practice.time_zone)
+    day = _first_day_any(request, zone)
+    days = 7 if request.GET.get("view") == "week" else 1
+    start, end = selectors.day_bounds(day, zone, days)
+    provider_id = request.GET.get("provider")
+    appointments = selectors.practice_schedule(
+        user=request.user,
+        start=start,
+        end=end,
+        provider_id=int(provider_id) if provider_id and provider_id.isdigit() else None,
+    )
+    return render(
+        request,
+        "scheduling/schedule.html",
+        {
+            "appointments": appointments,
+            "day": day,
+            "days": days,
+            "zone": zone,
+            "providers": practice.providers.filter(is_active=True),
+            "provider_id": provider_id or "",
+            "previous": day - timedelta(days=days),
+            "next": day + timedelta(days=days),
+            "active": ACTIVE_STATUSES,
+        },
+    )
+
+
+def _first_day_any(request, zone: ZoneInfo) -> date:
+    try:
+        return date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        return timezone.localtime(timezone.now(), zone).date()
+
+
+STAFF_ACTIONS = {
+    "check_in": Status.CHECKED_IN,
+    "no_show": Status.NO_SHOW,
+    "confirm": Status.CONFIRMED,
+}
+
+
+@staff_required
+@require_POST
+def appointment_action(request, appointment_id: int):
+    appointment = selectors.access_appointment(user=request.user, appointment_id=appointment_id)
+    action = request.POST.get("action", "")
+    try:
+        if action == "cancel":
+            services.appointment_cancel(
+                appointment=appointment,
+                by=request.user,
+                reason=request.POST.get("reason", "")[:500] or _("Cancelled by the practice"),
+                request=request,
+            )
+        elif action in STAFF_ACTIONS:
+            services.appointment_set_status(
+                appointment=appointment,
+                status=STAFF_ACTIONS[action],
+                by=request.user,
+                request=request,
+            )
+        else:
+            messages.error(request, _("Unknown action."))
+    except services.BookingError as error:
+        messages.error(request, error.message)
+    day = timezone.localtime(appointment.start, ZoneInfo(appointment.practice.time_zone)).date()
+    return redirect(f"{reverse('scheduling:schedule')}?day={day.isoformat()}")
+
+
+@patient_required
+@phi_view
+def my_appointments(request):
+    now = timezone.now()
+    appointments = selectors.appointments_visible_to(request.user)
+    upcoming = [a for a in appointments.filter(end__gte=now, status__in=ACTIVE_STATUSES)]
+    past = list(appointments.filter(end__lt=now).order_by("-start")[:20])
+    for appointment in upcoming:
+        note_phi_access(request, appointment)
+    return render(
+        request,
+        "scheduling/my_appointments.html",
+        {
+            "upcoming": [(a, services.manage_token(a)) for a in upcoming],
+            "past": past,
+        },
+    )
+
+
+@require_GET
+def provider_feed(request, token: str):
+    """A calendar app's subscription: the token is the credential, revocable by regenerating."""
+    feed = (
+        CalendarFeed.objects.select_related("provider").filter(token=token, is_active=True).first()
+    )
+    if feed is None:
+        raise Http404
+    since = timezone.now() - timedelta(days=30)
+    appointments = feed.provider.appointments.filter(
+        start__gte=since, status__in=ACTIVE_STATUSES
+    ).select_related("patient")
+    response = HttpResponse(
+        provider_feed_ics(feed, appointments), content_type="text/calendar; charset=utf-8"
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@clinician_required
+@require_http_methods(["GET", "POST"])
+def calendar_feed_settings(request):
+    if not hasattr(request.user, "provider"):
+        raise Http404
+    feed, _created = CalendarFeed.objects.get_or_create(provider=request.user.provider)
+    if request.method == "POST":
+        services.calendar_feed_update(
+            feed=feed,
+            by=request.user,
+            regenerate=request.POST.get("action") == "regenerate",
+            detail=request.POST.get("detail", feed.detail),
+        )
+        messages.success(request, _("Calendar feed updated."))
+        return redirect("scheduling:calendar-feed")
+    url = request.build_absolute_uri(reverse("scheduling:feed", args=[feed.token]))
+    return render(
+        request,
+        "scheduling/calendar_feed.html",
+        {"feed": feed, "url": url, "details": CalendarFeed.Detail},
+    )
