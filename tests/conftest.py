@@ -3,7 +3,7 @@ to sign in with a verified second factor. Service checks fail under REQUIRE_SERV
 
 import os
 import socket
-from datetime import date
+from datetime import date, time
 from urllib.parse import urlparse
 
 import pytest
@@ -12,6 +12,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from scheduling.models import AppointmentType, AvailabilityRule, Modality
 from telehealth.accounts import services
 from telehealth.accounts.models import CareTeamReason, Practice, Provider, Role
 
@@ -136,6 +137,26 @@ class World:
 @pytest.fixture
 def world(db) -> World:
     return World()
+
+
+@pytest.fixture
+def video_type(world):
+    kind = AppointmentType.objects.create(
+        practice=world.practice,
+        name="Video visit",
+        slug="video",
+        modality=Modality.VIDEO,
+        duration_minutes=20,
+        buffer_after_minutes=10,
+        minimum_notice_minutes=60,
+    )
+    provider = world.clinician.provider
+    kind.providers.add(provider)
+    AvailabilityRule.objects.bulk_create(
+        AvailabilityRule(provider=provider, weekday=d, start_time=time(8), end_time=time(18))
+        for d in range(7)
+    )
+    return kind
 
 
 def sign_in(client, user, *, verified: bool = True):

@@ -24,6 +24,7 @@ class Access:
     obj: str | None = None  # "patient" or "grant": the route takes an object id
     ok: tuple = (200,)  # status for an allowed user on their own object
     kwargs: dict = field(default_factory=dict)
+    json: object = None  # a function of the world giving a JSON body for API writes
 
 
 ROUTES: dict[str, Access] = {
@@ -51,6 +52,32 @@ ROUTES: dict[str, Access] = {
     "api:openapi-json": Access(public=True),
     "api:openapi-view": Access(public=True),
     "api:api-root": Access(public=True, ok=(302,)),
+    "api:slots": Access(public=True),
+    "api:appointment_list": Access(),
+    "api:appointment_book": Access(
+        roles=frozenset({Role.PATIENT, Role.FRONT_DESK, Role.PRACTICE_ADMIN}),
+        method="post",
+        json=lambda w: {
+            "patient_id": w.patient.pk,
+            "provider_id": w.clinician.provider.pk,
+            "appointment_type_id": 0,
+            "start": "2030-01-07T15:00:00Z",
+        },
+        ok=(404,),  # the type does not exist: the point here is who gets that far
+    ),
+    "api:appointment_reschedule": Access(
+        roles=frozenset({Role.PATIENT, Role.FRONT_DESK, Role.PRACTICE_ADMIN}),
+        method="post",
+        obj="appointment",
+        json=lambda w: {"start": "2030-01-07T15:00:00Z"},
+        ok=(400,),
+    ),
+    "api:appointment_cancel": Access(
+        roles=frozenset({Role.PATIENT, Role.FRONT_DESK, Role.PRACTICE_ADMIN}),
+        method="post",
+        obj="appointment",
+        json=lambda w: {"reason": "test"},
+    ),
     "scheduling:schedule": Access(roles=STAFF),
     "scheduling:appointment-action": Access(
         roles=STAFF, method="post", obj="appointment", ok=(302,)
@@ -158,8 +185,16 @@ def url_for(name: str, access: Access, kwargs: dict) -> str:
     return reverse(name, kwargs={**access.kwargs, **kwargs})
 
 
-def call(client, access: Access, url: str):
+def call(client, access: Access, url: str, world=None):
+    if access.json is not None:
+        return client.post(url, data=access.json(world), content_type="application/json")
     return getattr(client, access.method)(url, HTTP_ACCEPT="text/html")
+
+
+def request_route(client, world, name: str, *, outsider: bool):
+    access = ROUTES[name]
+    url = url_for(name, access, object_id(world, access, outsider=outsider))
+    return call(client, access, url, world)
 
 
 PROTECTED = sorted(n for n, a in ROUTES.items() if not a.public)
@@ -168,7 +203,9 @@ PROTECTED = sorted(n for n, a in ROUTES.items() if not a.public)
 @pytest.mark.parametrize("name", PROTECTED)
 def test_anonymous_user_is_sent_to_sign_in(client, world, name):
     access = ROUTES[name]
-    response = call(client, access, url_for(name, access, object_id(world, access, outsider=False)))
+    response = call(
+        client, access, url_for(name, access, object_id(world, access, outsider=False)), world
+    )
     if name.startswith("api:") or name == "accounts:keepalive":
         assert response.status_code == 401
     else:
@@ -185,7 +222,9 @@ WRONG_ROLE_CASES = sorted(
 def test_wrong_role_is_refused(client, world, name, role):
     access = ROUTES[name]
     sign_in(client, world.user_for(role))
-    response = call(client, access, url_for(name, access, object_id(world, access, outsider=False)))
+    response = call(
+        client, access, url_for(name, access, object_id(world, access, outsider=False)), world
+    )
     assert response.status_code == 403
 
 
@@ -196,7 +235,9 @@ OBJECT_CASES = sorted((name, role) for name, a in ROUTES.items() if a.obj for ro
 def test_outsider_asking_for_another_patients_object_gets_404(client, world, name, role):
     access = ROUTES[name]
     sign_in(client, world.user_for(role))
-    response = call(client, access, url_for(name, access, object_id(world, access, outsider=True)))
+    response = call(
+        client, access, url_for(name, access, object_id(world, access, outsider=True)), world
+    )
     assert response.status_code == 404
 
 
@@ -204,7 +245,9 @@ def test_outsider_asking_for_another_patients_object_gets_404(client, world, nam
 def test_allowed_role_reaches_its_own_object(client, world, name, role):
     access = ROUTES[name]
     sign_in(client, world.user_for(role))
-    response = call(client, access, url_for(name, access, object_id(world, access, outsider=False)))
+    response = call(
+        client, access, url_for(name, access, object_id(world, access, outsider=False)), world
+    )
     assert response.status_code in access.ok
 
 
@@ -221,5 +264,5 @@ def test_every_allowed_role_reaches_each_page(client, world, name):
     access = ROUTES[name]
     for role in access.roles:
         sign_in(client, world.user_for(role))
-        response = call(client, access, url_for(name, access, {}))
+        response = call(client, access, url_for(name, access, {}), world)
         assert response.status_code in access.ok, (role, response.status_code)
