@@ -39,30 +39,24 @@ def providers_for_type(*, appointment_type: AppointmentType) -> QuerySet[Provide
 
 
 def _rules(provider: Provider) -> list[slot_rules.Rule]:
+    rows = AvailabilityRule.objects.filter(provider=provider).values_list(
+        "weekday", "start_time", "end_time", "modalities", "valid_from", "valid_until"
+    )
     return [
-        slot_rules.Rule(
-            r.weekday,
-            r.start_time,
-            r.end_time,
-            frozenset(r.modalities),
-            r.valid_from,
-            r.valid_until,
-        )
-        for r in AvailabilityRule.objects.filter(provider=provider)
+        slot_rules.Rule(weekday, start, end, frozenset(modalities), valid_from, valid_until)
+        for weekday, start, end, modalities, valid_from, valid_until in rows
     ]
 
 
 def _exceptions(provider: Provider, first: date, last: date) -> list[slot_rules.Exception_]:
-    rows = AvailabilityException.objects.filter(provider=provider, date__range=(first, last))
+    rows = AvailabilityException.objects.filter(
+        provider=provider, date__range=(first, last)
+    ).values_list("date", "kind", "start_time", "end_time", "modalities")
     return [
         slot_rules.Exception_(
-            e.date,
-            e.kind == AvailabilityException.Kind.EXTRA,
-            e.start_time,
-            e.end_time,
-            frozenset(e.modalities),
+            day, kind == AvailabilityException.Kind.EXTRA, start, end, frozenset(modalities)
         )
-        for e in rows
+        for day, kind, start, end, modalities in rows
     ]
 
 
@@ -94,8 +88,12 @@ def open_slots(
     end: datetime,
     now: datetime | None = None,
     exclude_appointment_id: int | None = None,
+    ignore_busy: bool = False,
 ) -> ProviderSlots:
-    """Open start times for one provider and type between two instants (UTC)."""
+    """Open start times for one provider and type between two instants (UTC).
+
+    `ignore_busy` skips existing appointments: for callers that let the database's exclusion
+    constraint judge overlaps."""
     now = now or timezone.now()
     earliest, latest = booking_bounds(appointment_type, now)
     earliest, latest = max(earliest, start), min(latest, end)

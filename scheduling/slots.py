@@ -4,6 +4,7 @@ Availability is wall-clock time in the provider's zone, so a 09:00-17:00 rule st
 local across DST changes; everything returned is an aware datetime in UTC.
 """
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -134,19 +135,36 @@ def open_slots(
 ) -> list[datetime]:
     """Start times (UTC) where a visit fits inside a window and its buffered block overlaps
     no busy block. `busy` holds the buffered blocks of existing appointments."""
-    busy = sorted(busy)
+    overlaps = busy_checker(busy)
     starts: list[datetime] = []
     for window in windows:
         if modality not in window.modalities:
             continue
         candidate = window.start
         while candidate + duration <= window.end:
-            if earliest <= candidate <= latest:
-                block = (candidate - buffer_before, candidate + duration + buffer_after)
-                if not any(b_start < block[1] and block[0] < b_end for b_start, b_end in busy):
-                    starts.append(candidate)
+            if earliest <= candidate <= latest and not overlaps(
+                candidate - buffer_before, candidate + duration + buffer_after
+            ):
+                starts.append(candidate)
             candidate += step
     return sorted(set(starts))
+
+
+def busy_checker(busy: Sequence[tuple[datetime, datetime]]):
+    """A function telling in O(log n) whether [start, end) overlaps any busy block: blocks are
+    sorted by start, and a prefix maximum of their ends answers "does any block that starts
+    before `end` finish after `start`?"."""
+    blocks = sorted(busy)
+    block_starts = [b[0] for b in blocks]
+    max_end: list[datetime] = []
+    for _, b_end in blocks:
+        max_end.append(max(max_end[-1], b_end) if max_end else b_end)
+
+    def overlaps(start: datetime, end: datetime) -> bool:
+        count = bisect_left(block_starts, end)
+        return count > 0 and max_end[count - 1] > start
+
+    return overlaps
 
 
 def suggest(

@@ -159,17 +159,19 @@ def _practice_admin_permissions() -> list[Permission]:
 def care_team_add(*, patient: Patient, clinician: User, reason: str, by: User | None) -> None:
     if clinician.role != Role.CLINICIAN or clinician.practice_id != patient.practice_id:
         raise ValueError("Only a clinician of the patient's practice joins the care team.")
-    with transaction.atomic():
-        _, created = CareTeamMember.objects.get_or_create(
-            patient=patient, clinician=clinician, reason=reason
+    with transaction.atomic(savepoint=False):
+        link = CareTeamMember.objects.filter(patient=patient, clinician=clinician, reason=reason)
+        if link.exists():
+            return
+        # Callers that can race for the same pair hold a lock on the clinician's provider row
+        # (booking); the unique constraint is the backstop.
+        CareTeamMember.objects.create(patient=patient, clinician=clinician, reason=reason)
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=patient,
+            detail=f"care team: added clinician #{clinician.pk} ({reason})",
         )
-        if created:
-            audit.record(
-                action=Action.UPDATE,
-                actor=by,
-                obj=patient,
-                detail=f"care team: added clinician #{clinician.pk} ({reason})",
-            )
 
 
 def break_glass_grant(*, clinician: User, patient: Patient, reason: str, request=None):

@@ -66,9 +66,8 @@ def record(
     if patient is None and obj is not None:
         patient = _patient_of(obj)
     ip, user_agent = request_origin(request)
-    with transaction.atomic():
-        _lock_chain()
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    # No savepoint: an event is written whole or the caller's transaction fails with it.
+    with transaction.atomic(savepoint=False):
         event = AuditEvent(
             occurred_at=timezone.now(),
             actor=actor,
@@ -81,19 +80,26 @@ def record(
             detail=detail[:300],
             ip=ip,
             user_agent=user_agent,
-            previous_hash=last or GENESIS_HASH,
+            previous_hash=_locked_chain_tail(),
         )
         event.hash = event_hash(event)
         event.save(force_insert=True)
     return event
 
 
-def _lock_chain() -> None:
-    # Two writers must not both read the same tail. PostgreSQL: a transaction-scoped advisory
-    # lock. SQLite: IMMEDIATE transactions already hold the database's single write lock.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+def _locked_chain_tail() -> str:
+    """The newest event's hash, read while holding the chain lock until the transaction ends.
+
+    Two writers must not both read the same tail. PostgreSQL: a transaction-scoped advisory
+    lock, taken in its own statement first (a statement's snapshot is taken when it starts,
+    so a read in the same statement as the lock could see a tail that is already stale).
+    SQLite: IMMEDIATE transactions already hold the database's single write lock."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+        cursor.execute("SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+    return row[0] if row else GENESIS_HASH
 
 
 def _patient_of(obj: models.Model) -> Any:

@@ -178,3 +178,23 @@ def test_suggestions_put_the_soonest_day_first_then_compact_then_preference():
     ]
     afternoon = suggest(open_, busy=[], duration=M20, zone=NY, preference="afternoon")
     assert afternoon[0].astimezone(NY).strftime("%d %H:%M") == "01 12:00"
+
+
+def test_busy_checker_agrees_with_a_plain_scan():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from scheduling.slots import busy_checker
+
+    base = datetime(2026, 6, 1, tzinfo=UTC)
+    minute = st.integers(min_value=0, max_value=600)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(minute, st.integers(1, 90)), max_size=30), minute, st.integers(1, 90))
+    def check(blocks, start, length):
+        busy = [(base + timedelta(minutes=s), base + timedelta(minutes=s + n)) for s, n in blocks]
+        lo, hi = base + timedelta(minutes=start), base + timedelta(minutes=start + length)
+        expected = any(b_start < hi and lo < b_end for b_start, b_end in busy)
+        assert busy_checker(busy)(lo, hi) == expected
+
+    check()
