@@ -13,6 +13,8 @@ urlpatterns = [
         name="appointment-action",
     ),
     path("scheduling/mine/", views.my_appointments, name="mine"),
+    path("scheduling/patients/<int:patient_id>/book/", views.staff_book, name="staff-book"),
+    path("scheduling/appointments/<int:appointment_id>/move/", views.staff_move, name="staff-move"),
     path("scheduling/calendar-feed/", views.calendar_feed_settings, name="calendar-feed"),
     # Public: no account needed; links carry signed tokens
     path("book/<slug:practice_slug>/", views.book, name="book"),

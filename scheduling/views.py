@@ -22,9 +22,15 @@ from scheduling.forms import (
     WaitlistForm,
 )
 from scheduling.models import ACTIVE_STATUSES, BookedVia, CalendarFeed, Status
+from telehealth.accounts import selectors as account_selectors
 from telehealth.accounts import services as account_services
-from telehealth.accounts.access import clinician_required, patient_required, staff_required
-from telehealth.accounts.models import Practice, Provider
+from telehealth.accounts.access import (
+    clinician_required,
+    patient_required,
+    role_required,
+    staff_required,
+)
+from telehealth.accounts.models import Practice, Provider, Role
 from telehealth.audit.phi import note_phi_access, phi_view
 
 DAYS_SHOWN = 7
@@ -438,3 +444,134 @@ def calendar_feed_settings(request):
         "scheduling/calendar_feed.html",
         {"feed": feed, "url": url, "details": CalendarFeed.Detail},
     )
+
+
+def _staff_slot_page(request, *, patient, appointment=None):
+    """Shared by booking on behalf of a patient and moving an appointment."""
+    practice = request.user.practice
+    zone = ZoneInfo(practice.time_zone)
+    types = list(selectors.bookable_types(practice=practice, online_only=False))
+    chosen = (
+        appointment.appointment_type
+        if appointment
+        else next((t for t in types if t.slug == request.GET.get("type")), None)
+    )
+    context = {
+        "patient": patient,
+        "appointment": appointment,
+        "types": types,
+        "chosen": chosen,
+        "zone": zone,
+    }
+    if chosen is not None:
+        providers = list(selectors.providers_for_type(appointment_type=chosen))
+        wanted = request.GET.get("provider", "")
+        shown = [p for p in providers if not wanted or p.slug == wanted]
+        first_day = _first_day(request, zone)
+        start, end = selectors.day_bounds(first_day, zone, DAYS_SHOWN)
+        slots = []
+        for provider in shown:
+            found = selectors.open_slots(
+                provider=provider,
+                appointment_type=chosen,
+                start=start,
+                end=end,
+                exclude_appointment_id=appointment.pk if appointment else None,
+            )
+            slots += [selectors.OfferedSlot(s, provider) for s in found.starts]
+        by_day: dict[date, list] = {}
+        for slot in sorted(slots, key=lambda o: (o.start, o.provider.display_name)):
+            by_day.setdefault(timezone.localtime(slot.start, zone).date(), []).append(slot)
+        context.update(
+            providers=providers,
+            provider_filter=wanted,
+            by_day=sorted(by_day.items()),
+            first_day=first_day,
+            next_day=first_day + timedelta(days=DAYS_SHOWN),
+        )
+    return render(request, "scheduling/staff_book.html", context)
+
+
+def _parse_start(value: str) -> datetime | None:
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return start if start.tzinfo else None
+
+
+def _parse_slot(value: str) -> tuple[str, datetime | None]:
+    """A staff slot button's value: "<provider-slug>@<ISO start>"."""
+    provider_slug, _sep, start = value.partition("@")
+    return provider_slug, _parse_start(start)
+
+
+@role_required(Role.FRONT_DESK, Role.PRACTICE_ADMIN)
+@phi_view
+@require_http_methods(["GET", "POST"])
+def staff_book(request, patient_id: int):
+    """Front desk books on behalf of a patient, by phone or at the desk."""
+    patient = account_selectors.access_patient(user=request.user, patient_id=patient_id)
+    note_phi_access(request, patient)
+    if request.method == "POST":
+        provider_slug, start = _parse_slot(request.POST.get("slot", ""))
+        kind = get_object_or_404(
+            selectors.bookable_types(practice=patient.practice, online_only=False),
+            slug=request.POST.get("type", ""),
+        )
+        provider = get_object_or_404(Provider, practice_id=patient.practice_id, slug=provider_slug)
+        if start is None:
+            messages.error(request, _("That time could not be read. Please choose again."))
+        else:
+            try:
+                appointment = services.appointment_book(
+                    provider=provider,
+                    patient=patient,
+                    appointment_type=kind,
+                    start=start,
+                    by=request.user,
+                    via=BookedVia.STAFF,
+                    request=request,
+                )
+            except services.BookingError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, _("Booked."))
+                day = timezone.localtime(
+                    appointment.start, ZoneInfo(patient.practice.time_zone)
+                ).date()
+                return redirect(f"{reverse('scheduling:schedule')}?day={day.isoformat()}")
+    return _staff_slot_page(request, patient=patient)
+
+
+@role_required(Role.FRONT_DESK, Role.PRACTICE_ADMIN)
+@phi_view
+@require_http_methods(["GET", "POST"])
+def staff_move(request, appointment_id: int):
+    appointment = selectors.access_appointment(user=request.user, appointment_id=appointment_id)
+    note_phi_access(request, appointment)
+    if appointment.status not in ACTIVE_STATUSES:
+        messages.error(request, _("This appointment is no longer active."))
+        return redirect("scheduling:schedule")
+    if request.method == "POST":
+        provider_slug, start = _parse_slot(request.POST.get("slot", ""))
+        provider = get_object_or_404(
+            Provider, practice_id=appointment.practice_id, slug=provider_slug
+        )
+        try:
+            if start is None:
+                raise services.BookingError(_("That time could not be read."))
+            new = services.appointment_reschedule(
+                appointment=appointment,
+                start=start,
+                by=request.user,
+                provider=provider,
+                request=request,
+            )
+        except services.BookingError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Appointment moved."))
+            day = timezone.localtime(new.start, ZoneInfo(new.practice.time_zone)).date()
+            return redirect(f"{reverse('scheduling:schedule')}?day={day.isoformat()}")
+    return _staff_slot_page(request, patient=appointment.patient, appointment=appointment)

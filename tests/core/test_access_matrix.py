@@ -83,6 +83,12 @@ ROUTES: dict[str, Access] = {
         roles=STAFF, method="post", obj="appointment", ok=(302,)
     ),
     "scheduling:mine": Access(roles=frozenset({Role.PATIENT})),
+    "scheduling:staff-book": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), obj="patient"
+    ),
+    "scheduling:staff-move": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), obj="appointment"
+    ),
     "scheduling:calendar-feed": Access(roles=frozenset({Role.CLINICIAN})),
     # Public pages: the booking flow, and links whose signed token is the credential
     # (tests/scheduling covers tampered and expired tokens).

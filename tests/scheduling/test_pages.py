@@ -218,3 +218,37 @@ def test_calendar_feed_shows_initials_only_and_a_new_token_revokes_the_old(
     feed.refresh_from_db()
     busy = client.get(reverse("scheduling:feed", args=[feed.token])).content.decode()
     assert "SUMMARY:Busy" in busy and "P.A." not in busy
+
+
+def test_front_desk_books_for_a_patient_and_moves_the_appointment(client, world, video_type):
+    sign_in(client, world.front_desk)
+    url = reverse("scheduling:staff-book", args=[world.patient.pk])
+    page = client.get(url, {"type": "video", "from": local(3, 0).date().isoformat()})
+    assert page.status_code == 200 and page.context["by_day"]
+    slot = f"doc@{local(3, 10).isoformat()}"
+    assert client.post(url, {"type": "video", "slot": slot}).status_code == 302
+    appointment = Appointment.objects.get(patient=world.patient)
+    assert appointment.booked_via == BookedVia.STAFF and appointment.booked_by == world.front_desk
+    move = reverse("scheduling:staff-move", args=[appointment.pk])
+    assert client.get(move).status_code == 200
+    assert client.post(move, {"slot": f"doc@{local(3, 15).isoformat()}"}).status_code == 302
+    new = Appointment.objects.get(replaces=appointment)
+    assert new.start == local(3, 15)
+
+
+def test_staff_booking_of_a_taken_time_says_so(client, world, video_type):
+    services.appointment_book(
+        provider=world.clinician.provider,
+        patient=world.other_patient,
+        appointment_type=video_type,
+        start=local(3, 10),
+        by=None,
+        via=BookedVia.ONLINE,
+    )
+    sign_in(client, world.front_desk)
+    url = reverse("scheduling:staff-book", args=[world.patient.pk])
+    response = client.post(
+        url, {"type": "video", "slot": f"doc@{local(3, 10).isoformat()}"}, follow=True
+    )
+    assert b"just taken" in response.content
+    assert not Appointment.objects.filter(patient=world.patient).exists()
