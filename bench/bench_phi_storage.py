@@ -9,26 +9,13 @@ Prints readable lines, then one JSON line with the figures last."""
 import json
 import os
 import statistics
-import sys
-import tempfile
 import time
 from datetime import date
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.pop("DATABASE_URL", None)
-if os.environ.get("BENCH_DATABASE_URL"):
-    os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
-os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="telehealth-bench-")
-os.environ["TELEHEALTH_TESTING"] = "1"  # quiet dev-key warnings, fast password hasher
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "telehealth.settings")
+from common import fresh_database, setup_django
 
-import django  # noqa: E402
+setup_django()
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from telehealth.accounts import services  # noqa: E402
@@ -51,7 +38,14 @@ def per_op_us(fn, n: int) -> float:
 
 
 def main() -> None:
-    call_command("migrate", verbosity=0)
+    drop = fresh_database()
+    try:
+        run()
+    finally:
+        drop()
+
+
+def run() -> None:
     practice = Practice.objects.create(name="Bench", slug="bench", phone="+16175550100")
     counter = iter(range(10**9))
 

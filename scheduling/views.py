@@ -192,12 +192,14 @@ def _appointment_from_link(token: str):
         return None, error.message
 
 
+@phi_view
 @require_http_methods(["GET", "POST"])
 def manage(request, token: str):
     """The confirmation page and the no-login link in every message: see, cancel, reschedule."""
     appointment, problem = _appointment_from_link(token)
     if appointment is None:
         return render(request, "scheduling/link_problem.html", {"problem": problem}, status=410)
+    note_phi_access(request, appointment)
     cancel_form = CancelForm(request.POST or None)
     if request.method == "POST" and cancel_form.is_valid():
         try:
@@ -326,6 +328,8 @@ def schedule(request):
         end=end,
         provider_id=int(provider_id) if provider_id and provider_id.isdigit() else None,
     )
+    for appointment in appointments:
+        note_phi_access(request, appointment)
     return render(
         request,
         "scheduling/schedule.html",
@@ -404,6 +408,7 @@ def my_appointments(request):
     )
 
 
+@phi_view
 @require_GET
 def provider_feed(request, token: str):
     """A calendar app's subscription: the token is the credential, revocable by regenerating."""
@@ -416,10 +421,10 @@ def provider_feed(request, token: str):
     appointments = feed.provider.appointments.filter(
         start__gte=since, status__in=ACTIVE_STATUSES
     ).select_related("patient")
+    note_phi_access(request, feed)
     response = HttpResponse(
         provider_feed_ics(feed, appointments), content_type="text/calendar; charset=utf-8"
     )
-    response["Cache-Control"] = "private, no-store"
     return response
 
 

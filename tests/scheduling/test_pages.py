@@ -252,3 +252,39 @@ def test_staff_booking_of_a_taken_time_says_so(client, world, video_type):
     )
     assert b"just taken" in response.content
     assert not Appointment.objects.filter(patient=world.patient).exists()
+
+
+def test_opening_a_manage_link_is_audited_and_not_cached(client, world, video_type):
+    from telehealth.audit.models import AuditEvent
+
+    appointment = services.appointment_book(
+        provider=world.clinician.provider,
+        patient=world.patient,
+        appointment_type=video_type,
+        start=local(3, 10),
+        by=None,
+        via=BookedVia.ONLINE,
+    )
+    response = client.get(reverse("scheduling:manage", args=[services.manage_token(appointment)]))
+    assert "no-store" in response["Cache-Control"]
+    event = AuditEvent.objects.filter(action="view").last()
+    assert event.patient_id == world.patient.pk and event.actor is None
+    assert event.object_id == str(appointment.pk)
+
+
+def test_each_appointment_on_the_schedule_is_in_the_patients_audit_trail(client, world, video_type):
+    from telehealth.audit.models import AuditEvent
+
+    services.appointment_book(
+        provider=world.clinician.provider,
+        patient=world.patient,
+        appointment_type=video_type,
+        start=local(1, 10),
+        by=None,
+        via=BookedVia.ONLINE,
+    )
+    sign_in(client, world.front_desk)
+    client.get(reverse("scheduling:schedule"), {"day": local(1, 10).date().isoformat()})
+    assert AuditEvent.objects.filter(
+        action="view", patient=world.patient, actor=world.front_desk
+    ).exists()
