@@ -1,6 +1,11 @@
 from django.contrib import admin
 
-from scheduling.models import AppointmentType, AvailabilityException, AvailabilityRule
+from scheduling.models import (
+    AppointmentType,
+    AvailabilityException,
+    AvailabilityRule,
+    ReminderRule,
+)
 from telehealth.accounts.admin import PracticeScopedAdmin
 
 
@@ -24,3 +29,17 @@ class AvailabilityExceptionAdmin(PracticeScopedAdmin):
     practice_field = "provider__practice"
     list_display = ["provider", "date", "kind", "start_time", "end_time", "note"]
     list_filter = ["provider", "kind"]
+
+
+@admin.register(ReminderRule)
+class ReminderRuleAdmin(PracticeScopedAdmin):
+    list_display = ["__str__", "kind", "channel", "is_active"]
+    list_filter = ["channel", "kind", "is_active"]
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.practice_id = request.user.practice_id
+        super().save_model(request, obj, form, change)
+
+    def get_exclude(self, request, obj=None):
+        return [] if request.user.is_superuser else ["practice"]

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class SchedulingConfig(AppConfig):
     name = "scheduling"
     verbose_name = "Scheduling"
+
+    def ready(self) -> None:
+        from scheduling import inbound
+        from telehealth.notify.inbound import register
+
+        register("scheduling", inbound.handle)

@@ -276,3 +276,39 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed of {self.provider}"
+
+
+class ReminderRule(models.Model):
+    """One step of a practice's reminder plan, e.g. "24 hours before, by text"."""
+
+    class Kind(models.TextChoices):
+        REMINDER = "appointment.reminder", _("Reminder")
+        JOIN_LINK = "appointment.join_link", _("Join link (video visits)")
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="reminder_rules")
+    minutes_before = models.PositiveIntegerField()
+    channel = models.CharField(max_length=8, choices=[("sms", _("Text")), ("email", _("Email"))])
+    kind = models.CharField(max_length=40, choices=Kind.choices, default=Kind.REMINDER)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["practice", "-minutes_before"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "minutes_before", "channel", "kind"],
+                name="reminder_rule_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        hours, minutes = divmod(self.minutes_before, 60)
+        return f"{hours} h {minutes} min before, {self.channel}"
+
+
+DEFAULT_REMINDER_PLAN = [
+    (72 * 60, "email", ReminderRule.Kind.REMINDER),
+    (24 * 60, "sms", ReminderRule.Kind.REMINDER),
+    (24 * 60, "email", ReminderRule.Kind.REMINDER),
+    (2 * 60, "sms", ReminderRule.Kind.REMINDER),
+    (15, "sms", ReminderRule.Kind.JOIN_LINK),
+]

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from scheduling import selectors
+from scheduling import reminders, selectors
 from scheduling.models import (
     ACTIVE_STATUSES,
     REMOTE_MODALITIES,
@@ -163,46 +163,11 @@ def appointment_book(
                 request=request,
                 detail=f"booked via {via}",
             )
-            _queue_confirmation(appointment)
+            reminders.queue_booking_messages(appointment)
     except IntegrityError as exc:
         # Only the exclusion constraint can fail here once the checks above have passed.
         raise SlotTaken(_("Sorry, that time was just taken. Please choose another.")) from exc
     return appointment
-
-
-def _queue_confirmation(appointment: Appointment) -> None:
-    from scheduling import tasks
-
-    patient = appointment.patient
-    if patient.email:
-        transaction.on_commit(lambda: tasks.send_confirmation_email.delay(appointment.pk))
-    if patient.sms_consent and patient.phone:
-        notify.message_enqueue(
-            channel="sms",
-            template="appointment.confirmation",
-            patient=patient,
-            related=appointment,
-            dedupe_key=f"appointment:{appointment.pk}:confirmation:sms",
-            body=confirmation_sms(appointment),
-        )
-
-
-def confirmation_sms(appointment: Appointment) -> str:
-    from django.utils import translation
-
-    from scheduling.calendar import local_start_text
-
-    with translation.override(appointment.patient.preferred_language):
-        return _(
-            "%(practice)s: your %(type)s with %(provider)s is booked for %(when)s. "
-            "Manage it: %(link)s"
-        ) % {
-            "practice": appointment.practice.name,
-            "type": appointment.appointment_type.name,
-            "provider": appointment.provider.display_name,
-            "when": local_start_text(appointment),
-            "link": manage_url(appointment),
-        }
 
 
 def _finish(
@@ -227,6 +192,7 @@ def appointment_cancel(
         if appointment.status not in ACTIVE_STATUSES:
             raise BookingError(_("This appointment is no longer active."))
         _finish(appointment, Status.CANCELLED, by=by, request=request, reason=reason)
+        reminders.queue_cancellation_message(appointment)
         waitlist_offer_slot(
             provider=appointment.provider,
             appointment_type=appointment.appointment_type,
@@ -413,26 +379,24 @@ def offer_url(offer: WaitlistOffer) -> str:
 
 def _queue_offer_messages(offer: WaitlistOffer) -> None:
     from scheduling.calendar import local_text
+    from telehealth.notify.inbound import practice_context
 
     patient = offer.entry.patient
-    text = _(
-        "An earlier time opened up: %(when)s with %(provider)s. First to accept gets it: %(link)s"
-    ) % {
-        "when": local_text(offer.start, patient),
-        "provider": offer.provider.display_name,
-        "link": offer_url(offer),
+    context = {
+        **practice_context(patient),
+        "provider_name": offer.provider.display_name,
+        "start_local": local_text(offer.start, patient),
+        "confirm_link": offer_url(offer),
     }
-    for channel, ok in (("sms", patient.sms_consent and patient.phone), ("email", patient.email)):
-        if ok:
-            notify.message_enqueue(
-                channel=channel,
-                template="waitlist.offer",
-                patient=patient,
-                related=offer,
-                dedupe_key=f"waitlist-offer:{offer.pk}:{channel}",
-                body=text,
-                subject=_("An earlier appointment is available"),
-            )
+    for channel in ("sms", "email"):
+        notify.patient_message_enqueue(
+            patient=patient,
+            channel=channel,
+            key="waitlist.offer",
+            context=context,
+            related=offer,
+            dedupe_key=f"waitlist-offer:{offer.pk}:{channel}",
+        )
 
 
 def offer_from_token(token: str) -> WaitlistOffer:

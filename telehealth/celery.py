@@ -12,6 +12,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "dispatch-outbox": {
+        "task": "telehealth.notify.tasks.dispatch_outbox",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
     "clear-expired-sessions": {
         "task": "telehealth.accounts.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17),

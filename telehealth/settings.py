@@ -222,7 +222,7 @@ else:
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -373,6 +373,29 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
 HEALTHZ_TIMEOUT_SECONDS = 2.0
+
+# SMS: printed to the console unless Twilio is configured; kept in memory in tests.
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER")
+TWILIO_MESSAGING_SERVICE_SID = env("TWILIO_MESSAGING_SERVICE_SID")
+_SMS_BACKENDS = {
+    "console": "telehealth.notify.channels.ConsoleSmsBackend",
+    "locmem": "telehealth.notify.channels.LocmemSmsBackend",
+    "file": "telehealth.notify.channels.FileRecordingSmsBackend",
+    "twilio": "telehealth.notify.channels.TwilioSmsBackend",
+}
+SMS_BACKEND = _SMS_BACKENDS[
+    env("SMS_BACKEND") or ("locmem" if TESTING else "twilio" if TWILIO_ACCOUNT_SID else "console")
+]
+SMS_RECORD_PATH = env("SMS_RECORD_PATH", str(DATA_DIR / "sms-record.jsonl"))
+SMS_SEGMENT_BUDGET = envint("SMS_SEGMENT_BUDGET", 3)
+# Texts wait for morning in the patient's zone unless the visit comes first.
+SMS_QUIET_START_HOUR = envint("SMS_QUIET_START_HOUR", 21)
+SMS_QUIET_END_HOUR = envint("SMS_QUIET_END_HOUR", 8)
+OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
+OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
+OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)
 
 LOGGING = {
     "version": 1,

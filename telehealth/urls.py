@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("telehealth.accounts.urls")),
+    path("", include("telehealth.notify.urls")),
     path("", include("scheduling.urls")),
     path("visits/", include("visits.urls")),
     path("messaging/", include("messaging.urls")),

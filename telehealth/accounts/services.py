@@ -123,6 +123,8 @@ PRACTICE_ADMIN_PERMISSIONS = [
     ("scheduling", "appointmenttype", ["view", "add", "change"]),
     ("scheduling", "availabilityrule", ["view", "add", "change", "delete"]),
     ("scheduling", "availabilityexception", ["view", "add", "change", "delete"]),
+    ("scheduling", "reminderrule", ["view", "add", "change", "delete"]),
+    ("notify", "messagetemplate", ["view", "add", "change", "delete"]),
 ]
 
 

@@ -1,11 +1,53 @@
-"""Writing to the outbox. Sending (the dispatcher, channels, retries) is the notify worker's."""
+"""Writing to the outbox, choosing wording, and SMS consent (opt-in and opt-out).
+
+Every enqueue runs in the caller's transaction; one nudge per transaction asks a worker to
+dispatch right after commit (beat also dispatches every few seconds)."""
 
 from datetime import datetime
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
+from django.utils.html import escape, urlize
+from django.utils.safestring import mark_safe
 
-from telehealth.notify.models import OutboundMessage
+from telehealth.accounts.models import Patient, Practice, User
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+from telehealth.crypto.keys import blind_index
+from telehealth.notify import wording
+from telehealth.notify.models import MessageTemplate, OutboundMessage, PhoneOptOut
+
+Status = OutboundMessage.Status
+
+
+def wording_for(*, practice: Practice, key: str, channel: str, language: str) -> tuple[str, str]:
+    """(subject, body) for a message: the practice's own wording, else the built-in one, in
+    the patient's language, else English."""
+    for lang in dict.fromkeys([language, "en"]):
+        own = MessageTemplate.objects.filter(
+            practice=practice, key=key, channel=channel, language=lang
+        ).values_list("subject", "body")
+        found = own.first() or wording.BUILT_IN.get((key, channel, lang))
+        if found:
+            return found
+    raise KeyError(f"No wording for {key}/{channel}")
+
+
+def html_from_text(text: str) -> str:
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    inner = "".join("<p>" + urlize(escape(p)).replace("\n", "<br>") + "</p>" for p in paragraphs)
+    return mark_safe(  # noqa: S308 (every piece above is escaped)
+        '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
+        f"{inner}</body></html>"
+    )
+
+
+def sms_allowed(patient: Patient) -> bool:
+    return bool(
+        patient.sms_consent
+        and patient.phone
+        and not PhoneOptOut.objects.filter(phone_index=patient.phone_index).exists()
+    )
 
 
 def message_enqueue(
@@ -14,25 +56,30 @@ def message_enqueue(
     template: str,
     body: str,
     dedupe_key: str,
-    patient=None,
-    staff=None,
+    patient: Patient | None = None,
+    staff: User | None = None,
     subject: str = "",
+    html_body: str = "",
+    ics: str = "",
     send_at: datetime | None = None,
     related: models.Model | None = None,
 ) -> OutboundMessage | None:
     """Queue one message in the caller's transaction. A repeated dedupe key queues nothing
     and returns None, so a retried cause never sends twice."""
+    send_at = send_at or timezone.now()
     try:
         with transaction.atomic():
-            return OutboundMessage.objects.create(
+            message = OutboundMessage.objects.create(
                 channel=channel,
                 template=template,
                 body=body,
                 subject=subject,
+                html_body=html_body,
+                ics_attachment=ics,
                 dedupe_key=dedupe_key,
                 patient=patient,
                 staff=staff,
-                send_at=send_at or timezone.now(),
+                send_at=send_at,
                 related_type=related._meta.label if related is not None else "",
                 related_id=str(related.pk) if related is not None else "",
             )
@@ -40,6 +87,58 @@ def message_enqueue(
         if OutboundMessage.objects.filter(dedupe_key=dedupe_key).exists():
             return None
         raise
+    if send_at <= timezone.now():
+        nudge_on_commit()
+    return message
+
+
+def patient_message_enqueue(
+    *,
+    patient: Patient,
+    channel: str,
+    key: str,
+    context: dict[str, str],
+    dedupe_key: str,
+    related: models.Model | None = None,
+    send_at: datetime | None = None,
+    ics: str = "",
+) -> OutboundMessage | None:
+    """Render a template in the patient's language and queue it, if the patient can be
+    reached on that channel (SMS needs consent and no opt-out)."""
+    if channel == wording.SMS and not sms_allowed(patient):
+        return None
+    if channel == wording.EMAIL and not patient.email:
+        return None
+    subject, body = wording_for(
+        practice=patient.practice, key=key, channel=channel, language=patient.preferred_language
+    )
+    text = wording.render(body, context)
+    return message_enqueue(
+        channel=channel,
+        template=key,
+        patient=patient,
+        dedupe_key=dedupe_key,
+        related=related,
+        send_at=send_at,
+        ics=ics,
+        subject=wording.render(subject, context),
+        body=text,
+        html_body=html_from_text(text) if channel == wording.EMAIL else "",
+    )
+
+
+def _nudge() -> None:
+    from telehealth.notify import tasks
+
+    tasks.dispatch_outbox.delay()
+
+
+def nudge_on_commit() -> None:
+    """Ask a worker to dispatch right after commit, once per transaction however many rows it
+    queued (beat dispatches every few seconds anyway)."""
+    if any(func is _nudge for _sids, func, _robust in connection.run_on_commit):
+        return
+    transaction.on_commit(_nudge)
 
 
 def messages_cancel(*, related: models.Model, template_prefix: str = "") -> int:
@@ -47,6 +146,54 @@ def messages_cancel(*, related: models.Model, template_prefix: str = "") -> int:
     return OutboundMessage.objects.filter(
         related_type=related._meta.label,
         related_id=str(related.pk),
-        status=OutboundMessage.Status.QUEUED,
+        status=Status.QUEUED,
         template__startswith=template_prefix,
-    ).update(status=OutboundMessage.Status.CANCELLED)
+    ).update(status=Status.CANCELLED)
+
+
+def sms_opt_out(*, phone: str, source: str, request=None) -> int:
+    """Stop all texts to a number at once: record the opt-out, withdraw consent of every
+    patient with it, and suppress what is queued. Returns how many patients it touched."""
+    index = blind_index(phone)
+    with transaction.atomic():
+        PhoneOptOut.objects.get_or_create(phone_index=index, defaults={"source": source})
+        patients = list(Patient.objects.filter(phone_index=index))
+        for patient in patients:
+            if patient.sms_consent:
+                patient.sms_consent = False
+                patient.save(update_fields=["sms_consent", "updated_at"])
+            audit.record(
+                action=Action.UPDATE, obj=patient, request=request, detail=f"SMS opt-out ({source})"
+            )
+        OutboundMessage.objects.filter(
+            patient__in=patients, channel=wording.SMS, status=Status.QUEUED
+        ).update(status=Status.SUPPRESSED, last_error="Recipient opted out")
+    return len(patients)
+
+
+def sms_opt_in(*, phone: str, source: str, request=None) -> int:
+    index = blind_index(phone)
+    with transaction.atomic():
+        PhoneOptOut.objects.filter(phone_index=index).delete()
+        patients = list(Patient.objects.filter(phone_index=index))
+        for patient in patients:
+            patient.sms_consent = True
+            patient.sms_consent_at = timezone.now()
+            patient.save(update_fields=["sms_consent", "sms_consent_at", "updated_at"])
+            audit.record(
+                action=Action.UPDATE, obj=patient, request=request, detail=f"SMS opt-in ({source})"
+            )
+    return len(patients)
+
+
+def inbound_mark_reviewed(*, message, by: User) -> None:
+    with transaction.atomic():
+        message.reviewed_at = timezone.now()
+        message.save(update_fields=["reviewed_at"])
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=message,
+            patient=message.patient,
+            detail="unrouted text reviewed",
+        )

@@ -79,6 +79,10 @@ ROUTES: dict[str, Access] = {
         json=lambda w: {"reason": "test"},
     ),
     "scheduling:schedule": Access(roles=STAFF),
+    "notify:unrouted": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
+    # Webhooks: Twilio's signature is the credential (tests/notify covers forged ones).
+    "notify:twilio-sms": Access(public=True, method="post", ok=(403,)),
+    "notify:twilio-status": Access(public=True, method="post", ok=(403,)),
     "scheduling:appointment-action": Access(
         roles=STAFF, method="post", obj="appointment", ok=(302,)
     ),

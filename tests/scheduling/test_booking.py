@@ -9,6 +9,7 @@ from scheduling import selectors, services
 from scheduling.models import Appointment, BookedVia, Status, WaitlistEntry, WaitlistOffer
 from telehealth.accounts.models import CareTeamMember, Patient
 from telehealth.audit.models import AuditEvent
+from telehealth.notify.channels import LocmemSmsBackend
 from telehealth.notify.models import OutboundMessage
 from tests.scheduling.conftest import local
 
@@ -99,9 +100,10 @@ def test_confirmation_email_has_a_parseable_ics_and_sms_goes_to_the_outbox(
     event = next(c for c in Calendar.from_ical(content).walk("VEVENT"))
     assert event.decoded("dtstart") == appointment.start
     assert "/appointments/" in email.body
-    sms = OutboundMessage.objects.get(template="appointment.confirmation")
-    assert sms.channel == "sms" and sms.patient == world.patient
-    assert "Manage it:" in sms.body
+    sms = OutboundMessage.objects.get(template="appointment.confirmation", channel="sms")
+    assert sms.patient == world.patient and sms.status == "sent"
+    assert "Reply C to confirm" in sms.body
+    assert LocmemSmsBackend.outbox[-1].to == "+16175550123"
 
 
 def test_manage_link_is_tamper_proof_and_dies_with_a_change(world, video_type):

@@ -1,0 +1,119 @@
+"""Appointment messages through the outbox: confirmation, the practice's reminder plan,
+cancellation and missed-visit follow-up. Called inside the services' transactions."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+
+from scheduling.calendar import appointment_ics, local_text
+from scheduling.models import DEFAULT_REMINDER_PLAN, Appointment, Modality, ReminderRule
+from telehealth.notify import services as notify
+from telehealth.notify.inbound import practice_context
+
+
+def rules_for(practice) -> list[tuple[int, str, str]]:
+    rules = list(
+        practice.reminder_rules.filter(is_active=True).values_list(
+            "minutes_before", "channel", "kind"
+        )
+    )
+    if not rules and not practice.reminder_rules.exists():
+        return list(DEFAULT_REMINDER_PLAN)  # a practice that never set a plan gets ours
+    return rules
+
+
+def context_for(appointment: Appointment) -> dict[str, str]:
+    from scheduling.services import manage_url
+
+    link = manage_url(appointment)
+    return {
+        **practice_context(appointment.patient),
+        "provider_name": appointment.provider.display_name,
+        "start_local": local_text(appointment.start, appointment.patient),
+        "confirm_link": link,
+        "cancel_link": link,
+        # The visit room arrives with the visits app; until then the link opens the
+        # appointment page, which says how the visit will happen.
+        "join_link": link,
+    }
+
+
+def outside_quiet_hours(send_at: datetime, *, visit_start: datetime, zone: ZoneInfo) -> datetime:
+    """Move a text out of the patient's night (21:00-08:00 local) to the next 08:00, unless
+    the visit comes before then: a text about a visit that soon goes at its time."""
+    local = send_at.astimezone(zone)
+    quiet_start, quiet_end = settings.SMS_QUIET_START_HOUR, settings.SMS_QUIET_END_HOUR
+    if quiet_end <= local.hour < quiet_start:
+        return send_at
+    morning_day = local.date() + timedelta(days=1 if local.hour >= quiet_start else 0)
+    morning = datetime.combine(morning_day, time(quiet_end), tzinfo=zone)
+    return morning if morning < visit_start else send_at
+
+
+def patient_zone(appointment: Appointment) -> ZoneInfo:
+    return ZoneInfo(appointment.practice.time_zone)
+
+
+def _key(appointment: Appointment, what: str, channel: str) -> str:
+    return f"appointment:{appointment.pk}:{what}:{channel}"
+
+
+def queue_booking_messages(appointment: Appointment) -> None:
+    """Confirmation now, then each reminder of the plan still in the future."""
+    patient, context = appointment.patient, context_for(appointment)
+    ics = appointment_ics(appointment).decode()
+    for channel in ("email", "sms"):
+        notify.patient_message_enqueue(
+            patient=patient,
+            channel=channel,
+            key="appointment.confirmation",
+            context=context,
+            related=appointment,
+            dedupe_key=_key(appointment, "confirmation", channel),
+            ics=ics if channel == "email" else "",
+        )
+    now = timezone.now()
+    for minutes_before, channel, kind in rules_for(appointment.practice):
+        if kind == ReminderRule.Kind.JOIN_LINK and appointment.modality != Modality.VIDEO:
+            continue
+        send_at = appointment.start - timedelta(minutes=minutes_before)
+        if send_at <= now:
+            continue
+        if channel == "sms":
+            send_at = outside_quiet_hours(
+                send_at, visit_start=appointment.start, zone=patient_zone(appointment)
+            )
+        notify.patient_message_enqueue(
+            patient=patient,
+            channel=channel,
+            key=kind,
+            context=context,
+            related=appointment,
+            send_at=send_at,
+            dedupe_key=_key(appointment, f"{kind}:{minutes_before}", channel),
+        )
+
+
+def queue_cancellation_message(appointment: Appointment) -> None:
+    notify.patient_message_enqueue(
+        patient=appointment.patient,
+        channel="sms",
+        key="appointment.cancelled",
+        context=context_for(appointment),
+        related=appointment,
+        dedupe_key=_key(appointment, "cancelled", "sms"),
+    )
+
+
+def queue_no_show_follow_up(appointment: Appointment) -> None:
+    for channel in ("sms", "email"):
+        notify.patient_message_enqueue(
+            patient=appointment.patient,
+            channel=channel,
+            key="appointment.no_show",
+            context=context_for(appointment),
+            related=appointment,
+            dedupe_key=_key(appointment, "no_show", channel),
+        )

@@ -1,0 +1,17 @@
+from django.db.models import QuerySet
+
+from telehealth.accounts.models import Role, User
+from telehealth.notify.models import InboundMessage
+
+
+def unrouted_texts(*, user: User) -> QuerySet[InboundMessage]:
+    """Inbound texts nothing answered, from numbers of this practice's patients (or from
+    numbers no practice knows, which every front desk may see to follow up)."""
+    if user.role not in (Role.FRONT_DESK, Role.PRACTICE_ADMIN) or user.practice_id is None:
+        return InboundMessage.objects.none()
+    return (
+        InboundMessage.objects.filter(handled_by="unrouted", reviewed_at__isnull=True)
+        .filter(practice_id=user.practice_id)
+        .select_related("patient")
+        .order_by("-received_at")
+    )

@@ -1,0 +1,317 @@
+"""Message wording: the built-in templates (English and Spanish), merge tokens, rendering,
+validation of unknown tokens, and the SMS segment budget.
+
+Templates use `{token}` placeholders. A practice can override any template in the admin; the
+override is validated with `validate_template` before it is saved."""
+
+import math
+import string
+from dataclasses import dataclass
+
+from django.conf import settings
+
+TOKENS = frozenset(
+    {
+        "patient_first_name",
+        "provider_name",
+        "start_local",
+        "join_link",
+        "confirm_link",
+        "cancel_link",
+        "practice_phone",
+        "practice_name",
+        "rebook_link",
+    }
+)
+
+# A realistic, long-ish value for each token: previews and the segment budget use these.
+SAMPLE_CONTEXT = {
+    "patient_first_name": "Alexandra",
+    "provider_name": "Dr. Ana Ruiz, MD",
+    "start_local": "Tue 24 Nov 2026 2:30 p.m. EST",
+    "join_link": "https://clinic.example.org/v/Ab3dE5gH7jK9",
+    "confirm_link": "https://clinic.example.org/a/Ab3dE5gH7jK9",
+    "cancel_link": "https://clinic.example.org/a/Ab3dE5gH7jK9",
+    "practice_phone": "+1 617-555-0100",
+    "practice_name": "Riverside Family Health",
+    "rebook_link": "https://clinic.example.org/book/riverside/",
+}
+
+SMS = "sms"
+EMAIL = "email"
+
+# (key, channel, language) -> (subject, body)
+BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
+    ("appointment.confirmation", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: you're booked with {provider_name} on {start_local}. "
+            "Reply C to confirm, N to cancel, R to reschedule. {confirm_link}"
+        ),
+    ),
+    ("appointment.confirmation", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: su cita con {provider_name} es el {start_local}. "
+            "Responda C para confirmar, N para cancelar, R para cambiarla. {confirm_link}"
+        ),
+    ),
+    ("appointment.confirmation", EMAIL, "en"): (
+        "Your visit with {practice_name} is booked",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Your visit with {provider_name} is booked for {start_local}.\n\n"
+            "To confirm, reschedule or cancel: {confirm_link}\n\n"
+            "The attached calendar file adds the visit to your calendar.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("appointment.confirmation", EMAIL, "es"): (
+        "Su cita con {practice_name} está programada",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Su cita con {provider_name} está programada para el {start_local}.\n\n"
+            "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
+            "El archivo adjunto agrega la cita a su calendario.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("appointment.reminder", SMS, "en"): (
+        "",
+        (
+            "Reminder from {practice_name}: {provider_name}, {start_local}. "
+            "Reply C to confirm, N to cancel, R to reschedule."
+        ),
+    ),
+    ("appointment.reminder", SMS, "es"): (
+        "",
+        (
+            "Recordatorio de {practice_name}: {provider_name}, {start_local}. "
+            "Responda C para confirmar, N para cancelar, R para cambiarla."
+        ),
+    ),
+    ("appointment.reminder", EMAIL, "en"): (
+        "Reminder: your visit on {start_local}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "This is a reminder of your visit with {provider_name} on {start_local}.\n\n"
+            "Confirm, reschedule or cancel: {confirm_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("appointment.reminder", EMAIL, "es"): (
+        "Recordatorio: su cita del {start_local}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Le recordamos su cita con {provider_name} el {start_local}.\n\n"
+            "Confirmar, cambiar o cancelar: {confirm_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("appointment.join_link", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: your video visit with {provider_name} starts soon. "
+            "Join here: {join_link}"
+        ),
+    ),
+    ("appointment.join_link", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: su videoconsulta con {provider_name} empieza pronto. "
+            "Entre aquí: {join_link}"
+        ),
+    ),
+    ("appointment.cancelled", SMS, "en"): (
+        "",
+        ("{practice_name}: your visit on {start_local} is cancelled. Book again: {rebook_link}"),
+    ),
+    ("appointment.cancelled", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: su cita del {start_local} está cancelada. "
+            "Vuelva a programar: {rebook_link}"
+        ),
+    ),
+    ("appointment.no_show", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: we missed you today. Book a new time here: {rebook_link} "
+            "or call {practice_phone}."
+        ),
+    ),
+    ("appointment.no_show", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: hoy no pudimos verle. Programe otra cita aquí: {rebook_link} "
+            "o llame al {practice_phone}."
+        ),
+    ),
+    ("appointment.no_show", EMAIL, "en"): (
+        "We missed you today",
+        (
+            "Hello {patient_first_name},\n\n"
+            "We missed you at your visit with {provider_name} on {start_local}.\n\n"
+            "Book a new time: {rebook_link}\nOr call us: {practice_phone}\n\n"
+            "{practice_name}"
+        ),
+    ),
+    ("appointment.no_show", EMAIL, "es"): (
+        "Hoy no pudimos verle",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "No pudimos verle en su cita con {provider_name} el {start_local}.\n\n"
+            "Programe otra cita: {rebook_link}\nO llámenos: {practice_phone}\n\n"
+            "{practice_name}"
+        ),
+    ),
+    ("sms.confirmed", SMS, "en"): (
+        "",
+        ("{practice_name}: thank you, your visit on {start_local} is confirmed."),
+    ),
+    ("sms.confirmed", SMS, "es"): (
+        "",
+        ("{practice_name}: gracias, su cita del {start_local} está confirmada."),
+    ),
+    ("sms.reschedule", SMS, "en"): (
+        "",
+        ("{practice_name}: choose a new time for your {start_local} visit: {confirm_link}"),
+    ),
+    ("sms.reschedule", SMS, "es"): (
+        "",
+        ("{practice_name}: elija otro horario para su cita del {start_local}: {confirm_link}"),
+    ),
+    ("sms.no_appointment", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: we found no upcoming visit for this number. "
+            "Call {practice_phone} or book: {rebook_link}"
+        ),
+    ),
+    ("sms.no_appointment", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: no encontramos citas próximas para este número. "
+            "Llame al {practice_phone} o programe: {rebook_link}"
+        ),
+    ),
+    ("sms.help", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: call {practice_phone}. Reply STOP to stop texts, START to resume. "
+            "In an emergency call 911."
+        ),
+    ),
+    ("sms.help", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: llame al {practice_phone}. Responda STOP para dejar de recibir "
+            "mensajes, START para volver. En una emergencia llame al 911."
+        ),
+    ),
+    ("sms.opted_in", SMS, "en"): (
+        "",
+        ("{practice_name}: texts are on again. Reply STOP to stop, HELP for help."),
+    ),
+    ("sms.opted_in", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: los mensajes están activos de nuevo. Responda STOP para detenerlos, "
+            "HELP para ayuda."
+        ),
+    ),
+    ("waitlist.offer", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: an earlier time opened: {start_local} with {provider_name}. "
+            "First to accept gets it: {confirm_link}"
+        ),
+    ),
+    ("waitlist.offer", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: se abrió un horario antes: {start_local} con {provider_name}. "
+            "Es para quien acepte primero: {confirm_link}"
+        ),
+    ),
+    ("waitlist.offer", EMAIL, "en"): (
+        "An earlier appointment is available",
+        (
+            "Hello {patient_first_name},\n\n"
+            "An earlier time opened up: {start_local} with {provider_name}.\n"
+            "It goes to the first person who accepts: {confirm_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("waitlist.offer", EMAIL, "es"): (
+        "Hay una cita disponible antes",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Se abrió un horario antes: {start_local} con {provider_name}.\n"
+            "Es para la primera persona que acepte: {confirm_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+}
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def tokens_in(text: str) -> set[str]:
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        raise TemplateError(f"Unbalanced braces: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class SmsSize:
+    characters: int
+    segments: int
+    encoding: str
+
+
+GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENDED = set("^{}\\[~]|€")
+
+
+def sms_size(text: str) -> SmsSize:
+    """Characters and segments as carriers count them (GSM-7: 160, or 153 per part; else
+    UCS-2: 70, or 67 per part)."""
+    if all(c in GSM_BASIC or c in GSM_EXTENDED for c in text):
+        units = sum(2 if c in GSM_EXTENDED else 1 for c in text)
+        single, part, encoding = 160, 153, "GSM-7"
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, part, encoding = 70, 67, "UCS-2"
+    segments = 1 if units <= single else math.ceil(units / part)
+    return SmsSize(units, segments, encoding)
+
+
+def validate_template(*, channel: str, subject: str, body: str) -> None:
+    """Refuse unknown tokens, and SMS wording that would pass the segment budget."""
+    unknown = (tokens_in(body) | tokens_in(subject)) - TOKENS
+    if unknown:
+        raise TemplateError(
+            "Unknown merge tokens: "
+            + ", ".join("{" + t + "}" for t in sorted(unknown))
+            + ". Available: "
+            + ", ".join("{" + t + "}" for t in sorted(TOKENS))
+        )
+    if channel == SMS:
+        size = sms_size(body.format_map(SAMPLE_CONTEXT))
+        if size.segments > settings.SMS_SEGMENT_BUDGET:
+            raise TemplateError(
+                f"With typical values this text is {size.characters} characters "
+                f"({size.segments} {size.encoding} segments); the budget is "
+                f"{settings.SMS_SEGMENT_BUDGET}. Shorten it."
+            )
+
+
+def render(text: str, context: dict[str, str]) -> str:
+    return text.format_map({t: context.get(t, "") for t in TOKENS})
