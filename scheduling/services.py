@@ -259,6 +259,9 @@ def appointment_set_status(
             request=request,
             detail=f"status {status}",
         )
+        if status == Status.NO_SHOW:
+            notify.messages_cancel(related=appointment)
+            reminders.queue_no_show_follow_up(appointment)
     return appointment
 
 

@@ -172,3 +172,11 @@ def sign_in(client, user, *, verified: bool = True):
 
 def current_totp(device: TOTPDevice) -> str:
     return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+@pytest.fixture(autouse=True)
+def empty_sms_outbox():
+    from telehealth.notify.channels import LocmemSmsBackend
+
+    LocmemSmsBackend.outbox = []
+    yield LocmemSmsBackend.outbox

@@ -54,7 +54,7 @@ def receive(*, message_sid: str, from_phone: str, to_phone: str, body: str) -> I
                     to_phone=to_phone[:20],
                     body=body[:1600],
                     patient=patients[0] if len(patients) == 1 else None,
-                    practice=patients[0].practice if patients else None,
+                    practice=_one_practice(patients),
                 )
         except IntegrityError:
             return InboundMessage.objects.get(message_sid=message_sid)
@@ -63,6 +63,11 @@ def receive(*, message_sid: str, from_phone: str, to_phone: str, body: str) -> I
         message.handled_by = _answer(inbound)
         message.save(update_fields=["handled_by"])
     return message
+
+
+def _one_practice(patients: list[Patient]):
+    practices = {p.practice_id for p in patients}
+    return patients[0].practice if len(practices) == 1 else None
 
 
 def _answer(inbound: Inbound) -> str:
@@ -102,7 +107,9 @@ def practice_context(patient: Patient) -> dict[str, str]:
 
 def _reply(inbound: Inbound, key: str, context: dict[str, str] | None = None) -> None:
     """Answer by text through the outbox, once per inbound message."""
-    for patient in inbound.patients[:1]:
+    for stale in inbound.patients[:1]:
+        patient = Patient.objects.select_related("practice").get(pk=stale.pk)  # consent may
+        # have changed while this text was handled (START)
         services.patient_message_enqueue(
             patient=patient,
             channel="sms",

@@ -1,6 +1,6 @@
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from telehealth.accounts.models import Role, User
+from telehealth.accounts.models import Patient, Role, User
 from telehealth.notify.models import InboundMessage
 
 
@@ -11,7 +11,16 @@ def unrouted_texts(*, user: User) -> QuerySet[InboundMessage]:
         return InboundMessage.objects.none()
     return (
         InboundMessage.objects.filter(handled_by="unrouted", reviewed_at__isnull=True)
-        .filter(practice_id=user.practice_id)
+        .filter(
+            # Theirs, or from a number that patients of several practices share.
+            Q(practice_id=user.practice_id)
+            | Q(
+                practice__isnull=True,
+                from_index__in=Patient.objects.filter(practice_id=user.practice_id).values(
+                    "phone_index"
+                ),
+            )
+        )
         .select_related("patient")
         .order_by("-received_at")
     )
