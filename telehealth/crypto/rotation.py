@@ -49,7 +49,7 @@ def _rotate_columns(model, batch_size: int, report: RotationReport, log: Callabl
             for row_pk, *tokens in batch:
                 changes = {}
                 for column, token in zip(quoted, tokens, strict=True):
-                    if token is None or is_under_primary_key(token.encode()):
+                    if not token or is_under_primary_key(token.encode()):
                         continue
                     changes[column] = fernet().rotate(token.encode()).decode()
                 if changes:

@@ -7,10 +7,10 @@ between those two moments is the only way a message can go out twice."""
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -67,15 +67,60 @@ def claim_due(*, batch_size: int, lease_seconds: int) -> list[OutboundMessage]:
     return list(
         OutboundMessage.objects.filter(pk__in=ids)
         .select_related("patient", "staff")
+        # Only what sending needs: every other patient column would be decrypted for nothing.
+        .only(
+            *OUTBOX_FIELDS,
+            "patient__phone",
+            "patient__phone_index",
+            "patient__email",
+            "patient__sms_consent",
+            "staff__email",
+        )
         .order_by("send_at", "id")
     )
 
 
+OUTBOX_FIELDS = [
+    "id",
+    "patient",
+    "staff",
+    "channel",
+    "template",
+    "subject",
+    "body",
+    "html_body",
+    "ics_attachment",
+    "send_at",
+    "status",
+    "lease_expires_at",
+    "attempts",
+    "dedupe_key",
+]
+
+
 def _finish(message: OutboundMessage, **values) -> None:
-    """Record one result, only if this worker still holds the row's lease."""
-    OutboundMessage.objects.filter(
-        pk=message.pk, status=Status.SENDING, lease_expires_at=message.lease_expires_at
-    ).update(**values)
+    """Record one result, only if this worker still holds the row's lease.
+
+    Plain SQL: this runs once per message and is the dispatcher's hottest statement."""
+
+    def adapt(value):
+        if isinstance(value, datetime):
+            return connection.ops.adapt_datetimefield_value(value)
+        return value
+
+    table = OutboundMessage._meta.db_table
+    assignments = ", ".join(f"{connection.ops.quote_name(column)} = %s" for column in values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} "  # noqa: S608 (column names are ours)
+            "WHERE id = %s AND status = %s AND lease_expires_at = %s",
+            [
+                *map(adapt, values.values()),
+                message.pk,
+                Status.SENDING,
+                adapt(message.lease_expires_at),
+            ],
+        )
 
 
 def _address(message: OutboundMessage) -> str:
@@ -86,20 +131,33 @@ def _address(message: OutboundMessage) -> str:
     return message.staff.email if message.staff else ""
 
 
-def _suppression(message: OutboundMessage) -> str:
+def _suppression(message: OutboundMessage, opted_out: set[str]) -> str:
     if message.channel != SMS:
         return ""
     patient = message.patient
     if patient is None or not patient.sms_consent:
         return "No consent to texts on record"
-    if PhoneOptOut.objects.filter(phone_index=patient.phone_index).exists():
+    if patient.phone_index in opted_out:
         return "Recipient opted out"
     return ""
 
 
-def send_one(message: OutboundMessage, report: DispatchReport) -> None:
+def opted_out_among(batch: list[OutboundMessage]) -> set[str]:
+    indexes = {m.patient.phone_index for m in batch if m.channel == SMS and m.patient}
+    return set(
+        PhoneOptOut.objects.filter(phone_index__in=indexes).values_list("phone_index", flat=True)
+    )
+
+
+def send_one(
+    message: OutboundMessage, report: DispatchReport, opted_out: set[str] | None = None
+) -> None:
     attempts = message.attempts + 1
-    reason = _suppression(message) or ("" if _address(message) else "No address on record")
+    if opted_out is None:
+        opted_out = opted_out_among([message])
+    reason = _suppression(message, opted_out) or (
+        "" if _address(message) else "No address on record"
+    )
     if reason:
         _finish(message, status=Status.SUPPRESSED, last_error=reason, attempts=attempts)
         report.suppressed += 1
@@ -159,9 +217,12 @@ def dispatch_due(*, max_batches: int = 50) -> DispatchReport:
         )
         if not batch:
             break
+        opted_out = opted_out_among(batch)
         for message in batch:
+            if message.lease_expires_at <= timezone.now():
+                break  # too slow: another worker may own these now; they will be retried
             try:
-                send_one(message, report)
+                send_one(message, report, opted_out)
             except Exception:  # one bad row must not stop the batch; its lease will expire
                 logger.exception("Outbox message %s could not be dispatched", message.pk)
     return report

@@ -149,7 +149,11 @@ def test_two_workers_claim_disjoint_batches(require_postgres, world):
     Patient.objects.filter(pk=world.patient.pk).update(
         sms_consent=True, sms_consent_at=timezone.now()
     )
-    queue(world.patient, 40)
+    # bulk_create: no nudge, so nothing is dispatched before the two workers claim.
+    OutboundMessage.objects.bulk_create(
+        OutboundMessage(patient=world.patient, channel="sms", template="t", body="b",
+                        dedupe_key=f"race:{i}") for i in range(40)
+    )
     barrier = threading.Barrier(2)
     claims: list[list[int]] = []
 
