@@ -15,13 +15,11 @@ from telehealth.notify.inbound import practice_context
 
 def rules_for(practice) -> list[tuple[int, str, str]]:
     rules = list(
-        practice.reminder_rules.filter(is_active=True).values_list(
-            "minutes_before", "channel", "kind"
-        )
+        practice.reminder_rules.values_list("minutes_before", "channel", "kind", "is_active")
     )
-    if not rules and not practice.reminder_rules.exists():
+    if not rules:
         return list(DEFAULT_REMINDER_PLAN)  # a practice that never set a plan gets ours
-    return rules
+    return [(minutes, channel, kind) for minutes, channel, kind, active in rules if active]
 
 
 def context_for(appointment: Appointment) -> dict[str, str]:
@@ -62,18 +60,16 @@ def _key(appointment: Appointment, what: str, channel: str) -> str:
 
 def queue_booking_messages(appointment: Appointment) -> None:
     """Confirmation now, then each reminder of the plan still in the future."""
-    patient, context = appointment.patient, context_for(appointment)
     ics = appointment_ics(appointment).decode()
-    for channel in ("email", "sms"):
-        notify.patient_message_enqueue(
-            patient=patient,
+    planned = [
+        notify.Planned(
             channel=channel,
             key="appointment.confirmation",
-            context=context,
-            related=appointment,
             dedupe_key=_key(appointment, "confirmation", channel),
             ics=ics if channel == "email" else "",
         )
+        for channel in ("email", "sms")
+    ]
     now = timezone.now()
     for minutes_before, channel, kind in rules_for(appointment.practice):
         if kind == ReminderRule.Kind.JOIN_LINK and appointment.modality != Modality.VIDEO:
@@ -85,15 +81,20 @@ def queue_booking_messages(appointment: Appointment) -> None:
             send_at = outside_quiet_hours(
                 send_at, visit_start=appointment.start, zone=patient_zone(appointment)
             )
-        notify.patient_message_enqueue(
-            patient=patient,
-            channel=channel,
-            key=kind,
-            context=context,
-            related=appointment,
-            send_at=send_at,
-            dedupe_key=_key(appointment, f"{kind}:{minutes_before}", channel),
+        planned.append(
+            notify.Planned(
+                channel=channel,
+                key=kind,
+                send_at=send_at,
+                dedupe_key=_key(appointment, f"{kind}:{minutes_before}", channel),
+            )
         )
+    notify.patient_messages_enqueue(
+        patient=appointment.patient,
+        planned=planned,
+        context=context_for(appointment),
+        related=appointment,
+    )
 
 
 def queue_cancellation_message(appointment: Appointment) -> None:

@@ -54,7 +54,13 @@ def patient_create(
             patient.sms_consent_at = timezone.now()
         patient.full_clean(exclude=["phone", "email"])
         patient.save()
-        audit.record(action=Action.CREATE, actor=by, obj=patient, request=request)
+        audit.record(
+            action=Action.CREATE,
+            actor=by,
+            obj=patient,
+            request=request,
+            detail="SMS opt-in at registration" if patient.sms_consent else "",
+        )
     return patient
 
 
@@ -89,6 +95,13 @@ def patient_match_or_create(
             if fields.get("sms_consent") and not existing.sms_consent:
                 existing.sms_consent, existing.sms_consent_at = True, timezone.now()
                 existing.save(update_fields=["sms_consent", "sms_consent_at", "updated_at"])
+                audit.record(
+                    action=Action.UPDATE,
+                    actor=by,
+                    obj=existing,
+                    request=request,
+                    detail="SMS opt-in (booking form)",
+                )
             return existing, False
     patient = patient_create(
         practice=practice,

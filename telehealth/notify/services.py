@@ -3,12 +3,13 @@
 Every enqueue runs in the caller's transaction; one nudge per transaction asks a worker to
 dispatch right after commit (beat also dispatches every few seconds)."""
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
-from django.utils.html import escape, urlize
-from django.utils.safestring import mark_safe
+from django.utils.html import escape
 
 from telehealth.accounts.models import Patient, Practice, User
 from telehealth.audit import services as audit
@@ -20,23 +21,46 @@ from telehealth.notify.models import MessageTemplate, OutboundMessage, PhoneOptO
 Status = OutboundMessage.Status
 
 
-def wording_for(*, practice: Practice, key: str, channel: str, language: str) -> tuple[str, str]:
+def practice_wording(practice: Practice) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """Every template a practice overrides, read once."""
+    return {
+        (key, channel, language): (subject, body)
+        for key, channel, language, subject, body in MessageTemplate.objects.filter(
+            practice=practice
+        ).values_list("key", "channel", "language", "subject", "body")
+    }
+
+
+def wording_for(
+    *,
+    practice: Practice,
+    key: str,
+    channel: str,
+    language: str,
+    overrides: dict | None = None,
+) -> tuple[str, str]:
     """(subject, body) for a message: the practice's own wording, else the built-in one, in
     the patient's language, else English."""
+    if overrides is None:
+        overrides = practice_wording(practice)
     for lang in dict.fromkeys([language, "en"]):
-        own = MessageTemplate.objects.filter(
-            practice=practice, key=key, channel=channel, language=lang
-        ).values_list("subject", "body")
-        found = own.first() or wording.BUILT_IN.get((key, channel, lang))
+        found = overrides.get((key, channel, lang)) or wording.BUILT_IN.get((key, channel, lang))
         if found:
             return found
     raise KeyError(f"No wording for {key}/{channel}")
 
 
+LINK = re.compile(r"(https?://[^\s<]+)")
+
+
 def html_from_text(text: str) -> str:
+    """The HTML part of an email: the text's paragraphs, with its links clickable."""
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
-    inner = "".join("<p>" + urlize(escape(p)).replace("\n", "<br>") + "</p>" for p in paragraphs)
-    return mark_safe(  # noqa: S308 (every piece above is escaped)
+    inner = "".join(
+        "<p>" + LINK.sub(r'<a href="\1">\1</a>', str(escape(p))).replace("\n", "<br>") + "</p>"
+        for p in paragraphs
+    )
+    return (
         '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
         f"{inner}</body></html>"
     )
@@ -125,6 +149,66 @@ def patient_message_enqueue(
         body=text,
         html_body=html_from_text(text) if channel == wording.EMAIL else "",
     )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One message of a batch for `patient_messages_enqueue`."""
+
+    channel: str
+    key: str
+    dedupe_key: str
+    send_at: datetime | None = None
+    ics: str = ""
+
+
+def patient_messages_enqueue(
+    *,
+    patient: Patient,
+    planned: list[Planned],
+    context: dict[str, str],
+    related: models.Model | None = None,
+) -> int:
+    """Queue several messages to one patient with one INSERT (an appointment's confirmation
+    and reminders). Channels the patient cannot be reached on are skipped; repeated dedupe
+    keys are ignored. Returns how many rows were offered to the database."""
+    reachable = {
+        wording.SMS: sms_allowed(patient),
+        wording.EMAIL: bool(patient.email),
+    }
+    overrides = practice_wording(patient.practice)
+    now = timezone.now()
+    rows = []
+    for item in planned:
+        if not reachable[item.channel]:
+            continue
+        subject, body = wording_for(
+            practice=patient.practice,
+            key=item.key,
+            channel=item.channel,
+            language=patient.preferred_language,
+            overrides=overrides,
+        )
+        text = wording.render(body, context)
+        rows.append(
+            OutboundMessage(
+                channel=item.channel,
+                template=item.key,
+                patient=patient,
+                subject=wording.render(subject, context),
+                body=text,
+                html_body=html_from_text(text) if item.channel == wording.EMAIL else "",
+                ics_attachment=item.ics,
+                dedupe_key=item.dedupe_key,
+                send_at=item.send_at or now,
+                related_type=related._meta.label if related is not None else "",
+                related_id=str(related.pk) if related is not None else "",
+            )
+        )
+    OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
+    if any(row.send_at <= now for row in rows):
+        nudge_on_commit()
+    return len(rows)
 
 
 def _nudge() -> None:

@@ -151,8 +151,10 @@ def test_two_workers_claim_disjoint_batches(require_postgres, world):
     )
     # bulk_create: no nudge, so nothing is dispatched before the two workers claim.
     OutboundMessage.objects.bulk_create(
-        OutboundMessage(patient=world.patient, channel="sms", template="t", body="b",
-                        dedupe_key=f"race:{i}") for i in range(40)
+        OutboundMessage(
+            patient=world.patient, channel="sms", template="t", body="b", dedupe_key=f"race:{i}"
+        )
+        for i in range(40)
     )
     barrier = threading.Barrier(2)
     claims: list[list[int]] = []
