@@ -6,27 +6,34 @@ exclusion constraint over the buffered time range is the last word."""
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from scheduling import reminders, selectors
+from scheduling.calendar import local_text
 from scheduling.models import (
     ACTIVE_STATUSES,
     REMOTE_MODALITIES,
     Appointment,
     AppointmentType,
     BookedVia,
+    CalendarFeed,
     Status,
     WaitlistEntry,
     WaitlistOffer,
+    new_feed_token,
 )
 from telehealth.accounts import services as account_services
 from telehealth.accounts.models import CareTeamReason, Patient, Provider, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
+from telehealth.notify.inbound import practice_context
 
 
 class BookingError(Exception):
@@ -273,9 +280,6 @@ def manage_token(appointment: Appointment) -> str:
 
 
 def manage_url(appointment: Appointment) -> str:
-    from django.conf import settings
-    from django.urls import reverse
-
     return settings.SITE_URL + reverse("scheduling:manage", args=[manage_token(appointment)])
 
 
@@ -343,7 +347,7 @@ def waitlist_offer_slot(
             earliest__lte=start,
             latest__gte=start,
         )
-        .filter(models_q_provider(provider))
+        .filter(Q(provider__isnull=True) | Q(provider=provider))  # any provider, or this one
         .select_related("patient")[:max_offers]
     )
     offers = []
@@ -366,24 +370,12 @@ def waitlist_offer_slot(
     return offers
 
 
-def models_q_provider(provider: Provider):
-    from django.db.models import Q
-
-    return Q(provider__isnull=True) | Q(provider=provider)
-
-
 def offer_url(offer: WaitlistOffer) -> str:
-    from django.conf import settings
-    from django.urls import reverse
-
     token = signing.dumps({"o": offer.pk}, salt=OFFER_SALT)
     return settings.SITE_URL + reverse("scheduling:offer", args=[token])
 
 
 def _queue_offer_messages(offer: WaitlistOffer) -> None:
-    from scheduling.calendar import local_text
-    from telehealth.notify.inbound import practice_context
-
     patient = offer.entry.patient
     context = {
         **practice_context(patient),
@@ -451,8 +443,6 @@ def waitlist_accept(*, offer: WaitlistOffer, request=None) -> Appointment:
 
 
 def calendar_feed_update(*, feed, by: User, regenerate: bool, detail: str):
-    from scheduling.models import CalendarFeed, new_feed_token
-
     if detail not in CalendarFeed.Detail.values:
         raise BookingError(_("Choose what the calendar shows."))
     with transaction.atomic():

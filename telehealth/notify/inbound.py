@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from telehealth.accounts.models import Patient
@@ -77,10 +78,10 @@ def _answer(inbound: Inbound) -> str:
         return "notify.opt_out"  # the carrier sends the STOP confirmation itself
     if keyword in START_WORDS:
         services.sms_opt_in(phone=inbound.phone, source="sms keyword")
-        _reply(inbound, "sms.opted_in")
+        reply(inbound, "sms.opted_in")
         return "notify.opt_in"
     if keyword in HELP_WORDS:
-        _reply(inbound, "sms.help")
+        reply(inbound, "sms.help")
         return "notify.help"
     for name, handler in _handlers:
         try:
@@ -95,8 +96,6 @@ def _answer(inbound: Inbound) -> str:
 
 
 def practice_context(patient: Patient) -> dict[str, str]:
-    from django.conf import settings
-
     return {
         "patient_first_name": patient.first_name,
         "practice_name": patient.practice.name,
@@ -105,7 +104,7 @@ def practice_context(patient: Patient) -> dict[str, str]:
     }
 
 
-def _reply(inbound: Inbound, key: str, context: dict[str, str] | None = None) -> None:
+def reply(inbound: Inbound, key: str, context: dict[str, str] | None = None) -> None:
     """Answer by text through the outbox, once per inbound message."""
     for stale in inbound.patients[:1]:
         patient = Patient.objects.select_related("practice").get(pk=stale.pk)  # consent may
@@ -117,6 +116,3 @@ def _reply(inbound: Inbound, key: str, context: dict[str, str] | None = None) ->
             context={**practice_context(patient), **(context or {})},
             dedupe_key=f"inbound:{inbound.message.message_sid}:reply",
         )
-
-
-reply = _reply
