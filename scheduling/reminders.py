@@ -23,7 +23,7 @@ def rules_for(practice) -> list[tuple[int, str, str]]:
 
 
 def context_for(appointment: Appointment) -> dict[str, str]:
-    from scheduling.services import manage_url
+    from scheduling.services import join_url, manage_url
 
     link = manage_url(appointment)
     return {
@@ -32,9 +32,7 @@ def context_for(appointment: Appointment) -> dict[str, str]:
         "start_local": local_text(appointment.start, appointment.patient),
         "confirm_link": link,
         "cancel_link": link,
-        # The visit room arrives with the visits app; until then the link opens the
-        # appointment page, which says how the visit will happen.
-        "join_link": link,
+        "join_link": join_url(appointment) if appointment.modality != "in_person" else link,
     }
 
 

@@ -459,3 +459,36 @@ def calendar_feed_update(*, feed, by: User, regenerate: bool, detail: str):
             detail="feed token regenerated" if regenerate else "feed detail changed",
         )
     return feed
+
+
+# --- Visit join links ---------------------------------------------------------------------
+
+JOIN_SALT = "scheduling.visit-join"
+
+
+def join_token(appointment: Appointment) -> str:
+    """A link bound to one appointment and its patient, for the visit room (visits app)."""
+    return signing.dumps({"a": appointment.pk, "p": appointment.patient_id}, salt=JOIN_SALT)
+
+
+def join_url(appointment: Appointment) -> str:
+    return settings.SITE_URL + reverse("visits:join", args=[join_token(appointment)])
+
+
+def appointment_from_join_token(token: str) -> Appointment:
+    """The appointment a join link is for; it works from the booking until two hours after
+    the visit's end, and never for a cancelled or moved appointment."""
+    try:
+        data = signing.loads(token, salt=JOIN_SALT, max_age=timedelta(days=120))
+    except signing.BadSignature as exc:
+        raise BookingError(_("This visit link is not valid.")) from exc
+    appointment = (
+        Appointment.objects.select_related("patient", "provider", "practice", "appointment_type")
+        .filter(pk=data.get("a"), patient_id=data.get("p"))
+        .first()
+    )
+    if appointment is None or appointment.status not in ACTIVE_STATUSES:
+        raise BookingError(_("This visit was cancelled or moved. Use the newest link."))
+    if appointment.end + timedelta(hours=2) < timezone.now():
+        raise BookingError(_("This visit has ended."))
+    return appointment

@@ -43,18 +43,32 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     `allowed`; a malformed frame gets an error frame, never a crash."""
 
     async def connect(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+        refusal = await self.authorize()
+        if refusal:
+            await self.close(code=refusal)
             return
-        if not await self.session_ok(user) or not await self.allowed(user):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        self.user = user
-        self.joined = await self.groups_for(user)
+        self.joined = await self.groups_for(self.scope.get("user"))
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        await self.on_connected()
+
+    async def authorize(self) -> int | None:
+        """None to accept, or the close code to refuse with."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return CLOSE_UNAUTHENTICATED
+        if not await self.session_ok(user) or not await self.allowed(user):
+            return CLOSE_FORBIDDEN
+        self.user = user
+        return None
+
+    async def still_allowed(self) -> bool:
+        """Checked before each frame: the session may have ended since the socket opened."""
+        return await self.session_ok(self.scope["user"])
+
+    async def on_connected(self) -> None:
+        pass
 
     async def disconnect(self, code):
         for group in getattr(self, "joined", []):
@@ -89,8 +103,7 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     async def receive_json(self, content, **kwargs):
-        user = self.scope["user"]
-        if not await self.session_ok(user):
+        if not await self.still_allowed():
             await self.send_json(
                 {
                     "type": "error",

@@ -393,6 +393,12 @@ SMS_SEGMENT_BUDGET = envint("SMS_SEGMENT_BUDGET", 3)
 # Texts wait for morning in the patient's zone unless the visit comes first.
 SMS_QUIET_START_HOUR = envint("SMS_QUIET_START_HOUR", 21)
 SMS_QUIET_END_HOUR = envint("SMS_QUIET_END_HOUR", 8)
+# Video visits: ICE servers handed to browsers. TURN credentials are minted per visit with
+# the coturn REST-API shared secret and expire after TURN_CREDENTIAL_SECONDS.
+STUN_URLS = [u for u in env("STUN_URLS").split(",") if u]
+TURN_URLS = [u for u in env("TURN_URLS").split(",") if u]
+TURN_SECRET = env("TURN_SECRET")
+TURN_CREDENTIAL_SECONDS = envint("TURN_CREDENTIAL_SECONDS", 6 * 3600)
 OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)

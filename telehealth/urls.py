@@ -17,7 +17,7 @@ urlpatterns = [
     path("", include("telehealth.accounts.urls")),
     path("", include("telehealth.notify.urls")),
     path("", include("scheduling.urls")),
-    path("visits/", include("visits.urls")),
+    path("", include("visits.urls")),
     path("messaging/", include("messaging.urls")),
     path("intake/", include("intake.urls")),
     path("rpm/", include("rpm.urls")),

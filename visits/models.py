@@ -1,1 +1,138 @@
-"""Video visits data. The models arrive with the visits issue."""
+"""Video visits: the visit, who took part and when, chat, and the clinician's note."""
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from scheduling.models import Appointment
+from telehealth.accounts.models import Patient, Practice, Provider, User
+from telehealth.crypto.fields import EncryptedJSONField, EncryptedTextField
+
+MAX_PARTICIPANTS = 4  # a peer-to-peer mesh; larger visits would need an SFU
+
+
+class Visit(models.Model):
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        WAITING = "waiting", _("Waiting")
+        IN_PROGRESS = "in_progress", _("In progress")
+        ENDED = "ended", _("Ended")
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="visits")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="visits")
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
+    )
+    appointment = models.OneToOneField(
+        Appointment, null=True, blank=True, on_delete=models.PROTECT, related_name="visit"
+    )
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SCHEDULED)
+    audio_only = models.BooleanField(default=False)
+    provider_status = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text='Shown to the waiting patient, e.g. "Running 5 minutes late".',
+    )
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["practice", "state"])]
+
+    def __str__(self) -> str:
+        return f"Visit #{self.pk} ({self.state})"
+
+    @property
+    def duration_seconds(self) -> int:
+        if not self.started_at:
+            return 0
+        return int(((self.ended_at or timezone.now()) - self.started_at).total_seconds())
+
+
+class Participant(models.Model):
+    class Role(models.TextChoices):
+        PATIENT = "patient", _("Patient")
+        CLINICIAN = "clinician", _("Clinician")
+        OBSERVER = "observer", _("Observer")
+        GUEST = "guest", _("Guest")
+
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="participants")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="visit_participations"
+    )
+    display_name = models.CharField(max_length=120)
+    admitted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visit", "user"],
+                condition=models.Q(user__isnull=False),
+                name="participant_once_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.role})"
+
+
+class Presence(models.Model):
+    """One stretch of a participant in the room: billing's time-based codes add these up."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="presences")
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at"]
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.joined_at:%H:%M}-{self.left_at or ''}"
+
+
+class ChatMessage(models.Model):
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="chat")
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT)
+    body = EncryptedTextField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Chat #{self.pk}"
+
+
+class VisitNote(models.Model):
+    """A SOAP note: autosaved while open, then signed and locked; later changes are addenda."""
+
+    visit = models.OneToOneField(Visit, on_delete=models.PROTECT, related_name="note")
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    soap = EncryptedJSONField(default=dict)  # {"subjective": ..., "objective": ..., ...}
+    updated_at = models.DateTimeField(auto_now=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Note of visit #{self.visit_id}"
+
+
+class NoteAddendum(models.Model):
+    note = models.ForeignKey(VisitNote, on_delete=models.PROTECT, related_name="addenda")
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    body = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Addendum #{self.pk}"

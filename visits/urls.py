@@ -1,4 +1,20 @@
+from django.urls import path
+
+from visits import views
+
 app_name = "visits"
 
-# Routes arrive with the visits issue; the include in telehealth/urls.py is already in place.
-urlpatterns: list = []
+urlpatterns = [
+    path("visit/<str:token>/", views.join, name="join"),
+    path("visits/", views.today, name="today"),
+    path("visits/<int:visit_id>/waiting/", views.waiting, name="waiting"),
+    path("visits/<int:visit_id>/room/", views.room, name="room"),
+    path("visits/<int:visit_id>/note/", views.note_save, name="note-save"),
+    path("visits/<int:visit_id>/note/sign/", views.note_sign, name="note-sign"),
+    path("visits/appointments/<int:appointment_id>/open/", views.open_visit, name="open"),
+    path(
+        "visits/appointments/<int:appointment_id>/status/",
+        views.provider_status,
+        name="provider-status",
+    ),
+]

@@ -79,6 +79,24 @@ ROUTES: dict[str, Access] = {
         json=lambda w: {"reason": "test"},
     ),
     "scheduling:schedule": Access(roles=STAFF),
+    "visits:today": Access(roles=STAFF),
+    "visits:open": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="appointment", ok=(302,)
+    ),
+    "visits:provider-status": Access(roles=STAFF, method="post", obj="appointment", ok=(302,)),
+    "visits:note-save": Access(
+        roles=frozenset({Role.CLINICIAN}),
+        obj="visit",
+        json=lambda w: {"subjective": "Cough for three days"},
+    ),
+    "visits:note-sign": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(400,)
+    ),  # nothing written yet: "write the note first"
+    # The join link's token, then the session's grant, are the patient's credential
+    # (tests/visits covers anonymous, other patients and staff).
+    "visits:join": Access(public=True, kwargs={"token": "x"}),
+    "visits:waiting": Access(public=True, kwargs={"visit_id": 1}),
+    "visits:room": Access(public=True, kwargs={"visit_id": 1}),
     "notify:unrouted": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     # Webhooks: Twilio's signature is the credential (tests/notify covers forged ones).
     "notify:twilio-sms": Access(public=True, method="post", ok=(403,)),
@@ -145,6 +163,14 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
             clinician=clinician, patient=patient, reason="Unconscious patient in the ED"
         )
         return {"grant_id": grant.pk}
+    if access.obj == "visit":
+        from visits import services as visit_services
+
+        patient = world.outside_patient if outsider else world.patient
+        visit = visit_services.visit_for_appointment(make_appointment(patient))
+        if not outsider:
+            visit_services.clinician_joins(visit=visit, user=world.clinician)
+        return {"visit_id": visit.pk}
     if access.obj == "appointment":
         patient = world.outside_patient if outsider else world.patient
         return {"appointment_id": make_appointment(patient).pk}

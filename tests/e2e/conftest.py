@@ -15,6 +15,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = [
+    "--use-fake-device-for-media-stream",  # a test camera and microphone
+    "--use-fake-ui-for-media-stream",  # and no permission prompt
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -27,7 +29,9 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's sync API runs an event loop in the main thread while it lives, and
+# later (non-browser) tests need that thread free of loops.
+@pytest.fixture(scope="module")
 def browser():
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         missing_service(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
@@ -64,3 +68,16 @@ def page_factory(browser):
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def wait_until(page, function: str, *, timeout: float = 15.0, interval: float = 0.2) -> None:
+    """Poll `function` (JavaScript source of a function, may return a promise) until it is
+    truthy. page.wait_for_function evaluates strings with eval, which our CSP forbids."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(function):
+            return
+        page.wait_for_timeout(interval * 1000)
+    raise AssertionError(f"Timed out after {timeout} s waiting for: {function}")

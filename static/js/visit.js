@@ -1,0 +1,247 @@
+// The visit room: a peer-to-peer mesh over WebRTC, signalled through /ws/visits/<id>/.
+// Whoever is already in the room offers to each newcomer, so two peers never offer at once.
+// Exposes window.visitPeers and inboundVideoFramesDecoded() for the browser tests.
+(function () {
+  "use strict";
+  const root = document.querySelector("[data-visit]");
+  if (!root) return;
+  const audioOnly = root.dataset.audioOnly === "1";
+  const tiles = root.querySelector("[data-tiles]");
+  const connection = root.querySelector("[data-connection]");
+  const peers = new Map(); // peer id -> {pc, tile, offerer}
+  window.visitPeers = peers;
+  let socket = null;
+  let me = null;
+  let iceServers = [];
+  let localStream = null;
+  let screenTrack = null;
+  let ended = false;
+  let startedAt = null;
+
+  const csrf = () => root.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const send = (frame) => socket && socket.readyState === 1 && socket.send(JSON.stringify(frame));
+
+  window.inboundVideoFramesDecoded = async function () {
+    let total = 0;
+    for (const { pc } of peers.values()) {
+      const stats = await pc.getStats();
+      stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") total += s.framesDecoded || 0; });
+    }
+    return total;
+  };
+
+  function showState() {
+    const states = [...peers.values()].map((p) => p.pc.iceConnectionState);
+    window.visitState = states;
+    const live = states.some((s) => s === "connected" || s === "completed");
+    connection.textContent = live ? connection.dataset.live || "Connected" : "Connecting…";
+    connection.className = "status " + (live ? "status--ok" : "status--warn");
+  }
+
+  function tileFor(id, name) {
+    const figure = document.createElement("figure");
+    figure.className = "tile";
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    video.setAttribute("aria-label", name);
+    const caption = document.createElement("figcaption");
+    caption.textContent = name;
+    figure.append(video, caption);
+    tiles.append(figure);
+    return figure;
+  }
+
+  function peer(id, name) {
+    if (peers.has(id)) return peers.get(id);
+    const pc = new RTCPeerConnection({ iceServers });
+    const entry = { pc, tile: tileFor(id, name || ""), name };
+    peers.set(id, entry);
+    localStream.getTracks().forEach((track) => pc.addTrack(track, localStream));
+    pc.onicecandidate = (e) => e.candidate && send({ type: "ice-candidate", to: id, candidate: e.candidate.toJSON() });
+    pc.ontrack = (e) => { entry.tile.querySelector("video").srcObject = e.streams[0]; };
+    pc.oniceconnectionstatechange = () => {
+      showState();
+      if (pc.iceConnectionState === "failed" && entry.offerer) offer(id, { iceRestart: true });
+    };
+    return entry;
+  }
+
+  async function offer(id, options) {
+    const entry = peers.get(id);
+    entry.offerer = true;
+    await entry.pc.setLocalDescription(await entry.pc.createOffer(options));
+    send({ type: "offer", to: id, sdp: entry.pc.localDescription.sdp });
+  }
+
+  function drop(id) {
+    const entry = peers.get(id);
+    if (!entry) return;
+    entry.pc.close();
+    entry.tile.remove();
+    peers.delete(id);
+    showState();
+  }
+
+  async function onFrame(frame) {
+    switch (frame.type) {
+      case "welcome":
+        setReady(true);
+        me = frame.peer;
+        iceServers = frame.ice_servers;
+        startedAt = frame.started_at ? new Date(frame.started_at) : new Date();
+        break;
+      case "peer-joined":
+        if (frame.from !== me) { peer(frame.from, frame.name); await offer(frame.from); }
+        break;
+      case "offer": {
+        const entry = peer(frame.from, frame.name);
+        await entry.pc.setRemoteDescription({ type: "offer", sdp: frame.sdp });
+        await entry.pc.setLocalDescription(await entry.pc.createAnswer());
+        send({ type: "answer", to: frame.from, sdp: entry.pc.localDescription.sdp });
+        break;
+      }
+      case "answer":
+        if (peers.has(frame.from)) await peers.get(frame.from).pc.setRemoteDescription({ type: "answer", sdp: frame.sdp });
+        break;
+      case "ice-candidate":
+        if (peers.has(frame.from)) await peers.get(frame.from).pc.addIceCandidate(frame.candidate).catch(() => {});
+        break;
+      case "peer-left":
+        drop(frame.from);
+        break;
+      case "chat":
+        addChat(frame.name, frame.body);
+        break;
+      case "ended":
+        ended = true;
+        finish();
+        break;
+      case "error":
+        addChat("", frame.message);
+        break;
+    }
+  }
+
+  function addChat(name, body) {
+    const item = document.createElement("li");
+    const who = document.createElement("strong");
+    who.textContent = name ? name + ": " : "";
+    item.append(who, document.createTextNode(body));
+    root.querySelector("[data-chat]").append(item);
+  }
+
+  function finish() {
+    peers.forEach((_, id) => drop(id));
+    if (localStream) localStream.getTracks().forEach((t) => t.stop());
+    window.location.assign(root.dataset.afterUrl);
+  }
+
+  // Buttons that talk to the server wait until the room's socket is open.
+  function setReady(ready) {
+    root.querySelectorAll("[data-admit], [data-end], [data-chat-form] button").forEach((b) => {
+      b.disabled = !ready;
+    });
+  }
+
+  function connect() {
+    setReady(false);
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}${root.dataset.wsUrl}`);
+    socket.addEventListener("message", (e) => onFrame(JSON.parse(e.data)).catch(console.error));
+    socket.addEventListener("close", (e) => {
+      setReady(false);
+      if (ended) return;
+      if (e.code >= 4400 && e.code < 4500) { connection.textContent = "—"; return; }
+      peers.forEach((_, id) => drop(id));
+      setTimeout(connect, 1500); // reconnect; the others will offer again
+    });
+  }
+
+  root.querySelector("[data-toggle-mic]").addEventListener("click", (e) => {
+    const track = localStream.getAudioTracks()[0];
+    if (!track) return;
+    track.enabled = !track.enabled;
+    e.target.setAttribute("aria-pressed", String(!track.enabled));
+    send({ type: "mute-state", audio: track.enabled, video: !!localStream.getVideoTracks()[0]?.enabled });
+  });
+  root.querySelector("[data-toggle-camera]").addEventListener("click", (e) => {
+    const track = localStream.getVideoTracks()[0];
+    if (!track) return;
+    track.enabled = !track.enabled;
+    e.target.setAttribute("aria-pressed", String(!track.enabled));
+    send({ type: "mute-state", audio: !!localStream.getAudioTracks()[0]?.enabled, video: track.enabled });
+  });
+
+  const share = root.querySelector("[data-share]");
+  if (share) share.addEventListener("click", async () => {
+    const camera = localStream.getVideoTracks()[0];
+    const swap = (track) => peers.forEach(({ pc }) => pc.getSenders()
+      .filter((s) => s.track && s.track.kind === "video").forEach((s) => s.replaceTrack(track)));
+    if (screenTrack) {
+      screenTrack.stop();
+      screenTrack = null;
+      swap(camera);
+      share.setAttribute("aria-pressed", "false");
+      send({ type: "screen-share", active: false });
+      return;
+    }
+    const display = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    screenTrack = display.getVideoTracks()[0];
+    swap(screenTrack);
+    share.setAttribute("aria-pressed", "true");
+    send({ type: "screen-share", active: true });
+    screenTrack.addEventListener("ended", () => share.click());
+  });
+
+  const admit = root.querySelector("[data-admit]");
+  if (admit) admit.addEventListener("click", () => { send({ type: "admit" }); admit.remove(); });
+  const end = root.querySelector("[data-end]");
+  if (end) end.addEventListener("click", () => send({ type: "end" }));
+  const leave = root.querySelector("[data-leave]");
+  if (leave) leave.addEventListener("click", () => { ended = true; send({ type: "leave" }); finish(); });
+
+  root.querySelector("[data-chat-form]").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const input = e.target.querySelector("input");
+    if (input.value.trim()) send({ type: "chat", body: input.value });
+    input.value = "";
+  });
+
+  const noteForm = root.querySelector("[data-note-form]");
+  if (noteForm) {
+    const status = noteForm.querySelector("[data-note-status]");
+    let timer = null;
+    const save = async () => {
+      const body = {};
+      noteForm.querySelectorAll("textarea").forEach((t) => { body[t.name] = t.value; });
+      const response = await fetch(root.dataset.noteUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify(body),
+      });
+      status.textContent = response.ok ? "✓ " + new Date().toLocaleTimeString() : (await response.json()).detail;
+    };
+    noteForm.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(save, 800); });
+    noteForm.querySelector("[data-sign]").addEventListener("click", async (e) => {
+      await save();
+      const response = await fetch(root.dataset.signUrl, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() } });
+      if (response.ok) { e.target.disabled = true; noteForm.querySelectorAll("textarea").forEach((t) => { t.readOnly = true; }); }
+    });
+  }
+
+  setInterval(() => {
+    if (!startedAt) return;
+    const seconds = Math.max(0, Math.floor((Date.now() - startedAt) / 1000));
+    root.querySelector("[data-timer]").textContent =
+      `${String(Math.floor(seconds / 60)).padStart(2, "0")}:${String(seconds % 60).padStart(2, "0")}`;
+  }, 1000);
+
+  navigator.mediaDevices.getUserMedia({ audio: true, video: !audioOnly })
+    .catch(() => navigator.mediaDevices.getUserMedia({ audio: true, video: false }))
+    .then((stream) => {
+      localStream = stream;
+      root.querySelector("[data-local]").srcObject = stream;
+      connect();
+    });
+})();

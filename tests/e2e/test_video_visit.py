@@ -1,0 +1,92 @@
+"""Two real Chromium pages with fake cameras: the patient opens their join link, passes the
+date-of-birth check and waits; the clinician admits them; both reach ICE `connected` and
+decode each other's video."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from scheduling import services as scheduling
+from scheduling.models import Appointment
+from tests.conftest import sign_in
+from tests.e2e.asgi_server import AsgiServer
+from tests.e2e.conftest import DESKTOP, screenshot, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def video_appointment(world, video_type):
+    start = timezone.now() + timedelta(minutes=5)
+    return Appointment.objects.create(
+        practice=world.practice,
+        provider=world.clinician.provider,
+        patient=world.patient,
+        appointment_type=video_type,
+        start=start,
+        end=start + timedelta(minutes=20),
+        blocked_start=start,
+        blocked_end=start + timedelta(minutes=30),
+        modality="video",
+        booked_via="staff",
+    )
+
+
+def signed_in_context(browser, server, user):
+    client = sign_in(Client(), user)
+    context = browser.new_context(viewport=DESKTOP, permissions=["camera", "microphone"])
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": server.url}]
+    )
+    return context
+
+
+def test_patient_waits_clinician_admits_and_both_see_video(world, video_type, browser):
+    appointment = video_appointment(world, video_type)
+    with AsgiServer() as server:
+        patient_context = browser.new_context(
+            viewport=DESKTOP, permissions=["camera", "microphone"]
+        )
+        patient = patient_context.new_page()
+        patient.goto(f"{server.url}/visit/{scheduling.join_token(appointment)}/")
+        patient.get_by_label("Your date of birth").fill("1980-01-02")
+        patient.get_by_role("button", name="Continue to the waiting room").click()
+        expect(patient.get_by_role("heading", name="You're in the waiting room")).to_be_visible()
+        wait_until(patient, "() => document.querySelector('[data-preview]').videoWidth > 0")
+        screenshot(patient, "visit-waiting-room-desktop")
+
+        clinician_context = signed_in_context(browser, server, world.clinician)
+        clinician = clinician_context.new_page()
+        clinician.goto(f"{server.url}/visits/")
+        expect(clinician.get_by_text("Waiting 0 minutes")).to_be_visible()
+        clinician.get_by_role("button", name="Open visit room").click()
+        expect(clinician.get_by_role("button", name="Admit patient")).to_be_enabled()
+        clinician.get_by_role("button", name="Admit patient").click()
+
+        patient.wait_for_url("**/visits/*/room/", timeout=10000)
+        for page in (patient, clinician):
+            wait_until(
+                page,
+                "() => (window.visitState || []).some(s => s === 'connected' || s === 'completed')",
+                timeout=20,
+            )
+            wait_until(page, "() => inboundVideoFramesDecoded().then(n => n > 0)", timeout=20)
+        clinician.get_by_label("Message").fill("Can you hear me?")
+        clinician.get_by_role("button", name="Send").click()
+        expect(patient.get_by_text("Can you hear me?")).to_be_visible()
+        clinician.get_by_label("Subjective").fill("Sore throat for three days.")
+        expect(clinician.get_by_role("status").filter(has_text="✓")).to_be_visible()
+        screenshot(patient, "visit-room-patient-desktop")
+        screenshot(clinician, "visit-room-clinician-desktop")
+        clinician.get_by_role("button", name="End visit").click()
+        patient.wait_for_url("**/", timeout=10000)
+        patient_context.close()
+        clinician_context.close()
+    appointment.refresh_from_db()
+    assert appointment.status == "completed"
+    assert appointment.visit.note.soap["subjective"] == "Sore throat for three days."
+    assert appointment.visit.chat.get().body == "Can you hear me?"

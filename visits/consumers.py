@@ -1,0 +1,278 @@
+"""Signalling for video visits over Channels.
+
+`/ws/visits/<id>/` is the room: only admitted participants connect; frames are validated and
+relayed only within the visit's group (directed frames reach only their `to` peer).
+`/ws/visits/<id>/waiting/` is the waiting room: the patient hears when they are admitted, the
+provider's status and messages from staff."""
+
+import uuid
+from importlib import import_module
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from telehealth.realtime import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AuthenticatedConsumer
+from visits import selectors, services
+from visits.ice import ice_servers
+from visits.models import MAX_PARTICIPANTS, Participant, Presence, Visit
+
+CLOSE_FULL = 4409
+MAX_SDP = 20_000
+MAX_CANDIDATE = 2_000
+RELAYED = {"offer", "answer", "ice-candidate"}
+BROADCAST = {"mute-state", "screen-share"}
+CLINICIAN_ONLY = {"admit", "end", "waiting-message"}
+
+
+class VisitAccessMixin:
+    """Finds who is connecting: a signed-in user who is a participant (staff also need a
+    live, MFA-verified session), or a patient holding a join-link grant in their session."""
+
+    @database_sync_to_async
+    def load_participant(self) -> tuple[Visit | None, Participant | None]:
+        visit_id = int(self.scope["url_route"]["kwargs"]["visit_id"])
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        visit = Visit.objects.filter(pk=visit_id).select_related("practice", "patient").first()
+        if visit is None:
+            return None, None
+        staff = user is not None and user.is_authenticated and user.role != "patient"
+        if staff and not selectors.visits_visible_to(user).filter(pk=visit_id).exists():
+            return visit, None
+        return visit, selectors.participant_for(visit=visit, user=user, session=session)
+
+    async def authorize_participant(self, *, must_be_admitted: bool) -> int | None:
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated and not await self.session_ok(user):
+            return CLOSE_FORBIDDEN
+        visit, participant = await self.load_participant()
+        if participant is None:
+            anonymous = user is None or not user.is_authenticated
+            has_grant = bool((self.scope.get("session") or {}).get(selectors.GRANTS_KEY))
+            return CLOSE_UNAUTHENTICATED if anonymous and not has_grant else CLOSE_FORBIDDEN
+        if visit.state == Visit.State.ENDED:
+            return CLOSE_FORBIDDEN
+        if must_be_admitted and participant.admitted_at is None:
+            return CLOSE_FORBIDDEN
+        self.visit, self.participant = visit, participant
+        return None
+
+    @database_sync_to_async
+    def grant_still_valid(self) -> bool:
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            return True
+        scoped = self.scope.get("session")
+        if scoped is None or not scoped.session_key:
+            return False
+        # Re-read from the store: a grant ends with the session.
+        session = import_module(settings.SESSION_ENGINE).SessionStore(
+            session_key=scoped.session_key
+        )
+        grant = session.get(selectors.GRANTS_KEY, {}).get(str(self.visit.pk))
+        return grant == self.visit.patient_id
+
+
+class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
+    async def authorize(self) -> int | None:
+        refusal = await self.authorize_participant(must_be_admitted=True)
+        if refusal:
+            return refusal
+        self.peer_id = f"{self.participant.pk}-{uuid.uuid4().hex[:8]}"
+        return None
+
+    async def still_allowed(self) -> bool:
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            return await self.session_ok(user)
+        return await self.grant_still_valid()
+
+    async def groups_for(self, user) -> list[str]:
+        return [services.room_group(self.visit.pk)]
+
+    async def on_connected(self) -> None:
+        others = await self.connected_others()
+        if len(others) >= MAX_PARTICIPANTS:
+            await self.send_error(
+                "visit_full", "This visit already has four people in it, the most a visit can hold."
+            )
+            await self.close(code=CLOSE_FULL)
+            return
+        self.presence_id = await self.open_presence()
+        await self.send_json(
+            {
+                "type": "welcome",
+                "peer": self.peer_id,
+                "name": self.participant.display_name,
+                "role": self.participant.role,
+                "ice_servers": ice_servers(user_id=str(self.participant.pk)),
+                "audio_only": self.visit.audio_only,
+                "started_at": self.visit.started_at.isoformat() if self.visit.started_at else None,
+            }
+        )
+        await self.to_room(
+            {
+                "type": "peer-joined",
+                "peer": self.peer_id,
+                "name": self.participant.display_name,
+                "role": self.participant.role,
+            }
+        )
+
+    async def disconnect(self, code):
+        if getattr(self, "presence_id", None):
+            await database_sync_to_async(services.presence_close)(presence_id=self.presence_id)
+            await self.to_room({"type": "peer-left", "peer": self.peer_id})
+        await super().disconnect(code)
+
+    @database_sync_to_async
+    def connected_others(self) -> set[int]:
+        return set(
+            Presence.objects.filter(participant__visit=self.visit, left_at__isnull=True)
+            .exclude(participant=self.participant)
+            .values_list("participant_id", flat=True)
+        )
+
+    @database_sync_to_async
+    def open_presence(self) -> int:
+        return services.presence_open(participant=self.participant).pk
+
+    async def to_room(self, frame: dict) -> None:
+        await self.channel_layer.group_send(
+            services.room_group(self.visit.pk),
+            {"type": "visit.relay", "frame": {**frame, "from": self.peer_id}},
+        )
+
+    async def handle(self, content: dict) -> None:
+        kind = content["type"]
+        if kind in CLINICIAN_ONLY and self.participant.role != Participant.Role.CLINICIAN:
+            await self.send_error("forbidden", "Only the clinician can do that.")
+            return
+        if kind in RELAYED:
+            await self.relay(content)
+        elif kind in BROADCAST:
+            await self.to_room({"type": kind, **self.flags(content)})
+        elif kind == "chat":
+            await self.chat(content)
+        elif kind == "join":
+            await self.to_room(
+                {
+                    "type": "peer-joined",
+                    "peer": self.peer_id,
+                    "name": self.participant.display_name,
+                    "role": self.participant.role,
+                }
+            )
+        elif kind == "admit":
+            await database_sync_to_async(services.admit)(visit=self.visit, by=self.scope["user"])
+        elif kind == "waiting-message":
+            await self.waiting_message(content)
+        elif kind == "end":
+            await database_sync_to_async(services.end)(visit=self.visit, by=self.scope["user"])
+        elif kind == "leave":
+            await self.close()
+        else:
+            await super().handle(content)
+
+    @staticmethod
+    def flags(content: dict) -> dict:
+        return {k: bool(content.get(k)) for k in ("audio", "video", "active") if k in content}
+
+    async def relay(self, content: dict) -> None:
+        to = content.get("to")
+        if not isinstance(to, str) or not to or len(to) > 40:
+            await self.send_error("bad_frame", "Say which peer the frame is for ('to').")
+            return
+        if content["type"] == "ice-candidate":
+            candidate = content.get("candidate")
+            if not isinstance(candidate, dict) or len(str(candidate)) > MAX_CANDIDATE:
+                await self.send_error("bad_frame", "An ice-candidate needs a 'candidate'.")
+                return
+            payload = {"candidate": candidate}
+        else:
+            sdp = content.get("sdp")
+            if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP:
+                await self.send_error("bad_frame", "An offer or answer needs a valid 'sdp'.")
+                return
+            payload = {"sdp": sdp}
+        await self.to_room({"type": content["type"], "to": to, **payload})
+
+    async def chat(self, content: dict) -> None:
+        body = content.get("body")
+        if not isinstance(body, str):
+            await self.send_error("bad_frame", "A chat frame needs a 'body'.")
+            return
+        try:
+            message = await database_sync_to_async(services.chat_post)(
+                visit=self.visit, participant=self.participant, body=body
+            )
+        except services.VisitError as error:
+            await self.send_error("bad_chat", error.message)
+            return
+        await self.to_room(
+            {
+                "type": "chat",
+                "id": message.pk,
+                "body": message.body,
+                "name": self.participant.display_name,
+                "at": timezone.localtime(message.sent_at).isoformat(),
+            }
+        )
+
+    async def waiting_message(self, content: dict) -> None:
+        text = content.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > 500:
+            await self.send_error("bad_frame", "A message needs 'text' (up to 500 characters).")
+            return
+        await self.channel_layer.group_send(
+            services.waiting_group(self.visit.pk),
+            {"type": "visit.event", "event": {"type": "message", "text": text.strip()}},
+        )
+
+    async def visit_relay(self, event: dict) -> None:
+        frame = event["frame"]
+        if frame.get("from") == self.peer_id and frame["type"] != "chat":
+            return  # peers do not hear their own signalling; chat comes back as confirmation
+        if "to" in frame and frame["to"] != self.peer_id:
+            return
+        await self.send_json(frame)
+
+    async def visit_event(self, event: dict) -> None:
+        await self.send_json(event["event"])
+        if event["event"].get("type") == "ended":
+            await self.close()
+
+
+class WaitingRoomConsumer(VisitAccessMixin, AuthenticatedConsumer):
+    async def authorize(self) -> int | None:
+        refusal = await self.authorize_participant(must_be_admitted=False)
+        if refusal:
+            return refusal
+        if self.participant.role != Participant.Role.PATIENT:
+            return CLOSE_FORBIDDEN
+        return None
+
+    async def still_allowed(self) -> bool:
+        return await self.grant_still_valid()
+
+    async def groups_for(self, user) -> list[str]:
+        return [services.waiting_group(self.visit.pk)]
+
+    async def on_connected(self) -> None:
+        await self.send_json(
+            {
+                "type": "status",
+                "admitted": self.participant.admitted_at is not None,
+                "provider_status": self.visit.provider_status,
+            }
+        )
+
+    async def handle(self, content: dict) -> None:
+        if content["type"] == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        await super().handle(content)
+
+    async def visit_event(self, event: dict) -> None:
+        await self.send_json(event["event"])

@@ -1,0 +1,26 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+
+class DateOfBirthForm(forms.Form):
+    date_of_birth = forms.DateField(
+        label=_("Your date of birth"),
+        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}),
+        help_text=_("To make sure this visit is yours."),
+        error_messages={"invalid": _("Enter your date of birth, for example 1984-03-12.")},
+    )
+
+
+class NoteForm(forms.Form):
+    subjective = forms.CharField(
+        label=_("Subjective"), required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    objective = forms.CharField(
+        label=_("Objective"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    assessment = forms.CharField(
+        label=_("Assessment"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    plan = forms.CharField(
+        label=_("Plan"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )

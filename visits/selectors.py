@@ -1,0 +1,68 @@
+"""Reads of visits, scoped to the acting person: a signed-in user, or a patient who opened
+their join link and passed the date-of-birth check (a grant kept in their session)."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from telehealth.accounts.models import Role, User
+from telehealth.accounts.selectors import patients_visible_to
+from visits.models import Participant, Visit
+
+GRANTS_KEY = "visit_grants"  # session: {visit_id: patient_id}
+
+
+def visits_visible_to(user: User) -> QuerySet[Visit]:
+    visits = Visit.objects.select_related("patient", "provider", "appointment", "practice")
+    if not user.is_authenticated:
+        return visits.none()
+    if user.role == Role.PATIENT:
+        return visits.filter(patient__user=user)
+    if user.role == Role.CLINICIAN:
+        return visits.filter(practice_id=user.practice_id, patient__in=patients_visible_to(user))
+    if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return visits.filter(practice_id=user.practice_id)
+    return visits.none()
+
+
+def access_visit(*, user: User, visit_id: int) -> Visit:
+    return get_object_or_404(visits_visible_to(user), pk=visit_id)
+
+
+def granted_patient_visit(*, session, visit_id: int) -> Visit:
+    """The visit a join-link grant in this session opens, or 404."""
+    patient_id = session.get(GRANTS_KEY, {}).get(str(visit_id))
+    if not patient_id:
+        raise Http404
+    return get_object_or_404(
+        Visit.objects.select_related("patient", "provider", "practice"),
+        pk=visit_id,
+        patient_id=patient_id,
+    )
+
+
+def participant_for(*, visit: Visit, user: User | None, session) -> Participant | None:
+    """Who this connection is in the visit: by user, else the patient of a session grant."""
+    if user is not None and user.is_authenticated:
+        found = visit.participants.filter(user=user).first()
+        if found is not None or user.role != Role.PATIENT:
+            return found
+    patient_id = session.get(GRANTS_KEY, {}).get(str(visit.pk)) if session else None
+    if patient_id and patient_id == visit.patient_id:
+        return visit.participants.filter(role=Participant.Role.PATIENT).first()
+    return None
+
+
+def waiting_patients(*, user: User) -> QuerySet[Visit]:
+    return visits_visible_to(user).filter(state=Visit.State.WAITING).order_by("waiting_since")
+
+
+def waiting_patients_ahead(*, visit: Visit) -> int:
+    """How many patients of the same provider have waited longer (the patient's place)."""
+    if visit.waiting_since is None:
+        return 0
+    return Visit.objects.filter(
+        provider_id=visit.provider_id,
+        state=Visit.State.WAITING,
+        waiting_since__lt=visit.waiting_since,
+    ).count()

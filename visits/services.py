@@ -1,0 +1,210 @@
+"""Writes of visits: opening, joining, admitting, chat, ending, notes. Live updates go out
+through broadcast_on_commit to the visit's groups."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from scheduling import services as scheduling
+from scheduling.models import Appointment, Status
+from telehealth.accounts.models import User
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+from telehealth.realtime import broadcast_on_commit
+from visits.models import ChatMessage, Participant, Presence, Visit, VisitNote
+
+
+class VisitError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def room_group(visit_id: int) -> str:
+    return f"visit.{visit_id}"
+
+
+def waiting_group(visit_id: int) -> str:
+    return f"visit.{visit_id}.waiting"
+
+
+def practice_waiting_group(practice_id: int) -> str:
+    return f"practice.{practice_id}.waiting"
+
+
+def visit_for_appointment(appointment: Appointment) -> Visit:
+    """The visit of a video or phone appointment, made on first use."""
+    visit, _created = Visit.objects.get_or_create(
+        appointment=appointment,
+        defaults={
+            "practice_id": appointment.practice_id,
+            "patient_id": appointment.patient_id,
+            "provider_id": appointment.provider_id,
+            "audio_only": appointment.modality == "phone",
+        },
+    )
+    return visit
+
+
+def patient_arrives(*, visit: Visit, request=None) -> Participant:
+    """The patient enters the waiting room (after the link's date-of-birth check)."""
+    with transaction.atomic():
+        visit = Visit.objects.select_for_update().get(pk=visit.pk)
+        if visit.state == Visit.State.ENDED:
+            raise VisitError("This visit has ended.")
+        participant, _ = Participant.objects.get_or_create(
+            visit=visit,
+            role=Participant.Role.PATIENT,
+            defaults={"user": visit.patient.user, "display_name": visit.patient.display_name},
+        )
+        if participant.admitted_at is None and visit.state == Visit.State.SCHEDULED:
+            visit.state = Visit.State.WAITING
+            visit.waiting_since = timezone.now()
+            visit.save(update_fields=["state", "waiting_since"])
+        audit.record(
+            action=Action.VIEW,
+            obj=visit,
+            patient=visit.patient,
+            request=request,
+            detail="patient entered the waiting room",
+        )
+        broadcast_on_commit(practice_waiting_group(visit.practice_id), {"type": "waiting.changed"})
+    return participant
+
+
+def clinician_joins(*, visit: Visit, user: User, request=None) -> Participant:
+    with transaction.atomic():
+        participant, created = Participant.objects.get_or_create(
+            visit=visit,
+            user=user,
+            defaults={
+                "role": Participant.Role.CLINICIAN,
+                "display_name": user.full_name,
+                "admitted_at": timezone.now(),
+            },
+        )
+        if created:
+            audit.record(
+                action=Action.VIEW,
+                actor=user,
+                obj=visit,
+                request=request,
+                detail="clinician joined",
+            )
+    return participant
+
+
+def admit(*, visit: Visit, by: User) -> Visit:
+    with transaction.atomic():
+        visit = Visit.objects.select_for_update().get(pk=visit.pk)
+        patient = visit.participants.filter(role=Participant.Role.PATIENT).first()
+        if patient is None:
+            raise VisitError("The patient is not in the waiting room.")
+        if patient.admitted_at is None:
+            patient.admitted_at = timezone.now()
+            patient.save(update_fields=["admitted_at"])
+        if visit.state in (Visit.State.SCHEDULED, Visit.State.WAITING):
+            visit.state = Visit.State.IN_PROGRESS
+            visit.started_at = visit.started_at or timezone.now()
+            visit.save(update_fields=["state", "started_at"])
+            if visit.appointment and visit.appointment.status in (
+                Status.BOOKED,
+                Status.CONFIRMED,
+                Status.CHECKED_IN,
+            ):
+                scheduling.appointment_set_status(
+                    appointment=visit.appointment, status=Status.IN_PROGRESS, by=by
+                )
+        audit.record(action=Action.UPDATE, actor=by, obj=visit, detail="patient admitted")
+        broadcast_on_commit(
+            waiting_group(visit.pk), {"type": "visit.event", "event": {"type": "admitted"}}
+        )
+        broadcast_on_commit(practice_waiting_group(visit.practice_id), {"type": "waiting.changed"})
+    return visit
+
+
+def set_provider_status(*, visit: Visit, by: User, text: str) -> None:
+    with transaction.atomic():
+        visit.provider_status = text.strip()[:120]
+        visit.save(update_fields=["provider_status"])
+        broadcast_on_commit(
+            waiting_group(visit.pk),
+            {
+                "type": "visit.event",
+                "event": {"type": "provider-status", "text": visit.provider_status},
+            },
+        )
+
+
+def presence_open(*, participant: Participant) -> Presence:
+    return Presence.objects.create(participant=participant)
+
+
+def presence_close(*, presence_id: int) -> None:
+    Presence.objects.filter(pk=presence_id, left_at__isnull=True).update(left_at=timezone.now())
+
+
+def chat_post(*, visit: Visit, participant: Participant, body: str) -> ChatMessage:
+    body = body.strip()
+    if not body:
+        raise VisitError("Type a message first.")
+    if len(body) > 2000:
+        raise VisitError("Messages are limited to 2,000 characters.")
+    return ChatMessage.objects.create(visit=visit, participant=participant, body=body)
+
+
+def end(*, visit: Visit, by: User) -> Visit:
+    with transaction.atomic():
+        visit = Visit.objects.select_for_update().get(pk=visit.pk)
+        if visit.state == Visit.State.ENDED:
+            return visit
+        visit.state = Visit.State.ENDED
+        visit.ended_at = timezone.now()
+        visit.save(update_fields=["state", "ended_at"])
+        Presence.objects.filter(participant__visit=visit, left_at__isnull=True).update(
+            left_at=visit.ended_at
+        )
+        appointment = visit.appointment
+        if appointment and appointment.status == Status.IN_PROGRESS:
+            scheduling.appointment_set_status(
+                appointment=appointment, status=Status.COMPLETED, by=by
+            )
+        audit.record(action=Action.UPDATE, actor=by, obj=visit, detail="visit ended")
+        broadcast_on_commit(
+            room_group(visit.pk), {"type": "visit.event", "event": {"type": "ended"}}
+        )
+    return visit
+
+
+def note_save(*, visit: Visit, by: User, soap: dict[str, str]) -> VisitNote:
+    """Autosave: refused once the note is signed (changes become addenda)."""
+    clean = {
+        k: str(soap.get(k, ""))[:20000] for k in ("subjective", "objective", "assessment", "plan")
+    }
+    with transaction.atomic():
+        note, _ = VisitNote.objects.select_for_update().get_or_create(
+            visit=visit, defaults={"author": by}
+        )
+        if note.signed_at:
+            raise VisitError("This note is signed. Add an addendum instead.")
+        note.soap = clean
+        note.save(update_fields=["soap", "updated_at"])
+        audit.record(
+            action=Action.UPDATE, actor=by, obj=note, patient=visit.patient, detail="note saved"
+        )
+    return note
+
+
+def note_sign(*, visit: Visit, by: User) -> VisitNote:
+    with transaction.atomic():
+        note = VisitNote.objects.select_for_update().get(visit=visit)
+        if not note.signed_at:
+            note.signed_at, note.signed_by = timezone.now(), by
+            note.save(update_fields=["signed_at", "signed_by"])
+            audit.record(
+                action=Action.UPDATE,
+                actor=by,
+                obj=note,
+                patient=visit.patient,
+                detail="note signed",
+            )
+    return note

@@ -1,0 +1,203 @@
+"""Pages of a video visit: the patient's join link and waiting room, the visit room, the
+clinician's list of today's visits, and the SOAP note endpoints."""
+
+import json
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from scheduling import services as scheduling
+from scheduling.models import ACTIVE_STATUSES
+from scheduling.selectors import appointments_visible_to, day_bounds
+from telehealth.accounts.access import clinician_required, staff_required
+from telehealth.audit.phi import note_phi_access, phi_view
+from visits import selectors, services
+from visits.forms import DateOfBirthForm, NoteForm
+from visits.models import Participant, Visit, VisitNote
+
+DOB_ATTEMPTS = 5
+DOB_LOCK_MINUTES = 15
+FAILS_KEY = "visit_dob_failures"
+
+
+def _locked_out(session) -> bool:
+    failures = session.get(FAILS_KEY, {})
+    return failures.get("count", 0) >= DOB_ATTEMPTS and timezone.now().timestamp() < failures.get(
+        "until", 0
+    )
+
+
+def _record_failure(session) -> None:
+    failures = session.get(FAILS_KEY, {"count": 0})
+    failures["count"] = failures.get("count", 0) + 1
+    if failures["count"] >= DOB_ATTEMPTS:
+        failures["until"] = (timezone.now() + timedelta(minutes=DOB_LOCK_MINUTES)).timestamp()
+    session[FAILS_KEY] = failures
+
+
+@phi_view
+@require_http_methods(["GET", "POST"])
+def join(request, token: str):
+    """The link in the patient's reminder: a date-of-birth check, then the waiting room."""
+    try:
+        appointment = scheduling.appointment_from_join_token(token)
+    except scheduling.BookingError as error:
+        return render(
+            request, "scheduling/link_problem.html", {"problem": error.message}, status=410
+        )
+    if _locked_out(request.session):
+        return render(
+            request, "visits/join.html", {"locked": True, "appointment": appointment}, status=429
+        )
+    form = DateOfBirthForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["date_of_birth"] == appointment.patient.date_of_birth:
+            visit = services.visit_for_appointment(appointment)
+            request.session.cycle_key()
+            grants = request.session.get(selectors.GRANTS_KEY, {})
+            grants[str(visit.pk)] = appointment.patient_id
+            request.session[selectors.GRANTS_KEY] = grants
+            request.session.pop(FAILS_KEY, None)
+            services.patient_arrives(visit=visit, request=request)
+            return redirect("visits:waiting", visit_id=visit.pk)
+        _record_failure(request.session)
+        form.add_error("date_of_birth", _("That date of birth does not match our records."))
+    note_phi_access(request, appointment)
+    return render(
+        request,
+        "visits/join.html",
+        {"form": form, "appointment": appointment},
+        status=400 if form.errors else 200,
+    )
+
+
+def _patient_visit(request, visit_id: int) -> Visit:
+    """A patient's own visit: by their portal login, or by the grant of their join link."""
+    if request.user.is_authenticated and request.user.is_patient:
+        return selectors.access_visit(user=request.user, visit_id=visit_id)
+    return selectors.granted_patient_visit(session=request.session, visit_id=visit_id)
+
+
+@phi_view
+def waiting(request, visit_id: int):
+    if request.user.is_authenticated and request.user.is_staff_role:
+        raise Http404
+    visit = _patient_visit(request, visit_id)
+    participant = services.patient_arrives(visit=visit, request=request)
+    if participant.admitted_at and visit.state == Visit.State.IN_PROGRESS:
+        return redirect("visits:room", visit_id=visit.pk)
+    ahead = selectors.waiting_patients_ahead(visit=visit)
+    return render(request, "visits/waiting.html", {"visit": visit, "ahead": ahead})
+
+
+@phi_view
+def room(request, visit_id: int):
+    if request.user.is_authenticated and request.user.is_staff_role:
+        if not request.user.is_clinician:
+            raise Http404
+        visit = selectors.access_visit(user=request.user, visit_id=visit_id)
+        participant = services.clinician_joins(visit=visit, user=request.user, request=request)
+    else:
+        visit = _patient_visit(request, visit_id)
+        participant = visit.participants.filter(role=Participant.Role.PATIENT).first()
+        if participant is None or participant.admitted_at is None:
+            return redirect("visits:waiting", visit_id=visit.pk)
+    if visit.state == Visit.State.ENDED:
+        return render(request, "visits/ended.html", {"visit": visit})
+    note_phi_access(request, visit)
+    context = {
+        "visit": visit,
+        "participant": participant,
+        "is_clinician": participant.role == Participant.Role.CLINICIAN,
+    }
+    if context["is_clinician"]:
+        note = getattr(visit, "note", None)
+        context["note_form"] = NoteForm(initial=note.soap if note else None)
+        context["note"] = note
+        context["patient_waiting"] = visit.participants.filter(
+            role=Participant.Role.PATIENT, admitted_at__isnull=True
+        ).exists()
+    return render(request, "visits/room.html", context)
+
+
+@staff_required
+@phi_view
+def today(request):
+    """Clinicians and front desk: today's video and phone visits, who is waiting, since when."""
+    zone = request.user.practice.zone
+    start, end = day_bounds(timezone.localtime(timezone.now(), zone).date(), zone)
+    appointments = (
+        appointments_visible_to(request.user)
+        .filter(start__gte=start, start__lt=end, status__in=ACTIVE_STATUSES)
+        .exclude(modality="in_person")
+        .select_related("visit")
+        .order_by("start")
+    )
+    if request.user.is_clinician:
+        appointments = appointments.filter(provider__user=request.user)
+    for appointment in appointments:
+        note_phi_access(request, appointment)
+    template = (
+        "visits/_today_rows.html" if request.headers.get("HX-Request") else "visits/today.html"
+    )
+    return render(request, template, {"appointments": appointments, "now": timezone.now()})
+
+
+@clinician_required
+@require_POST
+def open_visit(request, appointment_id: int):
+    appointment = get_object_or_404(
+        appointments_visible_to(request.user), pk=appointment_id, modality__in=["video", "phone"]
+    )
+    visit = services.visit_for_appointment(appointment)
+    return redirect("visits:room", visit_id=visit.pk)
+
+
+@staff_required
+@require_POST
+def provider_status(request, appointment_id: int):
+    appointment = get_object_or_404(appointments_visible_to(request.user), pk=appointment_id)
+    visit = services.visit_for_appointment(appointment)
+    services.set_provider_status(visit=visit, by=request.user, text=request.POST.get("status", ""))
+    messages.success(request, _("The patient sees the new status."))
+    return redirect("visits:today")
+
+
+def _clinician_visit(request, visit_id: int) -> Visit:
+    visit = selectors.access_visit(user=request.user, visit_id=visit_id)
+    if not visit.participants.filter(user=request.user, role=Participant.Role.CLINICIAN).exists():
+        raise Http404
+    return visit
+
+
+@clinician_required
+@require_POST
+def note_save(request, visit_id: int):
+    visit = _clinician_visit(request, visit_id)
+    try:
+        payload = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"detail": _("Send the note as JSON.")}, status=400)
+    if not isinstance(payload, dict):
+        return JsonResponse({"detail": _("Send the note as a JSON object.")}, status=400)
+    try:
+        note = services.note_save(visit=visit, by=request.user, soap=payload)
+    except services.VisitError as error:
+        return JsonResponse({"detail": error.message}, status=409)
+    return JsonResponse({"saved_at": note.updated_at.isoformat()})
+
+
+@clinician_required
+@require_POST
+def note_sign(request, visit_id: int):
+    visit = _clinician_visit(request, visit_id)
+    try:
+        services.note_sign(visit=visit, by=request.user)
+    except VisitNote.DoesNotExist:
+        return JsonResponse({"detail": _("Write the note before signing it.")}, status=400)
+    return JsonResponse({"signed": True})
