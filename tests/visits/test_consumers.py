@@ -21,7 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def make_visit(world, video_type, patient=None):
     patient = patient or world.patient
-    start = timezone.now() + timedelta(minutes=5)
+    # One hour apart: the provider cannot be double-booked (PostgreSQL enforces it).
+    start = timezone.now() + timedelta(minutes=5, hours=Appointment.objects.count())
     appointment = Appointment.objects.create(
         practice=patient.practice,
         provider=world.clinician.provider,
