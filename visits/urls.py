@@ -7,6 +7,7 @@ app_name = "visits"
 urlpatterns = [
     path("visit/<str:token>/", views.join, name="join"),
     path("visits/", views.today, name="today"),
+    path("visits/device-check/", views.device_check_offer, name="device-check"),
     path("visits/<int:visit_id>/waiting/", views.waiting, name="waiting"),
     path("visits/<int:visit_id>/room/", views.room, name="room"),
     path("visits/<int:visit_id>/note/", views.note_save, name="note-save"),

@@ -18,6 +18,7 @@ from telehealth.accounts.access import clinician_required, staff_required
 from telehealth.audit.phi import note_phi_access, phi_view
 from visits import selectors, services
 from visits.forms import DateOfBirthForm, NoteForm
+from visits.ice import ice_servers
 from visits.models import Participant, Visit, VisitNote
 
 DOB_ATTEMPTS = 5
@@ -92,7 +93,15 @@ def waiting(request, visit_id: int):
     if participant.admitted_at and visit.state == Visit.State.IN_PROGRESS:
         return redirect("visits:room", visit_id=visit.pk)
     ahead = selectors.waiting_patients_ahead(visit=visit)
-    return render(request, "visits/waiting.html", {"visit": visit, "ahead": ahead})
+    return render(
+        request,
+        "visits/waiting.html",
+        {
+            "visit": visit,
+            "ahead": ahead,
+            "ice_servers": ice_servers(user_id=f"patient-{visit.patient_id}"),
+        },
+    )
 
 
 @phi_view
@@ -201,3 +210,34 @@ def note_sign(request, visit_id: int):
     except VisitNote.DoesNotExist:
         return JsonResponse({"detail": _("Write the note before signing it.")}, status=400)
     return JsonResponse({"signed": True})
+
+
+async def device_check_offer(request):
+    """POST {"sdp": "..."} → {"sdp": answer}. For signed-in users and patients holding a
+    visit grant; the echo runs in this process for a few seconds."""
+    from asgiref.sync import sync_to_async
+
+    from visits import echo
+
+    if request.method != "POST":
+        return JsonResponse({"detail": "POST an offer."}, status=405)
+    user = await request.auser()
+    has_grant = await sync_to_async(lambda: bool(request.session.get(selectors.GRANTS_KEY)))()
+    if not user.is_authenticated and not has_grant:
+        return JsonResponse({"detail": _("Open your visit link first.")}, status=403)
+    try:
+        payload = json.loads(request.body or b"{}")
+        sdp = payload["sdp"]
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"detail": _('Send the offer as JSON: {"sdp": "..."}.')}, status=400)
+    if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > 20_000:
+        return JsonResponse({"detail": _("That is not a WebRTC offer.")}, status=400)
+    try:
+        answer = await echo.echo_answer(sdp=sdp, ice_servers=ice_servers(user_id="echo"))
+    except echo.EchoBusy:
+        return JsonResponse(
+            {"detail": _("The connection test is busy. Try again in a minute.")}, status=503
+        )
+    except Exception:
+        return JsonResponse({"detail": _("That offer could not be answered.")}, status=400)
+    return JsonResponse({"sdp": answer})

@@ -99,6 +99,66 @@
     setInterval(() => socket.readyState === 1 && socket.send(JSON.stringify({ type: "ping" })), 25000);
   }
 
+  // Connection test against the server's echo peer: round-trip time over a data channel,
+  // and whether our own video came back.
+  const testButton = root.querySelector("[data-connection-test]");
+  window.connectionTest = { done: false };
+  testButton.addEventListener("click", async () => {
+    const result = root.querySelector("[data-connection-result]");
+    const rttOut = root.querySelector("[data-rtt]");
+    const mediaOut = root.querySelector("[data-media]");
+    result.hidden = false;
+    rttOut.textContent = mediaOut.textContent = text("testing");
+    testButton.disabled = true;
+    const pc = new RTCPeerConnection({ iceServers: JSON.parse(document.getElementById("ice-servers").textContent) });
+    try {
+      if (stream) stream.getTracks().forEach((track) => pc.addTrack(track, stream));
+      const channel = pc.createDataChannel("rtt");
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
+        setTimeout(resolve, 3000);
+      });
+      const response = await fetch(testButton.dataset.url, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json",
+                   "X-CSRFToken": root.querySelector("input[name=csrfmiddlewaretoken]").value },
+        body: JSON.stringify({ sdp: pc.localDescription.sdp }),
+      });
+      if (!response.ok) throw new Error((await response.json()).detail);
+      await pc.setRemoteDescription({ type: "answer", sdp: (await response.json()).sdp });
+      await new Promise((resolve) => channel.readyState === "open" ? resolve() : channel.addEventListener("open", resolve));
+      const rtts = [];
+      for (let i = 0; i < 8; i++) {
+        const sent = performance.now();
+        await new Promise((resolve) => {
+          channel.addEventListener("message", resolve, { once: true });
+          channel.send(String(sent));
+        });
+        rtts.push(performance.now() - sent);
+      }
+      rtts.sort((a, b) => a - b);
+      rttOut.textContent = `${Math.round(rtts[rtts.length >> 1])} ms`;
+      let frames = 0;
+      for (let i = 0; i < 20 && frames === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        (await pc.getStats()).forEach((s) => {
+          if (s.type === "inbound-rtp") frames += s.kind === "video" ? (s.framesDecoded || 0) : (s.packetsReceived || 0);
+        });
+      }
+      mediaOut.textContent = text(frames > 0 ? "yes" : "no");
+      window.connectionTest = { done: true, rtt: rtts[rtts.length >> 1], mediaFlowed: frames > 0 };
+    } catch (error) {
+      rttOut.textContent = "—";
+      mediaOut.textContent = error.message || text("test-failed");
+      window.connectionTest = { done: true, error: String(error) };
+    } finally {
+      pc.close();
+      testButton.disabled = false;
+    }
+  });
+
   start().then(fillDevices).catch(() => {});
   connect();
 })();

@@ -95,6 +95,8 @@ ROUTES: dict[str, Access] = {
     # The join link's token, then the session's grant, are the patient's credential
     # (tests/visits covers anonymous, other patients and staff).
     "visits:join": Access(public=True, kwargs={"token": "x"}),
+    # Signed-in users or holders of a visit grant (403 otherwise; tests/visits).
+    "visits:device-check": Access(public=True, method="post", ok=(403,)),
     "visits:waiting": Access(public=True, kwargs={"visit_id": 1}),
     "visits:room": Access(public=True, kwargs={"visit_id": 1}),
     "notify:unrouted": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),

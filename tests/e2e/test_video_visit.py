@@ -57,6 +57,11 @@ def test_patient_waits_clinician_admits_and_both_see_video(world, video_type, br
         patient.get_by_role("button", name="Continue to the waiting room").click()
         expect(patient.get_by_role("heading", name="You're in the waiting room")).to_be_visible()
         wait_until(patient, "() => document.querySelector('[data-preview]').videoWidth > 0")
+        patient.get_by_role("button", name="Test my connection").click()
+        wait_until(patient, "() => window.connectionTest.done", timeout=20)
+        result = patient.evaluate("() => window.connectionTest")
+        assert result.get("mediaFlowed") is True, result
+        assert 0 < result["rtt"] < 500
         screenshot(patient, "visit-waiting-room-desktop")
 
         clinician_context = signed_in_context(browser, server, world.clinician)

@@ -244,3 +244,21 @@ async def test_ending_the_visit_closes_the_room_and_completes_the_appointment(wo
         f"/ws/visits/{room.pk}/", await sync_to_async(cookie_with_grant)(room)
     )
     assert not connected
+
+
+async def test_device_check_needs_a_grant_or_a_login(client, world, room):
+    from django.test import AsyncClient
+
+    anonymous = AsyncClient()
+    response = await anonymous.post(
+        "/visits/device-check/", {"sdp": "v=0"}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    granted = AsyncClient()
+    cookie = await sync_to_async(cookie_with_grant)(room)
+    name, value = cookie.decode().split("=", 1)
+    granted.cookies[name] = value
+    bad = await granted.post(
+        "/visits/device-check/", {"sdp": "hello"}, content_type="application/json"
+    )
+    assert bad.status_code == 400 and "not a WebRTC offer" in bad.json()["detail"]
