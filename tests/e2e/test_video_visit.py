@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from scheduling import services as scheduling
 from scheduling.models import Appointment
+from tests.asgi_server import AsgiServer
 from tests.conftest import sign_in
-from tests.e2e.asgi_server import AsgiServer
 from tests.e2e.conftest import DESKTOP, screenshot, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
