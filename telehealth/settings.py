@@ -200,7 +200,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py's asyncio pool stops at 100 connections by default and then raises;
+            # a burst of sockets joining groups needs more.
+            "CONFIG": {
+                "hosts": [
+                    {"address": REDIS_URL, "max_connections": envint("REDIS_MAX_CONNECTIONS", 500)}
+                ]
+            },
         }
     }
     CACHES = {
