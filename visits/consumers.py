@@ -49,7 +49,8 @@ class VisitAccessMixin:
         visit, participant = await self.load_participant()
         if participant is None:
             anonymous = user is None or not user.is_authenticated
-            has_grant = bool((self.scope.get("session") or {}).get(selectors.GRANTS_KEY))
+            session = self.scope.get("session") or {}
+            has_grant = bool(session.get(selectors.GRANTS_KEY) or session.get(selectors.GUEST_KEY))
             return CLOSE_UNAUTHENTICATED if anonymous and not has_grant else CLOSE_FORBIDDEN
         if visit.state == Visit.State.ENDED:
             return CLOSE_FORBIDDEN
@@ -70,6 +71,9 @@ class VisitAccessMixin:
         session = import_module(settings.SESSION_ENGINE).SessionStore(
             session_key=scoped.session_key
         )
+        if self.participant.role == Participant.Role.GUEST:
+            guest = session.get(selectors.GUEST_KEY, {}).get(str(self.visit.pk))
+            return guest == self.participant.pk
         grant = session.get(selectors.GRANTS_KEY, {}).get(str(self.visit.pk))
         return grant == self.visit.patient_id
 

@@ -136,3 +136,22 @@ class NoteAddendum(models.Model):
 
     def __str__(self) -> str:
         return f"Addendum #{self.pk}"
+
+
+class GuestInvite(models.Model):
+    """A one-time link a clinician makes for a family member or interpreter. Only a hash of
+    the token is kept; the link works once, before it expires."""
+
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="invites")
+    token_hash = models.CharField(max_length=64, unique=True)
+    display_name = models.CharField(max_length=120)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    participant = models.OneToOneField(
+        Participant, null=True, blank=True, on_delete=models.SET_NULL, related_name="invite"
+    )
+
+    def __str__(self) -> str:
+        return f"Invite for {self.display_name}"

@@ -10,6 +10,7 @@ from telehealth.accounts.selectors import patients_visible_to
 from visits.models import Participant, Visit
 
 GRANTS_KEY = "visit_grants"  # session: {visit_id: patient_id}
+GUEST_KEY = "visit_guests"  # session: {visit_id: participant_id} from a guest invitation
 
 
 def visits_visible_to(user: User) -> QuerySet[Visit]:
@@ -47,9 +48,14 @@ def participant_for(*, visit: Visit, user: User | None, session) -> Participant 
         found = visit.participants.filter(user=user).first()
         if found is not None or user.role != Role.PATIENT:
             return found
-    patient_id = session.get(GRANTS_KEY, {}).get(str(visit.pk)) if session else None
+    if not session:
+        return None
+    patient_id = session.get(GRANTS_KEY, {}).get(str(visit.pk))
     if patient_id and patient_id == visit.patient_id:
         return visit.participants.filter(role=Participant.Role.PATIENT).first()
+    guest_id = session.get(GUEST_KEY, {}).get(str(visit.pk))
+    if guest_id:
+        return visit.participants.filter(pk=guest_id, role=Participant.Role.GUEST).first()
     return None
 
 

@@ -208,3 +208,77 @@ def note_sign(*, visit: Visit, by: User) -> VisitNote:
                 detail="note signed",
             )
     return note
+
+
+INVITE_HOURS = 4
+
+
+def _token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def guest_invite(*, visit: Visit, by: User, display_name: str) -> str:
+    """Make a one-time link for a guest; returns the token (shown once, stored hashed)."""
+    import secrets
+    from datetime import timedelta
+
+    from visits.models import GuestInvite
+
+    name = display_name.strip()[:120]
+    if not name:
+        raise VisitError("Give the guest's name, as the others will see it.")
+    if visit.state == Visit.State.ENDED:
+        raise VisitError("This visit has ended.")
+    token = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        GuestInvite.objects.create(
+            visit=visit,
+            token_hash=_token_hash(token),
+            display_name=name,
+            created_by=by,
+            expires_at=timezone.now() + timedelta(hours=INVITE_HOURS),
+        )
+        audit.record(
+            action=Action.UPDATE, actor=by, obj=visit, patient=visit.patient, detail="guest invited"
+        )
+    return token
+
+
+def guest_redeem(*, token: str, request=None) -> Participant:
+    """Use a guest link: once only, before it expires. The guest is admitted (the clinician
+    invited them)."""
+    from visits.models import GuestInvite
+
+    with transaction.atomic():
+        invite = (
+            GuestInvite.objects.select_for_update()
+            .select_related("visit")
+            .filter(token_hash=_token_hash(token))
+            .first()
+        )
+        if invite is None or invite.used_at or invite.expires_at <= timezone.now():
+            raise VisitError(
+                "This invitation link was used already or has expired. Ask the "
+                "clinician for a new one."
+            )
+        if invite.visit.state == Visit.State.ENDED:
+            raise VisitError("This visit has ended.")
+        participant = Participant.objects.create(
+            visit=invite.visit,
+            role=Participant.Role.GUEST,
+            display_name=invite.display_name,
+            admitted_at=timezone.now(),
+        )
+        invite.used_at = timezone.now()
+        invite.participant = participant
+        invite.save(update_fields=["used_at", "participant"])
+        audit.record(
+            action=Action.VIEW,
+            obj=invite.visit,
+            patient=invite.visit.patient,
+            request=request,
+            detail=f"guest joined: {invite.display_name}"[:300],
+        )
+    return participant

@@ -11,6 +11,8 @@ urlpatterns = [
     path("visits/<int:visit_id>/waiting/", views.waiting, name="waiting"),
     path("visits/<int:visit_id>/room/", views.room, name="room"),
     path("visits/<int:visit_id>/note/", views.note_save, name="note-save"),
+    path("visits/<int:visit_id>/invite/", views.invite_guest, name="invite"),
+    path("visits/guest/<str:token>/", views.guest_join, name="guest-join"),
     path("visits/<int:visit_id>/note/sign/", views.note_sign, name="note-sign"),
     path("visits/appointments/<int:appointment_id>/open/", views.open_visit, name="open"),
     path(

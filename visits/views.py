@@ -111,6 +111,11 @@ def room(request, visit_id: int):
             raise Http404
         visit = selectors.access_visit(user=request.user, visit_id=visit_id)
         participant = services.clinician_joins(visit=visit, user=request.user, request=request)
+    elif request.session.get(selectors.GUEST_KEY, {}).get(str(visit_id)):
+        visit = get_object_or_404(Visit, pk=visit_id)
+        participant = selectors.participant_for(visit=visit, user=None, session=request.session)
+        if participant is None:
+            raise Http404
     else:
         visit = _patient_visit(request, visit_id)
         participant = visit.participants.filter(role=Participant.Role.PATIENT).first()
@@ -241,3 +246,34 @@ async def device_check_offer(request):
     except Exception:
         return JsonResponse({"detail": _("That offer could not be answered.")}, status=400)
     return JsonResponse({"sdp": answer})
+
+
+@clinician_required
+@require_POST
+def invite_guest(request, visit_id: int):
+    visit = _clinician_visit(request, visit_id)
+    try:
+        token = services.guest_invite(
+            visit=visit, by=request.user, display_name=request.POST.get("name", "")
+        )
+    except services.VisitError as error:
+        return JsonResponse({"detail": error.message}, status=400)
+    return JsonResponse({"link": request.build_absolute_uri(f"/visits/guest/{token}/")})
+
+
+@require_http_methods(["GET", "POST"])
+def guest_join(request, token: str):
+    """A guest's one-time link: a page with a button (so link previews do not use it up)."""
+    if request.method == "GET":
+        return render(request, "visits/guest_join.html", {"token": token})
+    try:
+        participant = services.guest_redeem(token=token, request=request)
+    except services.VisitError as error:
+        return render(
+            request, "scheduling/link_problem.html", {"problem": error.message}, status=410
+        )
+    request.session.cycle_key()
+    guests = request.session.get(selectors.GUEST_KEY, {})
+    guests[str(participant.visit_id)] = participant.pk
+    request.session[selectors.GUEST_KEY] = guests
+    return redirect("visits:room", visit_id=participant.visit_id)

@@ -208,6 +208,17 @@
     input.value = "";
   });
 
+  const inviteForm = root.querySelector("[data-invite-form]");
+  if (inviteForm) inviteForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const response = await fetch(inviteForm.dataset.url, {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() },
+      body: new FormData(inviteForm),
+    });
+    const body = await response.json();
+    root.querySelector("[data-invite-link]").textContent = body.link || body.detail;
+  });
+
   const noteForm = root.querySelector("[data-note-form]");
   if (noteForm) {
     const status = noteForm.querySelector("[data-note-status]");

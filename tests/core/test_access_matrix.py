@@ -95,6 +95,10 @@ ROUTES: dict[str, Access] = {
     # The join link's token, then the session's grant, are the patient's credential
     # (tests/visits covers anonymous, other patients and staff).
     "visits:join": Access(public=True, kwargs={"token": "x"}),
+    "visits:guest-join": Access(public=True, kwargs={"token": "x"}),
+    "visits:invite": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(400,)
+    ),  # no name given
     # Signed-in users or holders of a visit grant (403 otherwise; tests/visits).
     "visits:device-check": Access(public=True, method="post", ok=(403,)),
     "visits:waiting": Access(public=True, kwargs={"visit_id": 1}),

@@ -262,3 +262,35 @@ async def test_device_check_needs_a_grant_or_a_login(client, world, room):
         "/visits/device-check/", {"sdp": "hello"}, content_type="application/json"
     )
     assert bad.status_code == 400 and "not a WebRTC offer" in bad.json()["detail"]
+
+
+async def test_a_guest_link_works_once_and_admits_the_guest(world, room):
+    from django.test import AsyncClient
+
+    token = await sync_to_async(services.guest_invite)(
+        visit=room, by=world.clinician, display_name="Ana (interpreter)"
+    )
+    guest = AsyncClient()
+    assert (await guest.get(f"/visits/guest/{token}/")).status_code == 200  # no side effect
+    joined = await guest.post(f"/visits/guest/{token}/")
+    assert joined.status_code == 302 and joined["Location"] == f"/visits/{room.pk}/room/"
+    again = await AsyncClient().post(f"/visits/guest/{token}/")
+    assert again.status_code == 410
+    cookie = f"{settings.SESSION_COOKIE_NAME}={guest.cookies[settings.SESSION_COOKIE_NAME].value}"
+    ws, connected, _ = await connect(f"/ws/visits/{room.pk}/", cookie.encode())
+    assert connected
+    welcome = await ws.receive_json_from()
+    assert welcome["role"] == "guest" and welcome["name"] == "Ana (interpreter)"
+    await ws.disconnect()
+
+
+async def test_an_expired_guest_link_is_refused(world, room):
+    from django.test import AsyncClient
+
+    from visits.models import GuestInvite
+
+    token = await sync_to_async(services.guest_invite)(
+        visit=room, by=world.clinician, display_name="Late guest"
+    )
+    await sync_to_async(GuestInvite.objects.update)(expires_at=timezone.now())
+    assert (await AsyncClient().post(f"/visits/guest/{token}/")).status_code == 410
