@@ -72,3 +72,17 @@ def waiting_patients_ahead(*, visit: Visit) -> int:
         state=Visit.State.WAITING,
         waiting_since__lt=visit.waiting_since,
     ).count()
+
+
+def walk_in_queue(*, user: User) -> QuerySet[Visit]:
+    """Patients asking to be seen now, longest waiting first. Staff of their practice only:
+    the queue is how a clinician outside the care team comes to see them."""
+    if user.role not in (Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return Visit.objects.none()
+    return (
+        Visit.objects.filter(
+            practice_id=user.practice_id, appointment__isnull=True, state=Visit.State.WAITING
+        )
+        .select_related("patient")
+        .order_by("waiting_since")
+    )

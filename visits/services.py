@@ -282,3 +282,48 @@ def guest_redeem(*, token: str, request=None) -> Participant:
             detail=f"guest joined: {invite.display_name}"[:300],
         )
     return participant
+
+
+def walk_in_request(*, patient, request=None) -> Visit:
+    """A patient asks to be seen now: an on-demand visit in the practice's walk-in queue.
+    One open request per patient: asking again returns the same visit."""
+    with transaction.atomic():
+        open_request = Visit.objects.filter(
+            patient=patient,
+            appointment__isnull=True,
+            state__in=[Visit.State.WAITING, Visit.State.IN_PROGRESS],
+        ).first()
+        if open_request is not None:
+            return open_request
+        visit = Visit.objects.create(practice_id=patient.practice_id, patient=patient)
+        audit.record(
+            action=Action.CREATE,
+            actor=getattr(request, "user", None),
+            obj=visit,
+            patient=patient,
+            request=request,
+            detail="walk-in request",
+        )
+    patient_arrives(visit=visit, request=request)
+    return visit
+
+
+def walk_in_take(*, visit: Visit, by: User) -> Visit:
+    """A clinician takes a walk-in: they become its provider and join the room."""
+    from telehealth.accounts.models import CareTeamReason
+    from telehealth.accounts.services import care_team_add
+
+    with transaction.atomic():
+        visit = Visit.objects.select_for_update().get(pk=visit.pk)
+        if visit.appointment_id is not None or visit.state != Visit.State.WAITING:
+            raise VisitError("This patient is no longer waiting.")
+        if visit.provider_id and visit.provider.user_id != by.pk:
+            raise VisitError("Another clinician has taken this patient.")
+        provider = getattr(by, "provider", None)
+        if provider is None:
+            raise VisitError("Only clinicians with a provider profile can see walk-ins.")
+        visit.provider = provider
+        visit.save(update_fields=["provider"])
+        care_team_add(patient=visit.patient, clinician=by, reason=CareTeamReason.ASSIGNED, by=by)
+        clinician_joins(visit=visit, user=by)
+    return visit

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from scheduling import services as scheduling
 from scheduling.models import ACTIVE_STATUSES
 from scheduling.selectors import appointments_visible_to, day_bounds
-from telehealth.accounts.access import clinician_required, staff_required
+from telehealth.accounts.access import clinician_required, patient_required, staff_required
 from telehealth.audit.phi import note_phi_access, phi_view
 from visits import selectors, services
 from visits.forms import DateOfBirthForm, NoteForm
@@ -156,10 +156,17 @@ def today(request):
         appointments = appointments.filter(provider__user=request.user)
     for appointment in appointments:
         note_phi_access(request, appointment)
+    walk_ins = list(selectors.walk_in_queue(user=request.user))
+    for visit in walk_ins:
+        note_phi_access(request, visit)
     template = (
         "visits/_today_rows.html" if request.headers.get("HX-Request") else "visits/today.html"
     )
-    return render(request, template, {"appointments": appointments, "now": timezone.now()})
+    return render(
+        request,
+        template,
+        {"appointments": appointments, "now": timezone.now(), "walk_ins": walk_ins},
+    )
 
 
 @clinician_required
@@ -277,3 +284,25 @@ def guest_join(request, token: str):
     guests[str(participant.visit_id)] = participant.pk
     request.session[selectors.GUEST_KEY] = guests
     return redirect("visits:room", visit_id=participant.visit_id)
+
+
+@patient_required
+@require_POST
+def walk_in(request):
+    patient = getattr(request.user, "patient", None)
+    if patient is None:
+        raise Http404
+    visit = services.walk_in_request(patient=patient, request=request)
+    return redirect("visits:waiting", visit_id=visit.pk)
+
+
+@clinician_required
+@require_POST
+def walk_in_take(request, visit_id: int):
+    visit = get_object_or_404(selectors.walk_in_queue(user=request.user), pk=visit_id)
+    try:
+        services.walk_in_take(visit=visit, by=request.user)
+    except services.VisitError as error:
+        messages.error(request, error.message)
+        return redirect("visits:today")
+    return redirect("visits:room", visit_id=visit.pk)

@@ -95,6 +95,10 @@ ROUTES: dict[str, Access] = {
     # The join link's token, then the session's grant, are the patient's credential
     # (tests/visits covers anonymous, other patients and staff).
     "visits:join": Access(public=True, kwargs={"token": "x"}),
+    "visits:walk-in": Access(roles=frozenset({Role.PATIENT}), method="post", ok=(302,)),
+    "visits:walk-in-take": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="walk_in", ok=(302,)
+    ),
     "visits:guest-join": Access(public=True, kwargs={"token": "x"}),
     "visits:invite": Access(
         roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(400,)
@@ -169,6 +173,11 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
             clinician=clinician, patient=patient, reason="Unconscious patient in the ED"
         )
         return {"grant_id": grant.pk}
+    if access.obj == "walk_in":
+        from visits import services as visit_services
+
+        patient = world.outside_patient if outsider else world.patient
+        return {"visit_id": visit_services.walk_in_request(patient=patient).pk}
     if access.obj == "visit":
         from visits import services as visit_services
 

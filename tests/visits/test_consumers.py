@@ -294,3 +294,35 @@ async def test_an_expired_guest_link_is_refused(world, room):
     )
     await sync_to_async(GuestInvite.objects.update)(expires_at=timezone.now())
     assert (await AsyncClient().post(f"/visits/guest/{token}/")).status_code == 410
+
+
+def test_walk_in_queue_from_request_to_room(client, world):
+    from visits.selectors import walk_in_queue
+
+    sign_in(client, world.patient.user)
+    response = client.post("/visits/walk-in/")
+    visit = Visit.objects.get(appointment__isnull=True)
+    assert response["Location"] == f"/visits/{visit.pk}/waiting/"
+    client.post("/visits/walk-in/")  # asking twice keeps one place in the queue
+    assert Visit.objects.filter(appointment__isnull=True).count() == 1
+    assert list(walk_in_queue(user=world.front_desk)) == [visit]
+    assert list(walk_in_queue(user=world.outside_clinician)) == []
+    from telehealth.accounts.models import Provider
+
+    second = Provider.objects.create(
+        user=world.other_clinician,
+        practice=world.practice,
+        slug="second",
+        display_name="Dr Second",
+        npi="1456789019",
+        licensed_states=["MA"],
+        time_zone="America/New_York",
+    )
+    sign_in(client, world.other_clinician)  # not on the care team: the queue is the way in
+    taken = client.post(f"/visits/{visit.pk}/take/")
+    assert taken["Location"] == f"/visits/{visit.pk}/room/"
+    visit.refresh_from_db()
+    assert visit.provider == second
+    assert client.get(f"/visits/{visit.pk}/room/").status_code == 200
+    assert visit.participants.filter(user=world.other_clinician).exists()
+    assert list(walk_in_queue(user=world.front_desk)) == [visit]  # still waiting to be admitted
