@@ -20,4 +20,4 @@ def test_english_patient_sees_english(client, world):
     sign_in(client, world.patient.user)
     response = client.get("/", HTTP_ACCEPT_LANGUAGE="es")
     assert response["Content-Language"] == "en"
-    assert "Upcoming visits" in response.content.decode()
+    assert "Your visits" in response.content.decode()
