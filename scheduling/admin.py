@@ -35,11 +35,3 @@ class AvailabilityExceptionAdmin(PracticeScopedAdmin):
 class ReminderRuleAdmin(PracticeScopedAdmin):
     list_display = ["__str__", "kind", "channel", "is_active"]
     list_filter = ["channel", "kind", "is_active"]
-
-    def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser:
-            obj.practice_id = request.user.practice_id
-        super().save_model(request, obj, form, change)
-
-    def get_exclude(self, request, obj=None):
-        return [] if request.user.is_superuser else ["practice"]

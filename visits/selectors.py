@@ -42,6 +42,20 @@ def granted_patient_visit(*, session, visit_id: int) -> Visit:
     )
 
 
+def granted_guest_visit(*, session, visit_id: int) -> tuple[Visit, Participant]:
+    """The visit and guest participant of a guest invitation redeemed in this session."""
+    participant_id = session.get(GUEST_KEY, {}).get(str(visit_id))
+    if not participant_id:
+        raise Http404
+    participant = get_object_or_404(
+        Participant.objects.select_related("visit__patient", "visit__provider"),
+        pk=participant_id,
+        visit_id=visit_id,
+        role=Participant.Role.GUEST,
+    )
+    return participant.visit, participant
+
+
 def participant_for(*, visit: Visit, user: User | None, session) -> Participant | None:
     """Who this connection is in the visit: by user, else the patient of a session grant."""
     if user is not None and user.is_authenticated:
@@ -57,10 +71,6 @@ def participant_for(*, visit: Visit, user: User | None, session) -> Participant 
     if guest_id:
         return visit.participants.filter(pk=guest_id, role=Participant.Role.GUEST).first()
     return None
-
-
-def waiting_patients(*, user: User) -> QuerySet[Visit]:
-    return visits_visible_to(user).filter(state=Visit.State.WAITING).order_by("waiting_since")
 
 
 def waiting_patients_ahead(*, visit: Visit) -> int:

@@ -27,10 +27,6 @@ def waiting_group(visit_id: int) -> str:
     return f"visit.{visit_id}.waiting"
 
 
-def practice_waiting_group(practice_id: int) -> str:
-    return f"practice.{practice_id}.waiting"
-
-
 def visit_for_appointment(appointment: Appointment) -> Visit:
     """The visit of a video or phone appointment, made on first use."""
     visit, _created = Visit.objects.get_or_create(
@@ -67,7 +63,6 @@ def patient_arrives(*, visit: Visit, request=None) -> Participant:
             request=request,
             detail="patient entered the waiting room",
         )
-        broadcast_on_commit(practice_waiting_group(visit.practice_id), {"type": "waiting.changed"})
     return participant
 
 
@@ -118,7 +113,6 @@ def admit(*, visit: Visit, by: User) -> Visit:
         broadcast_on_commit(
             waiting_group(visit.pk), {"type": "visit.event", "event": {"type": "admitted"}}
         )
-        broadcast_on_commit(practice_waiting_group(visit.practice_id), {"type": "waiting.changed"})
     return visit
 
 

@@ -112,10 +112,9 @@ def room(request, visit_id: int):
         visit = selectors.access_visit(user=request.user, visit_id=visit_id)
         participant = services.clinician_joins(visit=visit, user=request.user, request=request)
     elif request.session.get(selectors.GUEST_KEY, {}).get(str(visit_id)):
-        visit = get_object_or_404(Visit, pk=visit_id)
-        participant = selectors.participant_for(visit=visit, user=None, session=request.session)
-        if participant is None:
-            raise Http404
+        visit, participant = selectors.granted_guest_visit(
+            session=request.session, visit_id=visit_id
+        )
     else:
         visit = _patient_visit(request, visit_id)
         participant = visit.participants.filter(role=Participant.Role.PATIENT).first()

@@ -8,7 +8,10 @@ from telehealth.accounts.models import Practice, Provider, User
 
 
 class PracticeScopedAdmin(admin.ModelAdmin):
-    """A practice admin sees their own practice's rows; superusers see all."""
+    """A practice admin sees and writes only their own practice's rows; superusers see all.
+
+    Rows with a `practice` column get the admin's practice on save (the field is hidden from
+    them), and provider choices are limited to the practice's providers."""
 
     practice_field = "practice"
 
@@ -17,6 +20,30 @@ class PracticeScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return rows
         return rows.filter(**{self.practice_field: request.user.practice_id})
+
+    def _scopes_practice_column(self, request) -> bool:
+        return not request.user.is_superuser and self.practice_field == "practice"
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if self._scopes_practice_column(request) and self.fieldsets is None:
+            exclude.append("practice")
+        return exclude
+
+    def save_model(self, request, obj, form, change):
+        if self._scopes_practice_column(request):
+            obj.practice_id = request.user.practice_id
+        super().save_model(request, obj, form, change)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "provider" and not request.user.is_superuser:
+            kwargs["queryset"] = Provider.objects.filter(practice_id=request.user.practice_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "providers" and not request.user.is_superuser:
+            kwargs["queryset"] = Provider.objects.filter(practice_id=request.user.practice_id)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(Practice)
@@ -72,8 +99,3 @@ class UserAdmin(DjangoUserAdmin, PracticeScopedAdmin):
             )
             for name, opts in fieldsets
         ]
-
-    def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser:
-            obj.practice_id = request.user.practice_id
-        super().save_model(request, obj, form, change)

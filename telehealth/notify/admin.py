@@ -52,11 +52,3 @@ class MessageTemplateAdmin(PracticeScopedAdmin):
                 f"{measured.encoding} segment(s)"
             )
         return format_html("<div>{}</div><p><em>{}</em></p>", linebreaks(text), size)
-
-    def save_model(self, request, obj, form, change):
-        if not request.user.is_superuser:
-            obj.practice_id = request.user.practice_id
-        super().save_model(request, obj, form, change)
-
-    def get_exclude(self, request, obj=None):
-        return [] if request.user.is_superuser else ["practice"]
