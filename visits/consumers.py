@@ -21,7 +21,7 @@ CLOSE_FULL = 4409
 MAX_SDP = 20_000
 MAX_CANDIDATE = 2_000
 RELAYED = {"offer", "answer", "ice-candidate"}
-BROADCAST = {"mute-state", "screen-share"}
+BROADCAST = {"mute-state", "screen-share", "connection-quality"}
 CLINICIAN_ONLY = {"admit", "end", "waiting-message"}
 
 
@@ -156,7 +156,10 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
         if kind in RELAYED:
             await self.relay(content)
         elif kind in BROADCAST:
-            await self.to_room({"type": kind, **self.flags(content)})
+            flags = self.flags(content)
+            if kind == "mute-state" and flags.get("video"):
+                await self.note_patient_video()
+            await self.to_room({"type": kind, **flags})
         elif kind == "chat":
             await self.chat(content)
         elif kind == "join":
@@ -181,7 +184,15 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
 
     @staticmethod
     def flags(content: dict) -> dict:
-        return {k: bool(content.get(k)) for k in ("audio", "video", "active") if k in content}
+        keys = ("audio", "video", "active", "audio_only")
+        return {k: bool(content.get(k)) for k in keys if k in content}
+
+    async def note_patient_video(self) -> None:
+        """Once per socket: the patient sent video, so this is not an audio-only visit."""
+        if self.participant.role != Participant.Role.PATIENT or getattr(self, "video_noted", False):
+            return
+        self.video_noted = True
+        await database_sync_to_async(services.patient_video_seen)(visit=self.visit)
 
     async def relay(self, content: dict) -> None:
         to = content.get("to")
@@ -200,6 +211,8 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
                 await self.send_error("bad_frame", "An offer or answer needs a valid 'sdp'.")
                 return
             payload = {"sdp": sdp}
+            if content["type"] == "offer":  # the answering side learns who is calling
+                payload["name"] = self.participant.display_name
         await self.to_room({"type": content["type"], "to": to, **payload})
 
     async def chat(self, content: dict) -> None:

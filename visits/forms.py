@@ -24,3 +24,12 @@ class NoteForm(forms.Form):
     plan = forms.CharField(
         label=_("Plan"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+class AddendumForm(forms.Form):
+    body = forms.CharField(
+        label=_("Addendum"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("The signed note stays as it is; the addendum is kept beside it, dated."),
+    )

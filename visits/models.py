@@ -27,7 +27,13 @@ class Visit(models.Model):
         Appointment, null=True, blank=True, on_delete=models.PROTECT, related_name="visit"
     )
     state = models.CharField(max_length=12, choices=State.choices, default=State.SCHEDULED)
-    audio_only = models.BooleanField(default=False)
+    audio_only = models.BooleanField(
+        default=False,
+        help_text="Recorded as audio-only for billing: a phone visit, or no patient video.",
+    )
+    patient_video = models.BooleanField(
+        default=False, help_text="The patient sent video at some point in the visit."
+    )
     provider_status = models.CharField(
         max_length=120,
         blank=True,
@@ -36,6 +42,9 @@ class Visit(models.Model):
     waiting_since = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    summary_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the patient was sent their after-visit summary."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -50,6 +59,10 @@ class Visit(models.Model):
         if not self.started_at:
             return 0
         return int(((self.ended_at or timezone.now()) - self.started_at).total_seconds())
+
+    @property
+    def duration_minutes(self) -> int:
+        return round(self.duration_seconds / 60)
 
 
 class Participant(models.Model):

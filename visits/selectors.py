@@ -4,10 +4,11 @@ their join link and passed the date-of-birth check (a grant kept in their sessio
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from telehealth.accounts.models import Role, User
 from telehealth.accounts.selectors import patients_visible_to
-from visits.models import Participant, Visit
+from visits.models import Participant, Visit, VisitNote
 
 GRANTS_KEY = "visit_grants"  # session: {visit_id: patient_id}
 GUEST_KEY = "visit_guests"  # session: {visit_id: participant_id} from a guest invitation
@@ -95,4 +96,61 @@ def walk_in_queue(*, user: User) -> QuerySet[Visit]:
         )
         .select_related("patient")
         .order_by("waiting_since")
+    )
+
+
+def patient_visit_for_summary(*, user: User, session, visit_id: int) -> Visit:
+    """A patient's own ended visit, by portal login or by a grant from a join or summary
+    link; 404 otherwise."""
+    if user.is_authenticated and user.role == Role.PATIENT:
+        visit = access_visit(user=user, visit_id=visit_id)
+    elif user.is_authenticated:
+        raise Http404
+    else:
+        visit = granted_patient_visit(session=session, visit_id=visit_id)
+    if visit.state != Visit.State.ENDED:
+        raise Http404
+    return visit
+
+
+def signed_note(visit: Visit) -> VisitNote | None:
+    return (
+        VisitNote.objects.filter(visit=visit, signed_at__isnull=False)
+        .prefetch_related("addenda__author")
+        .select_related("signed_by")
+        .first()
+    )
+
+
+def minutes_by_participant(*, visit: Visit) -> list[tuple[Participant, int]]:
+    """Each participant with the minutes they were in the room (billing's time-based codes)."""
+    now = timezone.now()
+    rows = []
+    for participant in visit.participants.prefetch_related("presences"):
+        seconds = sum(
+            ((p.left_at or now) - p.joined_at).total_seconds() for p in participant.presences.all()
+        )
+        rows.append((participant, round(seconds / 60)))
+    return rows
+
+
+def previous_visits(*, user: User, visit: Visit, limit: int = 3) -> QuerySet[Visit]:
+    """The patient's earlier ended visits this user may see, newest first, with their notes."""
+    return (
+        visits_visible_to(user)
+        .filter(patient_id=visit.patient_id, state=Visit.State.ENDED)
+        .exclude(pk=visit.pk)
+        .select_related("note")
+        .order_by("-ended_at")[:limit]
+    )
+
+
+def patient_visit_history(*, user: User, patient_id: int) -> QuerySet[Visit]:
+    """A patient's visits for their chart, newest first."""
+    return (
+        visits_visible_to(user)
+        .filter(patient_id=patient_id)
+        .exclude(state=Visit.State.SCHEDULED)
+        .select_related("provider", "note")
+        .order_by("-created_at")
     )

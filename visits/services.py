@@ -1,16 +1,27 @@
 """Writes of visits: opening, joining, admitting, chat, ending, notes. Live updates go out
 through broadcast_on_commit to the visit's groups."""
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from scheduling import services as scheduling
 from scheduling.models import Appointment, Status
 from telehealth.accounts.models import User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+from telehealth.notify import services as notify
+from telehealth.notify.inbound import practice_context
 from telehealth.realtime import broadcast_on_commit
-from visits.models import ChatMessage, Participant, Presence, Visit, VisitNote
+from visits.models import ChatMessage, NoteAddendum, Participant, Presence, Visit, VisitNote
+
+SUMMARY_SALT = "visits.summary"
+SUMMARY_LINK_DAYS = 90
 
 
 class VisitError(Exception):
@@ -146,14 +157,23 @@ def chat_post(*, visit: Visit, participant: Participant, body: str) -> ChatMessa
     return ChatMessage.objects.create(visit=visit, participant=participant, body=body)
 
 
+def patient_video_seen(*, visit: Visit) -> None:
+    """The patient's browser reported sending video: the visit is not audio-only for billing."""
+    Visit.objects.filter(pk=visit.pk, patient_video=False).update(patient_video=True)
+
+
 def end(*, visit: Visit, by: User) -> Visit:
+    """End for everyone: close presences, complete the appointment, record audio-only visits
+    (no patient video at any point), and send the summary if the note is already signed."""
     with transaction.atomic():
         visit = Visit.objects.select_for_update().get(pk=visit.pk)
         if visit.state == Visit.State.ENDED:
             return visit
         visit.state = Visit.State.ENDED
         visit.ended_at = timezone.now()
-        visit.save(update_fields=["state", "ended_at"])
+        if visit.started_at and not visit.patient_video:
+            visit.audio_only = True
+        visit.save(update_fields=["state", "ended_at", "audio_only"])
         Presence.objects.filter(participant__visit=visit, left_at__isnull=True).update(
             left_at=visit.ended_at
         )
@@ -163,6 +183,7 @@ def end(*, visit: Visit, by: User) -> Visit:
                 appointment=appointment, status=Status.COMPLETED, by=by
             )
         audit.record(action=Action.UPDATE, actor=by, obj=visit, detail="visit ended")
+        summary_send_when_ready(visit=visit)
         broadcast_on_commit(
             room_group(visit.pk), {"type": "visit.event", "event": {"type": "ended"}}
         )
@@ -189,8 +210,11 @@ def note_save(*, visit: Visit, by: User, soap: dict[str, str]) -> VisitNote:
 
 
 def note_sign(*, visit: Visit, by: User) -> VisitNote:
+    """Sign and lock the note. An empty note cannot be signed."""
     with transaction.atomic():
-        note = VisitNote.objects.select_for_update().get(visit=visit)
+        note = VisitNote.objects.select_for_update().filter(visit=visit).first()
+        if note is None or not any(str(v).strip() for v in note.soap.values()):
+            raise VisitError(_("Write the note before signing it."))
         if not note.signed_at:
             note.signed_at, note.signed_by = timezone.now(), by
             note.save(update_fields=["signed_at", "signed_by"])
@@ -201,7 +225,81 @@ def note_sign(*, visit: Visit, by: User) -> VisitNote:
                 patient=visit.patient,
                 detail="note signed",
             )
+            summary_send_when_ready(visit=Visit.objects.get(pk=visit.pk))
     return note
+
+
+def addendum_add(*, visit: Visit, by: User, body: str) -> NoteAddendum:
+    """Amend a signed note: the note stays as signed; the addendum is kept beside it."""
+    body = body.strip()
+    if not body:
+        raise VisitError(_("Write the addendum first."))
+    if len(body) > 5000:
+        raise VisitError(_("An addendum is limited to 5,000 characters."))
+    with transaction.atomic():
+        note = VisitNote.objects.select_for_update().filter(visit=visit).first()
+        if note is None or not note.signed_at:
+            raise VisitError(_("The note is not signed yet: edit it instead."))
+        addendum = NoteAddendum.objects.create(note=note, author=by, body=body)
+        audit.record(
+            action=Action.CREATE,
+            actor=by,
+            obj=addendum,
+            patient=visit.patient,
+            detail="note addendum",
+        )
+    return addendum
+
+
+def summary_token(visit: Visit) -> str:
+    return signing.dumps({"v": visit.pk, "p": visit.patient_id}, salt=SUMMARY_SALT)
+
+
+def summary_url(visit: Visit) -> str:
+    return settings.SITE_URL + reverse("visits:summary-link", args=[summary_token(visit)])
+
+
+def visit_from_summary_token(token: str) -> Visit:
+    try:
+        data = signing.loads(token, salt=SUMMARY_SALT, max_age=timedelta(days=SUMMARY_LINK_DAYS))
+    except signing.BadSignature as exc:
+        raise VisitError(_("This link is not valid or has expired. Sign in to see it.")) from exc
+    visit = (
+        Visit.objects.select_related("patient", "provider", "practice")
+        .filter(pk=data.get("v"), patient_id=data.get("p"))
+        .first()
+    )
+    if visit is None:
+        raise VisitError(_("This visit summary no longer exists."))
+    return visit
+
+
+def summary_send_when_ready(*, visit: Visit) -> bool:
+    """Send the after-visit summary once the visit has ended and its note is signed, whichever
+    comes last; once only (the outbox's dedupe keys guard a race)."""
+    if visit.state != Visit.State.ENDED or visit.summary_sent_at:
+        return False
+    note = VisitNote.objects.filter(visit=visit, signed_at__isnull=False).first()
+    if note is None:
+        return False
+    patient = visit.patient
+    context = {
+        **practice_context(patient),
+        "provider_name": visit.provider.display_name if visit.provider else visit.practice.name,
+        "summary_link": summary_url(visit),
+    }
+    for channel in ("sms", "email"):
+        notify.patient_message_enqueue(
+            patient=patient,
+            channel=channel,
+            key="visit.summary",
+            context=context,
+            related=visit,
+            dedupe_key=f"visit-summary:{visit.pk}:{channel}",
+        )
+    Visit.objects.filter(pk=visit.pk).update(summary_sent_at=timezone.now())
+    visit.summary_sent_at = timezone.now()
+    return True
 
 
 INVITE_HOURS = 4

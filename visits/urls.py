@@ -16,6 +16,10 @@ urlpatterns = [
     path("visits/<int:visit_id>/invite/", views.invite_guest, name="invite"),
     path("visits/guest/<str:token>/", views.guest_join, name="guest-join"),
     path("visits/<int:visit_id>/note/sign/", views.note_sign, name="note-sign"),
+    path("visits/<int:visit_id>/note/addenda/", views.addendum_add, name="addendum-add"),
+    path("visits/<int:visit_id>/", views.record, name="record"),
+    path("visits/<int:visit_id>/summary/", views.summary, name="summary"),
+    path("visits/summary/<str:token>/", views.summary_link, name="summary-link"),
     path("visits/appointments/<int:appointment_id>/open/", views.open_visit, name="open"),
     path(
         "visits/appointments/<int:appointment_id>/status/",

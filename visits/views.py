@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -17,7 +18,7 @@ from scheduling.selectors import appointments_visible_to, day_bounds
 from telehealth.accounts.access import clinician_required, patient_required, staff_required
 from telehealth.audit.phi import note_phi_access, phi_view
 from visits import selectors, services
-from visits.forms import DateOfBirthForm, NoteForm
+from visits.forms import AddendumForm, DateOfBirthForm, NoteForm
 from visits.ice import ice_servers
 from visits.models import Participant, Visit, VisitNote
 
@@ -41,6 +42,26 @@ def _record_failure(session) -> None:
     session[FAILS_KEY] = failures
 
 
+def _date_of_birth_matches(request, form: DateOfBirthForm, patient) -> bool:
+    """The date-of-birth check of a patient's link, with its lockout after repeated misses."""
+    if request.method != "POST" or not form.is_valid():
+        return False
+    if form.cleaned_data["date_of_birth"] != patient.date_of_birth:
+        _record_failure(request.session)
+        form.add_error("date_of_birth", _("That date of birth does not match our records."))
+        return False
+    request.session.pop(FAILS_KEY, None)
+    return True
+
+
+def _grant_visit(request, visit: Visit) -> None:
+    """Open this visit (room, waiting room, summary) to this browser session."""
+    request.session.cycle_key()
+    grants = request.session.get(selectors.GRANTS_KEY, {})
+    grants[str(visit.pk)] = visit.patient_id
+    request.session[selectors.GRANTS_KEY] = grants
+
+
 @phi_view
 @require_http_methods(["GET", "POST"])
 def join(request, token: str):
@@ -56,24 +77,58 @@ def join(request, token: str):
             request, "visits/join.html", {"locked": True, "appointment": appointment}, status=429
         )
     form = DateOfBirthForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        if form.cleaned_data["date_of_birth"] == appointment.patient.date_of_birth:
-            visit = services.visit_for_appointment(appointment)
-            request.session.cycle_key()
-            grants = request.session.get(selectors.GRANTS_KEY, {})
-            grants[str(visit.pk)] = appointment.patient_id
-            request.session[selectors.GRANTS_KEY] = grants
-            request.session.pop(FAILS_KEY, None)
-            services.patient_arrives(visit=visit, request=request)
-            return redirect("visits:waiting", visit_id=visit.pk)
-        _record_failure(request.session)
-        form.add_error("date_of_birth", _("That date of birth does not match our records."))
+    if _date_of_birth_matches(request, form, appointment.patient):
+        visit = services.visit_for_appointment(appointment)
+        _grant_visit(request, visit)
+        services.patient_arrives(visit=visit, request=request)
+        return redirect("visits:waiting", visit_id=visit.pk)
     note_phi_access(request, appointment)
     return render(
         request,
         "visits/join.html",
         {"form": form, "appointment": appointment},
         status=400 if form.errors else 200,
+    )
+
+
+@phi_view
+@require_http_methods(["GET", "POST"])
+def summary_link(request, token: str):
+    """The link in the after-visit summary message: a date-of-birth check, then the summary."""
+    try:
+        visit = services.visit_from_summary_token(token)
+    except services.VisitError as error:
+        return render(
+            request, "scheduling/link_problem.html", {"problem": error.message}, status=410
+        )
+    user = request.user
+    if user.is_authenticated and user.is_patient and visit.patient.user_id == user.pk:
+        return redirect("visits:summary", visit_id=visit.pk)
+    if _locked_out(request.session):
+        return render(
+            request, "visits/summary_link.html", {"locked": True, "visit": visit}, status=429
+        )
+    form = DateOfBirthForm(request.POST or None)
+    if _date_of_birth_matches(request, form, visit.patient):
+        _grant_visit(request, visit)
+        return redirect("visits:summary", visit_id=visit.pk)
+    return render(
+        request,
+        "visits/summary_link.html",
+        {"form": form, "visit": visit},
+        status=400 if form.errors else 200,
+    )
+
+
+@phi_view
+def summary(request, visit_id: int):
+    """The patient's after-visit summary: the assessment and plan of the signed note."""
+    visit = selectors.patient_visit_for_summary(
+        user=request.user, session=request.session, visit_id=visit_id
+    )
+    note_phi_access(request, visit)
+    return render(
+        request, "visits/summary.html", {"visit": visit, "note": selectors.signed_note(visit)}
     )
 
 
@@ -121,7 +176,13 @@ def room(request, visit_id: int):
         if participant is None or participant.admitted_at is None:
             return redirect("visits:waiting", visit_id=visit.pk)
     if visit.state == Visit.State.ENDED:
-        return render(request, "visits/ended.html", {"visit": visit})
+        if participant.role == Participant.Role.CLINICIAN:
+            return redirect("visits:record", visit_id=visit.pk)
+        return render(
+            request,
+            "visits/ended.html",
+            {"visit": visit, "is_patient": participant.role == Participant.Role.PATIENT},
+        )
     note_phi_access(request, visit)
     context = {
         "visit": visit,
@@ -135,6 +196,16 @@ def room(request, visit_id: int):
         context["patient_waiting"] = visit.participants.filter(
             role=Participant.Role.PATIENT, admitted_at__isnull=True
         ).exists()
+        context["patient_age"] = visit.patient.age_on(timezone.localdate())
+        context["previous_visits"] = selectors.previous_visits(user=request.user, visit=visit)
+        context["upcoming"] = (
+            appointments_visible_to(request.user)
+            .filter(patient_id=visit.patient_id, start__gt=timezone.now())
+            .filter(status__in=ACTIVE_STATUSES)
+            .exclude(pk=visit.appointment_id)
+            .select_related("provider", "appointment_type")
+            .order_by("start")[:3]
+        )
     return render(request, "visits/room.html", context)
 
 
@@ -195,10 +266,34 @@ def _clinician_visit(request, visit_id: int) -> Visit:
     return visit
 
 
+def _wants_json(request) -> bool:
+    """The room autosaves with fetch (JSON); the visit record page posts plain forms."""
+    return request.content_type == "application/json" or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def _back_to_record(request, visit: Visit, *, error: str = "", done: str = ""):
+    if error:
+        messages.error(request, error)
+    elif done:
+        messages.success(request, done)
+    return redirect("visits:record", visit_id=visit.pk)
+
+
 @clinician_required
 @require_POST
 def note_save(request, visit_id: int):
     visit = _clinician_visit(request, visit_id)
+    if not _wants_json(request):
+        form = NoteForm(request.POST)
+        if not form.is_valid():
+            return _back_to_record(request, visit, error=_("The note could not be read."))
+        try:
+            services.note_save(visit=visit, by=request.user, soap=form.cleaned_data)
+        except services.VisitError as error:
+            return _back_to_record(request, visit, error=error.message)
+        return _back_to_record(request, visit, done=_("Note saved."))
     try:
         payload = json.loads(request.body or b"{}")
     except ValueError:
@@ -217,10 +312,55 @@ def note_save(request, visit_id: int):
 def note_sign(request, visit_id: int):
     visit = _clinician_visit(request, visit_id)
     try:
+        if not _wants_json(request) and request.POST:
+            form = NoteForm(request.POST)  # the record page signs what its form holds
+            if form.is_valid():
+                services.note_save(visit=visit, by=request.user, soap=form.cleaned_data)
         services.note_sign(visit=visit, by=request.user)
-    except VisitNote.DoesNotExist:
-        return JsonResponse({"detail": _("Write the note before signing it.")}, status=400)
-    return JsonResponse({"signed": True})
+    except services.VisitError as error:
+        if _wants_json(request):
+            return JsonResponse({"detail": error.message}, status=400)
+        return _back_to_record(request, visit, error=error.message)
+    if _wants_json(request):
+        return JsonResponse({"signed": True})
+    return _back_to_record(request, visit, done=_("Note signed and locked."))
+
+
+@clinician_required
+@require_POST
+def addendum_add(request, visit_id: int):
+    """Any clinician who may see the visit can amend its signed note."""
+    visit = selectors.access_visit(user=request.user, visit_id=visit_id)
+    form = AddendumForm(request.POST)
+    if not form.is_valid():
+        return _back_to_record(request, visit, error=_("Write the addendum first."))
+    try:
+        services.addendum_add(visit=visit, by=request.user, body=form.cleaned_data["body"])
+    except services.VisitError as error:
+        return _back_to_record(request, visit, error=error.message)
+    return _back_to_record(request, visit, done=_("Addendum added."))
+
+
+@staff_required
+@phi_view
+def record(request, visit_id: int):
+    """After the visit: times and each participant's minutes (billing), and for clinicians the
+    note (finish, sign, amend) and the chat transcript. Front desk never sees clinical text."""
+    visit = selectors.access_visit(user=request.user, visit_id=visit_id)
+    note_phi_access(request, visit)
+    context = {"visit": visit, "minutes": selectors.minutes_by_participant(visit=visit)}
+    if request.user.is_clinician:
+        note = VisitNote.objects.filter(visit=visit).prefetch_related("addenda__author").first()
+        context.update(
+            note=note,
+            note_form=NoteForm(initial=note.soap if note else None),
+            addendum_form=AddendumForm(),
+            can_write_note=visit.participants.filter(
+                user=request.user, role=Participant.Role.CLINICIAN
+            ).exists(),
+            chat=visit.chat.select_related("participant"),
+        )
+    return render(request, "visits/record.html", context)
 
 
 async def device_check_offer(request):
@@ -305,3 +445,14 @@ def walk_in_take(request, visit_id: int):
         messages.error(request, error.message)
         return redirect("visits:today")
     return redirect("visits:room", visit_id=visit.pk)
+
+
+def chart_section(request, patient) -> str:
+    """The patient chart's list of visits (registered with the chart in apps.ready). Front desk
+    sees when visits happened; clinicians also see whether each note is signed."""
+    if not request.user.is_staff_role:
+        return ""
+    visits = list(selectors.patient_visit_history(user=request.user, patient_id=patient.pk)[:20])
+    return render_to_string(
+        "visits/_chart_section.html", {"visits": visits, "patient": patient}, request=request
+    )

@@ -1,6 +1,8 @@
 // The visit room: a peer-to-peer mesh over WebRTC, signalled through /ws/visits/<id>/.
 // Whoever is already in the room offers to each newcomer, so two peers never offer at once.
-// Exposes window.visitPeers and inboundVideoFramesDecoded() for the browser tests.
+// Poor connections: a low-bandwidth mode caps what this browser sends, and a monitor reading
+// getStats pauses video for everyone (audio continues) when loss or throughput stay bad.
+// Exposes window.visitPeers, visitQuality and inboundVideoFramesDecoded() for the browser tests.
 (function () {
   "use strict";
   const root = document.querySelector("[data-visit]");
@@ -8,6 +10,10 @@
   const audioOnly = root.dataset.audioOnly === "1";
   const tiles = root.querySelector("[data-tiles]");
   const connection = root.querySelector("[data-connection]");
+  const qualityNotice = root.querySelector("[data-quality-notice]");
+  const shareNotice = root.querySelector("[data-share-notice]");
+  const resumeVideo = root.querySelector("[data-resume-video]");
+  const lowBandwidthButton = root.querySelector("[data-low-bandwidth]");
   const peers = new Map(); // peer id -> {pc, tile, offerer}
   window.visitPeers = peers;
   let socket = null;
@@ -17,6 +23,8 @@
   let screenTrack = null;
   let ended = false;
   let startedAt = null;
+  let lowBandwidth = false;
+  let videoPaused = false; // audio only for now, because of the connection
 
   const csrf = () => root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const send = (frame) => socket && socket.readyState === 1 && socket.send(JSON.stringify(frame));
@@ -34,7 +42,7 @@
     const states = [...peers.values()].map((p) => p.pc.iceConnectionState);
     window.visitState = states;
     const live = states.some((s) => s === "connected" || s === "completed");
-    connection.textContent = live ? connection.dataset.live || "Connected" : "Connecting…";
+    connection.textContent = live ? connection.dataset.live : connection.dataset.connecting;
     connection.className = "status " + (live ? "status--ok" : "status--warn");
   }
 
@@ -58,10 +66,12 @@
     const entry = { pc, tile: tileFor(id, name || ""), name };
     peers.set(id, entry);
     localStream.getTracks().forEach((track) => pc.addTrack(track, localStream));
+    if (videoPaused) videoSendersOf(pc).forEach((s) => s.replaceTrack(null));
     pc.onicecandidate = (e) => e.candidate && send({ type: "ice-candidate", to: id, candidate: e.candidate.toJSON() });
     pc.ontrack = (e) => { entry.tile.querySelector("video").srcObject = e.streams[0]; };
     pc.oniceconnectionstatechange = () => {
       showState();
+      if (pc.iceConnectionState === "connected" && lowBandwidth) videoSendersOf(pc).forEach(applyCaps);
       if (pc.iceConnectionState === "failed" && entry.offerer) offer(id, { iceRestart: true });
     };
     return entry;
@@ -90,6 +100,7 @@
         me = frame.peer;
         iceServers = frame.ice_servers;
         startedAt = frame.started_at ? new Date(frame.started_at) : new Date();
+        reportMedia();
         break;
       case "peer-joined":
         if (frame.from !== me) { peer(frame.from, frame.name); await offer(frame.from); }
@@ -113,6 +124,19 @@
       case "chat":
         addChat(frame.name, frame.body);
         break;
+      case "mute-state":
+        showMuteState(frame.from, frame.audio, frame.video);
+        break;
+      case "screen-share": {
+        const entry = peers.get(frame.from);
+        shareNotice.hidden = !frame.active;
+        shareNotice.textContent = frame.active && entry ? `${entry.name} ${shareNotice.dataset.sharing}` : "";
+        if (entry) entry.tile.classList.toggle("tile--screen", !!frame.active);
+        break;
+      }
+      case "connection-quality":
+        if (frame.audio_only !== videoPaused) setVideoPaused(!!frame.audio_only);
+        break;
       case "ended":
         ended = true;
         finish();
@@ -122,6 +146,110 @@
         break;
     }
   }
+
+  function showMuteState(id, audio, video) {
+    const entry = peers.get(id);
+    if (!entry) return;
+    const caption = entry.tile.querySelector("figcaption");
+    const flags = [];
+    if (audio === false) flags.push(root.dataset.labelMuted);
+    if (video === false) flags.push(root.dataset.labelCameraOff);
+    caption.textContent = [entry.name, ...flags].join(" · ");
+  }
+
+  // What this browser sends: the patient's first report with video marks the visit as a
+  // video visit for billing (audio-only otherwise).
+  function reportMedia() {
+    const audio = localStream.getAudioTracks()[0];
+    const video = localStream.getVideoTracks()[0];
+    send({ type: "mute-state", audio: !!(audio && audio.enabled), video: !!(video && video.enabled) });
+  }
+
+  // --- Poor connections --------------------------------------------------------------------
+  const LOW_BANDWIDTH = { maxBitrate: 150000, scaleResolutionDownBy: 2, maxFramerate: 15 };
+  const BAD_LOSS = 0.08; // fraction of packets lost in a 2 s sample
+  const BAD_KBPS = 100; // available outgoing bitrate while sending video
+  const BAD_SAMPLES = 3; // in a row: about six seconds
+
+  const videoSendersOf = (pc) => pc.getTransceivers()
+    .filter((t) => t.sender && t.receiver.track && t.receiver.track.kind === "video")
+    .map((t) => t.sender);
+  const videoSenders = () => [...peers.values()].flatMap(({ pc }) => videoSendersOf(pc));
+  const currentVideo = () => screenTrack || localStream.getVideoTracks()[0] || null;
+
+  async function applyCaps(sender) {
+    const params = sender.getParameters();
+    if (!params.encodings || !params.encodings.length) return; // not negotiated yet
+    for (const encoding of params.encodings) {
+      for (const [key, value] of Object.entries(LOW_BANDWIDTH)) {
+        if (lowBandwidth) encoding[key] = value;
+        else delete encoding[key];
+      }
+    }
+    await sender.setParameters(params).catch(() => {});
+  }
+
+  function setVideoPaused(paused) {
+    videoPaused = paused;
+    videoSenders().forEach((s) => s.replaceTrack(paused ? null : currentVideo()));
+    qualityNotice.hidden = !paused;
+    qualityNotice.textContent = paused ? qualityNotice.dataset.paused : "";
+    resumeVideo.hidden = !paused;
+  }
+
+  const previous = new Map(); // peer id -> packet counters at the last sample
+  async function sampleConnection() {
+    let loss = 0;
+    let kbps = null;
+    for (const [id, { pc }] of peers) {
+      if (pc.iceConnectionState !== "connected" && pc.iceConnectionState !== "completed") continue;
+      const stats = await pc.getStats();
+      let lost = 0;
+      let received = 0;
+      stats.forEach((s) => {
+        if (s.type === "inbound-rtp") { lost += s.packetsLost || 0; received += s.packetsReceived || 0; }
+        if (s.type === "remote-inbound-rtp" && typeof s.fractionLost === "number") loss = Math.max(loss, s.fractionLost);
+        if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.availableOutgoingBitrate) {
+          kbps = Math.min(kbps === null ? Infinity : kbps, s.availableOutgoingBitrate / 1000);
+        }
+      });
+      const before = previous.get(id) || { lost: 0, received: 0 };
+      previous.set(id, { lost, received });
+      const newLost = lost - before.lost;
+      const newReceived = received - before.received;
+      if (newLost + newReceived > 0) loss = Math.max(loss, newLost / (newLost + newReceived));
+    }
+    const sendingVideo = !!currentVideo() && currentVideo().enabled;
+    return { loss, kbps: sendingVideo ? kbps : null };
+  }
+
+  const quality = {
+    badInARow: 0,
+    isBad: (sample) => sample.loss > BAD_LOSS || (sample.kbps !== null && sample.kbps < BAD_KBPS),
+    observe(sample) {
+      this.badInARow = this.isBad(sample) ? this.badInARow + 1 : 0;
+      if (this.badInARow >= BAD_SAMPLES && !videoPaused) {
+        this.badInARow = 0;
+        setVideoPaused(true);
+        send({ type: "connection-quality", audio_only: true });
+      }
+    },
+  };
+  window.visitQuality = quality;
+  setInterval(async () => {
+    if (videoPaused || audioOnly || !peers.size) return;
+    quality.observe(await sampleConnection());
+  }, 2000);
+
+  lowBandwidthButton.addEventListener("click", async () => {
+    lowBandwidth = !lowBandwidth;
+    lowBandwidthButton.setAttribute("aria-pressed", String(lowBandwidth));
+    await Promise.all(videoSenders().map(applyCaps));
+  });
+  resumeVideo.addEventListener("click", () => {
+    setVideoPaused(false);
+    send({ type: "connection-quality", audio_only: false });
+  });
 
   function addChat(name, body) {
     const item = document.createElement("li");
@@ -176,8 +304,7 @@
   const share = root.querySelector("[data-share]");
   if (share) share.addEventListener("click", async () => {
     const camera = localStream.getVideoTracks()[0];
-    const swap = (track) => peers.forEach(({ pc }) => pc.getSenders()
-      .filter((s) => s.track && s.track.kind === "video").forEach((s) => s.replaceTrack(track)));
+    const swap = (track) => { if (!videoPaused) videoSenders().forEach((s) => s.replaceTrack(track)); };
     if (screenTrack) {
       screenTrack.stop();
       screenTrack = null;
@@ -186,8 +313,14 @@
       send({ type: "screen-share", active: false });
       return;
     }
-    const display = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    let display;
+    try {
+      display = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    } catch (error) {
+      return; // the clinician cancelled the browser's picker
+    }
     screenTrack = display.getVideoTracks()[0];
+    screenTrack.contentHint = "detail"; // keep text sharp: drop frame rate before resolution
     swap(screenTrack);
     share.setAttribute("aria-pressed", "true");
     send({ type: "screen-share", active: true });

@@ -16,7 +16,7 @@ from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from telehealth.accounts import selectors, services
+from telehealth.accounts import chart, selectors, services
 from telehealth.accounts.access import (
     clinician_required,
     practice_admin_required,
@@ -195,7 +195,11 @@ def patient_chart(request, patient_id: int):
         user=request.user, patient=patient
     ):
         grant = selectors.active_break_glass(user=request.user, patient=patient)
-    return render(request, "accounts/patient_chart.html", {"patient": patient, "grant": grant})
+    return render(
+        request,
+        "accounts/patient_chart.html",
+        {"patient": patient, "grant": grant, "sections": chart.render_sections(request, patient)},
+    )
 
 
 @clinician_required

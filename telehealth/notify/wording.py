@@ -21,6 +21,7 @@ TOKENS = frozenset(
         "practice_phone",
         "practice_name",
         "rebook_link",
+        "summary_link",
     }
 )
 
@@ -35,6 +36,7 @@ SAMPLE_CONTEXT = {
     "practice_phone": "+1 617-555-0100",
     "practice_name": "Riverside Family Health",
     "rebook_link": "https://clinic.example.org/book/riverside/",
+    "summary_link": "https://clinic.example.org/visits/summary/Ab3dE5gH7jK9/",
 }
 
 SMS = "sms"
@@ -249,6 +251,36 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Hola, {patient_first_name}:\n\n"
             "Se abrió un horario antes: {start_local} con {provider_name}.\n"
             "Es para la primera persona que acepte: {confirm_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    # No clinical detail in the message itself: the link opens the summary after a
+    # date-of-birth check.
+    ("visit.summary", SMS, "en"): (
+        "",
+        "{practice_name}: your visit summary from {provider_name} is ready: {summary_link}",
+    ),
+    ("visit.summary", SMS, "es"): (
+        "",
+        "{practice_name}: el resumen de su consulta con {provider_name} está listo: {summary_link}",
+    ),
+    ("visit.summary", EMAIL, "en"): (
+        "Your visit summary from {practice_name}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Thank you for your visit with {provider_name}. Your visit summary, with what "
+            "was discussed and your care plan, is ready: {summary_link}\n\n"
+            "For your privacy, the page asks for your date of birth.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("visit.summary", EMAIL, "es"): (
+        "El resumen de su consulta con {practice_name}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Gracias por su consulta con {provider_name}. El resumen de la consulta, con lo "
+            "que se habló y su plan de cuidado, está listo: {summary_link}\n\n"
+            "Para proteger su privacidad, la página le pide su fecha de nacimiento.\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),

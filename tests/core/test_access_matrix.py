@@ -90,8 +90,15 @@ ROUTES: dict[str, Access] = {
         json=lambda w: {"subjective": "Cough for three days"},
     ),
     "visits:note-sign": Access(
-        roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(400,)
-    ),  # nothing written yet: "write the note first"
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(302,)
+    ),  # nothing written yet: back to the record with "write the note first"
+    "visits:addendum-add": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(302,)
+    ),
+    "visits:record": Access(roles=STAFF, obj="visit"),
+    # A patient's portal login, or the grant of a join or summary link (tests/visits).
+    "visits:summary": Access(public=True, kwargs={"visit_id": 1}),
+    "visits:summary-link": Access(public=True, kwargs={"token": "x"}),
     # The join link's token, then the session's grant, are the patient's credential
     # (tests/visits covers anonymous, other patients and staff).
     "visits:join": Access(public=True, kwargs={"token": "x"}),

@@ -14,7 +14,7 @@ from scheduling import services as scheduling
 from scheduling.models import Appointment
 from tests.asgi_server import AsgiServer
 from tests.conftest import sign_in
-from tests.e2e.conftest import DESKTOP, screenshot, wait_until
+from tests.e2e.conftest import DESKTOP, PHONE, screenshot, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,6 +80,46 @@ def test_patient_waits_clinician_admits_and_both_see_video(world, video_type, br
                 timeout=20,
             )
             wait_until(page, "() => inboundVideoFramesDecoded().then(n => n > 0)", timeout=20)
+        # Screen share: the patient is told, and the clinician's tile turns 16:9 (the fake
+        # screen is 1280x720; the fake camera 640x480).
+        clinician.get_by_role("button", name="Share screen").click()
+        expect(patient.get_by_text("Dr Alpha is sharing their screen")).to_be_visible()
+        wait_until(
+            patient,
+            """() => [...document.querySelectorAll('[data-tiles] video:not([data-local])')]
+                .some(v => v.videoWidth
+                      && Math.abs(v.videoWidth / v.videoHeight - 16 / 9) < 0.05)""",
+            timeout=20,
+        )
+        expect(clinician.get_by_role("button", name="Share screen")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        screenshot(patient, "visit-room-patient-sees-screen-share")
+        clinician.get_by_role("button", name="Share screen").click()
+        expect(patient.get_by_text("is sharing their screen")).to_be_hidden()
+
+        # Low-bandwidth mode caps what the patient's browser sends.
+        patient.get_by_role("button", name="Low bandwidth").click()
+        wait_until(
+            patient,
+            """() => [...visitPeers.values()].every(({pc}) => pc.getSenders()
+                .filter(s => s.track && s.track.kind === 'video')
+                .every(s => (s.getParameters().encodings[0] || {}).maxBitrate === 150000))""",
+        )
+        # Sustained loss pauses video for both sides; either can try video again.
+        for _ in range(3):
+            patient.evaluate("() => visitQuality.observe({loss: 0.25, kbps: 80})")
+        for page in (patient, clinician):
+            expect(
+                page.get_by_text("Video is paused because the connection is poor")
+            ).to_be_visible()
+        screenshot(clinician, "visit-room-clinician-video-paused")
+        clinician.get_by_role("button", name="Try video again").click()
+        for page in (patient, clinician):
+            expect(
+                page.get_by_text("Video is paused because the connection is poor")
+            ).to_be_hidden()
+
         clinician.get_by_label("Message").fill("Can you hear me?")
         clinician.get_by_role("button", name="Send").click()
         expect(patient.get_by_text("Can you hear me?")).to_be_visible()
@@ -88,10 +128,22 @@ def test_patient_waits_clinician_admits_and_both_see_video(world, video_type, br
         screenshot(patient, "visit-room-patient-desktop")
         screenshot(clinician, "visit-room-clinician-desktop")
         clinician.get_by_role("button", name="End visit").click()
-        patient.wait_for_url("**/", timeout=10000)
+        expect(patient.get_by_role("heading", name="This visit has ended")).to_be_visible()
+        expect(clinician.get_by_role("heading", name="Pat Alpha")).to_be_visible()  # the record
+        clinician.get_by_label("Plan").fill("Salt-water gargles; call if a fever starts.")
+        clinician.get_by_role("button", name="Sign and lock note").click()
+        expect(clinician.get_by_text("Note signed and locked.")).to_be_visible()
+        screenshot(clinician, "visit-record-clinician-desktop")
+        patient.reload()
+        patient.get_by_role("link", name="Read your visit summary").click()
+        expect(patient.get_by_text("Salt-water gargles; call if a fever starts.")).to_be_visible()
+        screenshot(patient, "visit-summary-patient-desktop")
+        patient.set_viewport_size(PHONE)
+        screenshot(patient, "visit-summary-patient-phone")
         patient_context.close()
         clinician_context.close()
     appointment.refresh_from_db()
     assert appointment.status == "completed"
+    assert appointment.visit.patient_video is True and appointment.visit.audio_only is False
     assert appointment.visit.note.soap["subjective"] == "Sore throat for three days."
     assert appointment.visit.chat.get().body == "Can you hear me?"

@@ -147,7 +147,13 @@ async def test_frames_are_relayed_only_to_their_peer_within_the_visit(world, roo
 
     await clinician.send_json_to({"type": "offer", "to": p_peer, "sdp": "v=0\r\no=- 1 1 IN"})
     offer = await patient.receive_json_from()
-    assert offer == {"type": "offer", "to": p_peer, "sdp": "v=0\r\no=- 1 1 IN", "from": c_peer}
+    assert offer == {
+        "type": "offer",
+        "to": p_peer,
+        "sdp": "v=0\r\no=- 1 1 IN",
+        "name": "Dr Alpha",
+        "from": c_peer,
+    }
     await patient.send_json_to(
         {
             "type": "ice-candidate",
@@ -326,3 +332,28 @@ def test_walk_in_queue_from_request_to_room(client, world):
     assert client.get(f"/visits/{visit.pk}/room/").status_code == 200
     assert visit.participants.filter(user=world.other_clinician).exists()
     assert list(walk_in_queue(user=world.front_desk)) == [visit]  # still waiting to be admitted
+
+
+async def test_media_and_quality_states_reach_the_others_and_patient_video_is_recorded(world, room):
+    clinician, c_peer, patient, p_peer = await admitted_pair(world, room)
+    await clinician.send_json_to({"type": "mute-state", "audio": True, "video": True})
+    assert await patient.receive_json_from() == {
+        "type": "mute-state",
+        "audio": True,
+        "video": True,
+        "from": c_peer,
+    }
+    await sync_to_async(room.refresh_from_db)()
+    assert room.patient_video is False  # a clinician's camera says nothing about the patient
+    await patient.send_json_to({"type": "mute-state", "audio": True, "video": True})
+    assert (await clinician.receive_json_from())["video"] is True
+    await sync_to_async(room.refresh_from_db)()
+    assert room.patient_video is True
+    await patient.send_json_to({"type": "connection-quality", "audio_only": "yes", "x": 1})
+    assert await clinician.receive_json_from() == {
+        "type": "connection-quality",
+        "audio_only": True,
+        "from": p_peer,
+    }
+    await clinician.disconnect()
+    await patient.disconnect()
