@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Messaging"
+
+    def ready(self) -> None:
+        from messaging import inbound
+        from telehealth.notify import inbound as notify_inbound
+
+        notify_inbound.register("messaging", inbound.handle)

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from ninja import NinjaAPI, Router, Schema
 from ninja.security import django_auth
 
+from messaging.api import router as messaging_router
 from scheduling.api import router as scheduling_router
 from telehealth.accounts import selectors
 from telehealth.accounts.models import Role
@@ -93,3 +94,4 @@ def patient_detail(request, patient_id: int):
 
 api.add_router("/v1/", core)
 api.add_router("/v1/scheduling/", scheduling_router)
+api.add_router("/v1/messaging/", messaging_router)

@@ -22,6 +22,8 @@ TOKENS = frozenset(
         "practice_name",
         "rebook_link",
         "summary_link",
+        "portal_link",
+        "emergency_number",
     }
 )
 
@@ -37,6 +39,8 @@ SAMPLE_CONTEXT = {
     "practice_name": "Riverside Family Health",
     "rebook_link": "https://clinic.example.org/book/riverside/",
     "summary_link": "https://clinic.example.org/visits/summary/Ab3dE5gH7jK9/",
+    "portal_link": "https://clinic.example.org/messaging/threads/12345/",
+    "emergency_number": "911",
 }
 
 SMS = "sms"
@@ -281,6 +285,66 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Gracias por su consulta con {provider_name}. El resumen de la consulta, con lo "
             "que se habló y su plan de cuidado, está listo: {summary_link}\n\n"
             "Para proteger su privacidad, la página le pide su fecha de nacimiento.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("messaging.after_hours", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: thanks for your message. We're closed now and will answer when "
+            "we open. In an emergency, call {emergency_number}."
+        ),
+    ),
+    ("messaging.after_hours", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: gracias por su mensaje. Ahora estamos cerrados y le responderemos "
+            "cuando abramos. En una emergencia, llame al {emergency_number}."
+        ),
+    ),
+    ("messaging.urgent", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: if this is an emergency, call {emergency_number} now or go to the "
+            "nearest emergency room. Our staff will see your message."
+        ),
+    ),
+    ("messaging.urgent", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: si es una emergencia, llame al {emergency_number} ahora o vaya a "
+            "la sala de emergencias más cercana. Nuestro equipo verá su mensaje."
+        ),
+    ),
+    ("messaging.web_chat_received", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: we got your message and will reply by text to this number. "
+            "Reply STOP to opt out."
+        ),
+    ),
+    ("messaging.web_chat_received", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: recibimos su mensaje y le responderemos por texto a este número. "
+            "Responda STOP para no recibir más mensajes."
+        ),
+    ),
+    ("messaging.new_message", EMAIL, "en"): (
+        "New secure message from {practice_name}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "You have a new message from {practice_name}. For your privacy, read it in the "
+            "patient portal: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("messaging.new_message", EMAIL, "es"): (
+        "Nuevo mensaje seguro de {practice_name}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Tiene un mensaje nuevo de {practice_name}. Para proteger su privacidad, léalo en "
+            "el portal del paciente: {portal_link}\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),

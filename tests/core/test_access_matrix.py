@@ -114,6 +114,22 @@ ROUTES: dict[str, Access] = {
     "visits:device-check": Access(public=True, method="post", ok=(403,)),
     "visits:waiting": Access(public=True, kwargs={"visit_id": 1}),
     "visits:room": Access(public=True, kwargs={"visit_id": 1}),
+    "messaging:mine": Access(roles=frozenset({Role.PATIENT})),
+    "messaging:new": Access(roles=frozenset({Role.PATIENT})),
+    "messaging:thread": Access(roles=frozenset({Role.PATIENT}), obj="thread"),
+    "messaging:inbox": Access(roles=STAFF),
+    "messaging:staff-thread": Access(roles=STAFF, obj="thread"),
+    "messaging:assign": Access(roles=STAFF, method="post", obj="thread", ok=(302,)),
+    "messaging:status": Access(roles=STAFF, method="post", obj="thread", ok=(302,)),
+    "messaging:staff-new": Access(roles=STAFF, obj="patient"),
+    "messaging:bulk": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
+    "messaging:attachment": Access(obj="attachment"),
+    "messaging:web-chat": Access(public=True, kwargs={"practice_slug": "alpha"}),
+    "api:thread_list": Access(),
+    "api:message_list": Access(obj="thread"),
+    "api:message_create": Access(
+        obj="thread", method="post", json=lambda w: {"body": "Hello"}, ok=(201,)
+    ),
     "notify:unrouted": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     # Webhooks: Twilio's signature is the credential (tests/notify covers forged ones).
     "notify:twilio-sms": Access(public=True, method="post", ok=(403,)),
@@ -193,6 +209,21 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
         if not outsider:
             visit_services.clinician_joins(visit=visit, user=world.clinician)
         return {"visit_id": visit.pk}
+    if access.obj in ("thread", "attachment"):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from messaging import services as messaging
+
+        patient = world.outside_patient if outsider else world.patient
+        thread, message = messaging.thread_start(
+            patient=patient,
+            subject="Question",
+            body="Hello",
+            files=[SimpleUploadedFile("a.pdf", b"%PDF-1.4 test")],
+        )
+        if access.obj == "thread":
+            return {"thread_id": thread.pk}
+        return {"attachment_id": message.attachments.get().pk}
     if access.obj == "appointment":
         patient = world.outside_patient if outsider else world.patient
         return {"appointment_id": make_appointment(patient).pk}

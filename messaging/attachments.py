@@ -1,0 +1,45 @@
+"""Attachment checks: images and PDF only, recognised by their first bytes (a renamed
+executable is refused whatever its name says), and a size limit."""
+
+from django.utils.translation import gettext as _
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_FILES = 5
+SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+)
+
+
+def sniff(head: bytes) -> str:
+    for magic, kind in SIGNATURES:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return "image/heic"
+    return ""
+
+
+def check(upload) -> tuple[object, str]:
+    """(the upload, its sniffed type), or MessagingError with a message for the sender."""
+    from messaging.services import MessagingError
+
+    if upload.size > MAX_BYTES:
+        raise MessagingError(
+            _("%(name)s is larger than 10 MB. Send a smaller file.") % {"name": upload.name}
+        )
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    kind = sniff(head)
+    if not kind:
+        raise MessagingError(
+            _("%(name)s is not a photo or a PDF. Only images and PDF files can be attached.")
+            % {"name": upload.name}
+        )
+    return upload, kind

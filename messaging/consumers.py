@@ -1,0 +1,200 @@
+"""Live messaging over Channels.
+
+`/ws/messaging/threads/<id>/`: the thread's patient and the staff who may see it. Frames in:
+message, typing, read, sync. A client that reconnects sends `sync` with the last sequence
+number it holds and gets every message after it, in order, then `synced`; live messages carry
+their `seq`, so a client drops anything it already has (no gaps, no duplicates).
+Internal notes travel only in the thread's staff group, which a patient's socket never joins.
+
+`/ws/messaging/inbox/`: staff of the practice hear that a thread changed (ids only, no text)."""
+
+import time
+
+from channels.db import database_sync_to_async
+
+from messaging import selectors, services
+from messaging.models import Message, Thread
+from telehealth.accounts.models import Role
+from telehealth.realtime import CLOSE_FORBIDDEN, AuthenticatedConsumer
+
+SYNC_LIMIT = 500  # messages per sync reply; the client asks again from the last one it got
+RATE_MESSAGES = 20  # a socket may send this many messages …
+RATE_WINDOW = 60  # … per this many seconds
+
+
+class ThreadConsumer(AuthenticatedConsumer):
+    async def authorize(self) -> int | None:
+        refusal = await super().authorize()
+        if refusal:
+            return refusal
+        self.thread = await self.load_thread()
+        if self.thread is None:
+            return CLOSE_FORBIDDEN
+        self.is_staff = self.user.role != Role.PATIENT
+        self.sent_times: list[float] = []
+        return None
+
+    @database_sync_to_async
+    def load_thread(self) -> Thread | None:
+        thread_id = int(self.scope["url_route"]["kwargs"]["thread_id"])
+        return (
+            selectors.threads_visible_to(self.user)
+            .select_related("patient__practice")
+            .filter(pk=thread_id)
+            .first()
+        )
+
+    async def groups_for(self, user) -> list[str]:
+        groups = [services.thread_group(self.thread.pk)]
+        if self.is_staff:
+            groups.append(services.staff_group(self.thread.pk))
+        return groups
+
+    async def on_connected(self) -> None:
+        await self.send_json(await self.hello())
+
+    @database_sync_to_async
+    def hello(self) -> dict:
+        thread = Thread.objects.get(pk=self.thread.pk)
+        return {
+            "type": "hello",
+            "thread": thread.pk,
+            "last_seq": thread.last_seq,
+            "other_read": selectors.others_read_seq(thread=thread, user=self.user),
+        }
+
+    async def handle(self, content: dict) -> None:
+        kind = content["type"]
+        if kind == "message":
+            await self.post(content)
+        elif kind == "typing":
+            await self.typing(content)
+        elif kind == "read":
+            await self.read(content)
+        elif kind == "sync":
+            await self.sync(content)
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await super().handle(content)
+
+    def rate_limited(self) -> bool:
+        now = time.monotonic()
+        self.sent_times = [t for t in self.sent_times if now - t < RATE_WINDOW]
+        if len(self.sent_times) >= RATE_MESSAGES:
+            return True
+        self.sent_times.append(now)
+        return False
+
+    async def post(self, content: dict) -> None:
+        body = content.get("body")
+        internal = content.get("internal", False)
+        client_id = str(content.get("client_id", ""))[:64]
+        if not isinstance(body, str) or not isinstance(internal, bool):
+            await self.send_error("bad_frame", "A message needs a text 'body'.")
+            return
+        if internal and not self.is_staff:
+            await self.send_error("forbidden", "Only staff write internal notes.")
+            return
+        if self.rate_limited():
+            await self.send_error("rate_limited", "Too many messages at once. Wait a minute.")
+            return
+        try:
+            message = await database_sync_to_async(self.post_now)(body, internal)
+        except services.MessagingError as error:
+            await self.send_error("bad_message", error.message)
+            return
+        await self.send_json(
+            {"type": "sent", "client_id": client_id, "seq": message.seq, "id": message.pk}
+        )
+        if not self.is_staff and message.thread.urgent:
+            await self.send_json({"type": "emergency"})
+
+    def post_now(self, body: str, internal: bool) -> Message:
+        message = services.message_post(
+            thread=self.thread,
+            body=body,
+            author_kind=Message.Author.STAFF if self.is_staff else Message.Author.PATIENT,
+            by=self.user,
+            internal=internal,
+        )
+        message.thread.refresh_from_db(fields=["urgent"])
+        return message
+
+    async def typing(self, content: dict) -> None:
+        internal = bool(content.get("internal")) and self.is_staff
+        group = (
+            services.staff_group(self.thread.pk)
+            if internal
+            else services.thread_group(self.thread.pk)
+        )
+        await self.channel_layer.group_send(
+            group,
+            {
+                "type": "thread.event",
+                "event": {
+                    "type": "typing",
+                    "side": "staff" if self.is_staff else "patient",
+                    "name": self.user.full_name if self.is_staff else "",
+                    "user": self.user.pk,
+                    "thread": self.thread.pk,
+                },
+            },
+        )
+
+    async def read(self, content: dict) -> None:
+        seq = content.get("seq")
+        if not isinstance(seq, int) or seq < 0:
+            await self.send_error("bad_frame", "A read frame needs the 'seq' read up to.")
+            return
+        await database_sync_to_async(self.read_now)(seq)
+
+    def read_now(self, seq: int) -> None:
+        thread = Thread.objects.get(pk=self.thread.pk)
+        services.mark_read(thread=thread, user=self.user, seq=seq)
+
+    async def sync(self, content: dict) -> None:
+        after = content.get("after", 0)
+        if not isinstance(after, int) or after < 0:
+            await self.send_error("bad_frame", "A sync frame needs 'after', a sequence number.")
+            return
+        frames, last = await database_sync_to_async(self.missed)(after)
+        for frame in frames:
+            await self.send_json(frame)
+        await self.send_json(
+            {"type": "synced", "last_seq": last, "more": len(frames) == SYNC_LIMIT}
+        )
+
+    def missed(self, after: int) -> tuple[list[dict], int]:
+        messages = list(
+            selectors.messages_for(user=self.user, thread=self.thread, after=after)[:SYNC_LIMIT]
+        )
+        last = messages[-1].seq if messages else after
+        return [services.message_event(m) for m in messages], last
+
+    async def thread_event(self, event: dict) -> None:
+        frame = event["event"]
+        if frame.get("internal") and not self.is_staff:
+            return  # never reached: internal notes go to the staff group only
+        if frame.get("type") in ("typing", "read") and frame.get("user") == self.user.pk:
+            return  # one's own typing and reading
+        await self.send_json(frame)
+
+
+class InboxConsumer(AuthenticatedConsumer):
+    async def allowed(self, user) -> bool:
+        return user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN, Role.CLINICIAN) and bool(
+            user.practice_id
+        )
+
+    async def groups_for(self, user) -> list[str]:
+        return [services.inbox_group(user.practice_id)]
+
+    async def handle(self, content: dict) -> None:
+        if content["type"] == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        await super().handle(content)
+
+    async def inbox_event(self, event: dict) -> None:
+        await self.send_json(event["event"])

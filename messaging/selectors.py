@@ -1,0 +1,159 @@
+"""Reads of messaging, scoped to the acting user. Patients see their own threads and never an
+internal note; front desk and admins see their practice's inbox; clinicians see threads of
+patients on their care team and threads assigned to them or their teams."""
+
+from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from messaging import search
+from messaging.models import Attachment, Message, ReadPosition, SavedReply, Team, Thread
+from telehealth.accounts.models import Role, User
+from telehealth.accounts.selectors import patients_visible_to
+
+PAGE_SIZE = 50
+
+
+def threads_visible_to(user: User) -> QuerySet[Thread]:
+    threads = Thread.objects.select_related("patient", "assignee", "team")
+    if not user.is_authenticated:
+        return threads.none()
+    if user.role == Role.PATIENT:
+        return threads.filter(patient__user=user)
+    if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return threads.filter(practice_id=user.practice_id)
+    if user.role == Role.CLINICIAN:
+        return (
+            threads.filter(practice_id=user.practice_id)
+            .filter(
+                Q(patient__in=patients_visible_to(user)) | Q(assignee=user) | Q(team__members=user)
+            )
+            .distinct()
+        )
+    return threads.none()
+
+
+def access_thread(*, user: User, thread_id: int) -> Thread:
+    return get_object_or_404(threads_visible_to(user), pk=thread_id)
+
+
+def messages_for(*, user: User, thread: Thread, after: int = 0) -> QuerySet[Message]:
+    """The thread's messages this user may read, after a sequence number (catch-up)."""
+    messages = (
+        Message.objects.filter(thread=thread, seq__gt=after)
+        .select_related("author")
+        .prefetch_related("attachments")
+        .order_by("seq")
+    )
+    if user.role == Role.PATIENT:
+        messages = messages.filter(internal=False)
+    return messages
+
+
+def read_seq(*, thread: Thread, user: User) -> int:
+    found = ReadPosition.objects.filter(thread=thread, user=user).values_list("seq", flat=True)
+    return found.first() or 0
+
+
+def others_read_seq(*, thread: Thread, user: User) -> int:
+    """How far the other side has read: the patient, for staff; any staff, for the patient."""
+    reads = ReadPosition.objects.filter(thread=thread)
+    if user.role == Role.PATIENT:
+        reads = reads.exclude(user__role=Role.PATIENT)
+    else:
+        reads = reads.filter(user__role=Role.PATIENT)
+    return max(reads.values_list("seq", flat=True), default=0)
+
+
+def _with_my_read(threads: QuerySet[Thread], user: User) -> QuerySet[Thread]:
+    mine = ReadPosition.objects.filter(thread=OuterRef("pk"), user=user).values("seq")[:1]
+    return threads.annotate(my_read=Coalesce(Subquery(mine, output_field=IntegerField()), Value(0)))
+
+
+INBOX_VIEWS = ("all", "unassigned", "mine", "urgent", "mentions", "closed")
+
+
+def inbox(
+    *,
+    user: User,
+    view: str = "all",
+    category: str = "",
+    status: str = "",
+    query: str = "",
+) -> QuerySet[Thread]:
+    """The staff inbox: open work first by default (closed threads under their own view)."""
+    threads = _with_my_read(threads_visible_to(user), user)
+    if view == "closed":
+        threads = threads.filter(status=Thread.Status.CLOSED)
+    elif status:
+        threads = threads.filter(status=status)
+    else:
+        threads = threads.exclude(status=Thread.Status.CLOSED)
+    if view == "unassigned":
+        threads = threads.filter(assignee__isnull=True, team__isnull=True)
+    elif view == "mine":
+        threads = threads.filter(Q(assignee=user) | Q(team__members=user)).distinct()
+    elif view == "urgent":
+        threads = threads.filter(urgent=True)
+    elif view == "mentions":
+        threads = threads.filter(
+            Exists(Message.objects.filter(thread=OuterRef("pk"), mentions=user))
+        )
+    if category:
+        threads = threads.filter(category=category)
+    threads = search.filter_threads(threads, query)
+    return threads.order_by("-urgent", "-last_message_at")
+
+
+def unread_threads(*, user: User) -> int:
+    """Patients: threads with a reply they have not read. Staff: open threads with a patient
+    message they have not read."""
+    threads = _with_my_read(threads_visible_to(user), user)
+    if user.role == Role.PATIENT:
+        unseen_reply = Message.objects.filter(
+            thread=OuterRef("pk"), internal=False, seq__gt=OuterRef("my_read")
+        ).exclude(author_kind=Message.Author.PATIENT)
+        return threads.filter(Exists(unseen_reply)).count()
+    return (
+        threads.exclude(status=Thread.Status.CLOSED)
+        .filter(last_patient_seq__gt=F("my_read"))
+        .count()
+    )
+
+
+def patient_threads(*, user: User) -> QuerySet[Thread]:
+    return _with_my_read(threads_visible_to(user), user).order_by("-last_message_at")
+
+
+def access_attachment(*, user: User, attachment_id: int) -> Attachment:
+    attachment = get_object_or_404(
+        Attachment.objects.select_related("message__thread"), pk=attachment_id
+    )
+    if user.role == Role.PATIENT and attachment.message.internal:
+        raise_not_found()
+    access_thread(user=user, thread_id=attachment.message.thread_id)
+    return attachment
+
+
+def raise_not_found():
+    from django.http import Http404
+
+    raise Http404
+
+
+def saved_replies(*, user: User) -> QuerySet[SavedReply]:
+    if user.role == Role.PATIENT or not user.practice_id:
+        return SavedReply.objects.none()
+    return SavedReply.objects.filter(practice_id=user.practice_id)
+
+
+def assignable_staff(*, user: User) -> QuerySet[User]:
+    return (
+        User.objects.filter(practice_id=user.practice_id, is_active=True)
+        .exclude(role=Role.PATIENT)
+        .order_by("full_name")
+    )
+
+
+def teams(*, user: User) -> QuerySet[Team]:
+    return Team.objects.filter(practice_id=user.practice_id)

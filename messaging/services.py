@@ -1,0 +1,599 @@
+"""Writes of messaging: starting threads, posting messages (with the urgent-symptom guard, the
+practice's rules and the after-hours reply), the SMS bridge out, reads, assignment, status,
+and bulk messages. Live events go out through broadcast_on_commit:
+
+- `thread.<id>` carries what the patient may see; `thread.<id>.staff` carries internal notes
+  and staff-only events; a patient's socket never joins the staff group.
+- `inbox.<practice_id>` tells staff inboxes that a thread changed."""
+
+import re
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from messaging import attachments as attachment_files
+from messaging import search
+from messaging.models import (
+    Attachment,
+    Category,
+    Message,
+    MessagingSettings,
+    Origin,
+    ReadPosition,
+    Rule,
+    Team,
+    Thread,
+)
+from telehealth.accounts.models import Patient, Practice, Role, User
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+from telehealth.notify import services as notify
+from telehealth.notify import wording
+from telehealth.notify.inbound import practice_context
+from telehealth.realtime import broadcast_on_commit
+
+MAX_BODY = 5000
+MAX_SUBJECT = 150
+AFTER_HOURS_QUIET = timedelta(hours=12)  # one after-hours reply per thread per closed spell
+SMS_THREAD_DAYS = 30  # a text continues the patient's latest open thread this recent
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MessagingError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def thread_group(thread_id: int) -> str:
+    return f"thread.{thread_id}"
+
+
+def staff_group(thread_id: int) -> str:
+    return f"thread.{thread_id}.staff"
+
+
+def inbox_group(practice_id: int) -> str:
+    return f"inbox.{practice_id}"
+
+
+def settings_for(practice: Practice) -> MessagingSettings:
+    found = MessagingSettings.objects.filter(practice=practice).first()
+    return found or MessagingSettings(practice=practice)
+
+
+# --- Checks on a patient's words -----------------------------------------------------------
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lower().replace("’", "'")).strip()
+
+
+def emergency_terms_in(text: str, practice: Practice) -> list[str]:
+    """The practice's emergency terms found in the text (whole words, any case)."""
+    text = _normalise(text)
+    return [
+        term
+        for term in settings_for(practice).terms
+        if re.search(rf"(?<!\w){re.escape(_normalise(term))}(?!\w)", text)
+    ]
+
+
+def is_open(practice: Practice, at: datetime) -> bool:
+    """Whether `at` falls in the practice's business hours ({"mon": [["08:00", "17:00"]]}).
+    A practice that set no hours is always open: no after-hours replies."""
+    hours = practice.business_hours or {}
+    if not hours:
+        return True
+    local = at.astimezone(practice.zone)
+    now = local.strftime("%H:%M")
+    return any(start <= now < end for start, end in hours.get(DAYS[local.weekday()], []))
+
+
+def matching_rules(practice: Practice, text: str) -> list[Rule]:
+    text = _normalise(text)
+    return [
+        rule
+        for rule in Rule.objects.filter(practice=practice, is_active=True)
+        if any(
+            re.search(rf"(?<!\w){re.escape(_normalise(str(k)))}(?!\w)", text)
+            for k in rule.keywords
+            if str(k).strip()
+        )
+    ]
+
+
+# --- Posting -------------------------------------------------------------------------------
+
+
+def _clean_body(body: str, *, allow_empty: bool = False) -> str:
+    body = (body or "").strip()
+    if not body and not allow_empty:
+        raise MessagingError(_("Write a message first."))
+    if len(body) > MAX_BODY:
+        raise MessagingError(_("Messages are limited to 5,000 characters."))
+    return body
+
+
+def thread_start(
+    *,
+    patient: Patient,
+    subject: str,
+    body: str,
+    category: str = Category.OTHER,
+    origin: str = Origin.PORTAL,
+    by: User | None = None,
+    files=(),
+    request=None,
+) -> tuple[Thread, Message]:
+    """A new conversation. Patients start portal threads (or SMS and website chat start them
+    for the patient); staff start one to reach a patient."""
+    subject = (subject or "").strip()[:MAX_SUBJECT] or _("Message")
+    if category not in Category.values:
+        raise MessagingError(_("Choose a category."))
+    from_staff = origin == Origin.STAFF
+    body = _clean_body(body, allow_empty=bool(files))
+    with transaction.atomic():
+        thread = Thread.objects.create(
+            practice_id=patient.practice_id,
+            patient=patient,
+            subject=subject,
+            category=category,
+            origin=origin,
+            status=Thread.Status.PENDING if from_staff else Thread.Status.OPEN,
+        )
+        search.index(thread=thread, text=subject)
+        audit.record(
+            action=Action.CREATE,
+            actor=by,
+            obj=thread,
+            patient=patient,
+            request=request,
+            detail="message thread started",
+        )
+        via = {Origin.SMS: Message.Via.SMS, Origin.WEB_CHAT: Message.Via.WEB_CHAT}.get(
+            origin, Message.Via.PORTAL
+        )
+        message = message_post(
+            thread=thread,
+            body=body,
+            by=by,
+            author_kind=Message.Author.STAFF if from_staff else Message.Author.PATIENT,
+            via=via,
+            files=files,
+            request=request,
+        )
+    return thread, message
+
+
+def message_post(
+    *,
+    thread: Thread,
+    body: str,
+    author_kind: str,
+    by: User | None = None,
+    internal: bool = False,
+    via: str = Message.Via.PORTAL,
+    files=(),
+    request=None,
+) -> Message:
+    """Add a message under the thread's next sequence number, in one transaction with
+    everything it causes: search terms, the SMS or email that carries it, the urgent flag,
+    rules and the after-hours reply, and the live events (sent after commit)."""
+    if internal and author_kind != Message.Author.STAFF:
+        raise MessagingError(_("Only staff write internal notes."))
+    body = _clean_body(body, allow_empty=bool(files))
+    checked = [attachment_files.check(f) for f in files]  # refuse before writing anything
+    with transaction.atomic():
+        thread = (
+            Thread.objects.select_for_update().select_related("patient__practice").get(pk=thread.pk)
+        )
+        message = _append(
+            thread=thread,
+            body=body,
+            author_kind=author_kind,
+            by=by,
+            internal=internal,
+            via=via,
+        )
+        for upload, kind in checked:
+            Attachment.objects.create(
+                message=message,
+                file=upload,
+                name=(upload.name or "attachment")[-120:],
+                content_type=kind,
+                size=upload.size,
+            )
+        if internal:
+            message.mentions.set(_mentioned(thread.practice_id, body))
+        search.index(thread=thread, text=body)
+        audit.record(
+            action=Action.CREATE,
+            actor=by,
+            obj=message,
+            patient=thread.patient,
+            request=request,
+            detail="internal note" if internal else f"message from {author_kind}",
+        )
+        if author_kind == Message.Author.PATIENT:
+            _after_patient_message(thread=thread, message=message)
+        elif not internal:
+            _deliver_to_patient(thread=thread, message=message)
+        _announce(thread=thread, message=message)
+    return message
+
+
+def _append(*, thread: Thread, body: str, author_kind: str, by, internal: bool, via: str):
+    """The next message of a locked thread, and the thread's counters."""
+    seq = thread.last_seq + 1
+    now = timezone.now()
+    message = Message.objects.create(
+        thread=thread,
+        seq=seq,
+        author_kind=author_kind,
+        author=by,
+        body=body,
+        internal=internal,
+        via=via,
+        created_at=now,
+    )
+    thread.last_seq = seq
+    fields = ["last_seq"]
+    if not internal:
+        thread.last_message_at = now
+        fields.append("last_message_at")
+    if author_kind == Message.Author.PATIENT:
+        thread.last_patient_seq = seq
+        thread.status = Thread.Status.OPEN  # a patient's message reopens a closed thread
+        fields += ["last_patient_seq", "status"]
+    elif author_kind == Message.Author.STAFF and not internal:
+        thread.status = Thread.Status.PENDING
+        fields.append("status")
+    thread.save(update_fields=fields)
+    if by is not None:
+        _read_to(thread=thread, user=by, seq=seq)
+    return message
+
+
+def _mentioned(practice_id: int, body: str) -> list[User]:
+    """Staff named as @first-name or @email-name in an internal note."""
+    handles = {h.lower() for h in re.findall(r"@([\w.\-]+)", body)}
+    if not handles:
+        return []
+    staff = User.objects.filter(practice_id=practice_id, is_active=True).exclude(role=Role.PATIENT)
+    return [
+        user
+        for user in staff
+        if user.email.split("@")[0].lower() in handles
+        or (user.full_name.split() or [""])[0].lower() in handles
+    ]
+
+
+def _system_reply(*, thread: Thread, body: str) -> Message:
+    message = _append(
+        thread=thread,
+        body=body,
+        author_kind=Message.Author.SYSTEM,
+        by=None,
+        internal=False,
+        via=Message.Via.PORTAL,
+    )
+    _deliver_to_patient(thread=thread, message=message)
+    _announce(thread=thread, message=message)
+    return message
+
+
+def _patient_wording(thread: Thread, key: str) -> str:
+    patient = thread.patient
+    _subject, body = notify.wording_for(
+        practice=patient.practice, key=key, channel=wording.SMS, language=patient.preferred_language
+    )
+    context = {
+        **practice_context(patient),
+        "emergency_number": settings_for(patient.practice).emergency_number,
+    }
+    return wording.render(body, context)
+
+
+def _after_patient_message(*, thread: Thread, message: Message) -> None:
+    """The urgent-symptom guard, the practice's rules and the after-hours reply."""
+    practice = thread.patient.practice
+    changed = []
+    if emergency_terms_in(message.body, practice):
+        thread.urgent, thread.priority = True, Thread.Priority.HIGH
+        changed += ["urgent", "priority"]
+        _system_reply(thread=thread, body=_patient_wording(thread, "messaging.urgent"))
+    rules = matching_rules(practice, message.body)
+    for rule in rules:
+        for field, value in (
+            ("category", rule.set_category),
+            ("priority", rule.set_priority if not thread.urgent else ""),
+            ("assignee_id", rule.set_assignee_id),
+            ("team_id", rule.set_team_id),
+        ):
+            if value:
+                setattr(thread, field, value)
+                changed.append(field)
+    if changed:
+        thread.save(update_fields=sorted(set(changed)))
+    replied = next((rule for rule in rules if rule.reply.strip()), None)
+    if replied is not None:
+        _system_reply(thread=thread, body=replied.reply.strip())
+    elif (
+        not thread.urgent
+        and settings_for(practice).after_hours_reply_on
+        and not is_open(practice, message.created_at)
+        and not _recent_after_hours_reply(thread)
+    ):
+        _system_reply(thread=thread, body=_patient_wording(thread, "messaging.after_hours"))
+
+
+def _recent_after_hours_reply(thread: Thread) -> bool:
+    return Message.objects.filter(
+        thread=thread,
+        author_kind=Message.Author.SYSTEM,
+        created_at__gte=timezone.now() - AFTER_HOURS_QUIET,
+    ).exists()
+
+
+def thread_url(thread: Thread) -> str:
+    return settings.SITE_URL + reverse("messaging:thread", args=[thread.pk])
+
+
+def _deliver_to_patient(*, thread: Thread, message: Message) -> None:
+    """Staff and automatic replies reach a patient who prefers texts by SMS (with consent and
+    no opt-out); others get an email saying a message is waiting in the portal (no PHI)."""
+    patient = thread.patient
+    by_text = patient.preferred_channel == "sms" or thread.origin in (Origin.SMS, Origin.WEB_CHAT)
+    if by_text and notify.sms_allowed(patient):
+        text = message.body
+        if message.attachments.exists():
+            text += "\n" + _("(Attachment: open the portal to see it.)") + " " + thread_url(thread)
+        sms = notify.message_enqueue(
+            channel="sms",
+            template="messaging.message",
+            body=f"{patient.practice.name}: {text}",
+            dedupe_key=f"thread-message:{message.pk}:sms",
+            patient=patient,
+            related=message,
+        )
+        if sms is not None:
+            Message.objects.filter(pk=message.pk).update(sms=sms)
+        return
+    if message.author_kind == Message.Author.STAFF:
+        notify.patient_message_enqueue(
+            patient=patient,
+            channel="email",
+            key="messaging.new_message",
+            context={**practice_context(patient), "portal_link": thread_url(thread)},
+            related=message,
+            dedupe_key=f"thread-message:{message.pk}:email",
+        )
+
+
+def message_event(message: Message) -> dict:
+    """The frame a client gets for a message (also what catch-up replays)."""
+    author = message.author
+    return {
+        "type": "message",
+        "thread": message.thread_id,
+        "seq": message.seq,
+        "id": message.pk,
+        "author_kind": message.author_kind,
+        "author": author.full_name if author else "",
+        "author_id": author.pk if author else None,
+        "body": message.body,
+        "internal": message.internal,
+        "via": message.via,
+        "at": message.created_at.isoformat(),
+        "attachments": [
+            {
+                "id": a.pk,
+                "name": a.name,
+                "type": a.content_type,
+                "size": a.size,
+                "url": reverse("messaging:attachment", args=[a.pk]),
+            }
+            for a in message.attachments.all()
+        ],
+    }
+
+
+def _announce(*, thread: Thread, message: Message) -> None:
+    event = {"type": "thread.event", "event": message_event(message)}
+    group = staff_group(thread.pk) if message.internal else thread_group(thread.pk)
+    broadcast_on_commit(group, event)
+    broadcast_on_commit(inbox_group(thread.practice_id), _inbox_event(thread))
+
+
+def _inbox_event(thread: Thread) -> dict:
+    return {
+        "type": "inbox.event",
+        "event": {
+            "type": "thread-updated",
+            "thread": thread.pk,
+            "status": thread.status,
+            "urgent": thread.urgent,
+            "assignee": thread.assignee_id,
+            "last_seq": thread.last_seq,
+        },
+    }
+
+
+# --- Reading, assignment, status ----------------------------------------------------------
+
+
+def _read_to(*, thread: Thread, user: User, seq: int) -> bool:
+    position, created = ReadPosition.objects.get_or_create(
+        thread=thread, user=user, defaults={"seq": seq}
+    )
+    if created:
+        return True
+    if seq <= position.seq:
+        return False
+    ReadPosition.objects.filter(pk=position.pk, seq__lt=seq).update(seq=seq, read_at=timezone.now())
+    return True
+
+
+def mark_read(*, thread: Thread, user: User, seq: int | None = None) -> bool:
+    """Move the user's read position forward (never back); tell the thread who read what."""
+    seq = min(thread.last_seq, seq if seq is not None else thread.last_seq)
+    if seq <= 0:
+        return False
+    with transaction.atomic():
+        moved = _read_to(thread=thread, user=user, seq=seq)
+        if moved:
+            role = "patient" if user.role == Role.PATIENT else "staff"
+            broadcast_on_commit(
+                thread_group(thread.pk),
+                {
+                    "type": "thread.event",
+                    "event": {
+                        "type": "read",
+                        "seq": seq,
+                        "by": role,
+                        "user": user.pk,
+                        "thread": thread.pk,
+                    },
+                },
+            )
+            broadcast_on_commit(inbox_group(thread.practice_id), _inbox_event(thread))
+    return moved
+
+
+def assign(*, thread: Thread, by: User, assignee: User | None, team: Team | None) -> Thread:
+    if assignee is not None and (
+        assignee.practice_id != thread.practice_id or assignee.role == Role.PATIENT
+    ):
+        raise MessagingError(_("Assign the thread to someone on your practice's staff."))
+    if team is not None and team.practice_id != thread.practice_id:
+        raise MessagingError(_("That team is not one of your practice's."))
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        thread.assignee, thread.team = assignee, team
+        thread.save(update_fields=["assignee", "team"])
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=thread,
+            patient=thread.patient,
+            detail=f"assigned to {assignee.full_name if assignee else team or 'nobody'}"[:300],
+        )
+        _staff_event(
+            thread, {"type": "assigned", "assignee": assignee.full_name if assignee else ""}
+        )
+    return thread
+
+
+def set_status(*, thread: Thread, by: User, status: str) -> Thread:
+    if status not in Thread.Status.values:
+        raise MessagingError(_("Choose open, waiting on patient or closed."))
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        thread.status = status
+        if status == Thread.Status.CLOSED:
+            thread.urgent = False
+        thread.save(update_fields=["status", "urgent"])
+        audit.record(
+            action=Action.UPDATE, actor=by, obj=thread, patient=thread.patient, detail=status
+        )
+        _staff_event(thread, {"type": "status", "status": status})
+    return thread
+
+
+def _staff_event(thread: Thread, event: dict) -> None:
+    broadcast_on_commit(
+        staff_group(thread.pk), {"type": "thread.event", "event": {**event, "thread": thread.pk}}
+    )
+    broadcast_on_commit(inbox_group(thread.practice_id), _inbox_event(thread))
+
+
+# --- The SMS bridge in ----------------------------------------------------------------------
+
+
+def sms_received(*, patient: Patient, body: str) -> Message:
+    """A text from a known patient: it continues their latest open thread of the last 30
+    days, or starts one."""
+    body = body.strip() or "(empty text)"
+    thread = (
+        Thread.objects.filter(
+            patient=patient,
+            last_message_at__gte=timezone.now() - timedelta(days=SMS_THREAD_DAYS),
+        )
+        .exclude(status=Thread.Status.CLOSED)
+        .order_by("-last_message_at")
+        .first()
+    )
+    if thread is None:
+        _thread, message = thread_start(
+            patient=patient,
+            subject=_("Text message"),
+            body=body[:MAX_BODY],
+            origin=Origin.SMS,
+        )
+        return message
+    return message_post(
+        thread=thread,
+        body=body[:MAX_BODY],
+        author_kind=Message.Author.PATIENT,
+        via=Message.Via.SMS,
+    )
+
+
+def web_chat_start(*, patient: Patient, body: str) -> Thread:
+    """A message from the practice's website chat: a thread that continues by text. The
+    patient gets an acknowledgement by text unless an automatic reply already went."""
+    with transaction.atomic():
+        thread, _message = thread_start(
+            patient=patient, subject=_("Website chat"), body=body, origin=Origin.WEB_CHAT
+        )
+        thread = (
+            Thread.objects.select_for_update().select_related("patient__practice").get(pk=thread.pk)
+        )
+        if not thread.messages.filter(author_kind=Message.Author.SYSTEM).exists():
+            _system_reply(
+                thread=thread, body=_patient_wording(thread, "messaging.web_chat_received")
+            )
+    return thread
+
+
+# --- Bulk messages --------------------------------------------------------------------------
+
+
+def bulk_send(*, practice: Practice, by: User, patients, body: str, channel: str) -> int:
+    """Queue one message per reachable patient through the outbox (consent and opt-out are
+    honoured by the outbox's rules); returns how many were queued."""
+    body = _clean_body(body)
+    if channel not in ("sms", "email"):
+        raise MessagingError(_("Choose text message or email."))
+    if channel == "sms" and wording.sms_size(body).segments > 3:
+        raise MessagingError(_("A bulk text is limited to 3 SMS segments. Shorten it."))
+    stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")
+    queued = 0
+    with transaction.atomic():
+        for patient in patients:
+            text = wording.render(body, {**practice_context(patient)})
+            reachable = notify.sms_allowed(patient) if channel == "sms" else bool(patient.email)
+            if not reachable:
+                continue
+            notify.message_enqueue(
+                channel=channel,
+                template="messaging.bulk",
+                body=f"{practice.name}: {text}" if channel == "sms" else text,
+                subject=_("A message from %(practice)s") % {"practice": practice.name},
+                html_body=notify.html_from_text(text) if channel == "email" else "",
+                dedupe_key=f"bulk:{practice.pk}:{by.pk}:{stamp}:{patient.pk}:{channel}",
+                patient=patient,
+            )
+            queued += 1
+        audit.record(
+            action=Action.EXPORT,
+            actor=by,
+            obj=practice,
+            detail=f"bulk {channel} message to {queued} patients",
+        )
+    return queued
