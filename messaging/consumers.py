@@ -160,7 +160,7 @@ class ThreadConsumer(AuthenticatedConsumer):
             return
         frames, last = await database_sync_to_async(self.missed)(after)
         for frame in frames:
-            await self.send_json(frame)
+            await self.send_json({**frame, "replay": True})
         await self.send_json(
             {"type": "synced", "last_seq": last, "more": len(frames) == SYNC_LIMIT}
         )

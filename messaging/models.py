@@ -70,6 +70,7 @@ class Thread(models.Model):
         Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="threads"
     )
     last_seq = models.PositiveIntegerField(default=0)  # the newest message's sequence number
+    last_public_seq = models.PositiveIntegerField(default=0)  # the newest the patient can see
     last_message_at = models.DateTimeField(default=timezone.now)
     last_patient_seq = models.PositiveIntegerField(default=0)  # newest message from the patient
     created_at = models.DateTimeField(default=timezone.now)
@@ -99,6 +100,8 @@ class Message(models.Model):
 
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField()  # 1, 2, 3 … per thread: clients catch up by it
+    # The patient's view skips internal notes: their client checks for gaps against this.
+    prev_public_seq = models.PositiveIntegerField(default=0)
     author_kind = models.CharField(max_length=8, choices=Author.choices)
     author = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -240,12 +240,13 @@ def _append(*, thread: Thread, body: str, author_kind: str, by, internal: bool, 
         internal=internal,
         via=via,
         created_at=now,
+        prev_public_seq=thread.last_public_seq,
     )
     thread.last_seq = seq
     fields = ["last_seq"]
     if not internal:
-        thread.last_message_at = now
-        fields.append("last_message_at")
+        thread.last_message_at, thread.last_public_seq = now, seq
+        fields += ["last_message_at", "last_public_seq"]
     if author_kind == Message.Author.PATIENT:
         thread.last_patient_seq = seq
         thread.status = Thread.Status.OPEN  # a patient's message reopens a closed thread
@@ -382,6 +383,7 @@ def message_event(message: Message) -> dict:
         "type": "message",
         "thread": message.thread_id,
         "seq": message.seq,
+        "prev_public": message.prev_public_seq,
         "id": message.pk,
         "author_kind": message.author_kind,
         "author": author.full_name if author else "",

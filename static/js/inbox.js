@@ -18,6 +18,7 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}${box.dataset.wsUrl}`);
+    socket.addEventListener("open", refresh); // whatever changed before the socket opened
     socket.addEventListener("message", (e) => {
       const frame = JSON.parse(e.data);
       if (frame.type !== "thread-updated") return;
@@ -26,7 +27,7 @@
     });
     socket.addEventListener("close", (e) => {
       if (e.code >= 4400 && e.code < 4500) return;
-      setTimeout(() => { refresh(); connect(); }, 2000);
+      setTimeout(connect, 2000);
     });
   }
   connect();

@@ -48,8 +48,14 @@
     return true;
   };
 
+  // "Read" sits under our side's latest message once the other side has read that far.
   function showReceipt() {
-    receipt.textContent = lastOurSeq && otherRead >= lastOurSeq ? "✓ " + label("Read") : "";
+    list.querySelectorAll(".message__receipt").forEach((r) => r.remove());
+    receipt.textContent = "";
+    if (!lastOurSeq || otherRead < lastOurSeq) return;
+    const item = list.querySelector(`li[data-seq="${lastOurSeq}"]`);
+    if (item) item.append(element("p", "message__receipt", "✓ " + label("Read")));
+    receipt.textContent = label("Read");
   }
 
   function authorName(m) {
@@ -65,6 +71,17 @@
     return node;
   }
 
+  // "23 Nov, 18:53" in the practice's time zone, as the server renders it.
+  function stamp(iso) {
+    const parts = {};
+    new Intl.DateTimeFormat(document.documentElement.lang, {
+      day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      timeZone: root.dataset.timeZone,
+    }).formatToParts(new Date(iso)).forEach((p) => { parts[p.type] = p.value; });
+    const month = parts.month.replace(".", "");
+    return `${parts.day} ${month.charAt(0).toUpperCase()}${month.slice(1)}, ${parts.hour}:${parts.minute}`;
+  }
+
   function build(m) {
     const item = element("li", `message message--${m.author_kind}` + (m.internal ? " message--internal" : ""));
     if (ourSide(m.author_kind, m.internal)) item.classList.add("message--mine");
@@ -73,7 +90,7 @@
     meta.append(element("strong", "", authorName(m)));
     if (m.internal) meta.append(" ", element("span", "badge badge--internal", label("Internal")));
     if (m.via === "sms") meta.append(" ", element("span", "badge", label("Text")));
-    const when = element("time", "", new Date(m.at).toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }));
+    const when = element("time", "", stamp(m.at));
     when.dateTime = m.at;
     meta.append(" ", when);
     item.append(meta);
@@ -96,9 +113,17 @@
     return item;
   }
 
-  function show(m) {
+  // Live messages must follow the last one shown (for the patient, the last one they may
+  // see: internal notes take numbers too). Otherwise something was missed: sync first.
+  let missedWhileSyncing = false;
+  function show(m, replayed) {
     if (m.seq <= lastSeq) return; // already on the page
-    if (m.seq > lastSeq + 1) { requestSync(); return; } // a gap: fetch what is missing first
+    const previous = staffView ? m.seq - 1 : m.prev_public;
+    if (!replayed && previous > lastSeq) {
+      if (syncing) missedWhileSyncing = true;
+      requestSync();
+      return;
+    }
     list.append(build(m));
     lastSeq = m.seq;
     if (ourSide(m.author_kind, m.internal)) lastOurSeq = m.seq;
@@ -133,12 +158,13 @@
         sendButton.disabled = false;
         break;
       case "message":
-        if (frame.type === "message" && frame.seq === lastSeq + 1) typingLine.textContent = "";
-        show(frame);
+        typingLine.textContent = "";
+        show(frame, !!frame.replay);
         break;
       case "synced":
         syncing = false;
-        if (frame.more) requestSync();
+        if (frame.more || missedWhileSyncing) requestSync();
+        missedWhileSyncing = false;
         break;
       case "typing":
         showTyping(frame);
