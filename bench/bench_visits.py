@@ -17,17 +17,13 @@ line with the figures last."""
 import asyncio
 import json
 import os
-import resource
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from common import ROOT, setup_django
+from common import setup_django
 
 if not os.environ.get("BENCH_DATABASE_URL"):
     # The server process must see the database: a file, not SQLite's in-memory default.
@@ -40,7 +36,7 @@ from aiortc import (  # noqa: E402
     RTCSessionDescription,
     VideoStreamTrack,
 )
-from common import fresh_database  # noqa: E402
+from common import free_port, fresh_database, raise_file_limit, start_server  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -55,12 +51,6 @@ from visits import selectors, services  # noqa: E402
 RELAYS = 300
 SOCKETS = int(os.environ.get("BENCH_SOCKETS", "5000"))
 BATCH = 50  # sockets opened at once, like patients arriving in a busy hour, not all in one tick
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def grant_cookie(visit) -> str:
@@ -117,55 +107,6 @@ def world():
     # Two patients' visits with admitted participants for the relay and set-up tests: the
     # "clinician" side is a second patient grant on the same visit, admitted as a guest.
     return visits
-
-
-def start_server(port: int) -> subprocess.Popen:
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        url = (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    else:
-        url = f"sqlite:///{db['NAME']}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "TELEHEALTH_TESTING": "0",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("TEST_DATABASE_NAME", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "telehealth.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--ws",
-            "websockets-sansio",
-        ],
-        cwd=ROOT,
-        env=env,
-        preexec_fn=raise_file_limit,
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("uvicorn did not start")
-
-
-def raise_file_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
 
 
 def rss_kib(pid: int) -> int:

@@ -5,7 +5,10 @@ SQLite in memory by default; BENCH_DATABASE_URL=postgres://... benchmarks Postgr
 BENCH_REDIS_URL=redis://... puts the Celery broker on Redis, as in production."""
 
 import os
+import resource
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,3 +59,62 @@ def median_us(fn, *, rounds: int = 7, inner: int = 1) -> float:
             fn()
         samples.append((time.perf_counter() - start) / inner * 1e6)
     return statistics.median(samples)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, extra_env: dict | None = None) -> subprocess.Popen:
+    """uvicorn serving the project on `port`, against the benchmark's database."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        url = (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    else:
+        url = f"sqlite:///{db['NAME']}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TELEHEALTH_TESTING": "0",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "telehealth.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--ws",
+            "websockets-sansio",
+        ],
+        cwd=ROOT,
+        env=env,
+        preexec_fn=raise_file_limit,
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("uvicorn did not start")
+
+
+def raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))

@@ -7,6 +7,9 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         from messaging import inbound
+        from messaging.views import chart_section
+        from telehealth.accounts import chart
         from telehealth.notify import inbound as notify_inbound
 
         notify_inbound.register("messaging", inbound.handle)
+        chart.register(chart_section)

@@ -11,6 +11,7 @@ Internal notes travel only in the thread's staff group, which a patient's socket
 import time
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from messaging import selectors, services
 from messaging.models import Message, Thread
@@ -18,8 +19,7 @@ from telehealth.accounts.models import Role
 from telehealth.realtime import CLOSE_FORBIDDEN, AuthenticatedConsumer
 
 SYNC_LIMIT = 500  # messages per sync reply; the client asks again from the last one it got
-RATE_MESSAGES = 20  # a socket may send this many messages …
-RATE_WINDOW = 60  # … per this many seconds
+RATE_WINDOW = 60  # seconds; settings.MESSAGING_SOCKET_RATE messages per window per socket
 
 
 class ThreadConsumer(AuthenticatedConsumer):
@@ -81,7 +81,7 @@ class ThreadConsumer(AuthenticatedConsumer):
     def rate_limited(self) -> bool:
         now = time.monotonic()
         self.sent_times = [t for t in self.sent_times if now - t < RATE_WINDOW]
-        if len(self.sent_times) >= RATE_MESSAGES:
+        if len(self.sent_times) >= settings.MESSAGING_SOCKET_RATE:
             return True
         self.sent_times.append(now)
         return False

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from messaging.attachments import MAX_FILES
 from messaging.models import Category, Thread
 from telehealth.accounts.validation import normalise_phone
+from telehealth.notify import wording
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -86,6 +87,14 @@ class BulkForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("You can use {patient_first_name} and {practice_phone}."),
     )
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        try:
+            wording.validate_template(channel=wording.EMAIL, subject="", body=body)
+        except wording.TemplateError as error:
+            raise forms.ValidationError(str(error)) from error
+        return body
 
     def __init__(self, *args, providers=None, **kwargs):
         super().__init__(*args, **kwargs)

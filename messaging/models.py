@@ -185,6 +185,16 @@ class SavedReply(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from telehealth.notify import wording
+
+        try:
+            wording.validate_template(channel=wording.EMAIL, subject="", body=self.body)
+        except wording.TemplateError as error:
+            raise ValidationError({"body": str(error)}) from error
+
 
 class Rule(models.Model):
     """On a patient's new message containing any keyword: answer automatically, and/or set the

@@ -570,6 +570,10 @@ def bulk_send(*, practice: Practice, by: User, patients, body: str, channel: str
     """Queue one message per reachable patient through the outbox (consent and opt-out are
     honoured by the outbox's rules); returns how many were queued."""
     body = _clean_body(body)
+    try:
+        wording.validate_template(channel=wording.EMAIL, subject="", body=body)
+    except wording.TemplateError as error:
+        raise MessagingError(str(error)) from error
     if channel not in ("sms", "email"):
         raise MessagingError(_("Choose text message or email."))
     if channel == "sms" and wording.sms_size(body).segments > 3:

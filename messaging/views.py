@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -397,3 +398,17 @@ def web_chat(request, practice_slug: str):
     ancestors = [o for o in chat_settings.website_origins if str(o).startswith("https://")]
     response._csp_replace = {"frame-ancestors": [SELF, *ancestors]}
     return response
+
+
+def chart_section(request, patient) -> str:
+    """The patient chart's conversations and a way to write first (registered in apps.ready)."""
+    if not request.user.is_staff_role:
+        return ""
+    threads = list(
+        selectors.threads_visible_to(request.user)
+        .filter(patient=patient)
+        .order_by("-last_message_at")[:5]
+    )
+    return render_to_string(
+        "messaging/_chart_section.html", {"threads": threads, "patient": patient}, request=request
+    )

@@ -85,6 +85,8 @@ DEBUG = envbool("DEBUG", default=not PRODUCTION and not TESTING)
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
 SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+# Messages one socket may send per minute (a flood guard; benchmarks raise it).
+MESSAGING_SOCKET_RATE = envint("MESSAGING_SOCKET_RATE", 20)
 
 # PHI encryption: the first key encrypts, every key decrypts (see telehealth/crypto).
 FIELD_ENCRYPTION_KEYS = [

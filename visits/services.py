@@ -10,12 +10,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from messaging import services as messaging
+from messaging.models import Category, Origin
 from scheduling import services as scheduling
 from scheduling.models import Appointment, Status
 from telehealth.accounts.models import User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
+from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
 from telehealth.realtime import broadcast_on_commit
 from visits.models import ChatMessage, NoteAddendum, Participant, Presence, Visit, VisitNote
@@ -183,7 +186,7 @@ def end(*, visit: Visit, by: User) -> Visit:
                 appointment=appointment, status=Status.COMPLETED, by=by
             )
         audit.record(action=Action.UPDATE, actor=by, obj=visit, detail="visit ended")
-        summary_send_when_ready(visit=visit)
+        summary_send_when_ready(visit=visit, by=by)
         broadcast_on_commit(
             room_group(visit.pk), {"type": "visit.event", "event": {"type": "ended"}}
         )
@@ -225,7 +228,7 @@ def note_sign(*, visit: Visit, by: User) -> VisitNote:
                 patient=visit.patient,
                 detail="note signed",
             )
-            summary_send_when_ready(visit=Visit.objects.get(pk=visit.pk))
+            summary_send_when_ready(visit=Visit.objects.get(pk=visit.pk), by=by)
     return note
 
 
@@ -274,31 +277,44 @@ def visit_from_summary_token(token: str) -> Visit:
     return visit
 
 
-def summary_send_when_ready(*, visit: Visit) -> bool:
+def summary_send_when_ready(*, visit: Visit, by: User | None) -> bool:
     """Send the after-visit summary once the visit has ended and its note is signed, whichever
-    comes last; once only (the outbox's dedupe keys guard a race)."""
+    comes last, once only. It goes as a message from the practice in the patient's inbox, so
+    messaging delivers it their way (a text, or an email pointing to the portal); the message
+    holds only a link, and the link asks for the date of birth."""
     if visit.state != Visit.State.ENDED or visit.summary_sent_at:
         return False
-    note = VisitNote.objects.filter(visit=visit, signed_at__isnull=False).first()
-    if note is None:
+    if not VisitNote.objects.filter(visit=visit, signed_at__isnull=False).exists():
         return False
+    now = timezone.now()
+    if not Visit.objects.filter(pk=visit.pk, summary_sent_at__isnull=True).update(
+        summary_sent_at=now
+    ):
+        return False  # the other of end and sign got here first
+    visit.summary_sent_at = now
     patient = visit.patient
-    context = {
-        **practice_context(patient),
-        "provider_name": visit.provider.display_name if visit.provider else visit.practice.name,
-        "summary_link": summary_url(visit),
-    }
-    for channel in ("sms", "email"):
-        notify.patient_message_enqueue(
-            patient=patient,
-            channel=channel,
-            key="visit.summary",
-            context=context,
-            related=visit,
-            dedupe_key=f"visit-summary:{visit.pk}:{channel}",
-        )
-    Visit.objects.filter(pk=visit.pk).update(summary_sent_at=timezone.now())
-    visit.summary_sent_at = timezone.now()
+    _subject, text = notify.wording_for(
+        practice=patient.practice,
+        key="visit.summary",
+        channel="sms",
+        language=patient.preferred_language,
+    )
+    body = wording.render(
+        text,
+        {
+            **practice_context(patient),
+            "provider_name": visit.provider.display_name if visit.provider else "",
+            "summary_link": summary_url(visit),
+        },
+    )
+    messaging.thread_start(
+        patient=patient,
+        subject=_("Your visit summary"),
+        body=body,
+        category=Category.CLINICAL,
+        origin=Origin.STAFF,
+        by=by,
+    )
     return True
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from messaging import selectors as messaging_selectors
 from scheduling import services as scheduling
 from scheduling.models import ACTIVE_STATUSES
 from scheduling.selectors import appointments_visible_to, day_bounds
@@ -197,6 +198,9 @@ def room(request, visit_id: int):
             role=Participant.Role.PATIENT, admitted_at__isnull=True
         ).exists()
         context["patient_age"] = visit.patient.age_on(timezone.localdate())
+        context["threads"] = messaging_selectors.threads_visible_to(request.user).filter(
+            patient_id=visit.patient_id
+        )[:3]
         context["previous_visits"] = selectors.previous_visits(user=request.user, visit=visit)
         context["upcoming"] = (
             appointments_visible_to(request.user)

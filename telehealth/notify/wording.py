@@ -258,8 +258,8 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "{practice_name} · {practice_phone}"
         ),
     ),
-    # No clinical detail in the message itself: the link opens the summary after a
-    # date-of-birth check.
+    # Posted in the patient's inbox by visits. No clinical detail in the message itself: the
+    # link opens the summary after a date-of-birth check.
     ("visit.summary", SMS, "en"): (
         "",
         "{practice_name}: your visit summary from {provider_name} is ready: {summary_link}",
@@ -267,26 +267,6 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
     ("visit.summary", SMS, "es"): (
         "",
         "{practice_name}: el resumen de su consulta con {provider_name} está listo: {summary_link}",
-    ),
-    ("visit.summary", EMAIL, "en"): (
-        "Your visit summary from {practice_name}",
-        (
-            "Hello {patient_first_name},\n\n"
-            "Thank you for your visit with {provider_name}. Your visit summary, with what "
-            "was discussed and your care plan, is ready: {summary_link}\n\n"
-            "For your privacy, the page asks for your date of birth.\n\n"
-            "{practice_name} · {practice_phone}"
-        ),
-    ),
-    ("visit.summary", EMAIL, "es"): (
-        "El resumen de su consulta con {practice_name}",
-        (
-            "Hola, {patient_first_name}:\n\n"
-            "Gracias por su consulta con {provider_name}. El resumen de la consulta, con lo "
-            "que se habló y su plan de cuidado, está listo: {summary_link}\n\n"
-            "Para proteger su privacidad, la página le pide su fecha de nacimiento.\n\n"
-            "{practice_name} · {practice_phone}"
-        ),
     ),
     ("messaging.after_hours", SMS, "en"): (
         "",

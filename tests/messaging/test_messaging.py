@@ -466,3 +466,33 @@ def test_web_chat_starts_a_thread_that_goes_on_by_text(client, world):
     assert thread.patient.legal_name == "Sam New" and thread.patient.sms_consent
     ack = OutboundMessage.objects.get(template="messaging.message")
     assert ack.channel == "sms" and "reply by text" in ack.body
+
+
+@pytest.mark.django_db
+def test_bulk_refuses_unknown_merge_tokens(client, world):
+    sign_in(client, world.front_desk)
+    day = timezone.localdate().isoformat()
+    response = client.post(
+        "/messaging/bulk/",
+        {"visit_from": day, "visit_to": day, "channel": "sms", "body": "Hi {name}"},
+    )
+    assert response.status_code == 400
+    assert b"Unknown merge tokens: {name}" in response.content
+
+
+@pytest.mark.django_db
+def test_saved_replies_are_filled_in_for_the_threads_patient(client, world, thread):
+    from django.core.exceptions import ValidationError
+
+    from messaging.models import SavedReply
+
+    SavedReply.objects.create(
+        practice=world.practice,
+        title="Call us",
+        body="Hi {patient_first_name}, call {practice_phone}.",
+    )
+    sign_in(client, world.front_desk)
+    page = client.get(f"/messaging/inbox/{thread.pk}/").content.decode()
+    assert 'value="Hi Pat, call +16175550100."' in page
+    with pytest.raises(ValidationError):
+        SavedReply(practice=world.practice, title="Bad", body="Hello {nickname}").full_clean()

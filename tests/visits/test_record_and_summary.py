@@ -10,6 +10,7 @@ from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
 from tests.visits.test_consumers import make_visit
 from visits import services
+from messaging.models import Message
 from visits.models import NoteAddendum, Visit
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,8 @@ def visit(world, video_type):
 
 
 def summary_messages(visit):
-    return OutboundMessage.objects.filter(template="visit.summary", related_id=str(visit.pk))
+    """The summary goes as a message from the practice in the patient's inbox."""
+    return Message.objects.filter(thread__patient=visit.patient, thread__origin="staff")
 
 
 def test_a_visit_without_patient_video_is_recorded_as_audio_only(world, visit):
@@ -56,9 +58,12 @@ def test_summary_goes_once_when_the_visit_has_ended_and_the_note_is_signed(world
     services.end(visit=visit, by=world.clinician)
     services.note_sign(visit=visit, by=world.clinician)
     sent = list(summary_messages(visit))
-    assert [m.channel for m in sent] == ["email"]  # no SMS consent in the test world
-    assert "Viral pharyngitis" not in sent[0].body  # no clinical text leaves in a message
+    assert len(sent) == 1 and sent[0].thread.subject == "Your visit summary"
+    assert "Viral pharyngitis" not in sent[0].body  # no clinical text in the message itself
     assert "/visits/summary/" in sent[0].body
+    # No SMS consent in the test world: an email says a message waits in the portal.
+    email = OutboundMessage.objects.get(template="messaging.new_message")
+    assert email.channel == "email" and "/visits/summary/" not in email.body
     visit.refresh_from_db()
     assert visit.summary_sent_at is not None
 
