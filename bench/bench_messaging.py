@@ -30,7 +30,7 @@ if not os.environ.get("BENCH_DATABASE_URL"):
     os.environ["TEST_DATABASE_NAME"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
 setup_django()
 
-from common import fresh_database, free_port, raise_file_limit, start_server  # noqa: E402
+from common import free_port, fresh_database, raise_file_limit, start_server  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402

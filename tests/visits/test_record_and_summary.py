@@ -6,11 +6,11 @@ import re
 import pytest
 from django.test import Client
 
+from messaging.models import Message
 from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
 from tests.visits.test_consumers import make_visit
 from visits import services
-from messaging.models import Message
 from visits.models import NoteAddendum, Visit
 
 pytestmark = pytest.mark.django_db
