@@ -78,8 +78,13 @@ class Thread(models.Model):
     class Meta:
         ordering = ["-last_message_at"]
         indexes = [
+            # The inbox's default view: open work of a practice, urgent first, newest first.
+            models.Index(
+                fields=["practice", "-urgent", "-last_message_at"],
+                condition=~models.Q(status="closed"),
+                name="thread_inbox_open",
+            ),
             models.Index(fields=["practice", "status", "-last_message_at"]),
-            models.Index(fields=["practice", "-last_message_at"]),
             models.Index(fields=["patient", "-last_message_at"]),
         ]
 

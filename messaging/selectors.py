@@ -2,7 +2,17 @@
 internal note; front desk and admins see their practice's inbox; clinicians see threads of
 patients on their care team and threads assigned to them or their teams."""
 
-from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Exists,
+    F,
+    FilteredRelation,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
@@ -81,8 +91,9 @@ def inbox(
     status: str = "",
     query: str = "",
 ) -> QuerySet[Thread]:
-    """The staff inbox: open work first by default (closed threads under their own view)."""
-    threads = _with_my_read(threads_visible_to(user), user)
+    """The staff inbox: open work first by default (closed threads under their own view).
+    Read positions are added per page (`mark_my_reads`), not computed for every thread."""
+    threads = threads_visible_to(user)
     if view == "closed":
         threads = threads.filter(status=Thread.Status.CLOSED)
     elif status:
@@ -102,7 +113,19 @@ def inbox(
     if category:
         threads = threads.filter(category=category)
     threads = search.filter_threads(threads, query)
+    # The list shows names only: skip decrypting every patient's contact details.
+    threads = threads.defer("patient__phone", "patient__email", "patient__address")
     return threads.order_by("-urgent", "-last_message_at")
+
+
+def mark_my_reads(*, user: User, threads: list[Thread]) -> list[Thread]:
+    """Set `my_read` (how far this user has read) on each thread of a page."""
+    seqs = dict(
+        ReadPosition.objects.filter(user=user, thread__in=threads).values_list("thread_id", "seq")
+    )
+    for thread in threads:
+        thread.my_read = seqs.get(thread.pk, 0)
+    return threads
 
 
 def unread_threads(*, user: User) -> int:
@@ -114,9 +137,14 @@ def unread_threads(*, user: User) -> int:
             thread=OuterRef("pk"), internal=False, seq__gt=OuterRef("my_read")
         ).exclude(author_kind=Message.Author.PATIENT)
         return threads.filter(Exists(unseen_reply)).count()
+    # A left join on this user's read positions, not a subquery per thread.
     return (
-        threads.exclude(status=Thread.Status.CLOSED)
-        .filter(last_patient_seq__gt=F("my_read"))
+        threads_visible_to(user)
+        .exclude(status=Thread.Status.CLOSED)
+        .annotate(mine=FilteredRelation("reads", condition=Q(reads__user=user)))
+        .filter(
+            Q(mine__isnull=True, last_patient_seq__gt=0) | Q(last_patient_seq__gt=F("mine__seq"))
+        )
         .count()
     )
 

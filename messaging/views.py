@@ -166,7 +166,8 @@ def inbox(request):
     query = request.GET.get("q", "").strip()[:100]
     threads = selectors.inbox(user=request.user, view=view, category=category, query=query)
     page = Paginator(threads, selectors.PAGE_SIZE).get_page(request.GET.get("page"))
-    for item in page:
+    page.object_list = selectors.mark_my_reads(user=request.user, threads=list(page.object_list))
+    for item in page.object_list:
         note_phi_access(request, item)
     context = {
         "page": page,

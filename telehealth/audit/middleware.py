@@ -21,13 +21,11 @@ class PHIAccessMiddleware:
         if request.method in {"GET", "HEAD"} and response.status_code < 400:
             reads = getattr(request, "phi_reads", None) or [(None, None)]
             with transaction.atomic():
-                for obj, patient in reads:
-                    audit.record(
-                        action=Action.VIEW,
-                        actor=request.user,
-                        obj=obj,
-                        patient=patient,
-                        request=request,
-                        detail=request.path[:300],
-                    )
+                audit.record_many(
+                    action=Action.VIEW,
+                    actor=request.user,
+                    objects=reads,
+                    request=request,
+                    detail=request.path[:300],
+                )
         return response

@@ -59,32 +59,61 @@ def record(
 ) -> AuditEvent:
     """Append one event. Runs in the caller's transaction when there is one, so an event is
     never kept for a change that rolled back."""
+    return record_many(
+        action=action,
+        actor=actor,
+        objects=[(obj, patient)],
+        request=request,
+        detail=detail,
+        actor_label=actor_label,
+    )[0]
+
+
+def record_many(
+    *,
+    action: str,
+    actor=None,
+    objects: list[tuple[models.Model | None, Any]],
+    request=None,
+    detail: str = "",
+    actor_label: str = "",
+) -> list[AuditEvent]:
+    """Append one event per (object, patient), chained in order under one lock and written in
+    one statement: a page listing fifty patients' records costs one round of the chain."""
     if action not in Action.values:
         raise ValueError(f"Unknown audit action: {action}")
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
-    if patient is None and obj is not None:
-        patient = _patient_of(obj)
     ip, user_agent = request_origin(request)
-    # No savepoint: an event is written whole or the caller's transaction fails with it.
+    # No savepoint: events are written whole or the caller's transaction fails with them.
     with transaction.atomic(savepoint=False):
-        event = AuditEvent(
-            occurred_at=timezone.now(),
-            actor=actor,
-            actor_label=actor_label or (actor.email if actor else ""),
-            role=getattr(actor, "role", "") if actor else "",
-            action=action,
-            object_type=obj._meta.label if obj is not None else "",
-            object_id=str(obj.pk) if obj is not None else "",
-            patient=patient,
-            detail=detail[:300],
-            ip=ip,
-            user_agent=user_agent,
-            previous_hash=_locked_chain_tail(),
-        )
-        event.hash = event_hash(event)
-        event.save(force_insert=True)
-    return event
+        previous = _locked_chain_tail()
+        now = timezone.now()
+        events = []
+        for obj, patient in objects:
+            if patient is None and obj is not None:
+                patient = _patient_of(obj)
+            event = AuditEvent(
+                occurred_at=now,
+                actor=actor,
+                actor_label=actor_label or (actor.email if actor else ""),
+                role=getattr(actor, "role", "") if actor else "",
+                action=action,
+                object_type=obj._meta.label if obj is not None else "",
+                object_id=str(obj.pk) if obj is not None else "",
+                patient=patient,
+                detail=detail[:300],
+                ip=ip,
+                user_agent=user_agent,
+                previous_hash=previous,
+            )
+            event.hash = previous = event_hash(event)
+            events.append(event)
+        if len(events) == 1:
+            events[0].save(force_insert=True)
+        else:
+            AuditEvent.objects.bulk_create(events)
+    return events
 
 
 def _locked_chain_tail() -> str:
