@@ -34,7 +34,7 @@ from telehealth.audit.models import Action
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
-from telehealth.realtime import broadcast_on_commit
+from telehealth.realtime import broadcast_on_commit, user_group
 
 MAX_BODY = 5000
 MAX_SUBJECT = 150
@@ -209,7 +209,20 @@ def message_post(
                 size=upload.size,
             )
         if internal:
-            message.mentions.set(_mentioned(thread.practice_id, body))
+            mentioned = _mentioned(thread.practice_id, body)
+            message.mentions.set(mentioned)
+            for person in mentioned:  # their /ws/me/ socket: a live "you were mentioned"
+                broadcast_on_commit(
+                    user_group(person.pk),
+                    {
+                        "type": "user.event",
+                        "payload": {
+                            "type": "mention",
+                            "thread": thread.pk,
+                            "by": by.full_name if by else "",
+                        },
+                    },
+                )
         search.index(thread=thread, text=body)
         audit.record(
             action=Action.CREATE,

@@ -496,3 +496,12 @@ def test_saved_replies_are_filled_in_for_the_threads_patient(client, world, thre
     assert 'value="Hi Pat, call +16175550100."' in page
     with pytest.raises(ValidationError):
         SavedReply(practice=world.practice, title="Bad", body="Hello {nickname}").full_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_mentioned_colleague_hears_of_it_live(world, thread):
+    me, ok, _ = await connect("/ws/me/", await sync_to_async(cookie_for_user)(world.clinician))
+    assert ok
+    await sync_to_async(staff_reply)(thread, world.front_desk, "@doc please look", internal=True)
+    assert await me.receive_json_from() == {"type": "mention", "thread": thread.pk, "by": "Desk"}
+    await me.disconnect()
