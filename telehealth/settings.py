@@ -198,17 +198,28 @@ DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
+
+
+def channel_layer_hosts(url: str) -> list[dict]:
+    return [
+        {
+            "address": url,
+            # redis-py's asyncio pool stops at 100 connections by default and then raises;
+            # a burst of sockets joining groups needs more.
+            "max_connections": envint("REDIS_MAX_CONNECTIONS", 500),
+            # redis-py 8 reads with a 5 s timeout by default, as long as the layer's blocking
+            # BZPOPMIN: an idle consumer then dies with "Timeout reading". Reads must outlast
+            # the block.
+            "socket_timeout": 15,
+        }
+    ]
+
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py's asyncio pool stops at 100 connections by default and then raises;
-            # a burst of sockets joining groups needs more.
-            "CONFIG": {
-                "hosts": [
-                    {"address": REDIS_URL, "max_connections": envint("REDIS_MAX_CONNECTIONS", 500)}
-                ]
-            },
+            "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL)},
         }
     }
     CACHES = {

@@ -145,3 +145,21 @@ async def test_broadcast_reaches_the_user_only_after_commit(world):
     assert await ws.receive_nothing(timeout=0.2)
     await ws.disconnect()
     assert get_channel_layer() is not None
+
+
+async def test_an_idle_consumer_outlives_the_layers_blocking_read(require_redis):
+    """A receive with nothing to read blocks in Redis for 5 s; redis-py's default read
+    timeout is also 5 s, which used to end idle consumers with "Timeout reading"."""
+    import asyncio
+
+    from channels_redis.core import RedisChannelLayer
+
+    from telehealth.settings import channel_layer_hosts
+
+    layer = RedisChannelLayer(hosts=channel_layer_hosts(require_redis))
+    channel = await layer.new_channel()
+    with pytest.raises(asyncio.TimeoutError):  # only ours: nothing arrived in 6.5 s
+        await asyncio.wait_for(layer.receive(channel), timeout=6.5)
+    await layer.send(channel, {"type": "still.here"})
+    assert (await layer.receive(channel))["type"] == "still.here"
+    await layer.flush()
