@@ -30,7 +30,13 @@ if not os.environ.get("BENCH_DATABASE_URL"):
     os.environ["TEST_DATABASE_NAME"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
 setup_django()
 
-from common import free_port, fresh_database, raise_file_limit, start_server  # noqa: E402
+from common import (  # noqa: E402
+    free_port,
+    fresh_database,
+    raise_file_limit,
+    start_server,
+    stop_server,
+)
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -202,8 +208,7 @@ def main() -> None:
         )
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(server)
         drop()
     print(
         f"delivery p50/p95       {figures['delivery_p50_ms']} / {figures['delivery_p95_ms']} ms "

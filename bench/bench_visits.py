@@ -36,7 +36,13 @@ from aiortc import (  # noqa: E402
     RTCSessionDescription,
     VideoStreamTrack,
 )
-from common import free_port, fresh_database, raise_file_limit, start_server  # noqa: E402
+from common import (  # noqa: E402
+    free_port,
+    fresh_database,
+    raise_file_limit,
+    start_server,
+    stop_server,
+)
 from django.conf import settings  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -319,8 +325,7 @@ def main() -> None:
         figures.update(asyncio.run(measure(port, server.pid, visits)))
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_server(server)
         drop()
     print(
         f"relay p50/p95          {figures['relay_p50_ms']} / {figures['relay_p95_ms']} ms "

@@ -45,6 +45,18 @@ def fresh_database():
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
 
     def drop() -> None:
+        # The server and worker threads may still hold sessions on the throw-away database.
+        from django.db import connections
+
+        test_name = connection.settings_dict["NAME"]
+        connections.close_all()
+        if connection.vendor == "postgresql":
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [test_name],
+                )
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
     return drop
@@ -118,3 +130,13 @@ def start_server(port: int, extra_env: dict | None = None) -> subprocess.Popen:
 def raise_file_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop uvicorn; a server still closing thousands of sockets after 30 s is killed."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)

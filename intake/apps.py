@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class IntakeConfig(AppConfig):
     name = "intake"
     verbose_name = "Intake"
+
+    def ready(self) -> None:
+        from intake.views import chart_section
+        from telehealth.accounts import chart
+
+        chart.register(chart_section)

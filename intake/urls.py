@@ -1,4 +1,20 @@
+from django.urls import path
+
+from intake import views
+
 app_name = "intake"
 
-# Routes arrive with the intake issue; the include in telehealth/urls.py is already in place.
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.mine, name="mine"),
+    path("start/<str:token>/", views.link, name="link"),
+    path("forms/<int:form_id>/", views.fill, name="fill"),
+    path("insurance/", views.insurance, name="insurance"),
+    path("consents/<int:document_id>/", views.consent, name="consent"),
+    path("signatures/<int:signature_id>/pdf/", views.signature_pdf, name="signature-pdf"),
+    path("cards/<int:card_id>/<str:side>/", views.card_image, name="card-image"),
+    path("patients/<int:patient_id>/", views.patient_summary, name="summary"),
+    path("manage/", views.manage, name="manage"),
+    path("manage/new/", views.create_form, name="create-form"),
+    path("manage/<int:form_id>/", views.edit, name="edit"),
+    path("manage/<int:form_id>/preview/", views.preview, name="preview"),
+]

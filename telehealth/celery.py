@@ -17,6 +17,11 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    "request-intake-forms": {
+        "task": "intake.tasks.request_forms",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "clear-expired-sessions": {
         "task": "telehealth.accounts.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17),

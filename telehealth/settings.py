@@ -204,9 +204,10 @@ def channel_layer_hosts(url: str) -> list[dict]:
     return [
         {
             "address": url,
-            # redis-py's asyncio pool stops at 100 connections by default and then raises;
-            # a burst of sockets joining groups needs more.
+            # Per process; past it, operations wait up to `timeout` seconds for a connection
+            # (telehealth.layers.RedisLayer) rather than fail.
             "max_connections": envint("REDIS_MAX_CONNECTIONS", 500),
+            "timeout": 20,
             # redis-py 8 reads with a 5 s timeout by default, as long as the layer's blocking
             # BZPOPMIN: an idle consumer then dies with "Timeout reading". Reads must outlast
             # the block.
@@ -218,7 +219,7 @@ def channel_layer_hosts(url: str) -> list[dict]:
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "telehealth.layers.RedisLayer",
             "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL)},
         }
     }

@@ -1,14 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-
-class DateOfBirthForm(forms.Form):
-    date_of_birth = forms.DateField(
-        label=_("Your date of birth"),
-        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}),
-        help_text=_("To make sure this visit is yours."),
-        error_messages={"invalid": _("Enter your date of birth, for example 1984-03-12.")},
-    )
+from telehealth.accounts.forms import DateOfBirthForm  # noqa: F401  (the join link's check)
 
 
 class NoteForm(forms.Form):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from intake import selectors as intake_selectors
 from messaging import selectors as messaging_selectors
 from scheduling import services as scheduling
 from scheduling.models import ACTIVE_STATUSES
@@ -198,6 +199,10 @@ def room(request, visit_id: int):
             role=Participant.Role.PATIENT, admitted_at__isnull=True
         ).exists()
         context["patient_age"] = visit.patient.age_on(timezone.localdate())
+        context["intake"] = intake_selectors.checklist(visit.patient)
+        context["intake_answers"] = intake_selectors.summary(
+            user=request.user, patient=visit.patient
+        )
         context["threads"] = messaging_selectors.threads_visible_to(request.user).filter(
             patient_id=visit.patient_id
         )[:3]
@@ -228,8 +233,10 @@ def today(request):
     )
     if request.user.is_clinician:
         appointments = appointments.filter(provider__user=request.user)
+    appointments = list(appointments)
     for appointment in appointments:
         note_phi_access(request, appointment)
+        appointment.intake_status = intake_selectors.status_of(appointment.patient)
     walk_ins = list(selectors.walk_in_queue(user=request.user))
     for visit in walk_ins:
         note_phi_access(request, visit)

@@ -57,3 +57,12 @@ class ReviewForm(forms.Form):
     note = forms.CharField(
         label=_("Review note"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+class DateOfBirthForm(forms.Form):
+    date_of_birth = forms.DateField(
+        label=_("Your date of birth"),
+        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}),
+        help_text=_("To make sure this visit is yours."),
+        error_messages={"invalid": _("Enter your date of birth, for example 1984-03-12.")},
+    )

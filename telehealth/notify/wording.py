@@ -268,6 +268,40 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         "",
         "{practice_name}: el resumen de su consulta con {provider_name} está listo: {summary_link}",
     ),
+    ("intake.request", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: before your visit with {provider_name}, please fill in your "
+            "forms (about 10 minutes): {portal_link}"
+        ),
+    ),
+    ("intake.request", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: antes de su cita con {provider_name}, llene sus formularios "
+            "(unos 10 minutos): {portal_link}"
+        ),
+    ),
+    ("intake.request", EMAIL, "en"): (
+        "Your forms before your visit with {practice_name}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Before your visit with {provider_name}, please fill in your health forms and sign "
+            "the consent. It takes about 10 minutes, on a phone or a computer, and you can stop "
+            "and finish later: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("intake.request", EMAIL, "es"): (
+        "Sus formularios antes de su cita con {practice_name}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Antes de su cita con {provider_name}, llene sus formularios de salud y firme el "
+            "consentimiento. Toma unos 10 minutos, en el teléfono o la computadora, y puede "
+            "terminar más tarde: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
     ("messaging.after_hours", SMS, "en"): (
         "",
         (

@@ -130,6 +130,26 @@ ROUTES: dict[str, Access] = {
     "api:message_create": Access(
         obj="thread", method="post", json=lambda w: {"body": "Hello"}, ok=(201,)
     ),
+    # A patient's portal login or the session grant of their link (tests/intake covers
+    # anonymous visitors, other patients and staff).
+    "intake:mine": Access(public=True),
+    "intake:link": Access(public=True, kwargs={"token": "x"}),
+    "intake:fill": Access(public=True, kwargs={"form_id": 1}),
+    "intake:insurance": Access(public=True),
+    "intake:consent": Access(public=True, kwargs={"document_id": 1}),
+    "intake:signature-pdf": Access(public=True, kwargs={"signature_id": 1}),
+    "intake:card-image": Access(
+        roles=STAFF, kwargs={"card_id": 999999, "side": "front"}, ok=(404,)
+    ),
+    "intake:summary": Access(roles=STAFF, obj="patient"),
+    "intake:manage": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
+    "intake:create-form": Access(roles=frozenset({Role.PRACTICE_ADMIN}), method="post", ok=(302,)),
+    "intake:edit": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}), kwargs={"form_id": 999999}, ok=(404,)
+    ),
+    "intake:preview": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}), kwargs={"form_id": 999999}, ok=(404,)
+    ),
     "notify:unrouted": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     # Webhooks: Twilio's signature is the credential (tests/notify covers forged ones).
     "notify:twilio-sms": Access(public=True, method="post", ok=(403,)),

@@ -152,14 +152,28 @@ async def test_an_idle_consumer_outlives_the_layers_blocking_read(require_redis)
     timeout is also 5 s, which used to end idle consumers with "Timeout reading"."""
     import asyncio
 
-    from channels_redis.core import RedisChannelLayer
-
+    from telehealth.layers import RedisLayer
     from telehealth.settings import channel_layer_hosts
 
-    layer = RedisChannelLayer(hosts=channel_layer_hosts(require_redis))
+    layer = RedisLayer(hosts=channel_layer_hosts(require_redis))
     channel = await layer.new_channel()
     with pytest.raises(asyncio.TimeoutError):  # only ours: nothing arrived in 6.5 s
         await asyncio.wait_for(layer.receive(channel), timeout=6.5)
     await layer.send(channel, {"type": "still.here"})
     assert (await layer.receive(channel))["type"] == "still.here"
+    await layer.flush()
+
+
+async def test_a_burst_beyond_the_pool_waits_instead_of_failing(require_redis):
+    import asyncio
+
+    from telehealth.layers import RedisLayer
+
+    layer = RedisLayer(hosts=[{"address": require_redis, "max_connections": 5, "timeout": 10}])
+    channels = [await layer.new_channel() for _ in range(200)]
+    await asyncio.gather(*(layer.group_add("burst", c) for c in channels))
+    await layer.group_send("burst", {"type": "hello"})
+    received = await asyncio.gather(*(layer.receive(c) for c in channels[:20]))
+    assert {m["type"] for m in received} == {"hello"}
+    await asyncio.gather(*(layer.group_discard("burst", c) for c in channels))
     await layer.flush()

@@ -154,7 +154,16 @@ class Command(BaseCommand):
             if login:
                 services.patient_user_create(patient=patient, password=DEMO_PASSWORD)
         self.seed_schedule(practice)
+        self.seed_intake(practice)
         return practice
+
+    def seed_intake(self, practice: Practice) -> None:
+        from intake.models import Form
+        from intake.services import install_builtin
+
+        install_builtin(practice)
+        history = Form.objects.get(practice=practice, slug="medical-history")
+        history.appointment_types.set(practice.appointment_types.all())
 
     def seed_schedule(self, practice: Practice) -> None:
         from scheduling.models import AppointmentType, AvailabilityRule, Modality

@@ -1,0 +1,173 @@
+"""Reads of intake. What a patient is asked to fill, their intake status, and a readable
+summary for staff. Clinicians (on the care team) and admins read answers; the front desk
+sees status, insurance and consents, not clinical answers."""
+
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from intake import questionnaire as fhirq
+from intake.models import ConsentDocument, Form, InsuranceCard, Response, Signature
+from scheduling.models import ACTIVE_STATUSES, Appointment
+from telehealth.accounts.models import Patient, Role, User
+from telehealth.accounts.selectors import patients_visible_to
+
+NOT_STARTED, PARTIAL, COMPLETE = "not_started", "partial", "complete"
+
+
+def forms_asked(patient: Patient) -> list[Form]:
+    """The active forms of the visit types of the patient's upcoming appointments; with none
+    booked, the practice's medical history."""
+    types = Appointment.objects.filter(
+        patient=patient, status__in=ACTIVE_STATUSES, start__gt=timezone.now()
+    ).values("appointment_type_id")
+    forms = list(
+        Form.objects.filter(
+            practice_id=patient.practice_id, is_active=True, appointment_types__in=types
+        ).distinct()
+    )
+    if not forms:
+        forms = list(
+            Form.objects.filter(
+                practice_id=patient.practice_id, is_active=True, slug="medical-history"
+            )
+        )
+    return forms
+
+
+def consents_asked(patient: Patient) -> list[ConsentDocument]:
+    return list(
+        ConsentDocument.objects.filter(practice_id=patient.practice_id, required_for_visits=True)
+    )
+
+
+def latest_responses(patient: Patient) -> dict[int, Response]:
+    """form id -> the patient's newest response to it (completed preferred)."""
+    found: dict[int, Response] = {}
+    for response in (
+        Response.objects.filter(patient=patient)
+        .select_related("form_version__form")
+        .order_by("started_at")
+    ):
+        form_id = response.form_version.form_id
+        current = found.get(form_id)
+        if (
+            current is None
+            or response.status == Response.Status.COMPLETED
+            or (current.status != Response.Status.COMPLETED)
+        ):
+            found[form_id] = response
+    return found
+
+
+def signed_consent_ids(patient: Patient) -> set[int]:
+    return set(
+        Signature.objects.filter(patient=patient).values_list("consent__document_id", flat=True)
+    )
+
+
+@dataclass
+class Checklist:
+    status: str
+    forms: list[tuple[Form, Response | None]] = field(default_factory=list)
+    consents: list[tuple[ConsentDocument, bool]] = field(default_factory=list)
+    insurance: InsuranceCard | None = None
+
+
+def checklist(patient: Patient) -> Checklist:
+    responses = latest_responses(patient)
+    signed = signed_consent_ids(patient)
+    forms = [(form, responses.get(form.pk)) for form in forms_asked(patient)]
+    consents = [(doc, doc.pk in signed) for doc in consents_asked(patient)]
+    insurance = InsuranceCard.objects.filter(patient=patient, is_current=True).first()
+    done = [r is not None and r.status == Response.Status.COMPLETED for _, r in forms] + [
+        ok for _, ok in consents
+    ]
+    if done and all(done):
+        status = COMPLETE
+    elif any(done) or any(r is not None for _, r in forms):
+        status = PARTIAL
+    else:
+        status = NOT_STARTED
+    return Checklist(status=status, forms=forms, consents=consents, insurance=insurance)
+
+
+def status_of(patient: Patient) -> str:
+    return checklist(patient).status
+
+
+def can_read_answers(user: User) -> bool:
+    return user.role in (Role.CLINICIAN, Role.PRACTICE_ADMIN)
+
+
+@dataclass
+class Answered:
+    form: Form
+    response: Response
+    rows: list[tuple[str, str]]
+    score: dict
+
+
+def readable(response: Response) -> list[tuple[str, str]]:
+    """(question, answer) pairs in the form's order, choices by their labels."""
+    definition = response.form_version.questionnaire
+    stored = response.answers or {}
+    rows = []
+    for item in fhirq.questions(definition):
+        values = stored.get(item["linkId"])
+        if not values:
+            continue
+        labels = {
+            str(fhirq.option_value(o)): fhirq.option_label(o) for o in item.get("answerOption", [])
+        }
+        shown = []
+        for value in values:
+            if isinstance(value, bool):
+                shown.append("Yes" if value else "No")
+            else:
+                shown.append(labels.get(str(value), str(value)))
+        rows.append((item.get("text", item["linkId"]), ", ".join(shown)))
+    return rows
+
+
+def summary(*, user: User, patient: Patient) -> list[Answered]:
+    """The patient's completed forms, newest version answered, with scores."""
+    if not can_read_answers(user):
+        return []
+    answered = []
+    for _form_id, response in latest_responses(patient).items():
+        if response.status != Response.Status.COMPLETED:
+            continue
+        answered.append(
+            Answered(
+                form=response.form_version.form,
+                response=response,
+                rows=readable(response),
+                score=response.scores or {},
+            )
+        )
+    return sorted(answered, key=lambda a: a.form.title)
+
+
+def access_patient_intake(*, user: User, patient_id: int) -> Patient:
+    return get_object_or_404(patients_visible_to(user), pk=patient_id)
+
+
+def cards_visible_to(user: User) -> QuerySet[InsuranceCard]:
+    if user.role == Role.PATIENT:
+        return InsuranceCard.objects.filter(patient__user=user)
+    return InsuranceCard.objects.filter(patient__in=patients_visible_to(user))
+
+
+def signatures_visible_to(user: User) -> QuerySet[Signature]:
+    if user.role == Role.PATIENT:
+        return Signature.objects.filter(patient__user=user)
+    return Signature.objects.filter(patient__in=patients_visible_to(user))
+
+
+def manageable_forms(user: User) -> QuerySet[Form]:
+    if user.role != Role.PRACTICE_ADMIN:
+        return Form.objects.none()
+    return Form.objects.filter(practice_id=user.practice_id)

@@ -1,0 +1,370 @@
+"""Writes of intake: installing the built-in forms, saving form versions, patients' answers
+(save and resume, then complete), insurance cards, consent signatures with their PDF, and
+asking newly booked patients for their forms."""
+
+import base64
+import hashlib
+import io
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from PIL import Image
+
+from intake import builtin, pdf
+from intake import questionnaire as fhirq
+from intake.models import (
+    ConsentDocument,
+    ConsentVersion,
+    Form,
+    FormVersion,
+    InsuranceCard,
+    IntakeRequest,
+    Response,
+    Signature,
+)
+from scheduling.models import ACTIVE_STATUSES, Appointment
+from telehealth.accounts.models import Patient, Practice, User
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+from telehealth.files import sniff
+from telehealth.notify import services as notify
+from telehealth.notify.inbound import practice_context
+
+LINK_SALT = "intake.link"
+LINK_DAYS = 30
+CARD_MAX_BYTES = 10 * 1024 * 1024
+SIGNATURE_MAX_BYTES = 300 * 1024
+
+
+class IntakeError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def install_builtin(practice: Practice) -> None:
+    """Give a practice the built-in forms and the telehealth consent (once; idempotent)."""
+    with transaction.atomic():
+        for slug, definition in builtin.FORMS:
+            form, created = Form.objects.get_or_create(
+                practice=practice, slug=slug, defaults={"title": definition["title"]}
+            )
+            if created:
+                FormVersion.objects.create(form=form, version=1, questionnaire=definition)
+        document, created = ConsentDocument.objects.get_or_create(
+            practice=practice,
+            slug="telehealth",
+            defaults={"title": builtin.TELEHEALTH_CONSENT_TITLE},
+        )
+        if created:
+            ConsentVersion.objects.create(
+                document=document, version=1, text=builtin.TELEHEALTH_CONSENT
+            )
+
+
+def form_create(*, practice: Practice, title: str) -> Form:
+    """A new form with one starter question, ready for the editor."""
+    from django.utils.text import slugify
+
+    base = slugify(title)[:50] or "form"
+    slug, n = base, 1
+    while Form.objects.filter(practice=practice, slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    with transaction.atomic():
+        form = Form.objects.create(practice=practice, slug=slug, title=title)
+        FormVersion.objects.create(
+            form=form,
+            version=1,
+            questionnaire={
+                "resourceType": "Questionnaire",
+                "url": f"urn:telehealth:questionnaire:{slug}",
+                "title": title,
+                "status": "draft",
+                "item": [{"linkId": "q1", "type": "string", "text": "Your question"}],
+            },
+        )
+    return form
+
+
+def form_save_version(*, form: Form, definition: dict, by: User | None) -> FormVersion:
+    """Validate and save the next version; earlier responses keep theirs."""
+    fhirq.validate(definition)
+    with transaction.atomic():
+        form = Form.objects.select_for_update().get(pk=form.pk)
+        latest = form.versions.order_by("-version").first()
+        version = FormVersion.objects.create(
+            form=form,
+            version=(latest.version if latest else 0) + 1,
+            questionnaire=definition,
+            created_by=by,
+        )
+        if definition.get("title") and definition["title"] != form.title:
+            form.title = definition["title"][:120]
+            form.save(update_fields=["title"])
+        audit.record(action=Action.UPDATE, actor=by, obj=form, detail=f"v{version.version}")
+    return version
+
+
+def response_for(*, patient: Patient, form: Form, appointment=None) -> Response:
+    """The patient's response in progress for this form (resumed), or a new one on the
+    form's current version."""
+    found = (
+        Response.objects.filter(
+            patient=patient, form_version__form=form, status=Response.Status.IN_PROGRESS
+        )
+        .select_related("form_version__form")
+        .first()
+    )
+    if found is not None:
+        return found
+    return Response.objects.create(
+        patient=patient, form_version=form.current, appointment=appointment
+    )
+
+
+def response_save(
+    *, response: Response, raw: dict[str, list[str]], complete: bool, by=None, request=None
+) -> Response:
+    """Save answers; with `complete`, check required items, build the QuestionnaireResponse
+    and the scores. Raises fhirq.AnswerErrors (nothing is saved on a failed completion)."""
+    definition = response.form_version.questionnaire
+    try:
+        answers = fhirq.clean(definition, raw, complete=complete)
+    except fhirq.AnswerErrors as errors:
+        if complete:
+            raise
+        # Saving for later keeps what is valid and drops what is not; the page says which.
+        valid = {k: v for k, v in raw.items() if k not in errors.errors}
+        answers = fhirq.clean(definition, valid, complete=False)
+        _store(response, answers, by=by, request=request)
+        raise
+    _store(response, answers, by=by, request=request)
+    if complete:
+        now = timezone.now()
+        version = response.form_version
+        response.resource = fhirq.response_resource(
+            definition=definition,
+            canonical=f"{definition.get('url', '')}|{version.version}",
+            answers=answers,
+            patient_ref=f"Patient/{response.patient_id}",
+            authored=now,
+        )
+        response.scores = fhirq.score(definition, answers)
+        response.status = Response.Status.COMPLETED
+        response.completed_at = now
+        response.save(update_fields=["resource", "scores", "status", "completed_at", "updated_at"])
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=response,
+            patient=response.patient,
+            request=request,
+            detail=f"completed {version}",
+        )
+    return response
+
+
+def _store(response: Response, answers: dict, *, by, request) -> None:
+    response.answers = fhirq.answers_for_storage(answers)
+    response.save(update_fields=["answers", "updated_at"])
+    audit.record(
+        action=Action.UPDATE,
+        actor=by,
+        obj=response,
+        patient=response.patient,
+        request=request,
+        detail="answers saved",
+    )
+
+
+def _image(upload, label: str) -> tuple[object, str]:
+    if upload.size > CARD_MAX_BYTES:
+        raise IntakeError(_("The %(side)s picture is larger than 10 MB.") % {"side": label})
+    upload.seek(0)
+    kind = sniff(upload.read(16))
+    upload.seek(0)
+    if not kind.startswith("image/") and kind != "application/pdf":
+        raise IntakeError(
+            _("The %(side)s of the card must be a photo (JPEG, PNG, HEIC) or a PDF.")
+            % {"side": label}
+        )
+    return upload, kind
+
+
+def insurance_card_save(*, patient: Patient, data: dict, front, back=None, request=None):
+    """A new current card (the previous ones are kept, no longer current)."""
+    front, front_type = _image(front, _("front"))
+    back_type = ""
+    if back:
+        back, back_type = _image(back, _("back"))
+    with transaction.atomic():
+        InsuranceCard.objects.filter(patient=patient, is_current=True).update(is_current=False)
+        card = InsuranceCard.objects.create(
+            patient=patient,
+            payer=data["payer"],
+            member_id=data["member_id"],
+            group_number=data.get("group_number", ""),
+            subscriber_name=data["subscriber_name"],
+            relationship=data["relationship"],
+            front=front,
+            front_type=front_type,
+            back=back or "",
+            back_type=back_type,
+        )
+        audit.record(
+            action=Action.CREATE,
+            actor=getattr(request, "user", None),
+            obj=card,
+            patient=patient,
+            request=request,
+            detail="insurance card",
+        )
+    return card
+
+
+def _drawing(data_url: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    if not data_url.startswith(prefix):
+        raise IntakeError(_("Draw your signature, or type it instead."))
+    try:
+        png = base64.b64decode(data_url[len(prefix) :], validate=True)
+    except ValueError as exc:
+        raise IntakeError(_("The drawn signature could not be read. Try again.")) from exc
+    if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) > SIGNATURE_MAX_BYTES:
+        raise IntakeError(_("The drawn signature could not be read. Try again."))
+    try:  # a PNG header on broken data must not reach the PDF
+        with Image.open(io.BytesIO(png)) as image:
+            image.load()
+            if image.width > 2000 or image.height > 1000:
+                raise IntakeError(_("The drawn signature is too large."))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise IntakeError(_("The drawn signature could not be read. Try again.")) from exc
+    return png
+
+
+def consent_sign(
+    *,
+    patient: Patient,
+    consent: ConsentVersion,
+    signer_name: str,
+    drawing: str = "",
+    request=None,
+) -> Signature:
+    """Record a signature of this exact version: who, when, from where, the SHA-256 of the
+    text, the drawing (or a typed signature), and a PDF made once, now."""
+    name = signer_name.strip()
+    if len(name) < 2:
+        raise IntakeError(_("Type your full name to sign."))
+    png = _drawing(drawing) if drawing else b""
+    now = timezone.now()
+    ip = request.META.get("REMOTE_ADDR") if request else None
+    agent = (request.headers.get("User-Agent", "") if request else "")[:300]
+    digest = hashlib.sha256(consent.text.encode()).hexdigest()
+    document = pdf.signed_consent(
+        practice=patient.practice.name,
+        title=consent.document.title,
+        version=consent.version,
+        text=consent.text,
+        signer=name,
+        patient=patient.legal_name,
+        signed_at=now,
+        ip=ip or "",
+        user_agent=agent,
+        digest=digest,
+        drawing=png,
+    )
+    with transaction.atomic():
+        signature = Signature(
+            patient=patient,
+            consent=consent,
+            signer_name=name,
+            method=Signature.Method.DRAWN if png else Signature.Method.TYPED,
+            text_sha256=digest,
+            signed_at=now,
+            ip=ip,
+            user_agent=agent,
+        )
+        if png:
+            signature.image.save("signature.png", ContentFile(png), save=False)
+        signature.pdf.save(
+            f"consent-{consent.document.slug}.pdf", ContentFile(document), save=False
+        )
+        signature.save()
+        audit.record(
+            action=Action.CREATE,
+            actor=getattr(request, "user", None),
+            obj=signature,
+            patient=patient,
+            request=request,
+            detail=f"signed {consent}",
+        )
+    return signature
+
+
+# --- Asking for forms -----------------------------------------------------------------------
+
+
+def link_token(patient: Patient) -> str:
+    return signing.dumps({"p": patient.pk}, salt=LINK_SALT)
+
+
+def link_url(patient: Patient) -> str:
+    return settings.SITE_URL + reverse("intake:link", args=[link_token(patient)])
+
+
+def patient_from_token(token: str) -> Patient:
+    try:
+        data = signing.loads(token, salt=LINK_SALT, max_age=timedelta(days=LINK_DAYS))
+    except signing.BadSignature as exc:
+        raise IntakeError(
+            _("This link is not valid or has expired. Sign in to the portal.")
+        ) from exc
+    patient = Patient.objects.select_related("practice").filter(pk=data.get("p")).first()
+    if patient is None:
+        raise IntakeError(_("This link is not valid."))
+    return patient
+
+
+def request_forms() -> int:
+    """Pulled by the periodic task: each upcoming appointment whose visit type has forms is
+    asked once, by text and email, for the forms and consent (marked by IntakeRequest)."""
+    due = (
+        Appointment.objects.filter(
+            status__in=ACTIVE_STATUSES,
+            start__gt=timezone.now(),
+            appointment_type__intake_forms__is_active=True,
+            intake_request__isnull=True,
+        )
+        .select_related("patient__practice", "provider")
+        .distinct()[:500]
+    )
+    asked = 0
+    for appointment in due:
+        with transaction.atomic():
+            _request, created = IntakeRequest.objects.get_or_create(appointment=appointment)
+            if not created:
+                continue
+            patient = appointment.patient
+            context = {
+                **practice_context(patient),
+                "provider_name": appointment.provider.display_name,
+                "portal_link": link_url(patient),
+            }
+            for channel in ("sms", "email"):
+                notify.patient_message_enqueue(
+                    patient=patient,
+                    channel=channel,
+                    key="intake.request",
+                    context=context,
+                    related=appointment,
+                    dedupe_key=f"intake-request:{appointment.pk}:{channel}",
+                )
+            asked += 1
+    return asked

@@ -1,0 +1,347 @@
+"""Pages of intake: the patient's checklist and forms (portal login or the link from their
+booking, after a date-of-birth check), insurance card, consent signing and signed PDFs; the
+staff summary; the admins' form editor and preview."""
+
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from intake import editor, selectors, services
+from intake import questionnaire as fhirq
+from intake import render as form_render
+from intake.forms import InsuranceForm, ItemFormSet, NewFormForm, SignForm
+from intake.models import ConsentDocument, Form, Response
+from scheduling.models import AppointmentType
+from telehealth.accounts.access import practice_admin_required, staff_required
+from telehealth.accounts.forms import DateOfBirthForm
+from telehealth.accounts.models import Patient, Role
+from telehealth.audit.phi import note_phi_access, phi_view
+
+GRANT_KEY = "intake_patient"  # session: the patient id a link with a date-of-birth check opened
+DOB_ATTEMPTS = 5
+
+
+def _yes_no():
+    return [("true", _("Yes")), ("false", _("No"))]
+
+
+def _patient(request) -> Patient:
+    """The patient filling forms: a signed-in patient, or the one a checked link opened."""
+    user = request.user
+    if user.is_authenticated:
+        if user.role != Role.PATIENT:
+            raise Http404
+        patient = getattr(user, "patient", None)
+        if patient is None:
+            raise Http404
+        return patient
+    patient_id = request.session.get(GRANT_KEY)
+    if not patient_id:
+        raise Http404
+    return get_object_or_404(Patient.objects.select_related("practice"), pk=patient_id)
+
+
+@phi_view
+@require_http_methods(["GET", "POST"])
+def link(request, token: str):
+    try:
+        patient = services.patient_from_token(token)
+    except services.IntakeError as error:
+        return render(
+            request, "scheduling/link_problem.html", {"problem": error.message}, status=410
+        )
+    if request.user.is_authenticated and getattr(request.user, "patient", None) == patient:
+        return redirect("intake:mine")
+    failures = request.session.get("intake_dob_failures", 0)
+    if failures >= DOB_ATTEMPTS:
+        return render(request, "intake/link.html", {"locked": True, "patient": patient}, status=429)
+    form = DateOfBirthForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["date_of_birth"] == patient.date_of_birth:
+            request.session.cycle_key()
+            request.session[GRANT_KEY] = patient.pk
+            request.session.pop("intake_dob_failures", None)
+            return redirect("intake:mine")
+        request.session["intake_dob_failures"] = failures + 1
+        form.add_error("date_of_birth", _("That date of birth does not match our records."))
+    return render(
+        request,
+        "intake/link.html",
+        {"form": form, "patient": patient},
+        status=400 if form.errors else 200,
+    )
+
+
+@phi_view
+def mine(request):
+    patient = _patient(request)
+    note_phi_access(request, patient)
+    return render(
+        request, "intake/mine.html", {"patient": patient, "checklist": selectors.checklist(patient)}
+    )
+
+
+@phi_view
+@require_http_methods(["GET", "POST"])
+def fill(request, form_id: int):
+    patient = _patient(request)
+    form = get_object_or_404(Form, pk=form_id, practice_id=patient.practice_id, is_active=True)
+    response = services.response_for(patient=patient, form=form)
+    if response.status == Response.Status.COMPLETED:
+        return redirect("intake:mine")
+    definition = response.form_version.questionnaire
+    errors: dict[str, str] = {}
+    stored = response.answers or {}
+    if request.method == "POST":
+        raw = form_render.posted(definition, request.POST)
+        complete = request.POST.get("action") == "submit"
+        try:
+            services.response_save(response=response, raw=raw, complete=complete, request=request)
+        except fhirq.AnswerErrors as problems:
+            errors = problems.errors
+            stored = raw
+        else:
+            if complete:
+                messages.success(request, _("Thank you. %(form)s is done.") % {"form": form.title})
+            else:
+                messages.success(request, _("Saved. You can finish later from the same link."))
+            return redirect("intake:mine")
+    note_phi_access(request, response)
+    return render(
+        request,
+        "intake/fill.html",
+        {
+            "form": form,
+            "rows": form_render.rows(definition, stored, errors),
+            "errors": errors,
+            "preview": False,
+            "yes_no_choices": _yes_no(),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@phi_view
+@require_http_methods(["GET", "POST"])
+def insurance(request):
+    patient = _patient(request)
+    form = InsuranceForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.insurance_card_save(
+                patient=patient,
+                data=form.cleaned_data,
+                front=form.cleaned_data["front"],
+                back=form.cleaned_data.get("back"),
+                request=request,
+            )
+        except services.IntakeError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Insurance card saved."))
+            return redirect("intake:mine")
+    return render(
+        request,
+        "intake/insurance.html",
+        {"form": form, "patient": patient},
+        status=400 if form.errors else 200,
+    )
+
+
+@phi_view
+@require_http_methods(["GET", "POST"])
+def consent(request, document_id: int):
+    patient = _patient(request)
+    document = get_object_or_404(ConsentDocument, pk=document_id, practice_id=patient.practice_id)
+    version = document.current
+    if version is None:
+        raise Http404
+    form = SignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.consent_sign(
+                patient=patient,
+                consent=version,
+                signer_name=form.cleaned_data["signer_name"],
+                drawing=form.cleaned_data["drawing"],
+                request=request,
+            )
+        except services.IntakeError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, _("Signed. You can download a copy from your forms page."))
+            return redirect("intake:mine")
+    return render(
+        request,
+        "intake/consent.html",
+        {"document": document, "version": version, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _download(request, field, name: str, content_type: str):
+    response = FileResponse(field.open("rb"), content_type=content_type, filename=name)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    return response
+
+
+@phi_view
+def signature_pdf(request, signature_id: int):
+    if request.user.is_authenticated:
+        signatures = selectors.signatures_visible_to(request.user)
+    else:
+        signatures = selectors.Signature.objects.filter(patient_id=_patient(request).pk)
+    signature = get_object_or_404(signatures.select_related("consent__document"), pk=signature_id)
+    note_phi_access(request, signature, patient=signature.patient)
+    return _download(
+        request, signature.pdf, f"{signature.consent.document.slug}-signed.pdf", "application/pdf"
+    )
+
+
+@staff_required
+@phi_view
+def card_image(request, card_id: int, side: str):
+    card = get_object_or_404(selectors.cards_visible_to(request.user), pk=card_id)
+    field, kind = (card.front, card.front_type) if side == "front" else (card.back, card.back_type)
+    if side not in ("front", "back") or not field:
+        raise Http404
+    note_phi_access(request, card)
+    return _download(request, field, f"card-{side}", kind)
+
+
+@staff_required
+@phi_view
+def patient_summary(request, patient_id: int):
+    patient = selectors.access_patient_intake(user=request.user, patient_id=patient_id)
+    note_phi_access(request, patient)
+    return render(
+        request,
+        "intake/summary.html",
+        {
+            "patient": patient,
+            "checklist": selectors.checklist(patient),
+            "answered": selectors.summary(user=request.user, patient=patient),
+            "signatures": selectors.signatures_visible_to(request.user)
+            .filter(patient=patient)
+            .select_related("consent__document"),
+        },
+    )
+
+
+def chart_section(request, patient) -> str:
+    """The chart's intake panel (registered in apps.ready)."""
+    if not request.user.is_staff_role:
+        return ""
+    return render_to_string(
+        "intake/_chart_section.html",
+        {"patient": patient, "checklist": selectors.checklist(patient)},
+        request=request,
+    )
+
+
+# --- The form editor (practice admins) ------------------------------------------------------
+
+
+@practice_admin_required
+def manage(request):
+    if not selectors.manageable_forms(request.user).exists():
+        services.install_builtin(request.user.practice)
+    return render(
+        request,
+        "intake/manage.html",
+        {
+            "forms": selectors.manageable_forms(request.user).prefetch_related(
+                "appointment_types", "versions"
+            ),
+            "new_form": NewFormForm(),
+        },
+    )
+
+
+@practice_admin_required
+@require_http_methods(["POST"])
+def create_form(request):
+    new = NewFormForm(request.POST)
+    if not new.is_valid():
+        messages.error(request, _("Give the form a title."))
+        return redirect("intake:manage")
+    form = services.form_create(practice=request.user.practice, title=new.cleaned_data["title"])
+    return redirect("intake:edit", form_id=form.pk)
+
+
+@practice_admin_required
+@require_http_methods(["GET", "POST"])
+def edit(request, form_id: int):
+    form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
+    current = form.current
+    definition = current.questionnaire if current else {"item": []}
+    scored = definition.get("url") in fhirq.SCORED
+    types = AppointmentType.objects.filter(practice_id=request.user.practice_id)
+    problem = ""
+    if request.method == "POST":
+        chosen = types.filter(pk__in=request.POST.getlist("appointment_types"))
+        form.appointment_types.set(chosen)
+        form.is_active = request.POST.get("is_active") == "on"
+        form.save(update_fields=["is_active"])
+        formset = ItemFormSet(request.POST, prefix="items")
+        if scored:
+            messages.success(request, _("Saved."))
+            return redirect("intake:edit", form_id=form.pk)
+        if formset.is_valid():
+            rows = [
+                f.cleaned_data
+                for f in formset.ordered_forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE")
+            ]
+            new_definition = editor.from_rows(
+                title=request.POST.get("title", form.title).strip() or form.title,
+                url=definition.get("url") or f"urn:telehealth:questionnaire:{form.slug}",
+                rows=rows,
+            )
+            try:
+                version = services.form_save_version(
+                    form=form, definition=new_definition, by=request.user
+                )
+            except fhirq.QuestionnaireError as error:
+                problem = str(error)
+            else:
+                messages.success(request, _("Saved as version %(n)s.") % {"n": version.version})
+                return redirect("intake:edit", form_id=form.pk)
+    else:
+        formset = ItemFormSet(initial=editor.to_rows(definition), prefix="items")
+    return render(
+        request,
+        "intake/edit.html",
+        {
+            "form": form,
+            "formset": formset,
+            "scored": scored,
+            "types": types,
+            "attached": set(form.appointment_types.values_list("pk", flat=True)),
+            "problem": problem,
+            "version": current,
+        },
+        status=400 if problem or (request.method == "POST" and not formset.is_valid()) else 200,
+    )
+
+
+@practice_admin_required
+def preview(request, form_id: int):
+    form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
+    if form.current is None:
+        raise Http404
+    return render(
+        request,
+        "intake/fill.html",
+        {
+            "form": form,
+            "rows": form_render.rows(form.current.questionnaire, {}, {}),
+            "errors": {},
+            "preview": True,
+            "yes_no_choices": _yes_no(),
+        },
+    )
