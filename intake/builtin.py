@@ -234,18 +234,23 @@ FORMS = [
 ]
 
 TELEHEALTH_CONSENT_TITLE = "Consent to telehealth care"
-TELEHEALTH_CONSENT = """I agree to receive care from this practice by video, phone and secure
-messaging (telehealth).
-
-I understand that:
-- A telehealth visit is not the same as an in-person visit. My clinician may decide that I need
-  to be seen in person.
-- The practice protects my information: video visits are encrypted and are not recorded, and my
-  messages and records are stored securely.
-- Technical problems may interrupt a visit. If that happens, the practice will call me.
-- In an emergency I will call 911 and not rely on telehealth or messages.
-- I may withdraw this consent at any time by telling the practice, without losing my right to
-  in-person care.
-- My health insurance may bill telehealth visits like other visits, and I may owe a copay.
-
-By signing, I confirm that I have read this consent and that my questions were answered."""
+TELEHEALTH_CONSENT = "\n".join(
+    [
+        "I agree to receive care from this practice by video, phone and secure messaging "
+        "(telehealth).",
+        "",
+        "I understand that:",
+        "- A telehealth visit is not the same as an in-person visit. My clinician may decide "
+        "that I need to be seen in person.",
+        "- The practice protects my information: video visits are encrypted and are not "
+        "recorded, and my messages and records are stored securely.",
+        "- Technical problems may interrupt a visit. If that happens, the practice will call me.",
+        "- In an emergency I will call 911 and not rely on telehealth or messages.",
+        "- I may withdraw this consent at any time by telling the practice, without losing my "
+        "right to in-person care.",
+        "- My health insurance may bill telehealth visits like other visits, and I may owe a "
+        "copay.",
+        "",
+        "By signing, I confirm that I have read this consent and that my questions were answered.",
+    ]
+)
