@@ -88,6 +88,21 @@ class Response(models.Model):
         return f"Response #{self.pk} ({self.status})"
 
 
+class ResponseFile(models.Model):
+    """A file answering an attachment question (a photo of a rash, a letter)."""
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="files")
+    link_id = models.CharField(max_length=100)
+    file = models.FileField(upload_to="intake/%Y/%m/")  # encrypted by the default storage
+    name = EncryptedTextField()
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"File #{self.pk} of response #{self.response_id}"
+
+
 class IntakeRequest(models.Model):
     """The hand-off from scheduling: one per appointment whose type asks for forms (the
     periodic task pulls new bookings and marks them here, so each is asked once)."""

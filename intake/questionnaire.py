@@ -204,6 +204,10 @@ def _convert(item: dict, raw: str):
             return date.fromisoformat(raw)
         except ValueError as exc:
             raise ValueError(_("Enter a date such as 2024-03-12.")) from exc
+    if kind == "attachment":
+        if not raw.startswith("file:") or not raw[5:].isdigit():
+            raise ValueError(_("Attach a photo or a PDF."))
+        return raw
     if kind in ("choice", "open-choice"):
         allowed = {str(option_value(o)): option_value(o) for o in item["answerOption"]}
         if raw in allowed:
@@ -220,7 +224,7 @@ def clean(definition: dict, raw: dict[str, list[str]], *, complete: bool) -> dic
     answers: dict[str, list] = {}
     errors: dict[str, str] = {}
     for item, _parents in walk(definition.get("item", [])):
-        if item["type"] not in ANSWERED or item["type"] == "attachment":
+        if item["type"] not in ANSWERED:
             continue
         values = [v for v in raw.get(item["linkId"], []) if str(v).strip()]
         if not item.get("repeats"):
@@ -248,8 +252,10 @@ def clean(definition: dict, raw: dict[str, list[str]], *, complete: bool) -> dic
     return answers
 
 
-def _answer_value(item: dict, value) -> dict:
+def _answer_value(item: dict, value, files: dict[str, dict]) -> dict:
     kind = item["type"]
+    if kind == "attachment":
+        return {"valueAttachment": files.get(value, {"title": "attachment"})}
     if kind == "boolean":
         return {"valueBoolean": value}
     if kind == "integer":
@@ -267,9 +273,17 @@ def _answer_value(item: dict, value) -> dict:
 
 
 def response_resource(
-    *, definition: dict, canonical: str, answers: dict[str, list], patient_ref: str, authored
+    *,
+    definition: dict,
+    canonical: str,
+    answers: dict[str, list],
+    patient_ref: str,
+    authored,
+    files: dict[str, dict] | None = None,
 ) -> dict:
-    """The completed QuestionnaireResponse, nested like the questionnaire, validated."""
+    """The completed QuestionnaireResponse, nested like the questionnaire, validated.
+    `files` maps an attachment answer ("file:<id>") to its FHIR Attachment."""
+    files = files or {}
 
     def build(items: list[dict]) -> list[dict]:
         out = []
@@ -284,7 +298,7 @@ def response_resource(
                     {
                         "linkId": link,
                         "text": item.get("text", ""),
-                        "answer": [_answer_value(item, v) for v in answers[link]],
+                        "answer": [_answer_value(item, v, files) for v in answers[link]],
                     }
                 )
         return out

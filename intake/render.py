@@ -18,7 +18,7 @@ class Row:
     repeats: bool = False
     values: list[str] = field(default_factory=list)
     options: list[tuple[str, str]] = field(default_factory=list)  # (value, label)
-    other: str = ""  # an open-choice answer that is not one of the options
+    other: str = ""  # an open-choice answer not among the options; an attached file's name
     error: str = ""
     enable_when: str = ""  # JSON for the page's script
     behavior: str = "all"
@@ -41,8 +41,11 @@ def _condition(condition: dict) -> dict:
     }
 
 
-def rows(definition: dict, stored: dict[str, list], errors: dict[str, str]) -> list[Row]:
-    """The items as a tree of rows (groups hold their items)."""
+def rows(
+    definition: dict, stored: dict[str, list], errors: dict[str, str], files: dict | None = None
+) -> list[Row]:
+    """The items as a tree of rows (groups hold their items); `files` names attached files."""
+    files = files or {}
 
     def visit(items: list[dict], depth: int) -> list[Row]:
         out: list[Row] = []
@@ -67,7 +70,7 @@ def rows(definition: dict, stored: dict[str, list], errors: dict[str, str]) -> l
                 options=options,
                 other=next((v for v in values if v not in known), "")
                 if item["type"] == "open-choice"
-                else "",
+                else (files[values[0]].name if values and values[0] in files else ""),
                 error=errors.get(item["linkId"], ""),
                 enable_when=json.dumps([_condition(c) for c in item.get("enableWhen", [])])
                 if item.get("enableWhen")

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from intake import questionnaire as fhirq
 from intake.models import ConsentDocument, Form, InsuranceCard, Response, Signature
@@ -62,28 +64,32 @@ def latest_responses(patient: Patient) -> dict[int, Response]:
     return found
 
 
-def signed_consent_ids(patient: Patient) -> set[int]:
-    return set(
-        Signature.objects.filter(patient=patient).values_list("consent__document_id", flat=True)
-    )
+def latest_signatures(patient: Patient) -> dict[int, Signature]:
+    """consent document id -> the patient's newest signature of it."""
+    found: dict[int, Signature] = {}
+    for signature in (
+        Signature.objects.filter(patient=patient).select_related("consent").order_by("signed_at")
+    ):
+        found[signature.consent.document_id] = signature
+    return found
 
 
 @dataclass
 class Checklist:
     status: str
     forms: list[tuple[Form, Response | None]] = field(default_factory=list)
-    consents: list[tuple[ConsentDocument, bool]] = field(default_factory=list)
+    consents: list[tuple[ConsentDocument, Signature | None]] = field(default_factory=list)
     insurance: InsuranceCard | None = None
 
 
 def checklist(patient: Patient) -> Checklist:
     responses = latest_responses(patient)
-    signed = signed_consent_ids(patient)
+    signed = latest_signatures(patient)
     forms = [(form, responses.get(form.pk)) for form in forms_asked(patient)]
-    consents = [(doc, doc.pk in signed) for doc in consents_asked(patient)]
+    consents = [(doc, signed.get(doc.pk)) for doc in consents_asked(patient)]
     insurance = InsuranceCard.objects.filter(patient=patient, is_current=True).first()
     done = [r is not None and r.status == Response.Status.COMPLETED for _, r in forms] + [
-        ok for _, ok in consents
+        signature is not None for _, signature in consents
     ]
     if done and all(done):
         status = COMPLETE
@@ -106,12 +112,12 @@ def can_read_answers(user: User) -> bool:
 class Answered:
     form: Form
     response: Response
-    rows: list[tuple[str, str]]
+    rows: list[tuple[str, str, str]]
     score: dict
 
 
-def readable(response: Response) -> list[tuple[str, str]]:
-    """(question, answer) pairs in the form's order, choices by their labels."""
+def readable(response: Response) -> list[tuple[str, str, str]]:
+    """(question, answer, file link or "") in the form's order, choices by their labels."""
     definition = response.form_version.questionnaire
     stored = response.answers or {}
     rows = []
@@ -123,13 +129,22 @@ def readable(response: Response) -> list[tuple[str, str]]:
             str(fhirq.option_value(o)): fhirq.option_label(o) for o in item.get("answerOption", [])
         }
         shown = []
+        url = ""
         for value in values:
-            if isinstance(value, bool):
+            if item["type"] == "attachment":
+                shown.append(_file_name(response, str(value)))
+                url = reverse("intake:file", args=[str(value).removeprefix("file:")])
+            elif isinstance(value, bool):
                 shown.append("Yes" if value else "No")
             else:
                 shown.append(labels.get(str(value), str(value)))
-        rows.append((item.get("text", item["linkId"]), ", ".join(shown)))
+        rows.append((item.get("text", item["linkId"]), ", ".join(shown), url))
     return rows
+
+
+def _file_name(response: Response, value: str) -> str:
+    found = response.files.filter(pk=value.removeprefix("file:")).first()
+    return _("Attached file: %(name)s") % {"name": found.name} if found else value
 
 
 def summary(*, user: User, patient: Patient) -> list[Answered]:

@@ -26,6 +26,7 @@ from intake.models import (
     InsuranceCard,
     IntakeRequest,
     Response,
+    ResponseFile,
     Signature,
 )
 from scheduling.models import ACTIVE_STATUSES, Appointment
@@ -129,6 +130,38 @@ def response_for(*, patient: Patient, form: Form, appointment=None) -> Response:
     )
 
 
+def response_attach(*, response: Response, link_id: str, upload) -> str:
+    """Keep a file answering an attachment question; returns the answer ("file:<id>")."""
+    upload, kind = _image(upload, _("attached file"))
+    attached = ResponseFile.objects.create(
+        response=response,
+        link_id=link_id,
+        file=upload,
+        name=(upload.name or "file")[-120:],
+        content_type=kind,
+        size=upload.size,
+    )
+    return f"file:{attached.pk}"
+
+
+def _own_files(response: Response, answers: dict) -> dict[str, dict]:
+    """Attachment answers must name files of this response; their FHIR Attachments."""
+    files = {f"file:{f.pk}": f for f in response.files.all()}
+    for values in answers.values():
+        for value in values:
+            if isinstance(value, str) and value.startswith("file:") and value not in files:
+                raise IntakeError(_("That file is not part of this form."))
+    return {
+        key: {
+            "contentType": f.content_type,
+            "title": f.name,
+            "size": f.size,
+            "url": reverse("intake:file", args=[f.pk]),
+        }
+        for key, f in files.items()
+    }
+
+
 def response_save(
     *, response: Response, raw: dict[str, list[str]], complete: bool, by=None, request=None
 ) -> Response:
@@ -145,6 +178,7 @@ def response_save(
         answers = fhirq.clean(definition, valid, complete=False)
         _store(response, answers, by=by, request=request)
         raise
+    files = _own_files(response, answers)
     _store(response, answers, by=by, request=request)
     if complete:
         now = timezone.now()
@@ -155,6 +189,7 @@ def response_save(
             answers=answers,
             patient_ref=f"Patient/{response.patient_id}",
             authored=now,
+            files=files,
         )
         response.scores = fhirq.score(definition, answers)
         response.status = Response.Status.COMPLETED
@@ -186,24 +221,23 @@ def _store(response: Response, answers: dict, *, by, request) -> None:
 
 def _image(upload, label: str) -> tuple[object, str]:
     if upload.size > CARD_MAX_BYTES:
-        raise IntakeError(_("The %(side)s picture is larger than 10 MB.") % {"side": label})
+        raise IntakeError(_("The %(side)s is larger than 10 MB.") % {"side": label})
     upload.seek(0)
     kind = sniff(upload.read(16))
     upload.seek(0)
     if not kind.startswith("image/") and kind != "application/pdf":
         raise IntakeError(
-            _("The %(side)s of the card must be a photo (JPEG, PNG, HEIC) or a PDF.")
-            % {"side": label}
+            _("The %(side)s must be a photo (JPEG, PNG, HEIC) or a PDF.") % {"side": label}
         )
     return upload, kind
 
 
 def insurance_card_save(*, patient: Patient, data: dict, front, back=None, request=None):
     """A new current card (the previous ones are kept, no longer current)."""
-    front, front_type = _image(front, _("front"))
+    front, front_type = _image(front, _("front of the card"))
     back_type = ""
     if back:
-        back, back_type = _image(back, _("back"))
+        back, back_type = _image(back, _("back of the card"))
     with transaction.atomic():
         InsuranceCard.objects.filter(patient=patient, is_current=True).update(is_current=False)
         card = InsuranceCard.objects.create(

@@ -12,6 +12,7 @@ urlpatterns = [
     path("consents/<int:document_id>/", views.consent, name="consent"),
     path("signatures/<int:signature_id>/pdf/", views.signature_pdf, name="signature-pdf"),
     path("cards/<int:card_id>/<str:side>/", views.card_image, name="card-image"),
+    path("files/<int:file_id>/", views.response_file, name="file"),
     path("patients/<int:patient_id>/", views.patient_summary, name="summary"),
     path("manage/", views.manage, name="manage"),
     path("manage/new/", views.create_form, name="create-form"),

@@ -13,11 +13,12 @@ from intake import editor, selectors, services
 from intake import questionnaire as fhirq
 from intake import render as form_render
 from intake.forms import InsuranceForm, ItemFormSet, NewFormForm, SignForm
-from intake.models import ConsentDocument, Form, Response
+from intake.models import ConsentDocument, Form, Response, ResponseFile
 from scheduling.models import AppointmentType
 from telehealth.accounts.access import practice_admin_required, staff_required
 from telehealth.accounts.forms import DateOfBirthForm
 from telehealth.accounts.models import Patient, Role
+from telehealth.accounts.selectors import patients_visible_to
 from telehealth.audit.phi import note_phi_access, phi_view
 
 GRANT_KEY = "intake_patient"  # session: the patient id a link with a date-of-birth check opened
@@ -98,10 +99,29 @@ def fill(request, form_id: int):
     if request.method == "POST":
         raw = form_render.posted(definition, request.POST)
         complete = request.POST.get("action") == "submit"
+        for item in fhirq.questions(definition):
+            link = item["linkId"]
+            if item["type"] != "attachment":
+                continue
+            upload = request.FILES.get(link)
+            if upload is not None:
+                try:
+                    raw[link] = [
+                        services.response_attach(response=response, link_id=link, upload=upload)
+                    ]
+                except services.IntakeError as error:
+                    errors[link] = error.message
+            elif stored.get(link):
+                raw[link] = stored[link]  # the file sent earlier stays
         try:
+            if errors:
+                raise fhirq.AnswerErrors(errors)
             services.response_save(response=response, raw=raw, complete=complete, request=request)
         except fhirq.AnswerErrors as problems:
-            errors = problems.errors
+            errors = {**problems.errors, **errors}
+            stored = raw
+        except services.IntakeError as error:
+            errors = {"": error.message}
             stored = raw
         else:
             if complete:
@@ -115,7 +135,9 @@ def fill(request, form_id: int):
         "intake/fill.html",
         {
             "form": form,
-            "rows": form_render.rows(definition, stored, errors),
+            "rows": form_render.rows(
+                definition, stored, errors, files={f"file:{f.pk}": f for f in response.files.all()}
+            ),
             "errors": errors,
             "preview": False,
             "yes_no_choices": _yes_no(),
@@ -200,6 +222,22 @@ def signature_pdf(request, signature_id: int):
     return _download(
         request, signature.pdf, f"{signature.consent.document.slug}-signed.pdf", "application/pdf"
     )
+
+
+@phi_view
+def response_file(request, file_id: int):
+    """A file a patient attached to a form: for them, and for staff who may see them."""
+    if request.user.is_authenticated and request.user.is_staff_role:
+        patients = patients_visible_to(request.user)
+        found = get_object_or_404(
+            ResponseFile.objects.filter(response__patient__in=patients), pk=file_id
+        )
+    else:
+        found = get_object_or_404(
+            ResponseFile.objects.filter(response__patient=_patient(request)), pk=file_id
+        )
+    note_phi_access(request, found.response, patient=found.response.patient)
+    return _download(request, found.file, found.name, found.content_type)
 
 
 @staff_required

@@ -142,6 +142,7 @@ ROUTES: dict[str, Access] = {
         roles=STAFF, kwargs={"card_id": 999999, "side": "front"}, ok=(404,)
     ),
     "intake:summary": Access(roles=STAFF, obj="patient"),
+    "intake:file": Access(public=True, kwargs={"file_id": 1}),  # patient, link grant or staff
     "intake:manage": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
     "intake:create-form": Access(roles=frozenset({Role.PRACTICE_ADMIN}), method="post", ok=(302,)),
     "intake:edit": Access(

@@ -433,3 +433,41 @@ def test_patient_pages_refuse_staff_strangers_and_other_practices(world, practic
     outsider = sign_in(Client(), world.outside_patient.user)
     assert outsider.get(f"/intake/forms/{form.pk}/").status_code == 404
     assert outsider.get(f"/intake/consents/{document.pk}/").status_code == 404
+
+
+def test_attachment_questions_take_a_checked_file_kept_encrypted(client, world):
+    services.install_builtin(world.practice)
+    definition = {
+        "resourceType": "Questionnaire",
+        "url": "urn:test:photo",
+        "title": "Skin check",
+        "status": "active",
+        "item": [
+            {"linkId": "where", "type": "string", "text": "Where is it?", "required": True},
+            {"linkId": "photo", "type": "attachment", "text": "A photo of it", "required": True},
+        ],
+    }
+    form = Form.objects.create(practice=world.practice, slug="skin", title="Skin check")
+    services.form_save_version(form=form, definition=definition, by=None)
+    sign_in(client, world.patient.user)
+    url = f"/intake/forms/{form.pk}/"
+    exe = SimpleUploadedFile("rash.png", b"MZ" + b"\x00" * 50, "image/png")
+    refused = client.post(url, {"where": "Arm", "photo": exe, "action": "submit"})
+    assert refused.status_code == 400 and b"must be a photo" in refused.content
+    missing = client.post(url, {"where": "Arm", "action": "submit"})
+    assert b"This question needs an answer." in missing.content
+    photo = SimpleUploadedFile("rash.png", PNG, "image/png")
+    assert client.post(url, {"where": "Arm", "photo": photo, "action": "submit"}).status_code == 302
+    response = Response.objects.get(form_version__form=form)
+    attachment = response.resource["item"][1]["answer"][0]["valueAttachment"]
+    QuestionnaireResponse.model_validate(response.resource)
+    assert attachment["contentType"] == "image/png" and attachment["title"] == "rash.png"
+    stored = response.files.get()
+    with open(stored.file.path, "rb") as raw:
+        assert PNG not in raw.read()
+    assert b"".join(client.get(attachment["url"]).streaming_content) == PNG
+    sign_in(client, world.clinician)
+    summary = client.get(f"/intake/patients/{world.patient.pk}/").content.decode()
+    assert f'href="{attachment["url"]}"' in summary
+    sign_in(client, world.other_patient.user)
+    assert client.get(attachment["url"]).status_code == 404
