@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class RpmConfig(AppConfig):
     name = "rpm"
     verbose_name = "Remote monitoring"
+
+    def ready(self) -> None:
+        from rpm.views import chart_section
+        from telehealth.accounts import chart
+
+        chart.register(chart_section)

@@ -1,1 +1,199 @@
-"""Remote monitoring data. The models arrive with the rpm issue."""
+"""Remote patient monitoring: enrolments, devices with their tokens, readings, thresholds,
+alerts (one per episode) and clinicians' time.
+
+Readings are numbers in canonical units (mmHg, /min, kg, mg/dL, %, °C), unique per device,
+vital and measurement time, so a resent batch stores nothing twice. They are not encrypted:
+rules and 90-day charts read tens of thousands of them at a time; free text (alert notes,
+time-log notes) is."""
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from telehealth.accounts.models import Patient, Practice, User
+from telehealth.crypto.fields import EncryptedTextField
+
+
+class Program(models.TextChoices):
+    HYPERTENSION = "hypertension", _("Hypertension")
+    DIABETES = "diabetes", _("Diabetes")
+    HEART_FAILURE = "heart_failure", _("Heart failure")
+    COPD = "copd", _("COPD")
+
+
+class Vital(models.TextChoices):
+    SYSTOLIC = "systolic", _("Systolic blood pressure")
+    DIASTOLIC = "diastolic", _("Diastolic blood pressure")
+    HEART_RATE = "heart_rate", _("Heart rate")
+    WEIGHT = "weight", _("Weight")
+    GLUCOSE = "glucose", _("Glucose")
+    SPO2 = "spo2", _("Oxygen saturation")
+    TEMPERATURE = "temperature", _("Body temperature")
+
+
+class Enrollment(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="rpm_enrollments")
+    program = models.CharField(max_length=16, choices=Program.choices)
+    start_date = models.DateField(default=timezone.localdate)
+    consent_at = models.DateTimeField(help_text="When the patient agreed to monitoring.")
+    clinicians = models.ManyToManyField(User, related_name="rpm_enrollments")
+    escalation_contact = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Told when a critical alert is not acknowledged in time.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "program"],
+                condition=models.Q(is_active=True),
+                name="rpm_one_active_enrollment_per_program",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} in {self.program}"
+
+
+class Device(models.Model):
+    class Kind(models.TextChoices):
+        BP_CUFF = "bp_cuff", _("Blood pressure cuff")
+        GLUCOMETER = "glucometer", _("Glucose meter")
+        CGM = "cgm", _("Continuous glucose monitor")
+        SCALE = "scale", _("Scale")
+        PULSE_OXIMETER = "pulse_oximeter", _("Pulse oximeter")
+        THERMOMETER = "thermometer", _("Thermometer")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="rpm_devices")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    manufacturer = models.CharField(max_length=80, blank=True)
+    serial = models.CharField(max_length=80, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)  # SHA-256; the token is shown once
+    token_hint = models.CharField(max_length=8)  # the first characters, to tell tokens apart
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.serial}".strip()
+
+
+class Reading(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="rpm_readings")
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="readings")
+    vital = models.CharField(max_length=12, choices=Vital.choices)
+    value = models.FloatField()
+    measured_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "vital", "measured_at"], name="rpm_reading_once"
+            )
+        ]
+        indexes = [models.Index(fields=["patient", "vital", "measured_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.vital} {self.value} at {self.measured_at:%Y-%m-%d %H:%M}"
+
+
+class Severity(models.TextChoices):
+    WARNING = "warning", _("Warning")
+    CRITICAL = "critical", _("Critical")
+
+
+class Threshold(models.Model):
+    """A limit on one vital: a practice's default for a program, or one patient's override
+    (which replaces the practice's limits for that vital and severity)."""
+
+    class Op(models.TextChoices):
+        ABOVE_OR_AT = "ge", "≥"
+        BELOW = "lt", "<"
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="rpm_thresholds")
+    program = models.CharField(max_length=16, choices=Program.choices, blank=True)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="rpm_thresholds"
+    )
+    vital = models.CharField(max_length=12, choices=Vital.choices)
+    op = models.CharField(max_length=2, choices=Op.choices)
+    value = models.FloatField()
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+
+    def __str__(self) -> str:
+        return f"{self.vital} {self.get_op_display()} {self.value} ({self.severity})"
+
+
+class Alert(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+        RESOLVED = "resolved", _("Resolved")
+
+    class Rule(models.TextChoices):
+        THRESHOLD = "threshold", _("Threshold")
+        TREND = "trend", _("Far from the patient's baseline")
+        WEIGHT_GAIN = "weight_gain", _("Weight gain")
+        MISSED = "missed", _("No readings")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="rpm_alerts")
+    rule = models.CharField(max_length=12, choices=Rule.choices)
+    vital = models.CharField(max_length=12, choices=Vital.choices, blank=True)
+    # What makes readings the same episode: rule, vital, severity and direction.
+    episode = models.CharField(max_length=80)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    summary = models.CharField(max_length=200)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    readings = models.ManyToManyField(Reading, blank=True, related_name="alerts")
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_reading_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_note = EncryptedTextField(blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "episode"],
+                condition=~models.Q(status="resolved"),
+                name="rpm_one_open_alert_per_episode",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity} alert: {self.summary}"
+
+
+class TimeLog(models.Model):
+    class Kind(models.TextChoices):
+        MONITORING = "monitoring", _("Monitoring and review")
+        INTERACTIVE = "interactive", _("Interactive communication with the patient")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="rpm_time")
+    clinician = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    minutes = models.PositiveSmallIntegerField()
+    day = models.DateField(default=timezone.localdate)
+    note = EncryptedTextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min {self.kind} on {self.day}"

@@ -5,6 +5,7 @@ from ninja import NinjaAPI, Router, Schema
 from ninja.security import django_auth
 
 from messaging.api import router as messaging_router
+from rpm.api import router as rpm_router
 from scheduling.api import router as scheduling_router
 from telehealth.accounts import selectors
 from telehealth.accounts.models import Role
@@ -95,3 +96,4 @@ def patient_detail(request, patient_id: int):
 api.add_router("/v1/", core)
 api.add_router("/v1/scheduling/", scheduling_router)
 api.add_router("/v1/messaging/", messaging_router)
+api.add_router("/v1/rpm/", rpm_router)

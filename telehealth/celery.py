@@ -22,6 +22,15 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    "rpm-escalate": {
+        "task": "rpm.tasks.escalate_overdue",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
+    "rpm-missed-readings": {
+        "task": "rpm.tasks.flag_missed_readings",
+        "schedule": crontab(minute=5),
+    },
     "clear-expired-sessions": {
         "task": "telehealth.accounts.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17),

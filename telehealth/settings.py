@@ -85,6 +85,10 @@ DEBUG = envbool("DEBUG", default=not PRODUCTION and not TESTING)
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
 SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+# Remote monitoring: a critical alert nobody acknowledged in this time goes to the escalation
+# contact; a monitored patient with no reading for this many days gets a "missed" alert.
+RPM_ESCALATION_MINUTES = envint("RPM_ESCALATION_MINUTES", 15)
+RPM_MISSED_DAYS = envint("RPM_MISSED_DAYS", 3)
 # Messages one socket may send per minute (a flood guard; benchmarks raise it).
 MESSAGING_SOCKET_RATE = envint("MESSAGING_SOCKET_RATE", 20)
 
@@ -367,7 +371,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Bodies beyond this are refused with 413 before a view reads them (uploads set their own).
-DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 8 * 1024 * 1024)
 REQUEST_MAX_BODY_BYTES = envint("REQUEST_MAX_BODY_BYTES", 25 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 MEDIA_ROOT = Path(env("MEDIA_ROOT") or DATA_DIR / "media")

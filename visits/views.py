@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from intake import selectors as intake_selectors
 from messaging import selectors as messaging_selectors
+from rpm import selectors as rpm_selectors
 from scheduling import services as scheduling
 from scheduling.models import ACTIVE_STATUSES
 from scheduling.selectors import appointments_visible_to, day_bounds
@@ -199,6 +200,8 @@ def room(request, visit_id: int):
             role=Participant.Role.PATIENT, admitted_at__isnull=True
         ).exists()
         context["patient_age"] = visit.patient.age_on(timezone.localdate())
+        context["vitals"] = rpm_selectors.latest_vitals(patient=visit.patient)
+        context["rpm_alerts"] = rpm_selectors.open_alerts(patient=visit.patient)
         context["intake"] = intake_selectors.checklist(visit.patient)
         context["intake_answers"] = intake_selectors.summary(
             user=request.user, patient=visit.patient

@@ -1,0 +1,49 @@
+"""Device ingestion: `POST /api/v1/rpm/readings` with `Authorization: Bearer <device token>`.
+The body is the simple JSON form, a FHIR Observation or a Bundle of them (up to 10,000
+readings). Answers 200 with how many readings were new, how many were already stored and each
+rejected item with its reason; 400 when the upload as a whole is unusable."""
+
+import json
+
+from ninja import Router, Schema
+from ninja.errors import HttpError
+from ninja.security import HttpBearer
+
+from rpm import ingest, services
+
+router = Router(tags=["monitoring"])
+MAX_BODY = 8 * 1024 * 1024
+
+
+class DeviceToken(HttpBearer):
+    def authenticate(self, request, token):
+        device = services.device_for_token(token)
+        if device is None:
+            return None  # 401: missing, wrong or revoked
+        request.device = device
+        return device
+
+
+class RejectedOut(Schema):
+    index: int
+    reason: str
+
+
+class IngestOut(Schema):
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedOut]
+
+
+@router.post("/readings", response=IngestOut, auth=DeviceToken())
+def readings(request):
+    if len(request.body) > MAX_BODY:
+        raise HttpError(413, "Send at most 8 MB per request (10,000 readings).")
+    try:
+        payload = json.loads(request.body or b"null")
+    except ValueError as exc:
+        raise HttpError(400, "The body is not valid JSON.") from exc
+    try:
+        return services.ingest_payload(device=request.device, payload=payload)
+    except ingest.Rejected as error:
+        raise HttpError(400, str(error)) from error

@@ -1,0 +1,167 @@
+"""Reads of remote monitoring. Clinicians see the patients they monitor or care for; practice
+admins see their practice's (for billing figures); the front desk sees no vitals; patients
+see their own readings."""
+
+from datetime import timedelta
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from rpm import charts
+from rpm.ingest import CANONICAL
+from rpm.models import Alert, Enrollment, Reading, Vital
+from telehealth.accounts.models import Patient, Role, User
+from telehealth.accounts.selectors import patients_visible_to
+
+SEVERITY = {"critical": 2, "warning": 1}
+
+
+def monitored_patients(user: User) -> QuerySet[Patient]:
+    patients = Patient.objects.filter(rpm_enrollments__is_active=True)
+    if user.role == Role.CLINICIAN:
+        patients = patients.filter(
+            Q(rpm_enrollments__clinicians=user) | Q(pk__in=patients_visible_to(user).values("pk"))
+        )
+    elif user.role == Role.PRACTICE_ADMIN:
+        patients = patients.filter(practice_id=user.practice_id)
+    else:
+        return Patient.objects.none()
+    return patients.distinct()
+
+
+def access_patient(*, user: User, patient_id: int) -> Patient:
+    """A patient whose vitals this user may see (monitored or not yet enrolled)."""
+    if user.role not in (Role.CLINICIAN, Role.PRACTICE_ADMIN):
+        from django.http import Http404
+
+        raise Http404
+    allowed = patients_visible_to(user) | monitored_patients(user)
+    return get_object_or_404(allowed.distinct().select_related("practice"), pk=patient_id)
+
+
+def dashboard(*, user: User) -> list[dict]:
+    """Monitored patients, the most worrying first: open alert severity, then recency."""
+    now = timezone.now()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    patients = list(monitored_patients(user).select_related("practice"))
+    ids = [p.pk for p in patients]
+    open_alerts: dict[int, list[Alert]] = {}
+    for alert in Alert.objects.filter(patient_id__in=ids).exclude(status=Alert.Status.RESOLVED):
+        open_alerts.setdefault(alert.patient_id, []).append(alert)
+    last = {
+        (row["patient_id"], row["vital"]): row["latest"]
+        for row in Reading.objects.filter(patient_id__in=ids)
+        .values("patient_id", "vital")
+        .annotate(latest=Max("measured_at"))
+    }
+    latest_values = {}
+    for (patient_id, vital), moment in last.items():
+        value = (
+            Reading.objects.filter(patient_id=patient_id, vital=vital, measured_at=moment)
+            .values_list("value", flat=True)
+            .first()
+        )
+        latest_values.setdefault(patient_id, []).append((vital, value, moment))
+    days = dict(
+        Reading.objects.filter(patient_id__in=ids, measured_at__gte=month_start)
+        .annotate(day=TruncDate("measured_at"))
+        .values("patient_id")
+        .annotate(days=Count("day", distinct=True))
+        .values_list("patient_id", "days")
+    )
+    rows = []
+    for patient in patients:
+        alerts = open_alerts.get(patient.pk, [])
+        worst = max((SEVERITY[a.severity] for a in alerts), default=0)
+        recent = max((a.opened_at for a in alerts), default=None)
+        rows.append(
+            {
+                "patient": patient,
+                "alerts": sorted(alerts, key=lambda a: -SEVERITY[a.severity]),
+                "worst": {2: "critical", 1: "warning"}.get(worst, ""),
+                "latest": sorted(latest_values.get(patient.pk, []), key=lambda r: r[0]),
+                "days_this_month": days.get(patient.pk, 0),
+                "sort": (-worst, -(recent.timestamp() if recent else 0), patient.legal_name),
+            }
+        )
+    return sorted(rows, key=lambda r: r["sort"])
+
+
+def trends(*, patient: Patient, days: int, limits: dict) -> list[dict]:
+    """One chart per vital the patient has readings for in the period."""
+    end = timezone.now()
+    start = end - timedelta(days=days)
+    points: dict[str, list] = {}
+    for vital, moment, value in (
+        Reading.objects.filter(patient=patient, measured_at__gte=start)
+        .order_by("vital", "measured_at")
+        .values_list("vital", "measured_at", "value")
+    ):
+        points.setdefault(vital, []).append((moment, value))
+    out = []
+    for vital in Vital.values:
+        series = points.get(vital)
+        if not series:
+            continue
+        shown = [(limit.value, limit.severity) for limit in limits.get(vital, [])]
+        label = (
+            f"{Vital(vital).label}: {len(series)} readings, "
+            f"last {series[-1][1]:g} {CANONICAL[vital]}"
+        )
+        out.append(
+            {
+                "vital": vital,
+                "label": Vital(vital).label,
+                "count": len(series),
+                "last": series[-1],
+                "svg": charts.line_chart(
+                    points=series,
+                    start=start,
+                    end=end,
+                    limits=shown,
+                    unit=CANONICAL[vital],
+                    label=label,
+                ),
+            }
+        )
+    return out
+
+
+def recent_readings(*, patient: Patient, limit: int = 50) -> QuerySet[Reading]:
+    return (
+        Reading.objects.filter(patient=patient)
+        .select_related("device")
+        .order_by("-measured_at")[:limit]
+    )
+
+
+def alerts_of(*, patient: Patient) -> QuerySet[Alert]:
+    return Alert.objects.filter(patient=patient).select_related("acknowledged_by", "resolved_by")
+
+
+def open_alerts(*, patient: Patient) -> QuerySet[Alert]:
+    return alerts_of(patient=patient).exclude(status=Alert.Status.RESOLVED)
+
+
+def access_alert(*, user: User, alert_id: int) -> Alert:
+    alert = get_object_or_404(Alert.objects.select_related("patient"), pk=alert_id)
+    access_patient(user=user, patient_id=alert.patient_id)
+    return alert
+
+
+def latest_vitals(*, patient: Patient) -> list[tuple[str, float, object]]:
+    """The newest reading of each vital: for the visit room and the chart."""
+    out = []
+    for vital in Vital.values:
+        reading = (
+            Reading.objects.filter(patient=patient, vital=vital).order_by("-measured_at").first()
+        )
+        if reading is not None:
+            out.append((Vital(vital).label, reading.value, CANONICAL[vital], reading.measured_at))
+    return out
+
+
+def enrollment_of(patient: Patient) -> QuerySet[Enrollment]:
+    return Enrollment.objects.filter(patient=patient, is_active=True).prefetch_related("clinicians")

@@ -1,0 +1,495 @@
+"""Writes of remote monitoring: enrolment, devices and their tokens, ingestion with the rules
+run on what is new, alerts (one per episode; critical ones pushed live and emailed to the
+assigned clinicians, escalated when not acknowledged), missed readings, time logs."""
+
+import hashlib
+import secrets
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from rpm import ingest, rules
+from rpm.models import Alert, Device, Enrollment, Reading, Threshold, TimeLog
+from telehealth.accounts.models import Patient, User
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+from telehealth.notify import services as notify
+from telehealth.realtime import broadcast_on_commit, user_group
+
+UNITS = ingest.CANONICAL
+
+
+class RpmError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- Enrolment and devices ------------------------------------------------------------------
+
+
+def enroll(*, patient: Patient, program: str, clinicians, by: User, escalation_contact=None):
+    from telehealth.accounts.models import CareTeamReason
+    from telehealth.accounts.services import care_team_add
+
+    with transaction.atomic():
+        enrollment, created = Enrollment.objects.get_or_create(
+            patient=patient,
+            program=program,
+            is_active=True,
+            defaults={"consent_at": timezone.now(), "escalation_contact": escalation_contact},
+        )
+        enrollment.clinicians.add(*clinicians)
+        for clinician in clinicians:
+            care_team_add(
+                patient=patient, clinician=clinician, reason=CareTeamReason.MONITORING, by=by
+            )
+        audit.record(
+            action=Action.CREATE if created else Action.UPDATE,
+            actor=by,
+            obj=enrollment,
+            patient=patient,
+            detail=f"enrolled in {program}",
+        )
+    return enrollment
+
+
+def device_create(*, patient: Patient, kind: str, by: User, manufacturer="", serial="") -> tuple:
+    """A device and its token. The token is returned once; only its hash is kept."""
+    token = "rpm_" + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        device = Device.objects.create(
+            patient=patient,
+            kind=kind,
+            manufacturer=manufacturer[:80],
+            serial=serial[:80],
+            token_hash=_hash(token),
+            token_hint=token[:8],
+        )
+        audit.record(
+            action=Action.CREATE, actor=by, obj=device, patient=patient, detail="device added"
+        )
+    return device, token
+
+
+def device_revoke(*, device: Device, by: User) -> None:
+    with transaction.atomic():
+        Device.objects.filter(pk=device.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=device,
+            patient=device.patient,
+            detail="device token revoked",
+        )
+
+
+def device_for_token(token: str) -> Device | None:
+    if not token or len(token) > 200:
+        return None
+    return (
+        Device.objects.select_related("patient__practice")
+        .filter(token_hash=_hash(token), revoked_at__isnull=True)
+        .first()
+    )
+
+
+# --- Ingestion ------------------------------------------------------------------------------
+
+
+def ingest_payload(*, device: Device, payload) -> dict:
+    """Store the new readings of an upload and run the rules on them. Answers how many were
+    new, how many were already stored, and which items were rejected and why."""
+    parsed, rejected = ingest.parse(payload)
+    with transaction.atomic():
+        new = _insert(device, parsed)
+        Device.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
+        if new:
+            evaluate(patient=device.patient, readings=new)
+    return {
+        "accepted": len(new),
+        "duplicates": len(parsed) - len(new),
+        "rejected": rejected,
+    }
+
+
+def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[Reading]:
+    """Insert, skipping readings already stored (same device, vital and time); returns the
+    new ones. PostgreSQL: one INSERT ... ON CONFLICT DO NOTHING RETURNING over arrays."""
+    if not parsed:
+        return []
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO rpm_reading (patient_id, device_id, vital, value, measured_at,
+                                         received_at)
+                SELECT %s, %s, v, x, t, %s
+                FROM unnest(%s::text[], %s::float8[], %s::timestamptz[]) AS u(v, x, t)
+                ON CONFLICT (device_id, vital, measured_at) DO NOTHING
+                RETURNING id, vital, value, measured_at
+                """,
+                [
+                    device.patient_id,
+                    device.pk,
+                    now,
+                    [p.vital for p in parsed],
+                    [p.value for p in parsed],
+                    [p.measured_at for p in parsed],
+                ],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = []
+        with connection.cursor() as cursor:
+            for p in parsed:
+                cursor.execute(
+                    "INSERT OR IGNORE INTO rpm_reading (patient_id, device_id, vital, value, "
+                    "measured_at, received_at) VALUES (%s, %s, %s, %s, %s, %s) "
+                    "RETURNING id, vital, value, measured_at",
+                    [device.patient_id, device.pk, p.vital, p.value, p.measured_at, now],
+                )
+                rows += cursor.fetchall()
+    return [
+        Reading(
+            id=row[0],
+            patient_id=device.patient_id,
+            device_id=device.pk,
+            vital=row[1],
+            value=row[2],
+            measured_at=row[3] if not isinstance(row[3], str) else _parse(row[3]),
+            received_at=now,
+        )
+        for row in rows
+    ]
+
+
+def _parse(text: str):
+    from django.utils.dateparse import parse_datetime
+
+    moment = parse_datetime(text)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.utc)
+
+
+# --- Rules ----------------------------------------------------------------------------------
+
+
+def limits_for(patient: Patient) -> dict[str, list[rules.Limit]]:
+    programs = list(
+        Enrollment.objects.filter(patient=patient, is_active=True).values_list("program", flat=True)
+    )
+    practice_rows = Threshold.objects.filter(
+        practice_id=patient.practice_id, patient__isnull=True, program__in=[*programs, ""]
+    )
+    patient_rows = Threshold.objects.filter(patient=patient)
+    return rules.effective_limits(practice_rows, patient_rows)
+
+
+def evaluate(*, patient: Patient, readings: list[Reading]) -> list[Alert]:
+    """Run the rules over new readings (in the caller's transaction). Readings that break the
+    same rule the same way join the open alert of that episode."""
+    limits = limits_for(patient)
+    findings: dict[str, dict] = {}
+
+    def found(key, *, rule, vital, severity, summary, reading):
+        entry = findings.setdefault(
+            key,
+            {
+                "rule": rule,
+                "vital": vital,
+                "severity": severity,
+                "summary": summary,
+                "readings": [],
+            },
+        )
+        entry["readings"].append(reading)
+        entry["summary"] = summary  # the latest reading describes the episode best
+
+    by_vital: dict[str, list[Reading]] = defaultdict(list)
+    for reading in readings:
+        by_vital[reading.vital].append(reading)
+        breach = rules.worst_breach(limits.get(reading.vital, []), reading.value)
+        if breach is not None:
+            found(
+                rules.episode("threshold", reading.vital, breach.severity, breach.direction),
+                rule=Alert.Rule.THRESHOLD,
+                vital=reading.vital,
+                severity=breach.severity,
+                summary=_("%(vital)s %(reading)s")
+                % {
+                    "vital": _vital_name(reading.vital),
+                    "reading": breach.describe(reading.value, UNITS[reading.vital]),
+                },
+                reading=reading,
+            )
+    for vital, new in by_vital.items():
+        _trend(patient, vital, new, limits, found)
+    if (
+        "weight" in by_vital
+        and Enrollment.objects.filter(
+            patient=patient, program="heart_failure", is_active=True
+        ).exists()
+    ):
+        _weight_gain(patient, by_vital["weight"], found)
+    return [_open_or_join(patient, key, entry) for key, entry in findings.items()]
+
+
+def _vital_name(vital: str) -> str:
+    from rpm.models import Vital
+
+    return str(Vital(vital).label)
+
+
+def _trend(patient, vital, new, limits, found) -> None:
+    earliest = min(r.measured_at for r in new)
+    baseline = list(
+        Reading.objects.filter(
+            patient=patient,
+            vital=vital,
+            measured_at__gte=earliest - timedelta(days=rules.BASELINE_DAYS),
+            measured_at__lt=earliest,
+        ).values_list("value", flat=True)[:5000]
+    )
+    if len(baseline) < rules.BASELINE_MINIMUM:
+        return
+    for reading in new:
+        if rules.worst_breach(limits.get(vital, []), reading.value):
+            continue  # a threshold alert says it already
+        z = rules.robust_z(reading.value, baseline)
+        if z is not None and abs(z) >= rules.Z_LIMIT:
+            direction = "high" if z > 0 else "low"
+            found(
+                rules.episode("trend", vital, "warning", direction),
+                rule=Alert.Rule.TREND,
+                vital=vital,
+                severity="warning",
+                summary=_("%(vital)s %(value)s %(unit)s is far from this patient's usual")
+                % {
+                    "vital": _vital_name(vital),
+                    "value": f"{reading.value:g}",
+                    "unit": UNITS[vital],
+                },
+                reading=reading,
+            )
+
+
+def _weight_gain(patient, weights, found) -> None:
+    for reading in weights:
+        for days, limit in ((1, rules.WEIGHT_DAY_KG), (7, rules.WEIGHT_WEEK_KG)):
+            lowest = (
+                Reading.objects.filter(
+                    patient=patient,
+                    vital="weight",
+                    measured_at__gte=reading.measured_at - timedelta(days=days),
+                    measured_at__lt=reading.measured_at,
+                )
+                .order_by("value")
+                .values_list("value", flat=True)
+                .first()
+            )
+            if lowest is not None and reading.value - lowest > limit:
+                found(
+                    rules.episode("weight_gain", "weight", "warning", f"{days}d"),
+                    rule=Alert.Rule.WEIGHT_GAIN,
+                    vital="weight",
+                    severity="warning",
+                    summary=_("Weight up %(gain).1f kg in %(days)s day(s)")
+                    % {"gain": reading.value - lowest, "days": days},
+                    reading=reading,
+                )
+
+
+def _open_or_join(patient: Patient, key: str, entry: dict) -> Alert:
+    latest = max(r.measured_at for r in entry["readings"])
+    alert = (
+        Alert.objects.select_for_update()
+        .filter(patient=patient, episode=key)
+        .exclude(status=Alert.Status.RESOLVED)
+        .first()
+    )
+    if alert is not None:
+        alert.readings.add(*entry["readings"])
+        alert.summary = entry["summary"][:200]
+        alert.last_reading_at = max(latest, alert.last_reading_at or latest)
+        alert.save(update_fields=["summary", "last_reading_at"])
+        return alert
+    alert = Alert.objects.create(
+        patient=patient,
+        rule=entry["rule"],
+        vital=entry["vital"],
+        episode=key,
+        severity=entry["severity"],
+        summary=entry["summary"][:200],
+        last_reading_at=latest,
+    )
+    alert.readings.add(*entry["readings"])
+    audit.record(action=Action.CREATE, obj=alert, patient=patient, detail=f"alert {key}")
+    _announce(alert, _assigned(patient))
+    return alert
+
+
+def _assigned(patient: Patient) -> list[User]:
+    return list(
+        User.objects.filter(
+            rpm_enrollments__patient=patient, rpm_enrollments__is_active=True, is_active=True
+        ).distinct()
+    )
+
+
+def alert_url(alert: Alert) -> str:
+    return settings.SITE_URL + reverse("rpm:patient", args=[alert.patient_id])
+
+
+def _announce(alert: Alert, people: list[User], *, escalation: bool = False) -> None:
+    """Live to each person's own socket; critical alerts also by email through the outbox
+    (the email names no patient and no value: it points to the app)."""
+    for person in people:
+        broadcast_on_commit(
+            user_group(person.pk),
+            {
+                "type": "user.event",
+                "payload": {
+                    "type": "rpm-alert",
+                    "alert": alert.pk,
+                    "patient": alert.patient_id,
+                    "severity": alert.severity,
+                    "summary": alert.summary,
+                    "escalation": escalation,
+                },
+            },
+        )
+        if alert.severity == "critical" and person.email:
+            subject = (
+                _("Unacknowledged critical monitoring alert")
+                if escalation
+                else _("Critical monitoring alert")
+            )
+            notify.message_enqueue(
+                channel="email",
+                template="rpm.alert",
+                staff=person,
+                subject=subject,
+                body=_("A patient you monitor has a critical reading. Open the alert: %(link)s")
+                % {"link": alert_url(alert)},
+                dedupe_key=f"rpm-alert:{alert.pk}:{person.pk}:{'esc' if escalation else 'new'}",
+                related=alert,
+            )
+
+
+def acknowledge(*, alert: Alert, by: User) -> Alert:
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.status == Alert.Status.OPEN:
+            alert.status = Alert.Status.ACKNOWLEDGED
+            alert.acknowledged_at, alert.acknowledged_by = timezone.now(), by
+            alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
+            audit.record(action=Action.UPDATE, actor=by, obj=alert, detail="acknowledged")
+    return alert
+
+
+def resolve(*, alert: Alert, by: User, note: str) -> Alert:
+    note = note.strip()
+    if not note:
+        raise RpmError(_("Say what was done: a resolution note is required."))
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.status == Alert.Status.RESOLVED:
+            raise RpmError(_("This alert is already resolved."))
+        now = timezone.now()
+        alert.status = Alert.Status.RESOLVED
+        alert.resolved_at, alert.resolved_by, alert.resolution_note = now, by, note[:2000]
+        if alert.acknowledged_at is None:
+            alert.acknowledged_at, alert.acknowledged_by = now, by
+        alert.save()
+        audit.record(action=Action.UPDATE, actor=by, obj=alert, detail="resolved")
+    return alert
+
+
+def escalate_overdue() -> int:
+    """Critical alerts nobody acknowledged within RPM_ESCALATION_MINUTES go to the
+    enrolment's escalation contact (once)."""
+    limit = timezone.now() - timedelta(minutes=settings.RPM_ESCALATION_MINUTES)
+    escalated = 0
+    for alert in Alert.objects.filter(
+        status=Alert.Status.OPEN,
+        severity="critical",
+        escalated_at__isnull=True,
+        opened_at__lt=limit,
+    ):
+        contacts = list(
+            User.objects.filter(
+                pk__in=Enrollment.objects.filter(
+                    patient_id=alert.patient_id, is_active=True, escalation_contact__isnull=False
+                ).values("escalation_contact")
+            )
+        )
+        with transaction.atomic():
+            if not Alert.objects.filter(pk=alert.pk, escalated_at__isnull=True).update(
+                escalated_at=timezone.now()
+            ):
+                continue
+            _announce(alert, contacts, escalation=True)
+            escalated += 1
+    return escalated
+
+
+def flag_missed_readings() -> int:
+    """An alert for each monitored patient with no reading for RPM_MISSED_DAYS days."""
+    since = timezone.now() - timedelta(days=settings.RPM_MISSED_DAYS)
+    flagged = 0
+    enrolled = Patient.objects.filter(
+        rpm_enrollments__is_active=True, rpm_enrollments__start_date__lte=since.date()
+    ).distinct()
+    for patient in enrolled:
+        if Reading.objects.filter(patient=patient, measured_at__gte=since).exists():
+            continue
+        with transaction.atomic():
+            key = rules.episode("missed", "", "warning")
+            if (
+                Alert.objects.filter(patient=patient, episode=key)
+                .exclude(status=Alert.Status.RESOLVED)
+                .exists()
+            ):
+                continue
+            alert = Alert.objects.create(
+                patient=patient,
+                rule=Alert.Rule.MISSED,
+                episode=key,
+                severity="warning",
+                summary=_("No readings for %(days)s days") % {"days": settings.RPM_MISSED_DAYS},
+            )
+            _announce(alert, _assigned(patient))
+            flagged += 1
+    return flagged
+
+
+# --- Time -----------------------------------------------------------------------------------
+
+
+def time_log(
+    *, patient: Patient, by: User, kind: str, minutes: int, day, note: str = ""
+) -> TimeLog:
+    if not 1 <= minutes <= 240:
+        raise RpmError(_("Log between 1 and 240 minutes at a time."))
+    if day > timezone.localdate():
+        raise RpmError(_("Time cannot be logged for a future day."))
+    with transaction.atomic():
+        entry = TimeLog.objects.create(
+            patient=patient, clinician=by, kind=kind, minutes=minutes, day=day, note=note[:1000]
+        )
+        audit.record(
+            action=Action.CREATE, actor=by, obj=entry, patient=patient, detail=f"{minutes} min"
+        )
+    return entry
