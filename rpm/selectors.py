@@ -37,8 +37,11 @@ def access_patient(*, user: User, patient_id: int) -> Patient:
         from django.http import Http404
 
         raise Http404
-    allowed = patients_visible_to(user) | monitored_patients(user)
-    return get_object_or_404(allowed.distinct().select_related("practice"), pk=patient_id)
+    allowed = Patient.objects.filter(
+        Q(pk__in=patients_visible_to(user).values("pk"))
+        | Q(pk__in=monitored_patients(user).values("pk"))
+    )
+    return get_object_or_404(allowed.select_related("practice"), pk=patient_id)
 
 
 def dashboard(*, user: User) -> list[dict]:

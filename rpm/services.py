@@ -320,7 +320,7 @@ def _open_or_join(patient: Patient, key: str, entry: dict) -> Alert:
         .first()
     )
     if alert is not None:
-        alert.readings.add(*entry["readings"])
+        alert.readings.add(*[r.pk for r in entry["readings"]])
         alert.summary = entry["summary"][:200]
         alert.last_reading_at = max(latest, alert.last_reading_at or latest)
         alert.save(update_fields=["summary", "last_reading_at"])
@@ -334,7 +334,7 @@ def _open_or_join(patient: Patient, key: str, entry: dict) -> Alert:
         summary=entry["summary"][:200],
         last_reading_at=latest,
     )
-    alert.readings.add(*entry["readings"])
+    alert.readings.add(*[r.pk for r in entry["readings"]])
     audit.record(action=Action.CREATE, obj=alert, patient=patient, detail=f"alert {key}")
     _announce(alert, _assigned(patient))
     return alert

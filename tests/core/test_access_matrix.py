@@ -14,6 +14,7 @@ from tests.conftest import sign_in
 
 ALL_ROLES = frozenset(Role.values)
 STAFF = frozenset({Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN})
+CLINICAL = frozenset({Role.CLINICIAN, Role.PRACTICE_ADMIN})
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,23 @@ ROUTES: dict[str, Access] = {
     "intake:preview": Access(
         roles=frozenset({Role.PRACTICE_ADMIN}), kwargs={"form_id": 999999}, ok=(404,)
     ),
+    "rpm:dashboard": Access(roles=CLINICAL),
+    "rpm:mine": Access(roles=frozenset({Role.PATIENT})),
+    "rpm:patient": Access(roles=CLINICAL, obj="patient"),
+    "rpm:enroll": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="patient", ok=(302,)
+    ),
+    "rpm:device-add": Access(roles=CLINICAL, method="post", obj="patient", ok=(302,)),
+    "rpm:time": Access(roles=CLINICAL, method="post", obj="patient", ok=(302,)),
+    "rpm:device-revoke": Access(
+        roles=CLINICAL, method="post", kwargs={"device_id": 999999}, ok=(404,)
+    ),
+    "rpm:acknowledge": Access(
+        roles=CLINICAL, method="post", kwargs={"alert_id": 999999}, ok=(404,)
+    ),
+    "rpm:resolve": Access(roles=CLINICAL, method="post", kwargs={"alert_id": 999999}, ok=(404,)),
+    # The device token is the credential (tests/rpm covers missing, wrong and revoked ones).
+    "api:readings": Access(public=True, method="post", ok=(401,)),
     "notify:unrouted": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     # Webhooks: Twilio's signature is the credential (tests/notify covers forged ones).
     "notify:twilio-sms": Access(public=True, method="post", ok=(403,)),
