@@ -88,7 +88,12 @@ class Parsed:
 
 
 def _time(raw, now: datetime) -> datetime:
-    moment = parse_datetime(raw) if isinstance(raw, str) else None
+    moment = None
+    if isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw)  # fast path: what devices send
+        except ValueError:
+            moment = parse_datetime(raw)
     if moment is None:
         raise Rejected("measured_at must be an ISO 8601 date and time")
     if timezone.is_naive(moment):

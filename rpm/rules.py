@@ -76,14 +76,19 @@ def worst_breach(limits: list[Limit], value: float) -> Limit | None:
     return None
 
 
-def robust_z(value: float, baseline: list[float]) -> float | None:
-    """0.6745 × (value − median) / MAD, or None without enough (or with flat) history."""
+def baseline_stats(baseline: list[float]) -> tuple[float, float] | None:
+    """(median, MAD) of the patient's recent values, or None without enough (or with flat)
+    history."""
     if len(baseline) < BASELINE_MINIMUM:
         return None
     median = statistics.median(baseline)
     mad = statistics.median(abs(x - median) for x in baseline)
-    if mad == 0:
-        return None
+    return (median, mad) if mad else None
+
+
+def robust_z(value: float, stats: tuple[float, float]) -> float:
+    """0.6745 × (value − median) / MAD."""
+    median, mad = stats
     return 0.6745 * (value - median) / mad
 
 

@@ -4,6 +4,7 @@ see their own readings."""
 
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
@@ -92,35 +93,66 @@ def dashboard(*, user: User) -> list[dict]:
     return sorted(rows, key=lambda r: r["sort"])
 
 
+BUCKETS = 300  # per chart: each bucket's lowest and highest reading are drawn
+
+
+def _series(patient: Patient, start, end) -> dict[str, tuple[list, int]]:
+    """Per vital: points to draw (thinned in the database on PostgreSQL: each time bucket's
+    lowest and highest value) and how many readings there were."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT vital, min(measured_at), max(measured_at), min(value), max(value), count(*)
+                FROM rpm_reading
+                WHERE patient_id = %s AND measured_at >= %s AND measured_at <= %s
+                GROUP BY vital, width_bucket(extract(epoch FROM measured_at), %s, %s, %s)
+                ORDER BY vital, 2
+                """,
+                [patient.pk, start, end, start.timestamp(), end.timestamp() + 1, BUCKETS],
+            )
+            series: dict[str, tuple[list, int]] = {}
+            for vital, first, last, low, high, count in cursor.fetchall():
+                points, total = series.get(vital, ([], 0))
+                points += [(first, low), (last, high)] if low != high else [(last, low)]
+                series[vital] = (points, total + count)
+            return series
+    raw: dict[str, list] = {}
+    for vital, moment, value in (
+        Reading.objects.filter(patient=patient, measured_at__gte=start, measured_at__lte=end)
+        .order_by("vital", "measured_at")
+        .values_list("vital", "measured_at", "value")
+    ):
+        raw.setdefault(vital, []).append((moment, value))
+    return {vital: (charts.thin(points), len(points)) for vital, points in raw.items()}
+
+
 def trends(*, patient: Patient, days: int, limits: dict) -> list[dict]:
     """One chart per vital the patient has readings for in the period."""
     end = timezone.now()
     start = end - timedelta(days=days)
-    points: dict[str, list] = {}
-    for vital, moment, value in (
-        Reading.objects.filter(patient=patient, measured_at__gte=start)
-        .order_by("vital", "measured_at")
-        .values_list("vital", "measured_at", "value")
-    ):
-        points.setdefault(vital, []).append((moment, value))
+    series = _series(patient, start, end)
     out = []
     for vital in Vital.values:
-        series = points.get(vital)
-        if not series:
+        if vital not in series:
             continue
-        shown = [(limit.value, limit.severity) for limit in limits.get(vital, [])]
-        label = (
-            f"{Vital(vital).label}: {len(series)} readings, "
-            f"last {series[-1][1]:g} {CANONICAL[vital]}"
+        points, count = series[vital]
+        last = (
+            Reading.objects.filter(patient=patient, vital=vital)
+            .order_by("-measured_at")
+            .values_list("measured_at", "value")
+            .first()
         )
+        shown = [(limit.value, limit.severity) for limit in limits.get(vital, [])]
+        label = f"{Vital(vital).label}: {count} readings, last {last[1]:g} {CANONICAL[vital]}"
         out.append(
             {
                 "vital": vital,
                 "label": Vital(vital).label,
-                "count": len(series),
-                "last": series[-1],
+                "count": count,
+                "last": last,
                 "svg": charts.line_chart(
-                    points=series,
+                    points=points,
                     start=start,
                     end=end,
                     limits=shown,

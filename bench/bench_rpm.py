@@ -1,0 +1,212 @@
+"""Remote monitoring, measured against a baseline in the same run:
+
+1. ingestion throughput: batches of 1,000 blood-pressure and glucose readings (simple JSON,
+   as a device sends them) parsed, checked, stored with ON CONFLICT and run through the rules
+   (thresholds, the patient's 30-day baseline, episodes), against a plain COPY of the same
+   rows into a table of the same shape;
+2. the 90-day chart of a patient with a continuous glucose monitor (a reading every 5
+   minutes: about 26,000 readings), and the whole trend page around it, against the same for
+   a patient with 90 readings.
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/telehealth_bench python bench/bench_rpm.py
+
+PostgreSQL only (COPY is the baseline). Prints readable lines, then one JSON line last."""
+
+import json
+import statistics
+import sys
+import time
+from datetime import date, timedelta
+
+from common import setup_django
+
+setup_django()
+
+from common import fresh_database  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
+
+from rpm import services  # noqa: E402
+from rpm.models import Reading  # noqa: E402
+from telehealth.accounts import services as account_services  # noqa: E402
+from telehealth.accounts.models import Practice, Role  # noqa: E402
+
+BATCHES = 20
+BATCH = 1000
+RENDERS = 7
+
+
+def world():
+    practice = Practice.objects.create(name="Bench", slug="bench", phone="+16175550100")
+    clinician = account_services.staff_user_create(
+        email="doc@bench.test",
+        password="x" * 16,
+        full_name="Doc",
+        role=Role.CLINICIAN,
+        practice=practice,
+    )
+    TOTPDevice.objects.create(user=clinician, name="bench", confirmed=True)
+    patients = []
+    for n in range(3):
+        patient = account_services.patient_create(
+            practice=practice,
+            legal_name=f"Patient {n}",
+            date_of_birth=date(1960, 1, 1 + n),
+            phone=f"+1617555{n:04d}",
+            email=f"p{n}@bench.test",
+            state="MA",
+        )
+        services.enroll(patient=patient, program="diabetes", clinicians=[clinician], by=clinician)
+        patients.append(patient)
+    return clinician, patients
+
+
+def batch_payload(start, n: int) -> bytes:
+    readings = []
+    for i in range(n // 3):
+        at = (start + timedelta(minutes=5 * i)).isoformat()
+        readings.append(
+            {
+                "type": "blood_pressure",
+                "systolic": 118 + i % 9,
+                "diastolic": 76 + i % 5,
+                "measured_at": at,
+            }
+        )
+        readings.append(
+            {"type": "glucose", "value": 95 + i % 40, "unit": "mg/dL", "measured_at": at}
+        )
+    return json.dumps({"readings": readings}).encode()
+
+
+def ingest_rate(device, start) -> tuple[float, int]:
+    stored = 0
+    began = time.perf_counter()
+    for b in range(BATCHES):
+        body = batch_payload(start + timedelta(days=3 * b), int(BATCH * 1.5))
+        answer = services.ingest_payload(device=device, payload=json.loads(body))
+        stored += answer["accepted"]
+    elapsed = time.perf_counter() - began
+    return stored / elapsed, stored
+
+
+def copy_rate(rows: list[tuple]) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE copy_baseline (LIKE rpm_reading INCLUDING ALL)")
+        began = time.perf_counter()
+        for offset in range(0, len(rows), BATCH):
+            with cursor.cursor.copy(
+                "COPY copy_baseline (patient_id, device_id, vital, value, measured_at, "
+                "received_at) FROM STDIN"
+            ) as copy:
+                for row in rows[offset : offset + BATCH]:
+                    copy.write_row(row)
+        elapsed = time.perf_counter() - began
+    return len(rows) / elapsed
+
+
+def cgm_history(patient, device, days: int, every_minutes: int) -> int:
+    end = timezone.now()
+    count = days * 24 * 60 // every_minutes
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(
+            "COPY rpm_reading (patient_id, device_id, vital, value, measured_at, received_at) "
+            "FROM STDIN"
+        ) as copy:
+            for i in range(count):
+                at = end - timedelta(minutes=every_minutes * i)
+                copy.write_row((patient.pk, device.pk, "glucose", 90 + (i * 7) % 80, at, end))
+        cursor.execute("ANALYZE rpm_reading")
+    return count
+
+
+def page_ms(client: Client, url: str) -> float:
+    samples = []
+    for _ in range(RENDERS):
+        began = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200, response.status_code
+    return statistics.median(samples)
+
+
+def chart_only_ms(patient) -> float:
+    """The chart itself: the readings query with thinning, and the SVG."""
+    from rpm import selectors
+
+    limits = services.limits_for(patient)
+    samples = []
+    for _ in range(RENDERS):
+        began = time.perf_counter()
+        charts = selectors.trends(patient=patient, days=90, limits=limits)
+        str(charts[0]["svg"])
+        samples.append((time.perf_counter() - began) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    if connection.vendor != "postgresql":
+        sys.exit("bench_rpm needs PostgreSQL: set BENCH_DATABASE_URL (COPY is the baseline).")
+    drop = fresh_database()
+    try:
+        clinician, patients = world()
+        cuff, _token = services.device_create(patient=patients[0], kind="bp_cuff", by=clinician)
+        start = timezone.now() - timedelta(days=3 * BATCHES + 1)
+        rate, stored = ingest_rate(cuff, start)
+        rows = list(
+            Reading.objects.filter(device=cuff).values_list(
+                "patient_id", "device_id", "vital", "value", "measured_at", "received_at"
+            )
+        )
+        baseline = copy_rate(rows)
+
+        cgm, _ = services.device_create(patient=patients[1], kind="cgm", by=clinician)
+        big = cgm_history(patients[1], cgm, days=90, every_minutes=5)
+        meter, _ = services.device_create(patient=patients[2], kind="glucometer", by=clinician)
+        small = cgm_history(patients[2], meter, days=90, every_minutes=24 * 60)
+        client = Client(HTTP_HOST="localhost")
+        client.force_login(clinician)
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=clinician).persistent_id
+        session.save()
+        page_ms(client, f"/rpm/patients/{patients[1].pk}/?days=90")  # warm up
+        chart_ms = chart_only_ms(patients[1])
+        chart_small_ms = chart_only_ms(patients[2])
+        big_ms = page_ms(client, f"/rpm/patients/{patients[1].pk}/?days=90")
+        small_ms = page_ms(client, f"/rpm/patients/{patients[2].pk}/?days=90")
+        figures = {
+            "benchmark": "rpm",
+            "database": connection.vendor,
+            "readings_ingested": stored,
+            "ingest_per_second": round(rate),
+            "copy_per_second": round(baseline),
+            "ingest_vs_copy": round(baseline / rate, 2),
+            "chart_readings": big,
+            "chart_only_90d_ms": round(chart_ms, 1),
+            "chart_only_90d_small_ms": round(chart_small_ms, 1),
+            "chart_90d_ms": round(big_ms, 1),
+            "chart_90d_small_ms": round(small_ms, 1),
+            "small_readings": small,
+        }
+    finally:
+        drop()
+    print(
+        f"ingestion              {figures['ingest_per_second']:,} readings/s with rules "
+        f"(COPY {figures['copy_per_second']:,}/s, x{figures['ingest_vs_copy']})"
+    )
+    print(
+        f"90-day chart           {figures['chart_only_90d_ms']} ms with {big:,} readings, "
+        f"{figures['chart_only_90d_small_ms']} ms with {small} (query, thinning, SVG)"
+    )
+    print(
+        f"90-day trend page      {figures['chart_90d_ms']} ms with {big:,} readings, "
+        f"{figures['chart_90d_small_ms']} ms with {small}"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
