@@ -223,10 +223,11 @@ def assign(request, thread_id: int):
     thread = selectors.access_thread(user=request.user, thread_id=thread_id)
     choice = request.POST.get("assignee", "")
     assignee = team = None
-    if choice.startswith("user:"):
-        assignee = selectors.assignable_staff(user=request.user).filter(pk=choice[5:]).first()
-    elif choice.startswith("team:"):
-        team = selectors.teams(user=request.user).filter(pk=choice[5:]).first()
+    kind, _sep, key = choice.partition(":")
+    if kind == "user" and key.isdigit():
+        assignee = selectors.assignable_staff(user=request.user).filter(pk=key).first()
+    elif kind == "team" and key.isdigit():
+        team = selectors.teams(user=request.user).filter(pk=key).first()
     if choice and assignee is None and team is None:
         messages.error(request, _("Choose someone on your practice's staff or a team."))
     else:

@@ -41,7 +41,7 @@ def readings(request):
         raise HttpError(413, "Send at most 8 MB per request (10,000 readings).")
     try:
         payload = json.loads(request.body or b"null")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise HttpError(400, "The body is not valid JSON.") from exc
     try:
         return services.ingest_payload(device=request.device, payload=payload)

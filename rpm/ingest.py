@@ -190,7 +190,10 @@ def items_of(payload) -> tuple[list, str]:
     if isinstance(payload, dict):
         kind = payload.get("resourceType")
         if kind == "Bundle":
-            return [(e or {}).get("resource") for e in payload.get("entry", [])], "fhir"
+            entries = payload.get("entry", [])
+            if not isinstance(entries, list):
+                raise Rejected("Bundle.entry must be a list of entries.")
+            return [e.get("resource") if isinstance(e, dict) else e for e in entries], "fhir"
         if kind == "Observation":
             return [payload], "fhir"
         if isinstance(payload.get("readings"), list):

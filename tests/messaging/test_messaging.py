@@ -505,3 +505,12 @@ async def test_a_mentioned_colleague_hears_of_it_live(world, thread):
     await sync_to_async(staff_reply)(thread, world.front_desk, "@doc please look", internal=True)
     assert await me.receive_json_from() == {"type": "mention", "thread": thread.pk, "by": "Desk"}
     await me.disconnect()
+
+
+@pytest.mark.django_db
+def test_assigning_to_a_malformed_choice_is_refused_politely(client, world, thread):
+    sign_in(client, world.front_desk)
+    response = client.post(f"/messaging/inbox/{thread.pk}/assign/", {"assignee": "user:abc"})
+    assert response.status_code == 302
+    thread.refresh_from_db()
+    assert thread.assignee is None

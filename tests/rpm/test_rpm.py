@@ -384,3 +384,26 @@ def _enrolled_device(world):
     )
     device.token = token
     return device
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"resourceType": "Bundle", "entry": "nope"}',
+        '{"resourceType": "Bundle", "entry": ["x", 3]}',
+        "[" * 100_000,
+        '{"readings": [{"type": "glucose", "value": NaN, "measured_at": "2026-01-01T00:00:00Z"}]}',
+        "not json",
+    ],
+)
+def test_malformed_uploads_get_a_clear_answer(client, world, device, body):
+    response = client.post(
+        "/api/v1/rpm/readings",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {device.token}",
+    )
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        assert response.json()["accepted"] == 0 and response.json()["rejected"]
+    assert not Reading.objects.exists()
