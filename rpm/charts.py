@@ -3,8 +3,8 @@ A line of the readings (thinned to at most MAX_POINTS by keeping each bucket's l
 highest, so spikes survive), threshold lines, and a few labelled ticks."""
 
 from datetime import datetime, timedelta
-from xml.sax.saxutils import escape
 
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 720, 220

@@ -2,6 +2,7 @@
 Each item becomes readings in canonical units, or a rejection with its index and the reason;
 one bad item never spoils the rest of the batch."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,7 +94,10 @@ def _time(raw, now: datetime) -> datetime:
         try:
             moment = datetime.fromisoformat(raw)  # fast path: what devices send
         except ValueError:
-            moment = parse_datetime(raw)
+            try:
+                moment = parse_datetime(raw)
+            except ValueError:  # well formed but not a date, e.g. month 13
+                moment = None
     if moment is None:
         raise Rejected("measured_at must be an ISO 8601 date and time")
     if timezone.is_naive(moment):
@@ -107,10 +111,15 @@ def _value(vital: str, raw, unit: str | None) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise Rejected(f"{vital}: the value must be a number")
     unit = unit or CANONICAL[vital]
-    convert = UNITS[vital].get(unit)
+    convert = UNITS[vital].get(unit) if isinstance(unit, str) else None
     if convert is None:
         raise Rejected(f"{vital}: unit {unit!r} is not accepted (use {', '.join(UNITS[vital])})")
-    value = round(float(convert(raw)), 2)
+    try:
+        value = round(float(convert(raw)), 2)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise Rejected(f"{vital}: the value must be a finite number")
     low, high = PLAUSIBLE[vital]
     if not low <= value <= high:
         raise Rejected(
@@ -122,7 +131,7 @@ def _value(vital: str, raw, unit: str | None) -> float:
 
 def _simple(index: int, item: dict, now: datetime) -> list[Parsed]:
     kind = item.get("type") or item.get("vital")
-    if kind not in SIMPLE_TYPES:
+    if not isinstance(kind, str) or kind not in SIMPLE_TYPES:
         raise Rejected(f"unknown type {kind!r} (use {', '.join(SIMPLE_TYPES)})")
     at = _time(item.get("measured_at"), now)
     if kind == "blood_pressure":

@@ -23,7 +23,8 @@ def monitored_patients(user: User) -> QuerySet[Patient]:
     patients = Patient.objects.filter(rpm_enrollments__is_active=True)
     if user.role == Role.CLINICIAN:
         patients = patients.filter(
-            Q(rpm_enrollments__clinicians=user) | Q(pk__in=patients_visible_to(user).values("pk"))
+            Q(rpm_enrollments__clinicians=user) | Q(pk__in=patients_visible_to(user).values("pk")),
+            practice_id=user.practice_id,
         )
     elif user.role == Role.PRACTICE_ADMIN:
         patients = patients.filter(practice_id=user.practice_id)

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from rpm import ingest, rules
 from rpm.models import Alert, Device, Enrollment, Reading, Threshold, TimeLog
-from telehealth.accounts.models import Patient, User
+from telehealth.accounts.models import Patient, Role, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
@@ -42,6 +42,11 @@ def enroll(*, patient: Patient, program: str, clinicians, by: User, escalation_c
     from telehealth.accounts.models import CareTeamReason
     from telehealth.accounts.services import care_team_add
 
+    for person in [*clinicians, escalation_contact]:
+        if person is not None and (
+            person.role != Role.CLINICIAN or person.practice_id != patient.practice_id
+        ):
+            raise RpmError(_("Only clinicians of the patient's practice can monitor them."))
     with transaction.atomic():
         enrollment, created = Enrollment.objects.get_or_create(
             patient=patient,
@@ -240,7 +245,15 @@ def evaluate(*, patient: Patient, readings: list[NewReading]) -> list[Alert]:
         ).exists()
     ):
         _weight_gain(patient, by_vital["weight"], found)
+    if findings:
+        _lock_alerts_of(patient)
     return [_open_or_join(patient, key, entry) for key, entry in findings.items()]
+
+
+def _lock_alerts_of(patient: Patient) -> None:
+    """Serialise alert opening per patient: two batches arriving together would otherwise both
+    find no open episode and the second insert would break the whole batch."""
+    Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk").first()
 
 
 def _vital_name(vital: str) -> str:
@@ -364,7 +377,10 @@ def _open_or_join(patient: Patient, key: str, entry: dict) -> Alert:
 def _assigned(patient: Patient) -> list[User]:
     return list(
         User.objects.filter(
-            rpm_enrollments__patient=patient, rpm_enrollments__is_active=True, is_active=True
+            rpm_enrollments__patient=patient,
+            rpm_enrollments__is_active=True,
+            is_active=True,
+            practice_id=patient.practice_id,
         ).distinct()
     )
 
@@ -477,6 +493,7 @@ def flag_missed_readings() -> int:
         if Reading.objects.filter(patient=patient, measured_at__gte=since).exists():
             continue
         with transaction.atomic():
+            _lock_alerts_of(patient)
             key = rules.episode("missed", "", "warning")
             if (
                 Alert.objects.filter(patient=patient, episode=key)

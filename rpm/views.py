@@ -98,13 +98,16 @@ def enroll(request, patient_id: int):
     patient = selectors.access_patient(user=request.user, patient_id=patient_id)
     form = EnrollForm(request.POST)
     if form.is_valid():
-        services.enroll(
-            patient=patient,
-            program=form.cleaned_data["program"],
-            clinicians=[request.user],
-            by=request.user,
-        )
-        messages.success(request, _("Enrolled. Add the patient's devices next."))
+        try:
+            services.enroll(
+                patient=patient,
+                program=form.cleaned_data["program"],
+                clinicians=[request.user],
+                by=request.user,
+            )
+            messages.success(request, _("Enrolled. Add the patient's devices next."))
+        except services.RpmError as error:
+            messages.error(request, error.message)
     else:
         messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
     return redirect("rpm:patient", patient_id=patient.pk)

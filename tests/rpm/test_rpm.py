@@ -407,3 +407,81 @@ def test_malformed_uploads_get_a_clear_answer(client, world, device, body):
     if response.status_code == 200:
         assert response.json()["accepted"] == 0 and response.json()["rejected"]
     assert not Reading.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"type": ["glucose"], "value": 100},
+        {"type": {"a": 1}, "value": 100},
+        {"type": "glucose", "value": 100, "unit": ["mg/dL"]},
+        {"type": "glucose", "value": 10**400},
+        {"type": "glucose", "value": float("inf")},
+        {"type": "glucose", "value": 100, "measured_at": "2026-13-45T08:00:00Z"},
+        {"type": "glucose", "value": 100, "measured_at": ["2026-01-01T08:00:00Z"]},
+    ],
+)
+def test_odd_values_are_rejected_per_item_and_the_rest_kept(client, world, device, item):
+    now = timezone.now()
+    item.setdefault("measured_at", iso(now - timedelta(minutes=1)))
+    response = upload(client, device.token, [item, bp(now - timedelta(minutes=2))])
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["accepted"] == 2  # systolic and diastolic of the good reading
+    assert [r["index"] for r in answer["rejected"]] == [0]
+    assert Reading.objects.count() == 2
+
+
+def test_clinicians_see_and_hear_only_their_own_practices_patients(client, world, device):
+    with pytest.raises(services.RpmError):
+        services.enroll(
+            patient=world.patient,
+            program="diabetes",
+            clinicians=[world.outside_clinician],
+            by=world.admin,
+        )
+    # A clinician who moved to another practice keeps nothing of the old one's monitoring.
+    world.clinician.practice = world.outside_practice
+    world.clinician.save(update_fields=["practice"])
+    sign_in(client, world.clinician)
+    assert b"Pat Alpha" not in client.get("/rpm/").content
+    assert client.get(f"/rpm/patients/{world.patient.pk}/").status_code == 404
+    upload(Client(), device.token, [bp(timezone.now(), systolic=200, diastolic=100)])
+    alert = Alert.objects.get(severity="critical")
+    assert services._assigned(alert.patient) == []
+    assert not OutboundMessage.objects.filter(template="rpm.alert").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_critical_batches_share_one_episode(require_postgres, world):
+    import threading
+
+    from django.db import connection
+
+    services.enroll(
+        patient=world.patient, program="hypertension", clinicians=[world.clinician], by=None
+    )
+    tokens = [
+        services.device_create(patient=world.patient, kind="bp_cuff", by=world.clinician)[1]
+        for _ in range(6)
+    ]
+    barrier = threading.Barrier(len(tokens))
+    statuses: list = []
+    now = timezone.now()
+
+    def send(n, token):
+        try:
+            barrier.wait()
+            at = now - timedelta(minutes=n)
+            statuses.append(upload(Client(), token, [bp(at, systolic=200, diastolic=100)]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(n, t)) for n, t in enumerate(tokens)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in statuses] == [200] * len(tokens)
+    alert = Alert.objects.get(severity="critical")
+    assert alert.readings.count() == len(tokens)
