@@ -236,8 +236,12 @@ def evaluate(*, patient: Patient, readings: list[NewReading]) -> list[Alert]:
                 },
                 reading=reading,
             )
+    baselines = _baselines(
+        patient, {vital: min(r.measured_at for r in new) for vital, new in by_vital.items()}
+    )
     for vital, new in by_vital.items():
-        _trend(patient, vital, new, limits, found)
+        if vital in baselines:
+            _trend(vital, new, limits, baselines[vital], found)
     if (
         "weight" in by_vital
         and Enrollment.objects.filter(
@@ -262,11 +266,7 @@ def _vital_name(vital: str) -> str:
     return str(Vital(vital).label)
 
 
-def _trend(patient, vital, new, limits, found) -> None:
-    earliest = min(r.measured_at for r in new)
-    stats = _baseline(patient, vital, earliest)
-    if stats is None:
-        return
+def _trend(vital, new, limits, stats: tuple[float, float], found) -> None:
     for reading in new:
         if rules.worst_breach(limits.get(vital, []), reading.value):
             continue  # a threshold alert says it already
@@ -288,35 +288,50 @@ def _trend(patient, vital, new, limits, found) -> None:
             )
 
 
-def _baseline(patient: Patient, vital: str, before: datetime) -> tuple[float, float] | None:
-    """(median, MAD) of the patient's readings of this vital in the 30 days before."""
-    since = before - timedelta(days=rules.BASELINE_DAYS)
+def _baselines(patient: Patient, before: dict[str, datetime]) -> dict[str, tuple[float, float]]:
+    """(median, MAD) per vital of the patient's readings in the 30 days before the given
+    moment, for the vitals with enough history. PostgreSQL: one round trip for all vitals."""
+    window = timedelta(days=rules.BASELINE_DAYS)
     if connection.vendor != "postgresql":
-        values = list(
-            Reading.objects.filter(
-                patient=patient, vital=vital, measured_at__gte=since, measured_at__lt=before
+        found = {}
+        for vital, moment in before.items():
+            values = Reading.objects.filter(
+                patient=patient,
+                vital=vital,
+                measured_at__gte=moment - window,
+                measured_at__lt=moment,
             ).values_list("value", flat=True)
-        )
-        return rules.baseline_stats(values)
-    params = [patient.pk, vital, since, before]
+            stats = rules.baseline_stats(list(values))
+            if stats is not None:
+                found[vital] = stats
+        return found
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY value), count(*) "
-            "FROM rpm_reading WHERE patient_id = %s AND vital = %s "
-            "AND measured_at >= %s AND measured_at < %s",
-            params,
+            """
+            WITH recent AS (
+                SELECT r.vital, r.value
+                FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])
+                     AS a(vital, since, until)
+                JOIN rpm_reading r ON r.patient_id = %s AND r.vital = a.vital
+                     AND r.measured_at >= a.since AND r.measured_at < a.until
+            ), centre AS (
+                SELECT vital, percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS median
+                FROM recent GROUP BY vital HAVING count(*) >= %s
+            )
+            SELECT c.vital, c.median,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(recent.value - c.median))
+            FROM centre c JOIN recent USING (vital)
+            GROUP BY c.vital, c.median
+            """,
+            [
+                list(before),
+                [moment - window for moment in before.values()],
+                list(before.values()),
+                patient.pk,
+                rules.BASELINE_MINIMUM,
+            ],
         )
-        median, count = cursor.fetchone()
-        if count < rules.BASELINE_MINIMUM:
-            return None
-        cursor.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(value - %s)) "
-            "FROM rpm_reading WHERE patient_id = %s AND vital = %s "
-            "AND measured_at >= %s AND measured_at < %s",
-            [median, *params],
-        )
-        mad = cursor.fetchone()[0]
-    return (float(median), float(mad)) if mad else None
+        return {vital: (median, mad) for vital, median, mad in cursor.fetchall() if mad}
 
 
 def _weight_gain(patient, weights, found) -> None:
