@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from intake.models import InsuranceCard
 from intake.questionnaire import TYPES
+from scheduling.models import AppointmentType
 
 IMAGE_ACCEPT = "image/*,application/pdf"
 
@@ -43,6 +44,26 @@ class SignForm(forms.Form):
 
 class NewFormForm(forms.Form):
     title = forms.CharField(label=_("Form title"), max_length=120)
+
+
+class FormSettingsForm(forms.Form):
+    """The editor's "when patients are asked" panel: the practice's visit types that ask for
+    the form, and whether it is in use. Ids that are not the practice's types are refused."""
+
+    appointment_types = forms.ModelMultipleChoiceField(
+        queryset=AppointmentType.objects.none(), required=False
+    )
+    is_active = forms.BooleanField(required=False)
+
+    def __init__(self, *args, practice_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["appointment_types"].queryset = AppointmentType.objects.filter(
+            practice_id=practice_id
+        )
+
+    def chosen_type_ids(self) -> set[int]:
+        """The visit types to show ticked: as posted (well-formed ids only), else as saved."""
+        return {int(v) for v in self["appointment_types"].value() or [] if str(v).isdecimal()}
 
 
 ITEM_TYPES = [

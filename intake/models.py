@@ -83,6 +83,16 @@ class Response(models.Model):
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["patient", "status"])]
+        constraints = [
+            # Two tabs or a double click must resume one response, not start two. Per version
+            # (a constraint cannot reach the form through it): a response keeps its version, and
+            # services.response_for resumes any open one of the form before creating.
+            models.UniqueConstraint(
+                fields=["patient", "form_version"],
+                condition=models.Q(status="in-progress"),
+                name="intake_one_open_response",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Response #{self.pk} ({self.status})"

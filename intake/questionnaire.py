@@ -29,6 +29,11 @@ ANSWERED = TYPES - {"display", "group"}
 OPERATORS = {"exists", "=", "!=", ">", "<", ">=", "<="}
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 MAX_TEXT = 5000
+# FHIR integer is 32-bit signed. A decimal answer goes out as a float, so it must be finite and
+# small enough that the float keeps its whole-number part exactly; no form asks for more.
+INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
+DECIMAL_MAX = Decimal("1e15")
+MAX_NUMBER_CHARS = 40
 
 
 class QuestionnaireError(ValueError):
@@ -191,14 +196,24 @@ def _convert(item: dict, raw: str):
         return raw == "true"
     if kind == "integer":
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError as exc:
             raise ValueError(_("Enter a whole number.")) from exc
+        if not INTEGER_MIN <= number <= INTEGER_MAX:
+            raise ValueError(_("That number is out of range."))
+        return number
     if kind == "decimal":
+        if len(raw) > MAX_NUMBER_CHARS:
+            raise ValueError(_("That number is out of range."))
         try:
-            return Decimal(raw)
+            number = Decimal(raw)
         except InvalidOperation as exc:
             raise ValueError(_("Enter a number.")) from exc
+        if not number.is_finite():  # NaN, sNaN and Infinity parse, but are not answers
+            raise ValueError(_("Enter a number."))
+        if abs(number) > DECIMAL_MAX:
+            raise ValueError(_("That number is out of range."))
+        return number
     if kind == "date":
         try:
             return date.fromisoformat(raw)
@@ -289,15 +304,17 @@ def response_resource(
         out = []
         for item in items:
             link = item["linkId"]
+            # FHIR strings may not be empty: an item without text has no text in the response.
+            text = {"text": item["text"]} if item.get("text") else {}
             if item["type"] == "group":
                 children = build(item.get("item", []))
                 if children:
-                    out.append({"linkId": link, "text": item.get("text", ""), "item": children})
+                    out.append({"linkId": link, **text, "item": children})
             elif item["type"] in ANSWERED and answers.get(link):
                 out.append(
                     {
                         "linkId": link,
-                        "text": item.get("text", ""),
+                        **text,
                         "answer": [_answer_value(item, v, files) for v in answers[link]],
                     }
                 )
@@ -311,8 +328,31 @@ def response_resource(
         "authored": authored.isoformat(),
         "item": build(definition.get("item", [])),
     }
-    QuestionnaireResponse.model_validate(resource)
+    try:
+        QuestionnaireResponse.model_validate(resource)
+    except ValidationError as error:
+        # clean() keeps answers FHIR can hold, so this is a stored answer or a definition saved
+        # without validation: say which question when the error points into one.
+        link = _link_at(resource, error.errors()[0].get("loc", ()))
+        raise AnswerErrors(
+            {link: _("This answer could not be recorded. Check it and try again.")}
+            if link
+            else {"": _("This form could not be recorded. Please call the practice.")}
+        ) from error
     return resource
+
+
+def _link_at(resource: dict, loc: tuple) -> str:
+    """The linkId of the innermost item on a validation error's path, or ""."""
+    node, link = resource, ""
+    for step in loc:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and "linkId" in node:
+            link = node["linkId"]
+    return link
 
 
 def answers_from_storage(definition: dict, stored: dict[str, list]) -> dict[str, list]:

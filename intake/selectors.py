@@ -11,7 +11,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from intake import questionnaire as fhirq
-from intake.models import ConsentDocument, Form, InsuranceCard, Response, Signature
+from intake.models import (
+    ConsentDocument,
+    Form,
+    InsuranceCard,
+    Response,
+    ResponseFile,
+    Signature,
+)
 from scheduling.models import ACTIVE_STATUSES, Appointment
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.accounts.selectors import patients_visible_to
@@ -180,6 +187,13 @@ def signatures_visible_to(user: User) -> QuerySet[Signature]:
     if user.role == Role.PATIENT:
         return Signature.objects.filter(patient__user=user)
     return Signature.objects.filter(patient__in=patients_visible_to(user))
+
+
+def response_files_visible_to(user: User) -> QuerySet[ResponseFile]:
+    """Files attached to answers, for staff: they are answers, so the front desk sees none."""
+    if not can_read_answers(user):
+        return ResponseFile.objects.none()
+    return ResponseFile.objects.filter(response__patient__in=patients_visible_to(user))
 
 
 def manageable_forms(user: User) -> QuerySet[Form]:

@@ -5,12 +5,13 @@ asking newly booked patients for their forms."""
 import base64
 import hashlib
 import io
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,7 +30,7 @@ from intake.models import (
     ResponseFile,
     Signature,
 )
-from scheduling.models import ACTIVE_STATUSES, Appointment
+from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentType
 from telehealth.accounts.models import Patient, Practice, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -113,21 +114,51 @@ def form_save_version(*, form: Form, definition: dict, by: User | None) -> FormV
     return version
 
 
+def form_update(
+    *,
+    form: Form,
+    appointment_types: Iterable[AppointmentType],
+    is_active: bool,
+    definition: dict | None,
+    by: User,
+) -> FormVersion | None:
+    """The editor's save, all or nothing: the visit types whose patients are asked for the
+    form, whether it is in use, and (unless `definition` is None, as for the scored forms
+    whose questions are fixed) its next version. A definition that fails validation raises
+    fhirq.QuestionnaireError and changes nothing."""
+    with transaction.atomic():
+        version = None
+        if definition is not None:
+            version = form_save_version(form=form, definition=definition, by=by)
+        form.appointment_types.set(appointment_types)
+        form.is_active = is_active
+        form.save(update_fields=["is_active"])
+        audit.record(action=Action.UPDATE, actor=by, obj=form, detail="settings")
+    return version
+
+
 def response_for(*, patient: Patient, form: Form, appointment=None) -> Response:
-    """The patient's response in progress for this form (resumed), or a new one on the
-    form's current version."""
+    """The patient's response to this form: the one in progress (resumed), else their
+    completed one (a form is answered once; the page shows it done), else a new one on the
+    form's current version. Two requests starting the form at once get the same response:
+    the database holds one in progress per patient and version, and the loser re-reads."""
+    responses = Response.objects.filter(patient=patient, form_version__form=form).select_related(
+        "form_version__form"
+    )
     found = (
-        Response.objects.filter(
-            patient=patient, form_version__form=form, status=Response.Status.IN_PROGRESS
-        )
-        .select_related("form_version__form")
-        .first()
+        responses.filter(status=Response.Status.IN_PROGRESS).first()
+        or responses.filter(status=Response.Status.COMPLETED).order_by("-completed_at").first()
     )
     if found is not None:
         return found
-    return Response.objects.create(
-        patient=patient, form_version=form.current, appointment=appointment
-    )
+    version = form.current
+    try:
+        with transaction.atomic():  # a savepoint when the caller holds a transaction
+            return Response.objects.create(
+                patient=patient, form_version=version, appointment=appointment
+            )
+    except IntegrityError:
+        return responses.get(form_version=version, status=Response.Status.IN_PROGRESS)
 
 
 def response_attach(*, response: Response, link_id: str, upload) -> str:
@@ -166,24 +197,26 @@ def response_save(
     *, response: Response, raw: dict[str, list[str]], complete: bool, by=None, request=None
 ) -> Response:
     """Save answers; with `complete`, check required items, build the QuestionnaireResponse
-    and the scores. Raises fhirq.AnswerErrors (nothing is saved on a failed completion)."""
+    and the scores. Everything is checked and built before anything is written, in one
+    transaction holding the response's row. Raises fhirq.AnswerErrors (a failed completion
+    saves nothing; saving for later keeps the valid answers, then raises) and IntakeError
+    (a file of another response, or a response already completed)."""
     definition = response.form_version.questionnaire
+    problems = None
     try:
         answers = fhirq.clean(definition, raw, complete=complete)
     except fhirq.AnswerErrors as errors:
         if complete:
             raise
         # Saving for later keeps what is valid and drops what is not; the page says which.
+        problems = errors
         valid = {k: v for k, v in raw.items() if k not in errors.errors}
         answers = fhirq.clean(definition, valid, complete=False)
-        _store(response, answers, by=by, request=request)
-        raise
     files = _own_files(response, answers)
-    _store(response, answers, by=by, request=request)
+    now = timezone.now()
+    version = response.form_version
     if complete:
-        now = timezone.now()
-        version = response.form_version
-        response.resource = fhirq.response_resource(
+        resource = fhirq.response_resource(
             definition=definition,
             canonical=f"{definition.get('url', '')}|{version.version}",
             answers=answers,
@@ -191,24 +224,36 @@ def response_save(
             authored=now,
             files=files,
         )
-        response.scores = fhirq.score(definition, answers)
-        response.status = Response.Status.COMPLETED
-        response.completed_at = now
-        response.save(update_fields=["resource", "scores", "status", "completed_at", "updated_at"])
-        audit.record(
-            action=Action.UPDATE,
-            actor=by,
-            obj=response,
-            patient=response.patient,
-            request=request,
-            detail=f"completed {version}",
-        )
+        scores = fhirq.score(definition, answers)
+    with transaction.atomic():
+        status = Response.objects.select_for_update().values_list("status", flat=True)
+        if status.get(pk=response.pk) != Response.Status.IN_PROGRESS:
+            raise IntakeError(_("This form has already been sent."))
+        response.answers = fhirq.answers_for_storage(answers)
+        fields = ["answers", "updated_at"]
+        if complete:
+            response.resource = resource
+            response.scores = scores
+            response.status = Response.Status.COMPLETED
+            response.completed_at = now
+            fields += ["resource", "scores", "status", "completed_at"]
+        response.save(update_fields=fields)
+        _audit_saved(response, by=by, request=request)
+        if complete:
+            audit.record(
+                action=Action.UPDATE,
+                actor=by,
+                obj=response,
+                patient=response.patient,
+                request=request,
+                detail=f"completed {version}",
+            )
+    if problems is not None:
+        raise problems
     return response
 
 
-def _store(response: Response, answers: dict, *, by, request) -> None:
-    response.answers = fhirq.answers_for_storage(answers)
-    response.save(update_fields=["answers", "updated_at"])
+def _audit_saved(response: Response, *, by, request) -> None:
     audit.record(
         action=Action.UPDATE,
         actor=by,

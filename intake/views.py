@@ -2,7 +2,10 @@
 booking, after a date-of-birth check), insurance card, consent signing and signed PDFs; the
 staff summary; the admins' form editor and preview."""
 
+from functools import wraps
+
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -12,17 +15,17 @@ from django.views.decorators.http import require_http_methods
 from intake import editor, selectors, services
 from intake import questionnaire as fhirq
 from intake import render as form_render
-from intake.forms import InsuranceForm, ItemFormSet, NewFormForm, SignForm
+from intake.forms import FormSettingsForm, InsuranceForm, ItemFormSet, NewFormForm, SignForm
 from intake.models import ConsentDocument, Form, Response, ResponseFile
-from scheduling.models import AppointmentType
 from telehealth.accounts.access import practice_admin_required, staff_required
 from telehealth.accounts.forms import DateOfBirthForm
 from telehealth.accounts.models import Patient, Role
-from telehealth.accounts.selectors import patients_visible_to
 from telehealth.audit.phi import note_phi_access, phi_view
+from telehealth.ratelimit import forgive, over_limit
 
 GRANT_KEY = "intake_patient"  # session: the patient id a link with a date-of-birth check opened
 DOB_ATTEMPTS = 5
+DOB_WINDOW_SECONDS = 15 * 60
 
 
 def _yes_no():
@@ -57,11 +60,19 @@ def link(request, token: str):
     if request.user.is_authenticated and getattr(request.user, "patient", None) == patient:
         return redirect("intake:mine")
     failures = request.session.get("intake_dob_failures", 0)
-    if failures >= DOB_ATTEMPTS:
-        return render(request, "intake/link.html", {"locked": True, "patient": patient}, status=429)
     form = DateOfBirthForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    checking = request.method == "POST" and form.is_valid()
+    # The session's counter is gone with a new cookie, so each patient also has a limit in the
+    # cache shared by all sessions. It is applied before comparing, so a right date past the
+    # limit is refused too; that is why every check counts, right or wrong.
+    if failures >= DOB_ATTEMPTS or (
+        checking
+        and over_limit(f"intake-dob:{patient.pk}", limit=DOB_ATTEMPTS, window=DOB_WINDOW_SECONDS)
+    ):
+        return render(request, "intake/link.html", {"locked": True, "patient": patient}, status=429)
+    if checking:
         if form.cleaned_data["date_of_birth"] == patient.date_of_birth:
+            forgive(f"intake-dob:{patient.pk}", window=DOB_WINDOW_SECONDS)
             request.session.cycle_key()
             request.session[GRANT_KEY] = patient.pk
             request.session.pop("intake_dob_failures", None)
@@ -92,7 +103,14 @@ def fill(request, form_id: int):
     form = get_object_or_404(Form, pk=form_id, practice_id=patient.practice_id, is_active=True)
     response = services.response_for(patient=patient, form=form)
     if response.status == Response.Status.COMPLETED:
-        return redirect("intake:mine")
+        if request.method == "POST":  # sent twice, or from an old tab: the first one stands
+            return redirect("intake:mine")
+        note_phi_access(request, response)
+        return render(
+            request,
+            "intake/done.html",
+            {"form": form, "response": response, "rows": selectors.readable(response)},
+        )
     definition = response.form_version.questionnaire
     errors: dict[str, str] = {}
     stored = response.answers or {}
@@ -139,6 +157,7 @@ def fill(request, form_id: int):
                 definition, stored, errors, files={f"file:{f.pk}": f for f in response.files.all()}
             ),
             "errors": errors,
+            "problem": errors.get("", ""),
             "preview": False,
             "yes_no_choices": _yes_no(),
         },
@@ -228,10 +247,7 @@ def signature_pdf(request, signature_id: int):
 def response_file(request, file_id: int):
     """A file a patient attached to a form: for them, and for staff who may see them."""
     if request.user.is_authenticated and request.user.is_staff_role:
-        patients = patients_visible_to(request.user)
-        found = get_object_or_404(
-            ResponseFile.objects.filter(response__patient__in=patients), pk=file_id
-        )
+        found = get_object_or_404(selectors.response_files_visible_to(request.user), pk=file_id)
     else:
         found = get_object_or_404(
             ResponseFile.objects.filter(response__patient=_patient(request)), pk=file_id
@@ -284,7 +300,20 @@ def chart_section(request, patient) -> str:
 # --- The form editor (practice admins) ------------------------------------------------------
 
 
-@practice_admin_required
+def _practice_admin(view):
+    """Practice admins of a practice: an admin account with none has no forms to edit."""
+
+    @practice_admin_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.practice_id is None:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@_practice_admin
 def manage(request):
     if not selectors.manageable_forms(request.user).exists():
         services.install_builtin(request.user.practice)
@@ -300,7 +329,7 @@ def manage(request):
     )
 
 
-@practice_admin_required
+@_practice_admin
 @require_http_methods(["POST"])
 def create_form(request):
     new = NewFormForm(request.POST)
@@ -311,43 +340,39 @@ def create_form(request):
     return redirect("intake:edit", form_id=form.pk)
 
 
-@practice_admin_required
+@_practice_admin
 @require_http_methods(["GET", "POST"])
 def edit(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
     current = form.current
     definition = current.questionnaire if current else {"item": []}
-    scored = definition.get("url") in fhirq.SCORED
-    types = AppointmentType.objects.filter(practice_id=request.user.practice_id)
+    url = definition.get("url") or f"urn:telehealth:questionnaire:{form.slug}"
+    scored = url in fhirq.SCORED
+    settings = FormSettingsForm(
+        request.POST or None,
+        practice_id=request.user.practice_id,
+        initial={"appointment_types": form.appointment_types.all(), "is_active": form.is_active},
+    )
     problem = ""
     if request.method == "POST":
-        chosen = types.filter(pk__in=request.POST.getlist("appointment_types"))
-        form.appointment_types.set(chosen)
-        form.is_active = request.POST.get("is_active") == "on"
-        form.save(update_fields=["is_active"])
         formset = ItemFormSet(request.POST, prefix="items")
-        if scored:
-            messages.success(request, _("Saved."))
-            return redirect("intake:edit", form_id=form.pk)
-        if formset.is_valid():
-            rows = [
-                f.cleaned_data
-                for f in formset.ordered_forms
-                if f.cleaned_data and not f.cleaned_data.get("DELETE")
-            ]
-            new_definition = editor.from_rows(
-                title=request.POST.get("title", form.title).strip() or form.title,
-                url=definition.get("url") or f"urn:telehealth:questionnaire:{form.slug}",
-                rows=rows,
-            )
+        items_valid = scored or formset.is_valid()
+        if settings.is_valid() and items_valid:
             try:
-                version = services.form_save_version(
-                    form=form, definition=new_definition, by=request.user
+                version = services.form_update(
+                    form=form,
+                    appointment_types=settings.cleaned_data["appointment_types"],
+                    is_active=settings.cleaned_data["is_active"],
+                    definition=None if scored else _definition_from(request, form, formset, url),
+                    by=request.user,
                 )
             except fhirq.QuestionnaireError as error:
                 problem = str(error)
             else:
-                messages.success(request, _("Saved as version %(n)s.") % {"n": version.version})
+                if version is None:
+                    messages.success(request, _("Saved."))
+                else:
+                    messages.success(request, _("Saved as version %(n)s.") % {"n": version.version})
                 return redirect("intake:edit", form_id=form.pk)
     else:
         formset = ItemFormSet(initial=editor.to_rows(definition), prefix="items")
@@ -358,16 +383,30 @@ def edit(request, form_id: int):
             "form": form,
             "formset": formset,
             "scored": scored,
-            "types": types,
-            "attached": set(form.appointment_types.values_list("pk", flat=True)),
+            "settings": settings,
+            "types": settings.fields["appointment_types"].queryset,
+            "attached": settings.chosen_type_ids(),
+            "active": settings["is_active"].value(),
             "problem": problem,
             "version": current,
         },
-        status=400 if problem or (request.method == "POST" and not formset.is_valid()) else 200,
+        status=400 if request.method == "POST" else 200,
     )
 
 
-@practice_admin_required
+def _definition_from(request, form: Form, formset, url: str) -> dict:
+    """The Questionnaire the editor's rows describe (validated when saved)."""
+    rows = [
+        f.cleaned_data
+        for f in formset.ordered_forms
+        if f.cleaned_data and not f.cleaned_data.get("DELETE")
+    ]
+    return editor.from_rows(
+        title=request.POST.get("title", form.title).strip() or form.title, url=url, rows=rows
+    )
+
+
+@_practice_admin
 def preview(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
     if form.current is None:

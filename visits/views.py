@@ -20,6 +20,7 @@ from scheduling.models import ACTIVE_STATUSES
 from scheduling.selectors import appointments_visible_to, day_bounds
 from telehealth.accounts.access import clinician_required, patient_required, staff_required
 from telehealth.audit.phi import note_phi_access, phi_view
+from telehealth.ratelimit import forgive, over_limit
 from visits import selectors, services
 from visits.forms import AddendumForm, DateOfBirthForm, NoteForm
 from visits.ice import ice_servers
@@ -45,6 +46,18 @@ def _record_failure(session) -> None:
     session[FAILS_KEY] = failures
 
 
+def _date_of_birth_locked(request, form: DateOfBirthForm, patient) -> bool:
+    """Whether this check is refused: this session missed too often, or this patient's date
+    of birth has been tried too often from any session (a new cookie resets the first). Every
+    check counts before comparing, so parallel guesses cannot slip past; a right answer is
+    taken back in `_date_of_birth_matches`."""
+    if _locked_out(request.session):
+        return True
+    if request.method != "POST" or not form.is_valid():
+        return False
+    return over_limit(f"visit-dob:{patient.pk}", limit=DOB_ATTEMPTS, window=DOB_LOCK_MINUTES * 60)
+
+
 def _date_of_birth_matches(request, form: DateOfBirthForm, patient) -> bool:
     """The date-of-birth check of a patient's link, with its lockout after repeated misses."""
     if request.method != "POST" or not form.is_valid():
@@ -54,6 +67,7 @@ def _date_of_birth_matches(request, form: DateOfBirthForm, patient) -> bool:
         form.add_error("date_of_birth", _("That date of birth does not match our records."))
         return False
     request.session.pop(FAILS_KEY, None)
+    forgive(f"visit-dob:{patient.pk}", window=DOB_LOCK_MINUTES * 60)
     return True
 
 
@@ -75,11 +89,11 @@ def join(request, token: str):
         return render(
             request, "scheduling/link_problem.html", {"problem": error.message}, status=410
         )
-    if _locked_out(request.session):
+    form = DateOfBirthForm(request.POST or None)
+    if _date_of_birth_locked(request, form, appointment.patient):
         return render(
             request, "visits/join.html", {"locked": True, "appointment": appointment}, status=429
         )
-    form = DateOfBirthForm(request.POST or None)
     if _date_of_birth_matches(request, form, appointment.patient):
         visit = services.visit_for_appointment(appointment)
         _grant_visit(request, visit)
@@ -107,11 +121,11 @@ def summary_link(request, token: str):
     user = request.user
     if user.is_authenticated and user.is_patient and visit.patient.user_id == user.pk:
         return redirect("visits:summary", visit_id=visit.pk)
-    if _locked_out(request.session):
+    form = DateOfBirthForm(request.POST or None)
+    if _date_of_birth_locked(request, form, visit.patient):
         return render(
             request, "visits/summary_link.html", {"locked": True, "visit": visit}, status=429
         )
-    form = DateOfBirthForm(request.POST or None)
     if _date_of_birth_matches(request, form, visit.patient):
         _grant_visit(request, visit)
         return redirect("visits:summary", visit_id=visit.pk)
