@@ -8,7 +8,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from messaging import selectors, services
-from messaging.models import Message
+from messaging.models import Message, Thread
 from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access
 
@@ -51,7 +51,7 @@ class MessageIn(Schema):
     internal: bool = False
 
 
-def _thread_out(thread) -> dict:
+def _thread_out(thread: Thread, *, patient: bool) -> dict:
     return {
         "id": thread.pk,
         "patient_id": thread.patient_id,
@@ -59,7 +59,9 @@ def _thread_out(thread) -> dict:
         "category": thread.category,
         "status": thread.status,
         "urgent": thread.urgent,
-        "last_seq": thread.last_seq,
+        # A patient's sequence ends at the newest message they may see: internal notes take
+        # numbers too, and counting them would tell the patient that staff wrote one.
+        "last_seq": thread.last_public_seq if patient else thread.last_seq,
         "last_message_at": thread.last_message_at,
     }
 
@@ -69,7 +71,8 @@ def thread_list(request, limit: int = 50):
     threads = list(selectors.threads_visible_to(request.user)[: max(1, min(limit, 200))])
     for thread in threads:
         note_phi_access(request, thread)
-    return [_thread_out(t) for t in threads]
+    patient = request.user.role == Role.PATIENT
+    return [_thread_out(t, patient=patient) for t in threads]
 
 
 @router.get("/threads/{thread_id}/messages", response=list[MessageOut])

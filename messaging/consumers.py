@@ -59,7 +59,8 @@ class ThreadConsumer(AuthenticatedConsumer):
         return {
             "type": "hello",
             "thread": thread.pk,
-            "last_seq": thread.last_seq,
+            # A patient's client syncs up to this: for them, the newest message they may see.
+            "last_seq": thread.last_seq if self.is_staff else thread.last_public_seq,
             "other_read": selectors.others_read_seq(thread=thread, user=self.user),
         }
 

@@ -66,13 +66,16 @@ def read_seq(*, thread: Thread, user: User) -> int:
 
 
 def others_read_seq(*, thread: Thread, user: User) -> int:
-    """How far the other side has read: the patient, for staff; any staff, for the patient."""
+    """How far the other side has read: the patient, for staff; any staff, for the patient,
+    up to the newest message the patient may see (staff who read an internal note after it
+    must not tell the patient the note exists)."""
     reads = ReadPosition.objects.filter(thread=thread)
     if user.role == Role.PATIENT:
-        reads = reads.exclude(user__role=Role.PATIENT)
-    else:
-        reads = reads.filter(user__role=Role.PATIENT)
-    return max(reads.values_list("seq", flat=True), default=0)
+        staff_read = max(
+            reads.exclude(user__role=Role.PATIENT).values_list("seq", flat=True), default=0
+        )
+        return min(staff_read, thread.last_public_seq)
+    return max(reads.filter(user__role=Role.PATIENT).values_list("seq", flat=True), default=0)
 
 
 def _with_my_read(threads: QuerySet[Thread], user: User) -> QuerySet[Thread]:
@@ -128,15 +131,21 @@ def mark_my_reads(*, user: User, threads: list[Thread]) -> list[Thread]:
     return threads
 
 
+def _unseen_reply() -> Exists:
+    """A reply the patient has not read, on threads annotated with `my_read`. Internal notes
+    never count: a patient must not learn that staff wrote one."""
+    return Exists(
+        Message.objects.filter(
+            thread=OuterRef("pk"), internal=False, seq__gt=OuterRef("my_read")
+        ).exclude(author_kind=Message.Author.PATIENT)
+    )
+
+
 def unread_threads(*, user: User) -> int:
     """Patients: threads with a reply they have not read. Staff: open threads with a patient
     message they have not read."""
-    threads = _with_my_read(threads_visible_to(user), user)
     if user.role == Role.PATIENT:
-        unseen_reply = Message.objects.filter(
-            thread=OuterRef("pk"), internal=False, seq__gt=OuterRef("my_read")
-        ).exclude(author_kind=Message.Author.PATIENT)
-        return threads.filter(Exists(unseen_reply)).count()
+        return _with_my_read(threads_visible_to(user), user).filter(_unseen_reply()).count()
     # A left join on this user's read positions, not a subquery per thread.
     return (
         threads_visible_to(user)
@@ -150,7 +159,13 @@ def unread_threads(*, user: User) -> int:
 
 
 def patient_threads(*, user: User) -> QuerySet[Thread]:
-    return _with_my_read(threads_visible_to(user), user).order_by("-last_message_at")
+    """A patient's threads with `unread` (a reply they have not read), newest first. Both
+    ignore internal notes: `last_message_at` moves only for messages the patient may see."""
+    return (
+        _with_my_read(threads_visible_to(user), user)
+        .annotate(unread=_unseen_reply())
+        .order_by("-last_message_at")
+    )
 
 
 def access_attachment(*, user: User, attachment_id: int) -> Attachment:
@@ -176,6 +191,8 @@ def saved_replies(*, user: User) -> QuerySet[SavedReply]:
 
 
 def assignable_staff(*, user: User) -> QuerySet[User]:
+    if not user.practice_id:
+        return User.objects.none()  # not "everyone else without a practice"
     return (
         User.objects.filter(practice_id=user.practice_id, is_active=True)
         .exclude(role=Role.PATIENT)

@@ -442,42 +442,52 @@ def _inbox_event(thread: Thread) -> dict:
 # --- Reading, assignment, status ----------------------------------------------------------
 
 
-def _read_to(*, thread: Thread, user: User, seq: int) -> bool:
+def _read_to(*, thread: Thread, user: User, seq: int) -> int:
+    """Move the user's read position forward to `seq`; returns where it was (0: unread)."""
     position, created = ReadPosition.objects.get_or_create(
         thread=thread, user=user, defaults={"seq": seq}
     )
     if created:
-        return True
-    if seq <= position.seq:
-        return False
-    ReadPosition.objects.filter(pk=position.pk, seq__lt=seq).update(seq=seq, read_at=timezone.now())
-    return True
+        return 0
+    if seq > position.seq:
+        ReadPosition.objects.filter(pk=position.pk, seq__lt=seq).update(
+            seq=seq, read_at=timezone.now()
+        )
+    return position.seq
 
 
 def mark_read(*, thread: Thread, user: User, seq: int | None = None) -> bool:
-    """Move the user's read position forward (never back); tell the thread who read what."""
-    seq = min(thread.last_seq, seq if seq is not None else thread.last_seq)
+    """Move the user's read position forward (never back); tell the thread who read what.
+
+    A patient reads at most the newest message they may see. The receipt goes to the thread's
+    group, which the patient's socket joins, so it stops at the newest public message: staff
+    who only read internal notes past it send none, or the patient would learn of the notes."""
+    patient = user.role == Role.PATIENT
+    newest = thread.last_public_seq if patient else thread.last_seq
+    seq = min(newest, seq if seq is not None else newest)
     if seq <= 0:
         return False
     with transaction.atomic():
-        moved = _read_to(thread=thread, user=user, seq=seq)
-        if moved:
-            role = "patient" if user.role == Role.PATIENT else "staff"
+        before = _read_to(thread=thread, user=user, seq=seq)
+        if before >= seq:
+            return False
+        public = min(seq, thread.last_public_seq)
+        if public > min(before, thread.last_public_seq):
             broadcast_on_commit(
                 thread_group(thread.pk),
                 {
                     "type": "thread.event",
                     "event": {
                         "type": "read",
-                        "seq": seq,
-                        "by": role,
+                        "seq": public,
+                        "by": "patient" if patient else "staff",
                         "user": user.pk,
                         "thread": thread.pk,
                     },
                 },
             )
-            broadcast_on_commit(inbox_group(thread.practice_id), _inbox_event(thread))
-    return moved
+        broadcast_on_commit(inbox_group(thread.practice_id), _inbox_event(thread))
+    return True
 
 
 def assign(*, thread: Thread, by: User, assignee: User | None, team: Team | None) -> Thread:

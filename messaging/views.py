@@ -27,7 +27,12 @@ from messaging.forms import (
 from messaging.models import Category, Message, Origin, Thread
 from scheduling.models import ACTIVE_STATUSES, Appointment
 from telehealth.accounts import selectors as account_selectors
-from telehealth.accounts.access import patient_required, role_required, staff_required
+from telehealth.accounts.access import (
+    patient_required,
+    practice_required,
+    role_required,
+    staff_required,
+)
 from telehealth.accounts.models import Practice, Role
 from telehealth.accounts.services import patient_match_or_create
 from telehealth.audit.phi import note_phi_access, phi_view
@@ -156,6 +161,7 @@ def thread(request, thread_id: int):
 
 
 @staff_required
+@practice_required
 @phi_view
 def inbox(request):
     view = request.GET.get("view", "all")
@@ -205,6 +211,7 @@ def _staff_thread_context(request, thread: Thread) -> dict:
 
 
 @staff_required
+@practice_required
 @phi_view
 @require_http_methods(["GET", "POST"])
 def staff_thread(request, thread_id: int):
@@ -218,6 +225,7 @@ def staff_thread(request, thread_id: int):
 
 
 @staff_required
+@practice_required
 @require_POST
 def assign(request, thread_id: int):
     thread = selectors.access_thread(user=request.user, thread_id=thread_id)
@@ -240,6 +248,7 @@ def assign(request, thread_id: int):
 
 
 @staff_required
+@practice_required
 @require_POST
 def set_status(request, thread_id: int):
     thread = selectors.access_thread(user=request.user, thread_id=thread_id)
@@ -253,6 +262,7 @@ def set_status(request, thread_id: int):
 
 
 @staff_required
+@practice_required
 @require_http_methods(["GET", "POST"])
 def staff_new(request, patient_id: int):
     """Staff write to a patient first (from the chart)."""
@@ -300,6 +310,7 @@ def _segment(request, form: BulkForm):
 
 
 @role_required(Role.FRONT_DESK, Role.PRACTICE_ADMIN)
+@practice_required
 @require_http_methods(["GET", "POST"])
 def bulk(request):
     """Preview first (how many will get it, and how it reads), then send on confirmation."""

@@ -26,6 +26,20 @@ def role_required(*roles: str):
     return decorator
 
 
+def practice_required(view):
+    """Under a role check, for pages that work on the user's own practice: a user with no
+    practice (a platform superuser, or staff whose practice was removed) gets 403 rather than
+    a crash or a page of nothing."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.practice_id is None:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 staff_required = role_required(*STAFF_ROLES)
 patient_required = role_required(Role.PATIENT)
 clinician_required = role_required(Role.CLINICIAN)

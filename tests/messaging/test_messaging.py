@@ -1,7 +1,7 @@
 """Messaging through its boundaries: pages, API, sockets, SMS webhooks and the outbox."""
 
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -213,7 +213,7 @@ async def test_a_reconnecting_client_catches_up_without_gaps_or_duplicates(world
     await sync_to_async(staff_reply)(thread, world.front_desk, "Staff only", internal=True)
     patient, ok, _ = await thread_socket(thread, world.patient.user)
     hello = await patient.receive_json_from()
-    assert hello["last_seq"] == 5
+    assert hello["last_seq"] == 4  # the newest the patient may see, not the note at 5
     await patient.send_json_to({"type": "sync", "after": 1})
     replayed = []
     while True:
@@ -514,3 +514,139 @@ def test_assigning_to_a_malformed_choice_is_refused_politely(client, world, thre
     assert response.status_code == 302
     thread.refresh_from_db()
     assert thread.assignee is None
+
+
+# --- What a patient learns of internal notes ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_internal_note_alone_shows_the_patient_no_new_reply_on_the_page(client, world, thread):
+    older, _ = services.thread_start(
+        patient=world.patient, subject="Older question", body="Hi", by=world.patient.user
+    )
+    Thread.objects.filter(pk=older.pk).update(last_message_at=timezone.now() - timedelta(days=1))
+    staff_reply(Thread.objects.get(pk=older.pk), world.front_desk, "Chart checked", internal=True)
+    staff_reply(thread, world.front_desk, "Ask @doc about the cream", internal=True)
+    sign_in(client, world.patient.user)
+    page = client.get("/messaging/").content.decode()
+    assert "New reply" not in page and "thread-list__item--unread" not in page
+    assert page.index("Rash on my arm") < page.index("Older question")  # notes move nothing up
+    staff_reply(thread, world.front_desk, "A nurse will call you today.")
+    assert "New reply" in client.get("/messaging/").content.decode()
+    client.get(f"/messaging/threads/{thread.pk}/")
+    assert "New reply" not in client.get("/messaging/").content.decode()
+
+
+@pytest.mark.django_db
+def test_an_internal_note_alone_moves_nothing_in_the_patients_api(client, world, thread):
+    staff_reply(thread, world.front_desk, "Ask @doc about the cream", internal=True)
+    sign_in(client, world.patient.user)
+    [listed] = client.get("/api/v1/messaging/threads").json()
+    assert listed["last_seq"] == 1
+    sign_in(client, world.front_desk)
+    [listed] = client.get("/api/v1/messaging/threads").json()
+    assert listed["last_seq"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_internal_note_alone_moves_nothing_in_the_patients_socket_hello(world, thread):
+    doc, ok, _ = await thread_socket(thread, world.clinician)
+    assert ok and (await doc.receive_json_from())["last_seq"] == 1
+    await doc.send_json_to({"type": "read", "seq": 1})  # the doctor read the question
+    await doc.send_json_to({"type": "ping"})
+    assert (await doc.receive_json_from())["type"] == "pong"
+    await sync_to_async(staff_reply)(thread, world.front_desk, "Check the chart", internal=True)
+    assert (await doc.receive_json_from())["internal"] is True
+
+    patient, ok, _ = await thread_socket(thread, world.patient.user)
+    assert ok
+    hello = await patient.receive_json_from()
+    assert hello["last_seq"] == 1 and hello["other_read"] == 1
+    await doc.send_json_to({"type": "read", "seq": 2})  # and then the note
+    await doc.send_json_to({"type": "ping"})
+    assert (await doc.receive_json_from())["type"] == "pong"
+    assert await patient.receive_nothing(timeout=0.3)  # no receipt hints at the note
+    await patient.disconnect()
+
+    patient, ok, _ = await thread_socket(thread, world.patient.user)
+    hello = await patient.receive_json_from()
+    assert hello["last_seq"] == 1 and hello["other_read"] == 1
+    desk, ok, _ = await thread_socket(thread, world.front_desk)
+    assert ok and (await desk.receive_json_from())["last_seq"] == 2  # staff see it all
+    for ws in (patient, desk, doc):
+        await ws.disconnect()
+
+
+@pytest.mark.django_db
+def test_a_patient_reads_only_as_far_as_they_can_see(client, world, thread):
+    from messaging.models import ReadPosition
+
+    staff_reply(thread, world.front_desk, "Check the chart", internal=True)
+    sign_in(client, world.front_desk)
+    client.get(f"/messaging/inbox/{thread.pk}/")
+    sign_in(client, world.patient.user)
+    page = client.get(f"/messaging/threads/{thread.pk}/").content.decode()
+    assert 'data-other-read="1"' in page
+    assert ReadPosition.objects.get(thread=thread, user=world.patient.user).seq == 1
+
+
+# --- Staff without a practice ----------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_without_practice(world):
+    from tests.conftest import make_staff
+
+    return make_staff(None, "practice_admin", "lost@alpha.test", "Lost Admin")
+
+
+@pytest.fixture
+def superuser(world):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from telehealth.accounts.models import User
+
+    user = User.objects.create_superuser("root@platform.test", "x" * 20, full_name="Root")
+    TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    return user
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["admin_without_practice", "superuser"])
+def test_staff_without_a_practice_get_403_from_the_practice_pages(
+    client, world, thread, who, request
+):
+    sign_in(client, request.getfixturevalue(who))
+    day = timezone.localdate().isoformat()
+    for method, url, data in [
+        ("get", "/messaging/bulk/", {}),
+        ("post", "/messaging/bulk/", {"visit_from": day, "visit_to": day, "body": "Hi"}),
+        ("get", "/messaging/inbox/", {}),
+        ("get", f"/messaging/inbox/{thread.pk}/", {}),
+        ("post", f"/messaging/inbox/{thread.pk}/assign/", {"assignee": ""}),
+        ("post", f"/messaging/inbox/{thread.pk}/status/", {"status": "closed"}),
+        ("get", f"/messaging/patients/{world.patient.pk}/new/", {}),
+    ]:
+        assert getattr(client, method)(url, data).status_code == 403, url
+
+
+@pytest.mark.django_db
+def test_an_admin_without_a_practice_cannot_manage_saved_replies_rules_or_teams(
+    client, world, admin_without_practice, superuser
+):
+    from django.contrib.auth.models import Permission
+
+    from messaging.models import SavedReply
+
+    # Messaging settings are not among a practice admin's default permissions; grant them.
+    admin_without_practice.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="messaging")
+    )
+    sign_in(client, admin_without_practice)
+    for model in ("savedreply", "rule", "team", "messagingsettings"):
+        assert client.get(f"/admin/messaging/{model}/").status_code == 403, model
+        assert client.get(f"/admin/messaging/{model}/add/").status_code == 403, model
+    added = client.post("/admin/messaging/savedreply/add/", {"title": "Hi", "body": "Hello"})
+    assert added.status_code == 403 and not SavedReply.objects.exists()
+    sign_in(client, superuser)  # the platform's superusers choose the practice on the form
+    assert client.get("/admin/messaging/savedreply/add/").status_code == 200
