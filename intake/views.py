@@ -2,10 +2,7 @@
 booking, after a date-of-birth check), insurance card, consent signing and signed PDFs; the
 staff summary; the admins' form editor and preview."""
 
-from functools import wraps
-
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -17,7 +14,7 @@ from intake import questionnaire as fhirq
 from intake import render as form_render
 from intake.forms import FormSettingsForm, InsuranceForm, ItemFormSet, NewFormForm, SignForm
 from intake.models import ConsentDocument, Form, Response, ResponseFile
-from telehealth.accounts.access import practice_admin_required, staff_required
+from telehealth.accounts.access import practice_admin_required, practice_required, staff_required
 from telehealth.accounts.forms import DateOfBirthForm
 from telehealth.accounts.models import Patient, Role
 from telehealth.audit.phi import note_phi_access, phi_view
@@ -300,20 +297,8 @@ def chart_section(request, patient) -> str:
 # --- The form editor (practice admins) ------------------------------------------------------
 
 
-def _practice_admin(view):
-    """Practice admins of a practice: an admin account with none has no forms to edit."""
-
-    @practice_admin_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.user.practice_id is None:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-@_practice_admin
+@practice_admin_required
+@practice_required
 def manage(request):
     if not selectors.manageable_forms(request.user).exists():
         services.install_builtin(request.user.practice)
@@ -329,7 +314,8 @@ def manage(request):
     )
 
 
-@_practice_admin
+@practice_admin_required
+@practice_required
 @require_http_methods(["POST"])
 def create_form(request):
     new = NewFormForm(request.POST)
@@ -340,7 +326,8 @@ def create_form(request):
     return redirect("intake:edit", form_id=form.pk)
 
 
-@_practice_admin
+@practice_admin_required
+@practice_required
 @require_http_methods(["GET", "POST"])
 def edit(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
@@ -406,7 +393,8 @@ def _definition_from(request, form: Form, formset, url: str) -> dict:
     )
 
 
-@_practice_admin
+@practice_admin_required
+@practice_required
 def preview(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
     if form.current is None:

@@ -10,27 +10,7 @@ def _practice_staff(request):
 
 
 class MessagingAdmin(PracticeScopedAdmin):
-    """People and teams offered in these forms are the admin's own practice's staff. An admin
-    with no practice gets 403: these rows belong to a practice, and saving one for nobody
-    would fail (only superusers choose the practice on the form)."""
-
-    def _has_practice(self, request) -> bool:
-        return request.user.is_superuser or request.user.practice_id is not None
-
-    def has_module_permission(self, request):
-        return self._has_practice(request) and super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self._has_practice(request) and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return self._has_practice(request) and super().has_add_permission(request)
-
-    def has_change_permission(self, request, obj=None):
-        return self._has_practice(request) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._has_practice(request) and super().has_delete_permission(request, obj)
+    """People and teams offered in these forms are the admin's own practice's staff."""
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if not request.user.is_superuser:

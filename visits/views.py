@@ -18,7 +18,12 @@ from rpm import selectors as rpm_selectors
 from scheduling import services as scheduling
 from scheduling.models import ACTIVE_STATUSES
 from scheduling.selectors import appointments_visible_to, day_bounds
-from telehealth.accounts.access import clinician_required, patient_required, staff_required
+from telehealth.accounts.access import (
+    clinician_required,
+    patient_required,
+    practice_required,
+    staff_required,
+)
 from telehealth.audit.phi import note_phi_access, phi_view
 from telehealth.ratelimit import forgive, over_limit
 from visits import selectors, services
@@ -236,6 +241,7 @@ def room(request, visit_id: int):
 
 
 @staff_required
+@practice_required
 @phi_view
 def today(request):
     """Clinicians and front desk: today's video and phone visits, who is waiting, since when."""

@@ -11,9 +11,29 @@ class PracticeScopedAdmin(admin.ModelAdmin):
     """A practice admin sees and writes only their own practice's rows; superusers see all.
 
     Rows with a `practice` column get the admin's practice on save (the field is hidden from
-    them), and provider choices are limited to the practice's providers."""
+    them), and provider choices are limited to the practice's providers. A non-superuser
+    with no practice gets 403: the rows belong to a practice, and one saved for nobody would
+    fail."""
 
     practice_field = "practice"
+
+    def _has_practice(self, request) -> bool:
+        return request.user.is_superuser or request.user.practice_id is not None
+
+    def has_module_permission(self, request):
+        return self._has_practice(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._has_practice(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return self._has_practice(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._has_practice(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._has_practice(request) and super().has_delete_permission(request, obj)
 
     def get_queryset(self, request):
         rows = super().get_queryset(request)

@@ -1,0 +1,37 @@
+"""Staff whose account has no practice (a removed practice, a misconfigured account) get a
+403 from the pages and admin screens that work on "their practice", never a 500."""
+
+import pytest
+
+from tests.conftest import make_staff, sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_without_practice(world):
+    return make_staff(None, "practice_admin", "adrift@alpha.test", "Adrift Admin")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/visits/",
+        "/intake/manage/",
+        "/intake/manage/new/",
+        "/admin/scheduling/appointmenttype/",
+        "/admin/scheduling/appointmenttype/add/",
+        "/admin/notify/messagetemplate/",
+        "/admin/messaging/savedreply/",
+    ],
+)
+def test_practice_pages_refuse_staff_without_a_practice(client, admin_without_practice, url):
+    sign_in(client, admin_without_practice)
+    assert client.get(url).status_code == 403
+
+
+def test_the_admin_index_shows_them_no_practice_rows(client, admin_without_practice):
+    sign_in(client, admin_without_practice)
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert b"/admin/scheduling/appointmenttype/" not in page.content
