@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -120,7 +121,10 @@ def ingest_payload(*, device: Device, payload) -> dict:
     parsed, rejected = ingest.parse(payload)
     with transaction.atomic():
         new = _insert(device, parsed)
-        Device.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
+        now = timezone.now()
+        if device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1):
+            Device.objects.filter(pk=device.pk).update(last_seen_at=now)
+            device.last_seen_at = now
         if new:
             evaluate(patient=device.patient, readings=new)
     return {
@@ -189,14 +193,23 @@ def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[NewReading]:
 
 
 def limits_for(patient: Patient) -> dict[str, list[rules.Limit]]:
-    programs = list(
-        Enrollment.objects.filter(patient=patient, is_active=True).values_list("program", flat=True)
+    """The limits in force for this patient: their own rows, else their practice's for the
+    programs they are enrolled in (and for every program), else the built-in ones."""
+    programs = Enrollment.objects.filter(patient=patient, is_active=True).values("program")
+    rows = list(
+        Threshold.objects.filter(
+            Q(patient=patient)
+            | Q(
+                Q(program__in=programs) | Q(program=""),
+                practice_id=patient.practice_id,
+                patient__isnull=True,
+            )
+        )
     )
-    practice_rows = Threshold.objects.filter(
-        practice_id=patient.practice_id, patient__isnull=True, program__in=[*programs, ""]
+    return rules.effective_limits(
+        [row for row in rows if row.patient_id is None],
+        [row for row in rows if row.patient_id is not None],
     )
-    patient_rows = Threshold.objects.filter(patient=patient)
-    return rules.effective_limits(practice_rows, patient_rows)
 
 
 def evaluate(*, patient: Patient, readings: list[NewReading]) -> list[Alert]:
@@ -306,30 +319,30 @@ def _baselines(patient: Patient, before: dict[str, datetime]) -> dict[str, tuple
                 found[vital] = stats
         return found
     with connection.cursor() as cursor:
+        # One index scan per vital: the values come back as an array for the MAD.
         cursor.execute(
             """
-            WITH recent AS (
-                SELECT r.vital, r.value
-                FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])
-                     AS a(vital, since, until)
-                JOIN rpm_reading r ON r.patient_id = %s AND r.vital = a.vital
-                     AND r.measured_at >= a.since AND r.measured_at < a.until
-            ), centre AS (
-                SELECT vital, percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS median
-                FROM recent GROUP BY vital HAVING count(*) >= %s
-            )
-            SELECT c.vital, c.median,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(recent.value - c.median))
-            FROM centre c JOIN recent USING (vital)
-            GROUP BY c.vital, c.median
+            SELECT a.vital, m.median,
+                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(v - m.median))
+                    FROM unnest(m.recent) AS v)
+            FROM unnest(%(vitals)s::text[], %(since)s::timestamptz[], %(until)s::timestamptz[])
+                 AS a(vital, since, until)
+            CROSS JOIN LATERAL (
+                SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY r.value) AS median,
+                       array_agg(r.value) AS recent
+                FROM rpm_reading r
+                WHERE r.patient_id = %(patient)s AND r.vital = a.vital
+                  AND r.measured_at >= a.since AND r.measured_at < a.until
+            ) m
+            WHERE cardinality(m.recent) >= %(minimum)s
             """,
-            [
-                list(before),
-                [moment - window for moment in before.values()],
-                list(before.values()),
-                patient.pk,
-                rules.BASELINE_MINIMUM,
-            ],
+            {
+                "vitals": list(before),
+                "since": [moment - window for moment in before.values()],
+                "until": list(before.values()),
+                "patient": patient.pk,
+                "minimum": rules.BASELINE_MINIMUM,
+            },
         )
         return {vital: (median, mad) for vital, median, mad in cursor.fetchall() if mad}
 
