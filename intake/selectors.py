@@ -142,7 +142,7 @@ def readable(response: Response) -> list[tuple[str, str, str]]:
                 shown.append(_file_name(response, str(value)))
                 url = reverse("intake:file", args=[str(value).removeprefix("file:")])
             elif isinstance(value, bool):
-                shown.append("Yes" if value else "No")
+                shown.append(_("Yes") if value else _("No"))
             else:
                 shown.append(labels.get(str(value), str(value)))
         rows.append((item.get("text", item["linkId"]), ", ".join(shown), url))

@@ -24,6 +24,7 @@ def test_patient_completes_history_and_signs_consent_on_a_phone(world, browser):
         expect(page.get_by_role("heading", name="Before your visit")).to_be_visible()
         screenshot(page, "intake-checklist-phone")
         page.get_by_role("link", name="Start Medical history").click()
+        form_url = page.url
 
         follow_up = page.get_by_label("Which ones, with the dose and how often")
         expect(follow_up).to_be_hidden()
@@ -46,6 +47,15 @@ def test_patient_completes_history_and_signs_consent_on_a_phone(world, browser):
         page.get_by_role("group", name="Do you smoke or vape?").get_by_label("Never").check()
         page.get_by_role("button", name="Submit").click()
         expect(page.get_by_text("Medical history is done")).to_be_visible()
+        # Opening the sent form again shows what was sent; it does not start it over.
+        page.goto(form_url)
+        expect(page.get_by_role("status")).to_contain_text("You sent this form on")
+        expect(page.get_by_text("Metformin 500 mg twice a day")).to_be_visible()
+        screenshot(page, "intake-form-sent-phone")
+        page.set_viewport_size(DESKTOP)
+        screenshot(page, "intake-form-sent-desktop")
+        page.set_viewport_size(PHONE)
+        page.get_by_role("link", name="Back to your forms").click()
 
         page.get_by_role("link", name="Read and sign Consent to telehealth care").click()
         page.get_by_label("Type your full name").fill("Pat Alpha")
