@@ -35,3 +35,14 @@ def test_the_admin_index_shows_them_no_practice_rows(client, admin_without_pract
     page = client.get("/admin/")
     assert page.status_code == 200
     assert b"/admin/scheduling/appointmenttype/" not in page.content
+
+
+def test_the_menu_offers_them_no_practice_pages(client, world, admin_without_practice):
+    sign_in(client, admin_without_practice)
+    menu = client.get("/").content.decode()
+    for url in ("/messaging/inbox/", "/visits/", "/intake/manage/"):
+        assert f'href="{url}"' not in menu
+    sign_in(client, world.admin)
+    menu = client.get("/").content.decode()
+    for url in ("/messaging/inbox/", "/visits/", "/intake/manage/"):
+        assert f'href="{url}"' in menu
