@@ -238,30 +238,18 @@ def response_save(
             response.completed_at = now
             fields += ["resource", "scores", "status", "completed_at"]
         response.save(update_fields=fields)
-        _audit_saved(response, by=by, request=request)
-        if complete:
+        for detail in ["answers saved", *([f"completed {version}"] if complete else [])]:
             audit.record(
                 action=Action.UPDATE,
                 actor=by,
                 obj=response,
                 patient=response.patient,
                 request=request,
-                detail=f"completed {version}",
+                detail=detail,
             )
     if problems is not None:
         raise problems
     return response
-
-
-def _audit_saved(response: Response, *, by, request) -> None:
-    audit.record(
-        action=Action.UPDATE,
-        actor=by,
-        obj=response,
-        patient=response.patient,
-        request=request,
-        detail="answers saved",
-    )
 
 
 def _image(upload, label: str) -> tuple[object, str]:

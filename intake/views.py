@@ -60,8 +60,8 @@ def link(request, token: str):
     form = DateOfBirthForm(request.POST or None)
     checking = request.method == "POST" and form.is_valid()
     # The session's counter is gone with a new cookie, so each patient also has a limit in the
-    # cache shared by all sessions. It is applied before comparing, so a right date past the
-    # limit is refused too; that is why every check counts, right or wrong.
+    # cache shared by all sessions. Every check counts before comparing, so parallel guesses
+    # cannot slip past; a right date gives its try back.
     if failures >= DOB_ATTEMPTS or (
         checking
         and over_limit(f"intake-dob:{patient.pk}", limit=DOB_ATTEMPTS, window=DOB_WINDOW_SECONDS)
