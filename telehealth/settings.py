@@ -177,12 +177,27 @@ TEMPLATES = [
 
 # Database: PostgreSQL from DATABASE_URL, otherwise SQLite in WAL mode. IMMEDIATE transactions
 # take the write lock at BEGIN, which keeps read-then-write services correct on SQLite.
+# PostgreSQL goes through a bounded psycopg pool per process: under ASGI every request thread
+# would otherwise keep a persistent connection of its own (dozens per process under load) or
+# pay a fresh connection per request. processes x DB_POOL_MAX_SIZE must stay below the
+# server's max_connections (see docs/configuration.md).
+# DB_POOL_MAX_SIZE=0 turns the pool off (e.g. behind PgBouncer); DB_CONN_MAX_AGE then applies.
 if env("DATABASE_URL"):
+    DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 10)
     DATABASES = {
         "default": dj_database_url.parse(
-            env("DATABASE_URL"), conn_max_age=envint("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+            env("DATABASE_URL"),
+            conn_max_age=0 if DB_POOL_MAX_SIZE else envint("DB_CONN_MAX_AGE", 0),
+            conn_health_checks=not DB_POOL_MAX_SIZE,
         )
     }
+    if DB_POOL_MAX_SIZE:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(envint("DB_POOL_MIN_SIZE", 2), DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            # Waiting longer than this for a free connection fails the request, not queues it.
+            "timeout": envint("DB_POOL_TIMEOUT", 10),
+        }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
