@@ -16,6 +16,7 @@ from django.conf import settings
 from messaging import selectors, services
 from messaging.models import Message, Thread
 from telehealth.accounts.models import Role
+from telehealth.accounts.selectors import break_glass_expiry
 from telehealth.realtime import CLOSE_FORBIDDEN, AuthenticatedConsumer
 
 SYNC_LIMIT = 500  # messages per sync reply; the client asks again from the last one it got
@@ -34,15 +35,24 @@ class ThreadConsumer(AuthenticatedConsumer):
         self.sent_times: list[float] = []
         return None
 
+    async def revalidate(self) -> bool:
+        return await super().revalidate() and await self.load_thread() is not None
+
     @database_sync_to_async
     def load_thread(self) -> Thread | None:
+        """The thread, if this user may see it; an emergency grant it rests on sets the socket's
+        access deadline."""
         thread_id = int(self.scope["url_route"]["kwargs"]["thread_id"])
-        return (
+        thread = (
             selectors.threads_visible_to(self.user)
             .select_related("patient__practice")
             .filter(pk=thread_id)
             .first()
         )
+        if thread is not None:
+            expiry = break_glass_expiry(user=self.user, patient=thread.patient)
+            self.access_deadline = expiry.timestamp() if expiry else None
+        return thread
 
     async def groups_for(self, user) -> list[str]:
         groups = [services.thread_group(self.thread.pk)]

@@ -1,5 +1,6 @@
 """Live updates: the one helper that pushes events, and the base every consumer builds on."""
 
+import asyncio
 import time
 from importlib import import_module
 
@@ -10,12 +11,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db import transaction
+from django.utils.crypto import salted_hmac
 from django_otp import user_has_device
 
 from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
     LAST_SEEN_KEY,
     needs_mfa_enrolment,
+    session_deadline,
     session_expiry_reason,
     session_is_verified,
 )
@@ -24,6 +27,9 @@ from telehealth.accounts.policy import (
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_SESSION_ENDED = 4440
+
+# A deadline timer wakes this long after the deadline: the expiry checks compare with ">".
+DEADLINE_SLACK = 0.05
 
 
 def broadcast_on_commit(group: str, event: dict) -> None:
@@ -37,21 +43,70 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def session_group(session_key: str) -> str:
+    """Every socket of one session. Named by a keyed hash: group names are readable in Redis,
+    and a raw session key would sign anyone in who reads it."""
+    digest = salted_hmac("telehealth.realtime.session", session_key, algorithm="sha256")
+    return f"session.{digest.hexdigest()}"
+
+
+def session_checks_group(user_id: int) -> str:
+    """Every socket of one user, whatever the session: told to re-validate when the account
+    or its access changes."""
+    return f"session-check.{user_id}"
+
+
+def end_session_sockets(session_key: str) -> None:
+    """Close every socket of a session that is ending (sign-out)."""
+    broadcast_on_commit(session_group(session_key), {"type": "session.end"})
+
+
+def check_user_sockets(user_id: int) -> None:
+    """Every socket of the user re-validates its session and access; those no longer valid
+    close."""
+    broadcast_on_commit(session_checks_group(user_id), {"type": "session.check"})
+
+
 class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     """Accepts only signed-in users whose session is live and (for staff) MFA-verified, and
     closes the socket when the session ends. Subclasses override `groups_for` and
-    `allowed`; a malformed frame gets an error frame, never a crash."""
+    `allowed`; a malformed frame gets an error frame, never a crash.
+
+    The server ends a socket itself, with CLOSE_SESSION_ENDED: on sign-out (`session.end` to
+    the session's group), when the account or its access changes and a re-check fails
+    (`session.check` to the user's group), and at the session's idle or absolute expiry or the
+    end of a grant the access rests on (`access_deadline`). No frame goes out after that."""
+
+    ended = False
+    session_deadline: float | None = None
+    access_deadline: float | None = None
+    watcher: asyncio.Task | None = None
 
     async def connect(self):
+        # Joined before the session is checked, so a sign-out during the check still lands.
+        self.joined = self.session_groups()
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         refusal = await self.authorize()
         if refusal:
             await self.close(code=refusal)
             return
-        self.joined = await self.groups_for(self.scope.get("user"))
-        for group in self.joined:
+        groups = await self.groups_for(self.scope.get("user"))
+        for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
+        self.joined += groups
         await self.accept()
+        self.watcher = asyncio.create_task(self.close_at_deadline())
         await self.on_connected()
+
+    def session_groups(self) -> list[str]:
+        user = self.scope.get("user")
+        session = self.scope.get("session")
+        if user is None or not user.is_authenticated or session is None:
+            return []
+        if not session.session_key:
+            return []
+        return [session_group(session.session_key), session_checks_group(user.pk)]
 
     async def authorize(self) -> int | None:
         """None to accept, or the close code to refuse with."""
@@ -70,12 +125,62 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     async def on_connected(self) -> None:
         pass
 
+    async def revalidate(self) -> bool:
+        """Whether the socket may stay open, asked again without counting as activity.
+        Subclasses also re-check access to their object."""
+        return await self.session_ok(self.scope["user"], touch=False)
+
+    def deadline(self) -> float | None:
+        deadlines = [d for d in (self.session_deadline, self.access_deadline) if d is not None]
+        return min(deadlines, default=None)
+
+    async def signed_in(self) -> bool:
+        """The gate on every frame out: False once the session ended; past a deadline, the
+        store is asked again (activity elsewhere may have moved the idle clock)."""
+        if self.ended:
+            return False
+        deadline = self.deadline()
+        if deadline is not None and time.time() >= deadline and not await self.revalidate():
+            await self.end_session()
+            return False
+        return True
+
+    async def close_at_deadline(self) -> None:
+        while not self.ended and (deadline := self.deadline()) is not None:
+            await asyncio.sleep(max(deadline - time.time(), 0) + DEADLINE_SLACK)
+            await self.signed_in()
+
+    async def end_session(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if await self.signed_in():
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    async def session_end(self, event: dict) -> None:
+        if self.watcher is not None:
+            await self.end_session()
+
+    async def session_check(self, event: dict) -> None:
+        if self.watcher is None or self.ended:
+            return  # refused, or already closed
+        if not await self.revalidate():
+            await self.end_session()
+            return
+        self.watcher.cancel()  # the deadlines may have moved
+        self.watcher = asyncio.create_task(self.close_at_deadline())
+
     async def disconnect(self, code):
+        if self.watcher is not None:
+            self.watcher.cancel()
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     @database_sync_to_async
-    def session_ok(self, user) -> bool:
+    def session_ok(self, user, *, touch: bool = True) -> bool:
         """Re-read the session from its store: it may have ended (timeout, sign-out, a
         password or MFA change elsewhere) since the socket opened."""
         scoped = self.scope.get("session")
@@ -97,21 +202,15 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             return False
         # A live socket is activity: keep the idle timer fresh, at most one write a minute.
         now = int(time.time())
-        if now - session.get(LAST_SEEN_KEY, 0) > 60:
+        if touch and now - session.get(LAST_SEEN_KEY, 0) > 60:
             session[LAST_SEEN_KEY] = now
             session.save()
+        self.session_deadline = session_deadline(session, user)
         return True
 
     async def receive_json(self, content, **kwargs):
         if not await self.still_allowed():
-            await self.send_json(
-                {
-                    "type": "error",
-                    "code": "session_ended",
-                    "message": "Your session has ended. Sign in again.",
-                }
-            )
-            await self.close(code=CLOSE_SESSION_ENDED)
+            await self.end_session()
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             await self.send_error("bad_frame", "Each frame is a JSON object with a 'type'.")

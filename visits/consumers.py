@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from telehealth.accounts.selectors import break_glass_expiry
 from telehealth.realtime import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AuthenticatedConsumer
 from visits import selectors, services
 from visits.ice import ice_servers
@@ -27,7 +28,8 @@ CLINICIAN_ONLY = {"admit", "end", "waiting-message"}
 
 class VisitAccessMixin:
     """Finds who is connecting: a signed-in user who is a participant (staff also need a
-    live, MFA-verified session), or a patient holding a join-link grant in their session."""
+    live, MFA-verified session), or a patient holding a join-link grant in their session.
+    A signed-in connection lasts as long as its sign-in, whatever grant its session holds."""
 
     @database_sync_to_async
     def load_participant(self) -> tuple[Visit | None, Participant | None]:
@@ -40,6 +42,9 @@ class VisitAccessMixin:
         staff = user is not None and user.is_authenticated and user.role != "patient"
         if staff and not selectors.visits_visible_to(user).filter(pk=visit_id).exists():
             return visit, None
+        if staff:
+            expiry = break_glass_expiry(user=user, patient=visit.patient)
+            self.access_deadline = expiry.timestamp() if expiry else None
         return visit, selectors.participant_for(visit=visit, user=user, session=session)
 
     async def authorize_participant(self, *, must_be_admitted: bool) -> int | None:
@@ -58,6 +63,21 @@ class VisitAccessMixin:
             return CLOSE_FORBIDDEN
         self.visit, self.participant = visit, participant
         return None
+
+    async def still_allowed(self) -> bool:
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            return await self.session_ok(user)
+        return await self.grant_still_valid()
+
+    async def revalidate(self) -> bool:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return await self.grant_still_valid()
+        if not await self.session_ok(user, touch=False):
+            return False
+        _visit, participant = await self.load_participant()
+        return participant is not None and participant.pk == self.participant.pk
 
     @database_sync_to_async
     def grant_still_valid(self) -> bool:
@@ -85,12 +105,6 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
             return refusal
         self.peer_id = f"{self.participant.pk}-{uuid.uuid4().hex[:8]}"
         return None
-
-    async def still_allowed(self) -> bool:
-        user = self.scope.get("user")
-        if user is not None and user.is_authenticated:
-            return await self.session_ok(user)
-        return await self.grant_still_valid()
 
     async def groups_for(self, user) -> list[str]:
         return [services.room_group(self.visit.pk)]
@@ -269,9 +283,6 @@ class WaitingRoomConsumer(VisitAccessMixin, AuthenticatedConsumer):
         if self.participant.role != Participant.Role.PATIENT:
             return CLOSE_FORBIDDEN
         return None
-
-    async def still_allowed(self) -> bool:
-        return await self.grant_still_valid()
 
     async def groups_for(self, user) -> list[str]:
         return [services.waiting_group(self.visit.pk)]

@@ -48,3 +48,15 @@ def session_is_verified(session, user) -> bool:
         return False
     device = Device.from_persistent_id(persistent_id)
     return device is not None and device.user_id == user.pk and device.confirmed
+
+
+def session_deadline(session, user) -> float | None:
+    """When `session_expiry_reason` will first answer, if nothing moves the idle clock."""
+    authenticated_at = session.get(AUTHENTICATED_AT_KEY)
+    if authenticated_at is None:
+        return None
+    last_seen = session.get(LAST_SEEN_KEY, authenticated_at)
+    return min(
+        authenticated_at + settings.SESSION_ABSOLUTE_SECONDS,
+        last_seen + idle_limit_seconds(user),
+    )

@@ -1,5 +1,7 @@
 """Reads of people: every query of patients goes through these, scoped to the acting user."""
 
+from datetime import datetime
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -66,6 +68,15 @@ def active_break_glass(*, user: User, patient: Patient) -> BreakGlassGrant | Non
         .order_by("-expires_at")
         .first()
     )
+
+
+def break_glass_expiry(*, user: User, patient: Patient) -> datetime | None:
+    """When the emergency access this user holds to the patient ends; None without one. A live
+    view that may rest on it (a socket) re-checks access at that moment."""
+    if user.role != Role.CLINICIAN:
+        return None
+    grant = active_break_glass(user=user, patient=patient)
+    return grant.expires_at if grant is not None else None
 
 
 def is_on_care_team(*, user: User, patient: Patient) -> bool:

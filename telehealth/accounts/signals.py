@@ -1,15 +1,24 @@
-"""Audit receivers for Django's authentication signals and admin log entries."""
+"""Audit receivers for Django's authentication signals and admin log entries, and the
+receivers that end or re-check live sockets when a session or what it may reach changes."""
 
 import time
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django_otp.models import Device
 
+from telehealth.accounts.models import BreakGlassGrant, User
 from telehealth.accounts.policy import AUTHENTICATED_AT_KEY, LAST_SEEN_KEY
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+from telehealth.realtime import check_user_sockets, end_session_sockets
+
+# User fields whose change can end a session or narrow what it may reach.
+SESSION_FIELDS = frozenset(
+    {"password", "security_stamp", "is_active", "role", "practice", "practice_id"}
+)
 
 
 @receiver(user_logged_in)
@@ -25,6 +34,30 @@ def on_login(sender, request, user, **kwargs):
 def on_logout(sender, request, user, **kwargs):
     if user is not None:
         audit.record(action=Action.LOGOUT, actor=user, request=request)
+    session = getattr(request, "session", None)
+    if session is not None and session.session_key:
+        end_session_sockets(session.session_key)
+
+
+@receiver(post_save, sender=User)
+def on_user_saved(sender, instance: User, update_fields=None, **kwargs):
+    if update_fields is None or SESSION_FIELDS & set(update_fields):
+        check_user_sockets(instance.pk)
+
+
+@receiver(post_delete, sender=User)
+@receiver(post_delete, sender=BreakGlassGrant)
+@receiver(post_save, sender=BreakGlassGrant)
+def on_access_changed(sender, instance: User | BreakGlassGrant, **kwargs):
+    check_user_sockets(instance.pk if isinstance(instance, User) else instance.clinician_id)
+
+
+@receiver(post_save)
+@receiver(post_delete)
+def on_device_changed(sender, instance, **kwargs):
+    """Any second-factor device (TOTP, backup codes) added, changed or removed."""
+    if isinstance(instance, Device):
+        check_user_sockets(instance.user_id)
 
 
 @receiver(user_login_failed)
