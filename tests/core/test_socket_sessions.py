@@ -294,3 +294,17 @@ async def test_every_socket_route_closes_on_sign_out(patient_scene):
         await sync_to_async(client.post)(reverse("accounts:logout"))
         await closed(ws)
         await hears_nothing_more(ws)
+
+
+async def test_the_waiting_room_rechecks_the_sign_in_not_only_the_link_grant(patient_scene):
+    """A session gone from the store without a sign-out (cleared by an operator, say): the
+    waiting room's next frame finds it, as the thread's does."""
+    from django.contrib.sessions.models import Session
+
+    path = f"/ws/visits/{patient_scene.visit.pk}/waiting/"
+    waiting = await open_socket(path, patient_scene.client)
+    key = patient_scene.client.cookies[settings.SESSION_COOKIE_NAME].value
+    await sync_to_async(Session.objects.filter(session_key=key).delete)()
+    await waiting.send_json_to({"type": "ping"})
+    await closed(waiting)
+    await hears_nothing_more(waiting)
