@@ -156,11 +156,13 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         self.ended = True
         await self.close(code=CLOSE_SESSION_ENDED)
 
-    async def send(self, text_data=None, bytes_data=None, close=False):
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
         if await self.signed_in():
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
-    async def send_json(self, content, close=False):
+    async def send_json(self, content: object, close: bool = False) -> None:
         # Gated apart from `send`: the JSON consumer's send_json skips a subclass's `send`.
         if await self.signed_in():
             await super().send_json(content, close=close)
@@ -185,7 +187,7 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     @database_sync_to_async
-    def session_ok(self, user, *, touch: bool = True) -> bool:
+    def session_ok(self, user: User, *, touch: bool = True) -> bool:
         """Re-read the session from its store: it may have ended (timeout, sign-out, a
         password or MFA change elsewhere) since the socket opened."""
         scoped = self.scope.get("session")

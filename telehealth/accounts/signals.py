@@ -40,7 +40,9 @@ def on_logout(sender, request, user, **kwargs):
 
 
 @receiver(post_save, sender=User)
-def on_user_saved(sender, instance: User, update_fields=None, **kwargs):
+def on_user_saved(
+    sender: type[User], instance: User, update_fields: frozenset[str] | None = None, **kwargs
+) -> None:
     if update_fields is None or SESSION_FIELDS & set(update_fields):
         check_user_sockets(instance.pk)
 
@@ -48,13 +50,13 @@ def on_user_saved(sender, instance: User, update_fields=None, **kwargs):
 @receiver(post_delete, sender=User)
 @receiver(post_delete, sender=BreakGlassGrant)
 @receiver(post_save, sender=BreakGlassGrant)
-def on_access_changed(sender, instance: User | BreakGlassGrant, **kwargs):
+def on_access_changed(sender: type, instance: User | BreakGlassGrant, **kwargs) -> None:
     check_user_sockets(instance.pk if isinstance(instance, User) else instance.clinician_id)
 
 
 @receiver(post_save)
 @receiver(post_delete)
-def on_device_changed(sender, instance, **kwargs):
+def on_device_changed(sender: type, instance: object, **kwargs) -> None:
     """Any second-factor device (TOTP, backup codes) added, changed or removed."""
     if isinstance(instance, Device):
         check_user_sockets(instance.user_id)
