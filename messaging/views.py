@@ -36,6 +36,7 @@ from telehealth.accounts.access import (
 from telehealth.accounts.models import Practice, Role
 from telehealth.accounts.services import patient_match_or_create
 from telehealth.audit.phi import note_phi_access, phi_view
+from telehealth.net import client_address
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
 from telehealth.ratelimit import over_limit
@@ -387,7 +388,7 @@ def web_chat(request, practice_slug: str):
     form = WebChatForm(request.POST or None)
     sent = False
     if request.method == "POST" and form.is_valid():
-        ip = request.META.get("REMOTE_ADDR", "")
+        ip = client_address(request) or ""
         if over_limit(f"webchat:{practice.pk}:{ip}", limit=WEB_CHATS_PER_HOUR, window=3600):
             form.add_error(None, _("Too many messages from here. Please call us instead."))
         else:

@@ -306,3 +306,35 @@ class BreakGlassGrant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.expires_at > timezone.now()
+
+
+class SignInBackoff(models.Model):
+    """Failed sign-ins to one account from addresses it has not signed in from, and the lock
+    they earned (telehealth.accounts.lockout). Deleted by the next successful sign-in."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="sign_in_backoff"
+    )
+    failures = models.PositiveIntegerField(default=0)
+    locks = models.PositiveIntegerField(default=0)  # locks set so far: each one lasts longer
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Sign-in back-off for user {self.user_id}"
+
+
+class SignInAddress(models.Model):
+    """An address the account signed in from, and when last: such addresses are spared the
+    per-account lock so that an attacker elsewhere cannot keep the user out."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_addresses")
+    ip = models.GenericIPAddressField()
+    last_success_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "ip"], name="sign_in_address_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sign-in address of user {self.user_id}"

@@ -7,9 +7,11 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from telehealth.accounts import lockout
 from telehealth.accounts.policy import AUTHENTICATED_AT_KEY, LAST_SEEN_KEY
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+from telehealth.net import client_address
 
 
 @receiver(user_logged_in)
@@ -19,6 +21,7 @@ def on_login(sender, request, user, **kwargs):
         request.session[AUTHENTICATED_AT_KEY] = now
         request.session[LAST_SEEN_KEY] = now
     audit.record(action=Action.LOGIN, actor=user, request=request)
+    lockout.sign_in_success_record(user=user, ip=client_address(request))
 
 
 @receiver(user_logged_out)

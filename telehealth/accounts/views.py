@@ -16,7 +16,7 @@ from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from telehealth.accounts import chart, selectors, services
+from telehealth.accounts import chart, lockout, selectors, services
 from telehealth.accounts.access import (
     clinician_required,
     practice_admin_required,
@@ -41,6 +41,11 @@ class LoginView(auth_views.LoginView):
     form_class = EmailLoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def form_invalid(self, form: EmailLoginForm) -> HttpResponse:
+        if getattr(self.request, lockout.LOCKED_UNTIL_ATTR, None) is not None:
+            return lockout.locked_out_response(self.request)
+        return super().form_invalid(form)
 
 
 class PasswordResetView(auth_views.PasswordResetView):
