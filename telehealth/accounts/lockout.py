@@ -119,6 +119,10 @@ def _steps_to_cap() -> int:
     return steps
 
 
+def sign_in_backoff_clear(*, user: User) -> None:
+    SignInBackoff.objects.filter(user=user).delete()
+
+
 def sign_in_success_record(*, user: User, ip: str | None) -> None:
     """The password was right: forget the failures and remember the address."""
     with transaction.atomic():

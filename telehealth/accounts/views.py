@@ -6,6 +6,7 @@ import time
 import segno
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -61,6 +62,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
     post_reset_login = False
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        # Whoever guessed at the old password has nothing left to guess at.
+        lockout.sign_in_backoff_clear(user=form.user)
+        return response
 
 
 @require_http_methods(["GET", "POST"])

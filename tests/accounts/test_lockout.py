@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import SESSION_KEY
+from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -107,6 +108,22 @@ def test_a_successful_sign_in_starts_the_count_again(world):
     fail_from_many_addresses(email, 19)
     assert attempt(Client(), email).status_code == 200  # the 20th since the sign-in
     assert attempt(Client(), email, PASSWORD).status_code == 429
+
+
+def test_a_password_reset_lifts_the_account_lock(world):
+    email = world.patient.user.email
+    fail_from_many_addresses(email, 20)
+    assert not signs_in(email)
+    client = Client()
+    client.post("/accounts/password-reset/", {"email": email})
+    link = next(line for line in mail.outbox[-1].body.splitlines() if "/password-reset/" in line)
+    form = client.get(link.split("testserver", 1)[1].strip(), follow=True)
+    new_password = "a brand new passphrase 42"
+    client.post(
+        form.redirect_chain[-1][0], {"new_password1": new_password, "new_password2": new_password}
+    )
+    response = attempt(Client(), email, new_password)
+    assert response.status_code == 302
 
 
 def test_a_locked_account_is_told_when_to_try_again(world):
