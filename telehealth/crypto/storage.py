@@ -11,7 +11,6 @@ from django.utils.deconstruct import deconstructible
 
 from telehealth.crypto.keys import decrypt_bytes, encrypt_bytes
 
-
 RANDOM_NAME = re.compile(r"[0-9a-f]{32}")
 
 
