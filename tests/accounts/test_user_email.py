@@ -8,11 +8,16 @@ from django.core import mail
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from telehealth.accounts.models import Role, User, email_index
+from telehealth.accounts.models import Role, User
 from telehealth.audit.models import Action, AuditEvent
+from telehealth.crypto.keys import blind_index
 from tests.conftest import PASSWORD, sign_in
 
 LOGIN = reverse("accounts:login")
+
+
+def email_index(email: str) -> str:
+    return blind_index(email.strip().lower())
 
 
 def stored_email(user: User) -> str:
