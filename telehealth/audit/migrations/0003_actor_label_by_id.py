@@ -3,9 +3,8 @@
 Events already written keep their label. Each label is inside its event's hash, and each hash
 inside the next event: relabelling history means switching off the append-only trigger and
 re-hashing the chain from that point, which is exactly the rewrite the trail exists to expose
-(and the application's database role should not be able to do it). The way to retire old
-labels is the trail's retention: archive and drop whole old partitions of the chain under the
-operator's procedure (docs/security.md)."""
+(and the application's database role should not be able to do it; see docs/security.md).
+So this migration changes only the field's description."""
 
 from django.db import migrations, models
 
