@@ -135,7 +135,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         ]
 
     def __str__(self) -> str:
-        return f"{self.full_name} <{self.email}>"
+        # Not the email: this text is stored in plaintext (the admin's change log keeps it).
+        return f"{self.full_name} (#{self.pk}, {self.get_role_display()})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.email_index = email_index(self.email)

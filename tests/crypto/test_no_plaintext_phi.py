@@ -189,6 +189,21 @@ def write_through_pages_and_api(world: World, video_type: Any, canary: Canaries)
     )
     assert reviewed.status_code in (200, 302)
 
+    # Admin: a practice admin adds a staff account (the admin's change log names the object).
+    sign_in(client, world.admin)
+    added = client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": f"{canary('admin add user: email')}@example.test",
+            "full_name": "New Desk",
+            "role": "front_desk",
+            "password1": "a long unusual passphrase 42",
+            "password2": "a long unusual passphrase 42",
+            "usable_password": "true",
+        },
+    )
+    assert added.status_code == 302, added.content
+
     # Uploads whose original names are canaries.
     sign_in(client, world.patient.user)
     thread = client.post(
