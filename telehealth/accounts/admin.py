@@ -3,9 +3,11 @@ and live behind the audited staff pages. Every admin change is audited (see sign
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from telehealth.accounts.forms import AdminUserAddForm, AdminUserChangeForm
-from telehealth.accounts.models import Practice, Provider, User
+from telehealth.accounts.models import Practice, Provider, User, email_index
 
 
 class PracticeScopedAdmin(admin.ModelAdmin):
@@ -125,8 +127,10 @@ class UserAdmin(DjangoUserAdmin, PracticeScopedAdmin):
             for name, opts in fieldsets
         ]
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[User], search_term: str
+    ) -> tuple[QuerySet[User], bool]:
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if "@" in search_term:
-            results |= queryset.with_email(search_term)
+            results |= queryset.filter(email_index=email_index(search_term))
         return results, may_have_duplicates
