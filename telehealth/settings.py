@@ -307,6 +307,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Telehealth <no-reply@localhost>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 AUTH_USER_MODEL = "accounts.User"
+# auth.W004 asks for a unique USERNAME_FIELD. The email is encrypted (a fresh token each time,
+# so a unique constraint on it would compare nothing); uniqueness is enforced on its blind
+# index, `User.email_index`, which sign-in looks up (UserManager.get_by_natural_key).
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "telehealth.accounts.lockout.SignInBackoffBackend",
@@ -340,6 +344,11 @@ AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", 30) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
+# Attempts are counted and stored under the email's blind index, never the email itself.
+AXES_USERNAME_CALLABLE = "telehealth.accounts.lockout.lockout_username"
+# Axes' access log would store each signed-in user's email; the audit trail already records
+# every sign-in, successful or not.
+AXES_DISABLE_ACCESS_LOG = True
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "telehealth.accounts.lockout.locked_out_response"

@@ -36,7 +36,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from telehealth.accounts.models import SignInAddress, SignInBackoff, User
+from telehealth.accounts.models import SignInAddress, SignInBackoff, User, email_index
 from telehealth.net import client_address
 
 LOCKED_UNTIL_ATTR = "sign_in_locked_until"
@@ -198,3 +198,14 @@ def locked_out_response(
     )
     response["Retry-After"] = str(math.ceil(seconds))
     return response
+
+
+def lockout_username(request: HttpRequest | None, credentials: dict[str, Any] | None) -> str | None:
+    """AXES_USERNAME_CALLABLE: axes counts failed sign-ins under the email's blind index, so its
+    tables never hold an email. Axes calls it with the sign-in's credentials, or with only the
+    request when it checks a lockout before authenticating."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    attempted = (credentials or {}).get(field)
+    if attempted is None and request is not None:
+        attempted = getattr(request, "data", request.POST).get(field)
+    return email_index(str(attempted)) if attempted else None

@@ -23,7 +23,13 @@ from telehealth.accounts.access import (
     practice_admin_required,
     staff_required,
 )
-from telehealth.accounts.forms import BreakGlassForm, EmailLoginForm, OTPTokenForm, ReviewForm
+from telehealth.accounts.forms import (
+    BreakGlassForm,
+    EmailLoginForm,
+    EmailPasswordResetForm,
+    OTPTokenForm,
+    ReviewForm,
+)
 from telehealth.accounts.models import Role
 from telehealth.accounts.policy import LAST_SEEN_KEY
 from telehealth.audit import services as audit
@@ -53,6 +59,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     template_name = "accounts/password_reset.html"
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
+    form_class = EmailPasswordResetForm
     success_url = reverse_lazy("accounts:password-reset-done")
 
 

@@ -97,7 +97,7 @@ def record_many(
             event = AuditEvent(
                 occurred_at=now,
                 actor=actor,
-                actor_label=actor_label or (actor.email if actor else ""),
+                actor_label=actor_label or (actor.audit_label if actor else ""),
                 role=getattr(actor, "role", "") if actor else "",
                 action=action,
                 object_type=obj._meta.label if obj is not None else "",
