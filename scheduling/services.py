@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -206,6 +207,8 @@ def appointment_book_online(
             )
     except IntegrityError as exc:
         raise SlotTaken(_("Sorry, that time was just taken. Please choose another.")) from exc
+    except ValidationError as exc:  # the new patient's record did not validate
+        raise BookingError(" ".join(exc.messages)) from exc
 
 
 def _insert(
