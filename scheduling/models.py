@@ -168,6 +168,9 @@ class Appointment(models.Model):
     booked_via = models.CharField(max_length=10, choices=BookedVia.choices)
     reason = EncryptedTextField(blank=True)
     cancel_reason = EncryptedTextField(blank=True)
+    # Where the patient is during this visit (their answer when booking, else their record's
+    # state): licensure for remote visits is judged against it, not against the record.
+    patient_state = models.CharField(max_length=2, blank=True)
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
     )
