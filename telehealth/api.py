@@ -1,7 +1,7 @@
 """The JSON API (`/api/v1/`): session-authenticated, CSRF-checked, scoped by selectors."""
 
 from django.core.exceptions import PermissionDenied
-from ninja import NinjaAPI, Router, Schema
+from ninja import Router, Schema
 from ninja.security import django_auth
 
 from messaging.api import router as messaging_router
@@ -9,9 +9,10 @@ from rpm.api import router as rpm_router
 from scheduling.api import router as scheduling_router
 from telehealth.accounts import selectors
 from telehealth.accounts.models import Role
+from telehealth.api_edges import TelehealthAPI
 from telehealth.audit.phi import note_phi_access
 
-api = NinjaAPI(
+api = TelehealthAPI(
     title="Telehealth API",
     version="1",
     urls_namespace="api",
