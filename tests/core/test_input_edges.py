@@ -199,6 +199,17 @@ def test_json_views_refuse_bad_json_with_a_message(client, world, name, case):
     assert row_counts(AUDIT) == before
 
 
+@pytest.mark.parametrize("name", JSON_ROUTES)
+def test_json_views_answer_a_ten_megabyte_body_with_a_json_413(client, world, name):
+    _, url = open_route(client, world, name)
+    before = row_counts(AUDIT)
+    body = json.dumps({"padding": "x" * (10 * 1024 * 1024)})
+    response = client.post(url, data=body, content_type="application/json")
+    assert response.status_code == 413, (name, response.status_code)
+    assert "too large" in response.json()["detail"]
+    assert row_counts(AUDIT) == before
+
+
 # Operations from the OpenAPI schema ---------------------------------------------------------
 
 SCHEMA = api.get_openapi_schema()
