@@ -60,13 +60,19 @@ def _check(value: Any, max_depth: int) -> None:
             stack.extend((inner, depth + 1) for inner in item)
 
 
-def loads(raw: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
+def loads(
+    raw: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH, bounded_numbers: bool = True
+) -> Any:
     """Parse `raw` as JSON, or raise JSONInputError with a message for the sender.
 
     Refused: malformed JSON, nesting deeper than `max_depth` arrays/objects, NUL characters in
-    strings or keys, NaN/Infinity, integers outside the 64-bit range."""
+    strings or keys and, unless `bounded_numbers` is off (the caller checks each number itself),
+    NaN/Infinity and integers outside the 64-bit range."""
+    numbers: dict[str, Any] = (
+        {"parse_int": _bounded_int, "parse_constant": _refuse_constant} if bounded_numbers else {}
+    )
     try:
-        value = json.loads(raw, parse_int=_bounded_int, parse_constant=_refuse_constant)
+        value = json.loads(raw, **numbers)
     except JSONInputError:
         raise
     except RecursionError as exc:
@@ -79,11 +85,11 @@ def loads(raw: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
-def request_json(request: HttpRequest, *, empty: Any = None) -> Any:
+def request_json(request: HttpRequest, *, empty: Any = None, bounded_numbers: bool = True) -> Any:
     """The request's JSON body (`empty` when there is none), or JSONInputError. A form body
     has already been read as a form (NulRefusalMiddleware), so it is refused, not re-read."""
     try:
         raw = request.body
     except RawPostDataException as exc:
         raise JSONInputError(_("Send the body as JSON, not as a form.")) from exc
-    return loads(raw) if raw else empty
+    return loads(raw, bounded_numbers=bounded_numbers) if raw else empty
