@@ -54,8 +54,8 @@ class JSONInputParser(Parser):
     ) -> dict[str, Any]:
         """As ninja's, but a number no column can hold is refused here, as in JSON bodies.
         (NUL characters never get this far: NulRefusalMiddleware answers first.)"""
-        for values in data.lists():
-            for value in values[1]:
+        for _key, values in data.lists():
+            for value in values:
                 if INTEGER.fullmatch(value) and not (
                     len(value) <= 20 and json_input.INT_MIN <= int(value) <= json_input.INT_MAX
                 ):

@@ -58,7 +58,7 @@ def message_of(response) -> str:
     return " ".join(text.split())
 
 
-def assert_refused(response, what: str) -> None:
+def assert_refused(response, what: object) -> None:
     assert 400 <= response.status_code < 500, (what, response.status_code)
     assert message_of(response), (what, "no message")
 
@@ -437,3 +437,21 @@ async def test_every_consumer_decodes_bad_frames_to_an_error_not_a_crash(consume
     # `receive` answers a ValueError with an error frame; anything else would end the socket.
     with pytest.raises(ValueError):
         await consumer.decode_json(frame)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_answers_a_deep_frame_with_an_error_frame_and_stays_open(world):
+    from asgiref.sync import sync_to_async
+
+    from tests.core.test_realtime import communicator, session_cookie
+
+    ws = communicator(await sync_to_async(session_cookie)(world.clinician))
+    connected, _ = await ws.connect()
+    assert connected
+    for frame in (DEEP, '{"type": "ping", "note": "a\\u0000b"}'):
+        await ws.send_to(text_data=frame)
+        answer = await ws.receive_json_from(timeout=5)
+        assert answer["type"] == "error" and answer["message"]
+    await ws.send_json_to({"type": "ping"})
+    assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
+    await ws.disconnect()
