@@ -427,20 +427,27 @@ def calendar_feed_settings(request):
     if not hasattr(request.user, "provider"):
         raise Http404
     feed, _created = CalendarFeed.objects.get_or_create(provider=request.user.provider)
+    status = 200
     if request.method == "POST":
-        services.calendar_feed_update(
-            feed=feed,
-            by=request.user,
-            regenerate=request.POST.get("action") == "regenerate",
-            detail=request.POST.get("detail", feed.detail),
-        )
-        messages.success(request, _("Calendar feed updated."))
-        return redirect("scheduling:calendar-feed")
+        try:
+            services.calendar_feed_update(
+                feed=feed,
+                by=request.user,
+                regenerate=request.POST.get("action") == "regenerate",
+                detail=request.POST.get("detail", feed.detail),
+            )
+        except services.BookingError as error:
+            messages.error(request, error.message)
+            status = 400
+        else:
+            messages.success(request, _("Calendar feed updated."))
+            return redirect("scheduling:calendar-feed")
     url = request.build_absolute_uri(reverse("scheduling:feed", args=[feed.token]))
     return render(
         request,
         "scheduling/calendar_feed.html",
         {"feed": feed, "url": url, "details": CalendarFeed.Detail},
+        status=status,
     )
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Router, Schema
+from ninja import Router, Schema
 from ninja.security import SessionAuth
 
 from messaging.api import router as messaging_router
@@ -13,6 +13,7 @@ from scheduling.api import router as scheduling_router
 from telehealth.accounts import selectors
 from telehealth.accounts.access import lacks_practice
 from telehealth.accounts.models import Role
+from telehealth.api_edges import TelehealthAPI
 from telehealth.audit.phi import note_phi_access
 
 
@@ -31,7 +32,7 @@ class PracticeSessionAuth(SessionAuth):
         return user
 
 
-api = NinjaAPI(
+api = TelehealthAPI(
     title="Telehealth API",
     version="1",
     urls_namespace="api",

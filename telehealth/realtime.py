@@ -12,6 +12,7 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db import transaction
 from django_otp import user_has_device
 
+from telehealth import json_input
 from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
     LAST_SEEN_KEY,
@@ -128,6 +129,11 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("bad_json", "That frame is not valid JSON.")
             return
         await self.receive_json(content, **kwargs)
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> object:
+        # A JSONInputError is a ValueError: `receive` answers it with an error frame.
+        return json_input.loads(text_data)
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

@@ -1,7 +1,6 @@
 """Pages of a video visit: the patient's join link and waiting room, the visit room, the
 clinician's list of today's visits, and the SOAP note endpoints."""
 
-import json
 from datetime import timedelta
 
 from django.contrib import messages
@@ -18,6 +17,7 @@ from rpm import selectors as rpm_selectors
 from scheduling import services as scheduling
 from scheduling.models import ACTIVE_STATUSES
 from scheduling.selectors import appointments_visible_to, day_bounds
+from telehealth import json_input
 from telehealth.accounts.access import (
     clinician_required,
     patient_required,
@@ -327,9 +327,9 @@ def note_save(request, visit_id: int):
             return _back_to_record(request, visit, error=error.message)
         return _back_to_record(request, visit, done=_("Note saved."))
     try:
-        payload = json.loads(request.body or b"{}")
-    except ValueError:
-        return JsonResponse({"detail": _("Send the note as JSON.")}, status=400)
+        payload = json_input.request_json(request, empty={})
+    except json_input.JSONInputError as error:
+        return JsonResponse({"detail": error.message}, status=400)
     if not isinstance(payload, dict):
         return JsonResponse({"detail": _("Send the note as a JSON object.")}, status=400)
     try:
@@ -409,9 +409,12 @@ async def device_check_offer(request):
     if not user.is_authenticated and not has_grant:
         return JsonResponse({"detail": _("Open your visit link first.")}, status=403)
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = json_input.request_json(request, empty={})
+    except json_input.JSONInputError as error:
+        return JsonResponse({"detail": error.message}, status=400)
+    try:
         sdp = payload["sdp"]
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return JsonResponse({"detail": _('Send the offer as JSON: {"sdp": "..."}.')}, status=400)
     if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > 20_000:
         return JsonResponse({"detail": _("That is not a WebRTC offer.")}, status=400)

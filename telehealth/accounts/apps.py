@@ -7,4 +7,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and practices"
 
     def ready(self) -> None:
+        from telehealth import lookups  # noqa: F401  (range-safe `__in` on integer columns)
         from telehealth.accounts import signals  # noqa: F401  (connects the login receivers)
