@@ -7,4 +7,11 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and practices"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from telehealth.accounts import signals  # noqa: F401  (connects the login receivers)
+        from telehealth.accounts.admin import restrict_unscoped_admins
+
+        # django.contrib.admin comes first in INSTALLED_APPS, so its ready() has already
+        # imported every app's admin module and the registry is complete here.
+        restrict_unscoped_admins(admin.site)
