@@ -13,7 +13,7 @@ from datetime import time
 import pytest
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.filters import AllValuesFieldListFilter, RelatedFieldListFilter
+from django.contrib.admin.filters import RelatedFieldListFilter, RelatedOnlyFieldListFilter
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import Model
@@ -23,7 +23,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from messaging.models import Team
 from scheduling.models import AppointmentType, AvailabilityRule, Modality
-from telehealth.accounts.admin import PracticeScopedAdmin
+from telehealth.accounts.admin import PracticeScopedAdmin, SuperuserOnlyAdmin
 from telehealth.accounts.models import Patient, Practice, Provider, User
 from telehealth.accounts.practice_scope import practice_path
 from tests.conftest import PASSWORD, World, sign_in
@@ -198,10 +198,9 @@ def filter_leaks(client, two: TwoPractices, model: type[Model]) -> list[str]:
         for choice in spec.choices(changelist):
             if str(choice["display"]) in markers:
                 leaks.append(f"{url} filter {spec.title!r} offers {choice['display']!r}")
-        if isinstance(spec, (RelatedFieldListFilter, AllValuesFieldListFilter)):
+        if isinstance(spec, RelatedFieldListFilter):
             offered = {str(choice["display"]) for choice in spec.choices(changelist)}
-            related = spec.field.related_model if spec.field.is_relation else None
-            if related is not None and not offered & {str(o) for o in two.own(related)}:
+            if not offered & {str(obj) for obj in two.own(spec.field.related_model)}:
                 leaks.append(f"{url} filter {spec.title!r} offers none of its own practice")
     return leaks
 
@@ -246,9 +245,11 @@ def test_admin_without_practice_scope_is_for_superusers_only(
     assert client.get(admin_url(model, "changelist")).status_code == 200
 
 
-def test_every_admin_is_either_practice_scoped_or_superuser_only():
-    assert SCOPED and UNSCOPED
-    assert len(SCOPED) + len(UNSCOPED) == len(REGISTRY)
+def test_every_admin_is_practice_scoped_or_superuser_only():
+    kinds = (PracticeScopedAdmin, SuperuserOnlyAdmin)
+    assert [
+        label(model) for model, model_admin in REGISTRY if not isinstance(model_admin, kinds)
+    ] == []
 
 
 def test_anonymous_visitor_gets_the_admin_login_page(client, db):
@@ -275,3 +276,45 @@ def test_practice_path_follows_foreign_keys_to_the_practice():
 def test_a_model_with_no_way_to_a_practice_cannot_be_scoped():
     with pytest.raises(ImproperlyConfigured):
         practice_path(Group)
+
+
+class EveryFilterKindAdmin(PracticeScopedAdmin):
+    list_filter = [
+        "provider",
+        ("provider", RelatedOnlyFieldListFilter),
+        ("provider", RelatedFieldListFilter),
+        "provider__specialty",
+        "provider__user__practice",
+    ]
+
+
+def test_every_kind_of_relational_list_filter_offers_only_own_practice_options(two_practices):
+    world = two_practices.world
+    Provider.objects.filter(practice=world.practice).update(specialty="Cardiology")
+    Provider.objects.filter(practice=world.outside_practice).update(specialty="Dermatology")
+    model_admin = EveryFilterKindAdmin(AvailabilityRule, admin.AdminSite("isolation"))
+    changelist = model_admin.get_changelist_instance(admin_request(world.admin))
+    offered = {
+        str(choice["display"])
+        for spec in changelist.filter_specs
+        for choice in spec.choices(changelist)
+    }
+    assert {"Dr Alpha", "Cardiology", "Alpha Health"} <= offered
+    assert offered.isdisjoint({"Dr Beta", "Dermatology", "Beta Clinic"})
+
+
+def test_a_custom_related_filter_that_is_not_confined_is_refused(two_practices):
+    class EveryProvider(RelatedFieldListFilter):
+        pass
+
+    class CustomFilterAdmin(PracticeScopedAdmin):
+        list_filter = [("provider", EveryProvider)]
+
+    model_admin = CustomFilterAdmin(AvailabilityRule, admin.AdminSite("isolation"))
+    with pytest.raises(ImproperlyConfigured):
+        model_admin.get_changelist_instance(admin_request(two_practices.world.admin))
+
+
+def test_a_typed_id_that_is_not_a_number_gets_the_form_back(client, two_practices):
+    sign_in(client, two_practices.world.admin)
+    assert client.get(admin_url(Provider, "add"), {"user": "x"}).status_code == 200
