@@ -24,9 +24,10 @@ import statistics
 import sys
 import threading
 import time
-from datetime import datetime, time as clock
+from datetime import datetime
+from datetime import time as clock
 
-from common import fresh_database, free_port, setup_django, start_server, stop_server
+from common import free_port, fresh_database, setup_django, start_server, stop_server
 
 CLIENTS = 32
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
