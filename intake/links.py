@@ -3,13 +3,15 @@ forms request opens the patient's checklist after a date-of-birth check."""
 
 from datetime import timedelta
 
+from django.db.models import QuerySet
+
 from telehealth import links
 from telehealth.accounts.models import Patient
 
 INTAKE = "intake"
 
 
-def _patients():
+def _patients() -> QuerySet[Patient]:
     return Patient.objects.select_related("practice")
 
 

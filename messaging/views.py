@@ -7,7 +7,7 @@ from csp.constants import SELF
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -58,7 +58,7 @@ def _thread_context(request, thread: Thread) -> dict:
     }
 
 
-def _post_reply(request, thread: Thread) -> str:
+def _post_reply(request: HttpRequest, thread: Thread) -> str:
     """The reply form of either side. Returns an error message, or "" when posted."""
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():

@@ -4,24 +4,26 @@ the visits app's waiting room after a date-of-birth check)."""
 
 from datetime import timedelta
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from scheduling.models import ACTIVE_STATUSES, Appointment, WaitlistOffer
 from telehealth import links
+from telehealth.accounts.models import Patient
 
 MANAGE = "appointment-manage"
 OFFER = "waitlist-offer"
 JOIN = "visit-join"
 
 
-def _appointments():
+def _appointments() -> QuerySet[Appointment]:
     return Appointment.objects.select_related(
         "patient__practice", "provider", "practice", "appointment_type"
     )
 
 
-def _offers():
+def _offers() -> QuerySet[WaitlistOffer]:
     return WaitlistOffer.objects.select_related(
         "entry__patient", "entry__appointment_type", "provider"
     )
@@ -42,7 +44,7 @@ def _join_check(appointment: Appointment) -> str | None:
     return None
 
 
-def _patient_of_appointment(appointment: Appointment):
+def _patient_of_appointment(appointment: Appointment) -> Patient:
     return appointment.patient
 
 

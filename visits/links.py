@@ -4,6 +4,8 @@ scheduling's (`scheduling.links.JOIN`): it is sent with the appointment's messag
 
 from datetime import timedelta
 
+from django.db.models import QuerySet
+
 from telehealth import links
 from telehealth.accounts.models import Patient
 from visits.models import Visit
@@ -11,7 +13,7 @@ from visits.models import Visit
 SUMMARY = "visit-summary"
 
 
-def _visits():
+def _visits() -> QuerySet[Visit]:
     return Visit.objects.select_related("patient", "provider", "practice")
 
 

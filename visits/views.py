@@ -4,7 +4,8 @@ clinician's list of today's visits, and the SOAP note endpoints."""
 import json
 
 from django.contrib import messages
-from django.http import Http404, JsonResponse
+from django.db.models import Model
+from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -32,7 +33,9 @@ from visits.ice import ice_servers
 from visits.models import Participant, Visit, VisitNote
 
 
-def _date_of_birth(request, form: DateOfBirthForm, kind: str, obj) -> links.DateOfBirth:
+def _date_of_birth(
+    request: HttpRequest, form: DateOfBirthForm, kind: str, obj: Model
+) -> links.DateOfBirth:
     """The date-of-birth check of a patient's link (one attempt counter per patient over
     every kind of link); a wrong answer shows on the form."""
     typed = (
