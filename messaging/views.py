@@ -6,7 +6,7 @@ from datetime import datetime, time
 from csp.constants import SELF
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -41,7 +41,6 @@ from telehealth.notify.inbound import practice_context
 from telehealth.ratelimit import over_limit
 
 NEW_THREADS_PER_DAY = 10
-MESSAGES_PER_HOUR = 60
 WEB_CHATS_PER_HOUR = 5
 
 
@@ -59,30 +58,24 @@ def _thread_context(request, thread: Thread) -> dict:
     }
 
 
-def _post_reply(request, thread: Thread, *, author_kind: str):
+def _post_reply(request: HttpRequest, thread: Thread) -> str:
     """The reply form of either side. Returns an error message, or "" when posted."""
-    if over_limit(f"msg:{request.user.pk}", limit=MESSAGES_PER_HOUR, window=3600):
-        return _("You have sent many messages in the last hour. Please wait a little.")
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return " ".join(e for errors in form.errors.values() for e in errors)
-    internal = form.cleaned_data["internal"] and author_kind == Message.Author.STAFF
     try:
         message = services.message_post(
             thread=thread,
-            body=form.cleaned_data["body"],
-            author_kind=author_kind,
             by=request.user,
-            internal=internal,
+            body=form.cleaned_data["body"],
+            internal=form.cleaned_data["internal"],
             files=form.cleaned_data["attachments"],
             request=request,
         )
     except services.MessagingError as error:
         return error.message
-    if author_kind == Message.Author.PATIENT:
-        message.thread.refresh_from_db(fields=["urgent"])
-        if message.thread.urgent:
-            _emergency_notice(request, thread)
+    if message.thread.urgent and message.author_kind == Message.Author.PATIENT:
+        _emergency_notice(request, thread)
     return ""
 
 
@@ -150,7 +143,7 @@ def new_thread(request):
 def thread(request, thread_id: int):
     thread = selectors.access_thread(user=request.user, thread_id=thread_id)
     if request.method == "POST":
-        problem = _post_reply(request, thread, author_kind=Message.Author.PATIENT)
+        problem = _post_reply(request, thread)
         if problem:
             messages.error(request, problem)
         return redirect("messaging:thread", thread_id=thread.pk)
@@ -215,7 +208,7 @@ def _staff_thread_context(request, thread: Thread) -> dict:
 def staff_thread(request, thread_id: int):
     thread = selectors.access_thread(user=request.user, thread_id=thread_id)
     if request.method == "POST":
-        problem = _post_reply(request, thread, author_kind=Message.Author.STAFF)
+        problem = _post_reply(request, thread)
         if problem:
             messages.error(request, problem)
         return redirect("messaging:staff-thread", thread_id=thread.pk)

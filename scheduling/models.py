@@ -174,8 +174,6 @@ class Appointment(models.Model):
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
     )
-    # Bumped on every reschedule or cancel so links issued before it stop working.
-    link_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

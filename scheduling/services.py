@@ -6,16 +6,14 @@ exclusion constraint over the buffered time range is the last word."""
 
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
-from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from scheduling import links as scheduling_links
 from scheduling import reminders, selectors
 from scheduling.calendar import local_text
 from scheduling.models import (
@@ -30,6 +28,7 @@ from scheduling.models import (
     WaitlistOffer,
     new_feed_token,
 )
+from telehealth import links
 from telehealth.accounts import services as account_services
 from telehealth.accounts.models import CareTeamReason, Patient, Provider, User
 from telehealth.audit import services as audit
@@ -52,8 +51,6 @@ class SlotTaken(BookingError):
     status_code = 409
 
 
-MANAGE_SALT = "scheduling.manage-link"
-OFFER_SALT = "scheduling.waitlist-offer"
 OFFER_MINUTES = 120
 
 
@@ -269,8 +266,8 @@ def _finish(
 ) -> None:
     appointment.status = status
     appointment.cancel_reason = reason[:500]
-    appointment.link_version += 1
-    appointment.save(update_fields=["status", "cancel_reason", "link_version", "updated_at"])
+    appointment.save(update_fields=["status", "cancel_reason", "updated_at"])
+    links.revoke(scheduling_links.MANAGE, appointment)
     audit.record(
         action=Action.UPDATE, actor=by, obj=appointment, request=request, detail=f"status {status}"
     )
@@ -360,43 +357,6 @@ def appointment_set_status(
     return appointment
 
 
-# --- Links that need no login -----------------------------------------------------------
-
-
-def manage_token(appointment: Appointment) -> str:
-    return signing.dumps({"a": appointment.pk, "v": appointment.link_version}, salt=MANAGE_SALT)
-
-
-def manage_url(appointment: Appointment) -> str:
-    return settings.SITE_URL + reverse("scheduling:manage", args=[manage_token(appointment)])
-
-
-def appointment_from_token(token: str) -> Appointment:
-    """The appointment a manage link points to. Links stop working after the visit's end,
-    after 90 days, and once the appointment is rescheduled or cancelled."""
-    try:
-        data = signing.loads(token, salt=MANAGE_SALT, max_age=timedelta(days=90))
-    except signing.BadSignature as exc:
-        raise BookingError(
-            _("This link is not valid. It may be incomplete or out of date."),
-        ) from exc
-    appointment = (
-        Appointment.objects.select_related("patient", "provider", "practice", "appointment_type")
-        .filter(pk=data.get("a"))
-        .first()
-    )
-    if appointment is None or appointment.link_version != data.get("v"):
-        raise BookingError(
-            _(
-                "This link is out of date: the appointment was changed or "
-                "cancelled since it was sent."
-            )
-        )
-    if appointment.end < timezone.now():
-        raise BookingError(_("This appointment is in the past."))
-    return appointment
-
-
 # --- Waitlist -----------------------------------------------------------------------------
 
 
@@ -458,18 +418,13 @@ def waitlist_offer_slot(
     return offers
 
 
-def offer_url(offer: WaitlistOffer) -> str:
-    token = signing.dumps({"o": offer.pk}, salt=OFFER_SALT)
-    return settings.SITE_URL + reverse("scheduling:offer", args=[token])
-
-
 def _queue_offer_messages(offer: WaitlistOffer) -> None:
     patient = offer.entry.patient
     context = {
         **practice_context(patient),
         "provider_name": offer.provider.display_name,
         "start_local": local_text(offer.start, patient),
-        "confirm_link": offer_url(offer),
+        "confirm_link": links.url_for(scheduling_links.OFFER, offer),
     }
     for channel in ("sms", "email"):
         notify.patient_message_enqueue(
@@ -480,23 +435,6 @@ def _queue_offer_messages(offer: WaitlistOffer) -> None:
             related=offer,
             dedupe_key=f"waitlist-offer:{offer.pk}:{channel}",
         )
-
-
-def offer_from_token(token: str) -> WaitlistOffer:
-    try:
-        data = signing.loads(token, salt=OFFER_SALT, max_age=timedelta(days=14))
-    except signing.BadSignature as exc:
-        raise BookingError(_("This link is not valid.")) from exc
-    offer = (
-        WaitlistOffer.objects.select_related(
-            "entry__patient", "entry__appointment_type", "provider"
-        )
-        .filter(pk=data.get("o"))
-        .first()
-    )
-    if offer is None:
-        raise BookingError(_("This offer no longer exists."))
-    return offer
 
 
 def waitlist_accept(*, offer: WaitlistOffer, request=None) -> Appointment:
@@ -547,36 +485,3 @@ def calendar_feed_update(*, feed, by: User, regenerate: bool, detail: str):
             detail="feed token regenerated" if regenerate else "feed detail changed",
         )
     return feed
-
-
-# --- Visit join links ---------------------------------------------------------------------
-
-JOIN_SALT = "scheduling.visit-join"
-
-
-def join_token(appointment: Appointment) -> str:
-    """A link bound to one appointment and its patient, for the visit room (visits app)."""
-    return signing.dumps({"a": appointment.pk, "p": appointment.patient_id}, salt=JOIN_SALT)
-
-
-def join_url(appointment: Appointment) -> str:
-    return settings.SITE_URL + reverse("visits:join", args=[join_token(appointment)])
-
-
-def appointment_from_join_token(token: str) -> Appointment:
-    """The appointment a join link is for; it works from the booking until two hours after
-    the visit's end, and never for a cancelled or moved appointment."""
-    try:
-        data = signing.loads(token, salt=JOIN_SALT, max_age=timedelta(days=120))
-    except signing.BadSignature as exc:
-        raise BookingError(_("This visit link is not valid.")) from exc
-    appointment = (
-        Appointment.objects.select_related("patient", "provider", "practice", "appointment_type")
-        .filter(pk=data.get("a"), patient_id=data.get("p"))
-        .first()
-    )
-    if appointment is None or appointment.status not in ACTIVE_STATUSES:
-        raise BookingError(_("This visit was cancelled or moved. Use the newest link."))
-    if appointment.end + timedelta(hours=2) < timezone.now():
-        raise BookingError(_("This visit has ended."))
-    return appointment

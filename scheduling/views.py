@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from scheduling import links as scheduling_links
 from scheduling import selectors, services
 from scheduling.calendar import provider_feed_ics
 from scheduling.forms import (
@@ -22,6 +23,7 @@ from scheduling.forms import (
     WaitlistForm,
 )
 from scheduling.models import ACTIVE_STATUSES, BookedVia, CalendarFeed, Status
+from telehealth import links
 from telehealth.accounts import selectors as account_selectors
 from telehealth.accounts.access import (
     clinician_required,
@@ -160,7 +162,9 @@ def book_details(request, practice_slug: str):
             form.add_error(None, error.message)
             status = error.status_code
         else:
-            return redirect("scheduling:manage", token=services.manage_token(appointment))
+            return redirect(
+                "scheduling:manage", token=links.token_for(scheduling_links.MANAGE, appointment)
+            )
     elif request.method == "POST":
         status = 400
     return render(
@@ -180,8 +184,8 @@ def book_details(request, practice_slug: str):
 
 def _appointment_from_link(token: str):
     try:
-        return services.appointment_from_token(token), None
-    except services.BookingError as error:
+        return links.read(scheduling_links.MANAGE, token), None
+    except links.LinkError as error:
         return None, error.message
 
 
@@ -249,7 +253,7 @@ def manage_reschedule(request, token: str):
         messages.error(request, error.message)
         return redirect(f"{reverse('scheduling:manage', args=[token])}?reschedule=1")
     messages.success(request, _("Your appointment was moved."))
-    return redirect("scheduling:manage", token=services.manage_token(new))
+    return redirect("scheduling:manage", token=links.token_for(scheduling_links.MANAGE, new))
 
 
 @require_POST
@@ -286,8 +290,8 @@ def manage_waitlist(request, token: str):
 @require_http_methods(["GET", "POST"])
 def offer(request, token: str):
     try:
-        waitlist_offer = services.offer_from_token(token)
-    except services.BookingError as error:
+        waitlist_offer = links.read(scheduling_links.OFFER, token)
+    except links.LinkError as error:
         return render(
             request, "scheduling/link_problem.html", {"problem": error.message}, status=410
         )
@@ -301,7 +305,9 @@ def offer(request, token: str):
                 {"offer": waitlist_offer, "problem": error.message},
                 status=409,
             )
-        return redirect("scheduling:manage", token=services.manage_token(appointment))
+        return redirect(
+            "scheduling:manage", token=links.token_for(scheduling_links.MANAGE, appointment)
+        )
     return render(request, "scheduling/offer.html", {"offer": waitlist_offer})
 
 
@@ -395,7 +401,7 @@ def my_appointments(request):
         request,
         "scheduling/my_appointments.html",
         {
-            "upcoming": [(a, services.manage_token(a)) for a in upcoming],
+            "upcoming": [(a, links.token_for(scheduling_links.MANAGE, a)) for a in upcoming],
             "past": past,
         },
     )

@@ -90,8 +90,9 @@ SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
 # contact; a monitored patient with no reading for this many days gets a "missed" alert.
 RPM_ESCALATION_MINUTES = envint("RPM_ESCALATION_MINUTES", 15)
 RPM_MISSED_DAYS = envint("RPM_MISSED_DAYS", 3)
-# Messages one socket may send per minute (a flood guard; benchmarks raise it).
-MESSAGING_SOCKET_RATE = envint("MESSAGING_SOCKET_RATE", 20)
+# Messages one user may post per minute, counted over pages, the API and sockets together (a
+# flood guard; benchmarks raise it). MESSAGING_SOCKET_RATE is its former name, still read.
+MESSAGING_RATE = envint("MESSAGING_RATE", envint("MESSAGING_SOCKET_RATE", 20))
 
 # PHI encryption: the first key encrypts, every key decrypts (see telehealth/crypto).
 FIELD_ENCRYPTION_KEYS = [

@@ -374,3 +374,20 @@ class SignInAddress(models.Model):
 
     def __str__(self) -> str:
         return f"Sign-in address of user {self.user_id}"
+
+
+class LinkVersion(models.Model):
+    """The version of one object's no-login links of one kind (see telehealth.links): revoking
+    bumps it, and links signed under an older version stop working. No row means version 1."""
+
+    kind = models.CharField(max_length=50)
+    object_id = models.PositiveBigIntegerField()
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id"], name="link_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} v{self.version}"

@@ -17,7 +17,9 @@ from pypdf import PdfReader
 
 from intake import builtin, selectors, services
 from intake import questionnaire as fhirq
+from intake.links import INTAKE
 from intake.models import ConsentDocument, Form, InsuranceCard, IntakeRequest, Response, Signature
+from telehealth import links
 from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
 
@@ -235,7 +237,7 @@ def test_save_and_resume_then_submit_with_server_side_checks(client, world, prac
 def test_the_link_from_the_booking_opens_forms_after_a_date_of_birth_check(
     client, world, practice_forms
 ):
-    url = f"/intake/start/{services.link_token(world.patient)}/"
+    url = f"/intake/start/{links.token_for(INTAKE, world.patient)}/"
     assert client.get("/intake/").status_code == 404
     wrong = client.post(url, {"date_of_birth": "1999-09-09"})
     assert wrong.status_code == 400

@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from intake import questionnaire as fhirq
 from intake import services
+from intake.links import INTAKE
 from intake.models import Form, FormVersion, Response
+from telehealth import links
 from tests.conftest import sign_in
 from tests.intake.test_intake import PNG, history_answers
 
@@ -222,7 +224,7 @@ def test_opening_a_completed_form_shows_it_done_and_starts_nothing(client, world
 
 
 def test_guessing_a_date_of_birth_from_many_sessions_is_stopped_per_patient(world, history):
-    url = f"/intake/start/{services.link_token(world.patient)}/"
+    url = f"/intake/start/{links.token_for(INTAKE, world.patient)}/"
     for n in range(5):  # a fresh session each time: the session's own counter never trips
         wrong = Client().post(url, {"date_of_birth": f"1990-01-0{n + 1}"})
         assert wrong.status_code == 400
@@ -230,7 +232,7 @@ def test_guessing_a_date_of_birth_from_many_sessions_is_stopped_per_patient(worl
     assert locked.status_code == 429
     assert b"Too many attempts" in locked.content
     assert Client().get("/intake/").status_code == 404
-    other = f"/intake/start/{services.link_token(world.other_patient)}/"
+    other = f"/intake/start/{links.token_for(INTAKE, world.other_patient)}/"
     assert Client().post(other, {"date_of_birth": "1980-01-02"}).status_code == 302
 
 
