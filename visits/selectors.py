@@ -78,11 +78,13 @@ def waiting_patients_ahead(*, visit: Visit) -> int:
     """How many patients of the same provider have waited longer (the patient's place)."""
     if visit.waiting_since is None:
         return 0
-    return Visit.objects.filter(
-        provider_id=visit.provider_id,
-        state=Visit.State.WAITING,
-        waiting_since__lt=visit.waiting_since,
-    ).count()
+    waiting = Visit.objects.filter(state=Visit.State.WAITING, waiting_since__lt=visit.waiting_since)
+    if visit.provider_id is None:
+        # An untaken walk-in: `provider_id=None` would count every practice's walk-ins.
+        waiting = waiting.filter(practice_id=visit.practice_id, provider__isnull=True)
+    else:
+        waiting = waiting.filter(provider_id=visit.provider_id)
+    return waiting.count()
 
 
 def walk_in_queue(*, user: User) -> QuerySet[Visit]:
