@@ -20,6 +20,8 @@ def visits_visible_to(user: User) -> QuerySet[Visit]:
         return visits.none()
     if user.role == Role.PATIENT:
         return visits.filter(patient__user=user)
+    if user.practice_id is None:
+        return visits.none()
     if user.role == Role.CLINICIAN:
         return visits.filter(practice_id=user.practice_id, patient__in=patients_visible_to(user))
     if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
@@ -91,6 +93,8 @@ def walk_in_queue(*, user: User) -> QuerySet[Visit]:
     """Patients asking to be seen now, longest waiting first. Staff of their practice only:
     the queue is how a clinician outside the care team comes to see them."""
     if user.role not in (Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return Visit.objects.none()
+    if user.practice_id is None:
         return Visit.objects.none()
     return (
         Visit.objects.filter(

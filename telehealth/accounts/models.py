@@ -56,10 +56,10 @@ class Practice(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def create_user(self, email: str, password: str | None = None, **fields):
+    def create_user(self, email: str, password: str | None = None, **fields) -> "User":
         if not email:
             raise ValueError("A user needs an email address.")
         user = self.model(email=normalise_email(email), **fields)
@@ -67,7 +67,7 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_superuser(self, email: str, password: str | None = None, **fields):
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> "User":
         fields.setdefault("role", Role.PRACTICE_ADMIN)
         fields.update(is_staff=True, is_superuser=True)
         return self.create_user(email, password, **fields)

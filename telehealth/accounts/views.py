@@ -162,7 +162,7 @@ HOME_TEMPLATES = {
 def home(request):
     if not request.user.is_authenticated:
         return redirect("accounts:login")
-    context = {}
+    context: dict[str, object] = {}
     if request.user.is_practice_admin:
         context["reviews_pending"] = (
             selectors.break_glass_grants_for_review(user=request.user)
