@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import statistics
-import sys
 import threading
 import time
 from datetime import datetime, time as clock
@@ -194,4 +193,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -236,7 +236,7 @@ def channel_layer_hosts(url: str) -> list[dict]:
 
 
 if REDIS_URL:
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict] = {
         "default": {
             "BACKEND": "telehealth.layers.RedisLayer",
             "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL)},
