@@ -35,6 +35,7 @@ from telehealth.accounts.models import Patient, Practice, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.files import sniff
+from telehealth.net import client_address
 from telehealth.notify import services as notify
 from telehealth.notify.inbound import practice_context
 
@@ -333,7 +334,7 @@ def consent_sign(
         raise IntakeError(_("Type your full name to sign."))
     png = _drawing(drawing) if drawing else b""
     now = timezone.now()
-    ip = request.META.get("REMOTE_ADDR") if request else None
+    ip = client_address(request)
     agent = (request.headers.get("User-Agent", "") if request else "")[:300]
     digest = hashlib.sha256(consent.text.encode()).hexdigest()
     document = pdf.signed_consent(

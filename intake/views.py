@@ -17,7 +17,7 @@ from intake import questionnaire as fhirq
 from intake import render as form_render
 from intake.forms import FormSettingsForm, InsuranceForm, ItemFormSet, NewFormForm, SignForm
 from intake.models import ConsentDocument, Form, Response, ResponseFile
-from telehealth.accounts.access import practice_admin_required, practice_required, staff_required
+from telehealth.accounts.access import practice_admin_required, staff_required
 from telehealth.accounts.forms import DateOfBirthForm
 from telehealth.accounts.models import Patient, Role
 from telehealth.audit.phi import note_phi_access, phi_view
@@ -301,7 +301,6 @@ def chart_section(request, patient) -> str:
 
 
 @practice_admin_required
-@practice_required
 def manage(request):
     if not selectors.manageable_forms(request.user).exists():
         services.install_builtin(request.user.practice)
@@ -318,7 +317,6 @@ def manage(request):
 
 
 @practice_admin_required
-@practice_required
 @require_http_methods(["POST"])
 def create_form(request):
     new = NewFormForm(request.POST)
@@ -330,7 +328,6 @@ def create_form(request):
 
 
 @practice_admin_required
-@practice_required
 @require_http_methods(["GET", "POST"])
 def edit(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
@@ -397,7 +394,6 @@ def _definition_from(request, form: Form, formset, url: str) -> dict:
 
 
 @practice_admin_required
-@practice_required
 def preview(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
     if form.current is None:

@@ -122,9 +122,7 @@ def device_add(request, patient_id: int):
         messages.error(request, _("Choose the kind of device."))
         return redirect("rpm:patient", patient_id=patient.pk)
     device, token = services.device_create(patient=patient, by=request.user, **form.cleaned_data)
-    response = render(request, "rpm/device_token.html", {"device": device, "token": token})
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "rpm/device_token.html", {"device": device, "token": token})
 
 
 @clinical

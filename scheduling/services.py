@@ -4,12 +4,14 @@ Double-booking is prevented twice: each booking locks its provider's row, so boo
 provider run one at a time and a loser sees the winner's appointment; on PostgreSQL an
 exclusion constraint over the buffered time range is the last word."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -55,14 +57,15 @@ OFFER_SALT = "scheduling.waitlist-offer"
 OFFER_MINUTES = 120
 
 
-def check_licensure(*, provider: Provider, patient: Patient, modality: str) -> None:
-    if modality in REMOTE_MODALITIES and not provider.is_licensed_in(patient.state or ""):
+def check_licensure(*, provider: Provider, state: str, modality: str) -> None:
+    """`state` is where the patient will be during the visit, which may not be their home."""
+    if modality in REMOTE_MODALITIES and not provider.is_licensed_in(state):
         raise BookingError(
             _(
                 "%(provider)s is not licensed in %(state)s, so a video or phone visit is not "
                 "possible. Choose another provider or an in-person visit."
             )
-            % {"provider": provider.display_name, "state": patient.state or _("your state")}
+            % {"provider": provider.display_name, "state": state or _("your state")}
         )
 
 
@@ -124,56 +127,140 @@ def appointment_book(
     by: User | None,
     via: str,
     reason: str = "",
+    patient_state: str = "",
     replaces: Appointment | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> Appointment:
-    """Book one appointment. Raises SlotTaken when another booking won the time."""
-    if patient.practice_id != appointment_type.practice_id:
-        raise BookingError(_("That visit type belongs to another practice."))
-    check_licensure(provider=provider, patient=patient, modality=appointment_type.modality)
-    before = timedelta(minutes=appointment_type.buffer_before_minutes)
-    after = timedelta(minutes=appointment_type.buffer_after_minutes)
-    end = start + appointment_type.duration
+    """Book one appointment for a known patient. `patient_state` is where they will be during
+    the visit (default: their record's state). Raises SlotTaken when another booking won the
+    time."""
+    state = patient_state or patient.state
+    check_licensure(provider=provider, state=state, modality=appointment_type.modality)
     try:
         with transaction.atomic():
             _lock_provider_offering(provider, appointment_type)
-            _check_bookable(
-                provider=provider,
-                appointment_type=appointment_type,
-                start=start,
-                exclude_id=replaces.pk if replaces else None,
-            )
-            if replaces is not None:
-                _finish(replaces, Status.RESCHEDULED, by=by, request=request)
-            appointment = Appointment.objects.create(
-                practice_id=provider.practice_id,
+            return _insert(
                 provider=provider,
                 patient=patient,
                 appointment_type=appointment_type,
                 start=start,
-                end=end,
-                blocked_start=start - before,
-                blocked_end=end + after,
-                modality=appointment_type.modality,
-                booked_by=by,
-                booked_via=via,
-                reason=reason.strip()[:500],
+                by=by,
+                via=via,
+                reason=reason,
+                patient_state=state,
                 replaces=replaces,
-            )
-            account_services.care_team_add(
-                patient=patient, clinician=provider.user, reason=CareTeamReason.APPOINTMENT, by=by
-            )
-            audit.record(
-                action=Action.CREATE,
-                actor=by,
-                obj=appointment,
                 request=request,
-                detail=f"booked via {via}",
             )
-            reminders.queue_booking_messages(appointment)
     except IntegrityError as exc:
-        # Only the exclusion constraint can fail here once the checks above have passed.
+        # Only the exclusion constraint can fail here once the checks have passed.
         raise SlotTaken(_("Sorry, that time was just taken. Please choose another.")) from exc
+
+
+def appointment_book_online(
+    *,
+    provider: Provider,
+    appointment_type: AppointmentType,
+    start: datetime,
+    legal_name: str,
+    date_of_birth: date,
+    phone: str,
+    email: str,
+    patient_state: str,
+    reason: str = "",
+    sms_consent: bool = False,
+    preferred_language: str = "en",
+    by: User | None = None,
+    request: HttpRequest | None = None,
+) -> Appointment:
+    """The public booking form: find the returning patient (or register a new one) and book,
+    all or nothing, so a refused booking leaves no patient behind. `patient_state` is the
+    state the person will be in during the visit; a new patient's record takes it as home,
+    a returning patient's record keeps theirs."""
+    check_licensure(provider=provider, state=patient_state, modality=appointment_type.modality)
+    try:
+        with transaction.atomic():
+            # The provider first, as in appointment_book, so both kinds of booking queue on
+            # the same lock.
+            _lock_provider_offering(provider, appointment_type)
+            patient, _created = account_services.patient_match_or_create(
+                practice=appointment_type.practice,
+                legal_name=legal_name,
+                date_of_birth=date_of_birth,
+                phone=phone,
+                email=email,
+                state=patient_state,
+                sms_consent=sms_consent,
+                preferred_language=preferred_language,
+                by=by,
+                request=request,
+            )
+            return _insert(
+                provider=provider,
+                patient=patient,
+                appointment_type=appointment_type,
+                start=start,
+                by=by,
+                via=BookedVia.ONLINE,
+                reason=reason,
+                patient_state=patient_state,
+                request=request,
+            )
+    except IntegrityError as exc:
+        raise SlotTaken(_("Sorry, that time was just taken. Please choose another.")) from exc
+    except ValidationError as exc:  # the new patient's record did not validate
+        raise BookingError(" ".join(exc.messages)) from exc
+
+
+def _insert(
+    *,
+    provider: Provider,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    start: datetime,
+    by: User | None,
+    via: str,
+    reason: str,
+    patient_state: str,
+    replaces: Appointment | None = None,
+    request: HttpRequest | None = None,
+) -> Appointment:
+    """The booking itself. The caller holds the provider's lock inside its transaction."""
+    if patient.practice_id != appointment_type.practice_id:
+        raise BookingError(_("That visit type belongs to another practice."))
+    _check_bookable(
+        provider=provider,
+        appointment_type=appointment_type,
+        start=start,
+        exclude_id=replaces.pk if replaces else None,
+    )
+    if replaces is not None:
+        _finish(replaces, Status.RESCHEDULED, by=by, request=request)
+    before = timedelta(minutes=appointment_type.buffer_before_minutes)
+    after = timedelta(minutes=appointment_type.buffer_after_minutes)
+    end = start + appointment_type.duration
+    appointment = Appointment.objects.create(
+        practice_id=provider.practice_id,
+        provider=provider,
+        patient=patient,
+        appointment_type=appointment_type,
+        start=start,
+        end=end,
+        blocked_start=start - before,
+        blocked_end=end + after,
+        modality=appointment_type.modality,
+        booked_by=by,
+        booked_via=via,
+        reason=reason.strip()[:500],
+        patient_state=patient_state,
+        replaces=replaces,
+    )
+    account_services.care_team_add(
+        patient=patient, clinician=provider.user, reason=CareTeamReason.APPOINTMENT, by=by
+    )
+    audit.record(
+        action=Action.CREATE, actor=by, obj=appointment, request=request, detail=f"booked via {via}"
+    )
+    reminders.queue_booking_messages(appointment)
     return appointment
 
 
@@ -229,6 +316,7 @@ def appointment_reschedule(
             by=by,
             via=appointment.booked_via,
             reason=appointment.reason,
+            patient_state=appointment.patient_state,
             replaces=appointment,
             request=request,
         )

@@ -23,7 +23,6 @@ from scheduling.forms import (
 )
 from scheduling.models import ACTIVE_STATUSES, BookedVia, CalendarFeed, Status
 from telehealth.accounts import selectors as account_selectors
-from telehealth.accounts import services as account_services
 from telehealth.accounts.access import (
     clinician_required,
     patient_required,
@@ -142,25 +141,19 @@ def book_details(request, practice_slug: str):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            patient, _created = account_services.patient_match_or_create(
-                practice=practice,
+            appointment = services.appointment_book_online(
+                provider=provider,
+                appointment_type=appointment_type,
+                start=start,
                 legal_name=data["legal_name"],
                 date_of_birth=data["date_of_birth"],
                 phone=data["phone"],
                 email=data["email"],
-                state=data["state"],
-                sms_consent=data["sms_consent"],
-                request=request,
-                preferred_language=(request.LANGUAGE_CODE or "en")[:2],
-            )
-            appointment = services.appointment_book(
-                provider=provider,
-                patient=patient,
-                appointment_type=appointment_type,
-                start=start,
-                by=request.user if request.user.is_authenticated else None,
-                via=BookedVia.ONLINE,
+                patient_state=data["state"],
                 reason=data["reason"],
+                sms_consent=data["sms_consent"],
+                preferred_language=(request.LANGUAGE_CODE or "en")[:2],
+                by=request.user if request.user.is_authenticated else None,
                 request=request,
             )
         except services.BookingError as error:

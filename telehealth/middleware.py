@@ -1,6 +1,9 @@
+from collections.abc import Callable
+
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 
 
@@ -25,3 +28,21 @@ class RequestSizeLimitMiddleware:
             body = render_to_string("errors/413.html", {"message": message}, request=None)
             return HttpResponse(body, status=413)
         return self.get_response(request)
+
+
+class NoStoreWhenSignedInMiddleware:
+    """Every answer to a signed-in user is `Cache-Control: no-store` unless the view chose a
+    policy itself: such pages show personal data, and a shared or back-button cache must not
+    keep them. Placed after AuthenticationMiddleware so that it sees the user; the sign-in
+    answer itself counts, since the user is known by the time it returns."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        signed_in = request.user.is_authenticated
+        response = self.get_response(request)
+        signed_in = signed_in or request.user.is_authenticated
+        if signed_in and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response

@@ -6,6 +6,7 @@ into `.data/`. Each variable below switches one part to a real service. `DJANGO_
 refuses to start while a secret is missing.
 """
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -143,6 +144,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "telehealth.middleware.NoStoreWhenSignedInMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "telehealth.accounts.middleware.PatientLanguageMiddleware",
@@ -305,9 +307,13 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Telehealth <no-reply@localhost>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 AUTH_USER_MODEL = "accounts.User"
+# auth.W004 asks for a unique USERNAME_FIELD. The email is encrypted (a fresh token each time,
+# so a unique constraint on it would compare nothing); uniqueness is enforced on its blind
+# index, `User.email_index`, which sign-in looks up (UserManager.get_by_natural_key).
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "telehealth.accounts.lockout.SignInBackoffBackend",
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -329,16 +335,52 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Lockout: five failures lock the account for 30 minutes, per user name and per IP pair.
+# Lockout, two layers. django-axes: five failures lock one email from one IP address for 30
+# minutes; a lock runs its course from the failure that set it, whatever is tried meanwhile.
+# Per account (telehealth.accounts.lockout): 20 failures from addresses the account has not
+# signed in from lock it for 5 minutes, each further failure after a lock ends doubles that up
+# to an hour; addresses it signed in from within SIGN_IN_KNOWN_ADDRESS_DAYS are spared.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", 30) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
+# Attempts are counted and stored under the email's blind index, never the email itself.
+AXES_USERNAME_CALLABLE = "telehealth.accounts.lockout.lockout_username"
+# Axes' access log would store each signed-in user's email; the audit trail already records
+# every sign-in, successful or not.
+AXES_DISABLE_ACCESS_LOG = True
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "telehealth.accounts.lockout.locked_out_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_CLIENT_IP_CALLABLE = "telehealth.net.client_address"
+SIGN_IN_BACKOFF_THRESHOLD = envint("SIGN_IN_BACKOFF_THRESHOLD", 20)
+SIGN_IN_BACKOFF_FIRST_MINUTES = envint("SIGN_IN_BACKOFF_FIRST_MINUTES", 5)
+SIGN_IN_BACKOFF_MAX_MINUTES = envint("SIGN_IN_BACKOFF_MAX_MINUTES", 60)
+SIGN_IN_KNOWN_ADDRESS_DAYS = envint("SIGN_IN_KNOWN_ADDRESS_DAYS", 90)
+
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses or networks,
+# comma-separated. uvicorn reads the same variable (Procfile, bin/run-dev, docker-compose.yml);
+# telehealth.net.client_address applies it wherever a request's address is needed.
+FORWARDED_ALLOW_IPS = [
+    entry.strip()
+    for entry in env("FORWARDED_ALLOW_IPS", "127.0.0.1,::1").split(",")
+    if entry.strip()
+]
+if "*" in FORWARDED_ALLOW_IPS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "FORWARDED_ALLOW_IPS='*' would let any client choose its own address (and escape "
+            "the sign-in lockout): list the proxy's addresses instead."
+        )
+    FORWARDED_ALLOW_IPS = ["0.0.0.0/0", "::/0"]
+for _entry in FORWARDED_ALLOW_IPS:
+    if not _entry.startswith("unix:"):
+        try:
+            ipaddress.ip_network(_entry, strict=False)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {error}") from error
 
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Telehealth")
 

@@ -21,7 +21,6 @@ from scheduling.selectors import appointments_visible_to, day_bounds
 from telehealth.accounts.access import (
     clinician_required,
     patient_required,
-    practice_required,
     staff_required,
 )
 from telehealth.audit.phi import note_phi_access, phi_view
@@ -242,7 +241,6 @@ def room(request, visit_id: int):
 
 
 @staff_required
-@practice_required
 @phi_view
 def today(request):
     """Clinicians and front desk: today's video and phone visits, who is waiting, since when."""

@@ -3,8 +3,11 @@ and live behind the audited staff pages. Every admin change is audited (see sign
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from telehealth.accounts.models import Practice, Provider, User
+from telehealth.accounts.forms import AdminUserAddForm, AdminUserChangeForm
+from telehealth.accounts.models import Practice, Provider, User, email_index
 
 
 class PracticeScopedAdmin(admin.ModelAdmin):
@@ -83,10 +86,14 @@ class ProviderAdmin(PracticeScopedAdmin):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin, PracticeScopedAdmin):
-    ordering = ["email"]
+    form = AdminUserChangeForm
+    add_form = AdminUserAddForm
+    # The email is encrypted: it cannot be sorted in SQL, and it is searched by exact match
+    # through its blind index (get_search_results).
+    ordering = ["full_name"]
     list_display = ["email", "full_name", "role", "practice", "is_active"]
     list_filter = ["role", "is_active"]
-    search_fields = ["email", "full_name"]
+    search_fields = ["full_name"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Person", {"fields": ["full_name", "role", "practice"]}),
@@ -119,3 +126,11 @@ class UserAdmin(DjangoUserAdmin, PracticeScopedAdmin):
             )
             for name, opts in fieldsets
         ]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[User], search_term: str
+    ) -> tuple[QuerySet[User], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if "@" in search_term:
+            results |= queryset.filter(email_index=email_index(search_term))
+        return results, may_have_duplicates
