@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import statistics
-import sys
 import threading
 import time
 from datetime import datetime
@@ -197,4 +196,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

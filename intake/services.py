@@ -150,6 +150,8 @@ def response_for(*, patient: Patient, form: Form, appointment=None) -> Response:
     if found is not None:
         return found
     version = form.current
+    if version is None:  # form_create always saves a first version
+        raise ValueError(f"Form {form.pk} has no version to answer.")
     try:
         with transaction.atomic():  # a savepoint when the caller holds a transaction
             return Response.objects.create(

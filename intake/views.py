@@ -2,7 +2,10 @@
 booking, after a date-of-birth check), insurance card, consent signing and signed PDFs; the
 staff summary; the admins' form editor and preview."""
 
+from typing import cast
+
 from django.contrib import messages
+from django.forms import ModelMultipleChoiceField
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -360,7 +363,7 @@ def edit(request, form_id: int):
             "formset": formset,
             "scored": scored,
             "settings": settings,
-            "types": settings.fields["appointment_types"].queryset,
+            "types": cast(ModelMultipleChoiceField, settings.fields["appointment_types"]).queryset,
             "attached": settings.chosen_type_ids(),
             "active": settings["is_active"].value(),
             "problem": problem,

@@ -24,9 +24,10 @@ class ThreadConsumer(AuthenticatedConsumer):
         refusal = await super().authorize()
         if refusal:
             return refusal
-        self.thread = await self.load_thread()
-        if self.thread is None:
+        thread = await self.load_thread()
+        if thread is None:
             return CLOSE_FORBIDDEN
+        self.thread = thread
         self.is_staff = self.user.role != Role.PATIENT
         return None
 

@@ -174,9 +174,8 @@ def thread_start(
             request=request,
             detail="message thread started",
         )
-        via = {Origin.SMS: Message.Via.SMS, Origin.WEB_CHAT: Message.Via.WEB_CHAT}.get(
-            origin, Message.Via.PORTAL
-        )
+        vias: dict[str, str] = {Origin.SMS: Message.Via.SMS, Origin.WEB_CHAT: Message.Via.WEB_CHAT}
+        via = vias.get(origin, Message.Via.PORTAL)
         message = _message_add(
             thread=thread,
             body=body,

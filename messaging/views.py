@@ -62,7 +62,7 @@ def _post_reply(request: HttpRequest, thread: Thread) -> str:
     """The reply form of either side. Returns an error message, or "" when posted."""
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
-        return " ".join(e for errors in form.errors.values() for e in errors)
+        return " ".join(str(e) for errors in form.errors.values() for e in errors)
     try:
         message = services.message_post(
             thread=thread,
@@ -396,7 +396,8 @@ def web_chat(request, practice_slug: str):
         status=400 if form.errors else 200,
     )
     ancestors = [o for o in chat_settings.website_origins if str(o).startswith("https://")]
-    response._csp_replace = {"frame-ancestors": [SELF, *ancestors]}
+    # django-csp's middleware reads this per-response override (origins differ per practice).
+    response._csp_replace = {"frame-ancestors": [SELF, *ancestors]}  # type: ignore[attr-defined]
     return response
 
 

@@ -109,7 +109,7 @@ def enroll(request, patient_id: int):
         except services.RpmError as error:
             messages.error(request, error.message)
     else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
     return redirect("rpm:patient", patient_id=patient.pk)
 
 

@@ -323,7 +323,7 @@ def appointment_reschedule(
     return new
 
 
-TRANSITIONS = {
+TRANSITIONS: dict[str, set[str]] = {
     Status.CONFIRMED: {Status.BOOKED},
     Status.CHECKED_IN: {Status.BOOKED, Status.CONFIRMED},
     Status.NO_SHOW: {Status.BOOKED, Status.CONFIRMED, Status.CHECKED_IN},

@@ -9,6 +9,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django_otp import user_has_device
 
@@ -31,6 +32,8 @@ def broadcast_on_commit(group: str, event: dict) -> None:
     """Send `event` to a channel-layer group once the current transaction commits, so nothing
     is pushed for a change that rolls back."""
     layer = get_channel_layer()
+    if layer is None:  # settings always define one (in memory without REDIS_URL)
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer.")
     transaction.on_commit(lambda: async_to_sync(layer.group_send)(group, event))
 
 
@@ -42,6 +45,8 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     """Accepts only signed-in users whose session is live and (for staff) MFA-verified, and
     closes the socket when the session ends. Subclasses override `groups_for` and
     `allowed`; a malformed frame gets an error frame, never a crash."""
+
+    user: User  # the signed-in user, once `authorize` accepted them
 
     async def connect(self):
         refusal = await self.authorize()
@@ -57,7 +62,7 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     async def authorize(self) -> int | None:
         """None to accept, or the close code to refuse with."""
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if not isinstance(user, User) or not user.is_authenticated:  # None or AnonymousUser
             return CLOSE_UNAUTHENTICATED
         if not await self.session_ok(user) or not await self.allowed(user):
             return CLOSE_FORBIDDEN

@@ -207,7 +207,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "telehealth.sqlite3",
+            "NAME": str(DATA_DIR / "telehealth.sqlite3"),
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -240,7 +240,7 @@ def channel_layer_hosts(url: str) -> list[dict]:
 
 
 if REDIS_URL:
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict] = {
         "default": {
             "BACKEND": "telehealth.layers.RedisLayer",
             "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL)},

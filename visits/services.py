@@ -397,7 +397,7 @@ def walk_in_take(*, visit: Visit, by: User) -> Visit:
         visit = Visit.objects.select_for_update().get(pk=visit.pk)
         if visit.appointment_id is not None or visit.state != Visit.State.WAITING:
             raise VisitError("This patient is no longer waiting.")
-        if visit.provider_id and visit.provider.user_id != by.pk:
+        if visit.provider is not None and visit.provider.user_id != by.pk:
             raise VisitError("Another clinician has taken this patient.")
         provider = getattr(by, "provider", None)
         if provider is None:

@@ -153,6 +153,7 @@ def waiting(request, visit_id: int):
 
 @phi_view
 def room(request, visit_id: int):
+    participant: Participant | None
     if request.user.is_authenticated and request.user.is_staff_role:
         if not request.user.is_clinician:
             raise Http404
@@ -203,7 +204,7 @@ def room(request, visit_id: int):
             appointments_visible_to(request.user)
             .filter(patient_id=visit.patient_id, start__gt=timezone.now())
             .filter(status__in=ACTIVE_STATUSES)
-            .exclude(pk=visit.appointment_id)
+            .exclude(visit=visit)
             .select_related("provider", "appointment_type")
             .order_by("start")[:3]
         )
@@ -225,10 +226,11 @@ def today(request):
     )
     if request.user.is_clinician:
         appointments = appointments.filter(provider__user=request.user)
-    appointments = list(appointments)
-    for appointment in appointments:
+    rows = list(appointments)
+    for appointment in rows:
         note_phi_access(request, appointment)
-        appointment.intake_status = intake_selectors.status_of(appointment.patient)
+        # Shown beside each row; not a column.
+        appointment.intake_status = intake_selectors.status_of(appointment.patient)  # type: ignore[attr-defined]
     walk_ins = list(selectors.walk_in_queue(user=request.user))
     for visit in walk_ins:
         note_phi_access(request, visit)
@@ -238,7 +240,7 @@ def today(request):
     return render(
         request,
         template,
-        {"appointments": appointments, "now": timezone.now(), "walk_ins": walk_ins},
+        {"appointments": rows, "now": timezone.now(), "walk_ins": walk_ins},
     )
 
 

@@ -133,7 +133,7 @@ PRACTICE_ADMIN_PERMISSIONS = [
 
 
 def staff_user_create(
-    *, email: str, password: str, full_name: str, role: str, practice: Practice
+    *, email: str, password: str, full_name: str, role: str, practice: Practice | None
 ) -> User:
     if role == Role.PATIENT:
         raise ValueError("Patients get logins through patient_user_create.")

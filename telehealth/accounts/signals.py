@@ -1,10 +1,11 @@
 """Audit receivers for Django's authentication signals and admin log entries."""
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.contenttypes.models import ContentType
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -54,12 +55,14 @@ def failed_login_label(credentials: dict[str, Any]) -> str:
 @receiver(post_save, sender=LogEntry)
 def on_admin_change(sender, instance: LogEntry, created: bool, **kwargs):
     if created:
+        # Set on every new entry; django-stubs leave the field untyped.
+        kind = cast(ContentType, instance.content_type)
         audit.record(
             action=Action.ADMIN_CHANGE,
             actor=instance.user,
             detail=(
                 f"{instance.get_action_flag_display()} "
-                f"{instance.content_type.app_label}.{instance.content_type.model} "
+                f"{kind.app_label}.{kind.model} "
                 f"#{instance.object_id}"
             ),
         )

@@ -6,7 +6,7 @@ import time
 import segno
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -49,7 +49,7 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def form_invalid(self, form: EmailLoginForm) -> HttpResponse:
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         if getattr(self.request, lockout.LOCKED_UNTIL_ATTR, None) is not None:
             return lockout.locked_out_response(self.request)
         return super().form_invalid(form)
@@ -181,7 +181,7 @@ HOME_TEMPLATES = {
 def home(request):
     if not request.user.is_authenticated:
         return redirect("accounts:login")
-    context = {}
+    context: dict[str, object] = {}
     if request.user.is_practice_admin:
         context["reviews_pending"] = (
             selectors.break_glass_grants_for_review(user=request.user)

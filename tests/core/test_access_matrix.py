@@ -3,6 +3,7 @@
 The matrix is built from the URL resolver, so a new route without an entry here fails
 `test_every_route_has_an_access_entry` until someone decides who may reach it."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,7 +26,7 @@ class Access:
     obj: str | None = None  # "patient" or "grant": the route takes an object id
     ok: tuple = (200,)  # status for an allowed user on their own object
     kwargs: dict = field(default_factory=dict)
-    json: object = None  # a function of the world giving a JSON body for API writes
+    json: Callable[..., dict] | None = None  # a function of the world giving a JSON body
     practice: bool = True  # staff need a practice to use it (False: pages about the account)
 
 

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -111,7 +112,9 @@ def failed_sign_in_through(config: uvicorn.Config, email: str) -> None:
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         forged = {"X-Forwarded-For": FORGED}
         page = opener.open(urllib.request.Request(base, headers=forged), timeout=10).read()
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        found = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert found is not None
+        token = found.group(1)
         body = urllib.parse.urlencode(
             {"csrfmiddlewaretoken": token.decode(), "username": email, "password": "wrong"}
         ).encode()
@@ -181,7 +184,9 @@ def test_compose_trusts_only_the_gateway_of_its_own_network():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     gateway = compose["networks"]["default"]["ipam"]["config"][0]["gateway"]
     setting = compose["x-env"]["FORWARDED_ALLOW_IPS"]
-    default = re.fullmatch(r"\$\{FORWARDED_ALLOW_IPS:-(.*)\}", setting).group(1)
+    matched = re.fullmatch(r"\$\{FORWARDED_ALLOW_IPS:-(.*)\}", setting)
+    assert matched is not None
+    default = matched.group(1)
     assert default == gateway
     config = served_config(
         compose_command(), {"FORWARDED_ALLOW_IPS": default}, application, free_port()
@@ -193,7 +198,7 @@ def test_compose_trusts_only_the_gateway_of_its_own_network():
 def address(remote: str, forwarded: str | None = None) -> str | None:
     from telehealth.net import client_address
 
-    headers = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
+    headers: dict[str, Any] = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
     return client_address(RequestFactory().get("/", REMOTE_ADDR=remote, **headers))
 
 

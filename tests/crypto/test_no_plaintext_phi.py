@@ -81,7 +81,9 @@ def _row(model: type[models.Model]) -> models.Model:
         if field.primary_key or field.null or field.has_default():
             continue
         if field.is_relation:
-            values[field.name] = _row(field.related_model)
+            related = field.related_model
+            assert isinstance(related, type)  # resolved from "self" or a label by now
+            values[field.name] = _row(related)
         elif not field.blank:
             values[field.name] = _stand_in(field)
     try:

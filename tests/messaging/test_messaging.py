@@ -417,7 +417,7 @@ def test_bulk_message_previews_then_queues_to_reachable_patients(client, world, 
     day = timezone.localdate()
     form = {
         "visit_from": day.isoformat(),
-        "visit_to": (day + timezone.timedelta(days=2)).isoformat(),
+        "visit_to": (day + timedelta(days=2)).isoformat(),
         "channel": "sms",
         "body": "Hi {patient_first_name}, the office opens at 10 tomorrow.",
     }

@@ -172,6 +172,7 @@ def test_replaying_the_same_inbound_message_has_one_effect(client, booked):
 
 def test_status_callbacks_update_once_and_never_go_backwards(client, booked):
     message = OutboundMessage.objects.filter(channel="sms").first()
+    assert message is not None
     OutboundMessage.objects.filter(pk=message.pk).update(status="sent", provider_message_id="SMabc")
     delivered = {"MessageSid": "SMabc", "MessageStatus": "delivered"}
     for _ in range(2):
@@ -186,6 +187,7 @@ def test_status_callbacks_update_once_and_never_go_backwards(client, booked):
 
 def test_failed_delivery_is_recorded(client, booked):
     message = OutboundMessage.objects.filter(channel="sms").first()
+    assert message is not None
     OutboundMessage.objects.filter(pk=message.pk).update(status="sent", provider_message_id="SMxyz")
     post_signed(
         client,

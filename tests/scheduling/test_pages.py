@@ -270,6 +270,7 @@ def test_opening_a_manage_link_is_audited_and_not_cached(client, world, video_ty
     response = client.get(reverse("scheduling:manage", args=[links.token_for(MANAGE, appointment)]))
     assert "no-store" in response["Cache-Control"]
     event = AuditEvent.objects.filter(action="view").last()
+    assert event is not None
     assert event.patient_id == world.patient.pk and event.actor is None
     assert event.object_id == str(appointment.pk)
 
