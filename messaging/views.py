@@ -32,7 +32,7 @@ from telehealth.accounts.access import (
     signed_in_required,
     staff_required,
 )
-from telehealth.accounts.models import Practice, Role
+from telehealth.accounts.models import Practice, Role, User
 from telehealth.accounts.services import patient_match_or_create
 from telehealth.audit.phi import note_phi_access, phi_view
 from telehealth.net import client_address
@@ -60,13 +60,15 @@ def _thread_context(request, thread: Thread) -> dict:
 
 def _post_reply(request: HttpRequest, thread: Thread) -> str:
     """The reply form of either side. Returns an error message, or "" when posted."""
+    user = request.user
+    assert isinstance(user, User)  # both callers require a signed-in user
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return " ".join(str(e) for errors in form.errors.values() for e in errors)
     try:
         message = services.message_post(
             thread=thread,
-            by=request.user,
+            by=user,
             body=form.cleaned_data["body"],
             internal=form.cleaned_data["internal"],
             files=form.cleaned_data["attachments"],

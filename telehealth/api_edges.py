@@ -92,16 +92,18 @@ class TelehealthAPI(NinjaAPI):
         self.add_exception_handler(RequestDataTooBig, self._too_large)
         self.add_exception_handler(RawPostDataException, self._form_body)
 
-    def _http_error(self, request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Ninja's stub types a handler's exception as "instance or class"; it passes the instance.
+    def _http_error(self, request: HttpRequest, exc: HttpError | type[HttpError]) -> HttpResponse:
+        assert isinstance(exc, HttpError)
         # Ninja wraps parser failures as "Cannot parse request body"; ours carry a message.
         cause = exc.__cause__
         detail = cause.message if isinstance(cause, json_input.JSONInputError) else str(exc)
         return self.create_response(request, {"detail": detail}, status=exc.status_code)
 
-    def _too_large(self, request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    def _too_large(self, request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
         return middleware.too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
-    def _form_body(self, request: HttpRequest, exc: RawPostDataException) -> HttpResponse:
+    def _form_body(self, request: HttpRequest, exc: Exception | type[Exception]) -> HttpResponse:
         # Ninja reads `request.body` before the parser; a form body was already read as a form.
         detail = _("Send the body as JSON, not as a form.")
         return self.create_response(request, {"detail": detail}, status=400)

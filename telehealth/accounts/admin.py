@@ -14,7 +14,8 @@ from django.contrib.admin.utils import get_model_from_relation, reverse_field_pa
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db.models import Field, ForeignKey, ManyToManyField, Model, Q, QuerySet
+from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
+from django.db.models.fields.related import RelatedField
 from django.forms import ModelChoiceField, ModelMultipleChoiceField
 from django.http import HttpRequest
 
@@ -53,7 +54,7 @@ class PracticeRelatedFieldListFilter(RelatedFieldListFilter):
         related = get_model_from_relation(field)
         own = in_practice(related._default_manager.all(), confined_practice_id(request))
         limit = Q(pk__in=own.values("pk"))
-        if isinstance(field, Field):
+        if isinstance(field, RelatedField):
             declared = field.get_limit_choices_to()
             limit &= declared if isinstance(declared, Q) else Q(**declared)
         return limit
@@ -139,7 +140,8 @@ class PracticeScopedAdmin(admin.ModelAdmin):
         return not request.user.is_superuser
 
     def _practice_lookup(self) -> str:
-        return self.practice_field or practice_path(self.model)
+        model: type[Model] = self.model
+        return self.practice_field or practice_path(model)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._has_practice(request) and super().has_module_permission(request)
@@ -215,7 +217,8 @@ class PracticeScopedAdmin(admin.ModelAdmin):
         self, db_field: ManyToManyField, request: HttpRequest, **kwargs: Any
     ) -> ModelMultipleChoiceField | None:
         # A custom through model gets no field at all (Django's rule), so nothing to confine.
-        if self._confines(request) and db_field.remote_field.through._meta.auto_created:
+        through = db_field.remote_field.through
+        if self._confines(request) and through is not None and through._meta.auto_created:
             kwargs["queryset"] = self._offered(db_field, request, kwargs)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 

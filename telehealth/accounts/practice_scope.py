@@ -6,7 +6,7 @@ scoped stops the page instead of offering every practice's rows."""
 
 from collections import deque
 from functools import cache
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, QuerySet
@@ -34,7 +34,7 @@ def practice_path(model: type[Model]) -> str:
         for field in current._meta.get_fields():
             if not (field.concrete and (field.many_to_one or field.one_to_one)):
                 continue
-            target = field.related_model
+            target = cast(type[Model], field.related_model)  # resolved once apps are ready
             path = f"{prefix}{field.name}"
             if target is Practice:
                 return path

@@ -9,6 +9,7 @@ entry here; a new related model needs a builder in `two_practices` (the test say
 
 from dataclasses import dataclass, field
 from datetime import time
+from typing import cast
 
 import pytest
 from django import forms
@@ -74,6 +75,7 @@ class TwoPractices:
 
 
 def make_provider(user: User, slug: str, npi: str) -> Provider:
+    assert user.practice is not None
     return Provider.objects.create(
         user=user,
         practice=user.practice,
@@ -161,6 +163,7 @@ def form_leaks(client, two: TwoPractices, url: str) -> list[str]:
     fields = relational_fields(page.context["adminform"].form)
     foreign_ids: dict[str, str] = {}
     for name, formfield in fields.items():
+        assert formfield.queryset is not None
         model = formfield.queryset.model
         offered = set(formfield.queryset)
         foreign = set(two.foreign(model))
@@ -200,7 +203,8 @@ def filter_leaks(client, two: TwoPractices, model: type[Model]) -> list[str]:
                 leaks.append(f"{url} filter {spec.title!r} offers {choice['display']!r}")
         if isinstance(spec, RelatedFieldListFilter):
             offered = {str(choice["display"]) for choice in spec.choices(changelist)}
-            if not offered & {str(obj) for obj in two.own(spec.field.related_model)}:
+            related = cast(type[Model], spec.field.related_model)
+            if not offered & {str(obj) for obj in two.own(related)}:
                 leaks.append(f"{url} filter {spec.title!r} offers none of its own practice")
     return leaks
 

@@ -16,7 +16,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import pytest
@@ -365,8 +365,8 @@ def test_api_integers_beyond_their_columns_are_refused(client, world, name):
             assert_refused(response, (name, field, value))
         if "{" in path:  # the object's id in the path
             huge_url = re.sub(r"/\d+(/|$)", rf"/{value}\1", url, count=1)
-            body = json.dumps(valid_body(world, name)).encode()
-            assert_refused(send(client, name, huge_url, headers, body=body), (name, value))
+            raw = json.dumps(valid_body(world, name)).encode()
+            assert_refused(send(client, name, huge_url, headers, body=raw), (name, value))
     assert row_counts(AUDIT) == before
 
 
@@ -426,7 +426,8 @@ def test_the_served_schema_carries_the_error_responses(client, db):
 def consumer_classes() -> list[type]:
     from telehealth.routing import websocket_urlpatterns
 
-    return [pattern.callback.consumer_class for pattern in websocket_urlpatterns]
+    # as_asgi() sets consumer_class on the function it returns
+    return [cast(Any, pattern.callback).consumer_class for pattern in websocket_urlpatterns]
 
 
 @pytest.mark.parametrize("consumer", consumer_classes(), ids=lambda c: c.__name__)

@@ -35,7 +35,9 @@ def sent_links(world, video_type, patient) -> tuple[str, str]:
     intake.request_forms()
     request = OutboundMessage.objects.filter(template="intake.request", patient=patient).first()
     assert request is not None
-    intake_path = re.search(r"/intake/start/[^/\s]+/", request.body).group(0)
+    found = re.search(r"/intake/start/[^/\s]+/", request.body)
+    assert found is not None
+    intake_path = found.group(0)
     join_path = urlparse(context_for(visit.appointment)["join_link"]).path
     return intake_path, join_path
 
