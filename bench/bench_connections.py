@@ -21,12 +21,12 @@ import http.client
 import json
 import os
 import statistics
-import sys
 import threading
 import time
-from datetime import datetime, time as clock
+from datetime import datetime
+from datetime import time as clock
 
-from common import fresh_database, free_port, setup_django, start_server, stop_server
+from common import free_port, fresh_database, setup_django, start_server, stop_server
 
 CLIENTS = 32
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
@@ -86,7 +86,8 @@ def count_backends(dsn: str, database: str, stop: threading.Event, samples: list
     with psycopg.connect(dsn, autocommit=True) as conn:
         while not stop.is_set():
             row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
                 [database],
             ).fetchone()
             samples.append(row[0] if row else 0)
@@ -177,7 +178,8 @@ def main() -> None:
         paths = world()
         db = connection.settings_dict
         database = db["NAME"]
-        dsn = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database}"
+        host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+        dsn = f"postgresql://{db['USER']}@{host}:{port}/{database}"
         connection.close()
         figures = {name: run(name, paths, dsn, database) for name in CONFIGS}
     finally:
@@ -194,4 +196,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -194,9 +194,9 @@ def main() -> None:
             f"{name}={signed_in(patient.user).cookies[name].value}",
         ]
         port = free_port()
-        server = start_server(port, {"MESSAGING_SOCKET_RATE": "100000"})
+        server = start_server(port, {"MESSAGING_RATE": "100000"})
         url = f"ws://localhost:{port}/ws/messaging/threads/{thread.pk}/"
-        live = asyncio.run(delivery(url, *cookies, f"http://localhost:{port}"))
+        live = asyncio.run(delivery(url, cookies[0], cookies[1], f"http://localhost:{port}"))
         baseline = asyncio.run(queue_handoff())
         figures.update(
             {

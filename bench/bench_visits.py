@@ -240,7 +240,9 @@ async def waiting_sockets(url: str, cookie: str, origin: str, pid: int, visit) -
     # A live update to every socket: the provider's status (needs the Redis layer when the
     # server is another process).
     await asyncio.to_thread(
-        lambda: services.set_provider_status(visit=visit, by=None, text="Running 5 minutes late")
+        lambda: services.set_provider_status(
+            visit=visit, by=visit.provider.user, text="Running 5 minutes late"
+        )
     )
 
     async def hears(ws) -> bool:

@@ -6,7 +6,9 @@ class IntakeConfig(AppConfig):
     verbose_name = "Intake"
 
     def ready(self) -> None:
+        from intake import links
         from intake.views import chart_section
         from telehealth.accounts import chart
 
         chart.register(chart_section)
+        links.register()

@@ -92,7 +92,7 @@ def _condition(target: dict | None, question: str, row: dict) -> dict:
             "operator": "=",
             "answerBoolean": answer.lower() in ("yes", "true", "sí", "si"),
         }
-    if kind in ("choice", "open-choice"):
+    if target and kind in ("choice", "open-choice"):
         code = next(
             (
                 fhirq.option_value(o)

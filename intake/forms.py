@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -57,9 +59,8 @@ class FormSettingsForm(forms.Form):
 
     def __init__(self, *args, practice_id: int, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["appointment_types"].queryset = AppointmentType.objects.filter(
-            practice_id=practice_id
-        )
+        types = cast(forms.ModelMultipleChoiceField, self.fields["appointment_types"])
+        types.queryset = AppointmentType.objects.filter(practice_id=practice_id)
 
     def chosen_type_ids(self) -> set[int]:
         """The visit types to show ticked: as posted (well-formed ids only), else as saved."""

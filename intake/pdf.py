@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 from reportlab.lib.pagesizes import LETTER
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import inch
-from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table
+from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table
 
 
 def signed_consent(
@@ -27,7 +27,7 @@ def signed_consent(
 ) -> bytes:
     styles = getSampleStyleSheet()
     body = styles["BodyText"]
-    story = [
+    story: list[Flowable] = [
         Paragraph(escape(practice), styles["Normal"]),
         Paragraph(escape(f"{title} (version {version})"), styles["Title"]),
     ]

@@ -206,14 +206,14 @@ def _convert(item: dict, raw: str):
         if len(raw) > MAX_NUMBER_CHARS:
             raise ValueError(_("That number is out of range."))
         try:
-            number = Decimal(raw)
+            decimal = Decimal(raw)
         except InvalidOperation as exc:
             raise ValueError(_("Enter a number.")) from exc
-        if not number.is_finite():  # NaN, sNaN and Infinity parse, but are not answers
+        if not decimal.is_finite():  # NaN, sNaN and Infinity parse, but are not answers
             raise ValueError(_("Enter a number."))
-        if abs(number) > DECIMAL_MAX:
+        if abs(decimal) > DECIMAL_MAX:
             raise ValueError(_("That number is out of range."))
-        return number
+        return decimal
     if kind == "date":
         try:
             return date.fromisoformat(raw)

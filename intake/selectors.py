@@ -197,6 +197,6 @@ def response_files_visible_to(user: User) -> QuerySet[ResponseFile]:
 
 
 def manageable_forms(user: User) -> QuerySet[Form]:
-    if user.role != Role.PRACTICE_ADMIN:
+    if user.role != Role.PRACTICE_ADMIN or user.practice_id is None:
         return Form.objects.none()
     return Form.objects.filter(practice_id=user.practice_id)

@@ -6,10 +6,7 @@ import base64
 import hashlib
 import io
 from collections.abc import Iterable
-from datetime import timedelta
 
-from django.conf import settings
-from django.core import signing
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -18,6 +15,7 @@ from django.utils.translation import gettext as _
 from PIL import Image
 
 from intake import builtin, pdf
+from intake import links as intake_links
 from intake import questionnaire as fhirq
 from intake.models import (
     ConsentDocument,
@@ -31,15 +29,15 @@ from intake.models import (
     Signature,
 )
 from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentType
+from telehealth import links
 from telehealth.accounts.models import Patient, Practice, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.files import sniff
+from telehealth.net import client_address
 from telehealth.notify import services as notify
 from telehealth.notify.inbound import practice_context
 
-LINK_SALT = "intake.link"
-LINK_DAYS = 30
 CARD_MAX_BYTES = 10 * 1024 * 1024
 SIGNATURE_MAX_BYTES = 300 * 1024
 
@@ -152,6 +150,8 @@ def response_for(*, patient: Patient, form: Form, appointment=None) -> Response:
     if found is not None:
         return found
     version = form.current
+    if version is None:  # form_create always saves a first version
+        raise ValueError(f"Form {form.pk} has no version to answer.")
     try:
         with transaction.atomic():  # a savepoint when the caller holds a transaction
             return Response.objects.create(
@@ -331,7 +331,7 @@ def consent_sign(
         raise IntakeError(_("Type your full name to sign."))
     png = _drawing(drawing) if drawing else b""
     now = timezone.now()
-    ip = request.META.get("REMOTE_ADDR") if request else None
+    ip = client_address(request)
     agent = (request.headers.get("User-Agent", "") if request else "")[:300]
     digest = hashlib.sha256(consent.text.encode()).hexdigest()
     document = pdf.signed_consent(
@@ -378,27 +378,6 @@ def consent_sign(
 # --- Asking for forms -----------------------------------------------------------------------
 
 
-def link_token(patient: Patient) -> str:
-    return signing.dumps({"p": patient.pk}, salt=LINK_SALT)
-
-
-def link_url(patient: Patient) -> str:
-    return settings.SITE_URL + reverse("intake:link", args=[link_token(patient)])
-
-
-def patient_from_token(token: str) -> Patient:
-    try:
-        data = signing.loads(token, salt=LINK_SALT, max_age=timedelta(days=LINK_DAYS))
-    except signing.BadSignature as exc:
-        raise IntakeError(
-            _("This link is not valid or has expired. Sign in to the portal.")
-        ) from exc
-    patient = Patient.objects.select_related("practice").filter(pk=data.get("p")).first()
-    if patient is None:
-        raise IntakeError(_("This link is not valid."))
-    return patient
-
-
 def request_forms() -> int:
     """Pulled by the periodic task: each upcoming appointment whose visit type has forms is
     asked once, by text and email, for the forms and consent (marked by IntakeRequest)."""
@@ -422,7 +401,7 @@ def request_forms() -> int:
             context = {
                 **practice_context(patient),
                 "provider_name": appointment.provider.display_name,
-                "portal_link": link_url(patient),
+                "portal_link": links.url_for(intake_links.INTAKE, patient),
             }
             for channel in ("sms", "email"):
                 notify.patient_message_enqueue(

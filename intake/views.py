@@ -2,7 +2,10 @@
 booking, after a date-of-birth check), insurance card, consent signing and signed PDFs; the
 staff summary; the admins' form editor and preview."""
 
+from typing import cast
+
 from django.contrib import messages
+from django.forms import ModelMultipleChoiceField
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -10,19 +13,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from intake import editor, selectors, services
+from intake import links as intake_links
 from intake import questionnaire as fhirq
 from intake import render as form_render
 from intake.forms import FormSettingsForm, InsuranceForm, ItemFormSet, NewFormForm, SignForm
 from intake.models import ConsentDocument, Form, Response, ResponseFile
-from telehealth.accounts.access import practice_admin_required, practice_required, staff_required
+from telehealth import links
+from telehealth.accounts.access import practice_admin_required, staff_required
 from telehealth.accounts.forms import DateOfBirthForm
 from telehealth.accounts.models import Patient, Role
 from telehealth.audit.phi import note_phi_access, phi_view
-from telehealth.ratelimit import forgive, over_limit
 
 GRANT_KEY = "intake_patient"  # session: the patient id a link with a date-of-birth check opened
-DOB_ATTEMPTS = 5
-DOB_WINDOW_SECONDS = 15 * 60
 
 
 def _yes_no():
@@ -49,32 +51,25 @@ def _patient(request) -> Patient:
 @require_http_methods(["GET", "POST"])
 def link(request, token: str):
     try:
-        patient = services.patient_from_token(token)
-    except services.IntakeError as error:
+        patient = links.read(intake_links.INTAKE, token)
+    except links.LinkError as error:
         return render(
             request, "scheduling/link_problem.html", {"problem": error.message}, status=410
         )
     if request.user.is_authenticated and getattr(request.user, "patient", None) == patient:
         return redirect("intake:mine")
-    failures = request.session.get("intake_dob_failures", 0)
     form = DateOfBirthForm(request.POST or None)
-    checking = request.method == "POST" and form.is_valid()
-    # The session's counter is gone with a new cookie, so each patient also has a limit in the
-    # cache shared by all sessions. Every check counts before comparing, so parallel guesses
-    # cannot slip past; a right date gives its try back.
-    if failures >= DOB_ATTEMPTS or (
-        checking
-        and over_limit(f"intake-dob:{patient.pk}", limit=DOB_ATTEMPTS, window=DOB_WINDOW_SECONDS)
-    ):
+    typed = (
+        form.cleaned_data["date_of_birth"] if request.method == "POST" and form.is_valid() else None
+    )
+    outcome = links.date_of_birth_check(kind=intake_links.INTAKE, obj=patient, date_of_birth=typed)
+    if outcome == links.DateOfBirth.LOCKED:
         return render(request, "intake/link.html", {"locked": True, "patient": patient}, status=429)
-    if checking:
-        if form.cleaned_data["date_of_birth"] == patient.date_of_birth:
-            forgive(f"intake-dob:{patient.pk}", window=DOB_WINDOW_SECONDS)
-            request.session.cycle_key()
-            request.session[GRANT_KEY] = patient.pk
-            request.session.pop("intake_dob_failures", None)
-            return redirect("intake:mine")
-        request.session["intake_dob_failures"] = failures + 1
+    if outcome == links.DateOfBirth.RIGHT:
+        request.session.cycle_key()
+        request.session[GRANT_KEY] = patient.pk
+        return redirect("intake:mine")
+    if outcome == links.DateOfBirth.WRONG:
         form.add_error("date_of_birth", _("That date of birth does not match our records."))
     return render(
         request,
@@ -298,7 +293,6 @@ def chart_section(request, patient) -> str:
 
 
 @practice_admin_required
-@practice_required
 def manage(request):
     if not selectors.manageable_forms(request.user).exists():
         services.install_builtin(request.user.practice)
@@ -315,7 +309,6 @@ def manage(request):
 
 
 @practice_admin_required
-@practice_required
 @require_http_methods(["POST"])
 def create_form(request):
     new = NewFormForm(request.POST)
@@ -327,7 +320,6 @@ def create_form(request):
 
 
 @practice_admin_required
-@practice_required
 @require_http_methods(["GET", "POST"])
 def edit(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
@@ -371,7 +363,7 @@ def edit(request, form_id: int):
             "formset": formset,
             "scored": scored,
             "settings": settings,
-            "types": settings.fields["appointment_types"].queryset,
+            "types": cast(ModelMultipleChoiceField, settings.fields["appointment_types"]).queryset,
             "attached": settings.chosen_type_ids(),
             "active": settings["is_active"].value(),
             "problem": problem,
@@ -394,7 +386,6 @@ def _definition_from(request, form: Form, formset, url: str) -> dict:
 
 
 @practice_admin_required
-@practice_required
 def preview(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
     if form.current is None:

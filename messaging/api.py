@@ -8,7 +8,7 @@ from ninja import Router, Schema
 from ninja.errors import HttpError
 
 from messaging import selectors, services
-from messaging.models import Message, Thread
+from messaging.models import Thread
 from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access
 
@@ -89,18 +89,14 @@ def message_create(request, thread_id: int, payload: MessageIn):
         thread = selectors.access_thread(user=request.user, thread_id=thread_id)
     except Http404 as exc:
         raise HttpError(404, "No such thread.") from exc
-    staff = request.user.role != Role.PATIENT
-    if payload.internal and not staff:
-        raise HttpError(403, "Only staff write internal notes.")
     try:
         message = services.message_post(
             thread=thread,
-            body=payload.body,
-            author_kind=Message.Author.STAFF if staff else Message.Author.PATIENT,
             by=request.user,
+            body=payload.body,
             internal=payload.internal,
             request=request,
         )
     except services.MessagingError as error:
-        raise HttpError(400, error.message) from error
+        raise HttpError(error.status_code, error.message) from error
     return 201, services.message_event(message)

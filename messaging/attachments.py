@@ -1,6 +1,7 @@
 """Attachment checks: images and PDF only, recognised by their first bytes (a renamed
 executable is refused whatever its name says), and a size limit."""
 
+from django.core.files.base import File
 from django.utils.translation import gettext as _
 
 from telehealth.files import sniff
@@ -9,7 +10,7 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_FILES = 5
 
 
-def check(upload) -> tuple[object, str]:
+def check(upload: File) -> tuple[File, str]:
     """(the upload, its sniffed type), or MessagingError with a message for the sender."""
     from messaging.services import MessagingError
 

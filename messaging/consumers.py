@@ -8,10 +8,7 @@ Internal notes travel only in the thread's staff group, which a patient's socket
 
 `/ws/messaging/inbox/`: staff of the practice hear that a thread changed (ids only, no text)."""
 
-import time
-
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from messaging import selectors, services
 from messaging.models import Message, Thread
@@ -20,7 +17,7 @@ from telehealth.accounts.selectors import break_glass_expiry
 from telehealth.realtime import CLOSE_FORBIDDEN, AuthenticatedConsumer
 
 SYNC_LIMIT = 500  # messages per sync reply; the client asks again from the last one it got
-RATE_WINDOW = 60  # seconds; settings.MESSAGING_SOCKET_RATE messages per window per socket
+REFUSALS = {403: "forbidden", 429: "rate_limited"}  # error frame codes of a refused post
 
 
 class ThreadConsumer(AuthenticatedConsumer):
@@ -28,11 +25,11 @@ class ThreadConsumer(AuthenticatedConsumer):
         refusal = await super().authorize()
         if refusal:
             return refusal
-        self.thread = await self.load_thread()
-        if self.thread is None:
+        thread = await self.load_thread()
+        if thread is None:
             return CLOSE_FORBIDDEN
+        self.thread = thread
         self.is_staff = self.user.role != Role.PATIENT
-        self.sent_times: list[float] = []
         return None
 
     async def revalidate(self) -> bool:
@@ -89,14 +86,6 @@ class ThreadConsumer(AuthenticatedConsumer):
         else:
             await super().handle(content)
 
-    def rate_limited(self) -> bool:
-        now = time.monotonic()
-        self.sent_times = [t for t in self.sent_times if now - t < RATE_WINDOW]
-        if len(self.sent_times) >= settings.MESSAGING_SOCKET_RATE:
-            return True
-        self.sent_times.append(now)
-        return False
-
     async def post(self, content: dict) -> None:
         body = content.get("body")
         internal = content.get("internal", False)
@@ -104,33 +93,18 @@ class ThreadConsumer(AuthenticatedConsumer):
         if not isinstance(body, str) or not isinstance(internal, bool):
             await self.send_error("bad_frame", "A message needs a text 'body'.")
             return
-        if internal and not self.is_staff:
-            await self.send_error("forbidden", "Only staff write internal notes.")
-            return
-        if self.rate_limited():
-            await self.send_error("rate_limited", "Too many messages at once. Wait a minute.")
-            return
         try:
-            message = await database_sync_to_async(self.post_now)(body, internal)
+            message = await database_sync_to_async(services.message_post)(
+                thread=self.thread, by=self.user, body=body, internal=internal
+            )
         except services.MessagingError as error:
-            await self.send_error("bad_message", error.message)
+            await self.send_error(REFUSALS.get(error.status_code, "bad_message"), error.message)
             return
         await self.send_json(
             {"type": "sent", "client_id": client_id, "seq": message.seq, "id": message.pk}
         )
-        if not self.is_staff and message.thread.urgent:
+        if message.thread.urgent and message.author_kind == Message.Author.PATIENT:
             await self.send_json({"type": "emergency"})
-
-    def post_now(self, body: str, internal: bool) -> Message:
-        message = services.message_post(
-            thread=self.thread,
-            body=body,
-            author_kind=Message.Author.STAFF if self.is_staff else Message.Author.PATIENT,
-            by=self.user,
-            internal=internal,
-        )
-        message.thread.refresh_from_db(fields=["urgent"])
-        return message
 
     async def typing(self, content: dict) -> None:
         internal = bool(content.get("internal")) and self.is_staff

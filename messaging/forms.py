@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -52,7 +54,8 @@ class ReplyForm(forms.Form):
     attachments = attachments_field()
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not (data.get("body") or "").strip() and not data.get("attachments"):
             raise forms.ValidationError(_("Write a message or attach a file."))
         return data
@@ -71,7 +74,7 @@ class StatusForm(forms.Form):
 
 
 class BulkForm(forms.Form):
-    provider = forms.ModelChoiceField(
+    provider: forms.ModelChoiceField = forms.ModelChoiceField(
         label=_("Patients of"), queryset=None, required=False, empty_label=_("Every provider")
     )
     visit_from = forms.DateField(
@@ -98,10 +101,11 @@ class BulkForm(forms.Form):
 
     def __init__(self, *args, providers=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = providers
+        cast(forms.ModelChoiceField, self.fields["provider"]).queryset = providers
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if (
             data.get("visit_from")
             and data.get("visit_to")

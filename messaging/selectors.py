@@ -30,6 +30,8 @@ def threads_visible_to(user: User) -> QuerySet[Thread]:
         return threads.none()
     if user.role == Role.PATIENT:
         return threads.filter(patient__user=user)
+    if user.practice_id is None:
+        return threads.none()
     if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
         return threads.filter(practice_id=user.practice_id)
     if user.role == Role.CLINICIAN:
@@ -127,7 +129,8 @@ def mark_my_reads(*, user: User, threads: list[Thread]) -> list[Thread]:
         ReadPosition.objects.filter(user=user, thread__in=threads).values_list("thread_id", "seq")
     )
     for thread in threads:
-        thread.my_read = seqs.get(thread.pk, 0)
+        # The attribute `_with_my_read` annotates in SQL, set here per page instead.
+        thread.my_read = seqs.get(thread.pk, 0)  # type: ignore[attr-defined]
     return threads
 
 
@@ -201,4 +204,6 @@ def assignable_staff(*, user: User) -> QuerySet[User]:
 
 
 def teams(*, user: User) -> QuerySet[Team]:
+    if user.practice_id is None:
+        return Team.objects.none()
     return Team.objects.filter(practice_id=user.practice_id)

@@ -7,10 +7,13 @@ and bulk messages. Live events go out through broadcast_on_commit:
 - `inbox.<practice_id>` tells staff inboxes that a thread changed."""
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,6 +37,7 @@ from telehealth.audit.models import Action
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
+from telehealth.ratelimit import forgive, over_limit
 from telehealth.realtime import broadcast_on_commit, user_group
 
 MAX_BODY = 5000
@@ -44,9 +48,24 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class MessagingError(Exception):
+    """A post or change refused, with a message for the person who tried."""
+
+    status_code = 400
+
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class MessagingForbidden(MessagingError):
+    status_code = 403
+
+
+class MessagingRateLimited(MessagingError):
+    status_code = 429
+
+
+RATE_WINDOW = 60  # seconds; settings.MESSAGING_RATE posts per window per user
 
 
 def thread_group(thread_id: int) -> str:
@@ -155,10 +174,9 @@ def thread_start(
             request=request,
             detail="message thread started",
         )
-        via = {Origin.SMS: Message.Via.SMS, Origin.WEB_CHAT: Message.Via.WEB_CHAT}.get(
-            origin, Message.Via.PORTAL
-        )
-        message = message_post(
+        vias: dict[str, str] = {Origin.SMS: Message.Via.SMS, Origin.WEB_CHAT: Message.Via.WEB_CHAT}
+        via = vias.get(origin, Message.Via.PORTAL)
+        message = _message_add(
             thread=thread,
             body=body,
             by=by,
@@ -170,7 +188,46 @@ def thread_start(
     return thread, message
 
 
+def _rate_key(user: User) -> str:
+    return f"messaging-post:{user.pk}"
+
+
 def message_post(
+    *,
+    thread: Thread,
+    by: User,
+    body: str,
+    internal: bool = False,
+    files: Sequence[UploadedFile] = (),
+    request: HttpRequest | None = None,
+) -> Message:
+    """A signed-in user posts to a thread they may see (the caller's selector checked that),
+    from a page, the API or a socket alike. Their role decides the author kind; patients
+    cannot write internal notes; every user has one rate limit over all three doors. The
+    returned message's `thread.urgent` says whether the post flagged the thread urgent."""
+    patient = by.role == Role.PATIENT
+    if patient and thread.patient.user_id != by.pk:
+        raise MessagingForbidden(_("This conversation is not yours."))
+    if internal and patient:
+        raise MessagingForbidden(_("Only staff write internal notes."))
+    if over_limit(_rate_key(by), limit=settings.MESSAGING_RATE, window=RATE_WINDOW):
+        raise MessagingRateLimited(_("Too many messages at once. Wait a minute."))
+    try:
+        return _message_add(
+            thread=thread,
+            body=body,
+            author_kind=Message.Author.PATIENT if patient else Message.Author.STAFF,
+            by=by,
+            internal=internal,
+            files=files,
+            request=request,
+        )
+    except MessagingError:
+        forgive(_rate_key(by), window=RATE_WINDOW)  # a refused post does not use up a try
+        raise
+
+
+def _message_add(
     *,
     thread: Thread,
     body: str,
@@ -178,8 +235,8 @@ def message_post(
     by: User | None = None,
     internal: bool = False,
     via: str = Message.Via.PORTAL,
-    files=(),
-    request=None,
+    files: Sequence[UploadedFile] = (),
+    request: HttpRequest | None = None,
 ) -> Message:
     """Add a message under the thread's next sequence number, in one transaction with
     everything it causes: search terms, the SMS or email that carries it, the urgent flag,
@@ -561,7 +618,7 @@ def sms_received(*, patient: Patient, body: str) -> Message:
             origin=Origin.SMS,
         )
         return message
-    return message_post(
+    return _message_add(
         thread=thread,
         body=body[:MAX_BODY],
         author_kind=Message.Author.PATIENT,

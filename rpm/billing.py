@@ -9,6 +9,7 @@ the published rule and the payer's policy before billing."""
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
@@ -16,7 +17,7 @@ from django.db.models.functions import TruncDate
 from rpm.models import Enrollment, Reading, TimeLog
 
 # Each rule: the code, the first year it applies, and what it needs.
-RULES = [
+RULES: list[dict[str, Any]] = [
     {"code": "99453", "from": 2019, "until": 2025, "setup": True, "min_days": 16},
     {"code": "99453", "from": 2026, "setup": True, "min_days": 2},
     {"code": "99454", "from": 2019, "min_days": 16, "max_days": 31},

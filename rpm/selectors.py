@@ -2,13 +2,14 @@
 admins see their practice's (for billing figures); the front desk sees no vitals; patients
 see their own readings."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.functional import Promise
 
 from rpm import charts
 from rpm.ingest import CANONICAL
@@ -21,6 +22,8 @@ SEVERITY = {"critical": 2, "warning": 1}
 
 def monitored_patients(user: User) -> QuerySet[Patient]:
     patients = Patient.objects.filter(rpm_enrollments__is_active=True)
+    if user.practice_id is None:
+        return Patient.objects.none()
     if user.role == Role.CLINICIAN:
         patients = patients.filter(
             Q(rpm_enrollments__clinicians=user) | Q(pk__in=patients_visible_to(user).values("pk")),
@@ -61,7 +64,7 @@ def dashboard(*, user: User) -> list[dict]:
         .values("patient_id", "vital")
         .annotate(latest=Max("measured_at"))
     }
-    latest_values = {}
+    latest_values: dict[int, list[tuple[str, float | None, datetime]]] = {}
     for (patient_id, vital), moment in last.items():
         value = (
             Reading.objects.filter(patient_id=patient_id, vital=vital, measured_at=moment)
@@ -144,6 +147,8 @@ def trends(*, patient: Patient, days: int, limits: dict) -> list[dict]:
             .values_list("measured_at", "value")
             .first()
         )
+        if last is None:  # deleted since the series was read
+            continue
         shown = [(limit.value, limit.severity) for limit in limits.get(vital, [])]
         label = f"{Vital(vital).label}: {count} readings, last {last[1]:g} {CANONICAL[vital]}"
         out.append(
@@ -187,9 +192,9 @@ def access_alert(*, user: User, alert_id: int) -> Alert:
     return alert
 
 
-def latest_vitals(*, patient: Patient) -> list[tuple[str, float, object]]:
+def latest_vitals(*, patient: Patient) -> list[tuple[str | Promise, float, str, datetime]]:
     """The newest reading of each vital: for the visit room and the chart."""
-    out = []
+    out: list[tuple[str | Promise, float, str, datetime]] = []
     for vital in Vital.values:
         reading = (
             Reading.objects.filter(patient=patient, vital=vital).order_by("-measured_at").first()

@@ -109,7 +109,7 @@ def enroll(request, patient_id: int):
         except services.RpmError as error:
             messages.error(request, error.message)
     else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
     return redirect("rpm:patient", patient_id=patient.pk)
 
 
@@ -122,9 +122,7 @@ def device_add(request, patient_id: int):
         messages.error(request, _("Choose the kind of device."))
         return redirect("rpm:patient", patient_id=patient.pk)
     device, token = services.device_create(patient=patient, by=request.user, **form.cleaned_data)
-    response = render(request, "rpm/device_token.html", {"device": device, "token": token})
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "rpm/device_token.html", {"device": device, "token": token})
 
 
 @clinical

@@ -6,13 +6,14 @@ from zoneinfo import ZoneInfo, available_timezones
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from scheduling import selectors, services
 from scheduling.models import AppointmentType, BookedVia
 from telehealth.accounts import selectors as account_selectors
 from telehealth.accounts.models import Provider, Role
+from telehealth.accounts.validation import US_STATES
 from telehealth.audit.phi import note_phi_access
 
 router = Router(tags=["scheduling"])
@@ -37,6 +38,9 @@ class BookIn(Schema):
     appointment_type_id: int
     start: datetime
     reason: str = ""
+    patient_state: str = Field(
+        "", description="Where the patient will be during the visit; default their record's."
+    )
 
 
 class RescheduleIn(Schema):
@@ -56,6 +60,7 @@ class AppointmentOut(Schema):
     end: datetime
     modality: str
     status: str
+    patient_state: str
     replaces_id: int | None
 
 
@@ -69,6 +74,7 @@ def _out(appointment) -> dict:
         "end": appointment.end,
         "modality": appointment.modality,
         "status": appointment.status,
+        "patient_state": appointment.patient_state,
         "replaces_id": appointment.replaces_id,
     }
 
@@ -165,6 +171,8 @@ def appointment_book(request, payload: BookIn):
     provider = get_object_or_404(Provider, pk=payload.provider_id, practice_id=patient.practice_id)
     if user.is_patient and not kind.bookable_online:
         raise HttpError(400, "This visit type is booked by the practice. Please call.")
+    if payload.patient_state and payload.patient_state not in US_STATES:
+        raise HttpError(400, "patient_state must be a two-letter US state code, e.g. TX.")
     try:
         appointment = services.appointment_book(
             provider=provider,
@@ -174,6 +182,7 @@ def appointment_book(request, payload: BookIn):
             by=user,
             via=BookedVia.ONLINE if user.is_patient else BookedVia.STAFF,
             reason=payload.reason,
+            patient_state=payload.patient_state,
             request=request,
         )
     except services.BookingError as error:

@@ -6,7 +6,8 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        from scheduling import inbound
+        from scheduling import inbound, links
         from telehealth.notify.inbound import register
 
         register("scheduling", inbound.handle)
+        links.register()

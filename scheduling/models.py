@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from telehealth.accounts.models import Patient, Practice, Provider, User
+from telehealth.crypto.fields import EncryptedTextField
 
 
 class Modality(models.TextChoices):
@@ -165,13 +166,14 @@ class Appointment(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     booked_via = models.CharField(max_length=10, choices=BookedVia.choices)
-    reason = models.CharField(max_length=500, blank=True)
-    cancel_reason = models.CharField(max_length=500, blank=True)
+    reason = EncryptedTextField(blank=True)
+    cancel_reason = EncryptedTextField(blank=True)
+    # Where the patient is during this visit (their answer when booking, else their record's
+    # state): licensure for remote visits is judged against it, not against the record.
+    patient_state = models.CharField(max_length=2, blank=True)
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
     )
-    # Bumped on every reschedule or cancel so links issued before it stop working.
-    link_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

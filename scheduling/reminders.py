@@ -7,8 +7,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
+from scheduling import links as scheduling_links
 from scheduling.calendar import appointment_ics, local_text
 from scheduling.models import DEFAULT_REMINDER_PLAN, Appointment, Modality, ReminderRule
+from telehealth import links
 from telehealth.notify import services as notify
 from telehealth.notify.inbound import practice_context
 
@@ -23,16 +25,16 @@ def rules_for(practice) -> list[tuple[int, str, str]]:
 
 
 def context_for(appointment: Appointment) -> dict[str, str]:
-    from scheduling.services import join_url, manage_url
-
-    link = manage_url(appointment)
+    link = links.url_for(scheduling_links.MANAGE, appointment)
     return {
         **practice_context(appointment.patient),
         "provider_name": appointment.provider.display_name,
         "start_local": local_text(appointment.start, appointment.patient),
         "confirm_link": link,
         "cancel_link": link,
-        "join_link": join_url(appointment) if appointment.modality != "in_person" else link,
+        "join_link": links.url_for(scheduling_links.JOIN, appointment)
+        if appointment.modality != "in_person"
+        else link,
     }
 
 

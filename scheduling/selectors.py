@@ -144,6 +144,8 @@ def appointments_visible_to(user: User) -> QuerySet[Appointment]:
         return appointments.none()
     if user.role == Role.PATIENT:
         return appointments.filter(patient__user=user)
+    if user.practice_id is None:
+        return appointments.none()
     if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
         return appointments.filter(practice_id=user.practice_id)
     if user.role == Role.CLINICIAN:

@@ -4,16 +4,16 @@ Double-booking is prevented twice: each booking locks its provider's row, so boo
 provider run one at a time and a loser sees the winner's appointment; on PostgreSQL an
 exclusion constraint over the buffered time range is the last word."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from django.conf import settings
-from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
-from django.urls import reverse
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from scheduling import links as scheduling_links
 from scheduling import reminders, selectors
 from scheduling.calendar import local_text
 from scheduling.models import (
@@ -28,6 +28,7 @@ from scheduling.models import (
     WaitlistOffer,
     new_feed_token,
 )
+from telehealth import links
 from telehealth.accounts import services as account_services
 from telehealth.accounts.models import CareTeamReason, Patient, Provider, User
 from telehealth.audit import services as audit
@@ -50,19 +51,18 @@ class SlotTaken(BookingError):
     status_code = 409
 
 
-MANAGE_SALT = "scheduling.manage-link"
-OFFER_SALT = "scheduling.waitlist-offer"
 OFFER_MINUTES = 120
 
 
-def check_licensure(*, provider: Provider, patient: Patient, modality: str) -> None:
-    if modality in REMOTE_MODALITIES and not provider.is_licensed_in(patient.state or ""):
+def check_licensure(*, provider: Provider, state: str, modality: str) -> None:
+    """`state` is where the patient will be during the visit, which may not be their home."""
+    if modality in REMOTE_MODALITIES and not provider.is_licensed_in(state):
         raise BookingError(
             _(
                 "%(provider)s is not licensed in %(state)s, so a video or phone visit is not "
                 "possible. Choose another provider or an in-person visit."
             )
-            % {"provider": provider.display_name, "state": patient.state or _("your state")}
+            % {"provider": provider.display_name, "state": state or _("your state")}
         )
 
 
@@ -124,56 +124,140 @@ def appointment_book(
     by: User | None,
     via: str,
     reason: str = "",
+    patient_state: str = "",
     replaces: Appointment | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> Appointment:
-    """Book one appointment. Raises SlotTaken when another booking won the time."""
-    if patient.practice_id != appointment_type.practice_id:
-        raise BookingError(_("That visit type belongs to another practice."))
-    check_licensure(provider=provider, patient=patient, modality=appointment_type.modality)
-    before = timedelta(minutes=appointment_type.buffer_before_minutes)
-    after = timedelta(minutes=appointment_type.buffer_after_minutes)
-    end = start + appointment_type.duration
+    """Book one appointment for a known patient. `patient_state` is where they will be during
+    the visit (default: their record's state). Raises SlotTaken when another booking won the
+    time."""
+    state = patient_state or patient.state
+    check_licensure(provider=provider, state=state, modality=appointment_type.modality)
     try:
         with transaction.atomic():
             _lock_provider_offering(provider, appointment_type)
-            _check_bookable(
-                provider=provider,
-                appointment_type=appointment_type,
-                start=start,
-                exclude_id=replaces.pk if replaces else None,
-            )
-            if replaces is not None:
-                _finish(replaces, Status.RESCHEDULED, by=by, request=request)
-            appointment = Appointment.objects.create(
-                practice_id=provider.practice_id,
+            return _insert(
                 provider=provider,
                 patient=patient,
                 appointment_type=appointment_type,
                 start=start,
-                end=end,
-                blocked_start=start - before,
-                blocked_end=end + after,
-                modality=appointment_type.modality,
-                booked_by=by,
-                booked_via=via,
-                reason=reason.strip()[:500],
+                by=by,
+                via=via,
+                reason=reason,
+                patient_state=state,
                 replaces=replaces,
-            )
-            account_services.care_team_add(
-                patient=patient, clinician=provider.user, reason=CareTeamReason.APPOINTMENT, by=by
-            )
-            audit.record(
-                action=Action.CREATE,
-                actor=by,
-                obj=appointment,
                 request=request,
-                detail=f"booked via {via}",
             )
-            reminders.queue_booking_messages(appointment)
     except IntegrityError as exc:
-        # Only the exclusion constraint can fail here once the checks above have passed.
+        # Only the exclusion constraint can fail here once the checks have passed.
         raise SlotTaken(_("Sorry, that time was just taken. Please choose another.")) from exc
+
+
+def appointment_book_online(
+    *,
+    provider: Provider,
+    appointment_type: AppointmentType,
+    start: datetime,
+    legal_name: str,
+    date_of_birth: date,
+    phone: str,
+    email: str,
+    patient_state: str,
+    reason: str = "",
+    sms_consent: bool = False,
+    preferred_language: str = "en",
+    by: User | None = None,
+    request: HttpRequest | None = None,
+) -> Appointment:
+    """The public booking form: find the returning patient (or register a new one) and book,
+    all or nothing, so a refused booking leaves no patient behind. `patient_state` is the
+    state the person will be in during the visit; a new patient's record takes it as home,
+    a returning patient's record keeps theirs."""
+    check_licensure(provider=provider, state=patient_state, modality=appointment_type.modality)
+    try:
+        with transaction.atomic():
+            # The provider first, as in appointment_book, so both kinds of booking queue on
+            # the same lock.
+            _lock_provider_offering(provider, appointment_type)
+            patient, _created = account_services.patient_match_or_create(
+                practice=appointment_type.practice,
+                legal_name=legal_name,
+                date_of_birth=date_of_birth,
+                phone=phone,
+                email=email,
+                state=patient_state,
+                sms_consent=sms_consent,
+                preferred_language=preferred_language,
+                by=by,
+                request=request,
+            )
+            return _insert(
+                provider=provider,
+                patient=patient,
+                appointment_type=appointment_type,
+                start=start,
+                by=by,
+                via=BookedVia.ONLINE,
+                reason=reason,
+                patient_state=patient_state,
+                request=request,
+            )
+    except IntegrityError as exc:
+        raise SlotTaken(_("Sorry, that time was just taken. Please choose another.")) from exc
+    except ValidationError as exc:  # the new patient's record did not validate
+        raise BookingError(" ".join(exc.messages)) from exc
+
+
+def _insert(
+    *,
+    provider: Provider,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    start: datetime,
+    by: User | None,
+    via: str,
+    reason: str,
+    patient_state: str,
+    replaces: Appointment | None = None,
+    request: HttpRequest | None = None,
+) -> Appointment:
+    """The booking itself. The caller holds the provider's lock inside its transaction."""
+    if patient.practice_id != appointment_type.practice_id:
+        raise BookingError(_("That visit type belongs to another practice."))
+    _check_bookable(
+        provider=provider,
+        appointment_type=appointment_type,
+        start=start,
+        exclude_id=replaces.pk if replaces else None,
+    )
+    if replaces is not None:
+        _finish(replaces, Status.RESCHEDULED, by=by, request=request)
+    before = timedelta(minutes=appointment_type.buffer_before_minutes)
+    after = timedelta(minutes=appointment_type.buffer_after_minutes)
+    end = start + appointment_type.duration
+    appointment = Appointment.objects.create(
+        practice_id=provider.practice_id,
+        provider=provider,
+        patient=patient,
+        appointment_type=appointment_type,
+        start=start,
+        end=end,
+        blocked_start=start - before,
+        blocked_end=end + after,
+        modality=appointment_type.modality,
+        booked_by=by,
+        booked_via=via,
+        reason=reason.strip()[:500],
+        patient_state=patient_state,
+        replaces=replaces,
+    )
+    account_services.care_team_add(
+        patient=patient, clinician=provider.user, reason=CareTeamReason.APPOINTMENT, by=by
+    )
+    audit.record(
+        action=Action.CREATE, actor=by, obj=appointment, request=request, detail=f"booked via {via}"
+    )
+    reminders.queue_booking_messages(appointment)
     return appointment
 
 
@@ -182,8 +266,8 @@ def _finish(
 ) -> None:
     appointment.status = status
     appointment.cancel_reason = reason[:500]
-    appointment.link_version += 1
-    appointment.save(update_fields=["status", "cancel_reason", "link_version", "updated_at"])
+    appointment.save(update_fields=["status", "cancel_reason", "updated_at"])
+    links.revoke(scheduling_links.MANAGE, appointment)
     audit.record(
         action=Action.UPDATE, actor=by, obj=appointment, request=request, detail=f"status {status}"
     )
@@ -229,6 +313,7 @@ def appointment_reschedule(
             by=by,
             via=appointment.booked_via,
             reason=appointment.reason,
+            patient_state=appointment.patient_state,
             replaces=appointment,
             request=request,
         )
@@ -238,7 +323,7 @@ def appointment_reschedule(
     return new
 
 
-TRANSITIONS = {
+TRANSITIONS: dict[str, set[str]] = {
     Status.CONFIRMED: {Status.BOOKED},
     Status.CHECKED_IN: {Status.BOOKED, Status.CONFIRMED},
     Status.NO_SHOW: {Status.BOOKED, Status.CONFIRMED, Status.CHECKED_IN},
@@ -269,43 +354,6 @@ def appointment_set_status(
         if status == Status.NO_SHOW:
             notify.messages_cancel(related=appointment)
             reminders.queue_no_show_follow_up(appointment)
-    return appointment
-
-
-# --- Links that need no login -----------------------------------------------------------
-
-
-def manage_token(appointment: Appointment) -> str:
-    return signing.dumps({"a": appointment.pk, "v": appointment.link_version}, salt=MANAGE_SALT)
-
-
-def manage_url(appointment: Appointment) -> str:
-    return settings.SITE_URL + reverse("scheduling:manage", args=[manage_token(appointment)])
-
-
-def appointment_from_token(token: str) -> Appointment:
-    """The appointment a manage link points to. Links stop working after the visit's end,
-    after 90 days, and once the appointment is rescheduled or cancelled."""
-    try:
-        data = signing.loads(token, salt=MANAGE_SALT, max_age=timedelta(days=90))
-    except signing.BadSignature as exc:
-        raise BookingError(
-            _("This link is not valid. It may be incomplete or out of date."),
-        ) from exc
-    appointment = (
-        Appointment.objects.select_related("patient", "provider", "practice", "appointment_type")
-        .filter(pk=data.get("a"))
-        .first()
-    )
-    if appointment is None or appointment.link_version != data.get("v"):
-        raise BookingError(
-            _(
-                "This link is out of date: the appointment was changed or "
-                "cancelled since it was sent."
-            )
-        )
-    if appointment.end < timezone.now():
-        raise BookingError(_("This appointment is in the past."))
     return appointment
 
 
@@ -370,18 +418,13 @@ def waitlist_offer_slot(
     return offers
 
 
-def offer_url(offer: WaitlistOffer) -> str:
-    token = signing.dumps({"o": offer.pk}, salt=OFFER_SALT)
-    return settings.SITE_URL + reverse("scheduling:offer", args=[token])
-
-
 def _queue_offer_messages(offer: WaitlistOffer) -> None:
     patient = offer.entry.patient
     context = {
         **practice_context(patient),
         "provider_name": offer.provider.display_name,
         "start_local": local_text(offer.start, patient),
-        "confirm_link": offer_url(offer),
+        "confirm_link": links.url_for(scheduling_links.OFFER, offer),
     }
     for channel in ("sms", "email"):
         notify.patient_message_enqueue(
@@ -392,23 +435,6 @@ def _queue_offer_messages(offer: WaitlistOffer) -> None:
             related=offer,
             dedupe_key=f"waitlist-offer:{offer.pk}:{channel}",
         )
-
-
-def offer_from_token(token: str) -> WaitlistOffer:
-    try:
-        data = signing.loads(token, salt=OFFER_SALT, max_age=timedelta(days=14))
-    except signing.BadSignature as exc:
-        raise BookingError(_("This link is not valid.")) from exc
-    offer = (
-        WaitlistOffer.objects.select_related(
-            "entry__patient", "entry__appointment_type", "provider"
-        )
-        .filter(pk=data.get("o"))
-        .first()
-    )
-    if offer is None:
-        raise BookingError(_("This offer no longer exists."))
-    return offer
 
 
 def waitlist_accept(*, offer: WaitlistOffer, request=None) -> Appointment:
@@ -459,36 +485,3 @@ def calendar_feed_update(*, feed, by: User, regenerate: bool, detail: str):
             detail="feed token regenerated" if regenerate else "feed detail changed",
         )
     return feed
-
-
-# --- Visit join links ---------------------------------------------------------------------
-
-JOIN_SALT = "scheduling.visit-join"
-
-
-def join_token(appointment: Appointment) -> str:
-    """A link bound to one appointment and its patient, for the visit room (visits app)."""
-    return signing.dumps({"a": appointment.pk, "p": appointment.patient_id}, salt=JOIN_SALT)
-
-
-def join_url(appointment: Appointment) -> str:
-    return settings.SITE_URL + reverse("visits:join", args=[join_token(appointment)])
-
-
-def appointment_from_join_token(token: str) -> Appointment:
-    """The appointment a join link is for; it works from the booking until two hours after
-    the visit's end, and never for a cancelled or moved appointment."""
-    try:
-        data = signing.loads(token, salt=JOIN_SALT, max_age=timedelta(days=120))
-    except signing.BadSignature as exc:
-        raise BookingError(_("This visit link is not valid.")) from exc
-    appointment = (
-        Appointment.objects.select_related("patient", "provider", "practice", "appointment_type")
-        .filter(pk=data.get("a"), patient_id=data.get("p"))
-        .first()
-    )
-    if appointment is None or appointment.status not in ACTIVE_STATUSES:
-        raise BookingError(_("This visit was cancelled or moved. Use the newest link."))
-    if appointment.end + timedelta(hours=2) < timezone.now():
-        raise BookingError(_("This visit has ended."))
-    return appointment

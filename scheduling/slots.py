@@ -103,7 +103,8 @@ def windows_for(
                 todays = []
                 break
             off_start = local_to_utc(day, exc.start, zone)
-            off_end = local_to_utc(*_day_end(day, exc.end), zone)
+            # A start with no end (the database's check lets it through): off until midnight.
+            off_end = local_to_utc(*_day_end(day, exc.end or time(0)), zone)
             todays = [piece for w in todays for piece in _subtract(w, off_start, off_end)]
         windows.extend(todays)
         day += timedelta(days=1)

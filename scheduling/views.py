@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from scheduling import links as scheduling_links
 from scheduling import selectors, services
 from scheduling.calendar import provider_feed_ics
 from scheduling.forms import (
@@ -22,8 +23,8 @@ from scheduling.forms import (
     WaitlistForm,
 )
 from scheduling.models import ACTIVE_STATUSES, BookedVia, CalendarFeed, Status
+from telehealth import links
 from telehealth.accounts import selectors as account_selectors
-from telehealth.accounts import services as account_services
 from telehealth.accounts.access import (
     clinician_required,
     patient_required,
@@ -142,32 +143,28 @@ def book_details(request, practice_slug: str):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            patient, _created = account_services.patient_match_or_create(
-                practice=practice,
+            appointment = services.appointment_book_online(
+                provider=provider,
+                appointment_type=appointment_type,
+                start=start,
                 legal_name=data["legal_name"],
                 date_of_birth=data["date_of_birth"],
                 phone=data["phone"],
                 email=data["email"],
-                state=data["state"],
-                sms_consent=data["sms_consent"],
-                request=request,
-                preferred_language=(request.LANGUAGE_CODE or "en")[:2],
-            )
-            appointment = services.appointment_book(
-                provider=provider,
-                patient=patient,
-                appointment_type=appointment_type,
-                start=start,
-                by=request.user if request.user.is_authenticated else None,
-                via=BookedVia.ONLINE,
+                patient_state=data["state"],
                 reason=data["reason"],
+                sms_consent=data["sms_consent"],
+                preferred_language=(request.LANGUAGE_CODE or "en")[:2],
+                by=request.user if request.user.is_authenticated else None,
                 request=request,
             )
         except services.BookingError as error:
             form.add_error(None, error.message)
             status = error.status_code
         else:
-            return redirect("scheduling:manage", token=services.manage_token(appointment))
+            return redirect(
+                "scheduling:manage", token=links.token_for(scheduling_links.MANAGE, appointment)
+            )
     elif request.method == "POST":
         status = 400
     return render(
@@ -187,8 +184,8 @@ def book_details(request, practice_slug: str):
 
 def _appointment_from_link(token: str):
     try:
-        return services.appointment_from_token(token), None
-    except services.BookingError as error:
+        return links.read(scheduling_links.MANAGE, token), None
+    except links.LinkError as error:
         return None, error.message
 
 
@@ -256,7 +253,7 @@ def manage_reschedule(request, token: str):
         messages.error(request, error.message)
         return redirect(f"{reverse('scheduling:manage', args=[token])}?reschedule=1")
     messages.success(request, _("Your appointment was moved."))
-    return redirect("scheduling:manage", token=services.manage_token(new))
+    return redirect("scheduling:manage", token=links.token_for(scheduling_links.MANAGE, new))
 
 
 @require_POST
@@ -293,8 +290,8 @@ def manage_waitlist(request, token: str):
 @require_http_methods(["GET", "POST"])
 def offer(request, token: str):
     try:
-        waitlist_offer = services.offer_from_token(token)
-    except services.BookingError as error:
+        waitlist_offer = links.read(scheduling_links.OFFER, token)
+    except links.LinkError as error:
         return render(
             request, "scheduling/link_problem.html", {"problem": error.message}, status=410
         )
@@ -308,7 +305,9 @@ def offer(request, token: str):
                 {"offer": waitlist_offer, "problem": error.message},
                 status=409,
             )
-        return redirect("scheduling:manage", token=services.manage_token(appointment))
+        return redirect(
+            "scheduling:manage", token=links.token_for(scheduling_links.MANAGE, appointment)
+        )
     return render(request, "scheduling/offer.html", {"offer": waitlist_offer})
 
 
@@ -402,7 +401,7 @@ def my_appointments(request):
         request,
         "scheduling/my_appointments.html",
         {
-            "upcoming": [(a, services.manage_token(a)) for a in upcoming],
+            "upcoming": [(a, links.token_for(scheduling_links.MANAGE, a)) for a in upcoming],
             "past": past,
         },
     )
@@ -434,20 +433,27 @@ def calendar_feed_settings(request):
     if not hasattr(request.user, "provider"):
         raise Http404
     feed, _created = CalendarFeed.objects.get_or_create(provider=request.user.provider)
+    status = 200
     if request.method == "POST":
-        services.calendar_feed_update(
-            feed=feed,
-            by=request.user,
-            regenerate=request.POST.get("action") == "regenerate",
-            detail=request.POST.get("detail", feed.detail),
-        )
-        messages.success(request, _("Calendar feed updated."))
-        return redirect("scheduling:calendar-feed")
+        try:
+            services.calendar_feed_update(
+                feed=feed,
+                by=request.user,
+                regenerate=request.POST.get("action") == "regenerate",
+                detail=request.POST.get("detail", feed.detail),
+            )
+        except services.BookingError as error:
+            messages.error(request, error.message)
+            status = 400
+        else:
+            messages.success(request, _("Calendar feed updated."))
+            return redirect("scheduling:calendar-feed")
     url = request.build_absolute_uri(reverse("scheduling:feed", args=[feed.token]))
     return render(
         request,
         "scheduling/calendar_feed.html",
         {"feed": feed, "url": url, "details": CalendarFeed.Detail},
+        status=status,
     )
 
 

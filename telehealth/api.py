@@ -1,21 +1,42 @@
 """The JSON API (`/api/v1/`): session-authenticated, CSRF-checked, scoped by selectors."""
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
-from ninja import NinjaAPI, Router, Schema
-from ninja.security import django_auth
+from django.http import HttpRequest, HttpResponse
+from ninja import Router, Schema
+from ninja.security import SessionAuth
 
 from messaging.api import router as messaging_router
 from rpm.api import router as rpm_router
 from scheduling.api import router as scheduling_router
 from telehealth.accounts import selectors
+from telehealth.accounts.access import lacks_practice
 from telehealth.accounts.models import Role
+from telehealth.api_edges import TelehealthAPI
 from telehealth.audit.phi import note_phi_access
 
-api = NinjaAPI(
+
+class NoPractice(Exception):
+    """A staff account without a practice: signed in, but refused everywhere."""
+
+
+class PracticeSessionAuth(SessionAuth):
+    """The session's user, as for pages; staff must belong to a practice (the same rule as
+    `role_required`), so no operation needs to check `practice_id` itself."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = super().authenticate(request, key)
+        if user is not None and lacks_practice(user):
+            raise NoPractice
+        return user
+
+
+api = TelehealthAPI(
     title="Telehealth API",
     version="1",
     urls_namespace="api",
-    auth=django_auth,
+    auth=PracticeSessionAuth(),
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
@@ -24,6 +45,15 @@ api = NinjaAPI(
 @api.exception_handler(PermissionDenied)
 def permission_denied(request, exc):
     return api.create_response(request, {"detail": "You may not do that."}, status=403)
+
+
+@api.exception_handler(NoPractice)
+def no_practice(request: HttpRequest, exc: NoPractice) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"detail": "Your account is not linked to a practice. Ask your practice administrator."},
+        status=403,
+    )
 
 
 class MeOut(Schema):

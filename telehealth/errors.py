@@ -1,12 +1,25 @@
 """Error pages: plain, calm, and JSON for the API."""
 
-from django.http import HttpResponse, JsonResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+from telehealth import middleware
 
 
 def _json(request) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django answers here for SuspiciousOperation; a body over DATA_UPLOAD_MAX_MEMORY_SIZE
+    read by a view (`request.body`) is a request too large, not a malformed one."""
+    if isinstance(exception, RequestDataTooBig):
+        return middleware.too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return middleware.bad_request(request, _("The request could not be read."))
 
 
 def permission_denied(request, exception=None):

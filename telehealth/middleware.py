@@ -1,27 +1,98 @@
+from collections.abc import Callable
+
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """The API, and the page endpoints that speak JSON (autosave, device check), answer JSON."""
+    return request.path.startswith("/api/") or request.content_type == "application/json"
+
+
+def too_large(request: HttpRequest, limit: int) -> HttpResponse:
+    limit_mb = max(1, limit // (1024 * 1024))
+    message = _("The request is too large. The limit is %(limit)s MB.") % {"limit": limit_mb}
+    if wants_json(request):
+        return JsonResponse({"detail": message}, status=413)
+    body = render_to_string("errors/413.html", {"message": message}, request=None)
+    return HttpResponse(body, status=413)
+
+
+def bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse({"detail": message}, status=400)
+    body = render_to_string("errors/400.html", {"message": message}, request=None)
+    return HttpResponse(body, status=400)
 
 
 class RequestSizeLimitMiddleware:
     """Refuses bodies above REQUEST_MAX_BODY_BYTES with 413 before anything reads them."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse({"detail": _("Content-Length is not a number.")}, status=400)
         if length > settings.REQUEST_MAX_BODY_BYTES:
-            limit_mb = settings.REQUEST_MAX_BODY_BYTES // (1024 * 1024)
-            message = _("The request is too large. The limit is %(limit)s MB.") % {
-                "limit": limit_mb
-            }
-            if request.path.startswith("/api/"):
-                return JsonResponse({"detail": message}, status=413)
-            body = render_to_string("errors/413.html", {"message": message}, request=None)
-            return HttpResponse(body, status=413)
+            return too_large(request, settings.REQUEST_MAX_BODY_BYTES)
         return self.get_response(request)
+
+
+def _has_nul(data: QueryDict) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in data.lists())
+
+
+class NulRefusalMiddleware:
+    """Refuses NUL characters in query strings and form bodies with 400, once for every view.
+
+    PostgreSQL cannot store NUL in text, so letting one through turns a typo or a probe into a
+    500 wherever the value reaches the database. JSON bodies are checked where they are parsed
+    (`telehealth.json_input`). Reading the form here also turns a form over
+    DATA_UPLOAD_MAX_MEMORY_SIZE (413), too many fields or a broken multipart body (400) into a
+    clear answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            refused = _has_nul(request.GET) or (
+                request.method == "POST"
+                and request.content_type in FORM_TYPES
+                and _has_nul(request.POST)
+            )
+        except RequestDataTooBig:
+            return too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        except (SuspiciousOperation, MultiPartParserError):  # too many fields or files, bad parts
+            return bad_request(request, _("The form could not be read."))
+        if refused:
+            return bad_request(request, _("Text may not contain NUL characters."))
+        return self.get_response(request)
+
+
+class NoStoreWhenSignedInMiddleware:
+    """Every answer to a signed-in user is `Cache-Control: no-store` unless the view chose a
+    policy itself: such pages show personal data, and a shared or back-button cache must not
+    keep them. Placed after AuthenticationMiddleware so that it sees the user; the sign-in
+    answer itself counts, since the user is known by the time it returns."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        signed_in = request.user.is_authenticated
+        response = self.get_response(request)
+        signed_in = signed_in or request.user.is_authenticated
+        if signed_in and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response

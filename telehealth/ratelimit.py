@@ -27,3 +27,8 @@ def over_limit(key: str, *, limit: int, window: int) -> bool:
 def forgive(key: str, *, window: int) -> None:
     with contextlib.suppress(ValueError):  # the window turned over: nothing to take back
         cache.decr(_bucket(key, window))
+
+
+def hits(key: str, *, window: int) -> int:
+    """The hits counted in this window so far, without counting one."""
+    return int(cache.get(_bucket(key, window)) or 0)

@@ -10,10 +10,12 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 from django_otp import user_has_device
 
+from telehealth import json_input
 from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
     LAST_SEEN_KEY,
@@ -36,6 +38,8 @@ def broadcast_on_commit(group: str, event: dict) -> None:
     """Send `event` to a channel-layer group once the current transaction commits, so nothing
     is pushed for a change that rolls back."""
     layer = get_channel_layer()
+    if layer is None:  # settings always define one (in memory without REDIS_URL)
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer.")
     transaction.on_commit(lambda: async_to_sync(layer.group_send)(group, event))
 
 
@@ -82,6 +86,8 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     access_deadline: float | None = None
     watcher: asyncio.Task | None = None
 
+    user: User  # the signed-in user, once `authorize` accepted them
+
     async def connect(self):
         # Joined before the session is checked, so a sign-out during the check still lands.
         self.joined = self.session_groups()
@@ -111,7 +117,7 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     async def authorize(self) -> int | None:
         """None to accept, or the close code to refuse with."""
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if not isinstance(user, User) or not user.is_authenticated:  # None or AnonymousUser
             return CLOSE_UNAUTHENTICATED
         if not await self.session_ok(user) or not await self.allowed(user):
             return CLOSE_FORBIDDEN
@@ -156,7 +162,7 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         self.ended = True
         await self.close(code=CLOSE_SESSION_ENDED)
 
-    async def send(
+    async def send(  # type: ignore[override]  # as AsyncWebsocketConsumer.send itself
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
     ) -> None:
         if await self.signed_in():
@@ -187,7 +193,7 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     @database_sync_to_async
-    def session_ok(self, user: User, *, touch: bool = True) -> bool:
+    def session_ok(self, user, *, touch: bool = True) -> bool:
         """Re-read the session from its store: it may have ended (timeout, sign-out, a
         password or MFA change elsewhere) since the socket opened."""
         scoped = self.scope.get("session")
@@ -234,6 +240,11 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("bad_json", "That frame is not valid JSON.")
             return
         await self.receive_json(content, **kwargs)
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> object:
+        # A JSONInputError is a ValueError: `receive` answers it with an error frame.
+        return json_input.loads(text_data)
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})

@@ -6,6 +6,7 @@ into `.data/`. Each variable below switches one part to a real service. `DJANGO_
 refuses to start while a secret is missing.
 """
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -89,8 +90,9 @@ SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
 # contact; a monitored patient with no reading for this many days gets a "missed" alert.
 RPM_ESCALATION_MINUTES = envint("RPM_ESCALATION_MINUTES", 15)
 RPM_MISSED_DAYS = envint("RPM_MISSED_DAYS", 3)
-# Messages one socket may send per minute (a flood guard; benchmarks raise it).
-MESSAGING_SOCKET_RATE = envint("MESSAGING_SOCKET_RATE", 20)
+# Messages one user may post per minute, counted over pages, the API and sockets together (a
+# flood guard; benchmarks raise it). MESSAGING_SOCKET_RATE is its former name, still read.
+MESSAGING_RATE = envint("MESSAGING_RATE", envint("MESSAGING_SOCKET_RATE", 20))
 
 # PHI encryption: the first key encrypts, every key decrypts (see telehealth/crypto).
 FIELD_ENCRYPTION_KEYS = [
@@ -140,9 +142,11 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "telehealth.middleware.RequestSizeLimitMiddleware",
+    "telehealth.middleware.NulRefusalMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "telehealth.middleware.NoStoreWhenSignedInMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "telehealth.accounts.middleware.PatientLanguageMiddleware",
@@ -203,7 +207,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "telehealth.sqlite3",
+            "NAME": str(DATA_DIR / "telehealth.sqlite3"),
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
@@ -236,7 +240,7 @@ def channel_layer_hosts(url: str) -> list[dict]:
 
 
 if REDIS_URL:
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict] = {
         "default": {
             "BACKEND": "telehealth.layers.RedisLayer",
             "CONFIG": {"hosts": channel_layer_hosts(REDIS_URL)},
@@ -305,9 +309,13 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Telehealth <no-reply@localhost>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 AUTH_USER_MODEL = "accounts.User"
+# auth.W004 asks for a unique USERNAME_FIELD. The email is encrypted (a fresh token each time,
+# so a unique constraint on it would compare nothing); uniqueness is enforced on its blind
+# index, `User.email_index`, which sign-in looks up (UserManager.get_by_natural_key).
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "telehealth.accounts.lockout.SignInBackoffBackend",
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -329,16 +337,52 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Lockout: five failures lock the account for 30 minutes, per user name and per IP pair.
+# Lockout, two layers. django-axes: five failures lock one email from one IP address for 30
+# minutes; a lock runs its course from the failure that set it, whatever is tried meanwhile.
+# Per account (telehealth.accounts.lockout): 20 failures from addresses the account has not
+# signed in from lock it for 5 minutes, each further failure after a lock ends doubles that up
+# to an hour; addresses it signed in from within SIGN_IN_KNOWN_ADDRESS_DAYS are spared.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", 30) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
+# Attempts are counted and stored under the email's blind index, never the email itself.
+AXES_USERNAME_CALLABLE = "telehealth.accounts.lockout.lockout_username"
+# Axes' access log would store each signed-in user's email; the audit trail already records
+# every sign-in, successful or not.
+AXES_DISABLE_ACCESS_LOG = True
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "telehealth.accounts.lockout.locked_out_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_CLIENT_IP_CALLABLE = "telehealth.net.client_address"
+SIGN_IN_BACKOFF_THRESHOLD = envint("SIGN_IN_BACKOFF_THRESHOLD", 20)
+SIGN_IN_BACKOFF_FIRST_MINUTES = envint("SIGN_IN_BACKOFF_FIRST_MINUTES", 5)
+SIGN_IN_BACKOFF_MAX_MINUTES = envint("SIGN_IN_BACKOFF_MAX_MINUTES", 60)
+SIGN_IN_KNOWN_ADDRESS_DAYS = envint("SIGN_IN_KNOWN_ADDRESS_DAYS", 90)
+
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses or networks,
+# comma-separated. uvicorn reads the same variable (Procfile, bin/run-dev, docker-compose.yml);
+# telehealth.net.client_address applies it wherever a request's address is needed.
+FORWARDED_ALLOW_IPS = [
+    entry.strip()
+    for entry in env("FORWARDED_ALLOW_IPS", "127.0.0.1,::1").split(",")
+    if entry.strip()
+]
+if "*" in FORWARDED_ALLOW_IPS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "FORWARDED_ALLOW_IPS='*' would let any client choose its own address (and escape "
+            "the sign-in lockout): list the proxy's addresses instead."
+        )
+    FORWARDED_ALLOW_IPS = ["0.0.0.0/0", "::/0"]
+for _entry in FORWARDED_ALLOW_IPS:
+    if not _entry.startswith("unix:"):
+        try:
+            ipaddress.ip_network(_entry, strict=False)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {error}") from error
 
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Telehealth")
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
 ]
 
+handler400 = "telehealth.errors.bad_request"
 handler403 = "telehealth.errors.permission_denied"
 handler404 = "telehealth.errors.page_not_found"
 handler500 = "telehealth.errors.server_error"

@@ -55,7 +55,7 @@ def make_practice(slug: str, name: str) -> Practice:
     )
 
 
-def make_staff(practice: Practice, role: str, email: str, name: str, *, enrol: bool = True):
+def make_staff(practice: Practice | None, role: str, email: str, name: str, *, enrol: bool = True):
     user = services.staff_user_create(
         email=email, password=PASSWORD, full_name=name, role=role, practice=practice
     )
@@ -131,7 +131,7 @@ class World:
             Role.CLINICIAN: self.clinician,
             Role.FRONT_DESK: self.front_desk,
             Role.PRACTICE_ADMIN: self.admin,
-        }[role]
+        }[Role(role)]
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ class VisitsConfig(AppConfig):
 
     def ready(self) -> None:
         from telehealth.accounts import chart
+        from visits import links
         from visits.views import chart_section
 
         chart.register(chart_section)
+        links.register()

@@ -7,11 +7,13 @@ provider's status and messages from staff."""
 
 import uuid
 from importlib import import_module
+from typing import cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from telehealth.accounts.models import User
 from telehealth.accounts.selectors import break_glass_expiry
 from telehealth.realtime import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AuthenticatedConsumer
 from visits import selectors, services
@@ -26,23 +28,31 @@ BROADCAST = {"mute-state", "screen-share", "connection-quality"}
 CLINICIAN_ONLY = {"admit", "end", "waiting-message"}
 
 
-class VisitAccessMixin:
+class VisitAccessMixin(AuthenticatedConsumer):
     """Finds who is connecting: a signed-in user who is a participant (staff also need a
     live, MFA-verified session), or a patient holding a join-link grant in their session.
     A signed-in connection lasts as long as its sign-in, whatever grant its session holds."""
+
+    visit: Visit
+    participant: Participant
 
     @database_sync_to_async
     def load_participant(self) -> tuple[Visit | None, Participant | None]:
         visit_id = int(self.scope["url_route"]["kwargs"]["visit_id"])
         user = self.scope.get("user")
+        if not isinstance(user, User):  # None or AnonymousUser: only a session grant admits
+            user = None
         session = self.scope.get("session")
         visit = Visit.objects.filter(pk=visit_id).select_related("practice", "patient").first()
         if visit is None:
             return None, None
-        staff = user is not None and user.is_authenticated and user.role != "patient"
-        if staff and not selectors.visits_visible_to(user).filter(pk=visit_id).exists():
+        if (
+            user is not None  # signed in
+            and user.role != "patient"
+            and not selectors.visits_visible_to(user).filter(pk=visit_id).exists()
+        ):
             return visit, None
-        if staff:
+        if user is not None and user.role != "patient":
             expiry = break_glass_expiry(user=user, patient=visit.patient)
             self.access_deadline = expiry.timestamp() if expiry else None
         return visit, selectors.participant_for(visit=visit, user=user, session=session)
@@ -52,10 +62,12 @@ class VisitAccessMixin:
         if user is not None and user.is_authenticated and not await self.session_ok(user):
             return CLOSE_FORBIDDEN
         visit, participant = await self.load_participant()
-        if participant is None:
+        if visit is None or participant is None:
             anonymous = user is None or not user.is_authenticated
-            session = self.scope.get("session") or {}
-            has_grant = bool(session.get(selectors.GRANTS_KEY) or session.get(selectors.GUEST_KEY))
+            session = self.scope.get("session")
+            has_grant = session is not None and bool(
+                session.get(selectors.GRANTS_KEY) or session.get(selectors.GUEST_KEY)
+            )
             return CLOSE_UNAUTHENTICATED if anonymous and not has_grant else CLOSE_FORBIDDEN
         if visit.state == Visit.State.ENDED:
             return CLOSE_FORBIDDEN
@@ -186,11 +198,14 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
                 }
             )
         elif kind == "admit":
-            await database_sync_to_async(services.admit)(visit=self.visit, by=self.scope["user"])
+            # CLINICIAN_ONLY frames come from a signed-in clinician's participant.
+            clinician = cast(User, self.scope["user"])
+            await database_sync_to_async(services.admit)(visit=self.visit, by=clinician)
         elif kind == "waiting-message":
             await self.waiting_message(content)
         elif kind == "end":
-            await database_sync_to_async(services.end)(visit=self.visit, by=self.scope["user"])
+            clinician = cast(User, self.scope["user"])
+            await database_sync_to_async(services.end)(visit=self.visit, by=clinician)
         elif kind == "leave":
             await self.close()
         else:
@@ -218,7 +233,7 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
             if not isinstance(candidate, dict) or len(str(candidate)) > MAX_CANDIDATE:
                 await self.send_error("bad_frame", "An ice-candidate needs a 'candidate'.")
                 return
-            payload = {"candidate": candidate}
+            payload: dict[str, object] = {"candidate": candidate}
         else:
             sdp = content.get("sdp")
             if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP:

@@ -34,8 +34,7 @@ class Visit(models.Model):
     patient_video = models.BooleanField(
         default=False, help_text="The patient sent video at some point in the visit."
     )
-    provider_status = models.CharField(
-        max_length=120,
+    provider_status = EncryptedTextField(
         blank=True,
         help_text='Shown to the waiting patient, e.g. "Running 5 minutes late".',
     )

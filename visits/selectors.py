@@ -20,6 +20,8 @@ def visits_visible_to(user: User) -> QuerySet[Visit]:
         return visits.none()
     if user.role == Role.PATIENT:
         return visits.filter(patient__user=user)
+    if user.practice_id is None:
+        return visits.none()
     if user.role == Role.CLINICIAN:
         return visits.filter(practice_id=user.practice_id, patient__in=patients_visible_to(user))
     if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
@@ -78,17 +80,21 @@ def waiting_patients_ahead(*, visit: Visit) -> int:
     """How many patients of the same provider have waited longer (the patient's place)."""
     if visit.waiting_since is None:
         return 0
-    return Visit.objects.filter(
-        provider_id=visit.provider_id,
-        state=Visit.State.WAITING,
-        waiting_since__lt=visit.waiting_since,
-    ).count()
+    waiting = Visit.objects.filter(state=Visit.State.WAITING, waiting_since__lt=visit.waiting_since)
+    if visit.provider_id is None:
+        # An untaken walk-in: `provider_id=None` would count every practice's walk-ins.
+        waiting = waiting.filter(practice_id=visit.practice_id, provider__isnull=True)
+    else:
+        waiting = waiting.filter(provider_id=visit.provider_id)
+    return waiting.count()
 
 
 def walk_in_queue(*, user: User) -> QuerySet[Visit]:
     """Patients asking to be seen now, longest waiting first. Staff of their practice only:
     the queue is how a clinician outside the care team comes to see them."""
     if user.role not in (Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return Visit.objects.none()
+    if user.practice_id is None:
         return Visit.objects.none()
     return (
         Visit.objects.filter(

@@ -3,10 +3,7 @@ through broadcast_on_commit to the visit's groups."""
 
 from datetime import timedelta
 
-from django.conf import settings
-from django.core import signing
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -14,6 +11,7 @@ from messaging import services as messaging
 from messaging.models import Category, Origin
 from scheduling import services as scheduling
 from scheduling.models import Appointment, Status
+from telehealth import links
 from telehealth.accounts.models import User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -21,10 +19,8 @@ from telehealth.notify import services as notify
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
 from telehealth.realtime import broadcast_on_commit
+from visits import links as visits_links
 from visits.models import ChatMessage, NoteAddendum, Participant, Presence, Visit, VisitNote
-
-SUMMARY_SALT = "visits.summary"
-SUMMARY_LINK_DAYS = 90
 
 
 class VisitError(Exception):
@@ -254,29 +250,6 @@ def addendum_add(*, visit: Visit, by: User, body: str) -> NoteAddendum:
     return addendum
 
 
-def summary_token(visit: Visit) -> str:
-    return signing.dumps({"v": visit.pk, "p": visit.patient_id}, salt=SUMMARY_SALT)
-
-
-def summary_url(visit: Visit) -> str:
-    return settings.SITE_URL + reverse("visits:summary-link", args=[summary_token(visit)])
-
-
-def visit_from_summary_token(token: str) -> Visit:
-    try:
-        data = signing.loads(token, salt=SUMMARY_SALT, max_age=timedelta(days=SUMMARY_LINK_DAYS))
-    except signing.BadSignature as exc:
-        raise VisitError(_("This link is not valid or has expired. Sign in to see it.")) from exc
-    visit = (
-        Visit.objects.select_related("patient", "provider", "practice")
-        .filter(pk=data.get("v"), patient_id=data.get("p"))
-        .first()
-    )
-    if visit is None:
-        raise VisitError(_("This visit summary no longer exists."))
-    return visit
-
-
 def summary_send_when_ready(*, visit: Visit, by: User | None) -> bool:
     """Send the after-visit summary once the visit has ended and its note is signed, whichever
     comes last, once only. It goes as a message from the practice in the patient's inbox, so
@@ -304,7 +277,7 @@ def summary_send_when_ready(*, visit: Visit, by: User | None) -> bool:
         {
             **practice_context(patient),
             "provider_name": visit.provider.display_name if visit.provider else "",
-            "summary_link": summary_url(visit),
+            "summary_link": links.url_for(visits_links.SUMMARY, visit),
         },
     )
     messaging.thread_start(
@@ -330,7 +303,6 @@ def _token_hash(token: str) -> str:
 def guest_invite(*, visit: Visit, by: User, display_name: str) -> str:
     """Make a one-time link for a guest; returns the token (shown once, stored hashed)."""
     import secrets
-    from datetime import timedelta
 
     from visits.models import GuestInvite
 
@@ -425,7 +397,7 @@ def walk_in_take(*, visit: Visit, by: User) -> Visit:
         visit = Visit.objects.select_for_update().get(pk=visit.pk)
         if visit.appointment_id is not None or visit.state != Visit.State.WAITING:
             raise VisitError("This patient is no longer waiting.")
-        if visit.provider_id and visit.provider.user_id != by.pk:
+        if visit.provider is not None and visit.provider.user_id != by.pk:
             raise VisitError("Another clinician has taken this patient.")
         provider = getattr(by, "provider", None)
         if provider is None:

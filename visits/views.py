@@ -1,11 +1,9 @@
 """Pages of a video visit: the patient's join link and waiting room, the visit room, the
 clinician's list of today's visits, and the SOAP note endpoints."""
 
-import json
-from datetime import timedelta
-
 from django.contrib import messages
-from django.http import Http404, JsonResponse
+from django.db.models import Model
+from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -15,65 +13,35 @@ from django.views.decorators.http import require_http_methods, require_POST
 from intake import selectors as intake_selectors
 from messaging import selectors as messaging_selectors
 from rpm import selectors as rpm_selectors
-from scheduling import services as scheduling
+from scheduling import links as scheduling_links
 from scheduling.models import ACTIVE_STATUSES
 from scheduling.selectors import appointments_visible_to, day_bounds
+from telehealth import json_input, links
 from telehealth.accounts.access import (
     clinician_required,
     patient_required,
-    practice_required,
     staff_required,
 )
 from telehealth.audit.phi import note_phi_access, phi_view
-from telehealth.ratelimit import forgive, over_limit
+from visits import links as visits_links
 from visits import selectors, services
 from visits.forms import AddendumForm, DateOfBirthForm, NoteForm
 from visits.ice import ice_servers
 from visits.models import Participant, Visit, VisitNote
 
-DOB_ATTEMPTS = 5
-DOB_LOCK_MINUTES = 15
-FAILS_KEY = "visit_dob_failures"
 
-
-def _locked_out(session) -> bool:
-    failures = session.get(FAILS_KEY, {})
-    return failures.get("count", 0) >= DOB_ATTEMPTS and timezone.now().timestamp() < failures.get(
-        "until", 0
+def _date_of_birth(
+    request: HttpRequest, form: DateOfBirthForm, kind: str, obj: Model
+) -> links.DateOfBirth:
+    """The date-of-birth check of a patient's link (one attempt counter per patient over
+    every kind of link); a wrong answer shows on the form."""
+    typed = (
+        form.cleaned_data["date_of_birth"] if request.method == "POST" and form.is_valid() else None
     )
-
-
-def _record_failure(session) -> None:
-    failures = session.get(FAILS_KEY, {"count": 0})
-    failures["count"] = failures.get("count", 0) + 1
-    if failures["count"] >= DOB_ATTEMPTS:
-        failures["until"] = (timezone.now() + timedelta(minutes=DOB_LOCK_MINUTES)).timestamp()
-    session[FAILS_KEY] = failures
-
-
-def _date_of_birth_locked(request, form: DateOfBirthForm, patient) -> bool:
-    """Whether this check is refused: this session missed too often, or this patient's date
-    of birth has been tried too often from any session (a new cookie resets the first). Every
-    check counts before comparing, so parallel guesses cannot slip past; a right answer is
-    taken back in `_date_of_birth_matches`."""
-    if _locked_out(request.session):
-        return True
-    if request.method != "POST" or not form.is_valid():
-        return False
-    return over_limit(f"visit-dob:{patient.pk}", limit=DOB_ATTEMPTS, window=DOB_LOCK_MINUTES * 60)
-
-
-def _date_of_birth_matches(request, form: DateOfBirthForm, patient) -> bool:
-    """The date-of-birth check of a patient's link, with its lockout after repeated misses."""
-    if request.method != "POST" or not form.is_valid():
-        return False
-    if form.cleaned_data["date_of_birth"] != patient.date_of_birth:
-        _record_failure(request.session)
+    outcome = links.date_of_birth_check(kind=kind, obj=obj, date_of_birth=typed)
+    if outcome == links.DateOfBirth.WRONG:
         form.add_error("date_of_birth", _("That date of birth does not match our records."))
-        return False
-    request.session.pop(FAILS_KEY, None)
-    forgive(f"visit-dob:{patient.pk}", window=DOB_LOCK_MINUTES * 60)
-    return True
+    return outcome
 
 
 def _grant_visit(request, visit: Visit) -> None:
@@ -89,17 +57,18 @@ def _grant_visit(request, visit: Visit) -> None:
 def join(request, token: str):
     """The link in the patient's reminder: a date-of-birth check, then the waiting room."""
     try:
-        appointment = scheduling.appointment_from_join_token(token)
-    except scheduling.BookingError as error:
+        appointment = links.read(scheduling_links.JOIN, token)
+    except links.LinkError as error:
         return render(
             request, "scheduling/link_problem.html", {"problem": error.message}, status=410
         )
     form = DateOfBirthForm(request.POST or None)
-    if _date_of_birth_locked(request, form, appointment.patient):
+    outcome = _date_of_birth(request, form, scheduling_links.JOIN, appointment)
+    if outcome == links.DateOfBirth.LOCKED:
         return render(
             request, "visits/join.html", {"locked": True, "appointment": appointment}, status=429
         )
-    if _date_of_birth_matches(request, form, appointment.patient):
+    if outcome == links.DateOfBirth.RIGHT:
         visit = services.visit_for_appointment(appointment)
         _grant_visit(request, visit)
         services.patient_arrives(visit=visit, request=request)
@@ -118,8 +87,8 @@ def join(request, token: str):
 def summary_link(request, token: str):
     """The link in the after-visit summary message: a date-of-birth check, then the summary."""
     try:
-        visit = services.visit_from_summary_token(token)
-    except services.VisitError as error:
+        visit = links.read(visits_links.SUMMARY, token)
+    except links.LinkError as error:
         return render(
             request, "scheduling/link_problem.html", {"problem": error.message}, status=410
         )
@@ -127,11 +96,12 @@ def summary_link(request, token: str):
     if user.is_authenticated and user.is_patient and visit.patient.user_id == user.pk:
         return redirect("visits:summary", visit_id=visit.pk)
     form = DateOfBirthForm(request.POST or None)
-    if _date_of_birth_locked(request, form, visit.patient):
+    outcome = _date_of_birth(request, form, visits_links.SUMMARY, visit)
+    if outcome == links.DateOfBirth.LOCKED:
         return render(
             request, "visits/summary_link.html", {"locked": True, "visit": visit}, status=429
         )
-    if _date_of_birth_matches(request, form, visit.patient):
+    if outcome == links.DateOfBirth.RIGHT:
         _grant_visit(request, visit)
         return redirect("visits:summary", visit_id=visit.pk)
     return render(
@@ -183,6 +153,7 @@ def waiting(request, visit_id: int):
 
 @phi_view
 def room(request, visit_id: int):
+    participant: Participant | None
     if request.user.is_authenticated and request.user.is_staff_role:
         if not request.user.is_clinician:
             raise Http404
@@ -233,7 +204,7 @@ def room(request, visit_id: int):
             appointments_visible_to(request.user)
             .filter(patient_id=visit.patient_id, start__gt=timezone.now())
             .filter(status__in=ACTIVE_STATUSES)
-            .exclude(pk=visit.appointment_id)
+            .exclude(visit=visit)
             .select_related("provider", "appointment_type")
             .order_by("start")[:3]
         )
@@ -241,7 +212,6 @@ def room(request, visit_id: int):
 
 
 @staff_required
-@practice_required
 @phi_view
 def today(request):
     """Clinicians and front desk: today's video and phone visits, who is waiting, since when."""
@@ -256,10 +226,11 @@ def today(request):
     )
     if request.user.is_clinician:
         appointments = appointments.filter(provider__user=request.user)
-    appointments = list(appointments)
-    for appointment in appointments:
+    rows = list(appointments)
+    for appointment in rows:
         note_phi_access(request, appointment)
-        appointment.intake_status = intake_selectors.status_of(appointment.patient)
+        # Shown beside each row; not a column.
+        appointment.intake_status = intake_selectors.status_of(appointment.patient)  # type: ignore[attr-defined]
     walk_ins = list(selectors.walk_in_queue(user=request.user))
     for visit in walk_ins:
         note_phi_access(request, visit)
@@ -269,7 +240,7 @@ def today(request):
     return render(
         request,
         template,
-        {"appointments": appointments, "now": timezone.now(), "walk_ins": walk_ins},
+        {"appointments": rows, "now": timezone.now(), "walk_ins": walk_ins},
     )
 
 
@@ -329,9 +300,9 @@ def note_save(request, visit_id: int):
             return _back_to_record(request, visit, error=error.message)
         return _back_to_record(request, visit, done=_("Note saved."))
     try:
-        payload = json.loads(request.body or b"{}")
-    except ValueError:
-        return JsonResponse({"detail": _("Send the note as JSON.")}, status=400)
+        payload = json_input.request_json(request, empty={})
+    except json_input.JSONInputError as error:
+        return JsonResponse({"detail": error.message}, status=400)
     if not isinstance(payload, dict):
         return JsonResponse({"detail": _("Send the note as a JSON object.")}, status=400)
     try:
@@ -411,9 +382,12 @@ async def device_check_offer(request):
     if not user.is_authenticated and not has_grant:
         return JsonResponse({"detail": _("Open your visit link first.")}, status=403)
     try:
-        payload = json.loads(request.body or b"{}")
+        payload = json_input.request_json(request, empty={})
+    except json_input.JSONInputError as error:
+        return JsonResponse({"detail": error.message}, status=400)
+    try:
         sdp = payload["sdp"]
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return JsonResponse({"detail": _('Send the offer as JSON: {"sdp": "..."}.')}, status=400)
     if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > 20_000:
         return JsonResponse({"detail": _("That is not a WebRTC offer.")}, status=400)

@@ -6,8 +6,6 @@ this user. The chart view lists them in registration order."""
 
 from collections.abc import Callable
 
-from django.utils.safestring import SafeString
-
 Section = Callable[..., str]
 _sections: list[Section] = []
 
@@ -18,5 +16,6 @@ def register(section: Section) -> Section:
     return section
 
 
-def render_sections(request, patient) -> list[SafeString]:
+def render_sections(request, patient) -> list[str]:
+    # Each is a SafeString from render_to_string, so the template does not escape it.
     return [html for section in _sections if (html := section(request, patient))]

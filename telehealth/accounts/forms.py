@@ -1,6 +1,17 @@
+from collections.abc import Iterator
+
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import (
+    AdminUserCreationForm,
+    AuthenticationForm,
+    PasswordResetForm,
+    UserChangeForm,
+)
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from telehealth.accounts.models import User
+from telehealth.accounts.validation import normalise_email
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -66,3 +77,36 @@ class DateOfBirthForm(forms.Form):
         help_text=_("To make sure this visit is yours."),
         error_messages={"invalid": _("Enter your date of birth, for example 1984-03-12.")},
     )
+
+
+class EmailPasswordResetForm(PasswordResetForm):
+    """Finds the account through the email's blind index (the email itself is encrypted)."""
+
+    def get_users(self, email: str) -> Iterator[User]:
+        for user in User.objects.with_email(email).filter(is_active=True):
+            if user.has_usable_password():
+                yield user
+
+
+class UniqueEmailForm(forms.ModelForm):
+    """Admin user forms: an email field, unique through the blind index (the database's unique
+    index on it is the backstop under a race)."""
+
+    email = forms.EmailField(label=_("Email"), max_length=254)
+
+    def clean_email(self) -> str:
+        email = normalise_email(self.cleaned_data["email"])
+        others = User.objects.with_email(email)
+        if self.instance.pk is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise ValidationError(_("Another account already uses this email."), code="unique")
+        return email
+
+
+class AdminUserChangeForm(UniqueEmailForm, UserChangeForm):
+    pass
+
+
+class AdminUserAddForm(UniqueEmailForm, AdminUserCreationForm):
+    pass

@@ -3,10 +3,12 @@
 import secrets
 import zoneinfo
 from datetime import date
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -56,10 +58,27 @@ class Practice(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
-class UserManager(BaseUserManager):
+def email_index(email: str) -> str:
+    """The blind index of an email: case and surrounding spaces do not matter."""
+    return blind_index(email.strip().lower())
+
+
+class UserQuerySet(models.QuerySet["User"]):
+    def with_email(self, email: str) -> "UserQuerySet":
+        """The user signing in with this email (matched through the blind index)."""
+        return self.filter(email_index=email_index(email))
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
     use_in_migrations = True
 
-    def create_user(self, email: str, password: str | None = None, **fields):
+    def get_by_natural_key(self, username: str | None) -> "User":
+        return self.get(email_index=email_index(username or ""))
+
+    async def aget_by_natural_key(self, username: str | None) -> "User":
+        return await self.aget(email_index=email_index(username or ""))
+
+    def create_user(self, email: str, password: str | None = None, **fields: Any) -> "User":
         if not email:
             raise ValueError("A user needs an email address.")
         user = self.model(email=normalise_email(email), **fields)
@@ -67,7 +86,7 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_superuser(self, email: str, password: str | None = None, **fields):
+    def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> "User":
         fields.setdefault("role", Role.PRACTICE_ADMIN)
         fields.update(is_staff=True, is_superuser=True)
         return self.create_user(email, password, **fields)
@@ -78,9 +97,13 @@ def new_security_stamp() -> str:
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """Anyone who logs in. Email is the login; one role decides what they may see."""
+    """Anyone who logs in. Email is the login; one role decides what they may see.
 
-    email = models.EmailField(unique=True)
+    The email is encrypted; `email_index` (its blind index) is what sign-in, matching and
+    uniqueness use. `save()` derives the index, so no way of writing a user can leave it stale."""
+
+    email = EncryptedTextField(validators=[validate_email])
+    email_index = models.CharField(max_length=64, unique=True, editable=False)
     full_name = models.CharField(max_length=200)
     role = models.CharField(max_length=20, choices=Role.choices)
     practice = models.ForeignKey(
@@ -112,7 +135,20 @@ class User(AbstractBaseUser, PermissionsMixin):
         ]
 
     def __str__(self) -> str:
-        return f"{self.full_name} <{self.email}>"
+        # Not the email: this text is stored in plaintext (the admin's change log keeps it).
+        return f"{self.full_name} (#{self.pk}, {self.get_role_display()})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email_index = email_index(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_index"}
+        super().save(*args, **kwargs)
+
+    @property
+    def audit_label(self) -> str:
+        """How the audit trail names this user: never by email."""
+        return f"user #{self.pk} ({self.role})"
 
     def get_session_auth_hash(self) -> str:
         return salted_hmac(
@@ -281,14 +317,14 @@ class BreakGlassGrant(models.Model):
 
     clinician = models.ForeignKey(User, on_delete=models.PROTECT, related_name="break_glass")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass")
-    reason = models.TextField()
+    reason = EncryptedTextField()
     granted_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     reviewed_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    review_note = models.TextField(blank=True)
+    review_note = EncryptedTextField(blank=True)
 
     class Meta:
         ordering = ["-granted_at"]
@@ -306,3 +342,52 @@ class BreakGlassGrant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.expires_at > timezone.now()
+
+
+class SignInBackoff(models.Model):
+    """Failed sign-ins to one account from addresses it has not signed in from, and the lock
+    they earned (telehealth.accounts.lockout). Deleted by the next successful sign-in."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="sign_in_backoff"
+    )
+    failures = models.PositiveIntegerField(default=0)
+    locks = models.PositiveIntegerField(default=0)  # locks set so far: each one lasts longer
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Sign-in back-off for user {self.user_id}"
+
+
+class SignInAddress(models.Model):
+    """An address the account signed in from, and when last: such addresses are spared the
+    per-account lock so that an attacker elsewhere cannot keep the user out."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_addresses")
+    ip = models.GenericIPAddressField()
+    last_success_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "ip"], name="sign_in_address_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sign-in address of user {self.user_id}"
+
+
+class LinkVersion(models.Model):
+    """The version of one object's no-login links of one kind (see telehealth.links): revoking
+    bumps it, and links signed under an older version stop working. No row means version 1."""
+
+    kind = models.CharField(max_length=50)
+    object_id = models.PositiveBigIntegerField()
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id"], name="link_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} v{self.version}"

@@ -1,13 +1,20 @@
 """Reads of people: every query of patients goes through these, scoped to the acting user."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from telehealth.accounts.models import BreakGlassGrant, CareTeamMember, Patient, Role, User
+from telehealth.accounts.models import (
+    BreakGlassGrant,
+    CareTeamMember,
+    Patient,
+    Practice,
+    Role,
+    User,
+)
 from telehealth.audit.models import AuditEvent
 
 
@@ -112,3 +119,26 @@ def patient_audit_trail(*, user: User, patient_id: int) -> tuple[Patient, QueryS
     patient = access_patient(user=user, patient_id=patient_id)
     events = AuditEvent.objects.filter(patient=patient).order_by("-occurred_at", "-id")
     return patient, events
+
+
+def returning_patient(
+    *, practice: Practice, date_of_birth: date, phone: str = "", email: str = ""
+) -> Patient | None:
+    """The practice's patient with this date of birth and this phone or email, for forms that
+    anyone may fill in (booking, web chat). Contacts are matched only through their blind
+    indexes; this is the one place that knows how."""
+    probe = Patient(practice=practice)
+    probe.set_contact(phone=phone, email=email)
+    same_contact = Q()
+    if probe.phone_index:
+        same_contact |= Q(phone_index=probe.phone_index)
+    if probe.email_index:
+        same_contact |= Q(email_index=probe.email_index)
+    if not same_contact:
+        return None
+    return (
+        Patient.objects.filter(practice=practice, date_of_birth=date_of_birth)
+        .filter(same_contact)
+        .order_by("pk")
+        .first()
+    )

@@ -16,6 +16,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from telehealth.accounts import selectors
 from telehealth.accounts.models import (
     BreakGlassGrant,
     CareTeamMember,
@@ -77,43 +78,33 @@ def patient_match_or_create(
 ) -> tuple[Patient, bool]:
     """A returning patient is the one with this date of birth and this phone or email (matched
     through the blind indexes); otherwise a new record. Returns (patient, created)."""
-    probe = Patient(practice=practice)
-    probe.set_contact(phone=phone, email=email)
-    same_contact = Q()
-    if probe.phone_index:
-        same_contact |= Q(phone_index=probe.phone_index)
-    if probe.email_index:
-        same_contact |= Q(email_index=probe.email_index)
-    if same_contact:
-        existing = (
-            Patient.objects.filter(practice=practice, date_of_birth=date_of_birth)
-            .filter(same_contact)
-            .order_by("pk")
-            .first()
+    with transaction.atomic():
+        existing = selectors.returning_patient(
+            practice=practice, date_of_birth=date_of_birth, phone=phone, email=email
         )
-        if existing is not None:
-            if fields.get("sms_consent") and not existing.sms_consent:
-                existing.sms_consent, existing.sms_consent_at = True, timezone.now()
-                existing.save(update_fields=["sms_consent", "sms_consent_at", "updated_at"])
-                audit.record(
-                    action=Action.UPDATE,
-                    actor=by,
-                    obj=existing,
-                    request=request,
-                    detail="SMS opt-in (booking form)",
-                )
-            return existing, False
-    patient = patient_create(
-        practice=practice,
-        legal_name=legal_name,
-        date_of_birth=date_of_birth,
-        phone=phone,
-        email=email,
-        by=by,
-        request=request,
-        **fields,
-    )
-    return patient, True
+        if existing is None:
+            patient = patient_create(
+                practice=practice,
+                legal_name=legal_name,
+                date_of_birth=date_of_birth,
+                phone=phone,
+                email=email,
+                by=by,
+                request=request,
+                **fields,
+            )
+            return patient, True
+        if fields.get("sms_consent") and not existing.sms_consent:
+            existing.sms_consent, existing.sms_consent_at = True, timezone.now()
+            existing.save(update_fields=["sms_consent", "sms_consent_at", "updated_at"])
+            audit.record(
+                action=Action.UPDATE,
+                actor=by,
+                obj=existing,
+                request=request,
+                detail="SMS opt-in (booking form)",
+            )
+        return existing, False
 
 
 def patient_user_create(*, patient: Patient, password: str) -> User:
@@ -142,7 +133,7 @@ PRACTICE_ADMIN_PERMISSIONS = [
 
 
 def staff_user_create(
-    *, email: str, password: str, full_name: str, role: str, practice: Practice
+    *, email: str, password: str, full_name: str, role: str, practice: Practice | None
 ) -> User:
     if role == Role.PATIENT:
         raise ValueError("Patients get logins through patient_user_create.")

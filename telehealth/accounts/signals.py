@@ -2,17 +2,21 @@
 receivers that end or re-check live sockets when a session or what it may reach changes."""
 
 import time
+from typing import Any, cast
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.contenttypes.models import ContentType
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django_otp.models import Device
 
-from telehealth.accounts.models import BreakGlassGrant, User
+from telehealth.accounts import lockout
+from telehealth.accounts.models import BreakGlassGrant, User, email_index
 from telehealth.accounts.policy import AUTHENTICATED_AT_KEY, LAST_SEEN_KEY
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+from telehealth.net import client_address
 from telehealth.realtime import check_user_sockets, end_session_sockets
 
 # User fields whose change can end a session or narrow what it may reach.
@@ -28,6 +32,7 @@ def on_login(sender, request, user, **kwargs):
         request.session[AUTHENTICATED_AT_KEY] = now
         request.session[LAST_SEEN_KEY] = now
     audit.record(action=Action.LOGIN, actor=user, request=request)
+    lockout.sign_in_success_record(user=user, ip=client_address(request))
 
 
 @receiver(user_logged_out)
@@ -64,19 +69,34 @@ def on_device_changed(sender: type, instance: object, **kwargs) -> None:
 
 @receiver(user_login_failed)
 def on_login_failed(sender, credentials, request=None, **kwargs):
-    attempted = str(credentials.get("username") or credentials.get("email") or "")[:254]
-    audit.record(action=Action.LOGIN_FAILED, actor_label=attempted, request=request)
+    audit.record(
+        action=Action.LOGIN_FAILED, actor_label=failed_login_label(credentials), request=request
+    )
+
+
+def failed_login_label(credentials: dict[str, Any]) -> str:
+    """Who a failed sign-in was for, without the email typed: the account's id and role when
+    one matches, else the email's blind index (an investigator can compute it from an email)."""
+    attempted = str(credentials.get("username") or credentials.get("email") or "")
+    if not attempted:
+        return ""
+    user = User.objects.with_email(attempted).only("pk", "role").first()
+    if user is not None:
+        return user.audit_label
+    return f"unknown email {email_index(attempted)}"
 
 
 @receiver(post_save, sender=LogEntry)
 def on_admin_change(sender, instance: LogEntry, created: bool, **kwargs):
     if created:
+        # Set on every new entry; django-stubs leave the field untyped.
+        kind = cast(ContentType, instance.content_type)
         audit.record(
             action=Action.ADMIN_CHANGE,
             actor=instance.user,
             detail=(
                 f"{instance.get_action_flag_display()} "
-                f"{instance.content_type.app_label}.{instance.content_type.model} "
+                f"{kind.app_label}.{kind.model} "
                 f"#{instance.object_id}"
             ),
         )

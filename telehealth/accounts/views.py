@@ -6,6 +6,7 @@ import time
 import segno
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -16,13 +17,19 @@ from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from telehealth.accounts import chart, selectors, services
+from telehealth.accounts import chart, lockout, selectors, services
 from telehealth.accounts.access import (
     clinician_required,
     practice_admin_required,
     staff_required,
 )
-from telehealth.accounts.forms import BreakGlassForm, EmailLoginForm, OTPTokenForm, ReviewForm
+from telehealth.accounts.forms import (
+    BreakGlassForm,
+    EmailLoginForm,
+    EmailPasswordResetForm,
+    OTPTokenForm,
+    ReviewForm,
+)
 from telehealth.accounts.models import Role
 from telehealth.accounts.policy import LAST_SEEN_KEY
 from telehealth.audit import services as audit
@@ -42,11 +49,17 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        if getattr(self.request, lockout.LOCKED_UNTIL_ATTR, None) is not None:
+            return lockout.locked_out_response(self.request)
+        return super().form_invalid(form)
+
 
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "accounts/password_reset.html"
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
+    form_class = EmailPasswordResetForm
     success_url = reverse_lazy("accounts:password-reset-done")
 
 
@@ -56,6 +69,12 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
     post_reset_login = False
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        # Whoever guessed at the old password has nothing left to guess at.
+        lockout.sign_in_backoff_clear(user=form.user)
+        return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -162,7 +181,7 @@ HOME_TEMPLATES = {
 def home(request):
     if not request.user.is_authenticated:
         return redirect("accounts:login")
-    context = {}
+    context: dict[str, object] = {}
     if request.user.is_practice_admin:
         context["reviews_pending"] = (
             selectors.break_glass_grants_for_review(user=request.user)

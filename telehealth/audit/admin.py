@@ -1,11 +1,13 @@
 from django.contrib import admin
 
+from telehealth.accounts.admin import SuperuserOnlyAdmin
 from telehealth.audit.models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the trail is append-only."""
+class AuditEventAdmin(SuperuserOnlyAdmin):
+    """Read-only: the trail is append-only. Superusers only: a practice admin reads their
+    practice's trail on the audited staff pages."""
 
     list_display = ["occurred_at", "actor_label", "role", "action", "object_type", "object_id"]
     list_filter = ["action", "role"]
@@ -19,7 +21,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def get_queryset(self, request):
-        events = super().get_queryset(request)
-        return events if request.user.is_superuser else events.none()

@@ -33,7 +33,9 @@ class AuditEvent(models.Model):
         db_constraint=False,
         related_name="+",
     )
-    actor_label = models.CharField(max_length=254, blank=True, help_text="Email at the time")
+    actor_label = models.CharField(
+        max_length=254, blank=True, help_text="User id and role at the time, never the email"
+    )
     role = models.CharField(max_length=20, blank=True)
     action = models.CharField(max_length=20, choices=Action.choices)
     object_type = models.CharField(max_length=100, blank=True)

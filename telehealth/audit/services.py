@@ -9,6 +9,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from telehealth.audit.models import Action, AuditEvent
+from telehealth.net import client_address
 
 GENESIS_HASH = "0" * 64
 # Any constant works: it names the PostgreSQL advisory lock that serialises the chain's tail.
@@ -37,7 +38,7 @@ def event_hash(event: AuditEvent) -> str:
 def request_origin(request) -> tuple[str | None, str]:
     if request is None:
         return None, ""
-    ip = request.META.get("REMOTE_ADDR") or None
+    ip = client_address(request)
     if ip:
         # The stored form must equal the hashed form (IPv6 is normalised on save).
         try:
@@ -96,7 +97,7 @@ def record_many(
             event = AuditEvent(
                 occurred_at=now,
                 actor=actor,
-                actor_label=actor_label or (actor.email if actor else ""),
+                actor_label=actor_label or (actor.audit_label if actor else ""),
                 role=getattr(actor, "role", "") if actor else "",
                 action=action,
                 object_type=obj._meta.label if obj is not None else "",

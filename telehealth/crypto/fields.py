@@ -6,7 +6,7 @@ are needed (see `blind_index`).
 """
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import InvalidToken
 from django.core.exceptions import ImproperlyConfigured
@@ -15,8 +15,13 @@ from django.db import models
 
 from telehealth.crypto.keys import decrypt_bytes, encrypt_bytes
 
+if TYPE_CHECKING:
+    _FieldBase = models.Field[Any, Any]  # the concrete field the mixin is combined with
+else:
+    _FieldBase = object
 
-class EncryptedMixin:
+
+class EncryptedMixin(_FieldBase):
     """Shared by the encrypted fields; subclasses turn values into text and back."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

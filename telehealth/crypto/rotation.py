@@ -67,23 +67,23 @@ def _rotate_columns(model, batch_size: int, report: RotationReport, log: Callabl
 
 def _rotate_files(model, report: RotationReport) -> None:
     file_fields = [
-        f
+        (f, f.storage)
         for f in model._meta.concrete_fields
         if isinstance(f, FileField) and isinstance(f.storage, EncryptedFileSystemStorage)
     ]
-    for file_field in file_fields:
+    for file_field, storage in file_fields:
         names = (
             model._default_manager.exclude(**{file_field.name: ""})
             .values_list(file_field.name, flat=True)
             .iterator()
         )
         for name in names:
-            if not name or not file_field.storage.exists(name):
+            if not name or not storage.exists(name):
                 continue
-            token = file_field.storage.read_token(name)
+            token = storage.read_token(name)
             if is_under_primary_key(token):
                 continue
-            file_field.storage.replace_token(name, fernet().rotate(token))
+            storage.replace_token(name, fernet().rotate(token))
             label = f"{model._meta.label}.{file_field.name}"
             report.files[label] = report.files.get(label, 0) + 1
 

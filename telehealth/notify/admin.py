@@ -20,7 +20,8 @@ class MessageTemplateForm(forms.ModelForm):
         }
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             wording.validate_template(
                 channel=data.get("channel", ""),

@@ -219,7 +219,8 @@ def dispatch_due(*, max_batches: int = 50) -> DispatchReport:
             break
         opted_out = opted_out_among(batch)
         for message in batch:
-            if message.lease_expires_at <= timezone.now():
+            lease = message.lease_expires_at  # set by claim_due
+            if lease is None or lease <= timezone.now():
                 break  # too slow: another worker may own these now; they will be retried
             try:
                 send_one(message, report, opted_out)

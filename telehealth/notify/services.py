@@ -220,7 +220,8 @@ def _nudge() -> None:
 def nudge_on_commit() -> None:
     """Ask a worker to dispatch right after commit, once per transaction however many rows it
     queued (beat dispatches every few seconds anyway)."""
-    if any(func is _nudge for _sids, func, _robust in connection.run_on_commit):
+    # Entries are (savepoint ids, func, robust); django-stubs declare pairs.
+    if any(entry[1] is _nudge for entry in connection.run_on_commit):
         return
     transaction.on_commit(_nudge)
 

@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 from telehealth.accounts.access import role_required
 from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
+from telehealth.net import client_address
 from telehealth.notify import inbound, selectors, services
 from telehealth.notify.models import OutboundMessage, RejectedWebhook, StatusCallback
 
@@ -46,7 +47,7 @@ def _signature_problem(request) -> str:
 
 def _refuse(request, reason: str):
     RejectedWebhook.objects.create(
-        path=request.path[:200], reason=reason[:200], ip=request.META.get("REMOTE_ADDR") or None
+        path=request.path[:200], reason=reason[:200], ip=client_address(request)
     )
     logger.warning("Refused Twilio webhook on %s: %s", request.path, reason)
     return HttpResponseForbidden("Signature check failed.")

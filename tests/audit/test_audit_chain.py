@@ -91,6 +91,7 @@ def test_reading_a_chart_is_audited_with_the_patient(client, world):
         f"/patients/{world.patient.pk}/", REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="TestBrowser/1.0"
     )
     event = AuditEvent.objects.filter(action=Action.VIEW).last()
+    assert event is not None
     assert event.actor == world.front_desk
     assert event.role == "front_desk"
     assert event.patient_id == world.patient.pk

@@ -3,6 +3,7 @@
 The matrix is built from the URL resolver, so a new route without an entry here fails
 `test_every_route_has_an_access_entry` until someone decides who may reach it."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -10,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from telehealth.accounts import services
 from telehealth.accounts.models import Role
-from tests.conftest import sign_in
+from tests.conftest import make_staff, sign_in
 
 ALL_ROLES = frozenset(Role.values)
 STAFF = frozenset({Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN})
@@ -25,11 +26,12 @@ class Access:
     obj: str | None = None  # "patient" or "grant": the route takes an object id
     ok: tuple = (200,)  # status for an allowed user on their own object
     kwargs: dict = field(default_factory=dict)
-    json: object = None  # a function of the world giving a JSON body for API writes
+    json: Callable[..., dict] | None = None  # a function of the world giving a JSON body
+    practice: bool = True  # staff need a practice to use it (False: pages about the account)
 
 
 ROUTES: dict[str, Access] = {
-    "home": Access(),
+    "home": Access(practice=False),
     "healthz": Access(public=True),
     "set_language": Access(public=True, method="post", ok=(302,)),
     "accounts:login": Access(public=True, ok=(200, 302)),
@@ -38,10 +40,10 @@ ROUTES: dict[str, Access] = {
     "accounts:password-reset-done": Access(public=True),
     "accounts:password-reset-confirm": Access(public=True, kwargs={"uidb64": "x", "token": "y"}),
     "accounts:password-reset-complete": Access(public=True),
-    "accounts:mfa-setup": Access(),
-    "accounts:mfa-verify": Access(ok=(200, 302)),
-    "accounts:security": Access(),
-    "accounts:keepalive": Access(method="post"),
+    "accounts:mfa-setup": Access(practice=False),
+    "accounts:mfa-verify": Access(practice=False, ok=(200, 302)),
+    "accounts:security": Access(practice=False),
+    "accounts:keepalive": Access(practice=False, method="post"),
     "accounts:patient-list": Access(roles=STAFF),
     "accounts:patient-chart": Access(roles=STAFF, obj="patient"),
     "accounts:break-glass": Access(roles=frozenset({Role.CLINICIAN}), obj="patient", ok=(302,)),
@@ -394,3 +396,24 @@ def test_every_allowed_role_reaches_each_page(client, world, name):
         sign_in(client, world.user_for(role))
         response = call(client, access, url_for(name, access, {}), world)
         assert response.status_code in access.ok, (role, response.status_code)
+
+
+NO_PRACTICE_CASES = sorted(
+    (name, role) for name, a in ROUTES.items() if not a.public for role in a.roles & STAFF
+)
+
+
+@pytest.mark.parametrize(("name", "role"), NO_PRACTICE_CASES)
+def test_staff_without_a_practice_is_refused(client, world, name, role):
+    """A staff account whose practice was removed (or never set) gets a 403 from every route
+    that works on a practice, and still reaches the pages about its own account."""
+    access = ROUTES[name]
+    adrift = make_staff(None, role, f"adrift-{role}@nowhere.test", "Adrift")
+    sign_in(client, adrift)
+    response = call(
+        client, access, url_for(name, access, object_id(world, access, outsider=False)), world
+    )
+    if access.practice:
+        assert response.status_code == 403
+    else:
+        assert response.status_code in access.ok

@@ -46,3 +46,21 @@ def test_the_menu_offers_them_no_practice_pages(client, world, admin_without_pra
     menu = client.get("/").content.decode()
     for url in ("/messaging/inbox/", "/visits/", "/intake/manage/"):
         assert f'href="{url}"' in menu
+
+
+def test_the_schedule_tells_staff_without_a_practice_why_they_are_refused(
+    client, admin_without_practice
+):
+    sign_in(client, admin_without_practice)
+    response = client.get("/scheduling/")
+    assert response.status_code == 403
+    assert "not linked to a practice" in response.content.decode()
+
+
+def test_the_api_tells_staff_without_a_practice_why_they_are_refused(
+    client, admin_without_practice
+):
+    sign_in(client, admin_without_practice)
+    response = client.get("/api/v1/scheduling/appointments")
+    assert response.status_code == 403
+    assert "not linked to a practice" in response.json()["detail"]

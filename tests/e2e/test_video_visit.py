@@ -10,8 +10,9 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from scheduling import services as scheduling
+from scheduling.links import JOIN
 from scheduling.models import Appointment
+from telehealth import links
 from tests.asgi_server import AsgiServer
 from tests.conftest import sign_in
 from tests.e2e.conftest import DESKTOP, PHONE, screenshot, wait_until
@@ -52,7 +53,7 @@ def test_patient_waits_clinician_admits_and_both_see_video(world, video_type, br
             viewport=DESKTOP, permissions=["camera", "microphone"]
         )
         patient = patient_context.new_page()
-        patient.goto(f"{server.url}/visit/{scheduling.join_token(appointment)}/")
+        patient.goto(f"{server.url}/visit/{links.token_for(JOIN, appointment)}/")
         patient.get_by_label("Your date of birth").fill("1980-01-02")
         patient.get_by_role("button", name="Continue to the waiting room").click()
         expect(patient.get_by_role("heading", name="You're in the waiting room")).to_be_visible()

@@ -17,7 +17,9 @@ from pypdf import PdfReader
 
 from intake import builtin, selectors, services
 from intake import questionnaire as fhirq
+from intake.links import INTAKE
 from intake.models import ConsentDocument, Form, InsuranceCard, IntakeRequest, Response, Signature
+from telehealth import links
 from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
 
@@ -205,7 +207,8 @@ def test_a_completed_response_is_a_valid_questionnaire_response(world, practice_
     response.refresh_from_db()
     assert response.status == Response.Status.COMPLETED
     resource = QuestionnaireResponse.model_validate(response.resource)
-    assert resource.questionnaire.endswith("|1")
+    assert resource.questionnaire is not None and resource.questionnaire.endswith("|1")
+    assert resource.subject is not None
     assert resource.subject.reference == f"Patient/{world.patient.pk}"
     with connection.cursor() as cursor:
         cursor.execute("SELECT answers, resource FROM intake_response")
@@ -235,7 +238,7 @@ def test_save_and_resume_then_submit_with_server_side_checks(client, world, prac
 def test_the_link_from_the_booking_opens_forms_after_a_date_of_birth_check(
     client, world, practice_forms
 ):
-    url = f"/intake/start/{services.link_token(world.patient)}/"
+    url = f"/intake/start/{links.token_for(INTAKE, world.patient)}/"
     assert client.get("/intake/").status_code == 404
     wrong = client.post(url, {"date_of_birth": "1999-09-09"})
     assert wrong.status_code == 400
@@ -301,6 +304,7 @@ def test_signing_records_the_exact_text_and_makes_a_readable_pdf(client, world, 
     )
     signature = Signature.objects.get()
     version = document.current
+    assert version is not None
     assert signature.text_sha256 == hashlib.sha256(version.text.encode()).hexdigest()
     assert (signature.ip, signature.user_agent, signature.method) == (
         "203.0.113.9",
@@ -322,6 +326,7 @@ def test_signing_records_the_exact_text_and_makes_a_readable_pdf(client, world, 
 
 def test_a_forged_drawing_is_refused(world, practice_forms):
     version = ConsentDocument.objects.get(practice=world.practice).current
+    assert version is not None
     with pytest.raises(services.IntakeError):
         services.consent_sign(
             patient=world.patient,
@@ -346,9 +351,11 @@ def test_status_and_summary_by_role(client, world, practice_forms):
     response = services.response_for(patient=world.patient, form=history)
     services.response_save(response=response, raw=history_answers(), complete=True)
     assert selectors.status_of(world.patient) == selectors.PARTIAL  # the consent is unsigned
+    consent = ConsentDocument.objects.get(practice=world.practice).current
+    assert consent is not None
     services.consent_sign(
         patient=world.patient,
-        consent=ConsentDocument.objects.get(practice=world.practice).current,
+        consent=consent,
         signer_name="Pat Alpha",
     )
     assert selectors.status_of(world.patient) == selectors.COMPLETE

@@ -44,9 +44,7 @@ def consent_to_texts(patient, phone=OWN_PHONE):
 
 
 def staff_reply(thread, user, body, **kwargs):
-    return services.message_post(
-        thread=thread, body=body, author_kind=Message.Author.STAFF, by=user, **kwargs
-    )
+    return services.message_post(thread=thread, body=body, by=user, **kwargs)
 
 
 # --- Access --------------------------------------------------------------------------------
@@ -119,13 +117,7 @@ def test_internal_notes_never_reach_the_patient_by_page_api_or_sms(client, world
 @pytest.mark.django_db
 def test_a_patient_cannot_write_an_internal_note(world, thread):
     with pytest.raises(services.MessagingError):
-        services.message_post(
-            thread=thread,
-            body="x",
-            author_kind=Message.Author.PATIENT,
-            by=world.patient.user,
-            internal=True,
-        )
+        services.message_post(thread=thread, body="x", by=world.patient.user, internal=True)
 
 
 # --- Sockets -------------------------------------------------------------------------------
@@ -332,7 +324,7 @@ def test_rules_route_and_answer_and_after_hours_replies_once(world, settings):
         other, _ = services.thread_start(
             patient=world.other_patient, subject="Hi", body="Question", by=None
         )
-        services.message_post(thread=other, body="And another", author_kind="patient")
+        services.message_post(thread=other, body="And another", by=world.other_patient.user)
     replies = other.messages.filter(author_kind="system")
     assert replies.count() == 1
     assert "closed" in replies.get().body
@@ -425,7 +417,7 @@ def test_bulk_message_previews_then_queues_to_reachable_patients(client, world, 
     day = timezone.localdate()
     form = {
         "visit_from": day.isoformat(),
-        "visit_to": (day + timezone.timedelta(days=2)).isoformat(),
+        "visit_to": (day + timedelta(days=2)).isoformat(),
         "channel": "sms",
         "body": "Hi {patient_first_name}, the office opens at 10 tomorrow.",
     }

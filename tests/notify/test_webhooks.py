@@ -11,6 +11,7 @@ from telehealth.notify.models import (
     OutboundMessage,
     PhoneOptOut,
     RejectedWebhook,
+    StatusCallback,
 )
 from tests.conftest import sign_in
 from tests.scheduling.conftest import local
@@ -171,6 +172,7 @@ def test_replaying_the_same_inbound_message_has_one_effect(client, booked):
 
 def test_status_callbacks_update_once_and_never_go_backwards(client, booked):
     message = OutboundMessage.objects.filter(channel="sms").first()
+    assert message is not None
     OutboundMessage.objects.filter(pk=message.pk).update(status="sent", provider_message_id="SMabc")
     delivered = {"MessageSid": "SMabc", "MessageStatus": "delivered"}
     for _ in range(2):
@@ -185,6 +187,7 @@ def test_status_callbacks_update_once_and_never_go_backwards(client, booked):
 
 def test_failed_delivery_is_recorded(client, booked):
     message = OutboundMessage.objects.filter(channel="sms").first()
+    assert message is not None
     OutboundMessage.objects.filter(pk=message.pk).update(status="sent", provider_message_id="SMxyz")
     post_signed(
         client,
@@ -197,3 +200,34 @@ def test_failed_delivery_is_recorded(client, booked):
 
 def test_webhook_without_required_fields_is_a_clear_400(client, world):
     assert post_signed(client, "/webhooks/twilio/sms", {"Body": "hi"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/webhooks/twilio/sms", "Body"),
+        ("/webhooks/twilio/sms", "From"),
+        ("/webhooks/twilio/sms", "MessageSid"),
+        ("/webhooks/twilio/status", "MessageStatus"),
+        ("/webhooks/twilio/status", "ErrorCode"),
+    ],
+)
+def test_a_signed_webhook_with_a_nul_character_is_a_clear_400_and_stores_nothing(
+    client, booked, path, field
+):
+    params = {
+        "MessageSid": "SM" + "0" * 32,
+        "From": "+16175550123",
+        "To": "+16175550100",
+        "Body": "C",
+        "MessageStatus": "delivered",
+        "ErrorCode": "30003",
+    }
+    params[field] = params[field][:1] + "\x00" + params[field][1:]
+    response = post_signed(client, path, params)
+    assert response.status_code == 400
+    assert b"NUL" in response.content
+    assert not InboundMessage.objects.exists()
+    assert not RejectedWebhook.objects.exists()
+    assert not StatusCallback.objects.exists()
+    assert Appointment.objects.get(pk=booked.pk).status == booked.status

@@ -4,7 +4,8 @@ browser cookie for each guess does not buy more guesses."""
 import pytest
 from django.test import Client
 
-from scheduling import services as scheduling
+from scheduling.links import JOIN
+from telehealth import links
 from tests.visits.test_consumers import make_visit
 from tests.visits.test_record_and_summary import finished, summary_link
 from visits import services
@@ -20,13 +21,13 @@ def guess_five_times_from_fresh_sessions(url: str) -> None:
 
 def test_guessing_the_join_links_date_of_birth_from_many_sessions_is_stopped(world, video_type):
     visit = make_visit(world, video_type)
-    url = f"/visit/{scheduling.join_token(visit.appointment)}/"
+    url = f"/visit/{links.token_for(JOIN, visit.appointment)}/"
     guess_five_times_from_fresh_sessions(url)
     locked = Client().post(url, {"date_of_birth": "1980-01-02"})
     assert locked.status_code == 429
     assert b"Too many attempts" in locked.content
     other = make_visit(world, video_type, patient=world.other_patient)
-    other_url = f"/visit/{scheduling.join_token(other.appointment)}/"
+    other_url = f"/visit/{links.token_for(JOIN, other.appointment)}/"
     assert Client().post(other_url, {"date_of_birth": "1980-01-02"}).status_code == 302
 
 
@@ -46,7 +47,7 @@ def test_guessing_the_summary_links_date_of_birth_from_many_sessions_is_stopped(
 
 def test_right_answers_do_not_use_up_the_tries(world, video_type):
     visit = make_visit(world, video_type)
-    url = f"/visit/{scheduling.join_token(visit.appointment)}/"
+    url = f"/visit/{links.token_for(JOIN, visit.appointment)}/"
     for _ in range(6):  # the patient opens the link on several devices
         assert Client().post(url, {"date_of_birth": "1980-01-02"}).status_code == 302
     guess_five_times_from_fresh_sessions(url)

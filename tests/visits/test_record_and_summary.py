@@ -138,7 +138,9 @@ def test_the_record_page_form_saves_signs_and_amends(client, world, visit):
 
 def summary_link(visit) -> str:
     body = summary_messages(visit).get().body
-    return re.search(r"https?://\S+?(/visits/summary/\S+/)", body).group(1)
+    found = re.search(r"https?://\S+?(/visits/summary/\S+/)", body)
+    assert found is not None
+    return found.group(1)
 
 
 def finished(world, visit):

@@ -99,7 +99,7 @@ class Command(BaseCommand):
             },
         )
         for email, name, role in STAFF:
-            user = User.objects.filter(email=email).first()
+            user = User.objects.with_email(email).first()
             if user is None:
                 user = services.staff_user_create(
                     email=email,
@@ -127,7 +127,7 @@ class Command(BaseCommand):
                     StaticToken.objects.create(
                         device=device, token=f"{secrets.randbelow(10**8):08d}"
                     )
-        ana = User.objects.get(email="ana.ruiz@demo.clinic")
+        ana = User.objects.with_email("ana.ruiz@demo.clinic").get()
         for email, legal, preferred, dob, phone, state, language, login in PATIENTS:
             if practice.patients.filter(legal_name=legal, date_of_birth=dob).exists():
                 continue
@@ -206,7 +206,7 @@ class Command(BaseCommand):
             "(or use a backup code, each works once):"
         )
         for email, _name, role in STAFF:
-            user = User.objects.get(email=email)
+            user = User.objects.with_email(email).get()
             totp = TOTPDevice.objects.filter(user=user, confirmed=True).first()
             secret = base64.b32encode(totp.bin_key).decode().rstrip("=") if totp else "-"
             codes = list(

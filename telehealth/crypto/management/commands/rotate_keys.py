@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.core.management.base import BaseCommand
 
 from telehealth.crypto.rotation import rotate_all
@@ -13,7 +15,10 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=500)
 
     def handle(self, *args, batch_size: int, verbosity: int, **options):
-        log = self.stdout.write if verbosity > 1 else (lambda _: None)
+        def quiet(_: str) -> None:
+            pass
+
+        log: Callable[[str], None] = self.stdout.write if verbosity > 1 else quiet
         report = rotate_all(batch_size=batch_size, log=log)
         for label, count in sorted({**report.rows, **report.files}.items()):
             self.stdout.write(f"{label}: {count} re-encrypted")

@@ -1,0 +1,85 @@
+"""Scheduling's no-login links, registered with telehealth.links in `ready()`: the manage
+link in every appointment message, the waitlist offer, and the visit's join link (it opens
+the visits app's waiting room after a date-of-birth check)."""
+
+from datetime import timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from scheduling.models import ACTIVE_STATUSES, Appointment, WaitlistOffer
+from telehealth import links
+from telehealth.accounts.models import Patient
+
+MANAGE = "appointment-manage"
+OFFER = "waitlist-offer"
+JOIN = "visit-join"
+
+
+def _appointments() -> QuerySet[Appointment]:
+    return Appointment.objects.select_related(
+        "patient__practice", "provider", "practice", "appointment_type"
+    )
+
+
+def _offers() -> QuerySet[WaitlistOffer]:
+    return WaitlistOffer.objects.select_related(
+        "entry__patient", "entry__appointment_type", "provider"
+    )
+
+
+def _manage_check(appointment: Appointment) -> str | None:
+    if appointment.end < timezone.now():
+        return _("This appointment is in the past.")
+    return None
+
+
+def _join_check(appointment: Appointment) -> str | None:
+    """A join link works from the booking until two hours after the visit's end."""
+    if appointment.status not in ACTIVE_STATUSES:
+        return _("This visit was cancelled or moved. Use the newest link.")
+    if appointment.end + timedelta(hours=2) < timezone.now():
+        return _("This visit has ended.")
+    return None
+
+
+def _patient_of_appointment(appointment: Appointment) -> Patient:
+    return appointment.patient
+
+
+def register() -> None:
+    links.register(
+        links.LinkKind(
+            name=MANAGE,
+            salt="scheduling.manage-link",
+            max_age=timedelta(days=90),
+            url_name="scheduling:manage",
+            queryset=_appointments,
+            id_key="a",
+            version_key="v",
+            check=_manage_check,
+        )
+    )
+    links.register(
+        links.LinkKind(
+            name=OFFER,
+            salt="scheduling.waitlist-offer",
+            max_age=timedelta(days=14),
+            url_name="scheduling:offer",
+            queryset=_offers,
+            id_key="o",
+        )
+    )
+    links.register(
+        links.LinkKind(
+            name=JOIN,
+            salt="scheduling.visit-join",
+            max_age=timedelta(days=120),
+            url_name="visits:join",
+            queryset=_appointments,
+            id_key="a",
+            patient_of=_patient_of_appointment,
+            check=_join_check,
+        )
+    )
