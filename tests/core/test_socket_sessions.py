@@ -16,8 +16,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.core.cache import cache
 from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
