@@ -11,7 +11,6 @@ from rpm import ingest, services
 from telehealth import json_input
 
 router = Router(tags=["monitoring"])
-MAX_BODY = 8 * 1024 * 1024
 
 
 class DeviceToken(HttpBearer):
@@ -41,8 +40,6 @@ def readings(request):
         payload = json_input.request_json(request, bounded_numbers=False)
     except json_input.JSONInputError as error:
         raise HttpError(400, error.message) from error
-    if len(request.body) > MAX_BODY:
-        raise HttpError(413, "Send at most 8 MB per request (10,000 readings).")
     try:
         return services.ingest_payload(device=request.device, payload=payload)
     except ingest.Rejected as error:

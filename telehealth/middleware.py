@@ -53,7 +53,8 @@ def _has_nul(data: QueryDict) -> bool:
 
 
 class NulRefusalMiddleware:
-    """Refuses NUL characters in query strings and form bodies with 400, once for every view.
+    """Refuses NUL characters in the path, query string and form body with 400, once for every
+    view.
 
     PostgreSQL cannot store NUL in text, so letting one through turns a typo or a probe into a
     500 wherever the value reaches the database. JSON bodies are checked where they are parsed
@@ -66,10 +67,14 @@ class NulRefusalMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
-            refused = _has_nul(request.GET) or (
-                request.method == "POST"
-                and request.content_type in FORM_TYPES
-                and _has_nul(request.POST)
+            refused = (
+                "\x00" in request.path_info
+                or _has_nul(request.GET)
+                or (
+                    request.method == "POST"
+                    and request.content_type in FORM_TYPES
+                    and _has_nul(request.POST)
+                )
             )
         except RequestDataTooBig:
             return too_large(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)

@@ -315,6 +315,14 @@ class UserAdmin(DjangoUserAdmin, PracticeScopedAdmin):
             for name, opts in fieldsets
         ]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        users = super().get_queryset(request)
+        if request.user.is_superuser:
+            return users
+        # A practice admin must never reset the password of, or deactivate, a platform
+        # superuser who happens to belong to their practice.
+        return users.exclude(is_superuser=True)
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[User], search_term: str
     ) -> tuple[QuerySet[User], bool]:

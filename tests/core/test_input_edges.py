@@ -132,6 +132,19 @@ def test_nul_in_the_query_string_is_refused(client, world, name):
 
 
 @pytest.mark.parametrize("name", HTML_ROUTES)
+def test_nul_in_the_path_is_refused(client, world, name):
+    """A path argument reaches the database too (`calendar/<token>.ics` looks its token up)."""
+    access, url = open_route(client, world, name)
+    head, _, last = url.rstrip("/").rpartition("/")  # the NUL opens the last segment
+    tainted = f"{head}/%00{last}{url[len(url.rstrip('/')) :]}"
+    before = row_counts(set())
+    response = getattr(client, access.method)(tainted, HTTP_ACCEPT="text/html")
+    assert_refused(response, (name, tainted))
+    assert "NUL" in message_of(response)
+    assert row_counts(set()) == before
+
+
+@pytest.mark.parametrize("name", HTML_ROUTES)
 def test_nul_in_each_form_field_is_refused_and_nothing_is_written(client, world, name):
     access, url = open_route(client, world, name)
     fields = form_fields(client, name, access, url)
