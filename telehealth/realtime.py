@@ -1,13 +1,14 @@
 """Live updates: the one helper that pushes events, and the base every consumer builds on."""
 
 import asyncio
+import threading
 import time
 from importlib import import_module
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.core.exceptions import ImproperlyConfigured
@@ -40,7 +41,21 @@ def broadcast_on_commit(group: str, event: dict) -> None:
     layer = get_channel_layer()
     if layer is None:  # settings always define one (in memory without REDIS_URL)
         raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer.")
-    transaction.on_commit(lambda: async_to_sync(layer.group_send)(group, event))
+    transaction.on_commit(lambda: _group_send_now(layer, group, event))
+
+
+def _group_send_now(layer: BaseChannelLayer, group: str, event: dict) -> None:
+    send = async_to_sync(layer.group_send)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        send(group, event)
+        return
+    # This thread runs an event loop already (a test driving a browser writes its data from
+    # one), so it cannot block on another: send from a short-lived thread and wait for it.
+    sender = threading.Thread(target=send, args=(group, event))
+    sender.start()
+    sender.join()
 
 
 def user_group(user_id: int) -> str:
