@@ -386,3 +386,20 @@ async def test_a_role_change_that_keeps_access_keeps_the_sockets(
     assert (await inbox.receive_json_from(timeout=2))["type"] == "thread-updated"
     await thread.disconnect()
     await inbox.disconnect()
+
+
+async def test_a_frame_in_rechecks_access_when_the_practice_changed(
+    world: World, video_type: object
+) -> None:
+    """A change saved without signals (a queryset update) sends no re-check: the next frame
+    the socket gets finds it."""
+    scene = await sync_to_async(make_scene)(world, world.clinician, video_type)
+    sockets = await staff_sockets(scene)
+    await sync_to_async(User.objects.filter(pk=world.clinician.pk).update)(
+        practice=world.outside_practice
+    )
+    for ws in sockets:
+        await ws.send_json_to({"type": "ping"})
+        await closed(ws)
+    await sync_to_async(post_internal_note)(scene)
+    await hears_nothing_more(*sockets)
