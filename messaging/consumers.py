@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 
 from messaging import selectors, services
 from messaging.models import Message, Thread
-from telehealth.accounts.models import Role
+from telehealth.accounts.models import Role, User
 from telehealth.accounts.selectors import break_glass_expiry
 from telehealth.realtime import CLOSE_FORBIDDEN, AuthenticatedConsumer
 
@@ -51,9 +51,9 @@ class ThreadConsumer(AuthenticatedConsumer):
             self.access_deadline = expiry.timestamp() if expiry else None
         return thread
 
-    async def groups_for(self, user) -> list[str]:
+    async def groups_for(self, user: User) -> list[str]:
         groups = [services.thread_group(self.thread.pk)]
-        if self.is_staff:
+        if user.role != Role.PATIENT:
             groups.append(services.staff_group(self.thread.pk))
         return groups
 
@@ -167,13 +167,13 @@ class ThreadConsumer(AuthenticatedConsumer):
 
 
 class InboxConsumer(AuthenticatedConsumer):
-    async def allowed(self, user) -> bool:
+    async def allowed(self, user: User) -> bool:
         return user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN, Role.CLINICIAN) and bool(
             user.practice_id
         )
 
-    async def groups_for(self, user) -> list[str]:
-        return [services.inbox_group(user.practice_id)]
+    async def groups_for(self, user: User) -> list[str]:
+        return [services.inbox_group(user.practice_id)] if user.practice_id else []
 
     async def handle(self, content: dict) -> None:
         if content["type"] == "ping":

@@ -6,11 +6,13 @@ import time
 from importlib import import_module
 
 from asgiref.sync import async_to_sync
+from channels.auth import UserLazyObject
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.crypto import salted_hmac
@@ -86,6 +88,13 @@ def check_user_sockets(user_id: int) -> None:
     broadcast_on_commit(session_checks_group(user_id), {"type": "session.check"})
 
 
+def lazy_user(user: User) -> UserLazyObject:
+    """`user` as the auth middleware puts it in a scope."""
+    lazy = UserLazyObject()
+    lazy._wrapped = user
+    return lazy
+
+
 class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     """Accepts only signed-in users whose session is live and (for staff) MFA-verified, and
     closes the socket when the session ends. Subclasses override `groups_for` and
@@ -101,7 +110,8 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     access_deadline: float | None = None
     watcher: asyncio.Task | None = None
 
-    user: User  # the signed-in user, once `authorize` accepted them
+    user: User  # the signed-in user, once `authorize` accepted them; re-read by `session_ok`
+    access_groups: list[str]  # the groups `groups_for` gave at connect
 
     async def connect(self):
         # Joined before the session is checked, so a sign-out during the check still lands.
@@ -116,6 +126,7 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined += groups
+        self.access_groups = groups
         await self.accept()
         self.watcher = asyncio.create_task(self.close_at_deadline())
         await self.on_connected()
@@ -140,16 +151,32 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         return None
 
     async def still_allowed(self) -> bool:
-        """Checked before each frame: the session may have ended since the socket opened."""
-        return await self.session_ok(self.scope["user"])
+        """Checked before each frame: the session may have ended since the socket opened, or
+        the user's role or practice changed (before the re-check that change sends arrives)."""
+        before = self.user
+        if not await self.session_ok(before):
+            return False
+        after = self.user
+        if (after.role, after.practice_id) == (before.role, before.practice_id):
+            return True
+        return await self.revalidate()
 
     async def on_connected(self) -> None:
         pass
 
     async def revalidate(self) -> bool:
-        """Whether the socket may stay open, asked again without counting as activity.
-        Subclasses also re-check access to their object."""
-        return await self.session_ok(self.scope["user"], touch=False)
+        """Whether the socket may stay open, asked again without counting as activity, with
+        the user as stored now. Subclasses also re-check access to their object."""
+        if not await self.session_ok(self.user, touch=False):
+            return False
+        return await self.access_unchanged(self.user)
+
+    async def access_unchanged(self, user: User) -> bool:
+        """Whether `user` (freshly read) still passes `allowed` and would join the same groups:
+        a socket never moves groups, it closes and the client reconnects."""
+        if not await self.allowed(user):
+            return False
+        return sorted(await self.groups_for(user)) == sorted(self.access_groups)
 
     def deadline(self) -> float | None:
         deadlines = [d for d in (self.session_deadline, self.access_deadline) if d is not None]
@@ -208,32 +235,36 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     @database_sync_to_async
-    def session_ok(self, user, *, touch: bool = True) -> bool:
+    def session_ok(self, user: AbstractBaseUser, *, touch: bool = True) -> bool:
         """Re-read the session from its store: it may have ended (timeout, sign-out, a
-        password or MFA change elsewhere) since the socket opened."""
+        password or MFA change elsewhere) since the socket opened. On success the user read
+        afresh replaces `self.user` and `scope["user"]`, so every later access check sees
+        their role and practice as they are now."""
         scoped = self.scope.get("session")
         if scoped is None or not scoped.session_key:
             return False
         session = import_module(settings.SESSION_ENGINE).SessionStore(
             session_key=scoped.session_key
         )
-        user = User.objects.filter(pk=user.pk, is_active=True).first()
-        if user is None or session.get(SESSION_KEY) != str(user.pk):
+        fresh = User.objects.filter(pk=user.pk, is_active=True).first()
+        if fresh is None or session.get(SESSION_KEY) != str(fresh.pk):
             return False
-        if session.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
+        if session.get(HASH_SESSION_KEY) != fresh.get_session_auth_hash():
             return False
-        if session_expiry_reason(session, user, now=time.time()):
+        if session_expiry_reason(session, fresh, now=time.time()):
             return False
-        if needs_mfa_enrolment(user):
+        if needs_mfa_enrolment(fresh):
             return False
-        if user_has_device(user, confirmed=True) and not session_is_verified(session, user):
+        if user_has_device(fresh, confirmed=True) and not session_is_verified(session, fresh):
             return False
         # A live socket is activity: keep the idle timer fresh, at most one write a minute.
         now = int(time.time())
         if touch and now - session.get(LAST_SEEN_KEY, 0) > 60:
             session[LAST_SEEN_KEY] = now
             session.save()
-        self.session_deadline = session_deadline(session, user)
+        self.session_deadline = session_deadline(session, fresh)
+        self.user = fresh
+        self.scope["user"] = lazy_user(fresh)
         return True
 
     async def receive_json(self, content, **kwargs):

@@ -79,7 +79,7 @@ class VisitAccessMixin(AuthenticatedConsumer):
     async def still_allowed(self) -> bool:
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
-            return await self.session_ok(user)
+            return await super().still_allowed()
         return await self.grant_still_valid()
 
     async def revalidate(self) -> bool:
@@ -89,7 +89,9 @@ class VisitAccessMixin(AuthenticatedConsumer):
         if not await self.session_ok(user, touch=False):
             return False
         _visit, participant = await self.load_participant()
-        return participant is not None and participant.pk == self.participant.pk
+        if participant is None or participant.pk != self.participant.pk:
+            return False
+        return await self.access_unchanged(self.user)
 
     @database_sync_to_async
     def grant_still_valid(self) -> bool:

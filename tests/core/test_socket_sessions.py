@@ -27,7 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from messaging import services as messaging_services
 from messaging.models import Thread
-from telehealth.accounts.models import BreakGlassGrant, User
+from telehealth.accounts.models import BreakGlassGrant, Role, User
 from telehealth.accounts.policy import AUTHENTICATED_AT_KEY, LAST_SEEN_KEY
 from telehealth.asgi import application
 from telehealth.realtime import CLOSE_SESSION_ENDED
@@ -315,3 +315,91 @@ async def test_the_waiting_room_rechecks_the_sign_in_not_only_the_link_grant(pat
     await waiting.send_json_to({"type": "ping"})
     await closed(waiting)
     await hears_nothing_more(waiting)
+
+
+def post_internal_note(scene: Scene) -> None:
+    messaging_services.message_post(
+        thread=Thread.objects.get(pk=scene.thread.pk),
+        body="Internal note sent after the move",
+        by=scene.world.front_desk,
+        internal=True,
+    )
+
+
+def moved_to_another_practice(world: World) -> None:
+    user = User.objects.get(pk=world.clinician.pk)
+    user.practice = world.outside_practice
+    user.save(update_fields=["practice"])
+
+
+def moved_by_a_full_save(world: World) -> None:
+    user = User.objects.get(pk=world.clinician.pk)
+    user.practice_id = world.outside_practice.pk
+    user.save()  # as the admin's change form does
+
+
+def made_a_patient(world: World) -> None:
+    user = User.objects.get(pk=world.clinician.pk)
+    user.role = Role.PATIENT
+    user.save(update_fields=["role"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [moved_to_another_practice, moved_by_a_full_save, made_a_patient],
+    ids=["practice", "practice-full-save", "role-patient"],
+)
+async def test_a_clinician_losing_access_closes_their_thread_and_inbox_sockets(
+    world: World, video_type: object, change: Callable[[World], None]
+) -> None:
+    """The old practice's thread messages, internal notes and inbox events stop reaching a
+    clinician who no longer belongs there, without a sign-out."""
+    scene = await sync_to_async(make_scene)(world, world.clinician, video_type)
+    sockets = await staff_sockets(scene)
+    if change is not made_a_patient:  # a visit's room follows the practice, not the role
+        sockets.append(await open_socket(f"/ws/visits/{scene.visit.pk}/", scene.client))
+    await sync_to_async(change)(world)
+    await asyncio.gather(*(closed(ws) for ws in sockets))
+    await sync_to_async(post_to_thread)(scene)
+    await sync_to_async(post_internal_note)(scene)
+    await hears_nothing_more(*sockets)
+
+
+async def test_a_role_change_that_keeps_access_keeps_the_sockets(
+    world: World, video_type: object
+) -> None:
+    """Front desk still reads every thread and the inbox of the practice: nothing closes and
+    the next message arrives."""
+    scene = await sync_to_async(make_scene)(world, world.clinician, video_type)
+    thread, inbox = await staff_sockets(scene)
+
+    def made_front_desk() -> None:
+        user = User.objects.get(pk=world.clinician.pk)
+        user.role = Role.FRONT_DESK
+        user.save(update_fields=["role"])
+
+    await sync_to_async(made_front_desk)()
+    assert await thread.receive_nothing(QUIET) and await inbox.receive_nothing(QUIET)
+    await sync_to_async(post_internal_note)(scene)
+    frame = await thread.receive_json_from(timeout=2)
+    assert frame["type"] == "message" and frame["body"] == "Internal note sent after the move"
+    assert (await inbox.receive_json_from(timeout=2))["type"] == "thread-updated"
+    await thread.disconnect()
+    await inbox.disconnect()
+
+
+async def test_a_frame_in_rechecks_access_when_the_practice_changed(
+    world: World, video_type: object
+) -> None:
+    """A change saved without signals (a queryset update) sends no re-check: the next frame
+    the socket gets finds it."""
+    scene = await sync_to_async(make_scene)(world, world.clinician, video_type)
+    sockets = await staff_sockets(scene)
+    await sync_to_async(User.objects.filter(pk=world.clinician.pk).update)(
+        practice=world.outside_practice
+    )
+    for ws in sockets:
+        await ws.send_json_to({"type": "ping"})
+        await closed(ws)
+    await sync_to_async(post_internal_note)(scene)
+    await hears_nothing_more(*sockets)
