@@ -8,9 +8,10 @@ and bulk messages. Live events go out through broadcast_on_commit:
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.http import HttpRequest
@@ -31,6 +32,7 @@ from messaging.models import (
     Team,
     Thread,
 )
+from telehealth.accounts import services as account_services
 from telehealth.accounts.models import Patient, Practice, Role, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -66,6 +68,8 @@ class MessagingRateLimited(MessagingError):
 
 
 RATE_WINDOW = 60  # seconds; settings.MESSAGING_RATE posts per window per user
+NEW_THREADS_PER_DAY = 10  # conversations a patient may start themselves per day
+NEW_THREAD_WINDOW = 86400
 
 
 def thread_group(thread_id: int) -> str:
@@ -146,16 +150,49 @@ def thread_start(
     category: str = Category.OTHER,
     origin: str = Origin.PORTAL,
     by: User | None = None,
-    files=(),
-    request=None,
+    files: Sequence[UploadedFile] = (),
+    request: HttpRequest | None = None,
 ) -> tuple[Thread, Message]:
     """A new conversation. Patients start portal threads (or SMS and website chat start them
-    for the patient); staff start one to reach a patient."""
+    for the patient); staff start one to reach a patient. A patient starting one themselves
+    is held to NEW_THREADS_PER_DAY."""
     subject = (subject or "").strip()[:MAX_SUBJECT] or _("Message")
     if category not in Category.values:
         raise MessagingError(_("Choose a category."))
-    from_staff = origin == Origin.STAFF
     body = _clean_body(body, allow_empty=bool(files))
+    limited = by is not None and by.role == Role.PATIENT
+    rate_key = f"new-thread:{patient.pk}"
+    if limited and over_limit(rate_key, limit=NEW_THREADS_PER_DAY, window=NEW_THREAD_WINDOW):
+        raise MessagingRateLimited(_("You have started many conversations today. Reply in one."))
+    try:
+        return _thread_create(
+            patient=patient,
+            subject=subject,
+            body=body,
+            category=category,
+            origin=origin,
+            by=by,
+            files=files,
+            request=request,
+        )
+    except MessagingError:
+        if limited:
+            forgive(rate_key, window=NEW_THREAD_WINDOW)  # a refused start does not use up a try
+        raise
+
+
+def _thread_create(
+    *,
+    patient: Patient,
+    subject: str,
+    body: str,
+    category: str,
+    origin: str,
+    by: User | None,
+    files: Sequence[UploadedFile],
+    request: HttpRequest | None,
+) -> tuple[Thread, Message]:
+    from_staff = origin == Origin.STAFF
     with transaction.atomic():
         thread = Thread.objects.create(
             practice_id=patient.practice_id,
@@ -202,14 +239,13 @@ def message_post(
     request: HttpRequest | None = None,
 ) -> Message:
     """A signed-in user posts to a thread they may see (the caller's selector checked that),
-    from a page, the API or a socket alike. Their role decides the author kind; patients
-    cannot write internal notes; every user has one rate limit over all three doors. The
+    from a page, the API or a socket alike. Their role decides the author kind (and so
+    whether an internal note is allowed, in _message_add); every user has one rate limit over
+    all three doors. The
     returned message's `thread.urgent` says whether the post flagged the thread urgent."""
     patient = by.role == Role.PATIENT
     if patient and thread.patient.user_id != by.pk:
         raise MessagingForbidden(_("This conversation is not yours."))
-    if internal and patient:
-        raise MessagingForbidden(_("Only staff write internal notes."))
     if over_limit(_rate_key(by), limit=settings.MESSAGING_RATE, window=RATE_WINDOW):
         raise MessagingRateLimited(_("Too many messages at once. Wait a minute."))
     try:
@@ -242,7 +278,7 @@ def _message_add(
     everything it causes: search terms, the SMS or email that carries it, the urgent flag,
     rules and the after-hours reply, and the live events (sent after commit)."""
     if internal and author_kind != Message.Author.STAFF:
-        raise MessagingError(_("Only staff write internal notes."))
+        raise MessagingForbidden(_("Only staff write internal notes."))
     body = _clean_body(body, allow_empty=bool(files))
     checked = [attachment_files.check(f) for f in files]  # refuse before writing anything
     with transaction.atomic():
@@ -626,20 +662,47 @@ def sms_received(*, patient: Patient, body: str) -> Message:
     )
 
 
-def web_chat_start(*, patient: Patient, body: str) -> Thread:
-    """A message from the practice's website chat: a thread that continues by text. The
-    patient gets an acknowledgement by text unless an automatic reply already went."""
-    with transaction.atomic():
-        thread, _message = thread_start(
-            patient=patient, subject=_("Website chat"), body=body, origin=Origin.WEB_CHAT
-        )
-        thread = (
-            Thread.objects.select_for_update().select_related("patient__practice").get(pk=thread.pk)
-        )
-        if not thread.messages.filter(author_kind=Message.Author.SYSTEM).exists():
-            _system_reply(
-                thread=thread, body=_patient_wording(thread, "messaging.web_chat_received")
+def web_chat_start(
+    *,
+    practice: Practice,
+    name: str,
+    date_of_birth: date,
+    phone: str,
+    body: str,
+    request: HttpRequest | None = None,
+) -> Thread:
+    """A message from the practice's website chat: find the returning patient (or register a
+    new one, who agreed to texts on the form) and start a thread that continues by text, all
+    or nothing, so a refused chat leaves no patient behind. The patient gets an
+    acknowledgement by text unless an automatic reply already went."""
+    try:
+        with transaction.atomic():
+            patient, _created = account_services.patient_match_or_create(
+                practice=practice,
+                legal_name=name,
+                date_of_birth=date_of_birth,
+                phone=phone,
+                sms_consent=True,
+                request=request,
             )
+            thread, _message = thread_start(
+                patient=patient,
+                subject=_("Website chat"),
+                body=body,
+                origin=Origin.WEB_CHAT,
+                request=request,
+            )
+            thread = (
+                Thread.objects.select_for_update()
+                .select_related("patient__practice")
+                .get(pk=thread.pk)
+            )
+            if not thread.messages.filter(author_kind=Message.Author.SYSTEM).exists():
+                _system_reply(
+                    thread=thread, body=_patient_wording(thread, "messaging.web_chat_received")
+                )
+    except ValidationError as exc:  # the phone or the new patient's record did not validate
+        raise MessagingError(" ".join(exc.messages)) from exc
     return thread
 
 

@@ -33,14 +33,12 @@ from telehealth.accounts.access import (
     staff_required,
 )
 from telehealth.accounts.models import Practice, Role, User
-from telehealth.accounts.services import patient_match_or_create
 from telehealth.audit.phi import note_phi_access, phi_view
 from telehealth.net import client_address
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
 from telehealth.ratelimit import over_limit
 
-NEW_THREADS_PER_DAY = 10
 WEB_CHATS_PER_HOUR = 5
 
 
@@ -113,29 +111,28 @@ def new_thread(request):
         raise Http404
     form = NewThreadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        if over_limit(f"new-thread:{patient.pk}", limit=NEW_THREADS_PER_DAY, window=86400):
-            form.add_error(None, _("You have started many conversations today. Reply in one."))
+        try:
+            thread, _message = services.thread_start(
+                patient=patient,
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+                category=form.cleaned_data["category"],
+                by=request.user,
+                files=form.cleaned_data["attachments"],
+                request=request,
+            )
+        except services.MessagingError as error:
+            form.add_error(None, error.message)
+            status = error.status_code
         else:
-            try:
-                thread, _message = services.thread_start(
-                    patient=patient,
-                    subject=form.cleaned_data["subject"],
-                    body=form.cleaned_data["body"],
-                    category=form.cleaned_data["category"],
-                    by=request.user,
-                    files=form.cleaned_data["attachments"],
-                    request=request,
-                )
-            except services.MessagingError as error:
-                form.add_error(None, error.message)
+            thread.refresh_from_db(fields=["urgent"])
+            if thread.urgent:
+                _emergency_notice(request, thread)
             else:
-                thread.refresh_from_db(fields=["urgent"])
-                if thread.urgent:
-                    _emergency_notice(request, thread)
-                else:
-                    messages.success(request, _("Sent. We will reply here."))
-                return redirect("messaging:thread", thread_id=thread.pk)
-    status = 400 if request.method == "POST" else 200
+                messages.success(request, _("Sent. We will reply here."))
+            return redirect("messaging:thread", thread_id=thread.pk)
+    else:
+        status = 400 if request.method == "POST" else 200
     return render(request, "messaging/new.html", {"form": form}, status=status)
 
 
@@ -375,27 +372,35 @@ def web_chat(request, practice_slug: str):
     chat_settings = services.settings_for(practice)
     form = WebChatForm(request.POST or None)
     sent = False
+    status = 200
     if request.method == "POST" and form.is_valid():
         ip = client_address(request) or ""
         if over_limit(f"webchat:{practice.pk}:{ip}", limit=WEB_CHATS_PER_HOUR, window=3600):
             form.add_error(None, _("Too many messages from here. Please call us instead."))
+            status = 429
         else:
-            patient, _created = patient_match_or_create(
-                practice=practice,
-                legal_name=form.cleaned_data["name"],
-                date_of_birth=form.cleaned_data["date_of_birth"],
-                phone=form.cleaned_data["phone"],
-                sms_consent=True,
-                request=request,
-            )
-            services.web_chat_start(patient=patient, body=form.cleaned_data["body"])
-            sent = True
-            form = WebChatForm()
+            try:
+                services.web_chat_start(
+                    practice=practice,
+                    name=form.cleaned_data["name"],
+                    date_of_birth=form.cleaned_data["date_of_birth"],
+                    phone=form.cleaned_data["phone"],
+                    body=form.cleaned_data["body"],
+                    request=request,
+                )
+            except services.MessagingError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                sent = True
+                form = WebChatForm()
+    elif form.errors:
+        status = 400
     response = render(
         request,
         "messaging/web_chat.html",
         {"practice": practice, "form": form, "sent": sent},
-        status=400 if form.errors else 200,
+        status=status,
     )
     ancestors = [o for o in chat_settings.website_origins if str(o).startswith("https://")]
     # django-csp's middleware reads this per-response override (origins differ per practice).
