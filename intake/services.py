@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image
 
-from intake import builtin, pdf
+from intake import builtin, pdf, selectors
 from intake import links as intake_links
 from intake import questionnaire as fhirq
 from intake.models import (
@@ -380,7 +380,9 @@ def consent_sign(
 
 def request_forms() -> int:
     """Pulled by the periodic task: each upcoming appointment whose visit type has forms is
-    asked once, by text and email, for the forms and consent (marked by IntakeRequest)."""
+    asked once, by text and email, for the forms and consent (marked by IntakeRequest). A
+    patient whose checklist is already complete (a rescheduled visit, a returning patient) is
+    marked without being asked again."""
     due = (
         Appointment.objects.filter(
             status__in=ACTIVE_STATUSES,
@@ -398,6 +400,8 @@ def request_forms() -> int:
             if not created:
                 continue
             patient = appointment.patient
+            if selectors.status_of(patient) == selectors.COMPLETE:
+                continue
             context = {
                 **practice_context(patient),
                 "provider_name": appointment.provider.display_name,

@@ -59,13 +59,16 @@ def _key(appointment: Appointment, what: str, channel: str) -> str:
 
 
 def queue_booking_messages(appointment: Appointment) -> None:
-    """Confirmation now, then each reminder of the plan still in the future."""
+    """Confirmation now (or, for a rescheduled visit, a notice naming the old and new times),
+    then each reminder of the plan still in the future."""
     ics = appointment_ics(appointment).decode()
+    moved_from = appointment.replaces
+    what = "confirmation" if moved_from is None else "moved"
     planned = [
         notify.Planned(
             channel=channel,
-            key="appointment.confirmation",
-            dedupe_key=_key(appointment, "confirmation", channel),
+            key=f"appointment.{what}",
+            dedupe_key=_key(appointment, what, channel),
             ics=ics if channel == "email" else "",
         )
         for channel in ("email", "sms")
@@ -89,11 +92,11 @@ def queue_booking_messages(appointment: Appointment) -> None:
                 dedupe_key=_key(appointment, f"{kind}:{minutes_before}", channel),
             )
         )
+    context = context_for(appointment)
+    if moved_from is not None:
+        context["old_start_local"] = local_text(moved_from.start, appointment.patient)
     notify.patient_messages_enqueue(
-        patient=appointment.patient,
-        planned=planned,
-        context=context_for(appointment),
-        related=appointment,
+        patient=appointment.patient, planned=planned, context=context, related=appointment
     )
 
 

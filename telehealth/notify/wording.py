@@ -15,6 +15,7 @@ TOKENS = frozenset(
         "patient_first_name",
         "provider_name",
         "start_local",
+        "old_start_local",
         "join_link",
         "confirm_link",
         "cancel_link",
@@ -32,6 +33,7 @@ SAMPLE_CONTEXT = {
     "patient_first_name": "Alexandra",
     "provider_name": "Dr. Ana Ruiz, MD",
     "start_local": "Tue 24 Nov 2026 2:30 p.m. EST",
+    "old_start_local": "Mon 23 Nov 2026 9:15 a.m. EST",
     "join_link": "https://clinic.example.org/v/Ab3dE5gH7jK9",
     "confirm_link": "https://clinic.example.org/a/Ab3dE5gH7jK9",
     "cancel_link": "https://clinic.example.org/a/Ab3dE5gH7jK9",
@@ -79,6 +81,44 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Su cita con {provider_name} está programada para el {start_local}.\n\n"
             "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
             "El archivo adjunto agrega la cita a su calendario.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("appointment.moved", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: your visit with {provider_name} moved from {old_start_local} "
+            "to {start_local}. Manage: {confirm_link}"
+        ),
+    ),
+    ("appointment.moved", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: su cita con {provider_name} cambió del {old_start_local} "
+            "al {start_local}. Gestionar: {confirm_link}"
+        ),
+    ),
+    ("appointment.moved", EMAIL, "en"): (
+        "Your visit with {practice_name} has moved",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Your visit with {provider_name} has moved.\n\n"
+            "Was: {old_start_local}\n"
+            "Now: {start_local}\n\n"
+            "To confirm, reschedule or cancel: {confirm_link}\n\n"
+            "The attached calendar file adds the new time to your calendar.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("appointment.moved", EMAIL, "es"): (
+        "Su cita con {practice_name} cambió de hora",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Su cita con {provider_name} cambió de hora.\n\n"
+            "Antes: {old_start_local}\n"
+            "Ahora: {start_local}\n\n"
+            "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
+            "El archivo adjunto agrega la nueva hora a su calendario.\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),
