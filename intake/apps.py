@@ -7,8 +7,10 @@ class IntakeConfig(AppConfig):
 
     def ready(self) -> None:
         from intake import links
-        from intake.views import chart_section
+        from intake.views import chart_section, confirmation_section
+        from scheduling import confirmation
         from telehealth.accounts import chart
 
         chart.register(chart_section)
+        confirmation.register(confirmation_section)
         links.register()

@@ -6,9 +6,10 @@ from typing import cast
 
 from django.contrib import messages
 from django.forms import ModelMultipleChoiceField
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -18,6 +19,7 @@ from intake import questionnaire as fhirq
 from intake import render as form_render
 from intake.forms import FormSettingsForm, InsuranceForm, ItemFormSet, NewFormForm, SignForm
 from intake.models import ConsentDocument, Form, Response, ResponseFile
+from scheduling.models import ACTIVE_STATUSES, Appointment
 from telehealth import links
 from telehealth.accounts.access import practice_admin_required, staff_required
 from telehealth.accounts.forms import DateOfBirthForm
@@ -287,6 +289,28 @@ def chart_section(request, patient) -> str:
         {"patient": patient, "checklist": selectors.checklist(patient)},
         request=request,
     )
+
+
+def confirmation_section(request: HttpRequest, appointment: Appointment) -> str:
+    """The appointment page's list of forms and consents still waiting, with the no-login link
+    the patient fills them in by (registered in apps.ready)."""
+    if appointment.status not in ACTIVE_STATUSES:
+        return ""
+    checklist = selectors.checklist(appointment.patient)
+    forms = [form.title for form, response in checklist.forms if not _completed(response)]
+    consents = [document.title for document, signature in checklist.consents if not signature]
+    if not forms and not consents:
+        return ""
+    token = links.token_for(intake_links.INTAKE, appointment.patient)
+    return render_to_string(
+        "intake/_confirmation_section.html",
+        {"waiting": forms + consents, "link": reverse("intake:link", args=[token])},
+        request=request,
+    )
+
+
+def _completed(response: Response | None) -> bool:
+    return response is not None and response.status == Response.Status.COMPLETED
 
 
 # --- The form editor (practice admins) ------------------------------------------------------

@@ -35,11 +35,14 @@ def _manage_check(appointment: Appointment) -> str | None:
     return None
 
 
+JOIN_GRACE = timedelta(hours=2)
+
+
 def _join_check(appointment: Appointment) -> str | None:
     """A join link works from the booking until two hours after the visit's end."""
     if appointment.status not in ACTIVE_STATUSES:
         return _("This visit was cancelled or moved. Use the newest link.")
-    if appointment.end + timedelta(hours=2) < timezone.now():
+    if appointment.end + JOIN_GRACE < timezone.now():
         return _("This visit has ended.")
     return None
 

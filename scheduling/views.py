@@ -13,8 +13,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from scheduling import confirmation, selectors, services
 from scheduling import links as scheduling_links
-from scheduling import selectors, services
 from scheduling.calendar import provider_feed_ics
 from scheduling.forms import (
     PREFERENCE_CHOICES,
@@ -22,7 +22,14 @@ from scheduling.forms import (
     CancelForm,
     WaitlistForm,
 )
-from scheduling.models import ACTIVE_STATUSES, BookedVia, CalendarFeed, Status
+from scheduling.models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    BookedVia,
+    CalendarFeed,
+    Modality,
+    Status,
+)
 from telehealth import links
 from telehealth.accounts import selectors as account_selectors
 from telehealth.accounts.access import (
@@ -220,6 +227,7 @@ def manage(request, token: str):
             end=end,
             exclude_appointment_id=appointment.pk,
         ).starts
+    active = appointment.status in ACTIVE_STATUSES
     return render(
         request,
         "scheduling/manage.html",
@@ -230,8 +238,19 @@ def manage(request, token: str):
             "cancel_form": cancel_form,
             "reschedule": reschedule,
             "waitlist_form": WaitlistForm(),
+            "join_link": _join_path(appointment) if active else "",
+            "join_closes": appointment.end + scheduling_links.JOIN_GRACE,
+            "sections": confirmation.render_sections(request, appointment) if active else [],
         },
     )
+
+
+def _join_path(appointment: Appointment) -> str:
+    """The join page's address on this server (messages carry the absolute one)."""
+    if appointment.modality != Modality.VIDEO:
+        return ""
+    token = links.token_for(scheduling_links.JOIN, appointment)
+    return reverse(links.get(scheduling_links.JOIN).url_name, args=[token])
 
 
 @require_POST
