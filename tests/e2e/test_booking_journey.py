@@ -8,6 +8,8 @@ from django.core import mail
 from icalendar import Calendar
 from playwright.sync_api import expect
 
+from intake import services as intake_services
+from intake.models import Form
 from scheduling.models import Appointment
 from tests.e2e.conftest import DESKTOP, PHONE, screenshot
 
@@ -19,6 +21,10 @@ def test_new_patient_books_from_the_public_link(
     live_server, world, video_type, page_factory, viewport
 ):
     size = "phone" if viewport is PHONE else "desktop"
+    intake_services.install_builtin(world.practice)
+    Form.objects.get(practice=world.practice, slug="medical-history").appointment_types.add(
+        video_type
+    )
     page = page_factory(viewport)
     page.goto(f"{live_server.url}/book/alpha/?tz=America/New_York")
     expect(page.get_by_role("heading", name="Book a visit")).to_be_visible()
@@ -41,6 +47,8 @@ def test_new_patient_books_from_the_public_link(
     page.get_by_role("button", name="Book this visit").click()
     expect(page.get_by_role("heading", name="Your appointment")).to_be_visible()
     expect(page.get_by_role("status").filter(has_text="booked")).to_be_visible()
+    expect(page.get_by_role("heading", name="Forms waiting for you")).to_be_visible()
+    expect(page.get_by_role("heading", name="How to join your video visit")).to_be_visible()
     screenshot(page, f"book-confirmed-{size}")
     appointment = Appointment.objects.get(patient__legal_name="Nora New")
     assert appointment.reason == "Sore throat for three days"
@@ -49,6 +57,14 @@ def test_new_patient_books_from_the_public_link(
     event = Calendar.from_ical(ics).walk("VEVENT")[0]
     assert event.decoded("dtstart") == appointment.start
     assert page.csp_violations == []
+    confirmation = page.url
+    page.get_by_role("link", name="Fill in your forms").click()
+    page.get_by_label("Date of birth").fill("1990-05-04")
+    page.get_by_role("button", name="Open my forms").click()
+    expect(page.get_by_role("heading", name="Before your visit")).to_be_visible()
+    page.goto(confirmation)
+    page.get_by_role("link", name="Open the join page").click()
+    expect(page.get_by_role("heading", name="Join your video visit")).to_be_visible()
 
 
 def test_booking_form_works_by_keyboard_alone(live_server, world, video_type, page_factory):
