@@ -16,7 +16,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured, ValidationError
 from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
 from django.db.models.fields.related import RelatedField
-from django.forms import BaseForm, ModelChoiceField, ModelForm, ModelMultipleChoiceField
+from django.forms import ModelChoiceField, ModelForm, ModelMultipleChoiceField
 from django.http import HttpRequest
 
 from telehealth.accounts.forms import AdminUserAddForm, AdminUserChangeForm
@@ -206,7 +206,7 @@ class PracticeScopedAdmin(admin.ModelAdmin):
 
     def get_form(
         self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any
-    ) -> type[BaseForm]:
+    ) -> type[ModelForm]:
         form = super().get_form(request, obj, change, **kwargs)
         if not self._scopes_practice_column(request) or "practice" in form.base_fields:
             return form

@@ -3,6 +3,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.utils.html import format_html, linebreaks
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, gettext_lazy
 
 from telehealth.accounts.admin import PracticeScopedAdmin
@@ -19,11 +20,15 @@ class MessageTemplateForm(forms.ModelForm):
         model = MessageTemplate
         fields = ["key", "channel", "language", "subject", "body"]
         help_texts = {
-            "body": "Merge tokens: " + ", ".join("{" + t + "}" for t in sorted(wording.TOKENS)),
+            "body": format_lazy(
+                "{}{}",
+                gettext_lazy("Merge tokens: "),
+                ", ".join("{" + t + "}" for t in sorted(wording.TOKENS)),
+            ),
         }
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         channel = data.get("channel", "")
         # Each text is checked on its own so the reason shows beside the field at fault.
         for name in ("subject", "body"):
