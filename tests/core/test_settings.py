@@ -4,11 +4,14 @@ and no Settings form answers 500 to a bad or duplicate value. Built from
 needs a row in `settings_rows` (the test says which)."""
 
 from datetime import date, time
+from importlib import import_module
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
@@ -197,3 +200,20 @@ def test_posting_a_duplicate_to_a_settings_form_never_answers_500(
     if response.status_code == 200:
         assert response.context["adminform"].form.errors, label(model)
         assert model._default_manager.count() == before
+
+
+GRANTING_MIGRATION = "telehealth.accounts.migrations.0006_practice_admin_messaging_and_monitoring"
+
+
+def test_existing_practice_admins_get_the_newly_linked_settings(world, client):
+    migration = import_module(
+        "telehealth.accounts.migrations.0006_practice_admin_messaging_and_monitoring"
+    )
+    world.admin.user_permissions.remove(
+        *world.admin.user_permissions.filter(content_type__app_label__in=["messaging", "rpm"])
+    )
+    assert sign_in(client, world.admin).get(admin_url(Team, "changelist")).status_code == 403
+    with connection.schema_editor() as editor:
+        migration.grant(apps, editor)
+    assert client.get(admin_url(Team, "changelist")).status_code == 200
+    assert client.get(admin_url(Threshold, "changelist")).status_code == 200
