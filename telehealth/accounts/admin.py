@@ -13,10 +13,10 @@ from django.contrib.admin.filters import (
 from django.contrib.admin.utils import get_model_from_relation, reverse_field_path
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured, ValidationError
 from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
 from django.db.models.fields.related import RelatedField
-from django.forms import ModelChoiceField, ModelMultipleChoiceField
+from django.forms import ModelChoiceField, ModelForm, ModelMultipleChoiceField
 from django.http import HttpRequest
 
 from telehealth.accounts.forms import AdminUserAddForm, AdminUserChangeForm
@@ -120,6 +120,34 @@ def confined_list_filter(entry: Any) -> Any:
     return entry
 
 
+def practice_checked_form(form: type[ModelForm], *, practice_id: int | None) -> type[ModelForm]:
+    """`form` validating its row as saved for `practice_id` although the practice column is not
+    on it: Django leaves constraints on a field missing from the form to the database, which
+    answers a duplicate with an IntegrityError (a 500) instead of a form error."""
+
+    class PracticeCheckedForm(form):  # type: ignore[valid-type,misc]
+        def _post_clean(self) -> None:
+            self.instance.practice_id = practice_id
+            super()._post_clean()
+
+        def _get_validation_exclusions(self) -> set[str]:
+            exclude: set[str] = super()._get_validation_exclusions()
+            exclude.discard("practice")
+            return exclude
+
+        def _update_errors(self, errors: ValidationError) -> None:
+            # A clash on the hidden column concerns the row as a whole.
+            if hasattr(errors, "error_dict") and "practice" in errors.error_dict:
+                by_field = dict(errors.error_dict)
+                moved = by_field.pop("practice")
+                by_field[NON_FIELD_ERRORS] = [*by_field.get(NON_FIELD_ERRORS, []), *moved]
+                errors = ValidationError(by_field)
+            super()._update_errors(errors)
+
+    PracticeCheckedForm.__name__ = form.__name__
+    return PracticeCheckedForm
+
+
 class PracticeScopedAdmin(admin.ModelAdmin):
     """A practice admin sees and writes only their own practice's rows; superusers see all.
 
@@ -175,6 +203,14 @@ class PracticeScopedAdmin(admin.ModelAdmin):
         if self._scopes_practice_column(request) and self.fieldsets is None:
             exclude.append("practice")
         return exclude
+
+    def get_form(
+        self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any
+    ) -> type[ModelForm]:
+        form = super().get_form(request, obj, change, **kwargs)
+        if not self._scopes_practice_column(request) or "practice" in form.base_fields:
+            return form
+        return practice_checked_form(form, practice_id=confined_practice_id(request))
 
     def save_model(self, request, obj, form, change):
         if self._scopes_practice_column(request):

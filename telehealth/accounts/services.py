@@ -129,6 +129,11 @@ PRACTICE_ADMIN_PERMISSIONS = [
     ("scheduling", "availabilityexception", ["view", "add", "change", "delete"]),
     ("scheduling", "reminderrule", ["view", "add", "change", "delete"]),
     ("notify", "messagetemplate", ["view", "add", "change", "delete"]),
+    ("messaging", "savedreply", ["view", "add", "change", "delete"]),
+    ("messaging", "team", ["view", "add", "change", "delete"]),
+    ("messaging", "rule", ["view", "add", "change", "delete"]),
+    ("messaging", "messagingsettings", ["view", "add", "change"]),
+    ("rpm", "threshold", ["view", "add", "change", "delete"]),
 ]
 
 

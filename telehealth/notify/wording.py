@@ -9,6 +9,7 @@ import string
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 TOKENS = frozenset(
     {
@@ -413,7 +414,7 @@ def tokens_in(text: str) -> set[str]:
     try:
         return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
     except ValueError as exc:
-        raise TemplateError(f"Unbalanced braces: {exc}") from exc
+        raise TemplateError(gettext("Unbalanced braces: %(reason)s") % {"reason": exc}) from exc
 
 
 @dataclass(frozen=True)
@@ -444,22 +445,39 @@ def sms_size(text: str) -> SmsSize:
 
 
 def validate_template(*, channel: str, subject: str, body: str) -> None:
-    """Refuse unknown tokens, and SMS wording that would pass the segment budget."""
+    """Refuse unknown tokens, tokens that do not render (a format spec, conversion or index),
+    and SMS wording that would pass the segment budget."""
     unknown = (tokens_in(body) | tokens_in(subject)) - TOKENS
     if unknown:
         raise TemplateError(
-            "Unknown merge tokens: "
-            + ", ".join("{" + t + "}" for t in sorted(unknown))
-            + ". Available: "
-            + ", ".join("{" + t + "}" for t in sorted(TOKENS))
+            gettext("Unknown merge tokens: %(unknown)s. Available: %(available)s")
+            % {
+                "unknown": ", ".join("{" + t + "}" for t in sorted(unknown)),
+                "available": ", ".join("{" + t + "}" for t in sorted(TOKENS)),
+            }
         )
+    try:
+        subject.format_map(SAMPLE_CONTEXT)
+        rendered = body.format_map(SAMPLE_CONTEXT)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise TemplateError(
+            gettext("Write each merge token as {token}, with nothing after its name (%(reason)s).")
+            % {"reason": exc}
+        ) from exc
     if channel == SMS:
-        size = sms_size(body.format_map(SAMPLE_CONTEXT))
+        size = sms_size(rendered)
         if size.segments > settings.SMS_SEGMENT_BUDGET:
             raise TemplateError(
-                f"With typical values this text is {size.characters} characters "
-                f"({size.segments} {size.encoding} segments); the budget is "
-                f"{settings.SMS_SEGMENT_BUDGET}. Shorten it."
+                gettext(
+                    "With typical values this text is %(characters)s characters "
+                    "(%(segments)s %(encoding)s segments); the budget is %(budget)s. Shorten it."
+                )
+                % {
+                    "characters": size.characters,
+                    "segments": size.segments,
+                    "encoding": size.encoding,
+                    "budget": settings.SMS_SEGMENT_BUDGET,
+                }
             )
 
 
