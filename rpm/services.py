@@ -176,12 +176,15 @@ def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[NewReading]:
                 for pk, vital, value, epoch in cursor.fetchall()
             ]
     new = []
+    # Raw SQL skips the field's own conversion: without it SQLite would store "...+00:00",
+    # which no ORM comparison on measured_at ever equals.
+    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         for p in parsed:
             cursor.execute(
                 "INSERT OR IGNORE INTO rpm_reading (patient_id, device_id, vital, value, "
                 "measured_at, received_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                [device.patient_id, device.pk, p.vital, p.value, p.measured_at, now],
+                [device.patient_id, device.pk, p.vital, p.value, adapt(p.measured_at), adapt(now)],
             )
             row = cursor.fetchone()
             if row:
