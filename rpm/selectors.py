@@ -185,6 +185,7 @@ def trends(*, patient: Patient, days: int, limits: dict) -> list[dict]:
                 "label": Vital(vital).label,
                 "count": count,
                 "last": last,
+                "last_shown": f"{last[1]:g} {CANONICAL[vital]}",
                 "svg": charts.line_chart(
                     points=points,
                     start=start,

@@ -35,6 +35,16 @@ def test_dashboard_shows_labelled_latest_values_with_units(client: Client, world
     assert "systolic" not in cell and "heart_rate" not in cell
 
 
+def test_trend_captions_give_the_last_value_with_its_unit(client: Client, world, device):
+    upload(client, device.token, [bp(timezone.now(), systolic=141, diastolic=91, heart_rate=66)])
+    sign_in(client, world.clinician)
+    page = client.get(f"/rpm/patients/{world.patient.pk}/").content.decode()
+    captions = " ".join(
+        re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
+    )
+    assert "last 141 mmHg" in captions and "last 66 /min" in captions
+
+
 def test_dashboard_labels_are_translated(client: Client, world, device):
     upload(client, device.token, [bp(timezone.now(), systolic=140, diastolic=90, heart_rate=70)])
     sign_in(client, world.clinician)
