@@ -2,14 +2,16 @@
 admins see their practice's (for billing figures); the front desk sees no vitals; patients
 see their own readings."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Max, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber, TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from rpm import charts
 from rpm.ingest import CANONICAL
@@ -49,6 +51,32 @@ def access_patient(*, user: User, patient_id: int) -> Patient:
     return get_object_or_404(allowed.select_related("practice"), pk=patient_id)
 
 
+@dataclass(frozen=True)
+class ShownVital:
+    label: str | Promise
+    value: str
+    unit: str
+    measured_at: datetime
+
+
+def shown_vitals(newest: dict[str, tuple[float, datetime]]) -> list[ShownVital]:
+    """Each vital's newest value with its label and unit, in the chart's order; systolic and
+    diastolic read as one blood pressure, 220/128 mmHg."""
+    out: list[ShownVital] = []
+    if "systolic" in newest and "diastolic" in newest:
+        (high, at), (low, low_at) = newest["systolic"], newest["diastolic"]
+        out.append(
+            ShownVital(
+                _("Blood pressure"), f"{high:g}/{low:g}", CANONICAL["systolic"], max(at, low_at)
+            )
+        )
+    for vital in Vital.values:
+        if vital in newest and not (out and vital in ("systolic", "diastolic")):
+            value, at = newest[vital]
+            out.append(ShownVital(Vital(vital).label, f"{value:g}", CANONICAL[vital], at))
+    return out
+
+
 def dashboard(*, user: User) -> list[dict]:
     """Monitored patients, the most worrying first: open alert severity, then recency."""
     now = timezone.now()
@@ -58,20 +86,20 @@ def dashboard(*, user: User) -> list[dict]:
     open_alerts: dict[int, list[Alert]] = {}
     for alert in Alert.objects.filter(patient_id__in=ids).exclude(status=Alert.Status.RESOLVED):
         open_alerts.setdefault(alert.patient_id, []).append(alert)
-    last = {
-        (row["patient_id"], row["vital"]): row["latest"]
-        for row in Reading.objects.filter(patient_id__in=ids)
-        .values("patient_id", "vital")
-        .annotate(latest=Max("measured_at"))
-    }
-    latest_values: dict[int, list[tuple[str, float | None, datetime]]] = {}
-    for (patient_id, vital), moment in last.items():
-        value = (
-            Reading.objects.filter(patient_id=patient_id, vital=vital, measured_at=moment)
-            .values_list("value", flat=True)
-            .first()
+    newest: dict[int, dict[str, tuple[float, datetime]]] = {}
+    for patient_id, vital, value, moment in (
+        Reading.objects.filter(patient_id__in=ids)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("patient_id"), F("vital")],
+                order_by=F("measured_at").desc(),
+            )
         )
-        latest_values.setdefault(patient_id, []).append((vital, value, moment))
+        .filter(rank=1)
+        .values_list("patient_id", "vital", "value", "measured_at")
+    ):
+        newest.setdefault(patient_id, {})[vital] = (value, moment)
     days = dict(
         Reading.objects.filter(patient_id__in=ids, measured_at__gte=month_start)
         .annotate(day=TruncDate("measured_at"))
@@ -89,7 +117,7 @@ def dashboard(*, user: User) -> list[dict]:
                 "patient": patient,
                 "alerts": sorted(alerts, key=lambda a: -SEVERITY[a.severity]),
                 "worst": {2: "critical", 1: "warning"}.get(worst, ""),
-                "latest": sorted(latest_values.get(patient.pk, []), key=lambda r: r[0]),
+                "latest": shown_vitals(newest.get(patient.pk, {})),
                 "days_this_month": days.get(patient.pk, 0),
                 "sort": (-worst, -(recent.timestamp() if recent else 0), patient.legal_name),
             }
@@ -157,6 +185,7 @@ def trends(*, patient: Patient, days: int, limits: dict) -> list[dict]:
                 "label": Vital(vital).label,
                 "count": count,
                 "last": last,
+                "last_shown": f"{last[1]:g} {CANONICAL[vital]}",
                 "svg": charts.line_chart(
                     points=points,
                     start=start,

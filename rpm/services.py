@@ -5,6 +5,7 @@ assigned clinicians, escalated when not acknowledged), missed readings, time log
 import hashlib
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -176,12 +177,15 @@ def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[NewReading]:
                 for pk, vital, value, epoch in cursor.fetchall()
             ]
     new = []
+    # Raw SQL skips the field's own conversion: without it SQLite would store "...+00:00",
+    # which no ORM comparison on measured_at ever equals.
+    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         for p in parsed:
             cursor.execute(
                 "INSERT OR IGNORE INTO rpm_reading (patient_id, device_id, vital, value, "
                 "measured_at, received_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                [device.patient_id, device.pk, p.vital, p.value, p.measured_at, now],
+                [device.patient_id, device.pk, p.vital, p.value, adapt(p.measured_at), adapt(now)],
             )
             row = cursor.fetchone()
             if row:
@@ -233,8 +237,18 @@ def evaluate(*, patient: Patient, readings: list[NewReading]) -> list[Alert]:
         entry["summary"] = summary  # the latest reading describes the episode best
 
     by_vital: dict[str, list[NewReading]] = defaultdict(list)
+    pressures: dict[datetime, dict[str, NewReading]] = defaultdict(dict)
     for reading in readings:
         by_vital[reading.vital].append(reading)
+        if reading.vital in ("systolic", "diastolic"):
+            pressures[reading.measured_at][reading.vital] = reading
+    panels = [pair for pair in pressures.values() if len(pair) == 2]
+    in_panel = {r.pk for pair in panels for r in pair.values()}
+    for pair in panels:
+        _blood_pressure(pair["systolic"], pair["diastolic"], limits, found)
+    for reading in readings:
+        if reading.pk in in_panel:
+            continue
         breach = rules.worst_breach(limits.get(reading.vital, []), reading.value)
         if breach is not None:
             found(
@@ -277,6 +291,46 @@ def _vital_name(vital: str) -> str:
     from rpm.models import Vital
 
     return str(Vital(vital).label)
+
+
+def _blood_pressure(
+    systolic: NewReading,
+    diastolic: NewReading,
+    limits: dict[str, list[rules.Limit]],
+    found: Callable[..., None],
+) -> None:
+    """One measurement is one alert: the worse of the two breaches sets its severity, and the
+    summary names both values and the limits they broke (220/128 mmHg (≥ 180/120))."""
+    breaches = [
+        (reading, rules.worst_breach(limits.get(reading.vital, []), reading.value))
+        for reading in (systolic, diastolic)
+    ]
+    broken = [(reading, limit) for reading, limit in breaches if limit is not None]
+    if not broken:
+        return
+    worst = max(broken, key=lambda pair: rules.SEVERITY_RANK[pair[1].severity])[1]
+    signs = {"ge": "≥", "lt": "<"}
+    if len(broken) == 2 and broken[0][1].op == broken[1][1].op:
+        crossed = f"{signs[worst.op]} {broken[0][1].value:g}/{broken[1][1].value:g}"
+    else:
+        names = {"systolic": _("systolic"), "diastolic": _("diastolic")}
+        crossed = ", ".join(
+            f"{names[reading.vital]} {signs[limit.op]} {limit.value:g}" for reading, limit in broken
+        )
+    summary = _("Blood pressure %(systolic)s/%(diastolic)s mmHg (%(limits)s)") % {
+        "systolic": f"{systolic.value:g}",
+        "diastolic": f"{diastolic.value:g}",
+        "limits": crossed,
+    }
+    for reading in (systolic, diastolic):
+        found(
+            rules.episode("threshold", "blood_pressure", worst.severity, worst.direction),
+            rule=Alert.Rule.THRESHOLD,
+            vital="",
+            severity=worst.severity,
+            summary=summary,
+            reading=reading,
+        )
 
 
 def _trend(vital, new, limits, stats: tuple[float, float], found) -> None:
