@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -14,6 +15,7 @@ from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
     LAST_SEEN_KEY,
     needs_mfa_enrolment,
@@ -101,7 +103,7 @@ class PatientLanguageMiddleware:
         return self.get_response(request)
 
 
-def viewer_zone(user) -> ZoneInfo | None:
+def viewer_zone(user: User | AnonymousUser) -> ZoneInfo | None:
     """The zone a signed-in user reads times in: their practice's (a patient's through their
     patient record). None for visitors and for staff without a practice."""
     if not user.is_authenticated:
@@ -109,7 +111,8 @@ def viewer_zone(user) -> ZoneInfo | None:
     if user.is_patient:
         patient = getattr(user, "patient", None)
         return patient.practice.zone if patient is not None else None
-    return user.practice.zone if user.practice_id is not None else None
+    practice = user.practice
+    return practice.zone if practice is not None else None
 
 
 class ViewerTimeZoneMiddleware:

@@ -4,6 +4,7 @@ The pages come from the URL resolver through the access matrix, so a new page is
 soon as it has an access entry."""
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -63,7 +64,7 @@ def move_to(appointment: Appointment, start: datetime) -> Appointment:
     return appointment
 
 
-def ids_for(world: World, access: Access, appointment: Appointment) -> dict:
+def ids_for(world: World, access: Access, appointment: Appointment) -> dict[str, int]:
     """The route's object: the visit at the awkward hour where the route takes one."""
     if access.obj == "appointment":
         return {"appointment_id": appointment.pk}
@@ -83,7 +84,9 @@ def pages_for(role: str) -> list[str]:
     )
 
 
-def page_texts(client: Client, world: World, role: str, appointment: Appointment):
+def page_texts(
+    client: Client, world: World, role: str, appointment: Appointment
+) -> Iterator[tuple[str, str]]:
     sign_in(client, world.user_for(role))
     for name in pages_for(role):
         access = ROUTES[name]
@@ -96,7 +99,7 @@ def page_texts(client: Client, world: World, role: str, appointment: Appointment
 
 
 @pytest.fixture(params=["America/New_York", "Asia/Tokyo"])
-def late_visit(request, world: World) -> Appointment:
+def late_visit(request: pytest.FixtureRequest, world: World) -> Appointment:
     """A visit today in the practice's zone whose UTC time falls on another day."""
     world.practice.time_zone = request.param
     world.practice.save(update_fields=["time_zone"])
@@ -110,9 +113,11 @@ def late_visit(request, world: World) -> Appointment:
 
 
 @pytest.mark.parametrize("role", [Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN])
-def test_staff_pages_show_visit_times_in_the_practice_zone(client, world, late_visit, role):
+def test_staff_pages_show_visit_times_in_the_practice_zone(
+    client: Client, world: World, late_visit: Appointment, role: str
+) -> None:
     utc, local = shown(late_visit.start), shown(late_visit.start, world.practice.zone)
-    listed = set()
+    listed: set[str] = set()
     for name, text in page_texts(client, world, role, late_visit):
         assert_not_shown(utc, text, name)
         if name in LISTING_PAGES:
@@ -121,7 +126,9 @@ def test_staff_pages_show_visit_times_in_the_practice_zone(client, world, late_v
     assert listed == LISTING_PAGES & set(pages_for(role))
 
 
-def test_patient_pages_show_times_in_their_practice_zone(client, world, late_visit):
+def test_patient_pages_show_times_in_their_practice_zone(
+    client: Client, world: World, late_visit: Appointment
+) -> None:
     utc, local = shown(late_visit.start), shown(late_visit.start, world.practice.zone)
     for name, text in page_texts(client, world, Role.PATIENT, late_visit):
         assert_not_shown(utc, text, name)
@@ -129,7 +136,9 @@ def test_patient_pages_show_times_in_their_practice_zone(client, world, late_vis
             assert local[0] in text  # past visits are listed by date only
 
 
-def test_the_zone_is_the_server_default_again_after_the_request(client, world, late_visit):
+def test_the_zone_is_the_server_default_again_after_the_request(
+    client: Client, world: World, late_visit: Appointment
+) -> None:
     sign_in(client, world.front_desk)
     client.get(url_for("visits:today", ROUTES["visits:today"], {}))
     assert timezone.get_current_timezone_name() == "UTC"
