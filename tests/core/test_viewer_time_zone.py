@@ -5,7 +5,7 @@ soon as it has an access entry."""
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,15 +24,14 @@ LISTING_PAGES = {"visits:today", "scheduling:schedule", "scheduling:staff-move"}
 
 
 def instant_on_another_utc_day(zone: ZoneInfo) -> datetime:
-    """A moment today in `zone` that falls on another day in UTC (7:30 p.m. in New York is
-    00:30 UTC tomorrow; 8:30 a.m. in Tokyo is 23:30 UTC yesterday)."""
-    today = timezone.localtime(timezone.now(), zone).date()
-    for candidate in (
-        datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC).replace(minute=30),
-        datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC).replace(
-            hour=23, minute=30
-        ),
-    ):
+    """A moment today in `zone` that falls on another day in UTC (7:45 p.m. in New York is
+    00:45 UTC tomorrow; 8:45 a.m. in Tokyo is 23:45 UTC yesterday). Its minute is a quarter
+    of an hour away from now's, so stamps of "now" on the pages never read like it."""
+    now = timezone.now()
+    minute = 45 if now.minute < 30 else 15
+    today = timezone.localtime(now, zone).date()
+    for day, hour in ((today + timedelta(days=1), 0), (today - timedelta(days=1), 23)):
+        candidate = datetime.combine(day, time(hour, minute), UTC)
         if candidate.astimezone(zone).date() == today:
             return candidate
     raise AssertionError(f"{zone} shares its day with UTC")
@@ -52,7 +51,7 @@ def visible_text(html: str) -> str:
 
 def assert_not_shown(renderings: list[str], text: str, page: str) -> None:
     for wrong in renderings:
-        # "00:30" but not "10:30" or "00:30:15"
+        # "00:45" but not "10:45" or "00:45:15"
         assert not re.search(rf"(?<![\d:]){re.escape(wrong)}(?![\d:])", text), (page, wrong)
 
 
