@@ -150,6 +150,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "telehealth.accounts.middleware.PatientLanguageMiddleware",
+    "telehealth.accounts.middleware.ViewerTimeZoneMiddleware",
     "telehealth.accounts.middleware.SessionTimeoutMiddleware",
     "telehealth.accounts.middleware.MFARequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

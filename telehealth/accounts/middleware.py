@@ -1,17 +1,21 @@
 """Session policy, MFA enforcement and the patient's language, applied to every request."""
 
 import time
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import JsonResponse
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
     LAST_SEEN_KEY,
     needs_mfa_enrolment,
@@ -97,3 +101,33 @@ class PatientLanguageMiddleware:
                 translation.activate(language)
                 request.LANGUAGE_CODE = language
         return self.get_response(request)
+
+
+def viewer_zone(user: User | AnonymousUser) -> ZoneInfo | None:
+    """The zone a signed-in user reads times in: their practice's (a patient's through their
+    patient record). None for visitors and for staff without a practice."""
+    if not user.is_authenticated:
+        return None
+    if user.is_patient:
+        patient = getattr(user, "patient", None)
+        return patient.practice.zone if patient is not None else None
+    practice = user.practice
+    return practice.zone if practice is not None else None
+
+
+class ViewerTimeZoneMiddleware:
+    """Activates the viewer's zone for the request, so every `date`/`time` filter and
+    `localtime` shows practice time rather than the server's UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone = viewer_zone(request.user)
+        if zone is None:
+            return self.get_response(request)
+        timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
