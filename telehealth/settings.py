@@ -90,7 +90,8 @@ CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS").split(","
 
 def served_site_url(host: str, port: str) -> str:
     """The address `bin/run-dev` serves on (its HOST and PORT), for links in messages."""
-    if host in {"", "127.0.0.1", "0.0.0.0", "::", "::1"}:
+    # Loopback and "every interface" both reach this machine as localhost (matched, not bound).
+    if host in {"", "127.0.0.1", "0.0.0.0", "::", "::1"}:  # noqa: S104
         host = "localhost"
     elif ":" in host:
         host = f"[{host}]"

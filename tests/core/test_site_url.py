@@ -47,14 +47,17 @@ def site_url_started_with(environ: dict[str, str], data_dir: Path) -> str:
         ({"PORT": "8123", "SITE_URL": "https://clinic.example.org/"}, "https://clinic.example.org"),
     ],
 )
-def test_the_embedded_site_url_follows_the_served_host_and_port(environ, expected, tmp_path):
+def test_the_embedded_site_url_follows_the_served_host_and_port(
+    environ: dict[str, str], expected: str, tmp_path: Path
+) -> None:
     assert site_url_started_with(environ, tmp_path) == expected
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("consenting")
 def test_a_booking_confirmation_links_to_the_port_served(
-    world, video_type, consenting, settings: LazySettings, tmp_path
-):
+    world, video_type, settings: LazySettings, tmp_path: Path
+) -> None:
     settings.SITE_URL = site_url_started_with({"PORT": "8123"}, tmp_path)
     appointment = book(world, video_type, local(5, 14))
     messages = list(queued(appointment))
