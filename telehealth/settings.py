@@ -300,11 +300,11 @@ CELERY_TASK_EAGER_PROPAGATES = TESTING
 
 def email_settings(url: str) -> dict:
     """EMAIL_URL: console://, locmem://, smtp://user:pass@host:587, smtps://... (implicit TLS)."""
-    if not url:
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if not url or url.startswith("console:"):
+        return {"EMAIL_BACKEND": "telehealth.notify.channels.ConsoleEmailBackend"}
     parsed = urlparse(url)
     options = parse_qs(parsed.query)
-    if parsed.scheme in {"console", "locmem", "dummy"}:
+    if parsed.scheme in {"locmem", "dummy"}:
         return {"EMAIL_BACKEND": f"django.core.mail.backends.{parsed.scheme}.EmailBackend"}
     if parsed.scheme not in {"smtp", "smtps", "submission"}:
         raise ImproperlyConfigured(f"EMAIL_URL has an unknown scheme: {parsed.scheme!r}")

@@ -69,3 +69,25 @@ def test_a_booking_confirmation_links_to_the_port_served(
         assert "http://localhost:8123/" in message.body, message.template
     for message in messages:
         assert "localhost:8000" not in message.body + message.html_body, message.template
+
+
+def test_the_embedded_default_prints_each_email_as_it_reads(
+    settings: LazySettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from telehealth.notify.channels import send_email
+    from telehealth.settings import email_settings
+
+    settings.EMAIL_BACKEND = email_settings("")["EMAIL_BACKEND"]
+    link = "http://localhost:8123/appointments/manage/" + "x" * 90 + "/"
+    send_email(
+        to="pat@example.com",
+        subject="Cita confirmada",
+        body=f"Su cita está confirmada.\nCambiar o cancelar: {link}",
+        html="<p>Su cita está confirmada.</p>",
+        ics="BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+    )
+    printed = capsys.readouterr().out
+    assert printed.startswith("--- Email to pat@example.com ---\nSubject: Cita confirmada\n")
+    assert f"Su cita está confirmada.\nCambiar o cancelar: {link}\n" in printed
+    assert "(with: text/html copy, appointment.ics)" in printed
+    assert "Content-Type" not in printed
