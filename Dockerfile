@@ -45,6 +45,7 @@ RUN DJANGO_ENV=production \
     REDIS_URL=redis://localhost:6379/0 \
     ALLOWED_HOSTS=localhost \
     EMAIL_URL=console:// \
+    SITE_URL=http://localhost \
     python manage.py collectstatic --noinput -v0 \
  && rm -rf /tmp/build-data
 

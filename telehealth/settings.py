@@ -73,6 +73,7 @@ REQUIRED_IN_PRODUCTION = (
     "REDIS_URL",
     "ALLOWED_HOSTS",
     "EMAIL_URL",
+    "SITE_URL",
 )
 if PRODUCTION:
     missing = [name for name in REQUIRED_IN_PRODUCTION if not env(name)]
@@ -85,7 +86,21 @@ SECRET_KEY = env("SECRET_KEY") or dev_secret("SECRET_KEY", lambda: secrets.token
 DEBUG = envbool("DEBUG", default=not PRODUCTION and not TESTING)
 ALLOWED_HOSTS = [h.strip() for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
-SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+
+
+def served_site_url(host: str, port: str) -> str:
+    """The address `bin/run-dev` serves on (its HOST and PORT), for links in messages."""
+    # Loopback and "every interface" both reach this machine as localhost (matched, not bound).
+    if host in {"", "127.0.0.1", "0.0.0.0", "::", "::1"}:  # noqa: S104
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+# The embedded default follows HOST and PORT, which `bin/run-dev` exports to the workers too, so
+# links in messages sent by Celery point at the server actually running. Production requires it.
+SITE_URL = (env("SITE_URL") or served_site_url(env("HOST"), env("PORT") or "8000")).rstrip("/")
 # Remote monitoring: a critical alert nobody acknowledged in this time goes to the escalation
 # contact; a monitored patient with no reading for this many days gets a "missed" alert.
 RPM_ESCALATION_MINUTES = envint("RPM_ESCALATION_MINUTES", 15)
@@ -286,11 +301,11 @@ CELERY_TASK_EAGER_PROPAGATES = TESTING
 
 def email_settings(url: str) -> dict:
     """EMAIL_URL: console://, locmem://, smtp://user:pass@host:587, smtps://... (implicit TLS)."""
-    if not url:
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if not url or url.startswith("console:"):
+        return {"EMAIL_BACKEND": "telehealth.notify.channels.ConsoleEmailBackend"}
     parsed = urlparse(url)
     options = parse_qs(parsed.query)
-    if parsed.scheme in {"console", "locmem", "dummy"}:
+    if parsed.scheme in {"locmem", "dummy"}:
         return {"EMAIL_BACKEND": f"django.core.mail.backends.{parsed.scheme}.EmailBackend"}
     if parsed.scheme not in {"smtp", "smtps", "submission"}:
         raise ImproperlyConfigured(f"EMAIL_URL has an unknown scheme: {parsed.scheme!r}")

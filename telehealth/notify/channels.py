@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.mail.backends import console
 from django.core.mail.message import make_msgid
 from django.utils.module_loading import import_string
 
@@ -38,6 +39,31 @@ class ConsoleSmsBackend:
         sys.stdout.write(f"--- SMS to {sms.to} ---\n{sms.body}\n\n")
         sys.stdout.flush()
         return f"console-{uuid.uuid4().hex[:16]}"
+
+
+class ConsoleEmailBackend(console.EmailBackend):
+    """The embedded default: emails printed as they read (recipient, subject, text body and the
+    names of the parts besides it), in the same shape as the printed texts, rather than as MIME
+    with an HTML copy and an encoded calendar file around them."""
+
+    def write_message(self, message: EmailMessage) -> None:
+        parts = [
+            f"{mimetype} copy"
+            for _content, mimetype in getattr(message, "alternatives", [])
+            if isinstance(mimetype, str)
+        ] + [
+            str(item[0]) if isinstance(item, tuple) else str(item.get_filename())
+            for item in message.attachments
+        ]
+        lines = [
+            f"--- Email to {', '.join(message.recipients())} ---",
+            f"Subject: {message.subject}",
+            "",
+            str(message.body).rstrip(),
+        ]
+        if parts:
+            lines += ["", f"(with: {', '.join(parts)})"]
+        self.stream.write("\n".join(lines) + "\n\n")
 
 
 class LocmemSmsBackend:

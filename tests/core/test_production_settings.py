@@ -17,6 +17,7 @@ SECRETS = {
     "REDIS_URL": "redis://127.0.0.1:6379/9",
     "ALLOWED_HOSTS": "clinic.example.org",
     "EMAIL_URL": "smtp://mailer:secret@smtp.example.org:587",
+    "SITE_URL": "https://clinic.example.org",
 }
 
 
@@ -50,6 +51,13 @@ def test_production_names_the_one_missing_secret():
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "without: FIELD_ENCRYPTION_KEYS" in result.stderr
+
+
+def test_production_refuses_to_guess_its_site_url_from_the_port():
+    env = {name: value for name, value in SECRETS.items() if name != "SITE_URL"}
+    result = manage("check", env={**env, "HOST": "0.0.0.0", "PORT": "8123"})
+    assert result.returncode != 0
+    assert "without: SITE_URL" in result.stderr
 
 
 def test_production_passes_check_deploy_with_no_warnings():

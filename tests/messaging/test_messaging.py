@@ -414,7 +414,8 @@ def test_bulk_message_previews_then_queues_to_reachable_patients(client, world, 
     make_visit(world, video_type, world.other_patient)
     consent_to_texts(world.patient)  # the other patient gave no consent
     sign_in(client, world.front_desk)
-    day = timezone.localdate()
+    # The form's dates are the practice's days; the UTC date is a day ahead in its evenings.
+    day = timezone.localdate(timezone=world.practice.zone)
     form = {
         "visit_from": day.isoformat(),
         "visit_to": (day + timedelta(days=2)).isoformat(),
