@@ -142,3 +142,8 @@ def returning_patient(
         .order_by("pk")
         .first()
     )
+
+
+def practices_for_visitors(limit: int = 50) -> list[Practice]:
+    """The practices a visitor to the sign-in page may book with, by name."""
+    return list(Practice.objects.order_by("name")[:limit])

@@ -2,6 +2,7 @@
 
 import base64
 import time
+from typing import Any
 
 import segno
 from django.contrib import messages
@@ -48,6 +49,10 @@ class LoginView(auth_views.LoginView):
     form_class = EmailLoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # A new patient who lands here must still find where to book.
+        return super().get_context_data(practices=selectors.practices_for_visitors(), **kwargs)
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         if getattr(self.request, lockout.LOCKED_UNTIL_ATTR, None) is not None:
