@@ -11,6 +11,7 @@ from scheduling import links as scheduling_links
 from scheduling.calendar import appointment_ics, local_text
 from scheduling.models import DEFAULT_REMINDER_PLAN, Appointment, Modality, ReminderRule
 from telehealth import links
+from telehealth.accounts import invitations
 from telehealth.notify import services as notify
 from telehealth.notify.inbound import practice_context
 
@@ -28,6 +29,7 @@ def context_for(appointment: Appointment) -> dict[str, str]:
     link = links.url_for(scheduling_links.MANAGE, appointment)
     return {
         **practice_context(appointment.patient),
+        **invitations.message_context(appointment.patient),
         "provider_name": appointment.provider.display_name,
         "start_local": local_text(appointment.start, appointment.patient),
         "confirm_link": link,

@@ -31,6 +31,7 @@ from scheduling.models import (
     Status,
 )
 from telehealth import links
+from telehealth.accounts import invitations
 from telehealth.accounts import selectors as account_selectors
 from telehealth.accounts.access import (
     clinician_required,
@@ -241,8 +242,19 @@ def manage(request, token: str):
             "join_link": _join_path(appointment) if active else "",
             "join_closes": appointment.end + scheduling_links.JOIN_GRACE,
             "sections": confirmation.render_sections(request, appointment) if active else [],
+            **(_account_offer(appointment) if active else {}),
         },
     )
+
+
+def _account_offer(appointment: Appointment) -> dict[str, object]:
+    """The "Create your account" panel, for a patient with no portal account yet."""
+    patient = appointment.patient
+    if patient.user_id is not None:
+        return {}
+    if not invitations.invitable(patient):
+        return {"account_needs_email": True}
+    return {"account_link": invitations.path_for(patient)}
 
 
 def _join_path(appointment: Appointment) -> str:

@@ -10,9 +10,13 @@ class AccountsConfig(AppConfig):
         from django.contrib import admin
 
         from telehealth import lookups  # noqa: F401  (range-safe `__in` on integer columns)
-        from telehealth.accounts import signals  # noqa: F401  (connects the login receivers)
+        from telehealth.accounts import (
+            invitations,
+            signals,  # noqa: F401  (connects the login receivers)
+        )
         from telehealth.accounts.admin import restrict_unscoped_admins
 
         # django.contrib.admin comes first in INSTALLED_APPS, so its ready() has already
         # imported every app's admin module and the registry is complete here.
         restrict_unscoped_admins(admin.site)
+        invitations.register()

@@ -1,6 +1,7 @@
 from collections.abc import Iterator
 
 from django import forms
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import (
     AdminUserCreationForm,
     AuthenticationForm,
@@ -10,7 +11,7 @@ from django.contrib.auth.forms import (
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from telehealth.accounts.models import User
+from telehealth.accounts.models import Patient, Role, User
 from telehealth.accounts.validation import normalise_email
 
 
@@ -77,6 +78,64 @@ class DateOfBirthForm(forms.Form):
         help_text=_("To make sure this visit is yours."),
         error_messages={"invalid": _("Enter your date of birth, for example 1984-03-12.")},
     )
+
+
+class InvitationDateOfBirthForm(DateOfBirthForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["date_of_birth"].help_text = _("To make sure this invitation is yours.")
+
+
+class AccountPasswordForm(forms.Form):
+    """Choose the password of a new patient account. The email on the patient's record is the
+    sign-in name: shown, never taken from the form."""
+
+    email = forms.EmailField(
+        label=_("Email (your sign-in name)"),
+        disabled=True,
+        required=False,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "readonly": True}),
+    )
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password", "autofocus": True}),
+    )
+    password2 = forms.CharField(
+        label=_("Confirm password"),
+        strip=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Type the same password again."),
+    )
+
+    def __init__(self, *args, patient: Patient, **kwargs) -> None:
+        kwargs["initial"] = {"email": patient.email}
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+        # What the configured validators ask for, in their own words.
+        self.fields["password1"].help_text = " ".join(
+            password_validation.password_validators_help_texts()
+        )
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        password, again = cleaned.get("password1"), cleaned.get("password2")
+        if not password:
+            return cleaned
+        # The validators compare the password with the account to be (its email and name).
+        future = User(
+            email=self.patient.email, full_name=self.patient.legal_name, role=Role.PATIENT
+        )
+        try:
+            password_validation.validate_password(password, future)
+        except ValidationError as error:
+            self.add_error("password1", error)
+            return cleaned
+        if again is not None and password != again:
+            self.add_error("password2", _("The two passwords do not match."))
+        return cleaned
 
 
 class EmailPasswordResetForm(PasswordResetForm):

@@ -147,3 +147,8 @@ def returning_patient(
 def practices_for_visitors(limit: int = 50) -> list[Practice]:
     """The practices a visitor to the sign-in page may book with, by name."""
     return list(Practice.objects.order_by("name")[:limit])
+
+
+def email_in_use(email: str) -> bool:
+    """Whether an account already signs in with this email (matched on its blind index)."""
+    return User.objects.with_email(email).exists()

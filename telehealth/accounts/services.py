@@ -1,25 +1,29 @@
 """Writes of people and access: each a transaction, audited, effects after commit."""
 
+import hashlib
 import logging
 import secrets
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import password_validation, update_session_auth_hash
 from django.contrib.auth.models import Permission
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from telehealth.accounts import selectors
+from telehealth import links
+from telehealth.accounts import invitations, selectors
 from telehealth.accounts.models import (
     BreakGlassGrant,
     CareTeamMember,
+    Channel,
     Patient,
     Practice,
     Role,
@@ -29,6 +33,9 @@ from telehealth.accounts.models import (
 from telehealth.accounts.validation import normalise_email
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+from telehealth.notify import services as notify
+from telehealth.notify import wording
+from telehealth.notify.inbound import practice_context
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +124,106 @@ def patient_user_create(*, patient: Patient, password: str) -> User:
         patient.save(update_fields=["user", "updated_at"])
         audit.record(action=Action.UPDATE, actor=None, obj=patient, detail="portal login created")
     return user
+
+
+class AccountError(Exception):
+    """A portal account that cannot be created or offered, with a message saying why."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def patient_account_create(*, patient: Patient, password: str, request=None) -> User:
+    """A patient's own portal account, from their invitation: a patient login under the email
+    on their record, linked to the record, and the invitation used up. All or nothing; the
+    password is checked against the validators here too (ValidationError).
+
+    The patient row is locked, so two submissions of the same invitation make one account;
+    the unique email index is the backstop against another account taking the email."""
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().select_related("practice").get(pk=patient.pk)
+        if patient.user_id is not None:
+            raise AccountError(_("You already have an account. Sign in, or reset your password."))
+        if not patient.email:
+            raise AccountError(no_email_message(patient))
+        if User.objects.with_email(patient.email).exists():
+            raise AccountError(email_taken_message(patient))
+        user = User(email=patient.email, full_name=patient.legal_name, role=Role.PATIENT)
+        password_validation.validate_password(password, user)
+        user.set_password(password)
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:
+            raise AccountError(email_taken_message(patient)) from None
+        patient.user = user
+        patient.save(update_fields=["user", "updated_at"])
+        links.revoke(invitations.INVITE, patient)
+        audit.record(
+            action=Action.CREATE,
+            actor=user,
+            obj=user,
+            patient=patient,
+            request=request,
+            detail="portal account created from an invitation",
+        )
+    return user
+
+
+def no_email_message(patient: Patient) -> str:
+    return _(
+        "We have no email address for you, and your email is how you sign in. Call "
+        "%(practice)s on %(phone)s to add one; they can then send you an invitation."
+    ) % {"practice": patient.practice.name, "phone": patient.practice.phone}
+
+
+def email_taken_message(patient: Patient) -> str:
+    return _(
+        "Another account already signs in with the email on your record. Sign in with that "
+        "account, or call %(practice)s on %(phone)s to use another email."
+    ) % {"practice": patient.practice.name, "phone": patient.practice.phone}
+
+
+def account_invitation_send(*, patient: Patient, by: User, request=None) -> str:
+    """Send the patient an invitation to create their portal account, by text when they
+    prefer texts and may be texted, else by email. Invitations sent before stop working.
+    Returns the channel used; refuses (AccountError) when there is nothing to invite to or
+    no way to reach the patient."""
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().select_related("practice").get(pk=patient.pk)
+        if patient.user_id is not None:
+            raise AccountError(_("This patient already has a portal account."))
+        if not patient.email:
+            raise AccountError(
+                _(
+                    "There is no email on this patient's record, and the email is the "
+                    "account's sign-in name. Add one to the record first."
+                )
+            )
+        texts = patient.preferred_channel == Channel.SMS and notify.sms_allowed(patient)
+        channel = wording.SMS if texts else wording.EMAIL
+        links.revoke(invitations.INVITE, patient)
+        link = links.url_for(invitations.INVITE, patient)
+        message = notify.patient_message_enqueue(
+            patient=patient,
+            channel=channel,
+            key="account.invitation",
+            context={**practice_context(patient), "account_link": link},
+            # Each invitation is its own message: the new link's digest tells them apart.
+            dedupe_key=f"account-invite:{patient.pk}:{hashlib.sha256(link.encode()).hexdigest()[:24]}",
+            related=patient,
+        )
+        if message is None:
+            raise AccountError(_("The invitation could not be queued. Try again."))
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=patient,
+            request=request,
+            detail=f"portal account invitation sent by {channel}",
+        )
+    return channel
 
 
 # What a practice admin may configure in the Django admin (scoped to their practice there).

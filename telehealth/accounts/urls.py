@@ -34,6 +34,12 @@ urlpatterns = [
     path("patients/<int:patient_id>/", views.patient_chart, name="patient-chart"),
     path("patients/<int:patient_id>/emergency-access/", views.break_glass, name="break-glass"),
     path("patients/<int:patient_id>/audit/", views.patient_audit_trail, name="patient-audit"),
+    path(
+        "patients/<int:patient_id>/account-invitation/",
+        views.account_invitation_send,
+        name="invitation-send",
+    ),
+    path("accounts/invitation/<str:token>/", views.invitation, name="invitation"),
     path("practice/emergency-access/", views.break_glass_reviews, name="break-glass-reviews"),
     path(
         "practice/emergency-access/<int:grant_id>/",

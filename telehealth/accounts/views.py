@@ -6,9 +6,10 @@ from typing import Any
 
 import segno
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -18,16 +19,19 @@ from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from telehealth.accounts import chart, lockout, selectors, services
+from telehealth import links
+from telehealth.accounts import chart, invitations, lockout, selectors, services
 from telehealth.accounts.access import (
     clinician_required,
     practice_admin_required,
     staff_required,
 )
 from telehealth.accounts.forms import (
+    AccountPasswordForm,
     BreakGlassForm,
     EmailLoginForm,
     EmailPasswordResetForm,
+    InvitationDateOfBirthForm,
     OTPTokenForm,
     ReviewForm,
 )
@@ -36,6 +40,7 @@ from telehealth.accounts.policy import LAST_SEEN_KEY
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.audit.phi import note_phi_access, phi_view
+from telehealth.notify import services as notify
 
 
 def safe_next(request, default: str) -> str:
@@ -222,8 +227,113 @@ def patient_chart(request, patient_id: int):
     return render(
         request,
         "accounts/patient_chart.html",
-        {"patient": patient, "grant": grant, "sections": chart.render_sections(request, patient)},
+        {
+            "patient": patient,
+            "grant": grant,
+            "sections": chart.render_sections(request, patient),
+            "invitable": invitations.invitable(patient),
+            "texts": patient.preferred_channel == "sms" and notify.sms_allowed(patient),
+        },
     )
+
+
+@staff_required
+@require_POST
+def account_invitation_send(request, patient_id: int):
+    """Staff send a patient without a portal account the invitation to create one."""
+    try:
+        patient = selectors.access_patient(user=request.user, patient_id=patient_id)
+    except selectors.BreakGlassRequired:
+        raise Http404 from None
+    try:
+        channel = services.account_invitation_send(
+            patient=patient, by=request.user, request=request
+        )
+    except services.AccountError as error:
+        messages.error(request, error.message)
+    else:
+        if channel == "sms":
+            messages.success(request, _("Invitation sent by text message."))
+        else:
+            messages.success(request, _("Invitation sent by email."))
+    return redirect("accounts:patient-chart", patient_id=patient.pk)
+
+
+def _invitation_page(request, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
+    return render(request, "accounts/invitation.html", context, status=status)
+
+
+@phi_view
+@require_http_methods(["GET", "POST"])
+def invitation(request, token: str):
+    """The account invitation: the patient's date of birth, then a password for the account
+    (signed in at once: patients need no second factor), then home."""
+    try:
+        patient = links.read(invitations.INVITE, token)
+    except links.LinkEnded:
+        return render(
+            request, "accounts/invitation_problem.html", {"has_account": True}, status=410
+        )
+    except links.LinkError as error:
+        return render(
+            request, "accounts/invitation_problem.html", {"problem": error.message}, status=410
+        )
+    practice = patient.practice
+    if request.user.is_authenticated:
+        # Creating the account would sign this user out under their feet.
+        return _invitation_page(request, {"practice": practice, "signed_in": True}, status=409)
+    if not patient.email:
+        return _invitation_page(
+            request,
+            {"practice": practice, "problem": services.no_email_message(patient)},
+            status=409,
+        )
+    if request.session.get(invitations.SESSION_KEY) != token:
+        return _invitation_date_of_birth(request, token, patient)
+    note_phi_access(request, patient)
+    if selectors.email_in_use(patient.email):
+        return _invitation_page(
+            request,
+            {"practice": practice, "problem": services.email_taken_message(patient)},
+            status=409,
+        )
+    form = AccountPasswordForm(request.POST or None, patient=patient)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.patient_account_create(
+                patient=patient, password=form.cleaned_data["password1"], request=request
+            )
+        except services.AccountError as error:
+            form.add_error(None, error.message)
+        else:
+            login(request, user, backend="telehealth.accounts.lockout.SignInBackoffBackend")
+            request.session.pop(invitations.SESSION_KEY, None)
+            messages.success(request, _("Your account is ready. Welcome!"))
+            return redirect("home")
+    return _invitation_page(
+        request,
+        {"practice": practice, "patient": patient, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _invitation_date_of_birth(request, token: str, patient) -> HttpResponse:
+    form = InvitationDateOfBirthForm(request.POST or None)
+    typed = (
+        form.cleaned_data["date_of_birth"] if request.method == "POST" and form.is_valid() else None
+    )
+    outcome = links.date_of_birth_check(kind=invitations.INVITE, obj=patient, date_of_birth=typed)
+    context: dict[str, Any] = {"practice": patient.practice, "dob_form": form}
+    if outcome == links.DateOfBirth.LOCKED:
+        return _invitation_page(request, {**context, "locked": True}, status=429)
+    if outcome == links.DateOfBirth.RIGHT:
+        # A new session key: whoever knew the old one gains nothing from this browser's check.
+        request.session.cycle_key()
+        request.session[invitations.SESSION_KEY] = token
+        return redirect("accounts:invitation", token=token)
+    if outcome == links.DateOfBirth.WRONG:
+        form.add_error("date_of_birth", _("That date of birth does not match our records."))
+    return _invitation_page(request, context, status=400 if form.errors else 200)
 
 
 @clinician_required

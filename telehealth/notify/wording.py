@@ -5,6 +5,7 @@ Templates use `{token}` placeholders. A practice can override any template in th
 override is validated with `validate_template` before it is saved."""
 
 import math
+import re
 import string
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ TOKENS = frozenset(
         "rebook_link",
         "summary_link",
         "portal_link",
+        "account_link",
+        "account_invite",
         "emergency_number",
     }
 )
@@ -43,11 +46,21 @@ SAMPLE_CONTEXT = {
     "rebook_link": "https://clinic.example.org/book/riverside/",
     "summary_link": "https://clinic.example.org/visits/summary/Ab3dE5gH7jK9/",
     "portal_link": "https://clinic.example.org/messaging/threads/12345/",
+    "account_link": "https://clinic.example.org/accounts/invitation/Ab3dE5gH7jK9:1kXyZq:Ab3dE5/",
+    "account_invite": (
+        "New here? Create your patient account to message your care team, see your "
+        "appointments, see a clinician now by video and follow your home readings: "
+        "https://clinic.example.org/accounts/invitation/Ab3dE5gH7jK9:1kXyZq:Ab3dE5/"
+    ),
     "emergency_number": "911",
 }
 
 SMS = "sms"
 EMAIL = "email"
+
+# The paragraph {account_invite} stands for while a patient has no portal account (see
+# telehealth.accounts.invitations); a practice may reword it like any message.
+ACCOUNT_INVITE_PARAGRAPH = "account.invite_paragraph"
 
 # (key, channel, language) -> (subject, body)
 BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
@@ -72,6 +85,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Your visit with {provider_name} is booked for {start_local}.\n\n"
             "To confirm, reschedule or cancel: {confirm_link}\n\n"
             "The attached calendar file adds the visit to your calendar.\n\n"
+            "{account_invite}\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),
@@ -82,6 +96,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Su cita con {provider_name} está programada para el {start_local}.\n\n"
             "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
             "El archivo adjunto agrega la cita a su calendario.\n\n"
+            "{account_invite}\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),
@@ -108,6 +123,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Now: {start_local}\n\n"
             "To confirm, reschedule or cancel: {confirm_link}\n\n"
             "The attached calendar file adds the new time to your calendar.\n\n"
+            "{account_invite}\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),
@@ -120,6 +136,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Ahora: {start_local}\n\n"
             "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
             "El archivo adjunto agrega la nueva hora a su calendario.\n\n"
+            "{account_invite}\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),
@@ -296,6 +313,66 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Hola, {patient_first_name}:\n\n"
             "Se abrió un horario antes: {start_local} con {provider_name}.\n"
             "Es para la primera persona que acepte: {confirm_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    # The portal account: the paragraph appointment emails carry while the patient has no
+    # account, and the invitation staff send from the chart.
+    (ACCOUNT_INVITE_PARAGRAPH, EMAIL, "en"): (
+        "",
+        (
+            "New here? Create your patient account to message your care team, see your "
+            "appointments, see a clinician now by video and follow your home readings: "
+            "{account_link}"
+        ),
+    ),
+    (ACCOUNT_INVITE_PARAGRAPH, EMAIL, "es"): (
+        "",
+        (
+            "¿Es su primera vez? Cree su cuenta de paciente para escribir a su equipo de "
+            "atención, ver sus citas, consultar ahora con un clínico por video y seguir sus "
+            "mediciones en casa: {account_link}"
+        ),
+    ),
+    ("account.invitation", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: create your patient account to message us and see your visits. "
+            "The link works for 14 days: {account_link}"
+        ),
+    ),
+    ("account.invitation", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: cree su cuenta de paciente para escribirnos y ver sus citas. "
+            "El enlace sirve 14 días: {account_link}"
+        ),
+    ),
+    ("account.invitation", EMAIL, "en"): (
+        "Create your patient account with {practice_name}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "{practice_name} invites you to create your patient account. With it you can "
+            "message your care team, see your appointments, see a clinician now by video and "
+            "follow your home readings.\n\n"
+            "Create your account: {account_link}\n\n"
+            "You will be asked for your date of birth, then to choose a password. The link "
+            "works for 14 days and only once. If you did not expect this email, you can "
+            "ignore it.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("account.invitation", EMAIL, "es"): (
+        "Cree su cuenta de paciente con {practice_name}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "{practice_name} le invita a crear su cuenta de paciente. Con ella puede escribir "
+            "a su equipo de atención, ver sus citas, consultar ahora con un clínico por video "
+            "y seguir sus mediciones en casa.\n\n"
+            "Cree su cuenta: {account_link}\n\n"
+            "Se le pedirá su fecha de nacimiento y luego que elija una contraseña. El enlace "
+            "sirve durante 14 días y una sola vez. Si no esperaba este correo, puede "
+            "ignorarlo.\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),
@@ -481,5 +558,12 @@ def validate_template(*, channel: str, subject: str, body: str) -> None:
             )
 
 
+# Two or more blank lines in a row: what a paragraph token left empty leaves behind.
+BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
+
+
 def render(text: str, context: dict[str, str]) -> str:
-    return text.format_map({t: context.get(t, "") for t in TOKENS})
+    """Fill the tokens; a token that stands for a whole paragraph (an offer that applies to
+    some patients only) may be empty, so runs of blank lines close up to one."""
+    filled = text.format_map({t: context.get(t, "") for t in TOKENS})
+    return BLANK_LINES.sub("\n\n", filled).strip("\n")

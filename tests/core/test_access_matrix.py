@@ -48,6 +48,11 @@ ROUTES: dict[str, Access] = {
     "accounts:patient-chart": Access(roles=STAFF, obj="patient"),
     "accounts:break-glass": Access(roles=frozenset({Role.CLINICIAN}), obj="patient", ok=(302,)),
     "accounts:patient-audit": Access(roles=frozenset({Role.PRACTICE_ADMIN}), obj="patient"),
+    # Anyone who may open the chart; world.patient has an account, so the send is refused and
+    # the chart answers with why (tests/accounts/test_account_invitation.py sends for real).
+    "accounts:invitation-send": Access(roles=STAFF, method="post", obj="patient", ok=(302,)),
+    # The signed token, then the date of birth, are the credential (tests/accounts).
+    "accounts:invitation": Access(public=True, kwargs={"token": "x"}),
     "accounts:break-glass-reviews": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
     "accounts:break-glass-review": Access(roles=frozenset({Role.PRACTICE_ADMIN}), obj="grant"),
     "api:me": Access(),

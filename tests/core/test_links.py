@@ -19,6 +19,7 @@ from django.utils import timezone
 from scheduling.models import Appointment, WaitlistEntry, WaitlistOffer
 from telehealth import links
 from telehealth.accounts.models import Patient
+from tests.conftest import make_patient
 from tests.visits.test_consumers import make_visit
 from visits.models import Visit
 
@@ -51,7 +52,8 @@ def examples(world, video_type) -> dict[type[models.Model], models.Model]:
     return {
         Appointment: visit.appointment,
         Visit: visit,
-        Patient: world.patient,
+        # Without a portal account: the account invitation ends once the patient has one.
+        Patient: make_patient(world.practice, "Nina Newcomer", "nina@example.com", login=False),
         WaitlistOffer: offer,
     }
 
@@ -73,6 +75,7 @@ def test_the_registry_holds_every_kind_of_link_the_apps_send():
         "visit-join",
         "intake",
         "visit-summary",
+        "account-invite",
     }
     assert len({links.get(name).salt for name in KINDS}) == len(KINDS)
 

@@ -46,3 +46,23 @@ def test_render_fills_tokens_and_leaves_missing_ones_empty():
         "Hi {patient_first_name}, call {practice_phone}.", {"patient_first_name": "Ana"}
     )
     assert text == "Hi Ana, call ."
+
+
+def test_an_empty_paragraph_token_leaves_one_blank_line_not_three():
+    body = "Hello.\n\nManage: {confirm_link}\n\n{account_invite}\n\n{practice_name}"
+    assert wording.render(body, {"confirm_link": "L", "practice_name": "P"}) == (
+        "Hello.\n\nManage: L\n\nP"
+    )
+    filled = wording.render(
+        body, {"confirm_link": "L", "account_invite": "Join.", "practice_name": "P"}
+    )
+    assert filled == "Hello.\n\nManage: L\n\nJoin.\n\nP"
+    assert wording.render("{account_invite}\n\nEnd", {}) == "End"
+
+
+def test_a_practice_may_place_the_account_invitation_in_its_own_wording():
+    validate_template(
+        channel="email",
+        subject="Booked with {practice_name}",
+        body="Booked.\n\n{account_invite}\n\nOr go straight to {account_link}",
+    )
