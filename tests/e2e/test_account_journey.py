@@ -49,6 +49,7 @@ def test_set_a_password_from_the_confirmation_page(
 
     # Date of birth first: a wrong one is refused, the right one opens the password form.
     expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
+    invitation = page.url
     screenshot(page, f"account-date-of-birth-{size}")
     page.get_by_label("Your date of birth").fill("1990-05-05")
     page.get_by_role("button", name="Continue").click()
@@ -81,6 +82,13 @@ def test_set_a_password_from_the_confirmation_page(
     page.get_by_role("link", name="My appointments").click()
     expect(page.get_by_role("heading", name="My appointments")).to_be_visible()
     expect(page.get_by_role("listitem").filter(has_text="Video visit · Dr Alpha")).to_be_visible()
+
+    # The invitation worked once: opened again, it says so and offers sign-in.
+    page.goto(invitation)
+    expect(
+        page.get_by_role("heading", name="This invitation was already used or has expired")
+    ).to_be_visible()
+    screenshot(page, f"account-invitation-used-{size}")
 
     # Later: sign out, and sign in again with the new password.
     page.get_by_role("button", name="Sign out").click()
