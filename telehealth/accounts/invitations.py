@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from telehealth import links
-from telehealth.accounts.models import Patient
+from telehealth.accounts.models import Channel, Patient
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 
@@ -58,6 +58,14 @@ def register() -> None:
 def invitable(patient: Patient) -> bool:
     """Whether an invitation can lead anywhere: no account yet, and an email to sign in with."""
     return patient.user_id is None and bool(patient.email)
+
+
+def channel_for(patient: Patient) -> str:
+    """How an invitation reaches the patient: by text when they prefer texts and may be
+    texted, else by email (their sign-in name, so always there when they can be invited)."""
+    if patient.preferred_channel == Channel.SMS and notify.sms_allowed(patient):
+        return wording.SMS
+    return wording.EMAIL
 
 
 def path_for(patient: Patient) -> str:

@@ -23,7 +23,6 @@ from telehealth.accounts import invitations, selectors
 from telehealth.accounts.models import (
     BreakGlassGrant,
     CareTeamMember,
-    Channel,
     Patient,
     Practice,
     Role,
@@ -34,7 +33,6 @@ from telehealth.accounts.validation import normalise_email
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
-from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
 
 logger = logging.getLogger(__name__)
@@ -141,6 +139,10 @@ def patient_account_create(*, patient: Patient, password: str, request=None) -> 
 
     The patient row is locked, so two submissions of the same invitation make one account;
     the unique email index is the backstop against another account taking the email."""
+    user = User(email=patient.email, full_name=patient.legal_name, role=Role.PATIENT)
+    password_validation.validate_password(password, user)
+    # Hashed before the lock: Argon2 takes a while, and nobody need wait on the row for it.
+    user.set_password(password)
     with transaction.atomic():
         patient = Patient.objects.select_for_update().select_related("practice").get(pk=patient.pk)
         if patient.user_id is not None:
@@ -149,9 +151,7 @@ def patient_account_create(*, patient: Patient, password: str, request=None) -> 
             raise AccountError(no_email_message(patient))
         if User.objects.with_email(patient.email).exists():
             raise AccountError(email_taken_message(patient))
-        user = User(email=patient.email, full_name=patient.legal_name, role=Role.PATIENT)
-        password_validation.validate_password(password, user)
-        user.set_password(password)
+        user.email, user.full_name = patient.email, patient.legal_name  # as locked
         try:
             with transaction.atomic():
                 user.save()
@@ -201,17 +201,17 @@ def account_invitation_send(*, patient: Patient, by: User, request=None) -> str:
                     "account's sign-in name. Add one to the record first."
                 )
             )
-        texts = patient.preferred_channel == Channel.SMS and notify.sms_allowed(patient)
-        channel = wording.SMS if texts else wording.EMAIL
+        channel = invitations.channel_for(patient)
         links.revoke(invitations.INVITE, patient)
         link = links.url_for(invitations.INVITE, patient)
+        # Each invitation is a message of its own: the new link's digest tells them apart.
+        digest = hashlib.sha256(link.encode()).hexdigest()[:24]
         message = notify.patient_message_enqueue(
             patient=patient,
             channel=channel,
             key="account.invitation",
             context={**practice_context(patient), "account_link": link},
-            # Each invitation is its own message: the new link's digest tells them apart.
-            dedupe_key=f"account-invite:{patient.pk}:{hashlib.sha256(link.encode()).hexdigest()[:24]}",
+            dedupe_key=f"account-invite:{patient.pk}:{digest}",
             related=patient,
         )
         if message is None:

@@ -35,12 +35,11 @@ from telehealth.accounts.forms import (
     OTPTokenForm,
     ReviewForm,
 )
-from telehealth.accounts.models import Role
+from telehealth.accounts.models import Channel, Role
 from telehealth.accounts.policy import LAST_SEEN_KEY
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.audit.phi import note_phi_access, phi_view
-from telehealth.notify import services as notify
 
 
 def safe_next(request, default: str) -> str:
@@ -232,7 +231,7 @@ def patient_chart(request, patient_id: int):
             "grant": grant,
             "sections": chart.render_sections(request, patient),
             "invitable": invitations.invitable(patient),
-            "texts": patient.preferred_channel == "sms" and notify.sms_allowed(patient),
+            "invitation_channel": invitations.channel_for(patient),
         },
     )
 
@@ -252,7 +251,7 @@ def account_invitation_send(request, patient_id: int):
     except services.AccountError as error:
         messages.error(request, error.message)
     else:
-        if channel == "sms":
+        if channel == Channel.SMS:
             messages.success(request, _("Invitation sent by text message."))
         else:
             messages.success(request, _("Invitation sent by email."))
