@@ -11,7 +11,7 @@ from django.contrib.auth.forms import (
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from telehealth.accounts.models import Patient, Role, User
+from telehealth.accounts.models import User
 from telehealth.accounts.validation import normalise_email
 
 
@@ -110,10 +110,12 @@ class AccountPasswordForm(forms.Form):
         help_text=_("Type the same password again."),
     )
 
-    def __init__(self, *args, patient: Patient, **kwargs) -> None:
-        kwargs["initial"] = {"email": patient.email}
+    def __init__(self, *args, account: User, **kwargs) -> None:
+        """`account` is the account to be, unsaved: the validators compare the password with
+        its email and name."""
+        kwargs["initial"] = {"email": account.email}
         super().__init__(*args, **kwargs)
-        self.patient = patient
+        self.account = account
         # What the configured validators ask for, in their own words.
         self.fields["password1"].help_text = " ".join(
             password_validation.password_validators_help_texts()
@@ -124,12 +126,8 @@ class AccountPasswordForm(forms.Form):
         password, again = cleaned.get("password1"), cleaned.get("password2")
         if not password:
             return cleaned
-        # The validators compare the password with the account to be (its email and name).
-        future = User(
-            email=self.patient.email, full_name=self.patient.legal_name, role=Role.PATIENT
-        )
         try:
-            password_validation.validate_password(password, future)
+            password_validation.validate_password(password, self.account)
         except ValidationError as error:
             self.add_error("password1", error)
             return cleaned

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from telehealth import links
-from telehealth.accounts.models import Channel, Patient
+from telehealth.accounts.models import Channel, Patient, Role, User
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 
@@ -23,6 +23,8 @@ INVITE_MAX_AGE = timedelta(days=14)
 # The invitation a browser passed the date-of-birth check for: the token itself, so a newer
 # invitation (or another patient's) asks again.
 SESSION_KEY = "account_invite"
+# The wording {account_invite} stands for (telehealth.notify.wording; practices may reword it).
+PARAGRAPH = "account.invite_paragraph"
 
 
 def _patients() -> QuerySet[Patient]:
@@ -60,6 +62,12 @@ def invitable(patient: Patient) -> bool:
     return patient.user_id is None and bool(patient.email)
 
 
+def unsaved_account(patient: Patient) -> User:
+    """The account the invitation would create, not saved: what the password validators
+    compare a password with."""
+    return User(email=patient.email, full_name=patient.legal_name, role=Role.PATIENT)
+
+
 def channel_for(patient: Patient) -> str:
     """How an invitation reaches the patient: by text when they prefer texts and may be
     texted, else by email (their sign-in name, so always there when they can be invited)."""
@@ -84,7 +92,7 @@ def message_context(patient: Patient, context: dict[str, str] | None = None) -> 
     link = links.url_for(INVITE, patient)
     _subject, text = notify.wording_for(
         practice=patient.practice,
-        key=wording.ACCOUNT_INVITE_PARAGRAPH,
+        key=PARAGRAPH,
         channel=wording.EMAIL,
         language=patient.preferred_language,
     )

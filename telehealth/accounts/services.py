@@ -139,7 +139,7 @@ def patient_account_create(*, patient: Patient, password: str, request=None) -> 
 
     The patient row is locked, so two submissions of the same invitation make one account;
     the unique email index is the backstop against another account taking the email."""
-    user = User(email=patient.email, full_name=patient.legal_name, role=Role.PATIENT)
+    user = invitations.unsaved_account(patient)
     password_validation.validate_password(password, user)
     # Hashed before the lock: Argon2 takes a while, and nobody need wait on the row for it.
     user.set_password(password)

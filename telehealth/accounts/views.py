@@ -296,7 +296,7 @@ def invitation(request, token: str):
             {"practice": practice, "problem": services.email_taken_message(patient)},
             status=409,
         )
-    form = AccountPasswordForm(request.POST or None, patient=patient)
+    form = AccountPasswordForm(request.POST or None, account=invitations.unsaved_account(patient))
     if request.method == "POST" and form.is_valid():
         try:
             user = services.patient_account_create(

@@ -58,10 +58,6 @@ SAMPLE_CONTEXT = {
 SMS = "sms"
 EMAIL = "email"
 
-# The paragraph {account_invite} stands for while a patient has no portal account (see
-# telehealth.accounts.invitations); a practice may reword it like any message.
-ACCOUNT_INVITE_PARAGRAPH = "account.invite_paragraph"
-
 # (key, channel, language) -> (subject, body)
 BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
     ("appointment.confirmation", SMS, "en"): (
@@ -318,7 +314,9 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
     ),
     # The portal account: the paragraph appointment emails carry while the patient has no
     # account, and the invitation staff send from the chart.
-    (ACCOUNT_INVITE_PARAGRAPH, EMAIL, "en"): (
+    # {account_invite} is this paragraph while the patient has no account, else empty (see
+    # telehealth.accounts.invitations); a practice may reword it like any message.
+    ("account.invite_paragraph", EMAIL, "en"): (
         "",
         (
             "New here? Create your patient account to message your care team, see your "
@@ -326,7 +324,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "{account_link}"
         ),
     ),
-    (ACCOUNT_INVITE_PARAGRAPH, EMAIL, "es"): (
+    ("account.invite_paragraph", EMAIL, "es"): (
         "",
         (
             "¿Es su primera vez? Cree su cuenta de paciente para escribir a su equipo de "
@@ -558,12 +556,11 @@ def validate_template(*, channel: str, subject: str, body: str) -> None:
             )
 
 
-# Two or more blank lines in a row: what a paragraph token left empty leaves behind.
-BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
+# Three or more line breaks in a row (spaces between allowed) close up to one blank line.
+_GAP = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 
 
 def render(text: str, context: dict[str, str]) -> str:
-    """Fill the tokens; a token that stands for a whole paragraph (an offer that applies to
-    some patients only) may be empty, so runs of blank lines close up to one."""
-    filled = text.format_map({t: context.get(t, "") for t in TOKENS})
-    return BLANK_LINES.sub("\n\n", filled).strip("\n")
+    """Fill the tokens. A token that stands alone as a paragraph and is empty for this message
+    (`{join_instructions}` of an in-person visit) leaves no double gap behind."""
+    return _GAP.sub("\n\n", text.format_map({t: context.get(t, "") for t in TOKENS}))

@@ -57,7 +57,6 @@ def test_an_empty_paragraph_token_leaves_one_blank_line_not_three():
         body, {"confirm_link": "L", "account_invite": "Join.", "practice_name": "P"}
     )
     assert filled == "Hello.\n\nManage: L\n\nJoin.\n\nP"
-    assert wording.render("{account_invite}\n\nEnd", {}) == "End"
 
 
 def test_a_practice_may_place_the_account_invitation_in_its_own_wording():
