@@ -296,7 +296,8 @@ def invitation(request, token: str):
             {"practice": practice, "problem": services.email_taken_message(patient)},
             status=409,
         )
-    form = AccountPasswordForm(request.POST or None, account=invitations.unsaved_account(patient))
+    posted = request.POST if request.method == "POST" else None  # an empty POST is an error
+    form = AccountPasswordForm(posted, account=invitations.unsaved_account(patient))
     if request.method == "POST" and form.is_valid():
         try:
             user = services.patient_account_create(
@@ -317,7 +318,7 @@ def invitation(request, token: str):
 
 
 def _invitation_date_of_birth(request, token: str, patient) -> HttpResponse:
-    form = InvitationDateOfBirthForm(request.POST or None)
+    form = InvitationDateOfBirthForm(request.POST if request.method == "POST" else None)
     typed = (
         form.cleaned_data["date_of_birth"] if request.method == "POST" and form.is_valid() else None
     )

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from scheduling import services as scheduling
-from scheduling.links import MANAGE
+from scheduling.links import JOIN, MANAGE
 from scheduling.models import Appointment, BookedVia
 from telehealth import links
 from telehealth.accounts import invitations, services
@@ -165,6 +165,58 @@ def test_a_wrong_date_of_birth_is_refused_and_five_lock_the_invitation(newcomer)
     assert locked.status_code == 429
     assert "Too many attempts" in locked.content.decode()
     assert Client().get(path).status_code == 429
+
+
+def test_wrong_dates_on_another_link_of_the_patient_lock_the_invitation_too(
+    world, video_type, newcomer
+):
+    """One counter per patient over every kind of link: guesses on the visit's join link
+    count against the invitation."""
+    appointment = scheduling.appointment_book(
+        provider=world.clinician.provider,
+        patient=newcomer,
+        appointment_type=video_type,
+        start=local(3, 10),
+        by=None,
+        via=BookedVia.ONLINE,
+    )
+    join = reverse("visits:join", args=[links.token_for(JOIN, appointment)])
+    for n in range(5):
+        assert Client().post(join, {"date_of_birth": f"1990-01-0{n + 1}"}).status_code == 400
+    assert Client().post(invitation_path(newcomer), BORN).status_code == 429
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"date_of_birth": "not a date"},
+        {"date_of_birth": "1980-02-31"},
+        {"date_of_birth": ""},
+        {},
+    ],
+)
+def test_a_malformed_date_of_birth_is_a_400_with_a_message(newcomer, data):
+    answer = Client().post(invitation_path(newcomer), data)
+    assert answer.status_code == 400
+    assert 'class="field__error"' in answer.content.decode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"password1": "x" * 300, "password2": "x" * 300},
+        {"password1": "", "password2": ""},
+        {"password1": GOOD["password1"]},
+        {},
+    ],
+)
+def test_a_malformed_password_form_is_a_400_with_a_message(client, newcomer, data):
+    path = invitation_path(newcomer)
+    past_date_of_birth(client, path)
+    answer = client.post(path, data)
+    assert answer.status_code == 400
+    assert 'class="field__error"' in answer.content.decode()
+    assert not User.objects.with_email("nina@example.com").exists()
 
 
 def test_the_invitation_works_once(client, newcomer):
