@@ -26,6 +26,7 @@ TOKENS = frozenset(
         "summary_link",
         "portal_link",
         "emergency_number",
+        "visit_type",
     }
 )
 
@@ -44,6 +45,7 @@ SAMPLE_CONTEXT = {
     "summary_link": "https://clinic.example.org/visits/summary/Ab3dE5gH7jK9/",
     "portal_link": "https://clinic.example.org/messaging/threads/12345/",
     "emergency_number": "911",
+    "visit_type": "New patient visit (in person)",
 }
 
 SMS = "sms"
@@ -69,7 +71,8 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         "Your visit with {practice_name} is booked",
         (
             "Hello {patient_first_name},\n\n"
-            "Your visit with {provider_name} is booked for {start_local}.\n\n"
+            "Your visit with {provider_name} is booked for {start_local}.\n"
+            "Visit type: {visit_type}\n\n"
             "To confirm, reschedule or cancel: {confirm_link}\n\n"
             "The attached calendar file adds the visit to your calendar.\n\n"
             "{practice_name} · {practice_phone}"
@@ -79,7 +82,8 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         "Su cita con {practice_name} está programada",
         (
             "Hola, {patient_first_name}:\n\n"
-            "Su cita con {provider_name} está programada para el {start_local}.\n\n"
+            "Su cita con {provider_name} está programada para el {start_local}.\n"
+            "Tipo de consulta: {visit_type}\n\n"
             "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
             "El archivo adjunto agrega la cita a su calendario.\n\n"
             "{practice_name} · {practice_phone}"
