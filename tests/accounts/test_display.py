@@ -210,3 +210,24 @@ def test_a_licensure_refusal_names_the_state(client, world, video_type):
     response = post_booking(client, video_type, local(3, 10), state="TX")
     assert response.status_code == 400
     assert "not licensed in Texas" in response.content.decode()
+
+
+def test_the_staff_thread_header_shows_the_patients_phone_formatted(client, world):
+    from messaging import services as messaging
+
+    thread, _ = messaging.thread_start(
+        patient=world.patient,
+        subject="Refill",
+        body="Could I get a refill?",
+        category="refill",
+        by=world.patient.user,
+    )
+    sign_in(client, world.front_desk)
+    page = client.get(reverse("messaging:staff-thread", args=[thread.pk])).content.decode()
+    assert "<dd>(617) 555-0123</dd>" in page
+
+
+def test_the_staff_schedule_names_its_time_zone(client, world):
+    sign_in(client, world.front_desk)
+    page = client.get(reverse("scheduling:schedule")).content.decode()
+    assert f"Times in Eastern Time — New York ({offset_now('America/New_York')})" in page
