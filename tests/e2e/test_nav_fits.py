@@ -44,13 +44,19 @@ def test_the_navigation_is_one_line_at_1280(world, browser, role):
         assert max(nav.evaluate(RIGHT_EDGES)) <= WIDE["width"]
 
 
-def test_the_admins_settings_menu_opens_over_the_page_and_leads_to_reviews(world, browser):
+def test_the_admins_settings_menu_opens_closes_and_leads_to_reviews(world, browser):
     with AsgiServer() as server:
         page, nav = open_home(browser, server, world.admin, WIDE)
         expect(nav.get_by_role("link", name="Access reviews")).to_be_hidden()
         nav.get_by_text("Settings", exact=True).click()
         expect(nav.get_by_role("link", name="Intake forms")).to_be_visible()
         page.screenshot(path=f"{SHOTS}/nav-practice_admin-menu-1280.png")
+        page.keyboard.press("Escape")
+        expect(nav.get_by_role("link", name="Intake forms")).to_be_hidden()
+        nav.get_by_text("Settings", exact=True).click()
+        page.get_by_role("heading", name="Practice administration").click()
+        expect(nav.get_by_role("link", name="Intake forms")).to_be_hidden()
+        nav.get_by_text("Settings", exact=True).click()
         nav.get_by_role("link", name="Access reviews").click()
         expect(page.get_by_role("heading", name="Emergency access reviews")).to_be_visible()
 
