@@ -11,7 +11,14 @@ from telehealth.accounts.admin import PracticeScopedAdmin
 
 @admin.register(AppointmentType)
 class AppointmentTypeAdmin(PracticeScopedAdmin):
-    list_display = ["name", "modality", "duration_minutes", "bookable_online", "is_active"]
+    list_display = [
+        "name",
+        "name_es",
+        "modality",
+        "duration_minutes",
+        "bookable_online",
+        "is_active",
+    ]
     list_filter = ["modality", "bookable_online", "is_active"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["providers"]

@@ -8,6 +8,7 @@ from django.utils import formats, timezone, translation
 from icalendar import Calendar, Event
 
 from scheduling.models import Appointment, CalendarFeed
+from telehealth.accounts.display import format_phone
 
 PRODID = "-//Telehealth//Scheduling//EN"
 
@@ -38,7 +39,8 @@ def _calendar() -> Calendar:
 
 
 def appointment_ics(appointment: Appointment) -> bytes:
-    """The patient's copy: their visit with the practice's contact details."""
+    """The patient's copy, in their language: their visit with the practice's contact details."""
+    language = appointment.patient.preferred_language
     cal = _calendar()
     cal.add("method", "PUBLISH")
     event = Event()
@@ -46,13 +48,12 @@ def appointment_ics(appointment: Appointment) -> bytes:
     event.add("dtstamp", timezone.now())
     event.add("dtstart", appointment.start)
     event.add("dtend", appointment.end)
-    event.add("summary", f"{appointment.appointment_type.name} · {appointment.practice.name}")
-    event.add(
-        "description",
-        f"{appointment.provider.display_name}\n"
-        f"{appointment.get_modality_display()}\n"
-        f"{appointment.practice.phone}",
-    )
+    visit_type = appointment.appointment_type.name_in(language)
+    event.add("summary", f"{visit_type} · {appointment.practice.name}")
+    with translation.override(language):
+        modality = str(appointment.get_modality_display())
+    phone = format_phone(appointment.practice.phone)
+    event.add("description", f"{appointment.provider.display_name}\n{modality}\n{phone}")
     event.add("status", "CONFIRMED")
     cal.add_component(event)
     return cal.to_ical()

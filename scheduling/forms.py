@@ -4,9 +4,15 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from telehealth.accounts.validation import US_STATES, normalise_phone
+from telehealth.accounts.display import state_choices
+from telehealth.accounts.validation import normalise_phone
 
-STATE_CHOICES = [("", _("Choose your state"))] + [(s, s) for s in sorted(US_STATES)]
+
+def state_select_choices() -> list[tuple[str, str]]:
+    """Called per form so the names are in, and sorted by, the visitor's language."""
+    return [("", str(_("Choose your state"))), *state_choices()]
+
+
 PREFERENCE_CHOICES = [
     ("", _("Any time")),
     ("morning", _("Mornings")),
@@ -35,7 +41,7 @@ class BookingDetailsForm(forms.Form):
         label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
     state = forms.ChoiceField(
-        label=_("State where you will be during the visit"), choices=STATE_CHOICES
+        label=_("State where you will be during the visit"), choices=state_select_choices
     )
     reason = forms.CharField(
         label=_("Reason for the visit"),

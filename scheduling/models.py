@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from telehealth.accounts.models import Patient, Practice, Provider, User
@@ -29,6 +29,13 @@ class AppointmentType(models.Model):
         Practice, on_delete=models.PROTECT, related_name="appointment_types"
     )
     name = models.CharField(max_length=120)
+    # Practice data, so not in the message catalogue: the practice enters the Spanish name.
+    name_es = models.CharField(
+        _("name in Spanish"),
+        max_length=120,
+        blank=True,
+        help_text=_("Shown to patients reading in Spanish. Leave blank to show the name above."),
+    )
     slug = models.SlugField(max_length=80)
     description = models.CharField(max_length=300, blank=True)
     duration_minutes = models.PositiveSmallIntegerField(default=20)
@@ -54,6 +61,17 @@ class AppointmentType(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def name_in(self, language: str | None) -> str:
+        """The name for a reader of `language`, the English name when none was entered."""
+        if (language or "").startswith("es") and self.name_es:
+            return self.name_es
+        return self.name
+
+    @property
+    def translated_name(self) -> str:
+        """The name in the active language (the request's, or an override's)."""
+        return self.name_in(translation.get_language())
 
     @property
     def duration(self) -> timedelta:

@@ -31,6 +31,7 @@ def context_for(appointment: Appointment) -> dict[str, str]:
         **practice_context(appointment.patient),
         **invitations.message_context(appointment.patient),
         "provider_name": appointment.provider.display_name,
+        "visit_type": appointment.appointment_type.name_in(appointment.patient.preferred_language),
         "start_local": local_text(appointment.start, appointment.patient),
         "confirm_link": link,
         "cancel_link": link,

@@ -30,6 +30,7 @@ from scheduling.models import (
 )
 from telehealth import links
 from telehealth.accounts import services as account_services
+from telehealth.accounts.display import state_name
 from telehealth.accounts.models import CareTeamReason, Patient, Provider, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -62,7 +63,7 @@ def check_licensure(*, provider: Provider, state: str, modality: str) -> None:
                 "%(provider)s is not licensed in %(state)s, so a video or phone visit is not "
                 "possible. Choose another provider or an in-person visit."
             )
-            % {"provider": provider.display_name, "state": state or _("your state")}
+            % {"provider": provider.display_name, "state": state_name(state) or _("your state")}
         )
 
 

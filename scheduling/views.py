@@ -39,20 +39,11 @@ from telehealth.accounts.access import (
     role_required,
     staff_required,
 )
+from telehealth.accounts.display import zone_choices
 from telehealth.accounts.models import Practice, Provider, Role
 from telehealth.audit.phi import note_phi_access, phi_view
 
 DAYS_SHOWN = 7
-COMMON_ZONES = [
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Phoenix",
-    "America/Los_Angeles",
-    "America/Anchorage",
-    "Pacific/Honolulu",
-    "America/Puerto_Rico",
-]
 
 
 def _zone(request, practice: Practice) -> ZoneInfo:
@@ -81,7 +72,7 @@ def _booking_context(request, practice: Practice, provider: Provider | None):
         "types": types,
         "chosen": chosen,
         "zone": zone,
-        "zones": sorted({*COMMON_ZONES, practice.time_zone, str(zone)}),
+        "zones": zone_choices(include=[practice.time_zone, str(zone)], every=False),
         "preference": request.GET.get("prefer", ""),
         "preferences": PREFERENCE_CHOICES,
     }

@@ -18,8 +18,15 @@ from django.db.models import ForeignKey, ManyToManyField, Model, Q, QuerySet
 from django.db.models.fields.related import RelatedField
 from django.forms import ModelChoiceField, ModelForm, ModelMultipleChoiceField
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
-from telehealth.accounts.forms import AdminUserAddForm, AdminUserChangeForm
+from telehealth.accounts import display
+from telehealth.accounts.forms import (
+    AdminUserAddForm,
+    AdminUserChangeForm,
+    PracticeAdminForm,
+    ProviderAdminForm,
+)
 from telehealth.accounts.models import Practice, Provider, User, email_index
 from telehealth.accounts.practice_scope import in_practice, practice_path
 
@@ -293,16 +300,27 @@ def restrict_unscoped_admins(site: admin.AdminSite) -> None:
         site.register(model, restricted)
 
 
+@admin.display(description=_("Time zone"), ordering="time_zone")
+def time_zone_label(obj: Practice | Provider) -> str:
+    return display.zone_label(obj.time_zone)
+
+
 @admin.register(Practice)
 class PracticeAdmin(PracticeScopedAdmin):
     practice_field = "pk"
-    list_display = ["name", "slug", "time_zone", "phone"]
+    form = PracticeAdminForm
+    list_display = ["name", "slug", time_zone_label, "phone_display"]
     prepopulated_fields = {"slug": ["name"]}
+
+    @admin.display(description=_("Phone"), ordering="phone")
+    def phone_display(self, obj: Practice) -> str:
+        return display.format_phone(obj.phone)
 
 
 @admin.register(Provider)
 class ProviderAdmin(PracticeScopedAdmin):
-    list_display = ["display_name", "specialty", "npi", "time_zone", "is_active"]
+    form = ProviderAdminForm
+    list_display = ["display_name", "specialty", "npi", time_zone_label, "is_active"]
     list_filter = ["is_active"]
     search_fields = ["display_name", "npi"]
     raw_id_fields = ["user"]

@@ -11,8 +11,9 @@ from django.contrib.auth.forms import (
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from telehealth.accounts.display import COMMON_ZONES, state_choices, zone_choices
 from telehealth.accounts.models import User
-from telehealth.accounts.validation import normalise_email
+from telehealth.accounts.validation import normalise_email, validate_time_zone
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -167,3 +168,46 @@ class AdminUserChangeForm(UniqueEmailForm, UserChangeForm):
 
 class AdminUserAddForm(UniqueEmailForm, AdminUserCreationForm):
     pass
+
+
+def zone_field(current: str = "") -> forms.ChoiceField:
+    """A time zone select of readable names with today's offsets; the value stays the IANA
+    name. `current` (the stored value) is offered even when it is not a listed place."""
+    listed = zone_choices(include=[current] if current else [])
+    common = [choice for choice in listed if choice[0] in COMMON_ZONES]
+    others = [choice for choice in listed if choice[0] not in COMMON_ZONES]
+    return forms.ChoiceField(
+        label=_("Time zone"),
+        choices=[
+            ("", "---------"),
+            (_("United States"), common),
+            (_("Other places"), others),
+        ],
+        validators=[validate_time_zone],
+    )
+
+
+class PracticeAdminForm(forms.ModelForm):
+    """The admin's form for a practice (the admin supplies the model and fields)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "time_zone" in self.fields:
+            self.fields["time_zone"] = zone_field(self.instance.time_zone or "")
+
+
+class ProviderAdminForm(forms.ModelForm):
+    """The admin's form for a provider: states chosen by name, the zone from a list."""
+
+    licensed_states = forms.MultipleChoiceField(
+        label=_("Licensed states"),
+        choices=state_choices,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 12}),
+        help_text=_("Hold Ctrl (Cmd on a Mac) to choose more than one."),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "time_zone" in self.fields:
+            self.fields["time_zone"] = zone_field(self.instance.time_zone or "")

@@ -29,6 +29,7 @@ TOKENS = frozenset(
         "account_link",
         "account_invite",
         "emergency_number",
+        "visit_type",
     }
 )
 
@@ -53,6 +54,7 @@ SAMPLE_CONTEXT = {
         "https://clinic.example.org/accounts/invitation/Ab3dE5gH7jK9:1kXyZq:Ab3dE5/"
     ),
     "emergency_number": "911",
+    "visit_type": "New patient visit (in person)",
 }
 
 SMS = "sms"
@@ -78,7 +80,8 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         "Your visit with {practice_name} is booked",
         (
             "Hello {patient_first_name},\n\n"
-            "Your visit with {provider_name} is booked for {start_local}.\n\n"
+            "Your visit with {provider_name} is booked for {start_local}.\n"
+            "Visit type: {visit_type}\n\n"
             "To confirm, reschedule or cancel: {confirm_link}\n\n"
             "The attached calendar file adds the visit to your calendar.\n\n"
             "{account_invite}\n\n"
@@ -89,7 +92,8 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         "Su cita con {practice_name} está programada",
         (
             "Hola, {patient_first_name}:\n\n"
-            "Su cita con {provider_name} está programada para el {start_local}.\n\n"
+            "Su cita con {provider_name} está programada para el {start_local}.\n"
+            "Tipo de consulta: {visit_type}\n\n"
             "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
             "El archivo adjunto agrega la cita a su calendario.\n\n"
             "{account_invite}\n\n"

@@ -230,7 +230,7 @@ def test_admin_site_sits_behind_mfa(client, world):
 def test_front_desk_sees_demographics_but_no_clinical_sections(client, world):
     sign_in(client, world.front_desk)
     page = client.get(f"/patients/{world.patient.pk}/").content.decode()
-    assert "+16175550123" in page
+    assert "(617) 555-0123" in page  # the stored +16175550123, shown in national format
     # Sections from the apps above the core decide for themselves: tests/visits checks that
     # the front desk sees when visits happened but never the state of a clinical note.
     assert "Note signed" not in page and "Note to sign" not in page

@@ -111,4 +111,4 @@ def test_licensure_refusal_is_a_clear_400(client, world, video_type):
         content_type="application/json",
     )
     assert response.status_code == 400
-    assert "not licensed in CA" in response.json()["detail"]
+    assert "not licensed in California" in response.json()["detail"]

@@ -82,7 +82,7 @@ def test_times_outside_availability_are_refused_with_a_reason(world, video_type,
 def test_video_visit_needs_a_provider_licensed_in_the_patients_state(world, video_type):
     world.patient.state = "TX"
     world.patient.save(update_fields=["state"])
-    with pytest.raises(services.BookingError, match="not licensed in TX"):
+    with pytest.raises(services.BookingError, match="not licensed in Texas"):
         book(world, video_type, local(3, 10))
     assert Appointment.objects.count() == 0
 

@@ -33,7 +33,7 @@ def test_a_booking_refused_for_licensure_leaves_no_new_patient(client, world, vi
     patients = Patient.objects.count()
     response = post_booking(client, video_type, local(3, 10), state="TX")
     assert response.status_code == 400
-    assert "not licensed in TX" in response.content.decode()
+    assert "not licensed in Texas" in response.content.decode()
     assert Patient.objects.count() == patients
     assert not Appointment.objects.exists()
 
@@ -61,7 +61,7 @@ def test_a_returning_patient_in_another_state_is_checked_against_that_state(
     patients = Patient.objects.count()
     response = post_booking(client, video_type, local(3, 10), **returning(world, state="TX"))
     assert response.status_code == 400
-    assert "not licensed in TX" in response.content.decode()
+    assert "not licensed in Texas" in response.content.decode()
     assert not Appointment.objects.exists()
     assert Patient.objects.count() == patients
 
@@ -115,7 +115,7 @@ def test_the_api_books_for_the_state_the_patient_gives(client, world, video_type
     }
     refused = client.post(url, {**body, "patient_state": "TX"}, content_type="application/json")
     assert refused.status_code == 400
-    assert "not licensed in TX" in refused.json()["detail"]
+    assert "not licensed in Texas" in refused.json()["detail"]
     unknown = client.post(url, {**body, "patient_state": "ZZ"}, content_type="application/json")
     assert unknown.status_code == 400
     booked = client.post(url, {**body, "patient_state": "MA"}, content_type="application/json")

@@ -169,17 +169,25 @@ class Command(BaseCommand):
         from scheduling.models import AppointmentType, AvailabilityRule, Modality
 
         types = [
-            ("video-visit", "Video visit", Modality.VIDEO, 20, "99213"),
-            ("phone-visit", "Phone visit", Modality.PHONE, 15, "99442"),
-            ("new-patient", "New patient visit (in person)", Modality.IN_PERSON, 40, "99203"),
+            ("video-visit", "Video visit", "Consulta por video", Modality.VIDEO, 20, "99213"),
+            ("phone-visit", "Phone visit", "Consulta por teléfono", Modality.PHONE, 15, "99442"),
+            (
+                "new-patient",
+                "New patient visit (in person)",
+                "Primera consulta (en persona)",
+                Modality.IN_PERSON,
+                40,
+                "99203",
+            ),
         ]
         providers = list(practice.providers.all())
-        for slug, name, modality, minutes, cpt in types:
+        for slug, name, name_es, modality, minutes, cpt in types:
             kind, created = AppointmentType.objects.get_or_create(
                 practice=practice,
                 slug=slug,
                 defaults={
                     "name": name,
+                    "name_es": name_es,
                     "modality": modality,
                     "duration_minutes": minutes,
                     "buffer_after_minutes": 5,
@@ -189,6 +197,9 @@ class Command(BaseCommand):
             )
             if created:
                 kind.providers.set(providers)
+            elif not kind.name_es:  # seeded before visit types had Spanish names
+                kind.name_es = name_es
+                kind.save(update_fields=["name_es"])
         for provider in providers:
             if not provider.rules.exists():
                 AvailabilityRule.objects.bulk_create(
