@@ -3,11 +3,13 @@ every kind of link: guesses spread over the intake link and a visit's join link 
 The links are taken from what the patient was sent, as a guesser would have them."""
 
 import re
+from datetime import timedelta
 from urllib.parse import urlparse
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from intake import services as intake
 from intake.models import Form
@@ -25,13 +27,13 @@ def empty_cache() -> None:
     cache.clear()  # the counters are keyed by patient id, which tests reuse
 
 
-def sent_links(world, video_type, patient) -> tuple[str, str]:
+def sent_links(world, video_type, patient, start=None) -> tuple[str, str]:
     """The intake link and the visit's join link the patient was sent."""
     intake.install_builtin(world.practice)
     Form.objects.get(practice=world.practice, slug="medical-history").appointment_types.add(
         video_type
     )
-    visit = make_visit(world, video_type, patient=patient)
+    visit = make_visit(world, video_type, patient=patient, start=start)
     intake.request_forms()
     request = OutboundMessage.objects.filter(template="intake.request", patient=patient).first()
     assert request is not None
@@ -62,7 +64,9 @@ def test_another_patients_links_keep_their_own_count(world, video_type):
     intake_link, join_link = sent_links(world, video_type, world.patient)
     for n in range(5):
         Client().post((intake_link, join_link)[n % 2], wrong(n))
-    other_intake, other_join = sent_links(world, video_type, world.other_patient)
+    # Started ten minutes ago: its waiting room is open, and it clashes with no other visit.
+    started = timezone.now() - timedelta(minutes=10)
+    other_intake, other_join = sent_links(world, video_type, world.other_patient, start=started)
     assert Client().post(other_join, RIGHT).status_code == 302
     assert Client().post(other_intake, RIGHT).status_code == 302
 
