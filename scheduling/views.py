@@ -241,6 +241,7 @@ def manage(request, token: str):
             "waitlist_form": WaitlistForm(),
             "join_link": _join_path(appointment) if active else "",
             "join_closes": appointment.end + scheduling_links.JOIN_GRACE,
+            "join_opens": scheduling_links.waiting_room_opens_at(appointment),
             "sections": confirmation.render_sections(request, appointment) if active else [],
         },
     )
