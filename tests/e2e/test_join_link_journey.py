@@ -131,7 +131,7 @@ def test_patient_without_text_consent_books_minutes_ahead_and_joins_from_the_ema
     assert "Your video visit with Alpha Health: how to join" in subjects
     confirmation = next(m for m in mail.outbox if m.subject.endswith("is booked"))
     assert "How to join your video visit" in confirmation.body
-    found = JOIN_LINK.search(confirmation.body)
+    found = JOIN_LINK.search(str(confirmation.body))
     assert found, confirmation.body
 
     page.set_viewport_size(PHONE)
