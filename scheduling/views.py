@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -463,7 +463,9 @@ def send_join_link(request, appointment_id: int):
     """Staff: send the patient their visit's join link now, by the patient's channel."""
     appointment = selectors.access_appointment(user=request.user, appointment_id=appointment_id)
     back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
+        back, {request.get_host()}, request.is_secure()
+    ):
         back = reverse("scheduling:schedule")
     try:
         channel = services.appointment_send_join_link(
@@ -480,7 +482,7 @@ def send_join_link(request, appointment_id: int):
         messages.success(request, _("The join link is on its way by text message."))
     else:
         messages.success(request, _("The join link is on its way by email."))
-    return redirect(back)
+    return HttpResponseRedirect(back)
 
 
 @phi_view

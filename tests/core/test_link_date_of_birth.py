@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from intake import services as intake
 from intake.models import Form
+from scheduling.models import Appointment
 from scheduling.reminders import context_for
 from telehealth.notify.models import OutboundMessage
 from tests.visits.test_consumers import make_visit
@@ -27,13 +28,13 @@ def empty_cache() -> None:
     cache.clear()  # the counters are keyed by patient id, which tests reuse
 
 
-def sent_links(world, video_type, patient, start=None) -> tuple[str, str]:
+def sent_links(world, video_type, patient) -> tuple[str, str]:
     """The intake link and the visit's join link the patient was sent."""
     intake.install_builtin(world.practice)
     Form.objects.get(practice=world.practice, slug="medical-history").appointment_types.add(
         video_type
     )
-    visit = make_visit(world, video_type, patient=patient, start=start)
+    visit = make_visit(world, video_type, patient=patient)
     intake.request_forms()
     request = OutboundMessage.objects.filter(template="intake.request", patient=patient).first()
     assert request is not None
@@ -64,9 +65,16 @@ def test_another_patients_links_keep_their_own_count(world, video_type):
     intake_link, join_link = sent_links(world, video_type, world.patient)
     for n in range(5):
         Client().post((intake_link, join_link)[n % 2], wrong(n))
-    # Started ten minutes ago: its waiting room is open, and it clashes with no other visit.
-    started = timezone.now() - timedelta(minutes=10)
-    other_intake, other_join = sent_links(world, video_type, world.other_patient, start=started)
+    other_intake, other_join = sent_links(world, video_type, world.other_patient)
+    # Its forms asked for, the visit moves to have ended just now: its waiting room is open
+    # (within the link's grace), and the provider is not double-booked.
+    now = timezone.now()
+    Appointment.objects.filter(patient=world.other_patient).update(
+        start=now - timedelta(minutes=20),
+        end=now,
+        blocked_start=now - timedelta(minutes=20),
+        blocked_end=now,
+    )
     assert Client().post(other_join, RIGHT).status_code == 302
     assert Client().post(other_intake, RIGHT).status_code == 302
 

@@ -155,6 +155,8 @@ def test_an_outside_next_address_is_not_followed(client, world, video_type):
     sign_in(client, world.front_desk)
     answer = client.post(send_url(appointment), {"next": "https://evil.example/"})
     assert answer["Location"] == reverse("scheduling:schedule")
+    answer = client.post(send_url(appointment), {"next": "99999999999999999999"})
+    assert answer["Location"] == reverse("scheduling:schedule")
 
 
 def refused(client, world, appointment, text):
