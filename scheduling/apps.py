@@ -7,7 +7,10 @@ class SchedulingConfig(AppConfig):
 
     def ready(self) -> None:
         from scheduling import inbound, links
+        from scheduling.views import home_section
+        from telehealth.accounts import home
         from telehealth.notify.inbound import register
 
         register("scheduling", inbound.handle)
         links.register()
+        home.register(home_section)

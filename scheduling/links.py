@@ -2,13 +2,13 @@
 link in every appointment message, the waitlist offer, and the visit's join link (it opens
 the visits app's waiting room after a date-of-birth check)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from scheduling.models import ACTIVE_STATUSES, Appointment, WaitlistOffer
+from scheduling.models import ACTIVE_STATUSES, Appointment, Modality, WaitlistOffer
 from telehealth import links
 from telehealth.accounts.models import Patient
 
@@ -36,6 +36,21 @@ def _manage_check(appointment: Appointment) -> str | None:
 
 
 JOIN_GRACE = timedelta(hours=2)
+# The join page shows a countdown until this long before the start, then the date-of-birth
+# check and the waiting room: nobody is marked as waiting days ahead.
+WAITING_ROOM_OPENS = timedelta(minutes=15)
+
+
+def waiting_room_opens_at(appointment: Appointment) -> datetime:
+    return appointment.start - WAITING_ROOM_OPENS
+
+
+def join_link_problem(appointment: Appointment) -> str | None:
+    """Why a join link to this appointment would open nothing (not a video visit, cancelled,
+    ended), or None: what the link checks, plus that in-person visits have no link."""
+    if appointment.modality != Modality.VIDEO:
+        return _("Only video visits have a join link.")
+    return _join_check(appointment)
 
 
 def _join_check(appointment: Appointment) -> str | None:
@@ -86,3 +101,11 @@ def register() -> None:
             check=_join_check,
         )
     )
+
+
+def join_url(appointment: Appointment) -> str:
+    """The absolute join link (the one the patient's messages carry) for staff to copy, or ""
+    when the appointment has no working one."""
+    if join_link_problem(appointment):
+        return ""
+    return links.url_for(JOIN, appointment)

@@ -13,6 +13,7 @@ from scheduling.models import DEFAULT_REMINDER_PLAN, Appointment, Modality, Remi
 from telehealth import links
 from telehealth.accounts import invitations
 from telehealth.notify import services as notify
+from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
 
 
@@ -27,6 +28,11 @@ def rules_for(practice) -> list[tuple[int, str, str]]:
 
 def context_for(appointment: Appointment) -> dict[str, str]:
     link = links.url_for(scheduling_links.MANAGE, appointment)
+    join_link = (
+        links.url_for(scheduling_links.JOIN, appointment)
+        if appointment.modality != "in_person"
+        else link
+    )
     return {
         **practice_context(appointment.patient),
         **invitations.message_context(appointment.patient),
@@ -35,9 +41,15 @@ def context_for(appointment: Appointment) -> dict[str, str]:
         "start_local": local_text(appointment.start, appointment.patient),
         "confirm_link": link,
         "cancel_link": link,
-        "join_link": links.url_for(scheduling_links.JOIN, appointment)
-        if appointment.modality != "in_person"
-        else link,
+        "join_link": join_link,
+        # A whole paragraph for video visits, empty for the others: wording has no conditions.
+        "join_instructions": wording.join_instructions(
+            language=appointment.patient.preferred_language,
+            join_link=join_link,
+            minutes=int(scheduling_links.WAITING_ROOM_OPENS.total_seconds() // 60),
+        )
+        if appointment.modality == Modality.VIDEO
+        else "",
     }
 
 
@@ -63,7 +75,11 @@ def _key(appointment: Appointment, what: str, channel: str) -> str:
 
 def queue_booking_messages(appointment: Appointment) -> None:
     """Confirmation now (or, for a rescheduled visit, a notice naming the old and new times),
-    then each reminder of the plan still in the future."""
+    then each reminder of the plan still in the future.
+
+    The join link of a video visit goes by the patient's own channel (`patient_channel`),
+    whatever channel the plan's step names; a visit booked closer to its start than a join
+    step's lead time gets that step's link at once, unless the visit is already over."""
     ics = appointment_ics(appointment).decode()
     moved_from = appointment.replaces
     what = "confirmation" if moved_from is None else "moved"
@@ -77,11 +93,25 @@ def queue_booking_messages(appointment: Appointment) -> None:
         for channel in ("email", "sms")
     ]
     now = timezone.now()
+    join_channel = notify.patient_channel(appointment.patient)
+    join_now_queued = False
+    join_steps: set[int] = set()  # two steps at one lead time on two channels: one message
     for minutes_before, channel, kind in rules_for(appointment.practice):
-        if kind == ReminderRule.Kind.JOIN_LINK and appointment.modality != Modality.VIDEO:
-            continue
         send_at = appointment.start - timedelta(minutes=minutes_before)
-        if send_at <= now:
+        if kind == ReminderRule.Kind.JOIN_LINK:
+            if appointment.modality != Modality.VIDEO or join_channel is None:
+                continue
+            channel = join_channel
+            if minutes_before in join_steps:
+                continue
+            join_steps.add(minutes_before)
+            if send_at <= now:
+                # Late booking: one link now for all the steps already passed.
+                if join_now_queued or appointment.end <= now:
+                    continue
+                join_now_queued = True
+                send_at = now
+        elif send_at <= now:
             continue
         if channel == "sms":
             send_at = outside_quiet_hours(
@@ -124,3 +154,17 @@ def queue_no_show_follow_up(appointment: Appointment) -> None:
             related=appointment,
             dedupe_key=_key(appointment, "no_show", channel),
         )
+
+
+def queue_join_link_now(appointment: Appointment, *, channel: str, dedupe_key: str) -> bool:
+    """The join-link message, now, on this channel. False when nothing was queued (the channel
+    no longer reaches the patient, or the key was used)."""
+    message = notify.patient_message_enqueue(
+        patient=appointment.patient,
+        channel=channel,
+        key=ReminderRule.Kind.JOIN_LINK,
+        context=context_for(appointment),
+        related=appointment,
+        dedupe_key=dedupe_key,
+    )
+    return message is not None

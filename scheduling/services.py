@@ -52,6 +52,10 @@ class SlotTaken(BookingError):
     status_code = 409
 
 
+class JoinLinkRefused(BookingError):
+    status_code = 409
+
+
 OFFER_MINUTES = 120
 
 
@@ -322,6 +326,42 @@ def appointment_reschedule(
             provider=old_provider, appointment_type=appointment.appointment_type, start=old_start
         )
     return new
+
+
+def appointment_send_join_link(
+    *, appointment: Appointment, by: User, request: HttpRequest | None = None
+) -> str:
+    """Staff send a video visit's join link to the patient now, by the patient's channel
+    (`notify.patient_channel`). Answers the channel used; refuses (BookingError) a visit whose
+    link would open nothing, and a patient no channel reaches. Each press sends again: the
+    patient may have lost the first."""
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        problem = scheduling_links.join_link_problem(appointment)
+        if problem:
+            raise JoinLinkRefused(problem)
+        channel = notify.patient_channel(appointment.patient)
+        if channel is None:
+            raise JoinLinkRefused(
+                _(
+                    "This patient has no email address and no consent to texts: give them "
+                    "the link another way, or add an email address to their record."
+                )
+            )
+        sent_at = timezone.now()
+        reminders.queue_join_link_now(
+            appointment,
+            channel=channel,
+            dedupe_key=f"appointment:{appointment.pk}:join_link:staff:{sent_at.isoformat()}",
+        )
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=appointment,
+            request=request,
+            detail=f"join link sent by {channel}",
+        )
+    return channel
 
 
 TRANSITIONS: dict[str, set[str]] = {

@@ -12,6 +12,11 @@ urlpatterns = [
         views.appointment_action,
         name="appointment-action",
     ),
+    path(
+        "scheduling/appointments/<int:appointment_id>/send-join-link/",
+        views.send_join_link,
+        name="send-join-link",
+    ),
     path("scheduling/mine/", views.my_appointments, name="mine"),
     path("scheduling/patients/<int:patient_id>/book/", views.staff_book, name="staff-book"),
     path("scheduling/appointments/<int:appointment_id>/move/", views.staff_move, name="staff-move"),

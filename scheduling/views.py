@@ -5,11 +5,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -232,6 +233,7 @@ def manage(request, token: str):
             "waitlist_form": WaitlistForm(),
             "join_link": _join_path(appointment) if active else "",
             "join_closes": appointment.end + scheduling_links.JOIN_GRACE,
+            "join_opens": scheduling_links.waiting_room_opens_at(appointment),
             "sections": confirmation.render_sections(request, appointment) if active else [],
             **(_account_offer(appointment) if active else {}),
         },
@@ -351,6 +353,8 @@ def schedule(request):
     )
     for appointment in appointments:
         note_phi_access(request, appointment)
+        # Shown beside each video visit; not a column.
+        appointment.join_url = scheduling_links.join_url(appointment)  # type: ignore[attr-defined]
     return render(
         request,
         "scheduling/schedule.html",
@@ -423,10 +427,65 @@ def my_appointments(request):
         request,
         "scheduling/my_appointments.html",
         {
-            "upcoming": [(a, links.token_for(scheduling_links.MANAGE, a)) for a in upcoming],
+            "upcoming": [
+                (a, links.token_for(scheduling_links.MANAGE, a), _join_path(a)) for a in upcoming
+            ],
             "past": past,
         },
     )
+
+
+def home_section(request) -> str:
+    """The patient home's "next visit" panel (registered with the core's home page in
+    apps.ready): the next upcoming visit, with its join action for a video visit."""
+    if not request.user.is_authenticated or not request.user.is_patient:
+        return ""
+    appointment = (
+        selectors.appointments_visible_to(request.user)
+        .filter(end__gte=timezone.now(), status__in=ACTIVE_STATUSES)
+        .order_by("start")
+        .first()
+    )
+    if appointment is None:
+        return ""
+    note_phi_access(request, appointment)
+    return render_to_string(
+        "scheduling/_next_visit.html",
+        {
+            "appointment": appointment,
+            "join_link": _join_path(appointment),
+            "manage_token": links.token_for(scheduling_links.MANAGE, appointment),
+        },
+        request=request,
+    )
+
+
+@staff_required
+@require_POST
+def send_join_link(request, appointment_id: int):
+    """Staff: send the patient their visit's join link now, by the patient's channel."""
+    appointment = selectors.access_appointment(user=request.user, appointment_id=appointment_id)
+    back = request.POST.get("next", "")
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(
+        back, {request.get_host()}, request.is_secure()
+    ):
+        back = reverse("scheduling:schedule")
+    try:
+        channel = services.appointment_send_join_link(
+            appointment=appointment, by=request.user, request=request
+        )
+    except services.BookingError as error:
+        return render(
+            request,
+            "scheduling/join_link_refused.html",
+            {"problem": error.message, "back": back},
+            status=error.status_code,
+        )
+    if channel == "sms":
+        messages.success(request, _("The join link is on its way by text message."))
+    else:
+        messages.success(request, _("The join link is on its way by email."))
+    return HttpResponseRedirect(back)
 
 
 @phi_view

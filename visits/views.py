@@ -1,6 +1,9 @@
 """Pages of a video visit: the patient's join link and waiting room, the visit room, the
 clinician's list of today's visits, and the SOAP note endpoints."""
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
 from django.db.models import Model
 from django.http import Http404, HttpRequest, JsonResponse
@@ -52,16 +55,58 @@ def _grant_visit(request, visit: Visit) -> None:
     request.session[selectors.GRANTS_KEY] = grants
 
 
+def _reload_in(remaining: timedelta) -> int:
+    """Seconds until the countdown page loads itself again: at the opening when it is near,
+    else every few minutes so that "in … minutes" stays about right."""
+    seconds = int(remaining.total_seconds()) + 1
+    return seconds if seconds <= 15 * 60 else 5 * 60
+
+
+def _enter_waiting_room(request, appointment, *, grant: bool):
+    visit = services.visit_for_appointment(appointment)
+    if grant:
+        _grant_visit(request, visit)
+    try:
+        services.patient_arrives(visit=visit, request=request)
+    except services.VisitError as error:  # the visit ended, but the link's grace has not
+        return render(
+            request, "scheduling/link_problem.html", {"problem": error.message}, status=410
+        )
+    return redirect("visits:waiting", visit_id=visit.pk)
+
+
 @phi_view
 @require_http_methods(["GET", "POST"])
 def join(request, token: str):
-    """The link in the patient's reminder: a date-of-birth check, then the waiting room."""
+    """The visit's one join link, in the patient's messages and on their appointment pages. It
+    works from the booking until JOIN_GRACE after the end: until the waiting room opens it
+    shows the visit and a countdown (and records no arrival); then a date-of-birth check
+    (not for the patient signed in to the portal), then the waiting room."""
     try:
         appointment = links.read(scheduling_links.JOIN, token)
     except links.LinkError as error:
         return render(
             request, "scheduling/link_problem.html", {"problem": error.message}, status=410
         )
+    now = timezone.now()
+    opens_at = scheduling_links.waiting_room_opens_at(appointment)
+    if now < opens_at:
+        note_phi_access(request, appointment)
+        zone = ZoneInfo(appointment.practice.time_zone)
+        return render(
+            request,
+            "visits/join_soon.html",
+            {
+                "appointment": appointment,
+                "opens_at": opens_at,
+                "now": now,
+                "opens_today": opens_at.astimezone(zone).date() == now.astimezone(zone).date(),
+                "reload_in": _reload_in(opens_at - now),
+            },
+        )
+    user = request.user
+    if user.is_authenticated and user.is_patient and appointment.patient.user_id == user.pk:
+        return _enter_waiting_room(request, appointment, grant=False)
     form = DateOfBirthForm(request.POST or None)
     outcome = _date_of_birth(request, form, scheduling_links.JOIN, appointment)
     if outcome == links.DateOfBirth.LOCKED:
@@ -69,10 +114,7 @@ def join(request, token: str):
             request, "visits/join.html", {"locked": True, "appointment": appointment}, status=429
         )
     if outcome == links.DateOfBirth.RIGHT:
-        visit = services.visit_for_appointment(appointment)
-        _grant_visit(request, visit)
-        services.patient_arrives(visit=visit, request=request)
-        return redirect("visits:waiting", visit_id=visit.pk)
+        return _enter_waiting_room(request, appointment, grant=True)
     note_phi_access(request, appointment)
     return render(
         request,
@@ -231,6 +273,7 @@ def today(request):
         note_phi_access(request, appointment)
         # Shown beside each row; not a column.
         appointment.intake_status = intake_selectors.status_of(appointment.patient)  # type: ignore[attr-defined]
+        appointment.join_url = scheduling_links.join_url(appointment)  # type: ignore[attr-defined]
     walk_ins = list(selectors.walk_in_queue(user=request.user))
     for visit in walk_ins:
         note_phi_access(request, visit)

@@ -21,6 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from telehealth import links
 from telehealth.accounts import chart, invitations, lockout, selectors, services
+from telehealth.accounts import home as home_panels
 from telehealth.accounts.access import (
     clinician_required,
     practice_admin_required,
@@ -199,6 +200,7 @@ def home(request):
         )
     if request.user.is_patient:
         context["patient"] = getattr(request.user, "patient", None)
+        context["panels"] = home_panels.render_panels(request)
     return render(request, HOME_TEMPLATES[request.user.role], context)
 
 

@@ -74,6 +74,17 @@ def sms_allowed(patient: Patient) -> bool:
     )
 
 
+def patient_channel(patient: Patient) -> str | None:
+    """The one channel for a message the patient must get once (their visit's join link): the
+    one they chose, if it reaches them; else email, else text; None when nothing does. A
+    patient who chose the portal has no portal notice for this, so email or text it is."""
+    reachable = {wording.SMS: sms_allowed(patient), wording.EMAIL: bool(patient.email)}
+    for channel in (patient.preferred_channel, wording.EMAIL, wording.SMS):
+        if reachable.get(channel):
+            return channel
+    return None
+
+
 def message_enqueue(
     *,
     channel: str,

@@ -19,6 +19,7 @@ TOKENS = frozenset(
         "start_local",
         "old_start_local",
         "join_link",
+        "join_instructions",
         "confirm_link",
         "cancel_link",
         "practice_phone",
@@ -40,6 +41,10 @@ SAMPLE_CONTEXT = {
     "start_local": "Tue 24 Nov 2026 2:30 p.m. EST",
     "old_start_local": "Mon 23 Nov 2026 9:15 a.m. EST",
     "join_link": "https://clinic.example.org/v/Ab3dE5gH7jK9",
+    "join_instructions": (
+        "How to join your video visit: open https://clinic.example.org/v/Ab3dE5gH7jK9 on a "
+        "phone or computer with a camera. The waiting room opens 15 minutes before the start."
+    ),
     "confirm_link": "https://clinic.example.org/a/Ab3dE5gH7jK9",
     "cancel_link": "https://clinic.example.org/a/Ab3dE5gH7jK9",
     "practice_phone": "+1 617-555-0100",
@@ -59,6 +64,26 @@ SAMPLE_CONTEXT = {
 
 SMS = "sms"
 EMAIL = "email"
+
+# The whole "how to join" paragraph of a video visit's emails, so that one template serves
+# every kind of visit: `{join_instructions}` is this paragraph, in the patient's language, for a
+# video visit and empty for any other (`render` closes the gap it leaves).
+JOIN_INSTRUCTIONS = {
+    "en": (
+        "How to join your video visit: open {join_link} on a phone or computer with a camera. "
+        "The waiting room opens {minutes} minutes before the start."
+    ),
+    "es": (
+        "Cómo entrar a su videoconsulta: abra {join_link} en un teléfono o una computadora con "
+        "cámara. La sala de espera abre {minutes} minutos antes de la hora de la cita."
+    ),
+}
+
+
+def join_instructions(*, language: str, join_link: str, minutes: int) -> str:
+    text = JOIN_INSTRUCTIONS.get(language, JOIN_INSTRUCTIONS["en"])
+    return text.format(join_link=join_link, minutes=minutes)
+
 
 # (key, channel, language) -> (subject, body)
 BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
@@ -82,6 +107,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Hello {patient_first_name},\n\n"
             "Your visit with {provider_name} is booked for {start_local}.\n"
             "Visit type: {visit_type}\n\n"
+            "{join_instructions}\n\n"
             "To confirm, reschedule or cancel: {confirm_link}\n\n"
             "The attached calendar file adds the visit to your calendar.\n\n"
             "{account_invite}\n\n"
@@ -94,6 +120,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Hola, {patient_first_name}:\n\n"
             "Su cita con {provider_name} está programada para el {start_local}.\n"
             "Tipo de consulta: {visit_type}\n\n"
+            "{join_instructions}\n\n"
             "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
             "El archivo adjunto agrega la cita a su calendario.\n\n"
             "{account_invite}\n\n"
@@ -121,6 +148,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Your visit with {provider_name} has moved.\n\n"
             "Was: {old_start_local}\n"
             "Now: {start_local}\n\n"
+            "{join_instructions}\n\n"
             "To confirm, reschedule or cancel: {confirm_link}\n\n"
             "The attached calendar file adds the new time to your calendar.\n\n"
             "{account_invite}\n\n"
@@ -134,6 +162,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Su cita con {provider_name} cambió de hora.\n\n"
             "Antes: {old_start_local}\n"
             "Ahora: {start_local}\n\n"
+            "{join_instructions}\n\n"
             "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
             "El archivo adjunto agrega la nueva hora a su calendario.\n\n"
             "{account_invite}\n\n"
@@ -159,6 +188,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         (
             "Hello {patient_first_name},\n\n"
             "This is a reminder of your visit with {provider_name} on {start_local}.\n\n"
+            "{join_instructions}\n\n"
             "Confirm, reschedule or cancel: {confirm_link}\n\n"
             "{practice_name} · {practice_phone}"
         ),
@@ -168,6 +198,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         (
             "Hola, {patient_first_name}:\n\n"
             "Le recordamos su cita con {provider_name} el {start_local}.\n\n"
+            "{join_instructions}\n\n"
             "Confirmar, cambiar o cancelar: {confirm_link}\n\n"
             "{practice_name} · {practice_phone}"
         ),
@@ -184,6 +215,26 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         (
             "{practice_name}: su videoconsulta con {provider_name} empieza pronto. "
             "Entre aquí: {join_link}"
+        ),
+    ),
+    ("appointment.join_link", EMAIL, "en"): (
+        "Your video visit with {practice_name}: how to join",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Your video visit with {provider_name} is on {start_local}.\n\n"
+            "{join_instructions}\n\n"
+            "Need to reschedule or cancel? {confirm_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("appointment.join_link", EMAIL, "es"): (
+        "Su videoconsulta con {practice_name}: cómo entrar",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Su videoconsulta con {provider_name} es el {start_local}.\n\n"
+            "{join_instructions}\n\n"
+            "¿Necesita cambiarla o cancelarla? {confirm_link}\n\n"
+            "{practice_name} · {practice_phone}"
         ),
     ),
     ("appointment.cancelled", SMS, "en"): (

@@ -183,6 +183,7 @@ ROUTES: dict[str, Access] = {
     "scheduling:appointment-action": Access(
         roles=STAFF, method="post", obj="appointment", ok=(302,)
     ),
+    "scheduling:send-join-link": Access(roles=STAFF, method="post", obj="appointment", ok=(302,)),
     "scheduling:mine": Access(roles=frozenset({Role.PATIENT})),
     "scheduling:staff-book": Access(
         roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), obj="patient"

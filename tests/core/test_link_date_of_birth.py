@@ -3,14 +3,17 @@ every kind of link: guesses spread over the intake link and a visit's join link 
 The links are taken from what the patient was sent, as a guesser would have them."""
 
 import re
+from datetime import timedelta
 from urllib.parse import urlparse
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from intake import services as intake
 from intake.models import Form
+from scheduling.models import Appointment
 from scheduling.reminders import context_for
 from telehealth.notify.models import OutboundMessage
 from tests.visits.test_consumers import make_visit
@@ -63,6 +66,15 @@ def test_another_patients_links_keep_their_own_count(world, video_type):
     for n in range(5):
         Client().post((intake_link, join_link)[n % 2], wrong(n))
     other_intake, other_join = sent_links(world, video_type, world.other_patient)
+    # Its forms asked for, the visit moves to have ended just now: its waiting room is open
+    # (within the link's grace), and the provider is not double-booked.
+    now = timezone.now()
+    Appointment.objects.filter(patient=world.other_patient).update(
+        start=now - timedelta(minutes=20),
+        end=now,
+        blocked_start=now - timedelta(minutes=20),
+        blocked_end=now,
+    )
     assert Client().post(other_join, RIGHT).status_code == 302
     assert Client().post(other_intake, RIGHT).status_code == 302
 

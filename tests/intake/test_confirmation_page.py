@@ -97,7 +97,8 @@ def test_confirmation_explains_how_to_join_with_a_join_link_that_opens(client, w
     assert "waiting room" in page
     join = client.get(_href(page, "Open the join page"))
     assert join.status_code == 200
-    assert "Join your video visit" in join.content.decode()
+    # Days ahead: the join page counts down to the waiting room's opening.
+    assert "The waiting room opens on" in join.content.decode()
 
 
 def test_an_in_person_visit_has_no_join_explanation(client, world, video_type):

@@ -19,10 +19,12 @@ from visits.models import Participant, Visit
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def make_visit(world, video_type, patient=None):
+def make_visit(world, video_type, patient=None, start=None):
+    """A video visit; its join link opens the waiting room only for one starting within
+    scheduling.links.WAITING_ROOM_OPENS (the first made, or one given an earlier `start`)."""
     patient = patient or world.patient
     # One hour apart: the provider cannot be double-booked (PostgreSQL enforces it).
-    start = timezone.now() + timedelta(minutes=5, hours=Appointment.objects.count())
+    start = start or timezone.now() + timedelta(minutes=5, hours=Appointment.objects.count())
     appointment = Appointment.objects.create(
         practice=patient.practice,
         provider=world.clinician.provider,

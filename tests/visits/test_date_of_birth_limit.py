@@ -1,8 +1,11 @@
 """The visit links' date-of-birth check is limited per patient, across sessions: a new
 browser cookie for each guess does not buy more guesses."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from scheduling.links import JOIN
 from telehealth import links
@@ -26,7 +29,10 @@ def test_guessing_the_join_links_date_of_birth_from_many_sessions_is_stopped(wor
     locked = Client().post(url, {"date_of_birth": "1980-01-02"})
     assert locked.status_code == 429
     assert b"Too many attempts" in locked.content
-    other = make_visit(world, video_type, patient=world.other_patient)
+    # Ends as the first visit (in five minutes) is about to start: its waiting room is open,
+    # and the provider is not double-booked.
+    started = timezone.now() - timedelta(minutes=20)
+    other = make_visit(world, video_type, patient=world.other_patient, start=started)
     other_url = f"/visit/{links.token_for(JOIN, other.appointment)}/"
     assert Client().post(other_url, {"date_of_birth": "1980-01-02"}).status_code == 302
 
