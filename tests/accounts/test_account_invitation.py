@@ -5,7 +5,7 @@ it makes the account, signs the patient in, and works only once."""
 
 import re
 import time
-from datetime import date
+from datetime import date, timedelta
 from unittest import mock
 from urllib.parse import urlparse
 
@@ -13,6 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from scheduling import services as scheduling
 from scheduling.links import JOIN, MANAGE
@@ -25,6 +26,7 @@ from telehealth.notify.models import OutboundMessage
 from tests.conftest import make_patient, make_staff, sign_in
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data, details_url
+from tests.visits.test_join_page import appointment_at
 
 pytestmark = pytest.mark.django_db
 
@@ -172,13 +174,9 @@ def test_wrong_dates_on_another_link_of_the_patient_lock_the_invitation_too(
 ):
     """One counter per patient over every kind of link: guesses on the visit's join link
     count against the invitation."""
-    appointment = scheduling.appointment_book(
-        provider=world.clinician.provider,
-        patient=newcomer,
-        appointment_type=video_type,
-        start=local(3, 10),
-        by=None,
-        via=BookedVia.ONLINE,
+    # The join page asks for the date of birth once its waiting room is open.
+    appointment = appointment_at(
+        world, video_type, timezone.now() + timedelta(minutes=5), patient=newcomer
     )
     join = reverse("visits:join", args=[links.token_for(JOIN, appointment)])
     for n in range(5):
