@@ -43,6 +43,7 @@ from telehealth.accounts.access import (
 from telehealth.accounts.display import zone_choices
 from telehealth.accounts.models import Practice, Provider, Role
 from telehealth.audit.phi import note_phi_access, phi_view
+from telehealth.notify import services as notify
 
 DAYS_SHOWN = 7
 
@@ -235,6 +236,8 @@ def manage(request, token: str):
             "join_closes": appointment.end + scheduling_links.JOIN_GRACE,
             "join_opens": scheduling_links.waiting_room_opens_at(appointment),
             "sections": confirmation.render_sections(request, appointment) if active else [],
+            "confirmed_by_email": bool(appointment.patient.email),
+            "confirmed_by_text": notify.sms_allowed(appointment.patient),
             **(_account_offer(appointment) if active else {}),
         },
     )
