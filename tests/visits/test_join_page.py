@@ -66,7 +66,7 @@ def test_the_countdown_shows_the_time_in_the_practices_zone(world, video_type):
     opens = timezone.localtime(start - WAITING_ROOM_OPENS, world.practice.zone)
     assert "The waiting room opens on" in text
     assert opens.strftime("%A") in text
-    assert "America/New_York" in text
+    assert "Eastern Time — New York (UTC" in text
 
 
 def test_the_page_reloads_itself_when_the_room_opens(world, video_type):
