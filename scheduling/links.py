@@ -71,7 +71,7 @@ def register() -> None:
         links.LinkKind(
             name=MANAGE,
             salt="scheduling.manage-link",
-            max_age=timedelta(days=90),
+            max_age=None,  # ends with the appointment (_manage_check)
             url_name="scheduling:manage",
             queryset=_appointments,
             id_key="a",
@@ -93,7 +93,7 @@ def register() -> None:
         links.LinkKind(
             name=JOIN,
             salt="scheduling.visit-join",
-            max_age=timedelta(days=120),
+            max_age=None,  # ends JOIN_GRACE after the visit (_join_check)
             url_name="visits:join",
             queryset=_appointments,
             id_key="a",

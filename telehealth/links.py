@@ -44,7 +44,9 @@ def _no_check(obj: Any) -> str | None:
 class LinkKind:
     name: str
     salt: str
-    max_age: timedelta
+    # None: the link lives as long as `check` lets it, for links whose object ends them (an
+    # appointment's links work however far ahead it was booked, and end with the visit).
+    max_age: timedelta | None
     url_name: str  # the page the link opens; it takes the token as its one argument
     queryset: Callable[[], models.QuerySet]  # where `read` finds the object
     id_key: str = "o"

@@ -96,6 +96,8 @@ def test_a_link_opens_its_object_and_its_page(name, examples):
 @pytest.mark.parametrize("name", KINDS)
 def test_a_link_expires_after_its_lifetime(name, examples, monkeypatch):
     kind = links.get(name)
+    if kind.max_age is None:
+        pytest.skip("this kind of link ends with its object (see its check)")
     obj = example(examples, kind)
     signed_at = time.time() - kind.max_age.total_seconds() - 60
     with monkeypatch.context() as past:
