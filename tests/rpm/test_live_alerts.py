@@ -136,8 +136,10 @@ def test_the_lists_the_listener_refreshes_are_marked_on_the_monitoring_pages(wor
     dashboard = client.get("/rpm/").content.decode()
     assert 'id="monitoring-list" data-live-refresh' in dashboard
     assert "data-desktop-alerts" in dashboard  # where desktop alerts are turned on
-    chart = client.get(f"/rpm/patients/{world.patient.pk}/").content.decode()
-    assert f'id="patient-alerts" data-live-refresh data-patient="{world.patient.pk}"' in chart
+    monitoring = client.get(f"/rpm/patients/{world.patient.pk}/").content.decode()
+    assert f'id="patient-alerts" data-live-refresh data-patient="{world.patient.pk}"' in monitoring
+    record = client.get(f"/patients/{world.patient.pk}/").content.decode()
+    assert f'id="chart-rpm" data-live-refresh data-patient="{world.patient.pk}"' in record
 
 
 def test_a_list_refreshed_by_a_live_alert_does_not_keep_an_idle_session_alive(world):
