@@ -103,6 +103,14 @@ async def test_an_escalation_reaches_the_contact_live_and_says_so(world, setting
     await contact.disconnect()
     await outsider.disconnect()
 
+    @sync_to_async
+    def opened_by(user):
+        return sign_in(Client(), user).get(frame["url"]).status_code
+
+    # The contact can open what they are told about; the outsider still cannot.
+    assert await opened_by(world.other_clinician) == 200
+    assert await opened_by(world.outside_clinician) == 404
+
 
 async def test_a_socket_without_the_second_factor_never_gets_alerts(world):
     from tests.core.test_realtime import session_cookie
