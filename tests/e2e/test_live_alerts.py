@@ -11,6 +11,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from channels.layers import channel_layers
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -76,7 +77,20 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each server here gets the channel layer a new process would have, and leaves none
+    behind: a server stopped with sockets open (as below) can leave the Redis layer counting
+    receives on its dead event loop, and every later consumer would be refused."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 def restarted_on_the_same_port(server: AsgiServer) -> AsgiServer:
+    """A new server where the old one listened, as after a deploy: a new process, so a new
+    channel layer."""
+    channel_layers.backends.clear()
     again = AsgiServer()
     again.port = again.server.config.port = server.port
     return again
@@ -123,6 +137,7 @@ def test_a_critical_reading_reaches_the_clinicians_open_pages_within_a_second(wo
             home.wait_for_timeout(100)
         home.wait_for_timeout(300)
         assert chimes(home, dashboard) == 1
+        dashboard_chimes = chimes(dashboard)
         home.set_viewport_size(PHONE)
         screenshot(home, "live-alerts-home-phone")
         home.set_viewport_size(DESKTOP)
@@ -141,8 +156,8 @@ def test_a_critical_reading_reaches_the_clinicians_open_pages_within_a_second(wo
             expect(page.get_by_role("alert").filter(has_text=WARNING)).to_have_count(0)
         alerts_panel = home.get_by_role("region", name="Alerts")
         expect(alerts_panel.get_by_role("button", name=f"Acknowledge {WARNING}")).to_be_visible()
-        # A warning does not chime.
-        assert chimes(home, dashboard) == 1
+        # A warning does not chime (the home tab has loaded a new page: its count began again).
+        assert chimes(home) == 0 and chimes(dashboard) == dashboard_chimes
 
         # Both notices stack on the dashboard: the screenshots show them.
         expect(dashboard.get_by_role("button", name="Dismiss all alerts")).to_be_visible()
