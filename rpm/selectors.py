@@ -27,8 +27,13 @@ def monitored_patients(user: User) -> QuerySet[Patient]:
     if user.practice_id is None:
         return Patient.objects.none()
     if user.role == Role.CLINICIAN:
+        # The escalation contact is told of unacknowledged critical alerts, so they must be
+        # able to open them.
+        escalations = Enrollment.objects.filter(is_active=True, escalation_contact=user)
         patients = patients.filter(
-            Q(rpm_enrollments__clinicians=user) | Q(pk__in=patients_visible_to(user).values("pk")),
+            Q(rpm_enrollments__clinicians=user)
+            | Q(pk__in=escalations.values("patient"))
+            | Q(pk__in=patients_visible_to(user).values("pk")),
             practice_id=user.practice_id,
         )
     elif user.role == Role.PRACTICE_ADMIN:

@@ -472,8 +472,10 @@ def alert_url(alert: Alert) -> str:
 
 
 def _announce(alert: Alert, people: list[User], *, escalation: bool = False) -> None:
-    """Live to each person's own socket; critical alerts also by email through the outbox
-    (the email names no patient and no value: it points to the app)."""
+    """Live to each person's own socket (every signed-in page shows it: static/js/alerts.js);
+    critical alerts also by email through the outbox (the email names no patient and no
+    value: it points to the app). The live event names no patient either, only their id and
+    the page to open, so a notice on a screen others can see shows a reading, not a person."""
     for person in people:
         broadcast_on_commit(
             user_group(person.pk),
@@ -486,6 +488,7 @@ def _announce(alert: Alert, people: list[User], *, escalation: bool = False) -> 
                     "severity": alert.severity,
                     "summary": alert.summary,
                     "escalation": escalation,
+                    "url": reverse("rpm:patient", args=[alert.patient_id]),
                 },
             },
         )

@@ -41,9 +41,16 @@ MFA_EXEMPT_PREFIXES = (
 )
 
 
+# A page re-reading itself because the server said something changed (a live alert), not
+# because someone used it: such a request leaves the idle clock alone. Sending the header can
+# only bring one's own sign-out closer, so it needs no further check.
+BACKGROUND_HEADER = "X-Background-Refresh"
+
+
 class SessionTimeoutMiddleware:
     """Ends sessions idle for longer than the role allows, and any older than the absolute
-    limit. Keep-alive pings count as activity; background polls should not be sent."""
+    limit. Keep-alive pings count as activity; background polls should not be sent, and a
+    refresh a live event caused says so (BACKGROUND_HEADER) and does not count."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -59,7 +66,8 @@ class SessionTimeoutMiddleware:
                 return redirect(
                     f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}"
                 )
-            request.session[LAST_SEEN_KEY] = int(time.time())
+            if request.headers.get(BACKGROUND_HEADER) != "1":
+                request.session[LAST_SEEN_KEY] = int(time.time())
         return self.get_response(request)
 
 
