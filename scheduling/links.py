@@ -2,9 +2,12 @@
 link in every appointment message, the waitlist offer, and the visit's join link (it opens
 the visits app's waiting room after a date-of-birth check)."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -103,9 +106,12 @@ def register() -> None:
     )
 
 
-def join_url(appointment: Appointment) -> str:
-    """The absolute join link (the one the patient's messages carry) for staff to copy, or ""
-    when the appointment has no working one."""
-    if join_link_problem(appointment):
-        return ""
-    return links.url_for(JOIN, appointment)
+def join_urls(appointments: Iterable[Appointment]) -> dict[int, str]:
+    """`join_url` of each appointment that has a working join link, keyed by pk, in one query
+    (the staff lists show one per row)."""
+    openable = [a for a in appointments if not join_link_problem(a)]
+    url_name = links.get(JOIN).url_name
+    return {
+        pk: settings.SITE_URL + reverse(url_name, args=[token])
+        for pk, token in links.tokens_for(JOIN, openable).items()
+    }

@@ -253,11 +253,11 @@ def _account_offer(appointment: Appointment) -> dict[str, object]:
     return {"account_link": invitations.path_for(patient)}
 
 
-def _join_path(appointment: Appointment) -> str:
+def _join_path(appointment: Appointment, token: str | None = None) -> str:
     """The join page's address on this server (messages carry the absolute one)."""
     if appointment.modality != Modality.VIDEO:
         return ""
-    token = links.token_for(scheduling_links.JOIN, appointment)
+    token = token or links.token_for(scheduling_links.JOIN, appointment)
     return reverse(links.get(scheduling_links.JOIN).url_name, args=[token])
 
 
@@ -354,10 +354,11 @@ def schedule(request):
         end=end,
         provider_id=int(provider_id) if provider_id and provider_id.isdigit() else None,
     )
+    join_urls = scheduling_links.join_urls(appointments)
     for appointment in appointments:
         note_phi_access(request, appointment)
         # Shown beside each video visit; not a column.
-        appointment.join_url = scheduling_links.join_url(appointment)  # type: ignore[attr-defined]
+        appointment.join_url = join_urls.get(appointment.pk, "")  # type: ignore[attr-defined]
     return render(
         request,
         "scheduling/schedule.html",
@@ -426,12 +427,16 @@ def my_appointments(request):
     past = list(appointments.filter(end__lt=now).order_by("-start")[:20])
     for appointment in upcoming:
         note_phi_access(request, appointment)
+    manage_tokens = links.tokens_for(scheduling_links.MANAGE, upcoming)
+    join_tokens = links.tokens_for(
+        scheduling_links.JOIN, [a for a in upcoming if a.modality == Modality.VIDEO]
+    )
     return render(
         request,
         "scheduling/my_appointments.html",
         {
             "upcoming": [
-                (a, links.token_for(scheduling_links.MANAGE, a), _join_path(a)) for a in upcoming
+                (a, manage_tokens[a.pk], _join_path(a, join_tokens.get(a.pk))) for a in upcoming
             ],
             "past": past,
         },

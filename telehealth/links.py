@@ -16,7 +16,7 @@ where the object is found, whether it asks for the patient's date of birth). The
 Tokens keep the payload keys each helper used before this module (`id_key`, `version_key`),
 so links already in patients' inboxes keep working."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
@@ -120,6 +120,24 @@ def token_for(kind: str, obj: models.Model) -> str:
     link = get(kind)
     payload = {link.id_key: obj.pk, link.version_key: _version(link, obj.pk)}
     return signing.dumps(payload, salt=link.salt)
+
+
+def tokens_for(kind: str, objs: Iterable[models.Model]) -> dict[Any, str]:
+    """`token_for` of each object, keyed by pk, with one query for their versions (list
+    pages that show a link per row)."""
+    link = get(kind)
+    objs = list(objs)
+    versions = dict(
+        LinkVersion.objects.filter(
+            kind=link.name, object_id__in=[obj.pk for obj in objs]
+        ).values_list("object_id", "version")
+    )
+    return {
+        obj.pk: signing.dumps(
+            {link.id_key: obj.pk, link.version_key: versions.get(obj.pk, 1)}, salt=link.salt
+        )
+        for obj in objs
+    }
 
 
 def url_for(kind: str, obj: models.Model) -> str:

@@ -269,11 +269,12 @@ def today(request):
     if request.user.is_clinician:
         appointments = appointments.filter(provider__user=request.user)
     rows = list(appointments)
+    join_urls = scheduling_links.join_urls(rows)
     for appointment in rows:
         note_phi_access(request, appointment)
         # Shown beside each row; not a column.
         appointment.intake_status = intake_selectors.status_of(appointment.patient)  # type: ignore[attr-defined]
-        appointment.join_url = scheduling_links.join_url(appointment)  # type: ignore[attr-defined]
+        appointment.join_url = join_urls.get(appointment.pk, "")  # type: ignore[attr-defined]
     walk_ins = list(selectors.walk_in_queue(user=request.user))
     for visit in walk_ins:
         note_phi_access(request, visit)
