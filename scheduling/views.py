@@ -278,8 +278,8 @@ def _account_offer(appointment: Appointment) -> dict[str, object]:
 
 @require_POST
 def manage_account_invite(request, token: str):
-    """ "Email me a link to create my account": the invitation goes to the email on the record,
-    never to this page, so only the mailbox's owner can use it."""
+    """The panel's "Email me a link to create my account": the invitation goes to the email on
+    the record, never to this page, so only the mailbox's owner can use it."""
     appointment, problem = _appointment_from_link(token)
     if appointment is None:
         return render(request, "scheduling/link_problem.html", {"problem": problem}, status=410)
