@@ -33,9 +33,8 @@ def context_for(appointment: Appointment) -> dict[str, str]:
         if appointment.modality != "in_person"
         else link
     )
-    return {
+    context = {
         **practice_context(appointment.patient),
-        **invitations.message_context(appointment.patient),
         "provider_name": appointment.provider.display_name,
         "visit_type": appointment.appointment_type.name_in(appointment.patient.preferred_language),
         "start_local": local_text(appointment.start, appointment.patient),
@@ -51,6 +50,9 @@ def context_for(appointment: Appointment) -> dict[str, str]:
         if appointment.modality == Modality.VIDEO
         else "",
     }
+    # The invitation paragraph may use the message's other tokens ({practice_name}, ...) when
+    # a practice rewords it, so it is rendered with them.
+    return {**context, **invitations.message_context(appointment.patient, context)}
 
 
 def outside_quiet_hours(send_at: datetime, *, visit_start: datetime, zone: ZoneInfo) -> datetime:

@@ -28,6 +28,11 @@ urlpatterns = [
     path("appointments/<str:token>/", views.manage, name="manage"),
     path("appointments/<str:token>/reschedule/", views.manage_reschedule, name="manage-reschedule"),
     path("appointments/<str:token>/waitlist/", views.manage_waitlist, name="manage-waitlist"),
+    path(
+        "appointments/<str:token>/account-invitation/",
+        views.manage_account_invite,
+        name="manage-account-invite",
+    ),
     path("waitlist/offer/<str:token>/", views.offer, name="offer"),
     path("calendar/<str:token>.ics", views.provider_feed, name="feed"),
 ]

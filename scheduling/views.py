@@ -31,9 +31,10 @@ from scheduling.models import (
     Modality,
     Status,
 )
-from telehealth import links
+from telehealth import links, ratelimit
 from telehealth.accounts import invitations
 from telehealth.accounts import selectors as account_selectors
+from telehealth.accounts import services as account_services
 from telehealth.accounts.access import (
     clinician_required,
     patient_required,
@@ -243,14 +244,75 @@ def manage(request, token: str):
     )
 
 
+# The confirmation page's "Email me a link" sends at most one invitation per patient in each
+# window, however many booking links they (or someone holding one) have.
+INVITE_REQUEST_WINDOW = 5 * 60
+
+
+def _invite_request_key(patient) -> str:
+    return f"account-invite-request:{patient.pk}"
+
+
 def _account_offer(appointment: Appointment) -> dict[str, object]:
-    """The "Create your account" panel, for a patient with no portal account yet."""
+    """The "Create your account" panel, for a patient with no portal account yet. It never
+    carries the invitation itself: online booking may attach a booking to an existing record
+    on a date of birth and a phone number, so holding this page proves nothing about the
+    record's email. The panel offers to email the invitation there, and shows that address
+    only masked."""
     patient = appointment.patient
     if patient.user_id is not None:
         return {}
-    if not invitations.invitable(patient):
+    if not patient.email:
         return {"account_needs_email": True}
-    return {"account_link": invitations.path_for(patient)}
+    if not invitations.invitable(patient):
+        return {}  # another account signs in with the email: nothing to offer here
+    return {
+        "account_offer": True,
+        "account_email": invitations.masked_email(patient.email),
+        "account_invite_sent": ratelimit.hits(
+            _invite_request_key(patient), window=INVITE_REQUEST_WINDOW
+        )
+        > 0,
+    }
+
+
+@require_POST
+def manage_account_invite(request, token: str):
+    """The panel's "Email me a link to create my account": the invitation goes to the email on
+    the record, never to this page, so only the mailbox's owner can use it."""
+    appointment, problem = _appointment_from_link(token)
+    if appointment is None:
+        return render(request, "scheduling/link_problem.html", {"problem": problem}, status=410)
+    if appointment.status not in ACTIVE_STATUSES:
+        problem = _("This appointment was cancelled, so it cannot be used to create an account.")
+        return render(request, "scheduling/link_problem.html", {"problem": problem}, status=410)
+    patient = appointment.patient
+    offer = _account_offer(appointment)
+    if not offer.get("account_offer"):
+        messages.error(request, _("An account invitation cannot be sent from this page."))
+        return redirect("scheduling:manage", token=token)
+    key = _invite_request_key(patient)
+    if ratelimit.over_limit(key, limit=1, window=INVITE_REQUEST_WINDOW):
+        messages.error(
+            request,
+            _(
+                "We already emailed you a link a few minutes ago. Check your inbox and spam "
+                "folder, or try again in a few minutes."
+            ),
+        )
+        return redirect("scheduling:manage", token=token)
+    try:
+        account_services.account_invitation_send(patient=patient, by=None, request=request)
+    except account_services.AccountError:
+        ratelimit.forgive(key, window=INVITE_REQUEST_WINDOW)
+        messages.error(request, _("An account invitation cannot be sent from this page."))
+        return redirect("scheduling:manage", token=token)
+    messages.success(
+        request,
+        _("We emailed a link to create your account to %(email)s. It works for 14 days.")
+        % {"email": offer["account_email"]},
+    )
+    return redirect("scheduling:manage", token=token)
 
 
 def _join_path(appointment: Appointment, token: str | None = None) -> str:

@@ -5,7 +5,12 @@ The link is bound to the patient and asks for their date of birth before anythin
 works once: creating the account bumps its link version (and a patient with an account ends
 it anyway), and so does sending a new invitation, which retires the ones sent before. It
 expires after INVITE_MAX_AGE. The sign-in name is the email on the patient's record, so a
-patient without one cannot be invited."""
+patient without one cannot be invited, nor one whose email another account signs in with.
+
+Invitations go only to that email, never by text and never shown on a page: whoever opens the
+link must read the record's mailbox, which is what proves they are the patient. (Online
+booking may attach a booking to an existing record on a date of birth and a phone number, so
+the booking's confirmation page proves nothing about the record's email.)"""
 
 from datetime import timedelta
 
@@ -14,7 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from telehealth import links
-from telehealth.accounts.models import Channel, Patient, Role, User
+from telehealth.accounts.models import Patient, Role, User
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 
@@ -58,22 +63,29 @@ def register() -> None:
 
 
 def invitable(patient: Patient) -> bool:
-    """Whether an invitation can lead anywhere: no account yet, and an email to sign in with."""
-    return patient.user_id is None and bool(patient.email)
+    """Whether an invitation can lead anywhere: no account yet, and an email to sign in with
+    that no other account signs in with."""
+    if patient.user_id is not None or not patient.email:
+        return False
+    return not email_taken(patient)
+
+
+def email_taken(patient: Patient) -> bool:
+    """Whether another account already signs in with the email on the patient's record."""
+    return bool(patient.email) and User.objects.with_email(patient.email).exists()
+
+
+def masked_email(email: str) -> str:
+    """An email as a page may show it to whoever holds a booking link: enough for the patient
+    to recognise their address ("n•••@example.com"), not enough to learn it."""
+    local, _at, domain = email.partition("@")
+    return f"{local[:1]}•••@{domain}"
 
 
 def unsaved_account(patient: Patient) -> User:
     """The account the invitation would create, not saved: what the password validators
     compare a password with."""
     return User(email=patient.email, full_name=patient.legal_name, role=Role.PATIENT)
-
-
-def channel_for(patient: Patient) -> str:
-    """How an invitation reaches the patient: by text when they prefer texts and may be
-    texted, else by email (their sign-in name, so always there when they can be invited)."""
-    if patient.preferred_channel == Channel.SMS and notify.sms_allowed(patient):
-        return wording.SMS
-    return wording.EMAIL
 
 
 def path_for(patient: Patient) -> str:

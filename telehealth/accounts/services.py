@@ -33,6 +33,7 @@ from telehealth.accounts.validation import normalise_email
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
+from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
 
 logger = logging.getLogger(__name__)
@@ -185,11 +186,12 @@ def email_taken_message(patient: Patient) -> str:
     ) % {"practice": patient.practice.name, "phone": patient.practice.phone}
 
 
-def account_invitation_send(*, patient: Patient, by: User, request=None) -> str:
-    """Send the patient an invitation to create their portal account, by text when they
-    prefer texts and may be texted, else by email. Invitations sent before stop working.
-    Returns the channel used; refuses (AccountError) when there is nothing to invite to or
-    no way to reach the patient."""
+def account_invitation_send(*, patient: Patient, by: User | None, request=None) -> str:
+    """Email the patient an invitation to create their portal account, at the email on their
+    record (the account's sign-in name: reading that mailbox is the proof the invitation asks
+    for, so it never goes by text). Invitations sent before stop working. `by` is the staff
+    member sending it, or None when the patient asked from their booking page. Returns the
+    address written to; refuses (AccountError) when there is nothing to invite to."""
     with transaction.atomic():
         patient = Patient.objects.select_for_update().select_related("practice").get(pk=patient.pk)
         if patient.user_id is not None:
@@ -201,14 +203,15 @@ def account_invitation_send(*, patient: Patient, by: User, request=None) -> str:
                     "account's sign-in name. Add one to the record first."
                 )
             )
-        channel = invitations.channel_for(patient)
+        if invitations.email_taken(patient):
+            raise AccountError(email_taken_message(patient))
         links.revoke(invitations.INVITE, patient)
         link = links.url_for(invitations.INVITE, patient)
         # Each invitation is a message of its own: the new link's digest tells them apart.
         digest = hashlib.sha256(link.encode()).hexdigest()[:24]
         message = notify.patient_message_enqueue(
             patient=patient,
-            channel=channel,
+            channel=wording.EMAIL,
             key="account.invitation",
             context={**practice_context(patient), "account_link": link},
             dedupe_key=f"account-invite:{patient.pk}:{digest}",
@@ -221,9 +224,13 @@ def account_invitation_send(*, patient: Patient, by: User, request=None) -> str:
             actor=by,
             obj=patient,
             request=request,
-            detail=f"portal account invitation sent by {channel}",
+            detail=(
+                "portal account invitation sent by email"
+                if by is not None
+                else "portal account invitation sent by email, asked for from the booking page"
+            ),
         )
-    return channel
+    return patient.email
 
 
 # What a practice admin may configure in the Django admin (scoped to their practice there).

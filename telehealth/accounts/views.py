@@ -36,7 +36,7 @@ from telehealth.accounts.forms import (
     OTPTokenForm,
     ReviewForm,
 )
-from telehealth.accounts.models import Channel, Role
+from telehealth.accounts.models import Role
 from telehealth.accounts.policy import LAST_SEEN_KEY
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -233,7 +233,7 @@ def patient_chart(request, patient_id: int):
             "grant": grant,
             "sections": chart.render_sections(request, patient),
             "invitable": invitations.invitable(patient),
-            "invitation_channel": invitations.channel_for(patient),
+            "invitation_email_taken": invitations.email_taken(patient),
         },
     )
 
@@ -247,16 +247,11 @@ def account_invitation_send(request, patient_id: int):
     except selectors.BreakGlassRequired:
         raise Http404 from None
     try:
-        channel = services.account_invitation_send(
-            patient=patient, by=request.user, request=request
-        )
+        services.account_invitation_send(patient=patient, by=request.user, request=request)
     except services.AccountError as error:
         messages.error(request, error.message)
     else:
-        if channel == Channel.SMS:
-            messages.success(request, _("Invitation sent by text message."))
-        else:
-            messages.success(request, _("Invitation sent by email."))
+        messages.success(request, _("Invitation sent by email."))
     return redirect("accounts:patient-chart", patient_id=patient.pk)
 
 

@@ -387,20 +387,6 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "mediciones en casa: {account_link}"
         ),
     ),
-    ("account.invitation", SMS, "en"): (
-        "",
-        (
-            "{practice_name}: create your patient account to message us and see your visits. "
-            "The link works for 14 days: {account_link}"
-        ),
-    ),
-    ("account.invitation", SMS, "es"): (
-        "",
-        (
-            "{practice_name}: cree su cuenta de paciente para escribirnos y ver sus citas. "
-            "El enlace sirve 14 días: {account_link}"
-        ),
-    ),
     ("account.invitation", EMAIL, "en"): (
         "Create your patient account with {practice_name}",
         (

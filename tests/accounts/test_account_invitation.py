@@ -10,6 +10,7 @@ from unittest import mock
 from urllib.parse import urlparse
 
 import pytest
+from django.core import mail
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
@@ -18,11 +19,13 @@ from django.utils import timezone
 from scheduling import services as scheduling
 from scheduling.links import JOIN, MANAGE
 from scheduling.models import Appointment, BookedVia
+from scheduling.views import INVITE_REQUEST_WINDOW
 from telehealth import links
 from telehealth.accounts import invitations, services
 from telehealth.accounts.models import CareTeamReason, Patient, Role, User
 from telehealth.audit.models import AuditEvent
-from telehealth.notify.models import OutboundMessage
+from telehealth.notify import dispatch
+from telehealth.notify.models import MessageTemplate, OutboundMessage
 from tests.conftest import make_patient, make_staff, sign_in
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data, details_url
@@ -312,15 +315,193 @@ def book_online(client: Client, world, video_type, **overrides: str) -> tuple[Ap
     return Appointment.objects.get(patient__legal_name="Nora New"), page.content.decode()
 
 
-def test_the_confirmation_page_offers_a_new_patient_an_account(client, world, video_type):
+def manage_path(appointment: Appointment) -> str:
+    return reverse("scheduling:manage", args=[links.token_for(MANAGE, appointment)])
+
+
+def ask_path(appointment: Appointment) -> str:
+    return reverse("scheduling:manage-account-invite", args=[links.token_for(MANAGE, appointment)])
+
+
+def invitations_sent() -> list[OutboundMessage]:
+    return list(OutboundMessage.objects.filter(template="account.invitation"))
+
+
+def test_the_confirmation_page_offers_a_new_patient_an_account_by_email(client, world, video_type):
     appointment, page = book_online(client, world, video_type)
     assert 'id="create-account"' in page
     for gives in ("message your care team", "appointments", "see a clinician now", "readings"):
         assert gives in page
-    link = re.search(r'href="(/accounts/invitation/[^"]+)"', page)
+    assert "Email me a link to create my account" in page
+    # The button posts back to this very link (a token signed now could differ by a second).
+    assert re.search(r"action=\"/appointments/[^/\"]+/account-invitation/\"", page)
+    assert "n•••@example.com" in page
+    assert "nora@example.com" not in page
+    assert "/accounts/invitation/" not in page  # the page never carries the invitation
+    assert invitations_sent() == []
+
+
+def test_pressing_the_button_emails_the_invitation_and_the_page_says_where(
+    client, world, video_type
+):
+    appointment, _page = book_online(client, world, video_type)
+    path = ask_path(appointment)
+    asked = client.post(path)
+    assert asked.status_code == 302
+    assert asked["Location"] == path.removesuffix("account-invitation/")  # back to the page
+    page = client.get(asked["Location"]).content.decode()
+    assert "We emailed a link to create your account to n•••@example.com" in page
+    assert "nora@example.com" not in page
+    assert "/accounts/invitation/" not in page
+    assert "Email me a link to create my account" not in page  # sent: nothing to press
+    [message] = invitations_sent()
+    assert message.channel == "email"
+    assert message.patient == appointment.patient
+    link = re.search(r"https?://\S+/accounts/invitation/\S+/", message.body)
     assert link is not None
-    opened = Client().post(link.group(1), {"date_of_birth": "1990-05-04"})
-    assert opened.status_code == 302  # the link is Nora's: her date of birth opens it
+    opened = Client().post(urlparse(link.group(0)).path, {"date_of_birth": "1990-05-04"})
+    assert opened.status_code == 302  # Nora's invitation: her date of birth opens it
+    assert AuditEvent.objects.filter(
+        actor=None, patient_id=appointment.patient_id, detail__contains="from the booking page"
+    ).exists()
+
+
+def test_a_stranger_matched_to_a_record_by_phone_gets_no_way_into_it(world, video_type):
+    """Online booking attaches a booking to the record with the same date of birth and phone,
+    whatever email is typed. The confirmation page then belongs to whoever booked: it must
+    neither carry an invitation nor show the record's email, and the invitation it sends goes
+    to the record's email, never to the typed one."""
+    victim = make_patient(
+        world.practice, "Vera Victim", "vera@example.com", login=False, phone="+16175550188"
+    )
+    stranger = Client()
+    start = local(3, 10)
+    booked = stranger.post(
+        details_url(world, video_type, start),
+        booking_data(
+            video_type,
+            start,
+            legal_name="Anyone",
+            date_of_birth="1980-01-02",
+            phone="(617) 555-0188",
+            email="evil@example.com",
+        ),
+    )
+    assert booked.status_code == 302, booked.content
+    appointment = Appointment.objects.get()
+    assert appointment.patient == victim  # the match the booking form makes
+    page = stranger.get(booked["Location"]).content.decode()
+    assert 'id="create-account"' in page
+    assert "/accounts/invitation/" not in page
+    assert "vera@example.com" not in page
+    assert "v•••@example.com" in page
+
+    assert stranger.post(ask_path(appointment)).status_code == 302
+    page = stranger.get(booked["Location"]).content.decode()
+    assert "/accounts/invitation/" not in page
+    assert "vera@example.com" not in page
+    [message] = invitations_sent()
+    assert message.patient == victim
+    dispatch.dispatch_due()
+    invitation = [m for m in mail.outbox if m.subject.startswith("Create your patient account")]
+    assert [m.to for m in invitation] == [["vera@example.com"]]
+    # The booking's own confirmation carries an invitation too: also to the record's email.
+    carrying = [m for m in mail.outbox if "/accounts/invitation/" in m.body]
+    assert {address for m in carrying for address in m.to} == {"vera@example.com"}
+    assert not [m for m in mail.outbox if "evil@example.com" in m.to]
+    victim.refresh_from_db()
+    assert victim.email == "vera@example.com"
+    assert victim.user_id is None
+
+
+def test_the_button_sends_one_invitation_per_few_minutes(client, world, video_type):
+    appointment, _page = book_online(client, world, video_type)
+    now = (time.time() // INVITE_REQUEST_WINDOW) * INVITE_REQUEST_WINDOW  # a window's start
+    with mock.patch("time.time", return_value=now):
+        client.post(ask_path(appointment))
+    with mock.patch("time.time", return_value=now + INVITE_REQUEST_WINDOW - 1):
+        again = client.post(ask_path(appointment), follow=True)
+    assert "We already emailed you a link a few minutes ago" in again.content.decode()
+    assert len(invitations_sent()) == 1
+    with mock.patch("time.time", return_value=now + INVITE_REQUEST_WINDOW + 1):
+        page = client.get(manage_path(appointment)).content.decode()
+        assert "Email me a link to create my account" in page  # may ask again
+        assert client.post(ask_path(appointment)).status_code == 302
+    assert len(invitations_sent()) == 2
+
+
+def test_the_limit_is_per_patient_not_per_link(client, world, video_type):
+    appointment, _page = book_online(client, world, video_type)
+    second = scheduling.appointment_book(
+        provider=world.clinician.provider,
+        patient=appointment.patient,
+        appointment_type=video_type,
+        start=local(5, 10),
+        by=None,
+        via=BookedVia.ONLINE,
+    )
+    now = (time.time() // INVITE_REQUEST_WINDOW) * INVITE_REQUEST_WINDOW  # a window's start
+    with mock.patch("time.time", return_value=now):  # both in one window
+        client.post(ask_path(appointment))
+        Client().post(ask_path(second))
+    assert len(invitations_sent()) == 1
+
+
+@pytest.mark.parametrize(
+    "token", ["not-a-token", "AAAA:1kXyZq:Ab3dE5gH7jK9"], ids=["malformed", "forged"]
+)
+def test_a_bad_manage_link_cannot_ask_for_an_invitation(client, world, video_type, token):
+    book_online(client, world, video_type)
+    answer = client.post(reverse("scheduling:manage-account-invite", args=[token]))
+    assert answer.status_code == 410
+    assert "This link cannot be used" in answer.content.decode()
+    assert invitations_sent() == []
+
+
+def test_an_expired_manage_link_cannot_ask_for_an_invitation(client, world, video_type):
+    """A manage link ends with its appointment: once the visit is over it asks for nothing."""
+    appointment, _page = book_online(client, world, video_type)
+    with mock.patch("django.utils.timezone.now", return_value=appointment.end + timedelta(hours=1)):
+        answer = client.post(ask_path(appointment))
+    assert answer.status_code == 410
+    assert "in the past" in answer.content.decode()
+    assert invitations_sent() == []
+
+
+def test_asking_for_an_invitation_needs_a_post(client, world, video_type):
+    appointment, _page = book_online(client, world, video_type)
+    assert client.get(ask_path(appointment)).status_code == 405
+    assert invitations_sent() == []
+
+
+def test_asking_for_an_invitation_needs_the_csrf_token(world, video_type):
+    browser = Client(enforce_csrf_checks=True)
+    appointment, _page = book_online(Client(), world, video_type)
+    assert browser.post(ask_path(appointment)).status_code == 403
+    assert invitations_sent() == []
+
+
+def test_a_cancelled_appointment_cannot_ask_for_an_invitation(client, world, video_type):
+    appointment, _page = book_online(client, world, video_type)
+    scheduling.appointment_cancel(appointment=appointment, by=None, reason="")
+    answer = client.post(ask_path(appointment))
+    assert answer.status_code == 410
+    assert "cancelled" in answer.content.decode()
+    assert invitations_sent() == []
+
+
+def test_a_patient_with_an_account_cannot_ask_for_an_invitation(client, world, video_type):
+    appointment = scheduling.appointment_book(
+        provider=world.clinician.provider,
+        patient=world.patient,
+        appointment_type=video_type,
+        start=local(3, 10),
+        by=None,
+        via=BookedVia.ONLINE,
+    )
+    answer = client.post(ask_path(appointment), follow=True)
+    assert "An account invitation cannot be sent from this page." in answer.content.decode()
+    assert invitations_sent() == []
 
 
 def test_the_confirmation_page_offers_nothing_to_a_patient_with_an_account(
@@ -425,6 +606,72 @@ def test_a_spanish_speaking_patient_gets_the_invitation_in_spanish(world, video_
     assert "/accounts/invitation/" in email.body
 
 
+def test_a_reworded_invitation_paragraph_gets_the_practice_name(world, video_type):
+    MessageTemplate.objects.create(
+        practice=world.practice,
+        key=invitations.PARAGRAPH,
+        channel="email",
+        language="en",
+        body="Join {practice_name} online at {account_link}",
+    )
+    patient = make_patient(world.practice, "Nina Newcomer", "nina@example.com", login=False)
+    scheduling.appointment_book(
+        provider=world.clinician.provider,
+        patient=patient,
+        appointment_type=video_type,
+        start=local(3, 10),
+        by=None,
+        via=BookedVia.ONLINE,
+    )
+    email = OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    assert f"Join {world.practice.name} online at http" in email.body
+
+
+# An email another account already signs in with
+
+
+@pytest.fixture
+def taken(world) -> Patient:
+    """A patient without an account whose email a staff account signs in with."""
+    return make_patient(world.practice, "Tina Taken", world.front_desk.email, login=False)
+
+
+def test_a_taken_email_is_not_invitable(taken):
+    assert not invitations.invitable(taken)
+    assert invitations.message_context(taken) == {"account_link": "", "account_invite": ""}
+
+
+def test_staff_cannot_invite_to_a_taken_email(client, world, taken):
+    sign_in(client, world.admin)
+    chart = client.get(reverse("accounts:patient-chart", args=[taken.pk])).content.decode()
+    assert "Another account already signs in with this record" in chart
+    assert "Email an account invitation" not in chart
+    answer = send(client, taken).content.decode()
+    assert "Another account already signs in with the email on your record" in answer
+    assert invitations_sent() == []
+
+
+def test_the_booking_page_and_email_offer_nothing_for_a_taken_email(
+    client, world, video_type, taken
+):
+    appointment = scheduling.appointment_book(
+        provider=world.clinician.provider,
+        patient=taken,
+        appointment_type=video_type,
+        start=local(3, 10),
+        by=None,
+        via=BookedVia.ONLINE,
+    )
+    page = client.get(manage_path(appointment)).content.decode()
+    assert 'id="create-account"' not in page
+    assert "Email me a link to create my account" not in page
+    email = OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    assert "/accounts/invitation/" not in email.body
+    answer = client.post(ask_path(appointment), follow=True).content.decode()
+    assert "An account invitation cannot be sent from this page." in answer
+    assert invitations_sent() == []
+
+
 # Staff send the invitation from the chart
 
 
@@ -450,7 +697,9 @@ def test_front_desk_emails_the_invitation_and_it_opens(client, world, newcomer):
     ).exists()
 
 
-def test_a_patient_who_prefers_texts_gets_the_invitation_by_text(client, world):
+def test_a_patient_who_prefers_texts_still_gets_the_invitation_by_email(client, world):
+    """The email is the sign-in name: the invitation goes there, so opening it proves the
+    patient reads that mailbox. A text would prove only the phone."""
     patient = make_patient(
         world.practice,
         "Tess Texter",
@@ -461,11 +710,16 @@ def test_a_patient_who_prefers_texts_gets_the_invitation_by_text(client, world):
         preferred_channel="sms",
     )
     sign_in(client, world.admin)
+    chart = client.get(reverse("accounts:patient-chart", args=[patient.pk])).content.decode()
+    assert "Email an account invitation" in chart
+    assert "Text an account invitation" not in chart
     answer = send(client, patient)
-    assert "Invitation sent by text message." in answer.content.decode()
-    message = OutboundMessage.objects.get(template="account.invitation")
-    assert message.channel == "sms"
+    assert "Invitation sent by email." in answer.content.decode()
+    [message] = invitations_sent()
+    assert message.channel == "email"
     assert "/accounts/invitation/" in message.body
+    texts = OutboundMessage.objects.filter(channel="sms")
+    assert not [text for text in texts if "/accounts/invitation/" in text.body]
 
 
 def test_a_patient_who_prefers_texts_without_consent_gets_an_email(client, world):

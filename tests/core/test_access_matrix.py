@@ -202,6 +202,7 @@ ROUTES: dict[str, Access] = {
     "scheduling:manage": Access(public=True, kwargs={"token": "x"}),
     "scheduling:manage-reschedule": Access(public=True, kwargs={"token": "x"}),
     "scheduling:manage-waitlist": Access(public=True, kwargs={"token": "x"}),
+    "scheduling:manage-account-invite": Access(public=True, kwargs={"token": "x"}),
     "scheduling:offer": Access(public=True, kwargs={"token": "x"}),
     "scheduling:feed": Access(public=True, kwargs={"token": "x"}),
 }

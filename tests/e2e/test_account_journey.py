@@ -1,11 +1,13 @@
-"""A new patient books from the public link, creates their portal account from the
-confirmation page (date of birth, then a password the validators accept), lands signed in on
-the patient home, finds the visit under "My appointments", and signs in again later with the
-new password. Front desk sends the invitation from a chart."""
+"""A new patient books from the public link, asks the confirmation page to email them a link
+to create their portal account, opens the invitation from that email (date of birth, then a
+password the validators accept), lands signed in on the patient home, finds the visit under
+"My appointments", and signs in again later with the new password. Front desk sends the
+invitation from a chart."""
 
 import re
 
 import pytest
+from django.core import mail
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
@@ -39,13 +41,35 @@ def test_set_a_password_from_the_confirmation_page(
     page.get_by_role("button", name="Book this visit").click()
     expect(page.get_by_role("heading", name="Your appointment")).to_be_visible()
 
-    # The confirmation page offers the account, and says what it gives.
+    # The confirmation page offers the account and says what it gives, but carries no
+    # invitation: it emails one to the address on the record, shown only masked.
     offer = page.get_by_role("region", name="Create your account")
     expect(offer).to_be_visible()
     expect(offer).to_contain_text("message your care team")
     expect(offer).to_contain_text("see a clinician now")
+    expect(offer).to_contain_text("n•••@example.com")
+    expect(offer.get_by_role("link")).to_have_count(0)
     screenshot(page, f"account-confirmation-{size}")
-    offer.get_by_role("link", name="Create your account").click()
+    offer.get_by_role("button", name="Email me a link to create my account").click()
+    expect(
+        page.get_by_role("status").filter(
+            has_text="We emailed a link to create your account to n•••@example.com"
+        )
+    ).to_be_visible()
+    offer = page.get_by_role("region", name="Create your account")
+    expect(offer).to_contain_text("We emailed a link to create your account to n•••@example.com")
+    expect(offer.get_by_role("button", name="Email me a link to create my account")).to_have_count(
+        0
+    )
+    assert "nora@example.com" not in page.content()
+    screenshot(page, f"account-confirmation-sent-{size}")
+
+    # The invitation arrives at the record's email; its link opens the invitation.
+    [sent] = [m for m in mail.outbox if m.subject.startswith("Create your patient account")]
+    assert sent.to == ["nora@example.com"]
+    found = re.search(r"https?://\S+?(/accounts/invitation/\S+/)", str(sent.body))
+    assert found, sent.body
+    page.goto(live_server.url + found.group(1))
 
     # Date of birth first: a wrong one is refused, the right one opens the password form.
     expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
