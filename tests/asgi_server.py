@@ -40,3 +40,17 @@ class AsgiServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        _renew_connection_pool()
+
+
+def _renew_connection_pool() -> None:
+    """Start the next server on a fresh PostgreSQL pool. A request the browser abandons when
+    its page closes (a poll, a live refresh) can end without Django's request_finished, and
+    its worker thread then keeps a pooled connection checked out; a few such servers in one
+    run would starve the pool. The old pool closes its idle connections now and each stray
+    one when it comes back (the test's own included, which reconnects on its next query)."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
