@@ -52,5 +52,6 @@ def _renew_connection_pool() -> None:
     from django.db import connections
 
     for connection in connections.all(initialized_only=True):
-        if getattr(connection, "pool", None) is not None:
-            connection.close_pool()
+        close_pool = getattr(connection, "close_pool", None)  # PostgreSQL's wrapper only
+        if close_pool is not None and getattr(connection, "pool", None) is not None:
+            close_pool()
