@@ -140,6 +140,25 @@ def test_front_desk_sees_the_practice_day_and_who_is_waiting(client, world, vide
     assert 'href="/visits/"' in page
 
 
+def test_walk_ins_show_on_both_homes(client, world):
+    Visit.objects.create(
+        practice=world.practice,
+        patient=world.other_patient,
+        state=Visit.State.WAITING,
+        waiting_since=timezone.now() - timedelta(minutes=2),
+    )
+    Visit.objects.create(
+        practice=world.outside_practice,
+        patient=world.outside_patient,
+        state=Visit.State.WAITING,
+        waiting_since=timezone.now(),
+    )
+    assert "1 walk-in patient asking to be seen now" in home(client, world.clinician)
+    page = home(client, world.front_desk)
+    assert "Other Alpha" in page and "Walk-in" in page
+    assert "Pat Beta" not in page
+
+
 def test_schedule_panels_have_empty_states(client, world):
     assert "No visits today." in home(client, world.clinician)
     page = home(client, world.front_desk)
