@@ -7,9 +7,10 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         from messaging import inbound
-        from messaging.views import chart_section
-        from telehealth.accounts import chart
+        from messaging.views import chart_section, home_section
+        from telehealth.accounts import chart, home
         from telehealth.notify import inbound as notify_inbound
 
         notify_inbound.register("messaging", inbound.handle)
         chart.register(chart_section)
+        home.register(home_section, order=30)

@@ -3,6 +3,7 @@ internal note; front desk and admins see their practice's inbox; clinicians see 
 patients on their care team and threads assigned to them or their teams."""
 
 from django.db.models import (
+    Count,
     Exists,
     F,
     FilteredRelation,
@@ -121,6 +122,21 @@ def inbox(
     # The list shows names only: skip decrypting every patient's contact details.
     threads = threads.defer("patient__phone", "patient__email", "patient__address")
     return threads.order_by("-urgent", "-last_message_at")
+
+
+def inbox_counts(*, user: User) -> dict[str, int]:
+    """How many conversations of the inbox are open, and how many of those nobody has (no
+    assignee and no team), in one query."""
+    return (
+        threads_visible_to(user)
+        .exclude(status=Thread.Status.CLOSED)
+        .aggregate(
+            open=Count("pk", distinct=True),
+            unassigned=Count(
+                "pk", distinct=True, filter=Q(assignee__isnull=True, team__isnull=True)
+            ),
+        )
+    )
 
 
 def mark_my_reads(*, user: User, threads: list[Thread]) -> list[Thread]:

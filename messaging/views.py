@@ -420,3 +420,28 @@ def chart_section(request, patient) -> str:
     return render_to_string(
         "messaging/_chart_section.html", {"threads": threads, "patient": patient}, request=request
     )
+
+
+HOME_THREADS_SHOWN = 5
+
+
+def home_section(request) -> str:
+    """The staff home's messages panel (registered with the core's home page in apps.ready).
+    A clinician: open conversations assigned to them or their teams. The front desk: how much
+    of the shared inbox is open and unassigned, and the newest unassigned conversations."""
+    user = request.user
+    if user.role not in (Role.CLINICIAN, Role.FRONT_DESK):
+        return ""
+    context: dict[str, object] = {}
+    if user.is_clinician:
+        threads = selectors.inbox(user=user, view="mine")
+        shown = list(threads[:HOME_THREADS_SHOWN])
+        context["total"] = len(shown) if len(shown) < HOME_THREADS_SHOWN else threads.count()
+    else:
+        context.update(selectors.inbox_counts(user=user))
+        shown = list(selectors.inbox(user=user, view="unassigned")[:HOME_THREADS_SHOWN])
+    context["threads"] = selectors.mark_my_reads(user=user, threads=shown)
+    for thread in shown:
+        note_phi_access(request, thread)
+    # No request: the site-wide context processors would cost queries for nothing here.
+    return render_to_string("messaging/_home_messages.html", {**context, "user": user})

@@ -6,7 +6,8 @@ class RpmConfig(AppConfig):
     verbose_name = "Remote monitoring"
 
     def ready(self) -> None:
-        from rpm.views import chart_section
-        from telehealth.accounts import chart
+        from rpm.views import chart_section, home_section
+        from telehealth.accounts import chart, home
 
         chart.register(chart_section)
+        home.register(home_section, order=20)

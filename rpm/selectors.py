@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber, TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -218,6 +218,22 @@ def alerts_of(*, patient: Patient) -> QuerySet[Alert]:
 
 def open_alerts(*, patient: Patient) -> QuerySet[Alert]:
     return alerts_of(patient=patient).exclude(status=Alert.Status.RESOLVED)
+
+
+def open_alerts_for(*, user: User) -> QuerySet[Alert]:
+    """Open and acknowledged alerts of the patients this user monitors, the most urgent
+    first: critical before warning, then the newest. The front desk gets none."""
+    rank = Case(
+        *(When(severity=severity, then=Value(-weight)) for severity, weight in SEVERITY.items()),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    return (
+        Alert.objects.filter(patient__in=monitored_patients(user).values("pk"))
+        .exclude(status=Alert.Status.RESOLVED)
+        .select_related("patient")
+        .order_by(rank, "-opened_at", "-pk")
+    )
 
 
 def access_alert(*, user: User, alert_id: int) -> Alert:

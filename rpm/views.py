@@ -187,3 +187,21 @@ def chart_section(request, patient) -> str:
         },
         request=request,
     )
+
+
+HOME_ALERTS_SHOWN = 5
+
+
+def home_section(request) -> str:
+    """The clinician home's alerts panel (registered with the core's home page in apps.ready):
+    the most urgent open alerts of the patients they monitor. Nobody else sees vitals here:
+    the front desk never, and admins have the dashboard."""
+    if request.user.role != Role.CLINICIAN:
+        return ""
+    alerts = selectors.open_alerts_for(user=request.user)
+    shown = list(alerts[:HOME_ALERTS_SHOWN])
+    for alert in shown:
+        note_phi_access(request, alert, patient=alert.patient)
+    total = len(shown) if len(shown) < HOME_ALERTS_SHOWN else alerts.count()
+    # No request: the site-wide context processors would cost queries for nothing here.
+    return render_to_string("rpm/_home_alerts.html", {"alerts": shown, "total": total})

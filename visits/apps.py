@@ -6,9 +6,10 @@ class VisitsConfig(AppConfig):
     verbose_name = "Video visits"
 
     def ready(self) -> None:
-        from telehealth.accounts import chart
+        from telehealth.accounts import chart, home
         from visits import links
-        from visits.views import chart_section
+        from visits.views import chart_section, home_section
 
         chart.register(chart_section)
+        home.register(home_section, order=10)
         links.register()

@@ -25,6 +25,7 @@ from telehealth.accounts.access import (
     patient_required,
     staff_required,
 )
+from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
 from visits import links as visits_links
 from visits import selectors, services
@@ -508,3 +509,42 @@ def chart_section(request, patient) -> str:
     return render_to_string(
         "visits/_chart_section.html", {"visits": visits, "patient": patient}, request=request
     )
+
+
+HOME_WAITING_SHOWN = 8  # the front desk's home names this many waiting patients, then "N more"
+
+
+def home_section(request) -> str:
+    """The staff home's schedule panel (registered with the core's home page in apps.ready).
+    A clinician: their own visits today, in the practice's day, with the waiting room's
+    state. The front desk: how many visits the practice has today and who is waiting now."""
+    user = request.user
+    if user.role not in (Role.CLINICIAN, Role.FRONT_DESK) or user.practice_id is None:
+        return ""
+    zone = user.practice.zone
+    now = timezone.now()
+    start, end = day_bounds(timezone.localtime(now, zone).date(), zone)
+    today = appointments_visible_to(user).filter(
+        start__gte=start, start__lt=end, status__in=ACTIVE_STATUSES
+    )
+    context: dict[str, object] = {"now": now, "zone": zone}
+    if user.is_clinician:
+        rows = list(today.filter(provider__user=user).select_related("visit").order_by("start"))
+        for appointment in rows:
+            note_phi_access(request, appointment)
+        context["appointments"] = rows
+        context["walk_ins"] = selectors.walk_in_queue(user=user).count()
+    else:
+        waiting = selectors.visits_visible_to(user).filter(
+            state=Visit.State.WAITING, waiting_since__gte=start
+        )
+        shown = list(waiting.order_by("waiting_since")[:HOME_WAITING_SHOWN])
+        for visit in shown:
+            note_phi_access(request, visit)
+        context["day_count"] = today.count()
+        context["waiting"] = shown
+        context["waiting_count"] = (
+            len(shown) if len(shown) < HOME_WAITING_SHOWN else waiting.count()
+        )
+    # No request: the site-wide context processors would cost queries for nothing here.
+    return render_to_string("visits/_home_schedule.html", {**context, "user": user})

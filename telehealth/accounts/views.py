@@ -200,6 +200,7 @@ def home(request):
         )
     if request.user.is_patient:
         context["patient"] = getattr(request.user, "patient", None)
+    if request.user.role in (Role.PATIENT, Role.CLINICIAN, Role.FRONT_DESK):
         context["panels"] = home_panels.render_panels(request)
     return render(request, HOME_TEMPLATES[request.user.role], context)
 
