@@ -115,7 +115,7 @@ def test_a_critical_reading_reaches_the_clinicians_open_pages_within_a_second(wo
             wait_until(page, LISTENING)
         row = dashboard.get_by_role("row").filter(has_text="Pat Alpha")
         expect(row.get_by_text("None")).to_be_visible()  # no open alert yet
-        home.get_by_role("heading", name="Today").click()  # a gesture: sound may play
+        home.get_by_role("heading", name="Today", exact=True).click()  # a gesture: sound may play
 
         bad_pressure = {"type": "blood_pressure", "systolic": 214, "diastolic": 97}
         returned = ingest(server, token, bad_pressure)

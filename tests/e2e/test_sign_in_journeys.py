@@ -32,7 +32,7 @@ def test_clinician_signs_in_with_totp_and_opens_a_chart(live_server, world, page
     device = TOTPDevice.objects.get(user=world.clinician)
     page.get_by_label("Verification code").fill(current_totp(device))
     page.get_by_role("button", name="Verify").click()
-    expect(page.get_by_role("heading", name="Today")).to_be_visible()
+    expect(page.get_by_role("heading", name="Today", exact=True)).to_be_visible()
     screenshot(page, f"home-clinician-{size}")
     page.get_by_role("link", name="Patients", exact=True).click()
     expect(page.get_by_role("heading", name="Patients")).to_be_visible()
