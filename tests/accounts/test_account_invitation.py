@@ -28,8 +28,8 @@ from telehealth.notify import dispatch
 from telehealth.notify.models import MessageTemplate, OutboundMessage
 from tests.conftest import make_patient, make_staff, sign_in
 from tests.scheduling.conftest import local
+from tests.scheduling.conftest import video_visit_at as appointment_at
 from tests.scheduling.test_pages import booking_data, details_url
-from tests.visits.test_join_page import appointment_at
 
 pytestmark = pytest.mark.django_db
 

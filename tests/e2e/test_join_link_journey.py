@@ -24,6 +24,7 @@ from telehealth.notify.models import OutboundMessage
 from tests.asgi_server import AsgiServer
 from tests.conftest import sign_in
 from tests.e2e.conftest import DESKTOP, PHONE, screenshot
+from tests.scheduling.conftest import video_visit_at as appointment_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,21 +83,6 @@ def new_page(browser, viewport, contexts, server=None, user=None):
         ),
     )
     return page
-
-
-def appointment_at(world, video_type, start) -> Appointment:
-    return Appointment.objects.create(
-        practice=world.practice,
-        provider=world.clinician.provider,
-        patient=world.patient,
-        appointment_type=video_type,
-        start=start,
-        end=start + timedelta(minutes=20),
-        blocked_start=start,
-        blocked_end=start + timedelta(minutes=20),
-        modality="video",
-        booked_via="staff",
-    )
 
 
 def test_patient_without_text_consent_books_minutes_ahead_and_joins_from_the_email(

@@ -7,11 +7,11 @@ import pytest
 from django.utils import timezone
 
 from scheduling import reminders, services
-from scheduling.models import Appointment, BookedVia, Modality, ReminderRule
+from scheduling.models import BookedVia, Modality, ReminderRule
 from telehealth.accounts.models import Patient
 from telehealth.notify import wording
 from telehealth.notify.models import MessageTemplate, OutboundMessage
-from tests.scheduling.conftest import local
+from tests.scheduling.conftest import local, video_visit_at
 
 pytestmark = pytest.mark.django_db
 
@@ -162,18 +162,7 @@ def test_a_late_booking_gets_the_join_link_at_once(world, video_type):
     video_type.minimum_notice_minutes = 0
     video_type.save(update_fields=["minimum_notice_minutes"])
     start = timezone.now() + timedelta(minutes=8)
-    appointment = Appointment.objects.create(
-        practice=world.practice,
-        provider=world.clinician.provider,
-        patient=world.patient,
-        appointment_type=video_type,
-        start=start,
-        end=start + timedelta(minutes=20),
-        blocked_start=start,
-        blocked_end=start + timedelta(minutes=20),
-        modality="video",
-        booked_via="staff",
-    )
+    appointment = video_visit_at(world, video_type, start)
     before = timezone.now()
     reminders.queue_booking_messages(appointment)
     message = join_messages(appointment).get()
@@ -183,18 +172,7 @@ def test_a_late_booking_gets_the_join_link_at_once(world, video_type):
 
 def test_no_join_link_for_a_visit_already_over(world, video_type):
     start = timezone.now() - timedelta(minutes=40)
-    appointment = Appointment.objects.create(
-        practice=world.practice,
-        provider=world.clinician.provider,
-        patient=world.patient,
-        appointment_type=video_type,
-        start=start,
-        end=start + timedelta(minutes=20),
-        blocked_start=start,
-        blocked_end=start + timedelta(minutes=20),
-        modality="video",
-        booked_via="staff",
-    )
+    appointment = video_visit_at(world, video_type, start)
     reminders.queue_booking_messages(appointment)
     assert not join_messages(appointment).exists()
 

@@ -9,3 +9,23 @@ NY = ZoneInfo("America/New_York")
 def local(days_ahead: int, hour: int, minute: int = 0) -> datetime:
     day = timezone.localtime(timezone.now(), NY).date() + timedelta(days=days_ahead)
     return datetime.combine(day, time(hour, minute), tzinfo=NY).astimezone(ZoneInfo("UTC"))
+
+
+def video_visit_at(world, video_type, start: datetime, patient=None):
+    """A staff-booked 20-minute video visit at `start`, written directly: tests of the join
+    link need starts (minutes away, already over) that booking rules would refuse."""
+    from scheduling.models import Appointment
+
+    patient = patient or world.patient
+    return Appointment.objects.create(
+        practice=patient.practice,
+        provider=world.clinician.provider,
+        patient=patient,
+        appointment_type=video_type,
+        start=start,
+        end=start + timedelta(minutes=20),
+        blocked_start=start,
+        blocked_end=start + timedelta(minutes=20),
+        modality="video",
+        booked_via="staff",
+    )

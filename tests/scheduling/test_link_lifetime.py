@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from scheduling.links import JOIN, JOIN_GRACE, MANAGE
 from telehealth import links
-from tests.visits.test_join_page import appointment_at
+from tests.scheduling.conftest import video_visit_at as appointment_at
 
 pytestmark = pytest.mark.django_db
 

@@ -14,6 +14,7 @@ from scheduling.links import JOIN, MANAGE
 from scheduling.models import Appointment
 from telehealth import links
 from tests.conftest import sign_in
+from tests.scheduling.conftest import video_visit_at
 
 pytestmark = pytest.mark.django_db
 
@@ -24,18 +25,7 @@ def add_video_visits(world, video_type, count: int) -> None:
     taken = Appointment.objects.count()
     for n in range(taken, taken + count):
         start = base + timedelta(minutes=25 * n)
-        Appointment.objects.create(
-            practice=world.practice,
-            provider=world.clinician.provider,
-            patient=world.patient,
-            appointment_type=video_type,
-            start=start,
-            end=start + timedelta(minutes=20),
-            blocked_start=start,
-            blocked_end=start + timedelta(minutes=20),
-            modality="video",
-            booked_via="staff",
-        )
+        video_visit_at(world, video_type, start)
 
 
 def queries(client, url: str, about: str = "") -> int:

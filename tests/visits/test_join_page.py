@@ -12,28 +12,13 @@ from scheduling.links import JOIN, JOIN_GRACE, WAITING_ROOM_OPENS
 from scheduling.models import Appointment
 from telehealth import links
 from tests.conftest import sign_in
+from tests.scheduling.conftest import video_visit_at as appointment_at
 from tests.visits.test_consumers import make_visit
 from visits.models import Participant, Visit
 
 pytestmark = pytest.mark.django_db
 
 RIGHT = {"date_of_birth": "1980-01-02"}
-
-
-def appointment_at(world, video_type, start, patient=None) -> Appointment:
-    patient = patient or world.patient
-    return Appointment.objects.create(
-        practice=patient.practice,
-        provider=world.clinician.provider,
-        patient=patient,
-        appointment_type=video_type,
-        start=start,
-        end=start + timedelta(minutes=20),
-        blocked_start=start,
-        blocked_end=start + timedelta(minutes=20),
-        modality="video",
-        booked_via="staff",
-    )
 
 
 def join_url(appointment: Appointment) -> str:
