@@ -120,8 +120,8 @@ def initials(name: str) -> str:
 def provider_feed_ics(feed: CalendarFeed, appointments) -> bytes:
     """Subscribed by the provider's calendar app: no PHI beyond what the feed's detail allows.
     Takes the active appointments only: a subscription is a snapshot that calendar apps replace
-    whole on each refresh, so a cancelled or moved-away visit simply leaves it (several apps
-    would still show an event marked STATUS:CANCELLED as a busy slot)."""
+    whole on each refresh, so a cancelled or moved-away visit simply leaves it (apps differ on
+    an event kept with STATUS:CANCELLED; some go on showing it as an ordinary busy event)."""
     cal = _calendar()
     cal.add("x-wr-calname", f"{feed.provider.display_name} · Telehealth")
     for appointment in appointments:
