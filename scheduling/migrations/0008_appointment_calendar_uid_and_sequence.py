@@ -20,7 +20,10 @@ def uids_already_sent(apps, schema_editor) -> None:
     site = settings.SITE_URL.split("//")[-1]  # as scheduling.calendar wrote it until now
     Appointment.objects.update(
         calendar_uid=Concat(
-            Value("appointment-"), Cast("pk", CharField()), Value(f"@{site}"), output_field=CharField()
+            Value("appointment-"),
+            Cast("pk", CharField()),
+            Value(f"@{site}"),
+            output_field=CharField(),
         )
     )
 
