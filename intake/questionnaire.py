@@ -458,10 +458,12 @@ SCALES = (PHQ9, GAD7)
 
 
 def scale_of(definition: dict) -> Scale | None:
-    """The scale a form is, by its LOINC panel code (or, saved before codes, its old URL)."""
+    """The scale a form is, by its LOINC panel code; a form saved before forms carried codes,
+    by the URL it had then (migration 0005 keeps it as an identifier)."""
     panels = codes_of(definition)
+    names = {definition.get("url")} | {i.get("value") for i in definition.get("identifier", [])}
     for scale in SCALES:
-        if scale.panel in panels or definition.get("url") == scale.legacy_url:
+        if scale.panel in panels or scale.legacy_url in names:
             return scale
     return None
 
