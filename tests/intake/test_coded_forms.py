@@ -168,7 +168,9 @@ def test_a_published_response_scores_as_its_publisher_scored_it(ours, response, 
     raw = {by_code[code]["linkId"]: [answer] for code, answer in published.items()}
     answers = fhirq.clean(definition, raw, complete=True)
     result = fhirq.score(definition, answers)
-    expected = int(re.search(r"valueInteger = (\d+)", fsh(observation)).group(1))
+    found = re.search(r"valueInteger = (\d+)", fsh(observation))
+    assert found is not None
+    expected = int(found.group(1))
     assert result["answered"] == len(published) == result["questions"]
     assert result["total"] == expected
     assert "noneToMinimal" in fsh(observation) and result["band"] == "minimal"
@@ -405,18 +407,17 @@ def test_forms_and_responses_saved_before_move_to_canonical_urls_and_back(world)
             form=travel, version=1, questionnaire=edited, created_by=world.admin
         )
         answered = Response.objects.create(
-            patient=world.patient,
-            form_version=old,
-            status="completed",
-            answers={"phq9-1": ["LA6569-3"]},
-            resource={
-                "resourceType": "QuestionnaireResponse",
-                "questionnaire": "http://loinc.org/q/44249-1|1",
-                "status": "completed",
-                "subject": {"reference": f"Patient/{world.patient.pk}"},
-                "item": [{"linkId": "phq9-1", "answer": [{"valueCoding": {"code": "LA6569-3"}}]}],
-            },
+            patient=world.patient, form_version=old, status="completed"
         )
+        answered.answers = {"phq9-1": ["LA6569-3"]}
+        answered.resource = {
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": "http://loinc.org/q/44249-1|1",
+            "status": "completed",
+            "subject": {"reference": f"Patient/{world.patient.pk}"},
+            "item": [{"linkId": "phq9-1", "answer": [{"valueCoding": {"code": "LA6569-3"}}]}],
+        }
+        answered.save(update_fields=["answers", "resource"])
     finally:
         migrate()
     url = canonical.questionnaire_url("alpha", "phq-9")
@@ -437,7 +438,9 @@ def test_forms_and_responses_saved_before_move_to_canonical_urls_and_back(world)
     for version in FormVersion.objects.all():
         Questionnaire.model_validate(version.questionnaire)
     for form in (phq9, travel):
-        fhirq.validate(form.current.questionnaire)  # our rules too: codings have a system
+        current = form.current
+        assert current is not None
+        fhirq.validate(current.questionnaire)  # our rules too: codings have a system
 
     migrate(BEFORE)
     try:
