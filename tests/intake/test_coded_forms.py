@@ -234,8 +234,12 @@ def test_every_stored_response_names_a_questionnaire_we_serve_and_validates(
         },
     )
     assert saved.status_code == 302
+    follow_up = authored.current.questionnaire["item"][1]
+    assert follow_up["enableWhen"][0]["answerCoding"] == {"system": SNOMED, "code": "373066001"}
     forms = Form.objects.filter(practice=world.practice)
     complete_every_form(world.patient, forms)
+    travel = Response.objects.get(form_version__form=authored).resource
+    assert [i["linkId"] for i in travel["item"]] == ["abroad", "how-did-you-travel"]
     assert Response.objects.filter(status="completed").count() == forms.count() == 5
     for response in Response.objects.filter(status="completed").select_related("patient"):
         QuestionnaireResponse.model_validate(response.resource)
