@@ -234,7 +234,7 @@ def test_every_stored_response_names_a_questionnaire_we_serve_and_validates(
         },
     )
     assert saved.status_code == 302
-    follow_up = authored.current.questionnaire["item"][1]
+    follow_up = authored.versions.get(version=2).questionnaire["item"][1]
     assert follow_up["enableWhen"][0]["answerCoding"] == {"system": SNOMED, "code": "373066001"}
     forms = Form.objects.filter(practice=world.practice)
     complete_every_form(world.patient, forms)
