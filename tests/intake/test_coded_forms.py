@@ -422,6 +422,7 @@ def test_forms_and_responses_saved_before_move_to_canonical_urls_and_back(world)
             "item": [{"linkId": "phq9-1", "answer": [{"valueCoding": {"code": "LA6569-3"}}]}],
         }
         answered.save(update_fields=["answers", "resource"])
+        started = Response.objects.create(patient=world.other_patient, form_version=old)
     finally:
         migrate()
     url = canonical.questionnaire_url("alpha", "phq-9")
@@ -433,6 +434,14 @@ def test_forms_and_responses_saved_before_move_to_canonical_urls_and_back(world)
     ]
     assert answered.resource["questionnaire"] == f"{url}|1"
     assert fhirq.score(old.questionnaire, {"phq9-1": ["LA6569-3"]})["total"] == 1
+    # A form started before is finished on the version it was started on, under the new name.
+    assert services.response_for(patient=world.other_patient, form=phq9) == started
+    raw = {f"phq9-{n}": ["LA6570-1"] for n in range(1, 10)}
+    services.response_save(response=started, raw=raw, complete=True)
+    started.refresh_from_db()
+    assert started.resource["questionnaire"] == f"{url}|1"
+    assert started.scores["total"] == 18 and started.scores["flag"] == "self-harm"
+    assert selectors.form_version_named(practice=world.practice, questionnaire=f"{url}|1") == old
     coded = phq9.versions.get(version=2).questionnaire
     assert fhirq.codes_of(coded) == {"44249-1"} and coded["version"] == "2"
     travel_v2 = travel.versions.get(version=2).questionnaire
