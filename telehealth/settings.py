@@ -101,6 +101,10 @@ def served_site_url(host: str, port: str) -> str:
 # The embedded default follows HOST and PORT, which `bin/run-dev` exports to the workers too, so
 # links in messages sent by Celery point at the server actually running. Production requires it.
 SITE_URL = (env("SITE_URL") or served_site_url(env("HOST"), env("PORT") or "8000")).rstrip("/")
+# Where our FHIR definitions (intake Questionnaires, their answer CodeSystems) are named: each
+# practice publishes under {FHIR_CANONICAL_BASE}/{practice slug}/. Canonical URLs are identities
+# stored in patients' QuestionnaireResponses, so set it once and keep it when SITE_URL changes.
+FHIR_CANONICAL_BASE = (env("FHIR_CANONICAL_BASE") or f"{SITE_URL}/fhir").rstrip("/")
 # Remote monitoring: a critical alert nobody acknowledged in this time goes to the escalation
 # contact; a monitored patient with no reading for this many days gets a "missed" alert.
 RPM_ESCALATION_MINUTES = envint("RPM_ESCALATION_MINUTES", 15)
