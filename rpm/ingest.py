@@ -220,12 +220,20 @@ def _vital(concept, path: str) -> str | None:
     return named.pop() if named else None
 
 
-def _invalid(error: ValidationError) -> Rejected:
-    """The first schema error in FHIR's terms: the element's path, never the library's."""
+def _invalid(error: ValidationError, resource: dict, window: Window) -> Rejected:
+    """The first schema error in FHIR's terms: the element's path, never the library's. A
+    time the schema refuses gets the precise reason (no time of day, no UTC offset)."""
     first = error.errors()[0]
+    loc = tuple(first.get("loc", ()))
     path = "Observation"
-    for part in first.get("loc", ()):
+    for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    if loc in (("effectiveDateTime",), ("effectiveInstant",), ("effectivePeriod", "start")):
+        raw = resource[loc[0]] if len(loc) == 1 else resource["effectivePeriod"]["start"]
+        try:
+            _moment(raw, window, element=path)
+        except Rejected as precise:
+            return precise
     kind = first.get("type", "")
     if kind == "missing":
         why = "is required"
@@ -287,7 +295,7 @@ def _quantity(vital: str, quantity, path: str) -> float:
     system, code = quantity.get("system"), quantity.get("code")
     if code and system == MDC:
         unit = MDC_UNITS.get(code)
-        if unit is None:
+        if unit is None or unit_named(vital, unit) is None:
             raise Rejected(
                 f"{path}.code: the 11073 unit {code} is not one accepted for {vital} (use "
                 f"{', '.join(c for c, u in MDC_UNITS.items() if unit_named(vital, u))} or UCUM)",
@@ -308,7 +316,7 @@ def _observation(index: int, resource: dict, window: Window) -> Item:
     try:
         Observation.model_validate(resource)
     except ValidationError as error:
-        raise _invalid(error) from error
+        raise _invalid(error, resource, window) from error
     identifier = _identifier(resource)
     status = resource.get("status")
     if status == "entered-in-error":

@@ -143,8 +143,9 @@ def test_fhir_observations_and_bundles(client, world, device):
     answer = upload(client, device.token, bundle).json()
     assert answer["accepted"] == 2, answer
     assert [r["index"] for r in answer["rejected"]] == [2, 3]
-    assert "not a vital this service monitors (http://loinc.org|1234-5)" in (
-        answer["rejected"][0]["reason"]
+    assert (
+        "not a vital this service monitors (http://loinc.org|1234-5)"
+        in (answer["rejected"][0]["reason"])
     )
     assert answer["rejected"][1]["reason"] == "Observation.code: is required"
 
