@@ -162,11 +162,12 @@ def _retract(device: Device, item: ingest.Item) -> ItemResult:
         )
     ids = [reading.pk for reading in readings]
     now = timezone.now()
+    raised = Alert.readings.through.objects.filter(reading_id__in=ids).values("alert_id")
     alerts = (
         Alert.objects.select_for_update()
-        .filter(readings__in=ids)
+        .filter(pk__in=raised)
         .exclude(status=Alert.Status.RESOLVED)
-        .distinct()
+        .order_by("pk")
     )
     for alert in alerts:
         if alert.readings.exclude(pk__in=ids).exists():
