@@ -80,4 +80,7 @@ def answer(stored: Stored) -> tuple[int, dict[str, Any]]:
         if result.outcome != Outcome.CREATED:
             response["outcome"] = outcome([_issue(result, expression=_in_entry(result))])
         entries.append({"response": response})
-    return 200, {"resourceType": "Bundle", "type": response_type, "entry": entries}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": response_type}
+    if entries:  # FHIR allows no empty arrays
+        bundle["entry"] = entries
+    return 200, bundle

@@ -391,7 +391,7 @@ def _fhir_item(index: int, resource, window: Window) -> Item:
         return Item(
             index, ignored=f"{kind}: not stored; the device's token names the patient and device"
         )
-    raise Rejected(f"{kind}: only Observations are accepted here", "resource")
+    raise Rejected(f"{kind or 'An entry'}: only Observations are accepted here", "resource")
 
 
 def _in_bundle(error: Rejected, index: int) -> Rejected:
@@ -418,7 +418,9 @@ def items_of(payload) -> tuple[list, str, str]:
                 raise Rejected("Bundle.entry must be a list of entries.", "Bundle.entry")
             bundle_type = payload.get("type")
             resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
-            return resources, "fhir", bundle_type if isinstance(bundle_type, str) else ""
+            # A Bundle without a known type is answered entry by entry, as a batch is.
+            known = isinstance(bundle_type, str) and bundle_type
+            return resources, "fhir", bundle_type if known else "collection"
         if kind == "Observation":
             return [payload], "fhir", ""
         if isinstance(payload.get("readings"), list):

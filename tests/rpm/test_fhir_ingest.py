@@ -295,7 +295,7 @@ def fhir(response) -> dict:
     body = response.json()
     if body["resourceType"] == "Bundle":
         Bundle.model_validate(body)
-        for entry in body["entry"]:
+        for entry in body.get("entry", []):
             if "outcome" in entry["response"]:
                 OperationOutcome.model_validate(entry["response"]["outcome"])
     else:
@@ -537,3 +537,46 @@ def test_no_token_a_wrong_token_or_a_signed_in_clinician_gets_401(client, world,
     staff = client.post("/api/v1/rpm/readings", data=json.dumps(bundle), content_type=FHIR_JSON)
     assert staff.status_code == 401
     assert not Reading.objects.exists()
+
+
+@pytest.mark.django_db
+def test_other_bundles_are_answered_entry_by_entry(client, device):
+    recent = at(published("numeric-spo2-alarm.json"), timezone.now() - timedelta(minutes=1))
+    for bundle_type in ("collection", None):
+        bundle = {"resourceType": "Bundle", "type": bundle_type, "entry": [{"resource": recent}]}
+        body = fhir(post(client, device, {k: v for k, v in bundle.items() if v}))
+        assert body["type"] == "batch-response"
+    assert Reading.objects.count() == 1
+    empty = post(client, device, {"resourceType": "Bundle", "type": "transaction", "entry": []})
+    assert empty.status_code == 200 and fhir(empty) == {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+    }
+
+
+def observations_published() -> list[dict]:
+    found = []
+    for path in sorted((FIXTURES / "fhir").glob("*.json")) + sorted(
+        (FIXTURES / "phd").glob("*.json")
+    ):
+        body = json.loads(path.read_text())
+        entries = [e["resource"] for e in body.get("entry", [])] if "entry" in body else [body]
+        found += [r for r in entries if r["resourceType"] == "Observation"][:3]
+    return found
+
+
+@pytest.mark.parametrize("odd", [None, 1, "x", [], {}, [None], {"coding": "x"}])
+def test_any_element_of_a_published_observation_broken_is_one_refused_item(odd):
+    for resource in observations_published():
+        for element in resource:
+            if element == "resourceType":
+                continue
+            broken = {**at(resource, NOW), element: odd}
+            upload = ingest.parse(
+                {"resourceType": "Bundle", "type": "batch", "entry": [{"resource": broken}]},
+                window=WINDOW,
+            )
+            item = upload.items[0]
+            assert item.refused is not None or item.readings or item.ignored or item.retract
+            if item.refused is not None:
+                assert item.refused.expression.startswith("Bundle.entry[0]"), item.refused
