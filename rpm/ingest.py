@@ -419,8 +419,9 @@ def items_of(payload) -> tuple[list, str, str]:
             bundle_type = payload.get("type")
             resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
             # A Bundle without a known type is answered entry by entry, as a batch is.
-            known = isinstance(bundle_type, str) and bundle_type
-            return resources, "fhir", bundle_type if known else "collection"
+            if not isinstance(bundle_type, str) or not bundle_type:
+                bundle_type = "collection"
+            return resources, "fhir", bundle_type
         if kind == "Observation":
             return [payload], "fhir", ""
         if isinstance(payload.get("readings"), list):
