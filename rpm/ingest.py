@@ -221,7 +221,7 @@ def _vital(concept, path: str) -> str | None:
 
 
 def _invalid(error: ValidationError, resource: dict, window: Window) -> Rejected:
-    """The first schema error in FHIR's terms: the element's path, never the library's. A
+    """The first schema error in FHIR's terms: the element's path, never the validator's. A
     time the schema refuses gets the precise reason (no time of day, no UTC offset)."""
     first = error.errors()[0]
     loc = tuple(first.get("loc", ()))
