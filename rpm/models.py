@@ -91,6 +91,9 @@ class Reading(models.Model):
     value = models.FloatField()
     measured_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
+    # The sender's Observation.identifier ("system|value"), so an entered-in-error Observation
+    # can retract what it names.
+    identifier = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -98,7 +101,14 @@ class Reading(models.Model):
                 fields=["device", "vital", "measured_at"], name="rpm_reading_once"
             )
         ]
-        indexes = [models.Index(fields=["patient", "vital", "measured_at"])]
+        indexes = [
+            models.Index(fields=["patient", "vital", "measured_at"]),
+            models.Index(
+                fields=["patient", "identifier"],
+                condition=~models.Q(identifier=""),
+                name="rpm_reading_identifier",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.vital} {self.value} at {self.measured_at:%Y-%m-%d %H:%M}"

@@ -7,7 +7,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -16,15 +16,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from rpm import ingest, rules
+from rpm import rules
 from rpm.models import Alert, Device, Enrollment, Reading, Threshold, TimeLog
+from rpm.vitals import CANONICAL
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
 from telehealth.realtime import broadcast_on_commit, user_group
 
-UNITS = ingest.CANONICAL
+UNITS = CANONICAL
 
 
 class RpmError(Exception):
@@ -116,25 +117,6 @@ def device_for_token(token: str) -> Device | None:
 # --- Ingestion ------------------------------------------------------------------------------
 
 
-def ingest_payload(*, device: Device, payload) -> dict:
-    """Store the new readings of an upload and run the rules on them. Answers how many were
-    new, how many were already stored, and which items were rejected and why."""
-    parsed, rejected = ingest.parse(payload)
-    with transaction.atomic():
-        new = _insert(device, parsed)
-        now = timezone.now()
-        if device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1):
-            Device.objects.filter(pk=device.pk).update(last_seen_at=now)
-            device.last_seen_at = now
-        if new:
-            evaluate(patient=device.patient, readings=new)
-    return {
-        "accepted": len(new),
-        "duplicates": len(parsed) - len(new),
-        "rejected": rejected,
-    }
-
-
 @dataclass(frozen=True)
 class NewReading:
     """A reading just stored: what the rules need, without building model instances."""
@@ -143,54 +125,6 @@ class NewReading:
     vital: str
     value: float
     measured_at: datetime
-
-
-def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[NewReading]:
-    """Insert, skipping readings already stored (same device, vital and time); returns the
-    new ones. PostgreSQL: one INSERT ... ON CONFLICT DO NOTHING RETURNING over arrays (times
-    travel as epoch seconds: float arrays cost far less to send than timestamp arrays)."""
-    if not parsed:
-        return []
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO rpm_reading (patient_id, device_id, vital, value, measured_at,
-                                         received_at)
-                SELECT %s, %s, v, x, to_timestamp(t), %s
-                FROM unnest(%s::text[], %s::float8[], %s::float8[]) AS u(v, x, t)
-                ON CONFLICT (device_id, vital, measured_at) DO NOTHING
-                RETURNING id, vital, value, extract(epoch FROM measured_at)
-                """,
-                [
-                    device.patient_id,
-                    device.pk,
-                    now,
-                    [p.vital for p in parsed],
-                    [p.value for p in parsed],
-                    [p.measured_at.timestamp() for p in parsed],
-                ],
-            )
-            return [
-                NewReading(pk, vital, value, datetime.fromtimestamp(float(epoch), tz=UTC))
-                for pk, vital, value, epoch in cursor.fetchall()
-            ]
-    new = []
-    # Raw SQL skips the field's own conversion: without it SQLite would store "...+00:00",
-    # which no ORM comparison on measured_at ever equals.
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        for p in parsed:
-            cursor.execute(
-                "INSERT OR IGNORE INTO rpm_reading (patient_id, device_id, vital, value, "
-                "measured_at, received_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                [device.patient_id, device.pk, p.vital, p.value, adapt(p.measured_at), adapt(now)],
-            )
-            row = cursor.fetchone()
-            if row:
-                new.append(NewReading(row[0], p.vital, p.value, p.measured_at))
-    return new
 
 
 # --- Rules ----------------------------------------------------------------------------------

@@ -109,6 +109,11 @@ FHIR_CANONICAL_BASE = (env("FHIR_CANONICAL_BASE") or f"{SITE_URL}/fhir").rstrip(
 # contact; a monitored patient with no reading for this many days gets a "missed" alert.
 RPM_ESCALATION_MINUTES = envint("RPM_ESCALATION_MINUTES", 15)
 RPM_MISSED_DAYS = envint("RPM_MISSED_DAYS", 3)
+# A device may upload what it remembers from before enrolment, up to this many days; older
+# readings (a reset clock says 1970) are refused. Preliminary FHIR Observations are refused
+# unless accepted here: a device that later sends the final value would otherwise alert twice.
+RPM_BACKFILL_DAYS = envint("RPM_BACKFILL_DAYS", 30)
+RPM_ACCEPT_PRELIMINARY = envbool("RPM_ACCEPT_PRELIMINARY", False)
 # Messages one user may post per minute, counted over pages, the API and sockets together (a
 # flood guard; benchmarks raise it). MESSAGING_SOCKET_RATE is its former name, still read.
 MESSAGING_RATE = envint("MESSAGING_RATE", envint("MESSAGING_SOCKET_RATE", 20))
