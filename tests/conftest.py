@@ -8,8 +8,8 @@ from urllib.parse import urlparse
 
 import pytest
 from django.db import connection
-from django.db.backends.postgresql.base import DatabaseOperations as PostgresOperations
-from django.db.backends.sqlite3.base import DatabaseOperations as SQLiteOperations
+from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -22,6 +22,8 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 PASSWORD = "correct horse battery staple"
 
 
+PostgresOperations = PostgresWrapper.ops_class
+SQLiteOperations = SQLiteWrapper.ops_class
 APPEND_ONLY_TABLES = {"audit_auditevent"}  # a trigger refuses DELETE; TRUNCATE is allowed
 # Rows migrate wrote and post_migrate would write again, identically, after every reset.
 MIGRATED_ROWS_TABLES = {"django_content_type", "auth_permission"}
