@@ -4,14 +4,22 @@
    version number, and every completed response's `questionnaire` follows (same version). The
    built-in PHQ-9 and GAD-7 were named by LOINC's address (http://loinc.org/q/...), which is
    LOINC's to publish, and the other forms by a URN shared by all practices. The old URL stays on
-   the version as an identifier, and reversing puts it back.
+   the version as an identifier, and reversing puts it back; a version saved after this
+   migration gets the old name of its form, because the code before found PHQ-9 and GAD-7 to
+   score (and PHQ-9's self-harm question to flag) by that URL alone.
 2. Forms still on the version the platform installed get the current built-in definition (LOINC
    item codes and total score, SNOMED CT answers) as their next version; a version a practice
    saved, whose options have codes but no code system, gets a next version with the practice's
-   code system for the form. In-progress responses stay on their version. Reversing keeps these
-   versions: they are valid forms, and patients may already have answered them.
+   code system for the form. In-progress responses stay on their version.
+   Reversing puts each form back on a version the code before can show: a version added here
+   that no response uses is deleted; one a response uses stays (that response still scores,
+   under the old name) and the version before it is saved again as the next. A newest version
+   saved later with a calculated total gets a next version without it, which the code before
+   would show as a question.
 
-Step 2 builds the built-in forms with `intake.builtin` as it is in this release."""
+Step 2 builds the built-in forms with `intake.builtin` as it is in this release. Reversed with a
+later release, a version added here may no longer be recognised as such; it is then kept and
+handled as a version saved later."""
 
 import copy
 
@@ -19,6 +27,10 @@ from django.conf import settings
 from django.db import migrations
 
 URI = "urn:ietf:rfc:3986"
+# The names forms had before this migration (intake.canonical keeps them for reading).
+LEGACY_SCORED = {"phq-9": "http://loinc.org/q/44249-1", "gad-7": "http://loinc.org/q/69737-5"}
+LEGACY_URN_PREFIX = "urn:telehealth:questionnaire:"
+CALCULATED = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
 
 
 def _base(form) -> str:
@@ -51,20 +63,23 @@ def name_canonically(apps, schema_editor):
     _rename_responses(Response, renamed)
 
 
+def _legacy_url(form_slug: str) -> str:
+    return LEGACY_SCORED.get(form_slug, f"{LEGACY_URN_PREFIX}{form_slug}")
+
+
 def restore_legacy_names(apps, schema_editor):
     FormVersion = apps.get_model("intake", "FormVersion")
     Response = apps.get_model("intake", "Response")
     renamed: dict[int, tuple[str, str]] = {}
-    for version in FormVersion.objects.all():
+    for version in FormVersion.objects.select_related("form"):
         questionnaire = dict(version.questionnaire)
         identifiers = questionnaire.get("identifier", [])
         legacy = [i for i in identifiers if i.get("system") == URI]
-        if not legacy:
-            continue
+        kept = legacy[-1] if legacy else None
         new = questionnaire.get("url", "")
-        questionnaire["url"] = legacy[-1]["value"]
+        questionnaire["url"] = kept["value"] if kept else _legacy_url(version.form.slug)
         questionnaire.pop("version", None)
-        rest = [i for i in identifiers if i is not legacy[-1]]
+        rest = [i for i in identifiers if i is not kept]
         if rest:
             questionnaire["identifier"] = rest
         else:
@@ -105,20 +120,23 @@ def _with_code_system(definition: dict, system: str) -> dict:
     return coded
 
 
-def add_coded_versions(apps, schema_editor):
+def _coded(form, latest) -> dict:
+    """What step 2 makes of a form whose newest version is `latest`."""
     from intake import builtin
 
+    if form.slug in builtin.BUILDERS and latest.created_by_id is None:
+        return builtin.BUILDERS[form.slug](form.practice.slug)
+    return _with_code_system(latest.questionnaire, f"{_base(form)}/CodeSystem/{form.slug}")
+
+
+def add_coded_versions(apps, schema_editor):
     Form = apps.get_model("intake", "Form")
     FormVersion = apps.get_model("intake", "FormVersion")
     for form in Form.objects.select_related("practice"):
         latest = form.versions.order_by("-version").first()
         if latest is None:
             continue
-        if form.slug in builtin.BUILDERS and latest.created_by_id is None:
-            fresh = builtin.BUILDERS[form.slug](form.practice.slug)
-        else:
-            system = f"{_base(form)}/CodeSystem/{form.slug}"
-            fresh = _with_code_system(latest.questionnaire, system)
+        fresh = _coded(form, latest)
         if _content(fresh) == _content(latest.questionnaire):
             continue
         number = latest.version + 1
@@ -133,10 +151,57 @@ def add_coded_versions(apps, schema_editor):
         )
 
 
+def _calculated(item: dict) -> bool:
+    return any(e.get("url") == CALCULATED for e in item.get("extension", []))
+
+
+def _without_calculated(items: list[dict]) -> list[dict]:
+    return [
+        {**item, "item": _without_calculated(item["item"])} if "item" in item else item
+        for item in items
+        if not _calculated(item)
+    ]
+
+
+def remove_coded_versions(apps, schema_editor):
+    """Runs before `restore_legacy_names`: a version saved here keeps the form's canonical URL
+    and legacy identifier, which that step turns back into the old name."""
+    Form = apps.get_model("intake", "Form")
+    FormVersion = apps.get_model("intake", "FormVersion")
+    Response = apps.get_model("intake", "Response")
+    for form in Form.objects.select_related("practice"):
+        versions = list(form.versions.order_by("-version")[:2])
+        if not versions:
+            continue
+        newest, previous = versions[0], (versions[1] if len(versions) > 1 else None)
+        added_here = (
+            previous is not None
+            and newest.created_by_id is None
+            and newest.version == previous.version + 1
+            and _content(newest.questionnaire) == _content(_coded(form, previous))
+        )
+        if added_here and not Response.objects.filter(form_version=newest).exists():
+            newest.delete()
+            continue
+        if added_here:
+            restored = previous.questionnaire
+        else:
+            restored = {
+                **newest.questionnaire,
+                "item": _without_calculated(newest.questionnaire.get("item", [])),
+            }
+            if restored == newest.questionnaire:
+                continue
+        number = newest.version + 1
+        FormVersion.objects.create(
+            form=form, version=number, questionnaire={**restored, "version": str(number)}
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [("intake", "0004_random_file_names")]
 
     operations = [
         migrations.RunPython(name_canonically, restore_legacy_names),
-        migrations.RunPython(add_coded_versions, migrations.RunPython.noop),
+        migrations.RunPython(add_coded_versions, remove_coded_versions),
     ]
