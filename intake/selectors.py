@@ -2,6 +2,7 @@
 summary for staff. Clinicians (on the care team) and admins read answers; the front desk
 sees status, insurance and consents, not clinical answers."""
 
+import re
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
@@ -207,10 +208,12 @@ def manageable_forms(user: User) -> QuerySet[Form]:
 def form_version_named(*, practice: Practice, questionnaire: str) -> FormVersion | None:
     """The practice's form version a QuestionnaireResponse's `questionnaire` (url|version)
     names: our canonical URL, or the URL the form had before forms carried one (responses
-    completed then, and copies sent elsewhere, still name it). None when it names none."""
+    completed then, and copies sent elsewhere, still name it). None when it names none.
+    No caller yet: it is for the coming FHIR read API."""
     url, version = canonical.split(questionnaire)
     slug = canonical.slug_in(url, practice.slug)
-    if slug is None or not version.isdigit():
+    # ASCII only: str.isdigit() passes "²", which int() refuses, and int() reads "١" as 1.
+    if slug is None or not re.fullmatch(r"\d+", version, re.ASCII):
         return None
     return (
         FormVersion.objects.filter(form__practice=practice, form__slug=slug, version=int(version))

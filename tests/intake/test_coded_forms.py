@@ -350,6 +350,10 @@ def test_urls_from_before_and_from_other_practices_resolve_only_to_this_practice
     assert named(f"{outside}|1") is None
     assert named("http://loinc.org/q/44249-1|7") is None
     assert named("http://loinc.org/q/44249-1") is None
+    # Versions are ASCII digits: "²" is a digit to str.isdigit() but int() refuses it, and
+    # int() reads the Arabic-Indic "١" as 1.
+    assert named("http://loinc.org/q/44249-1|\u00b2") is None
+    assert named("http://loinc.org/q/44249-1|\u0661") is None
     assert named("https://example.org/Questionnaire/phq-9|1") is None
 
 
