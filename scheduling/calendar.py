@@ -117,17 +117,25 @@ def initials(name: str) -> str:
     return "".join(part[0].upper() + "." for part in name.split() if part)[:6]
 
 
+def feed_uid(feed: CalendarFeed, appointment: Appointment) -> str:
+    """The UID of a visit in one feed: the visit's calendar UID, which moves keep, made the
+    feed's own. The patient's invite and each subscription may sit in one calendar account,
+    where a shared UID would make them one event (or hide one of them)."""
+    local, _at, host = appointment.calendar_uid.rpartition("@")
+    return f"{local}-feed{feed.pk}@{host}" if local else f"{host}-feed{feed.pk}"
+
+
 def provider_feed_ics(feed: CalendarFeed, appointments) -> bytes:
     """Subscribed by the provider's calendar app: no PHI beyond what the feed's detail allows.
     Takes the active appointments only: a subscription is a snapshot that calendar apps replace
     whole on each refresh, so a cancelled or moved-away visit simply leaves it (apps differ on
-    an event kept with STATUS:CANCELLED; some go on showing it as an ordinary busy event)."""
+    an event kept with STATUS:CANCELLED; some go on showing it as an ordinary busy event).
+    SEQUENCE is the visit's, so an app that keeps events by UID takes a move as an update."""
     cal = _calendar()
     cal.add("x-wr-calname", f"{feed.provider.display_name} · Telehealth")
     for appointment in appointments:
         event = Event()
-        # The patient's UID and SEQUENCE: one event through moves, whichever calendar holds it.
-        event.add("uid", appointment.calendar_uid)
+        event.add("uid", feed_uid(feed, appointment))
         event.add("sequence", appointment.calendar_sequence)
         event.add("dtstamp", appointment.updated_at)
         event.add("dtstart", appointment.start)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from icalendar import Calendar, Component
 
 from scheduling import services
+from scheduling.calendar import provider_feed_ics
 from scheduling.links import JOIN
 from scheduling.models import Appointment, BookedVia, CalendarFeed, Modality, Status
 from telehealth import links
@@ -298,16 +299,41 @@ def feed_events(client, world) -> dict[str, Component]:
     return {str(event["uid"]): event for event in Calendar.from_ical(ics).walk("VEVENT")}
 
 
-def test_the_feed_keeps_the_uid_through_a_move_and_drops_a_cancelled_visit(
+def feed_uids(feed: CalendarFeed, appointments) -> set[str]:
+    events = Calendar.from_ical(provider_feed_ics(feed, appointments)).walk("VEVENT")
+    return {str(event["uid"]) for event in events}
+
+
+def test_the_feed_keeps_its_uid_through_a_move_and_drops_a_cancelled_visit(
     client, world, video_type
 ):
     kept = book(world, video_type, local(3, 10))
     dropped = book(world, video_type, local(3, 14))
-    assert set(feed_events(client, world)) == {kept.calendar_uid, dropped.calendar_uid}
+    before = feed_events(client, world)
+    assert len(before) == 2
+    (kept_uid,) = [uid for uid, e in before.items() if e.decoded("dtstart") == kept.start]
     moved = move(kept, local(4, 11))
     cancel(dropped)
     events = feed_events(client, world)
-    assert list(events) == [kept.calendar_uid]
-    event = events[kept.calendar_uid]
+    assert list(events) == [kept_uid]
+    event = events[kept_uid]
     assert event.decoded("dtstart") == moved.start
     assert event["sequence"] == 1
+
+
+def test_feed_events_are_named_apart_from_the_patients_invites_and_from_other_feeds(
+    world, video_type
+):
+    """A provider may hold the emailed invite and a subscription in one calendar account, or
+    two subscriptions (busy only, and with details): each must be its own event there."""
+    appointments = [book(world, video_type, local(3, hour)) for hour in (10, 14)]
+    full, _created = CalendarFeed.objects.get_or_create(provider=world.clinician.provider)
+    # A provider has one feed today (one-to-one); a second one is given its own id as the
+    # database would give it.
+    busy = CalendarFeed(pk=full.pk + 1, provider=full.provider, detail=CalendarFeed.Detail.BUSY)
+    full_uids, busy_uids = feed_uids(full, appointments), feed_uids(busy, appointments)
+    assert len(full_uids) == len(busy_uids) == 2
+    assert full_uids.isdisjoint(busy_uids)
+    assert (full_uids | busy_uids).isdisjoint(a.calendar_uid for a in appointments)
+    host = urlsplit(settings.SITE_URL).hostname
+    assert all(uid.endswith(f"-feed{full.pk}@{host}") for uid in full_uids)
