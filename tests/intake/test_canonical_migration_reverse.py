@@ -34,10 +34,14 @@ def old_score(definition: dict, answers: dict[str, list]) -> dict:
     if scored is None:
         return {}
     name, prefix = scored
-    items = {q["linkId"]: q for q in fhirq.questions(definition) if q["linkId"].startswith(prefix)}
-    total = sum(old_ordinal(items[link], values[0]) for link, values in answers.items())
-    item9 = answers.get("phq9-9")
-    flag = name == "PHQ-9" and bool(item9) and old_ordinal(items["phq9-9"], item9[0]) > 0
+    items = [q for q in fhirq.questions(definition) if q["linkId"].startswith(prefix)]
+    weights = {
+        item["linkId"]: old_ordinal(item, answers[item["linkId"]][0])
+        for item in items
+        if answers.get(item["linkId"])
+    }
+    total = sum(weights.values())
+    flag = name == "PHQ-9" and weights.get("phq9-9", 0) > 0
     return {"name": name, "total": total, "flag": "self-harm" if flag else ""}
 
 
