@@ -887,3 +887,73 @@ def test_an_entry_without_its_request_gets_400(client, device):
     batch = fhir(post(client, device, bundle))
     assert statuses(batch) == ["200 OK"] * 4 + ["400 Bad Request", "201 Created"]
     assert stored() == [("heart_rate", 47)]
+
+
+def odd_uploads() -> list[tuple[str, object, int, str]]:
+    moment = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    leap_second = temperature(moment, 37.0, effectiveDateTime="2026-11-23T10:00:60Z")
+    only_end = temperature(moment, 37.0)
+    del only_end["effectiveDateTime"]
+    only_end["effectivePeriod"] = {"end": moment.isoformat()}
+    huge = temperature(moment, 37.0)
+    huge["valueQuantity"] = {"value": 1e308, "unit": "[degF]"}
+    two_codes = temperature(moment, 37.0)
+    two_codes["code"] = {
+        "coding": [
+            {"system": vitals.LOINC, "code": "8310-5"},
+            {"system": vitals.LOINC, "code": "85354-9"},
+        ]
+    }
+    return [
+        ("a leap second", leap_second, 422, "is not a FHIR dateTime"),
+        ("a period with only its end", only_end, 422, "the period has no start"),
+        ("1e308 degrees", huge, 422, "is not a possible reading"),
+        ("a temperature coded as a panel", two_codes, 422, "a blood pressure panel needs"),
+        (
+            "a transaction entry with neither request nor code",
+            {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": {}}]},
+            400,
+            "Bundle.entry[0].request: an entry of a batch or transaction must say its request",
+        ),
+        (
+            "entries that are not objects",
+            {"resourceType": "Bundle", "type": "batch", "entry": [None, 1, "x"]},
+            200,
+            "resource: each entry holds a FHIR resource",
+        ),
+        (
+            "entries that are not a list",
+            {"resourceType": "Bundle", "type": "batch", "entry": {}},
+            400,
+            "Bundle.entry must be a list of entries.",
+        ),
+        (
+            "withdrawing what was never sent",
+            {
+                "resourceType": "Observation",
+                "status": "entered-in-error",
+                "identifier": [{"value": "nope"}],
+                "code": {"text": "x"},
+            },
+            404,
+            "this device has no stored reading with this identifier",
+        ),
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [case[1:] for case in odd_uploads()],
+    ids=[case[0] for case in odd_uploads()],
+)
+def test_odd_uploads_get_a_fhir_answer_with_the_reason(client, since_2010, body, status, says):
+    response = post(client, since_2010, body)
+    assert response.status_code == status
+    answer = fhir(response)
+    if answer["resourceType"] == "Bundle":
+        outcomes = [e["response"]["outcome"] for e in answer["entry"]]
+        assert statuses(answer) == ["422 Unprocessable Entity"] * len(outcomes)
+        answer = outcomes[0]
+    assert says in answer["issue"][0]["diagnostics"]
+    assert not Reading.objects.exists()
