@@ -139,7 +139,11 @@ def upload_store(*, device: Device, payload, all_or_nothing: bool = False) -> St
                 Device.objects.filter(pk=device.pk).update(last_seen_at=now)
                 device.last_seen_at = now
             if new or added or amendments.changed:
-                evaluate(patient=device.patient, readings=new + added + amendments.changed)
+                evaluate(
+                    patient=device.patient,
+                    readings=new + added + amendments.changed,
+                    actor_label=device_label(device),
+                )
             _close_unsupported_alerts(
                 device,
                 amendments.alerts,

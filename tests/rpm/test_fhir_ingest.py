@@ -640,6 +640,8 @@ def test_a_corrected_fever_replaces_the_value_and_closes_its_alert(client, devic
     reading = Reading.objects.get()
     alert = Alert.objects.get(vital="temperature")
     assert alert.status == Alert.Status.OPEN
+    opened = AuditEvent.objects.get(object_type="rpm.Alert", action="create")
+    assert opened.actor_label == f"device {device.pk}"
     response = post(client, device, temperature(moment, 36.6, ident, status=status))
     assert response.status_code == 200
     assert fhir(response)["issue"][0]["diagnostics"] == "Amended."
