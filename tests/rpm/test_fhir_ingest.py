@@ -685,6 +685,24 @@ def test_a_correction_of_a_normal_reading_raises_the_alert_the_new_value_deserve
 
 
 @pytest.mark.django_db
+def test_a_corrected_blood_pressure_panel_replaces_both_values_and_closes_its_alert(client, device):
+    panel = at(published("compound-numeric-blood-pressure.json"), timezone.now() - timedelta(1))
+    panel["identifier"] = [{"system": "urn:device:cuff", "value": "bp-7"}]
+    panel["component"][0]["valueQuantity"]["value"] = 190
+    panel["component"][1]["valueQuantity"]["value"] = 125
+    assert post(client, device, panel).status_code == 201
+    alert = Alert.objects.get()
+    assert alert.readings.count() == 2
+    panel["status"] = "corrected"
+    panel["component"][0]["valueQuantity"]["value"] = 121
+    panel["component"][1]["valueQuantity"]["value"] = 79
+    assert post(client, device, panel).status_code == 200
+    assert stored() == [("diastolic", 79), ("systolic", 121)]
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.RESOLVED
+
+
+@pytest.mark.django_db
 def test_a_correction_with_nothing_to_correct_is_stored_as_new(client, device):
     response = post(
         client, device, temperature(timezone.now() - timedelta(hours=1), 37.1, status="amended")
