@@ -3,9 +3,9 @@ The body is the simple JSON form, a FHIR Observation or a Bundle of them (up to 
 readings).
 
 Simple callers get 200 with how many readings were new, how many were already stored, how
-many were withdrawn and each item not stored with its reason; 400 when the upload as a whole
-is unusable. FHIR callers (Content-Type application/fhir+json, or any transaction or batch
-Bundle) get FHIR: see rpm.fhir_answers."""
+many were amended, how many were withdrawn and each item not stored with its reason; 400
+when the upload as a whole is unusable. FHIR callers (Content-Type application/fhir+json, or
+any transaction or batch Bundle) get FHIR: see rpm.fhir_answers."""
 
 import json
 
@@ -38,6 +38,7 @@ class RejectedOut(Schema):
 class IngestOut(Schema):
     accepted: int
     duplicates: int
+    amended: int
     retracted: int
     rejected: list[RejectedOut]
 

@@ -3,7 +3,11 @@ upload, a batch-response or transaction-response Bundle with one status per entr
 
 A transaction is all or nothing (FHIR's rule): one refused entry refuses the upload with 400
 and an OperationOutcome naming every entry at fault, and nothing is stored. A batch, and
-any other Bundle, is answered entry by entry."""
+any other Bundle, is answered entry by entry.
+
+A 201 Created carries no `response.location`: FHIR gives it as the new resource's URL to
+read, and this service has no endpoint that reads an Observation back (the readings are
+shown to people, not served as FHIR), so any URL given would answer 404."""
 
 from typing import Any
 
@@ -14,14 +18,18 @@ FHIR_JSON = "application/fhir+json"
 # outcome -> (HTTP status line, OperationOutcome severity, issue code)
 STATUSES = {
     Outcome.CREATED: ("201 Created", "information", "informational"),
+    Outcome.AMENDED: ("200 OK", "information", "informational"),
     Outcome.DUPLICATE: ("200 OK", "information", "duplicate"),
     Outcome.IGNORED: ("200 OK", "information", "informational"),
     Outcome.RETRACTED: ("200 OK", "information", "informational"),
+    Outcome.WITHDRAWN_LATER: ("200 OK", "information", "informational"),
     Outcome.NOT_FOUND: ("404 Not Found", "error", "not-found"),
     Outcome.REFUSED: ("422 Unprocessable Entity", "error", "invalid"),
+    Outcome.MALFORMED: ("400 Bad Request", "error", "invalid"),
 }
 SAID = {
     Outcome.CREATED: "Stored.",
+    Outcome.AMENDED: "Amended.",
     Outcome.DUPLICATE: "Already stored; nothing changed.",
     Outcome.RETRACTED: "The reading with this identifier was withdrawn.",
 }

@@ -1,8 +1,9 @@
 """Reading a device's upload: the simple JSON form, FHIR Observations and Bundles of them.
-Each item becomes readings in canonical units, a retraction (an Observation marked
-entered-in-error), an entry we do not keep (a Patient or Device in a personal health device
-Bundle, an Observation of something we do not monitor), or a refusal with its reason; one bad
-item never spoils the rest of the batch. Pure: no database, no settings."""
+Each item becomes readings in canonical units (an amended or corrected Observation's readings
+replace the ones stored for it), a retraction (an Observation marked entered-in-error), an
+entry we do not keep (a Patient or Device in a personal health device Bundle, an Observation
+of something we do not monitor), or a refusal with its reason; one bad item never spoils the
+rest of the batch. Pure: no database, no settings."""
 
 import math
 import re
@@ -44,6 +45,8 @@ SIMPLE_TYPES = {
     **{vital: (vital,) for vital in UNITS},
 }
 STORED_STATUSES = ("final", "amended", "corrected")
+AMENDING_STATUSES = ("amended", "corrected")
+IDENTIFIER_PART_MAX = 255  # system and value each; stored together as "system|value"
 # Kept on the device's upload, not stored: the device token already names patient and device.
 KNOWN_CONTEXT = ("Patient", "Device", "DeviceMetric")
 _DATE_ONLY = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
@@ -51,11 +54,13 @@ _DATE_ONLY = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 
 class Rejected(ValueError):
     """Why an item (or the whole upload) is refused; `expression` is the FHIR path of the
-    element at fault, when the item is FHIR."""
+    element at fault, when the item is FHIR. `in_entry`: the Bundle entry around the resource
+    is malformed (answered 400), not the resource (422)."""
 
-    def __init__(self, message: str, expression: str = ""):
+    def __init__(self, message: str, expression: str = "", *, in_entry: bool = False):
         super().__init__(message)
         self.expression = expression
+        self.in_entry = in_entry
 
 
 @dataclass(frozen=True)
@@ -69,11 +74,13 @@ class Parsed:
 
 @dataclass
 class Item:
-    """One item of an upload and what it asks for: readings to store, a reading to retract,
-    nothing (ignored, with why), or a refusal."""
+    """One item of an upload and what it asks for: readings to store (`amends`: replacing
+    the stored readings it corrects), a reading to retract, nothing (ignored, with why), or
+    a refusal."""
 
     index: int
     readings: list[Parsed] = field(default_factory=list)
+    amends: bool = False
     retract: str = ""
     ignored: str = ""
     refused: Rejected | None = None
@@ -84,10 +91,6 @@ class Upload:
     form: str  # "simple" or "fhir"
     bundle_type: str  # the Bundle's type, "" when the upload is not a Bundle
     items: list[Item]
-
-    @property
-    def readings(self) -> list[Parsed]:
-        return [reading for item in self.items for reading in item.readings]
 
 
 @dataclass(frozen=True)
@@ -245,9 +248,17 @@ def _invalid(error: ValidationError, resource: dict, window: Window) -> Rejected
 
 
 def _identifier(resource: dict) -> str:
-    for identifier in resource.get("identifier") or []:
+    """The first identifier with a value, as "system|value": what names a reading to its
+    sender (use, type, period and assigner do not). Too long is refused, never cut: two cut
+    identifiers could name the same reading."""
+    for n, identifier in enumerate(resource.get("identifier") or []):
         if isinstance(identifier, dict) and identifier.get("value"):
-            return f"{identifier.get('system', '')}|{identifier['value']}"[:255]
+            system, value = identifier.get("system", ""), identifier["value"]
+            for element, text in (("system", system), ("value", value)):
+                if len(text) > IDENTIFIER_PART_MAX:
+                    path = f"Observation.identifier[{n}].{element}"
+                    raise Rejected(f"{path}: longer than {IDENTIFIER_PART_MAX} characters", path)
+            return f"{system}|{value}"
     return ""
 
 
@@ -356,7 +367,11 @@ def _observation(index: int, resource: dict, window: Window) -> Item:
     if not panel:
         assert vital is not None
         value = _quantity(vital, resource.get("valueQuantity"), "Observation.valueQuantity")
-        return Item(index, readings=[Parsed(index, vital, value, at, identifier)])
+        return Item(
+            index,
+            readings=[Parsed(index, vital, value, at, identifier)],
+            amends=status in AMENDING_STATUSES,
+        )
     readings = []
     for n, component in enumerate(resource.get("component") or []):
         path = f"Observation.component[{n}]"
@@ -378,7 +393,7 @@ def _observation(index: int, resource: dict, window: Window) -> Item:
             "Observation.component: systolic must be higher than diastolic",
             "Observation.component",
         )
-    return Item(index, readings=readings)
+    return Item(index, readings=readings, amends=status in AMENDING_STATUSES)
 
 
 def _fhir_item(index: int, resource, window: Window) -> Item:
@@ -394,9 +409,24 @@ def _fhir_item(index: int, resource, window: Window) -> Item:
     raise Rejected(f"{kind or 'An entry'}: only Observations are accepted here", "resource")
 
 
+def _entry(index: int, entry, bundle_type: str, window: Window) -> Item:
+    if not isinstance(entry, dict):
+        raise Rejected("resource: each entry holds a FHIR resource", "resource")
+    if bundle_type in ("batch", "transaction") and not isinstance(entry.get("request"), dict):
+        path = f"Bundle.entry[{index}].request"
+        raise Rejected(
+            f"{path}: an entry of a batch or transaction must say its request (FHIR rule bdl-3)",
+            path,
+            in_entry=True,
+        )
+    return _fhir_item(index, entry.get("resource"), window)
+
+
 def _in_bundle(error: Rejected, index: int) -> Rejected:
     """A path inside the resource (Observation.x) as a path inside the Bundle."""
     where = error.expression
+    if where.startswith("Bundle."):
+        return error
     head, _dot, rest = where.partition(".")
     inside = f"Bundle.entry[{index}].resource" + (f".{rest}" if rest else "")
     return Rejected(str(error), inside if head else f"Bundle.entry[{index}]")
@@ -407,7 +437,7 @@ def _in_bundle(error: Rejected, index: int) -> Rejected:
 
 def items_of(payload) -> tuple[list, str, str]:
     """The items of an upload, its form and its Bundle type: a list or {"readings": [...]}
-    (simple), a FHIR Observation, or a Bundle of them."""
+    (simple), a FHIR Observation, or a Bundle of them (its entries, not their resources)."""
     if isinstance(payload, list):
         return payload, "simple", ""
     if isinstance(payload, dict):
@@ -417,13 +447,12 @@ def items_of(payload) -> tuple[list, str, str]:
             if not isinstance(entries, list):
                 raise Rejected("Bundle.entry must be a list of entries.", "Bundle.entry")
             bundle_type = payload.get("type")
-            resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
             # A Bundle without a known type is answered entry by entry, as a batch is.
             if not isinstance(bundle_type, str) or not bundle_type:
                 bundle_type = "collection"
-            return resources, "fhir", bundle_type
+            return entries, "fhir", bundle_type
         if kind == "Observation":
-            return [payload], "fhir", ""
+            return [{"resource": payload}], "fhir", ""
         if isinstance(payload.get("readings"), list):
             return payload["readings"], "simple", ""
         if "type" in payload or "vital" in payload:
@@ -445,7 +474,7 @@ def parse(payload, *, window: Window | None = None) -> Upload:
     for index, raw in enumerate(raw_items):
         try:
             if form == "fhir":
-                items.append(_fhir_item(index, raw, window))
+                items.append(_entry(index, raw, bundle_type, window))
             elif isinstance(raw, dict) and raw.get("resourceType") == "Observation":
                 items.append(_observation(index, raw, window))
             elif isinstance(raw, dict):

@@ -150,9 +150,10 @@ def limits_for(patient: Patient) -> dict[str, list[rules.Limit]]:
     )
 
 
-def evaluate(*, patient: Patient, readings: list[NewReading]) -> list[Alert]:
+def evaluate(*, patient: Patient, readings: list[NewReading], actor_label: str = "") -> list[Alert]:
     """Run the rules over new readings (in the caller's transaction). Readings that break the
-    same rule the same way join the open alert of that episode."""
+    same rule the same way join the open alert of that episode. `actor_label` names who sent
+    the readings in the audit of the alerts they open (a device)."""
     limits = limits_for(patient)
     findings: dict[str, dict] = {}
 
@@ -212,7 +213,7 @@ def evaluate(*, patient: Patient, readings: list[NewReading]) -> list[Alert]:
         _weight_gain(patient, by_vital["weight"], found)
     if findings:
         _lock_alerts_of(patient)
-    return [_open_or_join(patient, key, entry) for key, entry in findings.items()]
+    return [_open_or_join(patient, key, entry, actor_label) for key, entry in findings.items()]
 
 
 def _lock_alerts_of(patient: Patient) -> None:
@@ -361,7 +362,7 @@ def _weight_gain(patient, weights, found) -> None:
                 )
 
 
-def _open_or_join(patient: Patient, key: str, entry: dict) -> Alert:
+def _open_or_join(patient: Patient, key: str, entry: dict, actor_label: str) -> Alert:
     latest = max(r.measured_at for r in entry["readings"])
     alert = (
         Alert.objects.select_for_update()
@@ -385,7 +386,13 @@ def _open_or_join(patient: Patient, key: str, entry: dict) -> Alert:
         last_reading_at=latest,
     )
     alert.readings.add(*[r.pk for r in entry["readings"]])
-    audit.record(action=Action.CREATE, obj=alert, patient=patient, detail=f"alert {key}")
+    audit.record(
+        action=Action.CREATE,
+        obj=alert,
+        patient=patient,
+        actor_label=actor_label,
+        detail=f"alert {key}",
+    )
     _announce(alert, _assigned(patient))
     return alert
 

@@ -14,7 +14,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from rpm import ingest, services, vitals
-from rpm.models import Alert, Reading
+from rpm.models import Alert, Reading, WithdrawnReading
 from telehealth.audit.models import AuditEvent
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -199,7 +199,10 @@ def test_readings_from_before_the_monitoring_window_are_refused_per_item(moment)
     bundle = {
         "resourceType": "Bundle",
         "type": "batch",
-        "entry": [{"resource": stale}, {"resource": fresh}],
+        "entry": [
+            {"resource": stale, "request": {"method": "POST", "url": "Observation"}},
+            {"resource": fresh, "request": {"method": "POST", "url": "Observation"}},
+        ],
     }
     upload = ingest.parse(bundle, window=WINDOW)
     assert upload.items[0].refused is not None
@@ -328,7 +331,12 @@ def stored() -> list[tuple[str, float]]:
         ("observation-example-bloodpressure-cancel.json", 422, [], "Observation.status: cancelled"),
         ("numeric-spo2-alarm.json", 201, [("spo2", 79)], "Stored."),
         ("numeric-spotnumeric.json", 201, [("heart_rate", 48)], "Stored."),
-        ("compound-numeric-blood-pressure.json", 201, [("diastolic", 71), ("systolic", 116)], ""),
+        (
+            "compound-numeric-blood-pressure.json",
+            201,
+            [("diastolic", 71), ("systolic", 116)],
+            "Stored.",
+        ),
         ("glucose-observation.json", 201, [("glucose", 99)], "Stored."),
         ("temperature-observation.json", 201, [("temperature", 36.5)], "Stored."),
         ("numeric-observation-not-a-number.json", 200, [], "not a vital this service monitors"),
@@ -501,7 +509,13 @@ def test_simple_callers_keep_the_simple_answer(client, device):
     observation = at(published("numeric-spo2-alarm.json"), timezone.now() - timedelta(minutes=1))
     answer = post(client, device, observation, content_type="application/json")
     assert answer["Content-Type"].startswith("application/json")
-    assert answer.json() == {"accepted": 1, "duplicates": 0, "retracted": 0, "rejected": []}
+    assert answer.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "amended": 0,
+        "retracted": 0,
+        "rejected": [],
+    }
 
 
 @pytest.mark.django_db
@@ -573,10 +587,393 @@ def test_any_element_of_a_published_observation_broken_is_one_refused_item(odd):
                 continue
             broken = {**at(resource, NOW), element: odd}
             upload = ingest.parse(
-                {"resourceType": "Bundle", "type": "batch", "entry": [{"resource": broken}]},
+                {
+                    "resourceType": "Bundle",
+                    "type": "batch",
+                    "entry": [{"resource": broken, "request": POST_OBSERVATION}],
+                },
                 window=WINDOW,
             )
             item = upload.items[0]
             assert item.refused is not None or item.readings or item.ignored or item.retract
             if item.refused is not None:
                 assert item.refused.expression.startswith("Bundle.entry[0]"), item.refused
+
+
+# --- Corrections, withdrawals and identifiers ----------------------------------------------
+
+POST_OBSERVATION = {"method": "POST", "url": "Observation"}
+
+
+def temperature(moment: datetime, celsius: float, ident: str | None = "t-1", **changes) -> dict:
+    """The PHD guide's temperature Observation, measured at `moment` with this value."""
+    reading = at(published("temperature-observation.json"), moment)
+    reading["valueQuantity"] = {"value": celsius, "system": vitals.UCUM, "code": "Cel"}
+    reading.pop("identifier", None)
+    if ident is not None:
+        reading["identifier"] = [{"system": "urn:device:thermo", "value": ident}]
+    return {**reading, **changes}
+
+
+def bundle_of(kind: str, *resources: dict) -> dict:
+    return {
+        "resourceType": "Bundle",
+        "type": kind,
+        "entry": [{"resource": r, "request": POST_OBSERVATION} for r in resources],
+    }
+
+
+def audit_of(reading_id: int) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(object_type="rpm.Reading", object_id=str(reading_id)).order_by(
+            "pk"
+        )
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["corrected", "amended"])
+@pytest.mark.parametrize("ident", ["t-1", None], ids=["by-identifier", "by-time"])
+def test_a_corrected_fever_replaces_the_value_and_closes_its_alert(client, device, status, ident):
+    moment = timezone.now() - timedelta(hours=1)
+    assert post(client, device, temperature(moment, 39.5, ident)).status_code == 201
+    reading = Reading.objects.get()
+    alert = Alert.objects.get(vital="temperature")
+    assert alert.status == Alert.Status.OPEN
+    opened = AuditEvent.objects.get(object_type="rpm.Alert", action="create")
+    assert opened.actor_label == f"device {device.pk}"
+    response = post(client, device, temperature(moment, 36.6, ident, status=status))
+    assert response.status_code == 200
+    assert fhir(response)["issue"][0]["diagnostics"] == "Amended."
+    assert list(Reading.objects.values_list("pk", "value")) == [(reading.pk, 36.6)]
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.RESOLVED and alert.resolved_at is not None
+    assert alert.resolution_note == "Closed: the reading that raised it was corrected."
+    amended = audit_of(reading.pk)[-1]
+    assert amended.action == "update" and amended.actor_label == f"device {device.pk}"
+    assert amended.detail.startswith("amended: temperature 39.5 -> 36.6 at ")
+    assert (
+        AuditEvent.objects.filter(
+            object_type="rpm.Alert", object_id=str(alert.pk), detail__startswith="closed:"
+        )
+        .get()
+        .actor_label
+        == f"device {device.pk}"
+    )
+
+
+@pytest.mark.django_db
+def test_a_correction_that_still_breaks_the_limit_keeps_the_alert_open(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    assert post(client, device, temperature(moment, 39.5)).status_code == 201
+    alert = Alert.objects.get(vital="temperature")
+    corrected = post(client, device, temperature(moment, 39.8, status="corrected"))
+    assert corrected.status_code == 200
+    assert Reading.objects.get().value == 39.8
+    assert list(Alert.objects.values_list("pk", "status")) == [(alert.pk, Alert.Status.OPEN)]
+    assert "39.8" in Alert.objects.get().summary
+    assert list(Alert.objects.get().readings.values_list("value", flat=True)) == [39.8]
+
+
+@pytest.mark.django_db
+def test_a_correction_of_a_normal_reading_raises_the_alert_the_new_value_deserves(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    assert post(client, device, temperature(moment, 36.6)).status_code == 201
+    assert not Alert.objects.exists()
+    assert post(client, device, temperature(moment, 39.5, status="amended")).status_code == 200
+    assert Alert.objects.get(vital="temperature").status == Alert.Status.OPEN
+
+
+@pytest.mark.django_db
+def test_a_corrected_blood_pressure_panel_replaces_both_values_and_closes_its_alert(client, device):
+    panel = at(published("compound-numeric-blood-pressure.json"), timezone.now() - timedelta(1))
+    panel["identifier"] = [{"system": "urn:device:cuff", "value": "bp-7"}]
+    panel["component"][0]["valueQuantity"]["value"] = 190
+    panel["component"][1]["valueQuantity"]["value"] = 125
+    assert post(client, device, panel).status_code == 201
+    alert = Alert.objects.get()
+    assert alert.readings.count() == 2
+    panel["status"] = "corrected"
+    panel["component"][0]["valueQuantity"]["value"] = 121
+    panel["component"][1]["valueQuantity"]["value"] = 79
+    assert post(client, device, panel).status_code == 200
+    assert stored() == [("diastolic", 79), ("systolic", 121)]
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.RESOLVED
+
+
+@pytest.mark.django_db
+def test_a_correction_with_nothing_to_correct_is_stored_as_new(client, device):
+    response = post(
+        client, device, temperature(timezone.now() - timedelta(hours=1), 37.1, status="amended")
+    )
+    assert response.status_code == 201 and fhir(response)["issue"][0]["diagnostics"] == "Stored."
+    assert stored() == [("temperature", 37.1)]
+
+
+@pytest.mark.django_db
+def test_a_resend_of_the_same_correction_changes_nothing(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    post(client, device, temperature(moment, 39.5))
+    post(client, device, temperature(moment, 36.6, status="corrected"))
+    again = post(client, device, temperature(moment, 36.6, status="corrected"))
+    assert again.status_code == 200
+    assert fhir(again)["issue"][0]["diagnostics"] == "Already stored; nothing changed."
+    assert stored() == [("temperature", 36.6)]
+
+
+@pytest.mark.django_db
+def test_a_batch_that_sends_and_then_withdraws_a_reading_stores_nothing(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    sent = temperature(moment, 37.0, "z")
+    withdrawn = {**sent, "status": "entered-in-error"}
+    body = fhir(post(client, device, bundle_of("batch", sent, withdrawn)))
+    assert statuses(body) == ["200 OK", "200 OK"]
+    first, second = (e["response"]["outcome"]["issue"][0] for e in body["entry"])
+    assert first["diagnostics"] == "Not stored: a later entry of this upload withdraws it."
+    assert second["diagnostics"] == (
+        "Withdrawn: the reading with this identifier sent earlier in this upload was not stored."
+    )
+    assert Reading.objects.count() == 0
+    simple = post(client, device, [sent, withdrawn], content_type="application/json").json()
+    assert simple["accepted"] == 0 and simple["retracted"] == 1
+    assert Reading.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_batch_that_withdraws_and_then_sends_a_reading_keeps_the_one_sent(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    sent = temperature(moment, 37.0, "z")
+    withdrawn = {**sent, "status": "entered-in-error"}
+    body = fhir(post(client, device, bundle_of("batch", withdrawn, sent)))
+    assert statuses(body) == ["404 Not Found", "201 Created"]
+    assert Reading.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_transaction_that_sends_and_withdraws_one_identifier_is_refused(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    sent = temperature(moment, 37.0, "z")
+    withdrawn = {**sent, "status": "entered-in-error"}
+    for order in ((sent, withdrawn), (withdrawn, sent)):
+        response = post(client, device, bundle_of("transaction", *order))
+        assert response.status_code == 400
+        issue = fhir(response)["issue"][0]
+        assert issue["expression"] == ["Bundle.entry[1].resource.identifier"]
+        assert issue["diagnostics"] == (
+            "Observation.identifier: entry 0 of this transaction names the same reading; a "
+            "transaction may not write one reading twice (send a batch, or separate uploads)"
+        )
+        assert Reading.objects.count() == 0
+    assert post(client, device, sent).status_code == 201
+    corrected = {**sent, "status": "corrected"}
+    twice = post(client, device, bundle_of("transaction", corrected, withdrawn))
+    assert twice.status_code == 400
+    assert stored() == [("temperature", 37.0)]
+
+
+@pytest.mark.django_db
+def test_another_device_of_the_patient_cannot_withdraw_or_correct_a_reading(client, world, device):
+    other, token = services.device_create(
+        patient=world.patient, kind="thermometer", by=world.clinician
+    )
+    other.token = token
+    moment = timezone.now() - timedelta(hours=1)
+    assert post(client, device, temperature(moment, 37.0)).status_code == 201
+    withdrawn = post(client, other, temperature(moment, 37.0, status="entered-in-error"))
+    assert withdrawn.status_code == 404
+    corrected = post(client, other, temperature(moment, 39.0, status="corrected"))
+    assert corrected.status_code == 201  # a reading of its own, the other device's untouched
+    assert sorted(Reading.objects.values_list("device_id", "value")) == sorted(
+        [(device.pk, 37.0), (other.pk, 39.0)]
+    )
+
+
+@pytest.mark.django_db
+def test_withdrawal_keeps_the_reading_for_the_record_out_of_live_queries(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    assert post(client, device, temperature(moment, 39.4)).status_code == 201
+    reading = Reading.objects.get()
+    assert post(client, device, temperature(moment, 39.4, status="entered-in-error")).status_code
+    assert not Reading.objects.exists()
+    kept = WithdrawnReading.objects.get()
+    assert (
+        kept.former_reading_id,
+        kept.patient_id,
+        kept.device_id,
+        kept.vital,
+        kept.value,
+        kept.measured_at,
+        kept.received_at,
+        kept.identifier,
+    ) == (
+        reading.pk,
+        reading.patient_id,
+        device.pk,
+        "temperature",
+        39.4,
+        moment,
+        reading.received_at,
+        "urn:device:thermo|t-1",
+    )
+    assert kept.withdrawn_at is not None
+    deleted = audit_of(reading.pk)[-1]
+    assert deleted.action == "delete" and deleted.actor_label == f"device {device.pk}"
+
+
+@pytest.mark.django_db
+def test_a_failed_transaction_keeps_no_withdrawn_record(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    assert post(client, device, temperature(moment, 37.0, "a")).status_code == 201
+    response = post(
+        client,
+        device,
+        bundle_of(
+            "transaction",
+            temperature(moment, 37.0, "a", status="entered-in-error"),
+            temperature(moment, 37.0, "never-sent", status="entered-in-error"),
+        ),
+    )
+    assert response.status_code == 400
+    assert Reading.objects.count() == 1 and not WithdrawnReading.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_identifier_over_255_characters_is_refused_not_cut(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    long = temperature(moment, 37.0, "v" * 256)
+    response = post(client, device, long)
+    assert response.status_code == 422
+    issue = fhir(response)["issue"][0]
+    assert issue["diagnostics"] == "Observation.identifier[0].value: longer than 255 characters"
+    assert issue["expression"] == ["Observation.identifier[0].value"]
+    long_system = temperature(moment, 37.0)
+    long_system["identifier"][0]["system"] = "urn:x:" + "s" * 250
+    assert fhir(post(client, device, long_system))["issue"][0]["diagnostics"] == (
+        "Observation.identifier[0].system: longer than 255 characters"
+    )
+    assert not Reading.objects.exists()
+    longest = temperature(moment, 37.0, "v" * 255)
+    longest["identifier"][0]["system"] = "urn:x:" + "s" * 249
+    assert post(client, device, longest).status_code == 201
+    assert len(Reading.objects.get().identifier) == 511
+
+
+@pytest.mark.django_db
+def test_only_identifier_system_and_value_name_a_reading(client, device):
+    moment = timezone.now() - timedelta(hours=1)
+    sent = temperature(moment, 37.0)
+    sent["identifier"] = [
+        {"use": "usual"},
+        {"use": "official", "system": "urn:device:thermo", "value": "t-1"},
+    ]
+    assert post(client, device, sent).status_code == 201
+    assert Reading.objects.get().identifier == "urn:device:thermo|t-1"
+    withdrawal = temperature(moment, 37.0, status="entered-in-error")
+    withdrawal["identifier"][0]["period"] = {"start": "2026-01-01"}
+    withdrawal["identifier"][0]["use"] = "secondary"
+    assert post(client, device, withdrawal).status_code == 200
+    assert not Reading.objects.exists()
+
+
+def test_a_batch_or_transaction_entry_without_its_request_is_refused():
+    for kind in ("batch", "transaction"):
+        bundle = bundle_of(kind, at(published("numeric-spo2-alarm.json"), NOW))
+        bundle["entry"].append({"resource": at(published("numeric-spotnumeric.json"), NOW)})
+        upload = ingest.parse(bundle, window=WINDOW)
+        assert upload.items[0].readings
+        reason = upload.items[1].refused
+        assert reason is not None and reason.in_entry
+        assert reason.expression == "Bundle.entry[1].request"
+    collection = bundle_of("collection", at(published("numeric-spo2-alarm.json"), NOW))
+    del collection["entry"][0]["request"]
+    assert ingest.parse(collection, window=WINDOW).items[0].readings
+
+
+@pytest.mark.django_db
+def test_an_entry_without_its_request_gets_400(client, device):
+    bundle = shifted(published("bundle-example-1.json"), timezone.now() - timedelta(minutes=5))
+    del bundle["entry"][4]["request"]
+    response = post(client, device, bundle)
+    assert response.status_code == 400
+    issue = fhir(response)["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[4].request"]
+    assert issue["diagnostics"] == (
+        "Bundle.entry[4].request: an entry of a batch or transaction must say its request "
+        "(FHIR rule bdl-3)"
+    )
+    assert not Reading.objects.exists()
+    bundle["type"] = "batch"
+    batch = fhir(post(client, device, bundle))
+    assert statuses(batch) == ["200 OK"] * 4 + ["400 Bad Request", "201 Created"]
+    assert stored() == [("heart_rate", 47)]
+
+
+def odd_uploads() -> list[tuple[str, object, int, str]]:
+    moment = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    leap_second = temperature(moment, 37.0, effectiveDateTime="2026-11-23T10:00:60Z")
+    only_end = temperature(moment, 37.0)
+    del only_end["effectiveDateTime"]
+    only_end["effectivePeriod"] = {"end": moment.isoformat()}
+    huge = temperature(moment, 37.0)
+    huge["valueQuantity"] = {"value": 1e308, "unit": "[degF]"}
+    two_codes = temperature(moment, 37.0)
+    two_codes["code"] = {
+        "coding": [
+            {"system": vitals.LOINC, "code": "8310-5"},
+            {"system": vitals.LOINC, "code": "85354-9"},
+        ]
+    }
+    return [
+        ("a leap second", leap_second, 422, "is not a FHIR dateTime"),
+        ("a period with only its end", only_end, 422, "the period has no start"),
+        ("1e308 degrees", huge, 422, "is not a possible reading"),
+        ("a temperature coded as a panel", two_codes, 422, "a blood pressure panel needs"),
+        (
+            "a transaction entry with neither request nor code",
+            {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": {}}]},
+            400,
+            "Bundle.entry[0].request: an entry of a batch or transaction must say its request",
+        ),
+        (
+            "entries that are not objects",
+            {"resourceType": "Bundle", "type": "batch", "entry": [None, 1, "x"]},
+            200,
+            "resource: each entry holds a FHIR resource",
+        ),
+        (
+            "entries that are not a list",
+            {"resourceType": "Bundle", "type": "batch", "entry": {}},
+            400,
+            "Bundle.entry must be a list of entries.",
+        ),
+        (
+            "withdrawing what was never sent",
+            {
+                "resourceType": "Observation",
+                "status": "entered-in-error",
+                "identifier": [{"value": "nope"}],
+                "code": {"text": "x"},
+            },
+            404,
+            "this device has no stored reading with this identifier",
+        ),
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [case[1:] for case in odd_uploads()],
+    ids=[case[0] for case in odd_uploads()],
+)
+def test_odd_uploads_get_a_fhir_answer_with_the_reason(client, since_2010, body, status, says):
+    response = post(client, since_2010, body)
+    assert response.status_code == status
+    answer = fhir(response)
+    if answer["resourceType"] == "Bundle":
+        outcomes = [e["response"]["outcome"] for e in answer["entry"]]
+        assert statuses(answer) == ["422 Unprocessable Entity"] * len(outcomes)
+        answer = outcomes[0]
+    assert says in answer["issue"][0]["diagnostics"]
+    assert not Reading.objects.exists()

@@ -78,7 +78,13 @@ def test_tokens_missing_wrong_or_revoked_are_refused(client, world, device):
 def test_simple_json_forms_and_unit_conversion(client, world, device):
     now = timezone.now()
     single = upload(client, device.token, bp(now, heart_rate=71))
-    assert single.json() == {"accepted": 3, "duplicates": 0, "retracted": 0, "rejected": []}
+    assert single.json() == {
+        "accepted": 3,
+        "duplicates": 0,
+        "amended": 0,
+        "retracted": 0,
+        "rejected": [],
+    }
     batch = upload(
         client,
         device.token,
@@ -155,7 +161,7 @@ def test_resending_stores_nothing_twice(client, world, device):
     batch = [bp(start + timedelta(hours=n)) for n in range(10)]
     assert upload(client, device.token, batch).json()["accepted"] == 20
     again = upload(client, device.token, batch).json()
-    assert again == {"accepted": 0, "duplicates": 20, "retracted": 0, "rejected": []}
+    assert again == {"accepted": 0, "duplicates": 20, "amended": 0, "retracted": 0, "rejected": []}
     assert Reading.objects.count() == 20
 
 
