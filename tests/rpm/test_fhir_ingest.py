@@ -327,6 +327,7 @@ def stored() -> list[tuple[str, float]]:
         ("observation-example-bmi.json", 200, [], "not a vital this service monitors"),
         ("observation-example-satO2.json", 201, [("spo2", 95)], "Stored."),
         ("observation-example-f001-glucose.json", 201, [("glucose", 113.51)], "Stored."),
+        ("observation-example-bloodpressure.json", 422, [], "a date without a time (2012-09-17)"),
         ("observation-example-bloodpressure-dar.json", 422, [], "a date without a time"),
         ("observation-example-bloodpressure-cancel.json", 422, [], "Observation.status: cancelled"),
         ("numeric-spo2-alarm.json", 201, [("spo2", 79)], "Stored."),
@@ -367,6 +368,7 @@ def test_a_period_is_stored_at_its_start_not_at_upload_or_issue(client, since_20
         ("observation-example.json", [("weight", 83.91)]),
         ("observation-example-heart-rate.json", [("heart_rate", 44)]),
         ("observation-example-body-temperature.json", [("temperature", 36.5)]),
+        ("observation-example-bloodpressure.json", [("diastolic", 60), ("systolic", 107)]),
     ],
 )
 def test_published_observations_with_a_time_of_day_are_stored(client, device, name, readings):
