@@ -92,6 +92,16 @@ def test_phq9_codes_are_those_of_the_published_loinc_questionnaire():
         assert option_codes(item) == option_codes(coded_items(published)[code]), code
 
 
+def test_phq9_carries_every_code_of_the_fhir_core_example():
+    core = json.loads((PUBLISHED / "core-Questionnaire-phq-9-questionnaire.json").read_text())
+    Questionnaire.model_validate(core)
+    ours = builtin.phq9("alpha")
+    assert fhirq.codes_of(ours) == fhirq.codes_of(core) == {"44249-1"}
+    theirs = {fhirq.codes_of(i).pop() for i in core["item"] if i["linkId"] != "Difficulty"}
+    assert len(theirs) == 9  # eight questions and the total score
+    assert theirs < set(coded_items(ours))
+
+
 def option_codes(item: dict) -> list[tuple[str, str, int]]:
     """(system, code, ordinal weight) of each answer option."""
     return [
