@@ -1,7 +1,7 @@
 """837P professional claims, ASC X12 005010X222A1.
 
-Plain frozen dataclasses in, X12 text out; no database. The loops written, in order
-(page numbers of the implementation guide's loop names, not reproduced here):
+Plain frozen dataclasses in, X12 text out; no database. The loops written, in order, named
+as in the implementation guide:
 
 - Header: BHT (0019 / 00 original / CH chargeable).
 - 1000A submitter (NM1*41, PER*IC) and 1000B receiver (NM1*40).
@@ -12,7 +12,9 @@ Plain frozen dataclasses in, X12 text out; no database. The loops written, in or
   hierarchy self-contained.
 - 2000C patient (HL..23, PAT) with 2010CA (NM1*QC, N3, N4, DMG), only when the patient is
   not the subscriber; the claim then sits under 2000C instead of 2000B.
-- 2300 claim (CLM, HI with ABK principal then ABF other diagnoses, at most 12).
+- 2300 claim (CLM with place of service and frequency code; REF*F8 the payer's claim
+  number when replacing (7) or voiding (8) a claim; HI with the ABK principal then ABF other
+  diagnoses, at most 12).
 - 2310B rendering provider (NM1*82, PRV*PE), only when it differs from the billing provider.
 - 2400 service lines (LX, SV1, DTP*472).
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from .envelope import (
@@ -42,6 +44,7 @@ MAX_DIAGNOSES = 12
 MAX_POINTERS = 4
 MAX_MODIFIERS = 4
 MAX_LINES = 50
+REPLACING_FREQUENCIES = {"7", "8"}
 SEXES = {"M", "F", "U"}
 # Patient's relationship to the subscriber (PAT01 / SBR02): 18 is "self".
 SELF = "18"
@@ -143,7 +146,9 @@ class Claim:
     place_of_service: str
     rendering_provider: RenderingProvider | None = None
     patient: Patient | None = None
+    # CLM05-3: 1 original, 7 replacement, 8 void; 7 and 8 name the payer's claim number.
     frequency_code: str = "1"
+    payer_claim_control_number: str = ""
 
     @property
     def total_charge(self) -> Decimal:
@@ -156,7 +161,7 @@ class ClaimBatch:
     receiver: Receiver
     claims: tuple[Claim, ...]
     production: bool = True
-    reference: str = field(default="")
+    reference: str = ""
 
 
 def claim_batch_837p(batch: ClaimBatch, *, control_number: int, now: dt.datetime) -> str:
@@ -306,6 +311,7 @@ def _claim(claim: Claim) -> list[str]:
             "CLM", claim_id, amount(claim.total_charge), "", "",
             composite(place, "B", frequency), "Y", "A", "Y", "Y",
         ),
+        *_original_claim(claim, frequency=frequency, field=where),
         _diagnoses(claim.diagnosis_codes, field=where),
     ]  # fmt: skip
     rendering = claim.rendering_provider
@@ -320,6 +326,18 @@ def _claim(claim: Claim) -> list[str]:
             field=f"{where} line {number}",
         )
     return segments
+
+
+def _original_claim(claim: Claim, *, frequency: str, field: str) -> list[str]:
+    if frequency not in REPLACING_FREQUENCIES:
+        return []
+    if not claim.payer_claim_control_number.strip():
+        raise X12InputError(
+            f"{field} replaces or voids a claim (frequency {frequency}) but does not name the "
+            "payer's claim control number."
+        )
+    number = checked_text(claim.payer_claim_control_number, field=f"{field} payer claim number")
+    return [segment("REF", "F8", number)]
 
 
 def _diagnoses(codes: tuple[str, ...], *, field: str) -> str:
@@ -429,7 +447,20 @@ def _place_of_service(code: str, *, field: str) -> str:
 
 
 def _npi(value: str, *, field: str) -> str:
-    return _matching(_NPI, value, field=f"{field} NPI")
+    npi = _matching(_NPI, value, field=f"{field} NPI")
+    if not _npi_check_digit_matches(npi):
+        raise X12InputError(f"{field} NPI {value!r} has a wrong check digit.")
+    return npi
+
+
+def _npi_check_digit_matches(npi: str) -> bool:
+    """The NPI's tenth digit is a Luhn check digit over 80840 (the US health prefix) and the
+    first nine digits."""
+    total = 0
+    for position, char in enumerate(reversed("80840" + npi[:9])):
+        digit = int(char) * (2 if position % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return (10 - total % 10) % 10 == int(npi[9])
 
 
 def _ein(value: str, *, field: str) -> str:

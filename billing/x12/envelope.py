@@ -14,6 +14,7 @@ element after it.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -31,8 +32,9 @@ class X12InputError(ValueError):
 
 
 def checked_text(value: str, *, field: str) -> str:
-    """`value` stripped, refused when empty or holding an X12 delimiter."""
-    text = value.strip()
+    """`value` stripped and without accents (X12's character set is ASCII: Núñez is sent as
+    Nunez), refused when empty, holding an X12 delimiter or any other non-ASCII character."""
+    text = _without_accents(value.strip())
     if not text:
         raise X12InputError(f"{field} is empty.")
     found = [d for d in DELIMITERS if d in text]
@@ -41,9 +43,16 @@ def checked_text(value: str, *, field: str) -> str:
             f"{field} {text!r} contains the X12 delimiter {found[0]!r}; "
             f"remove {' '.join(repr(d) for d in DELIMITERS)} from it."
         )
-    if any(ord(char) < 32 for char in text):
-        raise X12InputError(f"{field} {text!r} contains a control character.")
+    if any(not 32 <= ord(char) < 127 for char in text):
+        raise X12InputError(
+            f"{field} {text!r} contains a character outside X12's character set (ASCII)."
+        )
     return text
+
+
+def _without_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 def optional_text(value: str, *, field: str) -> str:

@@ -141,8 +141,13 @@ def _payer(payer: Payer) -> list[str]:
     return [
         segment("N1", "PR", checked_text(payer.name, field="Payer name")),
         segment("N3", checked_text(address.line1, field="Payer address")),
-        segment("N4", address.city, address.state, address.postal_code),
-        segment("PER", "BL", "", "TE", payer.contact_phone),
+        segment(
+            "N4",
+            checked_text(address.city, field="Payer city"),
+            checked_text(address.state, field="Payer state"),
+            checked_text(address.postal_code, field="Payer ZIP code"),
+        ),
+        segment("PER", "BL", "", "TE", checked_text(payer.contact_phone, field="Payer phone")),
     ]
 
 
@@ -161,8 +166,9 @@ def _claim_payment(payment: ClaimPayment) -> list[str]:
             _claim_filing_code(claim), payment.payer_claim_control_number,
         ),
         segment(
-            "NM1", "QC", "1", patient.last_name, patient.first_name, "", "", "",
-            "MI", claim.subscriber.member_id,
+            "NM1", "QC", "1", checked_text(patient.last_name, field="Patient last name"),
+            checked_text(patient.first_name, field="Patient first name"), "", "", "",
+            "MI", checked_text(claim.subscriber.member_id, field="Member id"),
         ),
     ]  # fmt: skip
     for number, (line, line_payment) in enumerate(zip(claim.lines, payment.lines, strict=True), 1):

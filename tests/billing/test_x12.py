@@ -233,6 +233,25 @@ def test_a_delimiter_in_a_name_is_refused(delimiter: str) -> None:
         batch_837p(claim(subscriber=subscriber))
 
 
+def test_a_replacement_claim_names_the_claim_it_replaces() -> None:
+    text = batch_837p(claim(frequency_code="7", payer_claim_control_number="PCN-001"))
+    assert_valid(text)
+    assert segments(text, "CLM")[0][5] == "10:B:7"
+    assert segments(text, "REF")[-1] == ["REF", "F8", "PCN-001"]
+    with pytest.raises(X12InputError, match="does not name the payer's claim control number"):
+        batch_837p(claim(frequency_code="8"))
+
+
+def test_accents_are_dropped_so_names_stay_in_the_x12_character_set() -> None:
+    text = batch_837p(
+        claim(subscriber=dataclasses.replace(JANE, last_name="Núñez", first_name="José"))
+    )
+    assert_valid(text)
+    assert segments(text, "NM1")[3][1:5] == ["IL", "1", "Nunez", "Jose"]
+    with pytest.raises(X12InputError, match="outside X12's character set"):
+        batch_837p(claim(subscriber=dataclasses.replace(JANE, last_name="李")))
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -242,6 +261,10 @@ def test_a_delimiter_in_a_name_is_refused(delimiter: str) -> None:
         ({"place_of_service": "2"}, "place of service '2' is not valid"),
         ({"claim_id": "A" * 21}, "longer than 20 characters"),
         ({"billing_provider": dataclasses.replace(CLINIC, npi="12345")}, "NPI '12345'"),
+        (
+            {"rendering_provider": dataclasses.replace(DOCTOR, npi="1245319590")},
+            "NPI '1245319590' has a wrong check digit",
+        ),
         (
             {"billing_provider": dataclasses.replace(CLINIC, address=JANE.address)},
             "ZIP code '78702' must have 9 digits",
