@@ -19,7 +19,14 @@ from .claims import (
 )
 from .codes import carc_description, group_description, rarc_description
 from .envelope import X12InputError
-from .remittance import Adjustment, Remittance, RemittanceClaim, RemittanceLine, parse_835
+from .remittance import (
+    Adjustment,
+    Remittance,
+    RemittanceClaim,
+    RemittanceLine,
+    parse_835,
+    parse_835_payments,
+)
 from .remittance_builder import ClaimPayment, LinePayment, Payee, Payer, remittance_835
 from .validate import X12Error, X12ValidationError, validate
 
@@ -49,6 +56,7 @@ __all__ = [
     "claim_batch_837p",
     "group_description",
     "parse_835",
+    "parse_835_payments",
     "rarc_description",
     "remittance_835",
     "validate",

@@ -6,7 +6,8 @@ loops we use are read in order:
 - Header: BPR (total paid, method, date), TRN (check or EFT trace number, payer id).
 - 1000A payer (N1*PR) and 1000B payee (N1*PE).
 - 2100 claim payment (CLP: our CLM01 claim id, status, charged, paid, patient
-  responsibility, the payer's claim control number), with claim-level CAS adjustments.
+  responsibility, the payer's claim control number), with claim-level CAS adjustments and
+  MOA remarks.
 - 2110 service payment (SVC: procedure and modifiers, charged, paid, units), its date (DTM),
   adjustments (CAS: group, CARC, amount) and remarks (LQ*HE: RARC).
 
@@ -78,7 +79,12 @@ class RemittanceClaim:
     patient_responsibility: Decimal
     payer_claim_control_number: str
     adjustments: tuple[Adjustment, ...] = ()
+    remarks: tuple[str, ...] = ()
     lines: tuple[RemittanceLine, ...] = ()
+
+    @property
+    def remark_descriptions(self) -> tuple[str, ...]:
+        return tuple(rarc_description(code) for code in self.remarks)
 
     @property
     def status(self) -> str:
@@ -110,6 +116,7 @@ class _LineDraft:
 class _ClaimDraft:
     fields: list[str]
     adjustments: list[Adjustment] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
     lines: list[RemittanceLine] = field(default_factory=list)
 
 
@@ -125,17 +132,39 @@ class _Reading:
 
 
 def parse_835(text: str) -> Remittance:
-    """The remittance in `text`. Raises X12ValidationError when pyx12 finds errors."""
+    """The remittance in `text`, a file holding one payment (one ST/SE transaction set).
+    Raises X12ValidationError when pyx12 finds errors, ValueError for a file of several
+    payments (read those with `parse_835_payments`)."""
+    payments = parse_835_payments(text)
+    if len(payments) != 1:
+        raise ValueError(
+            f"The file holds {len(payments)} payments; read it with parse_835_payments."
+        )
+    return payments[0]
+
+
+def parse_835_payments(text: str) -> list[Remittance]:
+    """Every payment in `text`, one per ST/SE transaction set (a clearinghouse may put the
+    checks of several payers in one file). Raises X12ValidationError when pyx12 finds errors."""
     errors = validate(text)
     if errors:
         raise X12ValidationError(errors)
     element, component, terminator = _delimiters(text)
+    payments = []
     reading = _Reading(component=component)
     for raw in text.split(terminator):
         fields = raw.strip().split(element)
-        if fields[0]:
+        if fields[0] == "ST":
+            reading = _Reading(component=component)
+        elif fields[0] == "SE":
+            _close_claim(reading)
+            payments.append(_remittance(reading))
+        elif fields[0]:
             _read_segment(reading, fields)
-    _close_claim(reading)
+    return payments
+
+
+def _remittance(reading: _Reading) -> Remittance:
     header = reading.header
     return Remittance(
         payer_name=header.get("payer_name", ""),
@@ -181,6 +210,9 @@ def _read_segment(reading: _Reading, fields: list[str]) -> None:
         reading.line.adjustments += _adjustments(fields)
     elif tag == "CAS" and reading.claim is not None:
         reading.claim.adjustments += _adjustments(fields)
+    elif tag == "MOA" and reading.claim is not None:
+        # MOA03..MOA07: remark codes about the whole claim (outpatient adjudication).
+        reading.claim.remarks += [code for code in fields[3:8] if code]
     elif tag == "LQ" and reading.line is not None and qualifier == "HE":
         reading.line.remarks.append(fields[2])
 
@@ -222,6 +254,7 @@ def _close_claim(reading: _Reading) -> None:
             patient_responsibility=Decimal(_at(fields, 5) or "0"),
             payer_claim_control_number=_at(fields, 7),
             adjustments=tuple(draft.adjustments),
+            remarks=tuple(draft.remarks),
             lines=tuple(draft.lines),
         )
     )

@@ -3,7 +3,7 @@ would: for tests, demonstrations and a sandbox clearinghouse, so that an 837P ba
 followed through to its payment.
 
 Loops written: header BPR, TRN, DTM*405; 1000A payer (N1*PR, N3, N4, PER*BL); 1000B payee
-(N1*PE with the NPI); 2000 (LX); 2100 claim (CLP, NM1*QC); 2110 lines (SVC, DTM*472, CAS,
+(N1*PE with the NPI); 2000 (LX); 2100 claim (CLP, NM1*QC, MOA); 2110 lines (SVC, DTM*472, CAS,
 LQ*HE). Every line must balance: charge = paid + adjustments, as the guide requires.
 """
 
@@ -66,6 +66,8 @@ class ClaimPayment:
     claim: Claim
     payer_claim_control_number: str
     lines: tuple[LinePayment, ...]
+    # RARCs about the whole claim, sent in MOA (at most five).
+    remarks: tuple[str, ...] = ()
 
     @property
     def paid(self) -> Decimal:
@@ -171,11 +173,20 @@ def _claim_payment(payment: ClaimPayment) -> list[str]:
             "MI", checked_text(claim.subscriber.member_id, field="Member id"),
         ),
     ]  # fmt: skip
+    if payment.remarks:
+        segments.append(_claim_remarks(payment.remarks, field=f"Claim {claim.claim_id}"))
     for number, (line, line_payment) in enumerate(zip(claim.lines, payment.lines, strict=True), 1):
         segments += _service_payment(
             line, line_payment, field=f"Claim {claim.claim_id} line {number}"
         )
     return segments
+
+
+def _claim_remarks(remarks: tuple[str, ...], *, field: str) -> str:
+    if len(remarks) > 5:
+        raise X12InputError(f"{field} has {len(remarks)} claim remarks; MOA holds five.")
+    codes = [checked_text(code, field=f"{field} remark") for code in remarks]
+    return segment("MOA", "", "", *codes)
 
 
 def _claim_filing_code(claim: Claim) -> str:

@@ -31,6 +31,7 @@ from billing.x12 import (
     carc_description,
     claim_batch_837p,
     parse_835,
+    parse_835_payments,
     rarc_description,
     remittance_835,
     validate,
@@ -323,6 +324,7 @@ def test_835_round_trip_shows_paid_adjusted_and_denied_lines() -> None:
                 denied_claim,
                 "PCN-002",
                 (LinePayment(Decimal(0), (Adjustment("CO", "50", Decimal("52.00")),), ("N130",)),),
+                remarks=("MA130",),
             ),
         ),
         check_number="EFT7788",
@@ -356,11 +358,36 @@ def test_835_round_trip_shows_paid_adjusted_and_denied_lines() -> None:
     )
     assert full_line.paid == full_line.charged == Decimal("48.00") and not full_line.adjustments
     assert (denied.claim_id, denied.status_code, denied.status) == ("ENC-2", "4", "denied")
+    assert denied.remarks == ("MA130",)
+    assert denied.remark_descriptions[0].startswith("The claim cannot be appealed as sent")
     (denied_line,) = denied.lines
     assert denied_line.is_denied and denied_line.service_date == VISIT_DAY
     assert denied_line.remarks == ("N130",)
     assert "benefit documents" in denied_line.remark_descriptions[0]
     assert "medically necessary" in denied_line.adjustments[0].description
+
+
+def simple_remittance(control_number: int, check_number: str) -> str:
+    visit_claim = claim("ENC-9")
+    return remittance_835(
+        payer=PAYER,
+        payee=Payee(CLINIC.name, CLINIC.npi),
+        payments=(ClaimPayment(visit_claim, "PCN-9", (LinePayment(VIDEO_VISIT.charge),)),),
+        check_number=check_number,
+        payment_date=dt.date(2026, 12, 2),
+        control_number=control_number,
+        now=NOW,
+        sender_id="LSHP1",
+        receiver_id="NTH001",
+    )
+
+
+def test_a_file_of_several_payments_is_read_payment_by_payment() -> None:
+    text = simple_remittance(1, "CHK-1") + simple_remittance(2, "CHK-2")
+    assert_valid(text)
+    assert [p.check_number for p in parse_835_payments(text)] == ["CHK-1", "CHK-2"]
+    with pytest.raises(ValueError, match="holds 2 payments; read it with parse_835_payments"):
+        parse_835(text)
 
 
 def test_a_remittance_line_that_does_not_balance_is_refused() -> None:
