@@ -104,15 +104,29 @@ def remittance_835(
     sender_id: str,
     receiver_id: str,
 ) -> str:
+    """One payment (check `check_number`, or a no-payment notice when nothing is paid) for
+    `payments`, as the payer `sender_id` would send it to `receiver_id`. Raises
+    X12InputError for a line whose charge is not its payment plus its adjustments."""
     if not payments:
         raise X12InputError("A remittance needs at least one claim payment.")
     total = sum((payment.paid for payment in payments), Decimal(0))
     body = [
         _payment(total, payment_date),
-        segment("TRN", "1", checked_text(check_number, field="Check number"), payer.identifier),
+        segment(
+            "TRN",
+            "1",
+            checked_text(check_number, field="Check number"),
+            checked_text(payer.identifier, field="Payer identifier"),
+        ),
         segment("DTM", "405", ccyymmdd(payment_date)),
         *_payer(payer),
-        segment("N1", "PE", checked_text(payee.name, field="Payee name"), "XX", payee.npi),
+        segment(
+            "N1",
+            "PE",
+            checked_text(payee.name, field="Payee name"),
+            "XX",
+            checked_text(payee.npi, field="Payee NPI"),
+        ),
         segment("LX", "1"),
     ]
     for payment in payments:
