@@ -142,7 +142,7 @@ class VisitCodeSet:
                 (new is None) == (established is None),
                 f"visit codes from {self.effective_from}: telemedicine families come in pairs",
             )
-        for family, status, telemedicine in (
+        for candidate, status, telemedicine in (
             (self.office_new, PatientStatus.NEW, False),
             (self.office_established, PatientStatus.ESTABLISHED, False),
             (self.video_new, PatientStatus.NEW, True),
@@ -150,9 +150,9 @@ class VisitCodeSet:
             (self.audio_new, PatientStatus.NEW, True),
             (self.audio_established, PatientStatus.ESTABLISHED, True),
         ):
-            if family is not None:
-                _check(family.status == status, f"{family.name}: wrong patient status")
-                _check(family.telemedicine == telemedicine, f"{family.name}: wrong kind")
+            if candidate is not None:
+                _check(candidate.status == status, f"{candidate.name}: wrong patient status")
+                _check(candidate.telemedicine == telemedicine, f"{candidate.name}: wrong kind")
 
 
 @dataclass(frozen=True)
@@ -287,9 +287,9 @@ class MonitoringRuleSet:
         _check(1 <= self.setup_min_days <= self.period_days, f"{label}: bad setup day minimum")
         for management in self.management:
             management.validate()
-        for lower, upper in zip(self.management, self.management[1:], strict=False):
+        for shorter, longer in zip(self.management, self.management[1:], strict=False):
             _check(
-                lower.max_minutes is not None and lower.max_minutes + 1 == upper.min_minutes,
+                shorter.max_minutes is not None and shorter.max_minutes + 1 == longer.min_minutes,
                 f"{label}: management minute ranges must touch",
             )
         _check(self.management[-1].max_minutes is None, f"{label}: the top range is open")
