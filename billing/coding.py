@@ -45,8 +45,12 @@ class ClinicType(StrEnum):
 class PatientLocation:
     """Where the patient said they were during a video or phone visit."""
 
-    state: str
+    state: str  # two-letter USPS code
     at_home: bool
+
+    def __post_init__(self) -> None:
+        if len(self.state) != 2 or not self.state.isalpha() or not self.state.isupper():
+            raise ValueError(f"{self.state!r} is not a two-letter state code.")
 
 
 @dataclass(frozen=True)
@@ -55,17 +59,32 @@ class VisitFacts:
     payer: PayerProfile
     modality: Modality
     location: PatientLocation | None  # required for video and audio-only visits
-    minutes: int  # total on the date
+    visit_minutes: int  # from the visit's recorded presence
     patient_status: PatientStatus
     note_signed: bool
+    documented_minutes: int = 0  # other time on the same date the clinician documented
     basis: Basis = Basis.TIME
     mdm: Mdm | None = None
     clinic: ClinicType = ClinicType.REGULAR
     behavioral_health: bool = False
 
     def __post_init__(self) -> None:
-        if self.minutes < 0:
-            raise ValueError("Minutes on the date cannot be negative.")
+        if self.visit_minutes < 0 or self.documented_minutes < 0:
+            raise ValueError("Minutes cannot be negative.")
+
+    @property
+    def minutes(self) -> int:
+        """Total time on the date of service, which levels a visit chosen by time."""
+        return self.visit_minutes + self.documented_minutes
+
+    @property
+    def minutes_in_words(self) -> str:
+        if not self.documented_minutes:
+            return f"{self.minutes} minutes"
+        return (
+            f"{self.minutes} minutes ({self.visit_minutes} in the visit, "
+            f"{self.documented_minutes} more documented)"
+        )
 
     @property
     def is_telehealth(self) -> bool:
@@ -117,19 +136,20 @@ def visit_family(code_set: VisitCodeSet, facts: VisitFacts) -> VisitFamily:
 def visit_level(family: VisitFamily, facts: VisitFacts) -> tuple[VisitLevel, str] | NotBilled:
     if facts.basis == Basis.MDM:
         return level_by_mdm(family, facts.mdm)
-    return level_by_time(family, facts.minutes)
+    return level_by_time(family, facts)
 
 
-def level_by_time(family: VisitFamily, minutes: int) -> tuple[VisitLevel, str] | NotBilled:
-    reached = [level for level in family.levels if minutes >= level.minutes]
+def level_by_time(family: VisitFamily, facts: VisitFacts) -> tuple[VisitLevel, str] | NotBilled:
+    reached = [level for level in family.levels if facts.minutes >= level.minutes]
     if not reached:
         return NotBilled(
             None,
-            f"{minutes} minutes: below the {family.shortest.minutes} minutes of the shortest "
-            f"{family.name}.",
+            f"{facts.minutes_in_words}: below the {family.shortest.minutes} minutes of the "
+            f"shortest {family.name}.",
         )
     level = reached[-1]
-    return level, f"{minutes} minutes on the date: {_range(family, level)} for {_a(family.name)}."
+    span = _range(family, level)
+    return level, f"{facts.minutes_in_words} on the date: {span} for {_a(family.name)}."
 
 
 def _range(family: VisitFamily, level: VisitLevel) -> str:
@@ -163,7 +183,7 @@ def prolonged_line(
         return None
     units = 1 + (facts.minutes - first) // rule.unit_minutes
     reason = (
-        f"{facts.minutes} minutes on the date: {facts.payer.name} counts prolonged time from "
+        f"{facts.minutes_in_words} on the date: {facts.payer.name} counts prolonged time from "
         f"{first} minutes with {level.code}, one unit per full {rule.unit_minutes} minutes "
         f"({units})."
     )

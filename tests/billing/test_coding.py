@@ -35,7 +35,7 @@ def facts(
         payer=payer_profile(payer, on=day, variant=variant),
         modality=modality,
         location=location,
-        minutes=minutes,
+        visit_minutes=minutes,
         patient_status=status,
         note_signed=extra.pop("note_signed", True),
         **extra,
@@ -92,6 +92,20 @@ def test_the_reason_names_the_minutes_and_the_range():
     assert line.reason == (
         "32 minutes on the date: 30-39 minutes for an established-patient office visit."
     )
+
+
+def test_documented_time_adds_to_the_visit_and_the_reason_shows_both():
+    line = suggest(facts(minutes=25, documented_minutes=7)).lines[0]
+    assert line.code == "99214"
+    assert line.reason == (
+        "32 minutes (25 in the visit, 7 more documented) on the date: 30-39 minutes for an "
+        "established-patient office visit."
+    )
+
+
+def test_negative_minutes_are_refused():
+    with pytest.raises(ValueError, match="negative"):
+        facts(documented_minutes=-1)
 
 
 def test_below_the_shortest_visit_says_why_nothing_is_billed():
@@ -233,6 +247,11 @@ def test_audio_only_telemedicine_codes_ask_for_ten_minutes_of_discussion():
         location=HOME,
     )
     assert any("more than 10 minutes" in reason for reason in suggest(visit).needs_review)
+
+
+def test_a_location_needs_a_two_letter_state():
+    with pytest.raises(ValueError, match="two-letter state"):
+        PatientLocation("Texas", at_home=True)
 
 
 def test_telehealth_without_a_recorded_location_bills_nothing():
