@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
 from billing.rules import NoRulesError, visit_codes_on
 from billing.rules.records import (
     Mdm,
@@ -28,7 +32,14 @@ from billing.rules.records import (
     VisitFamily,
     VisitLevel,
 )
-from billing.suggestions import NotBilled, SuggestedLine, Suggestion
+from billing.suggestions import NotBilled, SuggestedLine, Suggestion, minute_span
+
+MDM_WORDS = {
+    Mdm.STRAIGHTFORWARD: gettext_lazy("Straightforward"),
+    Mdm.LOW: gettext_lazy("Low"),
+    Mdm.MODERATE: gettext_lazy("Moderate"),
+    Mdm.HIGH: gettext_lazy("High"),
+}
 
 
 class Basis(StrEnum):
@@ -80,11 +91,18 @@ class VisitFacts:
     @property
     def minutes_in_words(self) -> str:
         if not self.documented_minutes:
-            return f"{self.minutes} minutes"
-        return (
-            f"{self.minutes} minutes ({self.visit_minutes} in the visit, "
-            f"{self.documented_minutes} more documented)"
-        )
+            return ngettext("%(count)d minute", "%(count)d minutes", self.minutes) % {
+                "count": self.minutes
+            }
+        return ngettext(
+            "%(count)d minute (%(visit)d in the visit, %(documented)d more documented)",
+            "%(count)d minutes (%(visit)d in the visit, %(documented)d more documented)",
+            self.minutes,
+        ) % {
+            "count": self.minutes,
+            "visit": self.visit_minutes,
+            "documented": self.documented_minutes,
+        }
 
     @property
     def is_telehealth(self) -> bool:
@@ -96,10 +114,11 @@ def suggest(facts: VisitFacts) -> Suggestion:
     try:
         code_set = visit_codes_on(facts.date_of_service)
     except NoRulesError as error:
-        return Suggestion(not_billed=(NotBilled(None, str(error)),))
+        reason = _("No visit coding rules for dates before %(day)s.") % {"day": error.first}
+        return Suggestion(not_billed=(NotBilled(None, reason),))
     review = review_reasons(facts)
     if facts.is_telehealth and facts.location is None:
-        missing = "The patient's location was not recorded; it decides the place of service."
+        missing = _("The patient's location was not recorded; it decides the place of service.")
         return Suggestion(needs_review=review, not_billed=(NotBilled(None, missing),))
     family = visit_family(code_set, facts)
     chosen = visit_level(family, facts)
@@ -142,30 +161,38 @@ def visit_level(family: VisitFamily, facts: VisitFacts) -> tuple[VisitLevel, str
 def level_by_time(family: VisitFamily, facts: VisitFacts) -> tuple[VisitLevel, str] | NotBilled:
     reached = [level for level in family.levels if facts.minutes >= level.minutes]
     if not reached:
-        return NotBilled(
-            None,
-            f"{facts.minutes_in_words}: below the {family.shortest.minutes} minutes of the "
-            f"shortest {family.name}.",
-        )
+        reason = _(
+            "%(minutes)s: below the %(shortest)d minutes of the shortest level (%(visit)s)."
+        ) % {
+            "minutes": facts.minutes_in_words,
+            "shortest": family.shortest.minutes,
+            "visit": _(family.name),
+        }
+        return NotBilled(None, reason)
     level = reached[-1]
-    span = _range(family, level)
-    return level, f"{facts.minutes_in_words} on the date: {span} for {_a(family.name)}."
+    reason = _("%(minutes)s on the date: %(span)s (%(visit)s).") % {
+        "minutes": facts.minutes_in_words,
+        "span": minute_span(level.minutes, _next_minutes(family, level)),
+        "visit": _(family.name),
+    }
+    return level, reason
 
 
-def _range(family: VisitFamily, level: VisitLevel) -> str:
+def _next_minutes(family: VisitFamily, level: VisitLevel) -> int | None:
     index = family.levels.index(level)
-    if level == family.top:
-        return f"{level.minutes} minutes or more"
-    return f"{level.minutes}-{family.levels[index + 1].minutes - 1} minutes"
+    return family.levels[index + 1].minutes if level != family.top else None
 
 
 def level_by_mdm(family: VisitFamily, mdm: Mdm | None) -> tuple[VisitLevel, str] | NotBilled:
     if mdm is None:
         return NotBilled(
-            None, "Levelling by decision making was chosen, but no level was recorded."
+            None, _("Levelling by decision making was chosen, but no level was recorded.")
         )
     level = next(level for level in family.levels if level.mdm == mdm)
-    reason = f"{mdm.capitalize()} decision making, chosen by the clinician, for {_a(family.name)}."
+    reason = _("%(level)s decision making, chosen by the clinician (%(visit)s).") % {
+        "level": MDM_WORDS[mdm],
+        "visit": _(family.name),
+    }
     return level, reason
 
 
@@ -182,11 +209,16 @@ def prolonged_line(
     if facts.basis != Basis.TIME or level != family.top or facts.minutes < first:
         return None
     units = 1 + (facts.minutes - first) // rule.unit_minutes
-    reason = (
-        f"{facts.minutes_in_words} on the date: {facts.payer.name} counts prolonged time from "
-        f"{first} minutes with {level.code}, one unit per full {rule.unit_minutes} minutes "
-        f"({units})."
-    )
+    reason = _(
+        "%(minutes)s on the date: %(payer)s counts prolonged time from %(first)d minutes with "
+        "%(code)s, one unit per full %(unit)d minutes."
+    ) % {
+        "minutes": facts.minutes_in_words,
+        "payer": _(facts.payer.name),
+        "first": first,
+        "code": level.code,
+        "unit": rule.unit_minutes,
+    }
     return SuggestedLine(rule.code, modifiers, place, units, reason)
 
 
@@ -220,15 +252,18 @@ def telehealth_refusal(facts: VisitFacts) -> str | None:
     until = flexibilities_ended(facts)
     if until is None or facts.behavioral_health:
         return None
+    words = {"day": _day(until), "payer": _(facts.payer.name)}
     if facts.location is not None and facts.location.at_home:
         return (
-            f"After {_day(until)}, {facts.payer.name} pays telehealth to a patient at home only "
-            "for behavioral health."
+            _(
+                "After %(day)s, %(payer)s pays telehealth to a patient at home only for "
+                "behavioral health."
+            )
+            % words
         )
     if facts.modality == Modality.AUDIO_ONLY:
-        return (
-            f"After {_day(until)}, {facts.payer.name} pays audio-only visits only for "
-            "behavioral health."
+        return _("After %(day)s, %(payer)s pays audio-only visits only for behavioral health.") % (
+            words
         )
     return None
 
@@ -237,43 +272,49 @@ def originating_site_review(facts: VisitFacts) -> tuple[str, ...]:
     until = flexibilities_ended(facts)
     if until is None:
         return ()
+    words = {"day": _day(until), "payer": _(facts.payer.name)}
     if facts.location is not None and facts.location.at_home:
-        return (
-            f"After {_day(until)}, {facts.payer.name} again needs an in-person visit within six "
-            "months before mental health care by telehealth: confirm there was one.",
+        reason = _(
+            "After %(day)s, %(payer)s again needs an in-person visit within six months before "
+            "mental health care by telehealth: confirm there was one."
         )
-    return (
-        f"After {_day(until)}, {facts.payer.name} pays telehealth only from an eligible "
-        "originating site, such as a clinic in a rural area: confirm where the patient was.",
-    )
+    else:
+        reason = _(
+            "After %(day)s, %(payer)s pays telehealth only from an eligible originating site, "
+            "such as a clinic in a rural area: confirm where the patient was."
+        )
+    return (reason % words,)
 
 
 def review_reasons(facts: VisitFacts) -> tuple[str, ...]:
     reasons = []
     if not facts.note_signed:
-        reasons.append("The note is not signed yet.")
+        reasons.append(_("The note is not signed yet."))
     if facts.modality == Modality.AUDIO_ONLY:
         reasons.append(
-            "Audio-only: the note should say why video was not used (the patient could not use "
-            "it or did not agree to it)."
+            _(
+                "Audio-only: the note should say why video was not used (the patient could not "
+                "use it or did not agree to it)."
+            )
         )
         if facts.payer.telemedicine_codes:
             reasons.append(
-                "Audio-only visit codes need more than 10 minutes of medical discussion: "
-                "confirm the note shows it."
+                _(
+                    "Audio-only visit codes need more than 10 minutes of medical discussion: "
+                    "confirm the note shows it."
+                )
             )
         at_home = facts.location is not None and facts.location.at_home
         if facts.payer.audio_only_at_home_only and not at_home:
             reasons.append(
-                f"{facts.payer.name} pays audio-only visits when the patient is at home: "
-                "confirm where the patient was."
+                _(
+                    "%(payer)s pays audio-only visits when the patient is at home: confirm where "
+                    "the patient was."
+                )
+                % {"payer": _(facts.payer.name)}
             )
     return tuple(reasons)
 
 
-def _a(noun: str) -> str:
-    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-
-
 def _day(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
+    return date_format(day, "j F Y")

@@ -20,9 +20,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from billing.rules import NoRulesError, monitoring_rules_on
 from billing.rules.records import MonitoringRuleSet
-from billing.suggestions import NotBilled, SuggestedLine, Suggestion
+from billing.suggestions import NotBilled, SuggestedLine, Suggestion, minute_span
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,11 @@ class MonitoringPeriod:
         return self.start <= day <= self.end
 
     def __str__(self) -> str:
-        return f"period {self.number} ({self.start} to {self.end})"
+        return _("period %(number)d (%(start)s to %(end)s)") % {
+            "number": self.number,
+            "start": self.start,
+            "end": self.end,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,14 +121,23 @@ def period_lines(
     try:
         rules = monitoring_rules_on(period.end)
     except NoRulesError as error:
-        return Suggestion(not_billed=(NotBilled(None, str(error)),))
+        return Suggestion(not_billed=(NotBilled(None, _no_rules(error)),))
+    readings = {device: set(days) for device, days in readings.items()}
     days = len(reading_days(readings, period))
     if as_of <= period.end and days < rules.full_supply.min_days:
-        waiting = f"{period} is still open: {days} days with readings so far."
+        waiting = ngettext(
+            "%(period)s is still open: %(count)d day with readings so far.",
+            "%(period)s is still open: %(count)d days with readings so far.",
+            days,
+        ) % {"period": period, "count": days}
         return Suggestion(not_billed=(NotBilled(None, waiting),))
     devices = _devices_sending(readings, period)
     supply = device_supply(rules, period, days, devices=devices, place=place_of_service)
     return supply + setup(rules, period, days, place=place_of_service)
+
+
+def _no_rules(error: NoRulesError) -> str:
+    return _("No monitoring rules for dates before %(day)s.") % {"day": error.first}
 
 
 def _devices_sending(readings: Mapping[str, Iterable[date]], period: MonitoringPeriod) -> int:
@@ -131,19 +148,27 @@ def device_supply(
     rules: MonitoringRuleSet, period: MonitoringPeriod, days: int, *, devices: int, place: str
 ) -> Suggestion:
     code = next((c for c in rules.device_supply if c.min_days <= days <= c.max_days), None)
+    words = {"count": days, "period": period}
     if code is None:
-        shortest = rules.device_supply[0].min_days
-        reason = (
-            f"{days} days with readings in {period}: below the {shortest} days of the shortest "
-            "device-supply code."
-        )
+        reason = ngettext(
+            "%(count)d day with readings in %(period)s: below the %(shortest)d days of the "
+            "shortest device-supply code.",
+            "%(count)d days with readings in %(period)s: below the %(shortest)d days of the "
+            "shortest device-supply code.",
+            days,
+        ) % {**words, "shortest": rules.device_supply[0].min_days}
         return Suggestion(not_billed=(NotBilled(None, reason),))
-    reason = (
-        f"{days} days with readings in {period}: {code.min_days}-{code.max_days} days in a "
-        f"{rules.period_days}-day period."
-    )
+    reason = ngettext(
+        "%(count)d day with readings in %(period)s: %(low)d-%(high)d days in a %(length)d-day "
+        "period.",
+        "%(count)d days with readings in %(period)s: %(low)d-%(high)d days in a %(length)d-day "
+        "period.",
+        days,
+    ) % {**words, "low": code.min_days, "high": code.max_days, "length": rules.period_days}
     if devices > 1:
-        reason += f" One unit for the patient although {devices} devices sent readings."
+        reason += " " + _(
+            "One unit for the patient although %(devices)d devices sent readings."
+        ) % {"devices": devices}
     return Suggestion(lines=(SuggestedLine(code.code, (), place, 1, reason),))
 
 
@@ -153,15 +178,19 @@ def setup(
     """Setup is billed once per episode, with the first period."""
     if period.number != 1:
         return Suggestion()
+    words = {"count": days, "needed": rules.setup_min_days}
     if days < rules.setup_min_days:
         reason = (
-            f"Setup needs {rules.setup_min_days} days with readings in the first period; "
-            f"{days} recorded."
+            _("Setup needs %(needed)d days with readings in the first period; %(count)d recorded.")
+            % words
         )
         return Suggestion(not_billed=(NotBilled(rules.setup_code, reason),))
     reason = (
-        f"First period of this monitoring episode, with {days} days with readings "
-        f"({rules.setup_min_days} needed); billed once per episode."
+        _(
+            "First period of this monitoring episode, with %(count)d days with readings "
+            "(%(needed)d needed); billed once per episode."
+        )
+        % words
     )
     return Suggestion(lines=(SuggestedLine(rules.setup_code, (), place, 1, reason),))
 
@@ -193,22 +222,31 @@ def treatment_management(
     try:
         rules = monitoring_rules_on(first)
     except NoRulesError as error:
-        return Suggestion(not_billed=(NotBilled(None, str(error)),))
+        return Suggestion(not_billed=(NotBilled(None, _no_rules(error)),))
     in_month = [entry for entry in entries if first <= entry.day <= last]
-    label = f"{first:%B %Y}"
+    label = date_format(first, "F Y")
     chosen = billing_practitioner(in_month)
     if chosen is None:
-        return Suggestion(not_billed=(NotBilled(None, f"No time logged in {label}."),))
+        reason = _("No time logged in %(month)s.") % {"month": label}
+        return Suggestion(not_billed=(NotBilled(None, reason),))
     practitioner, name, minutes = chosen
     total = sum(entry.minutes for entry in in_month)
-    who = f"Billed by {name}, who logged the most time in {label} ({minutes} of {total} minutes)"
+    words = {"name": name, "month": label, "minutes": minutes, "total": total}
+    who = (
+        _(
+            "Billed by %(name)s, who logged the most time in %(month)s (%(minutes)d of "
+            "%(total)d minutes)."
+        )
+        % words
+    )
     if minutes < total:
-        who += "; other practitioners' time is not counted"
-    who += "."
+        who += " " + _("Other practitioners' time is not counted.")
     own = [entry for entry in in_month if entry.practitioner == practitioner]
     if not any(entry.interactive for entry in own):
-        reason = f"{minutes} minutes by {name} in {label} but no interactive contact. {who}"
-        return Suggestion(not_billed=(NotBilled(None, reason),))
+        reason = _("%(minutes)d minutes by %(name)s in %(month)s but no interactive contact.") % (
+            words
+        )
+        return Suggestion(not_billed=(NotBilled(None, f"{reason} {who}"),))
     return management_lines(rules, minutes, label=label, who=who, place=place_of_service)
 
 
@@ -223,33 +261,27 @@ def management_lines(
         ),
         None,
     )
+    words = {"minutes": minutes, "month": label}
     if code is None:
-        shortest = rules.management[0].min_minutes
-        reason = (
-            f"{minutes} minutes in {label}: below the {shortest} minutes of the shortest "
-            f"treatment-management code. {who}"
-        )
-        return Suggestion(not_billed=(NotBilled(None, reason),))
-    span = (
-        f"{code.min_minutes} minutes or more"
-        if code.max_minutes is None
-        else f"{code.min_minutes}-{code.max_minutes} minutes"
-    )
-    first_line = SuggestedLine(
-        code.code,
-        (),
-        place,
-        1,
-        f"{minutes} minutes with an interactive contact in {label}: {span}. {who}",
-    )
+        reason = _(
+            "%(minutes)d minutes in %(month)s: below the %(shortest)d minutes of the shortest "
+            "treatment-management code."
+        ) % {**words, "shortest": rules.management[0].min_minutes}
+        return Suggestion(not_billed=(NotBilled(None, f"{reason} {who}"),))
+    following = None if code.max_minutes is None else code.max_minutes + 1
+    reason = _("%(minutes)d minutes with an interactive contact in %(month)s: %(span)s.") % {
+        **words,
+        "span": minute_span(code.min_minutes, following),
+    }
+    first_line = SuggestedLine(code.code, (), place, 1, f"{reason} {who}")
     full = rules.full_management
     further = (minutes - full.min_minutes) // rules.further_minutes if code == full else 0
     if further < 1:
         return Suggestion(lines=(first_line,))
-    reason = (
-        f"{minutes} minutes in {label}: {further} further full {rules.further_minutes} minutes "
-        f"beyond the first {full.min_minutes}."
-    )
+    reason = _(
+        "%(minutes)d minutes in %(month)s: %(blocks)d further full %(block)d minutes beyond the "
+        "first %(first)d."
+    ) % {**words, "blocks": further, "block": rules.further_minutes, "first": full.min_minutes}
     return Suggestion(
         lines=(first_line, SuggestedLine(rules.further_code, (), place, further, reason))
     )

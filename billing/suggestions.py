@@ -3,6 +3,8 @@ check and what documentation does not support. Plain values, shared by visits an
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 MAX_MODIFIERS = 4  # an 837P service line carries at most four procedure modifiers
 MAX_POINTERS = 4  # and points at most at four diagnoses
 
@@ -51,3 +53,10 @@ class Suggestion:
             needs_review=self.needs_review + other.needs_review,
             not_billed=self.not_billed + other.not_billed,
         )
+
+
+def minute_span(start: int, following: int | None) -> str:
+    """A range of minutes in words: up to the next level's start, or open at the top."""
+    if following is None:
+        return _("%(start)d minutes or more") % {"start": start}
+    return _("%(start)d-%(end)d minutes") % {"start": start, "end": following - 1}

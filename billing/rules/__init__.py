@@ -23,7 +23,11 @@ from billing.rules.visits import VISIT_CODE_SETS
 
 
 class NoRulesError(LookupError):
-    """No rule set covers the date asked about."""
+    """No rule set covers the date asked about; `first` is the earliest date that has one."""
+
+    def __init__(self, message: str, *, first: date | None = None) -> None:
+        super().__init__(message)
+        self.first = first
 
 
 class _Dated(Protocol):
@@ -38,7 +42,8 @@ def in_force(versions: Sequence[Dated], *, on: date, what: str) -> Dated:
     """The latest version starting on or before `on`; `versions` are oldest first."""
     current = [version for version in versions if version.effective_from <= on]
     if not current:
-        raise NoRulesError(f"No {what} for dates before {versions[0].effective_from}.")
+        first = versions[0].effective_from
+        raise NoRulesError(f"No {what} for dates before {first}.", first=first)
     return current[-1]
 
 

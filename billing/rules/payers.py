@@ -30,6 +30,8 @@ Sources checked (December 2026):
 from dataclasses import replace
 from datetime import date
 
+from django.utils.translation import gettext_noop
+
 from billing.rules.records import PayerKind, PayerProfile, ProlongedRule
 
 CPT_PROLONGED = ProlongedRule(
@@ -50,7 +52,7 @@ MEDICARE_PROLONGED = ProlongedRule(
 MEDICARE_2025 = PayerProfile(
     key="medicare",
     kind=PayerKind.MEDICARE,
-    name="Medicare",
+    name=gettext_noop("Medicare"),
     effective_from=date(2025, 1, 1),
     pos_in_person="11",
     pos_home="10",
@@ -74,7 +76,7 @@ MEDICARE_2026 = replace(
 COMMERCIAL_2025 = PayerProfile(
     key="commercial",
     kind=PayerKind.COMMERCIAL,
-    name="Commercial (default)",
+    name=gettext_noop("Commercial (default)"),
     effective_from=date(2025, 1, 1),
     pos_in_person="11",
     pos_home="10",
@@ -91,7 +93,7 @@ COMMERCIAL_2025 = PayerProfile(
 COMMERCIAL_TELEMEDICINE_2025 = replace(
     COMMERCIAL_2025,
     key="commercial-telemedicine-codes",
-    name="Commercial, telemedicine visit codes (98000-98015)",
+    name=gettext_noop("Commercial, telemedicine visit codes (98000-98015)"),
     telemedicine_codes=True,
     source="CPT 2025 telemedicine services 98000-98015 with 99417",
 )
@@ -100,7 +102,7 @@ MEDICAID_2025 = replace(
     COMMERCIAL_2025,
     key="medicaid",
     kind=PayerKind.MEDICAID,
-    name="Medicaid (default)",
+    name=gettext_noop("Medicaid (default)"),
     source="CPT conventions; each state may override in its own profile",
 )
 

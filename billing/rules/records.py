@@ -81,7 +81,7 @@ class VisitLevel:
 class VisitFamily:
     """Four levels of one kind of visit for one patient status, lowest first."""
 
-    name: str  # plain words used in reasons: "established-patient office visit"
+    name: str  # plain words for reasons, marked for translation: "established-patient office visit"
     status: PatientStatus
     levels: tuple[VisitLevel, ...]
     telemedicine: bool = False  # the code itself says video or audio-only: no modifier

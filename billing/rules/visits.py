@@ -17,6 +17,8 @@ Summaries are our own words, not the CPT descriptors.
 
 from datetime import date
 
+from django.utils.translation import gettext_noop
+
 from billing.rules.records import Mdm, PatientStatus, VisitCodeSet, VisitFamily, VisitLevel
 
 LEVEL_MINUTES_NEW = (15, 30, 45, 60)
@@ -49,40 +51,40 @@ def _family(
 
 
 OFFICE_NEW = _family(
-    "new-patient office visit",
+    gettext_noop("new-patient office visit"),
     PatientStatus.NEW,
     ("99202", "99203", "99204", "99205"),
     "Office visit, new patient",
 )
 OFFICE_ESTABLISHED = _family(
-    "established-patient office visit",
+    gettext_noop("established-patient office visit"),
     PatientStatus.ESTABLISHED,
     ("99212", "99213", "99214", "99215"),
     "Office visit, established patient",
 )
 VIDEO_NEW = _family(
-    "new-patient video visit",
+    gettext_noop("new-patient video visit"),
     PatientStatus.NEW,
     ("98000", "98001", "98002", "98003"),
     "Video visit, new patient",
     telemedicine=True,
 )
 VIDEO_ESTABLISHED = _family(
-    "established-patient video visit",
+    gettext_noop("established-patient video visit"),
     PatientStatus.ESTABLISHED,
     ("98004", "98005", "98006", "98007"),
     "Video visit, established patient",
     telemedicine=True,
 )
 AUDIO_NEW = _family(
-    "new-patient audio-only visit",
+    gettext_noop("new-patient audio-only visit"),
     PatientStatus.NEW,
     ("98008", "98009", "98010", "98011"),
     "Phone visit, new patient",
     telemedicine=True,
 )
 AUDIO_ESTABLISHED = _family(
-    "established-patient audio-only visit",
+    gettext_noop("established-patient audio-only visit"),
     PatientStatus.ESTABLISHED,
     ("98012", "98013", "98014", "98015"),
     "Phone visit, established patient",

@@ -90,7 +90,7 @@ def test_level_by_time_at_each_edge(payer, status, minutes, codes):
 def test_the_reason_names_the_minutes_and_the_range():
     line = suggest(facts(minutes=32)).lines[0]
     assert line.reason == (
-        "32 minutes on the date: 30-39 minutes for an established-patient office visit."
+        "32 minutes on the date: 30-39 minutes (established-patient office visit)."
     )
 
 
@@ -98,8 +98,8 @@ def test_documented_time_adds_to_the_visit_and_the_reason_shows_both():
     line = suggest(facts(minutes=25, documented_minutes=7)).lines[0]
     assert line.code == "99214"
     assert line.reason == (
-        "32 minutes (25 in the visit, 7 more documented) on the date: 30-39 minutes for an "
-        "established-patient office visit."
+        "32 minutes (25 in the visit, 7 more documented) on the date: 30-39 minutes "
+        "(established-patient office visit)."
     )
 
 
@@ -112,7 +112,7 @@ def test_below_the_shortest_visit_says_why_nothing_is_billed():
     suggestion = suggest(facts(minutes=9))
     assert suggestion.lines == ()
     assert suggestion.not_billed[0].reason == (
-        "9 minutes: below the 10 minutes of the shortest established-patient office visit."
+        "9 minutes: below the 10 minutes of the shortest level (established-patient office visit)."
     )
 
 

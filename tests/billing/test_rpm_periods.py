@@ -169,7 +169,7 @@ def test_two_practitioners_one_bills_with_only_their_minutes():
     assert suggestion.codes == [("99457", 1)]
     reason = suggestion.lines[0].reason
     assert "Billed by Dr Alice Ames, who logged the most time in March 2026 (25 of 45" in reason
-    assert "other practitioners' time is not counted" in reason
+    assert "Other practitioners' time is not counted." in reason
 
 
 def test_a_tie_goes_to_the_lower_practitioner_id():
