@@ -82,6 +82,8 @@ class VisitFacts:
     def __post_init__(self) -> None:
         if self.visit_minutes < 0 or self.documented_minutes < 0:
             raise ValueError("Minutes cannot be negative.")
+        if self.payer.effective_from > self.date_of_service:
+            raise ValueError("The payer profile is not yet in force on the date of service.")
 
     @property
     def minutes(self) -> int:

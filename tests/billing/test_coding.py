@@ -108,6 +108,11 @@ def test_negative_minutes_are_refused():
         facts(documented_minutes=-1)
 
 
+def test_a_payer_profile_from_a_later_year_is_refused():
+    with pytest.raises(ValueError, match="not yet in force"):
+        replace(facts(), date_of_service=date(2025, 6, 1))
+
+
 def test_below_the_shortest_visit_says_why_nothing_is_billed():
     suggestion = suggest(facts(minutes=9))
     assert suggestion.lines == ()
@@ -311,7 +316,8 @@ def test_in_person_after_the_flexibilities_is_unaffected():
 
 
 def test_a_date_before_the_rules_bills_nothing():
-    visit = replace(facts(), date_of_service=date(2024, 6, 1))
+    early_payer = replace(payer_profile("commercial", on=DAY), effective_from=date(2024, 1, 1))
+    visit = replace(facts(), payer=early_payer, date_of_service=date(2024, 6, 1))
     suggestion = suggest(visit)
     assert suggestion.lines == () and "before 2025-01-01" in suggestion.not_billed[0].reason
 
