@@ -33,6 +33,7 @@ def video_appointment(world, video_type):
         blocked_end=start + timedelta(minutes=30),
         modality="video",
         booked_via="staff",
+        patient_state="MA",  # where they said they would be, as every booking records
     )
 
 
