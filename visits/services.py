@@ -119,7 +119,7 @@ def admit(*, visit: Visit, by: User) -> Visit:
     patient told. Takes the visit's row lock, as location_confirm does, so an answer given
     meanwhile is judged."""
     with transaction.atomic():
-        visit = Visit.objects.select_for_update().select_related("appointment").get(pk=visit.pk)
+        visit = Visit.objects.select_for_update().get(pk=visit.pk)
         patient = visit.participants.filter(role=Participant.Role.PATIENT).first()
         if patient is None:
             raise VisitError(_("The patient is not in the waiting room."))
