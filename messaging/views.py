@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from messaging import selectors, services
+from messaging import selectors, services, sms_media
 from messaging.forms import (
     BulkForm,
     NewThreadForm,
@@ -234,6 +234,16 @@ def assign(request, thread_id: int):
         except services.MessagingError as error:
             messages.error(request, error.message)
     return redirect("messaging:staff-thread", thread_id=thread.pk)
+
+
+@staff_required
+@require_POST
+def media_retry(request, fetch_id: int):
+    """Fetch again a picture a patient texted that could not be fetched."""
+    fetch = selectors.access_media_fetch(user=request.user, fetch_id=fetch_id)
+    sms_media.media_fetch_retry(fetch=fetch, by=request.user)
+    messages.success(request, _("Fetching the picture again. It appears here when it arrives."))
+    return redirect("messaging:staff-thread", thread_id=fetch.message.thread_id)
 
 
 @staff_required

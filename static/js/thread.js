@@ -161,6 +161,11 @@
         typingLine.textContent = "";
         show(frame, !!frame.replay);
         break;
+      case "message-changed": { // a texted picture arrived after the message
+        const shown = list.querySelector(`li[data-seq="${frame.seq}"]`);
+        if (shown) shown.replaceWith(build(frame));
+        break;
+      }
       case "synced":
         syncing = false;
         if (frame.more || missedWhileSyncing) requestSync();
