@@ -472,6 +472,13 @@ def thread_url(thread: Thread) -> str:
     return settings.SITE_URL + reverse("messaging:thread", args=[thread.pk])
 
 
+def signed_by_practice(practice: Practice, text: str) -> str:
+    """A text opens with the practice's name, so the patient knows who wrote. Automatic
+    replies' wording already opens with it (as a practice's own wording or a bulk message
+    may): the name is not said twice."""
+    return text if text.startswith(practice.name) else f"{practice.name}: {text}"
+
+
 def _deliver_to_patient(*, thread: Thread, message: Message) -> None:
     """Staff and automatic replies reach a patient who prefers texts by SMS (with consent and
     no opt-out); others get an email saying a message is waiting in the portal (no PHI)."""
@@ -484,7 +491,7 @@ def _deliver_to_patient(*, thread: Thread, message: Message) -> None:
         sms = notify.message_enqueue(
             channel="sms",
             template="messaging.message",
-            body=f"{patient.practice.name}: {text}",
+            body=signed_by_practice(patient.practice, text),
             dedupe_key=f"thread-message:{message.pk}:sms",
             patient=patient,
             related=message,
@@ -762,7 +769,7 @@ def bulk_send(*, practice: Practice, by: User, patients, body: str, channel: str
             notify.message_enqueue(
                 channel=channel,
                 template="messaging.bulk",
-                body=f"{practice.name}: {text}" if channel == "sms" else text,
+                body=signed_by_practice(practice, text) if channel == "sms" else text,
                 subject=_("A message from %(practice)s") % {"practice": practice.name},
                 html_body=notify.html_from_text(text) if channel == "email" else "",
                 dedupe_key=f"bulk:{practice.pk}:{by.pk}:{stamp}:{patient.pk}:{channel}",
