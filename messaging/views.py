@@ -380,7 +380,7 @@ def web_chat(request, practice_slug: str):
     by text message."""
     practice = get_object_or_404(Practice, slug=practice_slug)
     chat_settings = services.settings_for(practice)
-    form = WebChatForm(request.POST or None)
+    form = WebChatForm(request.POST or None, country=practice.country)
     sent = False
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -403,7 +403,7 @@ def web_chat(request, practice_slug: str):
                 status = error.status_code
             else:
                 sent = True
-                form = WebChatForm()
+                form = WebChatForm(country=practice.country)
     elif form.errors:
         status = 400
     response = render(

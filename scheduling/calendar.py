@@ -52,7 +52,7 @@ def appointment_ics(appointment: Appointment) -> bytes:
     event.add("summary", f"{visit_type} · {appointment.practice.name}")
     with translation.override(language):
         modality = str(appointment.get_modality_display())
-    phone = format_phone(appointment.practice.phone)
+    phone = format_phone(appointment.practice.phone, region=appointment.practice.country)
     event.add("description", f"{appointment.provider.display_name}\n{modality}\n{phone}")
     event.add("status", "CONFIRMED")
     cal.add_component(event)

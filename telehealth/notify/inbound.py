@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from telehealth.accounts.display import format_phone
 from telehealth.accounts.models import Patient
 from telehealth.crypto.keys import blind_index
 from telehealth.notify import services
@@ -107,7 +108,7 @@ def practice_context(patient: Patient) -> dict[str, str]:
     return {
         "patient_first_name": patient.first_name,
         "practice_name": patient.practice.name,
-        "practice_phone": patient.practice.phone,
+        "practice_phone": format_phone(patient.practice.phone, region=patient.practice.country),
         "rebook_link": f"{settings.SITE_URL}/book/{patient.practice.slug}/",
     }
 
