@@ -309,8 +309,6 @@ def _message_add(
                 content_type=kind,
                 size=upload.size,
             )
-        if media:
-            _media_fetches_queue(message, media)
         if internal:
             mentioned = _mentioned(thread.practice_id, body)
             message.mentions.set(mentioned)
@@ -340,6 +338,8 @@ def _message_add(
         elif not internal:
             _deliver_to_patient(thread=thread, message=message)
         _announce(thread=thread, message=message)
+        if media:  # after the announcement: a picture's own event must follow the message's
+            _media_fetches_queue(message, media)
     return message
 
 

@@ -82,6 +82,8 @@
     return `${parts.day} ${month.charAt(0).toUpperCase()}${month.slice(1)}, ${parts.hour}:${parts.minute}`;
   }
 
+  const SHOWN_PICTURES = ["image/jpeg", "image/png", "image/gif", "image/webp"]; // browsers draw these
+
   function build(m) {
     const item = element("li", `message message--${m.author_kind}` + (m.internal ? " message--internal" : ""));
     if (ourSide(m.author_kind, m.internal)) item.classList.add("message--mine");
@@ -105,6 +107,12 @@
         link.target = "_blank";
         link.rel = "noopener";
         const entry = element("li");
+        if (SHOWN_PICTURES.includes(a.type)) {
+          const picture = element("img", "attachment-picture");
+          picture.src = a.url;
+          picture.alt = a.name;
+          entry.append(picture);
+        }
         entry.append(link);
         files.append(entry);
       });
