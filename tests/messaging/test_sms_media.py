@@ -360,3 +360,31 @@ def test_only_staff_who_see_the_thread_may_ask_again(client, world, twilio_media
     assert sign_in(Client(), world.front_desk).get(url).status_code == 405
     fetch.refresh_from_db()
     assert fetch.status == "failed"  # none of them changed it
+
+
+@pytest.mark.django_db
+def test_pictures_on_a_text_no_thread_takes_are_listed_for_the_front_desk(
+    client, world, twilio_media, django_capture_on_commit_callbacks
+):
+    params = {
+        "MessageSid": "MM" + "7" * 32,
+        "From": "+16175550123",  # patients of two practices share it: no thread takes it
+        "To": "+16175550100",
+        "Body": "",
+        "NumMedia": "2",
+        "MediaUrl0": f"{twilio_media.origin}{MEDIA_PATH}photo",
+        "MediaContentType0": "image/jpeg",
+        "MediaUrl1": f"{twilio_media.origin}{MEDIA_PATH}png",
+        "MediaContentType1": "image/png",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        post_signed(client, "/webhooks/twilio/sms", params)
+    inbound = InboundMessage.objects.get()
+    assert inbound.handled_by == "unrouted"
+    assert [m["content_type"] for m in inbound.media] == ["image/jpeg", "image/png"]
+    assert not MediaFetch.objects.exists() and twilio_media.served == []  # nobody's thread
+    sign_in(client, world.front_desk)
+    assert (
+        "With 2 pictures, kept at the text provider."
+        in client.get("/texts/unrouted/").content.decode()
+    )
