@@ -233,3 +233,24 @@ def test_the_migration_respells_addresses_stored_before(world):
     found = selectors.returning_patient(practice=world.practice, date_of_birth=BORN, email=PUNYCODE)
     assert found == patient
     assert User.objects.get(pk=twin.pk).email == "cy@bücher.example"  # another account has it
+
+
+def test_the_migration_normalises_practice_phones_typed_before(world, london):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module(
+        "telehealth.accounts.migrations.0009_practice_phones_normalised"
+    )
+    Practice.objects.filter(pk=world.practice.pk).update(phone="(617) 555-0100 x12")
+    Practice.objects.filter(pk=london.pk).update(phone="020 7946 0958")
+    other = Practice.objects.create(name="Typo", slug="typo", phone="555-01")
+
+    migration.normalise(apps, SimpleNamespace(connection=connection))
+
+    assert Practice.objects.get(pk=world.practice.pk).phone == "+16175550100;ext=12"
+    assert Practice.objects.get(pk=london.pk).phone == "+442079460958"
+    assert Practice.objects.get(pk=other.pk).phone == "555-01"  # left for an admin to correct
