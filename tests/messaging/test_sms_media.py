@@ -388,3 +388,15 @@ def test_pictures_on_a_text_no_thread_takes_are_listed_for_the_front_desk(
         "With 2 pictures, kept at the text provider."
         in client.get("/texts/unrouted/").content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_a_picture_with_a_reminder_keyword_goes_to_the_thread_not_the_schedule(
+    client, texting_patient, twilio_media, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        mms(client, twilio_media, "photo", body="C")
+    assert InboundMessage.objects.get().handled_by == "messaging.thread"
+    message = texted(texting_patient)
+    assert message.body == "C"
+    assert message.attachments.get().content_type == "image/jpeg"
