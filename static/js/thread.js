@@ -96,9 +96,11 @@
     when.dateTime = m.at;
     meta.append(" ", when);
     item.append(meta);
-    const body = element("p", "message__body");
-    m.body.split("\n").forEach((line, i) => { if (i) body.append(document.createElement("br")); body.append(line); });
-    item.append(body);
+    if (m.body) { // a texted picture may come without words
+      const body = element("p", "message__body");
+      m.body.split("\n").forEach((line, i) => { if (i) body.append(document.createElement("br")); body.append(line); });
+      item.append(body);
+    }
     if (m.attachments && m.attachments.length) {
       const files = element("ul", "attachments");
       m.attachments.forEach((a) => {
