@@ -36,7 +36,10 @@ def test_texted_pictures_arrive_on_the_open_thread(world, browser, twilio_media)
             by=world.patient.user,
         ).result()
         with AsgiServer() as server:
+            # Both sign in before any page is open: on SQLite the test database is shared
+            # that the server's thread also writes to.
             desk = signed_in_context(browser, server, world.front_desk).new_page()
+            patient = signed_in_context(browser, server, world.patient.user).new_page()
             desk.goto(f"{server.url}/messaging/inbox/{thread.pk}/")
             wait_until(desk, CONNECTED)
             pool.submit(
@@ -65,7 +68,6 @@ def test_texted_pictures_arrive_on_the_open_thread(world, browser, twilio_media)
             expect(desk.get_by_role("link", name="picture-2.jpg")).to_be_visible()
             assert desk.get_by_text("could not be fetched").count() == 0
 
-            patient = signed_in_context(browser, server, world.patient.user).new_page()
             patient.set_viewport_size(PHONE)
             patient.goto(f"{server.url}/messaging/threads/{thread.pk}/")
             expect(patient.get_by_role("link", name="picture-2.jpg")).to_be_visible()
