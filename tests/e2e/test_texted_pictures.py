@@ -36,8 +36,8 @@ def test_texted_pictures_arrive_on_the_open_thread(world, browser, twilio_media)
             by=world.patient.user,
         ).result()
         with AsgiServer() as server:
-            # Both sign in before any page is open: on SQLite the test database is shared
-            # that the server's thread also writes to.
+            # Both sign in before any page is open: on SQLite, the server thread shares
+            # the test database and a write from here could find its tables locked.
             desk = signed_in_context(browser, server, world.front_desk).new_page()
             patient = signed_in_context(browser, server, world.patient.user).new_page()
             desk.goto(f"{server.url}/messaging/inbox/{thread.pk}/")
