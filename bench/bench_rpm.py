@@ -29,7 +29,7 @@ from django.utils import timezone  # noqa: E402
 from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
-from rpm import services  # noqa: E402
+from rpm import services, uploads  # noqa: E402
 from rpm.models import Reading  # noqa: E402
 from telehealth.accounts import services as account_services  # noqa: E402
 from telehealth.accounts.models import Practice, Role  # noqa: E402
@@ -59,7 +59,12 @@ def world():
             email=f"p{n}@bench.test",
             state="MA",
         )
-        services.enroll(patient=patient, program="diabetes", clinicians=[clinician], by=clinician)
+        enrollment = services.enroll(
+            patient=patient, program="diabetes", clinicians=[clinician], by=clinician
+        )
+        # Enrolled before the oldest batch, so no reading falls outside the monitoring window.
+        enrollment.start_date = timezone.localdate() - timedelta(days=3 * BATCHES + 2)
+        enrollment.save(update_fields=["start_date"])
         patients.append(patient)
     return clinician, patients
 
@@ -96,7 +101,7 @@ def ingest_rate(device, start) -> tuple[float, int]:
     stored = 0
     began = time.perf_counter()
     for body in bodies:
-        answer = services.ingest_payload(device=device, payload=json.loads(body))
+        answer = uploads.ingest_payload(device=device, payload=json.loads(body))
         stored += answer["accepted"]
     elapsed = time.perf_counter() - began
     return stored / elapsed, stored

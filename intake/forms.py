@@ -85,7 +85,8 @@ assert {value for value, _ in ITEM_TYPES} <= TYPES
 class ItemForm(forms.Form):
     """One question in the form editor. Items after a section heading belong to it."""
 
-    link_id = forms.SlugField(label=_("Id"), max_length=40, required=False)
+    # Dotted ids too: the built-in medical history's items are "conditions.list" and so on.
+    link_id = forms.RegexField(label=_("Id"), regex=r"^[-\w.]+$", max_length=40, required=False)
     text = forms.CharField(label=_("Question or text"), max_length=500)
     type = forms.ChoiceField(label=_("Kind"), choices=ITEM_TYPES)
     required = forms.BooleanField(label=_("Required"), required=False)

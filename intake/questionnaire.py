@@ -4,6 +4,7 @@ patient's answers, building the QuestionnaireResponse, and scoring (PHQ-9, GAD-7
 Pure functions over plain dicts; the structure is checked with fhir.resources (R4B, which is
 R4 for these two resources) and by the rules below that the schema alone does not state."""
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -28,6 +29,8 @@ TYPES = {
 ANSWERED = TYPES - {"display", "group"}
 OPERATORS = {"exists", "=", "!=", ">", "<", ">=", "<="}
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+CALCULATED = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
+LOINC = "http://loinc.org"
 MAX_TEXT = 5000
 # FHIR integer is 32-bit signed. A decimal answer goes out as a float, so it must be finite and
 # small enough that the float keeps its whole-number part exactly; no form asks for more.
@@ -89,6 +92,13 @@ def validate(definition: dict) -> None:
             raise QuestionnaireError(
                 _("Item %(link)s is a choice with no answer options.") % {"link": link}
             )
+        for option in item.get("answerOption", []):
+            coding = option.get("valueCoding")
+            if coding is not None and not coding.get("system"):
+                raise QuestionnaireError(
+                    _("Option %(option)s of item %(link)s has a code but no code system.")
+                    % {"option": option_label(option), "link": link}
+                )
         if kind == "group" and not item.get("item"):
             raise QuestionnaireError(_("Group %(link)s has no items.") % {"link": link})
         for condition in item.get("enableWhen", []):
@@ -107,6 +117,16 @@ def validate(definition: dict) -> None:
 
 def questions(definition: dict) -> list[dict]:
     return [item for item, _ in walk(definition.get("item", [])) if item["type"] in ANSWERED]
+
+
+def patient_answers(item: dict) -> bool:
+    """Whether the patient answers this item: not a heading, and not calculated by us."""
+    return item["type"] in ANSWERED and not item.get("readOnly")
+
+
+def codes_of(element: dict, system: str = LOINC) -> set[str]:
+    """The codes of a Questionnaire or item in one code system."""
+    return {c.get("code", "") for c in element.get("code", []) if c.get("system") == system}
 
 
 def option_value(option: dict):
@@ -239,7 +259,7 @@ def clean(definition: dict, raw: dict[str, list[str]], *, complete: bool) -> dic
     answers: dict[str, list] = {}
     errors: dict[str, str] = {}
     for item, _parents in walk(definition.get("item", [])):
-        if item["type"] not in ANSWERED:
+        if not patient_answers(item):
             continue
         values = [v for v in raw.get(item["linkId"], []) if str(v).strip()]
         if not item.get("repeats"):
@@ -258,9 +278,7 @@ def clean(definition: dict, raw: dict[str, list[str]], *, complete: bool) -> dic
         if not enabled(item, answers, parents):
             answers.pop(link, None)
             errors.pop(link, None)
-        elif (
-            complete and item.get("required") and item["type"] in ANSWERED and not answers.get(link)
-        ):
+        elif complete and item.get("required") and patient_answers(item) and not answers.get(link):
             errors.setdefault(link, _("This question needs an answer."))
     if errors:
         raise AnswerErrors(errors)
@@ -385,19 +403,82 @@ def answers_for_storage(answers: dict[str, list]) -> dict[str, list]:
 
 # --- Scoring -------------------------------------------------------------------------------
 
-SCORED = {
-    # questionnaire url: (name, item prefix, bands as (lowest total, band))
-    "http://loinc.org/q/44249-1": (
-        "PHQ-9",
-        "phq9-",
-        [(0, "minimal"), (5, "mild"), (10, "moderate"), (15, "moderately severe"), (20, "severe")],
+
+@dataclass(frozen=True)
+class Scale:
+    """A scored LOINC panel: the codes of its questions and of its total score, and the
+    bands of the total (lowest total of each)."""
+
+    name: str
+    panel: str
+    questions: tuple[str, ...]
+    total: str
+    bands: tuple[tuple[int, str], ...]
+    legacy_url: str  # how forms saved before items carried codes named the panel
+    legacy_prefix: str  # and the linkId prefix of their questions, numbered in order
+    self_harm: str = ""  # the question whose any "yes" is flagged
+
+
+PHQ9 = Scale(
+    name="PHQ-9",
+    panel="44249-1",
+    questions=(
+        "44250-9",
+        "44255-8",
+        "44259-0",
+        "44254-1",
+        "44251-7",
+        "44258-2",
+        "44252-5",
+        "44253-3",
+        "44260-8",
     ),
-    "http://loinc.org/q/69737-5": (
-        "GAD-7",
-        "gad7-",
-        [(0, "minimal"), (5, "mild"), (10, "moderate"), (15, "severe")],
+    total="44261-6",
+    bands=(
+        (0, "minimal"),
+        (5, "mild"),
+        (10, "moderate"),
+        (15, "moderately severe"),
+        (20, "severe"),
     ),
-}
+    legacy_url="http://loinc.org/q/44249-1",
+    legacy_prefix="phq9-",
+    self_harm="44260-8",
+)
+GAD7 = Scale(
+    name="GAD-7",
+    panel="69737-5",
+    questions=("69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7"),
+    total="70274-6",
+    bands=((0, "minimal"), (5, "mild"), (10, "moderate"), (15, "severe")),
+    legacy_url="http://loinc.org/q/69737-5",
+    legacy_prefix="gad7-",
+)
+SCALES = (PHQ9, GAD7)
+
+
+def scale_of(definition: dict) -> Scale | None:
+    """The scale a form is, by its LOINC panel code; a form saved before forms carried codes,
+    by the URL it had then (migration 0005 keeps it as an identifier)."""
+    panels = codes_of(definition)
+    names = {definition.get("url")} | {i.get("value") for i in definition.get("identifier", [])}
+    for scale in SCALES:
+        if scale.panel in panels or scale.legacy_url in names:
+            return scale
+    return None
+
+
+def scale_questions(definition: dict, scale: Scale) -> list[tuple[str, dict]]:
+    """The scored questions as (LOINC code, item) in the scale's order: found by item code,
+    or, in a form saved before items carried codes, by the numbered linkIds."""
+    items = questions(definition)
+    by_code = {code: item for item in items for code in codes_of(item)}
+    if not any(code in by_code for code in scale.questions):
+        by_link = {item["linkId"]: item for item in items}
+        for n, code in enumerate(scale.questions, start=1):
+            if f"{scale.legacy_prefix}{n}" in by_link:
+                by_code[code] = by_link[f"{scale.legacy_prefix}{n}"]
+    return [(code, by_code[code]) for code in scale.questions if code in by_code]
 
 
 def _ordinal(item: dict, value) -> int:
@@ -412,31 +493,43 @@ def _ordinal(item: dict, value) -> int:
 
 
 def score(definition: dict, answers: dict[str, list]) -> dict:
-    """{"name", "total", "band", "answered", "flag"} for a scored form, else {}. PHQ-9 flags
-    any answer above "not at all" to item 9 (thoughts of self-harm)."""
-    scored = SCORED.get(definition.get("url", ""))
-    if scored is None:
+    """{"name", "total", "band", "answered", "questions", "flag"} for a scored form, else {}.
+    PHQ-9 flags any answer above "not at all" to its item 9 (thoughts of self-harm)."""
+    scale = scale_of(definition)
+    if scale is None:
         return {}
-    name, prefix, bands = scored
-    items = [q for q in questions(definition) if q["linkId"].startswith(prefix)]
+    items = scale_questions(definition, scale)
     total = 0
     answered = 0
-    for item in items:
-        values = answers.get(item["linkId"])
-        if values:
-            answered += 1
-            total += _ordinal(item, values[0])
-    band = [label for lowest, label in bands if total >= lowest][-1]
     flag = ""
-    if name == "PHQ-9":
-        item9 = answers.get("phq9-9")
-        if item9 and _ordinal(next(i for i in items if i["linkId"] == "phq9-9"), item9[0]) > 0:
+    for code, item in items:
+        values = answers.get(item["linkId"])
+        if not values:
+            continue
+        answered += 1
+        weight = _ordinal(item, values[0])
+        total += weight
+        if code == scale.self_harm and weight > 0:
             flag = "self-harm"
+    band = [label for lowest, label in scale.bands if total >= lowest][-1]
     return {
-        "name": name,
+        "name": scale.name,
         "total": total,
         "band": band,
         "answered": answered,
         "questions": len(items),
         "flag": flag,
     }
+
+
+def with_total(definition: dict, answers: dict[str, list]) -> dict[str, list]:
+    """The answers with the scale's calculated total-score item filled in (when the form has
+    one and any scored question is answered), as the form's calculatedExpression would."""
+    scale = scale_of(definition)
+    if scale is None:
+        return answers
+    result = score(definition, answers)
+    totals = [item for item in questions(definition) if scale.total in codes_of(item)]
+    if not totals or not result["answered"]:
+        return answers
+    return {**answers, totals[0]["linkId"]: [result["total"]]}

@@ -50,6 +50,8 @@ def rows(
     def visit(items: list[dict], depth: int) -> list[Row]:
         out: list[Row] = []
         for item in items:
+            if item.get("readOnly"):  # calculated by us (a total score), not asked
+                continue
             values = [
                 ("true" if v else "false") if isinstance(v, bool) else str(v)
                 for v in stored.get(item["linkId"], [])

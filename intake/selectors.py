@@ -2,6 +2,7 @@
 summary for staff. Clinicians (on the care team) and admins read answers; the front desk
 sees status, insurance and consents, not clinical answers."""
 
+import re
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
@@ -10,17 +11,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from intake import canonical
 from intake import questionnaire as fhirq
 from intake.models import (
     ConsentDocument,
     Form,
+    FormVersion,
     InsuranceCard,
     Response,
     ResponseFile,
     Signature,
 )
 from scheduling.models import ACTIVE_STATUSES, Appointment
-from telehealth.accounts.models import Patient, Role, User
+from telehealth.accounts.models import Patient, Practice, Role, User
 from telehealth.accounts.selectors import patients_visible_to
 
 NOT_STARTED, PARTIAL, COMPLETE = "not_started", "partial", "complete"
@@ -200,3 +203,20 @@ def manageable_forms(user: User) -> QuerySet[Form]:
     if user.role != Role.PRACTICE_ADMIN or user.practice_id is None:
         return Form.objects.none()
     return Form.objects.filter(practice_id=user.practice_id)
+
+
+def form_version_named(*, practice: Practice, questionnaire: str) -> FormVersion | None:
+    """The practice's form version a QuestionnaireResponse's `questionnaire` (url|version)
+    names: our canonical URL, or the URL the form had before forms carried one (responses
+    completed then, and copies sent elsewhere, still name it). None when it names none.
+    No caller yet: it is for the coming FHIR read API."""
+    url, version = canonical.split(questionnaire)
+    slug = canonical.slug_in(url, practice.slug)
+    # ASCII only: str.isdigit() passes "²", which int() refuses, and int() reads "١" as 1.
+    if slug is None or not re.fullmatch(r"\d+", version, re.ASCII):
+        return None
+    return (
+        FormVersion.objects.filter(form__practice=practice, form__slug=slug, version=int(version))
+        .select_related("form")
+        .first()
+    )

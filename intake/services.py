@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image
 
-from intake import builtin, pdf, selectors
+from intake import builtin, canonical, pdf, selectors
 from intake import links as intake_links
 from intake import questionnaire as fhirq
 from intake.models import (
@@ -51,12 +51,14 @@ class IntakeError(Exception):
 def install_builtin(practice: Practice) -> None:
     """Give a practice the built-in forms and the telehealth consent (once; idempotent)."""
     with transaction.atomic():
-        for slug, definition in builtin.FORMS:
+        for slug, definition in builtin.forms(practice.slug):
             form, created = Form.objects.get_or_create(
                 practice=practice, slug=slug, defaults={"title": definition["title"]}
             )
             if created:
-                FormVersion.objects.create(form=form, version=1, questionnaire=definition)
+                FormVersion.objects.create(
+                    form=form, version=1, questionnaire=_stamped(definition, form, 1)
+                )
         document, created = ConsentDocument.objects.get_or_create(
             practice=practice,
             slug="telehealth",
@@ -66,6 +68,16 @@ def install_builtin(practice: Practice) -> None:
             ConsentVersion.objects.create(
                 document=document, version=1, text=builtin.TELEHEALTH_CONSENT
             )
+
+
+def _stamped(definition: dict, form: Form, version: int) -> dict:
+    """The definition as the Questionnaire we publish: the form's canonical URL and this
+    version, so a response's `questionnaire` (url|version) names exactly this definition."""
+    return {
+        **definition,
+        "url": canonical.questionnaire_url(form.practice.slug, form.slug),
+        "version": str(version),
+    }
 
 
 def form_create(*, practice: Practice, title: str) -> Form:
@@ -79,30 +91,30 @@ def form_create(*, practice: Practice, title: str) -> Form:
         slug = f"{base}-{n}"
     with transaction.atomic():
         form = Form.objects.create(practice=practice, slug=slug, title=title)
-        FormVersion.objects.create(
-            form=form,
-            version=1,
-            questionnaire={
-                "resourceType": "Questionnaire",
-                "url": f"urn:telehealth:questionnaire:{slug}",
-                "title": title,
-                "status": "draft",
-                "item": [{"linkId": "q1", "type": "string", "text": "Your question"}],
-            },
-        )
+        starter = {
+            "resourceType": "Questionnaire",
+            "title": title,
+            "status": "draft",
+            "item": [{"linkId": "q1", "type": "string", "text": "Your question"}],
+        }
+        FormVersion.objects.create(form=form, version=1, questionnaire=_stamped(starter, form, 1))
     return form
 
 
 def form_save_version(*, form: Form, definition: dict, by: User | None) -> FormVersion:
-    """Validate and save the next version; earlier responses keep theirs."""
+    """Validate and save the next version, named by the form's canonical URL and its version
+    number whatever `definition` says; earlier responses keep theirs."""
     fhirq.validate(definition)
     with transaction.atomic():
-        form = Form.objects.select_for_update().get(pk=form.pk)
+        form = (
+            Form.objects.select_related("practice").select_for_update(of=("self",)).get(pk=form.pk)
+        )
         latest = form.versions.order_by("-version").first()
+        number = (latest.version if latest else 0) + 1
         version = FormVersion.objects.create(
             form=form,
-            version=(latest.version if latest else 0) + 1,
-            questionnaire=definition,
+            version=number,
+            questionnaire=_stamped(definition, form, number),
             created_by=by,
         )
         if definition.get("title") and definition["title"] != form.title:
@@ -219,7 +231,7 @@ def response_save(
         resource = fhirq.response_resource(
             definition=definition,
             canonical=f"{definition.get('url', '')}|{version.version}",
-            answers=answers,
+            answers=fhirq.with_total(definition, answers),
             patient_ref=f"Patient/{response.patient_id}",
             authored=now,
             files=files,

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from intake import editor, selectors, services
+from intake import canonical, editor, selectors, services
 from intake import links as intake_links
 from intake import questionnaire as fhirq
 from intake import render as form_render
@@ -349,8 +349,7 @@ def edit(request, form_id: int):
     form = get_object_or_404(selectors.manageable_forms(request.user), pk=form_id)
     current = form.current
     definition = current.questionnaire if current else {"item": []}
-    url = definition.get("url") or f"urn:telehealth:questionnaire:{form.slug}"
-    scored = url in fhirq.SCORED
+    scored = fhirq.scale_of(definition) is not None
     settings = FormSettingsForm(
         request.POST or None,
         practice_id=request.user.practice_id,
@@ -366,7 +365,9 @@ def edit(request, form_id: int):
                     form=form,
                     appointment_types=settings.cleaned_data["appointment_types"],
                     is_active=settings.cleaned_data["is_active"],
-                    definition=None if scored else _definition_from(request, form, formset, url),
+                    definition=None
+                    if scored
+                    else _definition_from(request, form, formset, definition),
                     by=request.user,
                 )
             except fhirq.QuestionnaireError as error:
@@ -397,7 +398,7 @@ def edit(request, form_id: int):
     )
 
 
-def _definition_from(request, form: Form, formset, url: str) -> dict:
+def _definition_from(request, form: Form, formset, previous: dict) -> dict:
     """The Questionnaire the editor's rows describe (validated when saved)."""
     rows = [
         f.cleaned_data
@@ -405,7 +406,11 @@ def _definition_from(request, form: Form, formset, url: str) -> dict:
         if f.cleaned_data and not f.cleaned_data.get("DELETE")
     ]
     return editor.from_rows(
-        title=request.POST.get("title", form.title).strip() or form.title, url=url, rows=rows
+        title=request.POST.get("title", form.title).strip() or form.title,
+        url=canonical.questionnaire_url(form.practice.slug, form.slug),
+        rows=rows,
+        code_system=canonical.code_system_url(form.practice.slug, form.slug),
+        previous=previous,
     )
 
 

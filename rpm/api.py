@@ -1,13 +1,21 @@
 """Device ingestion: `POST /api/v1/rpm/readings` with `Authorization: Bearer <device token>`.
 The body is the simple JSON form, a FHIR Observation or a Bundle of them (up to 10,000
-readings). Answers 200 with how many readings were new, how many were already stored and each
-rejected item with its reason; 400 when the upload as a whole is unusable."""
+readings).
 
+Simple callers get 200 with how many readings were new, how many were already stored, how
+many were amended, how many were withdrawn and each item not stored with its reason; 400
+when the upload as a whole is unusable. FHIR callers (Content-Type application/fhir+json, or
+any transaction or batch Bundle) get FHIR: see rpm.fhir_answers."""
+
+import json
+
+from django.http import HttpResponse
 from ninja import Router, Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
-from rpm import ingest, services
+from rpm import fhir_answers, ingest, services, uploads
+from rpm.fhir_answers import FHIR_JSON
 from telehealth import json_input
 
 router = Router(tags=["monitoring"])
@@ -30,7 +38,23 @@ class RejectedOut(Schema):
 class IngestOut(Schema):
     accepted: int
     duplicates: int
+    amended: int
+    retracted: int
     rejected: list[RejectedOut]
+
+
+def _fhir(status: int, resource: dict) -> HttpResponse:
+    return HttpResponse(json.dumps(resource), status=status, content_type=FHIR_JSON)
+
+
+def _speaks_fhir(request, payload) -> bool:
+    if request.content_type == FHIR_JSON:
+        return True
+    return (
+        isinstance(payload, dict)
+        and payload.get("resourceType") == "Bundle"
+        and payload.get("type") in ("transaction", "batch")
+    )
 
 
 @router.post("/readings", response=IngestOut, auth=DeviceToken())
@@ -39,8 +63,25 @@ def readings(request):
         # A device's odd value (1e400, Infinity) rejects that reading, not the whole upload.
         payload = json_input.request_json(request, bounded_numbers=False)
     except json_input.JSONInputError as error:
+        if request.content_type == FHIR_JSON:
+            return _fhir(400, fhir_answers.refusal(error.message))
         raise HttpError(400, error.message) from error
+    if not _speaks_fhir(request, payload):
+        try:
+            return uploads.ingest_payload(device=request.device, payload=payload)
+        except ingest.Rejected as error:
+            raise HttpError(400, str(error)) from error
+    if not isinstance(payload, dict) or payload.get("resourceType") not in (
+        "Bundle",
+        "Observation",
+    ):
+        return _fhir(400, fhir_answers.refusal("Send a FHIR Observation or a Bundle of them."))
     try:
-        return services.ingest_payload(device=request.device, payload=payload)
+        stored = uploads.upload_store(
+            device=request.device,
+            payload=payload,
+            all_or_nothing=payload.get("type") == "transaction",
+        )
     except ingest.Rejected as error:
-        raise HttpError(400, str(error)) from error
+        return _fhir(400, fhir_answers.refusal(str(error), error.expression))
+    return _fhir(*fhir_answers.answer(stored))

@@ -2,7 +2,8 @@
 alerts (one per episode) and clinicians' time.
 
 Readings are numbers in canonical units (mmHg, /min, kg, mg/dL, %, °C), unique per device,
-vital and measurement time, so a resent batch stores nothing twice. They are not encrypted:
+vital and measurement time, so a resent batch stores nothing twice; a reading its device
+withdraws moves to WithdrawnReading. They are not encrypted:
 rules and 90-day charts read tens of thousands of them at a time; free text (alert notes,
 time-log notes) is."""
 
@@ -91,6 +92,9 @@ class Reading(models.Model):
     value = models.FloatField()
     measured_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
+    # The sender's Observation.identifier ("system|value", each at most 255 characters), so
+    # an entered-in-error or corrected Observation from the same device can name it.
+    identifier = models.CharField(max_length=511, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -98,10 +102,41 @@ class Reading(models.Model):
                 fields=["device", "vital", "measured_at"], name="rpm_reading_once"
             )
         ]
-        indexes = [models.Index(fields=["patient", "vital", "measured_at"])]
+        indexes = [
+            models.Index(fields=["patient", "vital", "measured_at"]),
+            models.Index(
+                fields=["device", "identifier"],
+                condition=~models.Q(identifier=""),
+                name="rpm_reading_device_identifier",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.vital} {self.value} at {self.measured_at:%Y-%m-%d %H:%M}"
+
+
+class WithdrawnReading(models.Model):
+    """A reading its device withdrew (an entered-in-error Observation), kept as it was for the
+    chart's record. It moves here from Reading in the withdrawing transaction, so charts, rules
+    and billing days, which read Reading, leave it out without a filter."""
+
+    former_reading_id = models.BigIntegerField(help_text="Its id as a Reading, which audit names.")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="rpm_withdrawn_readings"
+    )
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="withdrawn_readings")
+    vital = models.CharField(max_length=12, choices=Vital.choices)
+    value = models.FloatField()
+    measured_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    identifier = models.CharField(max_length=511, blank=True, default="")
+    withdrawn_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "measured_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.vital} {self.value} at {self.measured_at:%Y-%m-%d %H:%M} (withdrawn)"
 
 
 class Severity(models.TextChoices):

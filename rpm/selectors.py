@@ -14,8 +14,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from rpm import charts
-from rpm.ingest import CANONICAL
 from rpm.models import Alert, Enrollment, Reading, Vital
+from rpm.vitals import CANONICAL
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.accounts.selectors import patients_visible_to
 

@@ -7,7 +7,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -16,15 +16,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from rpm import ingest, rules
+from rpm import rules
 from rpm.models import Alert, Device, Enrollment, Reading, Threshold, TimeLog
+from rpm.vitals import CANONICAL
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
 from telehealth.realtime import broadcast_on_commit, user_group
 
-UNITS = ingest.CANONICAL
+UNITS = CANONICAL
 
 
 class RpmError(Exception):
@@ -116,25 +117,6 @@ def device_for_token(token: str) -> Device | None:
 # --- Ingestion ------------------------------------------------------------------------------
 
 
-def ingest_payload(*, device: Device, payload) -> dict:
-    """Store the new readings of an upload and run the rules on them. Answers how many were
-    new, how many were already stored, and which items were rejected and why."""
-    parsed, rejected = ingest.parse(payload)
-    with transaction.atomic():
-        new = _insert(device, parsed)
-        now = timezone.now()
-        if device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1):
-            Device.objects.filter(pk=device.pk).update(last_seen_at=now)
-            device.last_seen_at = now
-        if new:
-            evaluate(patient=device.patient, readings=new)
-    return {
-        "accepted": len(new),
-        "duplicates": len(parsed) - len(new),
-        "rejected": rejected,
-    }
-
-
 @dataclass(frozen=True)
 class NewReading:
     """A reading just stored: what the rules need, without building model instances."""
@@ -143,54 +125,6 @@ class NewReading:
     vital: str
     value: float
     measured_at: datetime
-
-
-def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[NewReading]:
-    """Insert, skipping readings already stored (same device, vital and time); returns the
-    new ones. PostgreSQL: one INSERT ... ON CONFLICT DO NOTHING RETURNING over arrays (times
-    travel as epoch seconds: float arrays cost far less to send than timestamp arrays)."""
-    if not parsed:
-        return []
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO rpm_reading (patient_id, device_id, vital, value, measured_at,
-                                         received_at)
-                SELECT %s, %s, v, x, to_timestamp(t), %s
-                FROM unnest(%s::text[], %s::float8[], %s::float8[]) AS u(v, x, t)
-                ON CONFLICT (device_id, vital, measured_at) DO NOTHING
-                RETURNING id, vital, value, extract(epoch FROM measured_at)
-                """,
-                [
-                    device.patient_id,
-                    device.pk,
-                    now,
-                    [p.vital for p in parsed],
-                    [p.value for p in parsed],
-                    [p.measured_at.timestamp() for p in parsed],
-                ],
-            )
-            return [
-                NewReading(pk, vital, value, datetime.fromtimestamp(float(epoch), tz=UTC))
-                for pk, vital, value, epoch in cursor.fetchall()
-            ]
-    new = []
-    # Raw SQL skips the field's own conversion: without it SQLite would store "...+00:00",
-    # which no ORM comparison on measured_at ever equals.
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        for p in parsed:
-            cursor.execute(
-                "INSERT OR IGNORE INTO rpm_reading (patient_id, device_id, vital, value, "
-                "measured_at, received_at) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                [device.patient_id, device.pk, p.vital, p.value, adapt(p.measured_at), adapt(now)],
-            )
-            row = cursor.fetchone()
-            if row:
-                new.append(NewReading(row[0], p.vital, p.value, p.measured_at))
-    return new
 
 
 # --- Rules ----------------------------------------------------------------------------------
@@ -216,9 +150,10 @@ def limits_for(patient: Patient) -> dict[str, list[rules.Limit]]:
     )
 
 
-def evaluate(*, patient: Patient, readings: list[NewReading]) -> list[Alert]:
+def evaluate(*, patient: Patient, readings: list[NewReading], actor_label: str = "") -> list[Alert]:
     """Run the rules over new readings (in the caller's transaction). Readings that break the
-    same rule the same way join the open alert of that episode."""
+    same rule the same way join the open alert of that episode. `actor_label` names who sent
+    the readings in the audit of the alerts they open (a device)."""
     limits = limits_for(patient)
     findings: dict[str, dict] = {}
 
@@ -278,7 +213,7 @@ def evaluate(*, patient: Patient, readings: list[NewReading]) -> list[Alert]:
         _weight_gain(patient, by_vital["weight"], found)
     if findings:
         _lock_alerts_of(patient)
-    return [_open_or_join(patient, key, entry) for key, entry in findings.items()]
+    return [_open_or_join(patient, key, entry, actor_label) for key, entry in findings.items()]
 
 
 def _lock_alerts_of(patient: Patient) -> None:
@@ -427,7 +362,7 @@ def _weight_gain(patient, weights, found) -> None:
                 )
 
 
-def _open_or_join(patient: Patient, key: str, entry: dict) -> Alert:
+def _open_or_join(patient: Patient, key: str, entry: dict, actor_label: str) -> Alert:
     latest = max(r.measured_at for r in entry["readings"])
     alert = (
         Alert.objects.select_for_update()
@@ -451,7 +386,13 @@ def _open_or_join(patient: Patient, key: str, entry: dict) -> Alert:
         last_reading_at=latest,
     )
     alert.readings.add(*[r.pk for r in entry["readings"]])
-    audit.record(action=Action.CREATE, obj=alert, patient=patient, detail=f"alert {key}")
+    audit.record(
+        action=Action.CREATE,
+        obj=alert,
+        patient=patient,
+        actor_label=actor_label,
+        detail=f"alert {key}",
+    )
     _announce(alert, _assigned(patient))
     return alert
 

@@ -1,8 +1,11 @@
 """Appointment types, provider availability, appointments, the waitlist and calendar feeds."""
 
 import secrets
+import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -166,6 +169,12 @@ class BookedVia(models.TextChoices):
     WAITLIST = "waitlist", _("Waitlist offer")
 
 
+def new_calendar_uid() -> str:
+    """The iCalendar UID of a new visit: unique in the world (RFC 5545 3.8.4.7), on the site's
+    host name (no port: a port is not part of a name, and the UID outlives any one port)."""
+    return f"appointment-{uuid.uuid4().hex}@{urlsplit(settings.SITE_URL).hostname or 'localhost'}"
+
+
 class Appointment(models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="appointments")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="appointments")
@@ -192,6 +201,11 @@ class Appointment(models.Model):
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
     )
+    # A rescheduled visit is a new row replacing the old one, but for the patient's calendar
+    # it is the same event moved: every row of a chain carries the first row's UID, and the
+    # SEQUENCE goes up with each move and with the cancellation (RFC 5546 2.1.4, 2.1.5).
+    calendar_uid = models.CharField(max_length=255, default=new_calendar_uid, editable=False)
+    calendar_sequence = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
+from scheduling import calendar
 from scheduling import links as scheduling_links
-from scheduling.calendar import appointment_ics, local_text
+from scheduling.calendar import local_text
 from scheduling.models import DEFAULT_REMINDER_PLAN, Appointment, Modality, ReminderRule
 from telehealth import links
 from telehealth.accounts import invitations
@@ -82,7 +83,7 @@ def queue_booking_messages(appointment: Appointment) -> None:
     The join link of a video visit goes by the patient's own channel (`patient_channel`),
     whatever channel the plan's step names; a visit booked closer to its start than a join
     step's lead time gets that step's link at once, unless the visit is already over."""
-    ics = appointment_ics(appointment).decode()
+    ics = calendar.appointment_ics(appointment, method=calendar.REQUEST).decode()
     moved_from = appointment.replaces
     what = "confirmation" if moved_from is None else "moved"
     planned = [
@@ -136,14 +137,20 @@ def queue_booking_messages(appointment: Appointment) -> None:
 
 
 def queue_cancellation_message(appointment: Appointment) -> None:
-    notify.patient_message_enqueue(
-        patient=appointment.patient,
-        channel="sms",
-        key="appointment.cancelled",
-        context=context_for(appointment),
-        related=appointment,
-        dedupe_key=_key(appointment, "cancelled", "sms"),
-    )
+    """A text, and an email whose calendar file (METHOD:CANCEL, same UID, higher SEQUENCE)
+    takes the visit out of the patient's calendar."""
+    context = context_for(appointment)
+    ics = calendar.appointment_ics(appointment, method=calendar.CANCEL).decode()
+    for channel in ("sms", "email"):
+        notify.patient_message_enqueue(
+            patient=appointment.patient,
+            channel=channel,
+            key="appointment.cancelled",
+            context=context,
+            related=appointment,
+            dedupe_key=_key(appointment, "cancelled", channel),
+            ics=ics if channel == "email" else "",
+        )
 
 
 def queue_no_show_follow_up(appointment: Appointment) -> None:

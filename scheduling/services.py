@@ -235,8 +235,19 @@ def _insert(
         start=start,
         exclude_id=replaces.pk if replaces else None,
     )
+    calendar: dict[str, str | int] = {}
     if replaces is not None:
+        # Under the row's lock: a cancellation racing this move either went first (refused
+        # here) or waits, and the calendar SEQUENCE read here is the latest.
+        replaces = Appointment.objects.select_for_update().get(pk=replaces.pk)
+        if replaces.status not in ACTIVE_STATUSES:
+            raise BookingError(_("This appointment is no longer active."))
         _finish(replaces, Status.RESCHEDULED, by=by, request=request)
+        # The same event in the patient's calendar, moved: same UID, next SEQUENCE.
+        calendar = {
+            "calendar_uid": replaces.calendar_uid,
+            "calendar_sequence": replaces.calendar_sequence + 1,
+        }
     before = timedelta(minutes=appointment_type.buffer_before_minutes)
     after = timedelta(minutes=appointment_type.buffer_after_minutes)
     end = start + appointment_type.duration
@@ -255,6 +266,7 @@ def _insert(
         reason=reason.strip()[:500],
         patient_state=patient_state,
         replaces=replaces,
+        **calendar,
     )
     account_services.care_team_add(
         patient=patient, clinician=provider.user, reason=CareTeamReason.APPOINTMENT, by=by
@@ -271,7 +283,12 @@ def _finish(
 ) -> None:
     appointment.status = status
     appointment.cancel_reason = reason[:500]
-    appointment.save(update_fields=["status", "cancel_reason", "updated_at"])
+    fields = ["status", "cancel_reason", "updated_at"]
+    if status == Status.CANCELLED:
+        # The CANCEL sent to the patient's calendar must outrank every REQUEST before it.
+        appointment.calendar_sequence += 1
+        fields.append("calendar_sequence")
+    appointment.save(update_fields=fields)
     links.revoke(scheduling_links.MANAGE, appointment)
     audit.record(
         action=Action.UPDATE, actor=by, obj=appointment, request=request, detail=f"status {status}"

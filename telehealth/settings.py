@@ -101,10 +101,19 @@ def served_site_url(host: str, port: str) -> str:
 # The embedded default follows HOST and PORT, which `bin/run-dev` exports to the workers too, so
 # links in messages sent by Celery point at the server actually running. Production requires it.
 SITE_URL = (env("SITE_URL") or served_site_url(env("HOST"), env("PORT") or "8000")).rstrip("/")
+# Where our FHIR definitions (intake Questionnaires, their answer CodeSystems) are named: each
+# practice publishes under {FHIR_CANONICAL_BASE}/{practice slug}/. Canonical URLs are identities
+# stored in patients' QuestionnaireResponses, so set it once and keep it when SITE_URL changes.
+FHIR_CANONICAL_BASE = (env("FHIR_CANONICAL_BASE") or f"{SITE_URL}/fhir").rstrip("/")
 # Remote monitoring: a critical alert nobody acknowledged in this time goes to the escalation
 # contact; a monitored patient with no reading for this many days gets a "missed" alert.
 RPM_ESCALATION_MINUTES = envint("RPM_ESCALATION_MINUTES", 15)
 RPM_MISSED_DAYS = envint("RPM_MISSED_DAYS", 3)
+# A device may upload what it remembers from before enrolment, up to this many days; older
+# readings (a reset clock says 1970) are refused. Preliminary FHIR Observations are refused
+# unless accepted here: a device that later sends the final value would otherwise alert twice.
+RPM_BACKFILL_DAYS = envint("RPM_BACKFILL_DAYS", 30)
+RPM_ACCEPT_PRELIMINARY = envbool("RPM_ACCEPT_PRELIMINARY", False)
 # Messages one user may post per minute, counted over pages, the API and sockets together (a
 # flood guard; benchmarks raise it). MESSAGING_SOCKET_RATE is its former name, still read.
 MESSAGING_RATE = envint("MESSAGING_RATE", envint("MESSAGING_SOCKET_RATE", 20))

@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 
 import pytest
 from django.db import connection
+from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -18,6 +20,43 @@ from telehealth.accounts.models import CareTeamReason, Practice, Provider, Role
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 PASSWORD = "correct horse battery staple"
+
+
+PostgresOperations = PostgresWrapper.ops_class
+SQLiteOperations = SQLiteWrapper.ops_class
+APPEND_ONLY_TABLES = {"audit_auditevent"}  # a trigger refuses DELETE; TRUNCATE is allowed
+# Rows migrate wrote and post_migrate would write again, identically, after every reset.
+MIGRATED_ROWS_TABLES = {"django_content_type", "auth_permission"}
+_postgres_flush = PostgresOperations.sql_flush
+_sqlite_flush = SQLiteOperations.sql_flush
+
+
+def _postgres_delete_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+    """Transactional tests reset PostgreSQL with DELETE instead of TRUNCATE: TRUNCATE gives
+    every table and index new files, about 2 s per reset for this schema, while deleting the
+    few rows a test wrote is immediate. Django's foreign keys are deferred, so the order of
+    the deletes does not matter."""
+    if reset_sequences or allow_cascade:
+        return _postgres_flush(self, style, tables, reset_sequences=True, allow_cascade=True)
+    tables = [table for table in tables if table not in MIGRATED_ROWS_TABLES]
+    kept = [table for table in tables if table in APPEND_ONLY_TABLES]
+    return _postgres_flush(self, style, kept) + [
+        f"DELETE FROM {self.quote_name(table)};" for table in tables if table not in kept
+    ]
+
+
+def _sqlite_delete_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+    if not (reset_sequences or allow_cascade):
+        tables = [table for table in tables if table not in MIGRATED_ROWS_TABLES]
+    return _sqlite_flush(
+        self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+    )
+
+
+# Content types and permissions stay as migrate made them, so the post_migrate handlers that
+# run after each reset find nothing to add (another 0.4 s per transactional test).
+PostgresOperations.sql_flush = _postgres_delete_flush  # type: ignore[method-assign]
+SQLiteOperations.sql_flush = _sqlite_delete_flush  # type: ignore[method-assign]
 
 
 def missing_service(reason: str):

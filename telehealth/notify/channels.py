@@ -4,6 +4,7 @@ Backends raise TransientSendError (try again later) or PermanentSendError (never
 
 import fcntl
 import json
+import re
 import smtplib
 import sys
 import uuid
@@ -143,6 +144,17 @@ def send_sms(sms: Sms) -> str:
     return sms_backend().send(sms)
 
 
+ITIP_METHOD = re.compile(r"^METHOD:([A-Z-]+)\r?$", re.MULTILINE)
+
+
+def calendar_content_type(ics: str) -> str:
+    """The MIME type of an emailed calendar file: RFC 6047 2.4 wants the iTIP method of the
+    file on it (`text/calendar; method=REQUEST`), which is how mail clients tell an
+    invitation or a cancellation from a file to import. Django adds `charset="utf-8"`."""
+    found = ITIP_METHOD.search(ics)
+    return f"text/calendar; method={found.group(1)}" if found else "text/calendar"
+
+
 def send_email(*, to: str, subject: str, body: str, html: str, ics: str) -> str:
     message_id = make_msgid(domain="telehealth")
     message = EmailMultiAlternatives(
@@ -151,7 +163,7 @@ def send_email(*, to: str, subject: str, body: str, html: str, ics: str) -> str:
     if html:
         message.attach_alternative(html, "text/html")
     if ics:
-        message.attach("appointment.ics", ics.encode(), "text/calendar")
+        message.attach("appointment.ics", ics, calendar_content_type(ics))
     try:
         message.send()
     except smtplib.SMTPRecipientsRefused as exc:

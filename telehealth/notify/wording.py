@@ -150,7 +150,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Now: {start_local}\n\n"
             "{join_instructions}\n\n"
             "To confirm, reschedule or cancel: {confirm_link}\n\n"
-            "The attached calendar file adds the new time to your calendar.\n\n"
+            "The attached calendar file moves the visit in your calendar.\n\n"
             "{account_invite}\n\n"
             "{practice_name} · {practice_phone}"
         ),
@@ -164,7 +164,7 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Ahora: {start_local}\n\n"
             "{join_instructions}\n\n"
             "Para confirmarla, cambiarla o cancelarla: {confirm_link}\n\n"
-            "El archivo adjunto agrega la nueva hora a su calendario.\n\n"
+            "El archivo adjunto cambia la hora de la cita en su calendario.\n\n"
             "{account_invite}\n\n"
             "{practice_name} · {practice_phone}"
         ),
@@ -246,6 +246,26 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
         (
             "{practice_name}: su cita del {start_local} está cancelada. "
             "Vuelva a programar: {rebook_link}"
+        ),
+    ),
+    ("appointment.cancelled", EMAIL, "en"): (
+        "Your visit with {practice_name} is cancelled",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Your visit with {provider_name} on {start_local} is cancelled.\n\n"
+            "To book another time: {rebook_link}\n\n"
+            "The attached calendar file takes the visit out of your calendar.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("appointment.cancelled", EMAIL, "es"): (
+        "Su cita con {practice_name} está cancelada",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Su cita con {provider_name} del {start_local} está cancelada.\n\n"
+            "Para programar otra cita: {rebook_link}\n\n"
+            "El archivo adjunto quita la cita de su calendario.\n\n"
+            "{practice_name} · {practice_phone}"
         ),
     ),
     ("appointment.no_show", SMS, "en"): (

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.test import Client
 
 from rpm import services as rpm
+from rpm import uploads
 from tests.conftest import World, sign_in
 from tests.core.test_access_matrix import ROUTES, call, object_id, url_for
 
@@ -76,7 +77,7 @@ def monitored(world: World) -> None:
         patient=world.patient, program="hypertension", clinicians=[world.clinician], by=world.admin
     )
     device, _token = rpm.device_create(patient=world.patient, kind="bp_cuff", by=world.clinician)
-    rpm.ingest_payload(
+    uploads.ingest_payload(
         device=device,
         payload={
             "type": "blood_pressure",

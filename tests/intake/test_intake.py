@@ -51,7 +51,7 @@ def practice_forms(world):
 
 def history_answers(**overrides):
     answers = {
-        "conditions.list": ["high-blood-pressure"],
+        "conditions.list": ["38341003"],  # SNOMED CT: hypertensive disorder
         "medications.any": ["true"],
         "medications.list": ["Lisinopril 10 mg daily"],
         "allergies.any": ["false"],
@@ -103,7 +103,7 @@ def test_a_malformed_definition_is_refused_with_the_reason(broken, reason):
 
 
 def test_the_built_in_forms_are_valid():
-    for _slug, definition in builtin.FORMS:
+    for _slug, definition in builtin.forms("any-practice"):
         fhirq.validate(definition)
 
 
@@ -126,7 +126,7 @@ def test_saving_a_new_version_keeps_old_responses_on_theirs(world, practice_form
 
 
 def test_enable_when_hides_follow_ups_and_drops_their_answers():
-    definition = builtin.MEDICAL_HISTORY
+    definition = builtin.medical_history("p")
     answers = fhirq.clean(
         definition,
         history_answers(**{"allergies.list": ["Penicillin: rash"]}),
@@ -138,7 +138,7 @@ def test_enable_when_hides_follow_ups_and_drops_their_answers():
 
 
 def test_required_items_are_checked_only_when_shown_and_on_completion():
-    definition = builtin.MEDICAL_HISTORY
+    definition = builtin.medical_history("p")
     raw = history_answers(**{"medications.list": []})
     with pytest.raises(fhirq.AnswerErrors) as problem:
         fhirq.clean(definition, raw, complete=True)
@@ -151,7 +151,7 @@ def test_required_items_are_checked_only_when_shown_and_on_completion():
 def test_bad_values_get_a_reason():
     with pytest.raises(fhirq.AnswerErrors) as problem:
         fhirq.clean(
-            builtin.REASON_FOR_VISIT,
+            builtin.reason_for_visit("p"),
             {"reason": ["Cough"], "pain": ["a lot"], "since": ["yesterday"]},
             complete=True,
         )
@@ -178,8 +178,8 @@ PHQ9_CODES = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
 )
 def test_phq9_scores_and_bands(weights, total, band, flag):
     raw = {f"phq9-{n}": [PHQ9_CODES[w]] for n, w in enumerate(weights, start=1)}
-    answers = fhirq.clean(builtin.PHQ9, raw, complete=True)
-    result = fhirq.score(builtin.PHQ9, answers)
+    answers = fhirq.clean(builtin.phq9("p"), raw, complete=True)
+    result = fhirq.score(builtin.phq9("p"), answers)
     assert (result["total"], result["band"], result["flag"]) == (total, band, flag)
 
 
@@ -195,8 +195,8 @@ def test_phq9_scores_and_bands(weights, total, band, flag):
 )
 def test_gad7_scores_and_bands(weights, total, band):
     raw = {f"gad7-{n}": [PHQ9_CODES[w]] for n, w in enumerate(weights, start=1)}
-    answers = fhirq.clean(builtin.GAD7, raw, complete=True)
-    result = fhirq.score(builtin.GAD7, answers)
+    answers = fhirq.clean(builtin.gad7("p"), raw, complete=True)
+    result = fhirq.score(builtin.gad7("p"), answers)
     assert (result["total"], result["band"]) == (total, band)
 
 

@@ -137,7 +137,8 @@ def test_no_message_is_lost_through_worker_kills_and_a_redis_restart(
     record = tmp_path / "sends.jsonl"
     record.touch()
     redis = start_redis(port, tmp_path)
-    driver = Celery("driver", broker=redis_url)
+    # Not the current app: tasks queued by later tests must not go to this Redis once it is gone.
+    driver = Celery("driver", broker=redis_url, set_as_current=False)
     driver.conf.broker_connection_retry_on_startup = False
     env = worker_env(redis_url, record, tmp_path)
     log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 (closed in finally)
@@ -185,6 +186,7 @@ def test_no_message_is_lost_through_worker_kills_and_a_redis_restart(
         worker.wait()
         redis.kill()
         redis.wait()
+        driver.close()
         log.close()
         connection.close()
 

@@ -61,7 +61,8 @@ def booked(world, video_type):
 
 
 def replies(template):
-    return OutboundMessage.objects.filter(template=template)
+    """The texts answering; a cancellation also emails its calendar file."""
+    return OutboundMessage.objects.filter(template=template, channel="sms")
 
 
 def test_a_forged_signature_is_refused_and_recorded(client, world):
@@ -168,6 +169,7 @@ def test_replaying_the_same_inbound_message_has_one_effect(client, booked):
     assert InboundMessage.objects.count() == 1
     assert Appointment.objects.get(pk=booked.pk).status == Status.CANCELLED
     assert replies("appointment.cancelled").count() == 1
+    assert OutboundMessage.objects.filter(template="appointment.cancelled").count() == 2
 
 
 def test_status_callbacks_update_once_and_never_go_backwards(client, booked):

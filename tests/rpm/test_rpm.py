@@ -78,7 +78,13 @@ def test_tokens_missing_wrong_or_revoked_are_refused(client, world, device):
 def test_simple_json_forms_and_unit_conversion(client, world, device):
     now = timezone.now()
     single = upload(client, device.token, bp(now, heart_rate=71))
-    assert single.json() == {"accepted": 3, "duplicates": 0, "rejected": []}
+    assert single.json() == {
+        "accepted": 3,
+        "duplicates": 0,
+        "amended": 0,
+        "retracted": 0,
+        "rejected": [],
+    }
     batch = upload(
         client,
         device.token,
@@ -143,8 +149,11 @@ def test_fhir_observations_and_bundles(client, world, device):
     answer = upload(client, device.token, bundle).json()
     assert answer["accepted"] == 2, answer
     assert [r["index"] for r in answer["rejected"]] == [2, 3]
-    assert "unknown LOINC code '1234-5'" in answer["rejected"][0]["reason"]
-    assert "not a valid FHIR Observation" in answer["rejected"][1]["reason"]
+    assert (
+        "not a vital this service monitors (http://loinc.org|1234-5)"
+        in (answer["rejected"][0]["reason"])
+    )
+    assert answer["rejected"][1]["reason"] == "Observation.code: is required"
 
 
 def test_resending_stores_nothing_twice(client, world, device):
@@ -152,7 +161,7 @@ def test_resending_stores_nothing_twice(client, world, device):
     batch = [bp(start + timedelta(hours=n)) for n in range(10)]
     assert upload(client, device.token, batch).json()["accepted"] == 20
     again = upload(client, device.token, batch).json()
-    assert again == {"accepted": 0, "duplicates": 20, "rejected": []}
+    assert again == {"accepted": 0, "duplicates": 20, "amended": 0, "retracted": 0, "rejected": []}
     assert Reading.objects.count() == 20
 
 

@@ -98,7 +98,7 @@ def test_confirmation_email_has_a_parseable_ics_and_sms_goes_to_the_outbox(
     email = mail.outbox[0]
     assert email.to == ["pat@alpha.test"]
     name, content, mimetype = email.attachments[0]
-    assert mimetype == "text/calendar"
+    assert mimetype == "text/calendar; method=REQUEST"
     event = next(c for c in Calendar.from_ical(content).walk("VEVENT"))
     assert event.decoded("dtstart") == appointment.start
     assert "/appointments/" in email.body
