@@ -31,6 +31,11 @@ app.conf.beat_schedule = {
         "task": "rpm.tasks.flag_missed_readings",
         "schedule": crontab(minute=5),
     },
+    "billing-pull-visits": {
+        "task": "billing.tasks.pull_completed_visits",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 15 * 60},
+    },
     "clear-expired-sessions": {
         "task": "telehealth.accounts.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17),

@@ -1,0 +1,279 @@
+"""Writes of billing: encounters built from finished work, pulled on a schedule.
+
+Billing sits on top of the other apps: it reads them through their selectors and they never
+call it. The pull is idempotent through `Encounter.source`, unique per practice: a second run,
+or a run at the same time on another worker, finds the row there and writes nothing.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.coding import PatientLocation, VisitFacts, suggest
+from billing.models import BillingProfile, ClaimLine, Encounter, FeeScheduleEntry, Payer
+from billing.rules import NoRulesError, payer_profile, visit_codes_on
+from billing.rules.records import Modality, PatientStatus, PayerKind, PayerProfile
+from billing.suggestions import Suggestion
+from intake.selectors import current_insurance_card
+from scheduling.models import Modality as BookedModality
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+from visits import selectors as visit_selectors
+from visits.models import Visit
+
+# CPT: a patient is new when no clinician of the same specialty in the group saw them in the
+# three years before.
+NEW_PATIENT_LOOKBACK = timedelta(days=3 * 365)
+PULL_LABEL = "billing: encounters from finished work"
+
+
+def visit_source(visit: Visit) -> str:
+    return f"visit:{visit.pk}"
+
+
+def pull_completed_visits(*, now: datetime | None = None) -> int:
+    """Build an encounter for every ended visit that has none; returns how many were built.
+
+    Each encounter is built in its own transaction, so one visit's failure keeps none of its
+    rows and does not stop the others."""
+    now = now or timezone.now()
+    billed = Encounter.objects.filter(visit=OuterRef("pk"))
+    visits = visit_selectors.ended_visits(ended_by=now).filter(~Exists(billed))
+    return sum(1 for visit in visits.iterator(chunk_size=200) if encounter_from_visit(visit=visit))
+
+
+@dataclass
+class Assessment:
+    """What the pull found out about a visit, before anything is written."""
+
+    facts: VisitFacts
+    payer: Payer | None
+    state: str
+    at_home: bool | None
+    problems: list[str] = field(default_factory=list)
+    rules_version: str = ""
+
+
+def encounter_from_visit(*, visit: Visit) -> Encounter | None:
+    """The visit's encounter with its suggested lines, or None when another run built it.
+
+    The insert goes first, inside the unique (practice, source): on PostgreSQL a concurrent
+    run's insert waits for ours and then finds the row, so only the run that inserted writes
+    lines and the audit event."""
+    assessment = assess_visit(visit)
+    facts = assessment.facts
+    suggestion = suggest(facts)
+    with transaction.atomic():
+        encounter, created = Encounter.objects.get_or_create(
+            practice_id=visit.practice_id,
+            source=visit_source(visit),
+            defaults={
+                "patient_id": visit.patient_id,
+                "kind": Encounter.Kind.VISIT,
+                "visit": visit,
+                "rendering_provider": visit.provider,
+                "date_of_service": facts.date_of_service,
+                "minutes": facts.minutes,
+                "modality": facts.modality.value,
+                "patient_state": assessment.state,
+                "patient_at_home": assessment.at_home,
+                "payer": assessment.payer,
+                "rules_version": assessment.rules_version,
+            },
+        )
+        if not created:
+            return None
+        problems = assessment.problems + write_lines(encounter=encounter, suggestion=suggestion)
+        encounter.problems = problems
+        encounter.review_notes = list(suggestion.needs_review)
+        encounter.not_billed = [
+            {"code": item.code or "", "reason": item.reason} for item in suggestion.not_billed
+        ]
+        encounter.status = status_for(problems=problems, review_notes=encounter.review_notes)
+        encounter.save(update_fields=["problems", "review_notes", "not_billed", "status"])
+        audit.record(
+            action=Action.CREATE,
+            obj=encounter,
+            patient=visit.patient,
+            actor_label=PULL_LABEL,
+            detail=f"encounter from visit {visit.pk}: {encounter.status}",
+        )
+    return encounter
+
+
+def status_for(*, problems: list[str], review_notes: list[str]) -> str:
+    if problems:
+        return Encounter.Status.DRAFT
+    if review_notes:
+        return Encounter.Status.NEEDS_REVIEW
+    return Encounter.Status.READY
+
+
+def assess_visit(visit: Visit) -> Assessment:
+    day = visit_day(visit)
+    problems: list[str] = []
+    provider = visit.provider
+    if provider is None:
+        problems.append(_("No clinician is recorded for the visit."))
+    elif not provider.npi:
+        problems.append(
+            _("%(name)s has no NPI on file.") % {"name": provider.display_name},
+        )
+    if not BillingProfile.objects.filter(practice_id=visit.practice_id).exists():
+        problems.append(_("The practice's billing profile (group NPI, tax id) is not set up."))
+    payer, payer_problem = payer_of(visit)
+    if payer_problem:
+        problems.append(payer_problem)
+    profile, profile_problem = profile_for(payer, day)
+    if profile_problem:
+        problems.append(profile_problem)
+    modality = visit_modality(visit)
+    state, at_home = where_patient_was(visit)
+    location, location_problem = location_for(state=state, at_home=at_home, modality=modality)
+    if location_problem:
+        problems.append(location_problem)
+    problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
+    since = (visit.started_at or visit.created_at) - NEW_PATIENT_LOOKBACK
+    established = visit_selectors.seen_before(visit=visit, since=since)
+    facts = VisitFacts(
+        date_of_service=day,
+        payer=profile,
+        modality=modality,
+        location=location,
+        visit_minutes=visit_selectors.clinician_minutes(visit=visit),
+        patient_status=PatientStatus.ESTABLISHED if established else PatientStatus.NEW,
+        note_signed=visit_selectors.note_is_signed(visit),
+    )
+    return Assessment(
+        facts=facts,
+        payer=payer,
+        state=state,
+        at_home=at_home,
+        problems=problems,
+        rules_version=rules_version(profile, day),
+    )
+
+
+def visit_day(visit: Visit) -> date:
+    """The date of service: the day the visit took place, in the practice's time zone."""
+    moment = visit.started_at or visit.ended_at or visit.created_at
+    return timezone.localtime(moment, visit.practice.zone).date()
+
+
+def visit_modality(visit: Visit) -> Modality:
+    booked = visit.appointment.modality if visit.appointment else BookedModality.VIDEO
+    if booked == BookedModality.IN_PERSON:
+        return Modality.IN_PERSON
+    if booked == BookedModality.PHONE or visit.audio_only:
+        return Modality.AUDIO_ONLY
+    return Modality.VIDEO
+
+
+def where_patient_was(visit: Visit) -> tuple[str, bool | None]:
+    """The patient's state and whether they were at home (None: not known)."""
+    state = visit.appointment.patient_state if visit.appointment else ""
+    return state, None
+
+
+def location_for(
+    *, state: str, at_home: bool | None, modality: Modality
+) -> tuple[PatientLocation | None, str]:
+    """Where the patient was, as coding needs it, or why it is not known: home or elsewhere
+    decides the place of service."""
+    if modality == Modality.IN_PERSON:
+        return None, ""
+    if not state:
+        return None, _("The patient's state during the visit is not recorded.")
+    if at_home is None:
+        return None, _(
+            "The patient has not said whether they were at home; it decides the place of service."
+        )
+    return PatientLocation(state=state, at_home=at_home), ""
+
+
+def payer_of(visit: Visit) -> tuple[Payer | None, str]:
+    card = current_insurance_card(visit.patient)
+    if card is None:
+        return None, _("No insurance card on file for the patient.")
+    payer = Payer.objects.filter(practice_id=visit.practice_id, name__iexact=card.payer).first()
+    if payer is None:
+        return None, _("The insurer %(name)s is not set up as a payer.") % {"name": card.payer}
+    return payer, ""
+
+
+def profile_for(payer: Payer | None, day: date) -> tuple[PayerProfile, str]:
+    """The payer's coding rules; Medicare's when the payer is not known or its profile is
+    missing, so the suggestion still shows (the encounter stays in draft)."""
+    if payer is not None:
+        try:
+            profile = payer_profile(
+                payer.profile_kind,
+                on=day,
+                state=payer.profile_state or None,
+                variant=payer.profile_variant or None,
+            )
+        except NoRulesError:
+            problem = _("No coding rules for the payer %(name)s on %(day)s.") % {
+                "name": payer.name,
+                "day": day.isoformat(),
+            }
+        else:
+            return profile, ""
+    else:
+        problem = ""
+    return payer_profile(PayerKind.MEDICARE, on=day), problem
+
+
+def rules_version(profile: PayerProfile, day: date) -> str:
+    try:
+        codes = visit_codes_on(day).effective_from.isoformat()
+    except NoRulesError:
+        codes = "none"
+    state = f"-{profile.state}" if profile.state else ""
+    return f"visit codes {codes}; {profile.key}{state} {profile.effective_from.isoformat()}"
+
+
+def fee_for(*, practice_id: int, code: str, on: date) -> Decimal | None:
+    entry = (
+        FeeScheduleEntry.objects.filter(practice_id=practice_id, code=code, effective_from__lte=on)
+        .order_by("-effective_from")
+        .first()
+    )
+    return entry.charge if entry else None
+
+
+def write_lines(*, encounter: Encounter, suggestion: Suggestion) -> list[str]:
+    """Insert the suggested lines with their charges; returns the problems found in them."""
+    problems: list[str] = []
+    if not suggestion.lines:
+        problems.append(_("Nothing to bill: no line is supported by the documentation."))
+    lines = []
+    for position, line in enumerate(suggestion.lines, start=1):
+        fee = fee_for(
+            practice_id=encounter.practice_id, code=line.code, on=encounter.date_of_service
+        )
+        if fee is None:
+            problems.append(_("No fee for %(code)s in the fee schedule.") % {"code": line.code})
+        elif fee == 0:
+            problems.append(_("The charge for %(code)s is zero.") % {"code": line.code})
+        lines.append(
+            ClaimLine(
+                encounter=encounter,
+                position=position,
+                code=line.code,
+                modifiers=list(line.modifiers),
+                place_of_service=line.place_of_service,
+                units=line.units,
+                charge=(fee or Decimal(0)) * line.units,
+                diagnosis_pointers=list(line.diagnosis_pointers),
+                reason=line.reason,
+                suggested=True,
+            )
+        )
+    ClaimLine.objects.bulk_create(lines)
+    return problems

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from billing import services
+
+
+@shared_task
+def pull_completed_visits() -> int:
+    return services.pull_completed_visits()
