@@ -175,9 +175,10 @@ def visit_modality(visit: Visit) -> Modality:
 
 
 def where_patient_was(visit: Visit) -> tuple[str, bool | None]:
-    """The patient's state and whether they were at home (None: not known)."""
-    state = visit.appointment.patient_state if visit.appointment else ""
-    return state, None
+    """The patient's state and whether they were at home (None: not known): their answer in
+    the waiting room, else the state they gave when booking."""
+    location = visit_selectors.location_of(visit)
+    return location.state, location.at_home
 
 
 def location_for(

@@ -3,7 +3,8 @@
 `/ws/visits/<id>/` is the room: only admitted participants connect; frames are validated and
 relayed only within the visit's group (directed frames reach only their `to` peer).
 `/ws/visits/<id>/waiting/` is the waiting room: the patient hears when they are admitted, the
-provider's status and messages from staff."""
+provider's status, messages from staff, and when their clinician may not see them where they
+said they are (`location-refused`, `location-needed`)."""
 
 import uuid
 from importlib import import_module
@@ -200,9 +201,7 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
                 }
             )
         elif kind == "admit":
-            # CLINICIAN_ONLY frames come from a signed-in clinician's participant.
-            clinician = cast(User, self.scope["user"])
-            await database_sync_to_async(services.admit)(visit=self.visit, by=clinician)
+            await self.admit()
         elif kind == "waiting-message":
             await self.waiting_message(content)
         elif kind == "end":
@@ -212,6 +211,26 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
             await self.close()
         else:
             await super().handle(content)
+
+    async def admit(self) -> None:
+        # CLINICIAN_ONLY frames come from a signed-in clinician's participant.
+        clinician = cast(User, self.scope["user"])
+        try:
+            await database_sync_to_async(services.admit)(visit=self.visit, by=clinician)
+        except services.AdmissionRefused as refusal:
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": refusal.code,
+                    "message": refusal.message,
+                    "state": refusal.state,
+                }
+            )
+            return
+        except services.VisitError as error:
+            await self.send_error(error.code, error.message)
+            return
+        await self.send_json({"type": "admitted"})
 
     @staticmethod
     def flags(content: dict) -> dict:
@@ -287,6 +306,8 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
         await self.send_json(frame)
 
     async def visit_event(self, event: dict) -> None:
+        if event.get("to_role", self.participant.role) != self.participant.role:
+            return  # e.g. the patient's location is for the clinicians, not guests
         await self.send_json(event["event"])
         if event["event"].get("type") == "ended":
             await self.close()

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from scheduling.forms import state_select_choices
 from telehealth.accounts.forms import DateOfBirthForm  # noqa: F401  (the join link's check)
 
 
@@ -26,3 +27,32 @@ class AddendumForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("The signed note stays as it is; the addendum is kept beside it, dated."),
     )
+
+
+PLACE_CHOICES = [("home", _("At home")), ("other", _("Somewhere else"))]
+
+
+class LocationForm(forms.Form):
+    """The waiting room's "Where are you right now?"."""
+
+    state = forms.ChoiceField(
+        label=_("State you are in now"),
+        choices=state_select_choices,
+        error_messages={
+            "required": _("Choose the US state you are in right now."),
+            "invalid_choice": _("Choose the US state you are in right now."),
+        },
+    )
+    place = forms.ChoiceField(
+        label=_("Are you at home or somewhere else?"),
+        choices=PLACE_CHOICES,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Say whether you are at home or somewhere else."),
+            "invalid_choice": _("Say whether you are at home or somewhere else."),
+        },
+    )
+
+    @property
+    def at_home(self) -> bool:
+        return self.cleaned_data["place"] == "home"

@@ -38,6 +38,18 @@ class Visit(models.Model):
         blank=True,
         help_text='Shown to the waiting patient, e.g. "Running 5 minutes late".',
     )
+    # Where the patient is during a video or phone visit, as they answered in the waiting
+    # room: licensure, place of service and payment follow it. Until they answer, the
+    # appointment's booking answer stands in (visits.selectors.location_of).
+    patient_state = models.CharField(
+        max_length=2, blank=True, help_text="Two-letter US state the patient is in."
+    )
+    patient_at_home = models.BooleanField(
+        null=True, blank=True, help_text="At home (place of service 10) or somewhere else (02)."
+    )
+    location_confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the patient said where they are."
+    )
     waiting_since = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -49,6 +61,23 @@ class Visit(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["practice", "state"])]
+        constraints = [
+            # An answer is whole: a state and home-or-not, with its time; or nothing yet.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        location_confirmed_at__isnull=True,
+                        patient_state="",
+                        patient_at_home__isnull=True,
+                    )
+                    | (
+                        models.Q(location_confirmed_at__isnull=False, patient_at_home__isnull=False)
+                        & ~models.Q(patient_state="")
+                    )
+                ),
+                name="visit_location_answered_whole",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Visit #{self.pk} ({self.state})"

@@ -1,14 +1,17 @@
 """Reads of visits, scoped to the acting person: a signed-in user, or a patient who opened
 their join link and passed the date-of-birth check (a grant kept in their session)."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from telehealth.accounts.models import Role, User
+from scheduling.models import REMOTE_MODALITIES, Appointment
+from telehealth.accounts.models import Provider, Role, User
 from telehealth.accounts.selectors import patients_visible_to
 from visits.models import Participant, Visit, VisitNote
 
@@ -203,3 +206,85 @@ def clinician_minutes(*, visit: Visit) -> int:
 
 def note_is_signed(visit: Visit) -> bool:
     return VisitNote.objects.filter(visit=visit, signed_at__isnull=False).exists()
+
+
+ANSWERED = "answered"  # the patient said so in the waiting room
+FROM_BOOKING = "booking"  # what they said when booking stands in until they answer
+NOT_GIVEN = "not_given"  # neither (a walk-in before answering)
+
+
+@dataclass(frozen=True)
+class PatientLocation:
+    """Where the patient is for a visit, and who said so."""
+
+    state: str  # two-letter US state; "" when not given
+    at_home: bool | None  # None: not known (a booking names only the state)
+    source: str  # ANSWERED, FROM_BOOKING or NOT_GIVEN
+    confirmed_at: datetime | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.source == ANSWERED
+
+
+def booked_location(appointment: Appointment | None) -> PatientLocation:
+    """The state given at booking. Never the patient record's state: people travel, and the
+    record may be years old."""
+    if appointment is not None and appointment.patient_state:
+        return PatientLocation(state=appointment.patient_state, at_home=None, source=FROM_BOOKING)
+    return PatientLocation(state="", at_home=None, source=NOT_GIVEN)
+
+
+def location_of(visit: Visit) -> PatientLocation:
+    """Where the patient is: their waiting-room answer, else their booking answer."""
+    if visit.location_confirmed_at is not None:
+        return PatientLocation(
+            state=visit.patient_state,
+            at_home=visit.patient_at_home,
+            source=ANSWERED,
+            confirmed_at=visit.location_confirmed_at,
+        )
+    return booked_location(visit.appointment)
+
+
+def location_of_appointment(appointment: Appointment) -> PatientLocation:
+    """For a schedule row: its visit's location once the visit exists, else the booking's."""
+    try:
+        visit = appointment.visit
+    except ObjectDoesNotExist:
+        return booked_location(appointment)
+    return location_of(visit)
+
+
+def is_remote(visit: Visit) -> bool:
+    """Video or phone: a walk-in is a video visit; in-person visits have no licensure rule
+    here (the clinic is where the clinician is licensed)."""
+    return visit.appointment is None or visit.appointment.modality in REMOTE_MODALITIES
+
+
+def licensed_where_patient_is(*, provider: Provider | None, location: PatientLocation) -> bool:
+    """A remote visit needs a clinician licensed in the state the patient is in; a location
+    nobody gave licenses no one."""
+    return provider is not None and bool(location.state) and provider.is_licensed_in(location.state)
+
+
+def admission_refused_at(*, visit: Visit, clinician: User) -> PatientLocation | None:
+    """The patient's location when `clinician` may not start this visit there, else None."""
+    if not is_remote(visit):
+        return None
+    location = location_of(visit)
+    provider = Provider.objects.filter(user=clinician).first()
+    if licensed_where_patient_is(provider=provider, location=location):
+        return None
+    return location
+
+
+def provider_unlicensed_at(visit: Visit) -> PatientLocation | None:
+    """The patient's known location when the visit's own provider is not licensed there (the
+    waiting patient and the front desk are told before anyone tries to admit)."""
+    if visit.provider is None or not is_remote(visit):
+        return None
+    location = location_of(visit)
+    if not location.state or licensed_where_patient_is(provider=visit.provider, location=location):
+        return None
+    return location

@@ -12,7 +12,9 @@ from messaging.models import Category, Origin
 from scheduling import services as scheduling
 from scheduling.models import Appointment, Status
 from telehealth import links
+from telehealth.accounts.display import state_name
 from telehealth.accounts.models import User
+from telehealth.accounts.validation import US_STATES
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
@@ -20,13 +22,25 @@ from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
 from telehealth.realtime import broadcast_on_commit
 from visits import links as visits_links
+from visits import selectors
 from visits.models import ChatMessage, NoteAddendum, Participant, Presence, Visit, VisitNote
 
 
 class VisitError(Exception):
+    code = "visit_error"
+
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class AdmissionRefused(VisitError):
+    """The admitting clinician may not see the patient where the patient is."""
+
+    def __init__(self, message: str, *, code: str, state: str):
+        super().__init__(message)
+        self.code = code
+        self.state = state
 
 
 def room_group(visit_id: int) -> str:
@@ -99,29 +113,122 @@ def clinician_joins(*, visit: Visit, user: User, request=None) -> Participant:
 
 
 def admit(*, visit: Visit, by: User) -> Visit:
+    """Bring the waiting patient in and start the visit. A video or phone visit starts only
+    with a clinician licensed in the state the patient is in (their waiting-room answer, else
+    their booking's): otherwise AdmissionRefused, after the refusal is audited and the waiting
+    patient told. Takes the visit's row lock, as location_confirm does, so an answer given
+    meanwhile is judged."""
     with transaction.atomic():
         visit = Visit.objects.select_for_update().get(pk=visit.pk)
         patient = visit.participants.filter(role=Participant.Role.PATIENT).first()
         if patient is None:
-            raise VisitError("The patient is not in the waiting room.")
-        if patient.admitted_at is None:
-            patient.admitted_at = timezone.now()
-            patient.save(update_fields=["admitted_at"])
-        if visit.state in (Visit.State.SCHEDULED, Visit.State.WAITING):
-            visit.state = Visit.State.IN_PROGRESS
-            visit.started_at = visit.started_at or timezone.now()
-            visit.save(update_fields=["state", "started_at"])
-            if visit.appointment and visit.appointment.status in (
-                Status.BOOKED,
-                Status.CONFIRMED,
-                Status.CHECKED_IN,
-            ):
-                scheduling.appointment_set_status(
-                    appointment=visit.appointment, status=Status.IN_PROGRESS, by=by
-                )
-        audit.record(action=Action.UPDATE, actor=by, obj=visit, detail="patient admitted")
+            raise VisitError(_("The patient is not in the waiting room."))
+        refused_at = (
+            selectors.admission_refused_at(visit=visit, clinician=by)
+            if patient.admitted_at is None
+            else None
+        )
+        if refused_at is not None:
+            _refuse_admission(visit=visit, by=by, state=refused_at.state)
+        else:
+            _admit(visit=visit, patient=patient, by=by)
+    if refused_at is not None:  # raised after the commit: the refusal's audit and push stay
+        raise _refusal_error(visit=visit, state=refused_at.state)
+    return visit
+
+
+def _admit(*, visit: Visit, patient: Participant, by: User) -> None:
+    if patient.admitted_at is None:
+        patient.admitted_at = timezone.now()
+        patient.save(update_fields=["admitted_at"])
+    if visit.state in (Visit.State.SCHEDULED, Visit.State.WAITING):
+        visit.state = Visit.State.IN_PROGRESS
+        visit.started_at = visit.started_at or timezone.now()
+        visit.save(update_fields=["state", "started_at"])
+        if visit.appointment and visit.appointment.status in (
+            Status.BOOKED,
+            Status.CONFIRMED,
+            Status.CHECKED_IN,
+        ):
+            scheduling.appointment_set_status(
+                appointment=visit.appointment, status=Status.IN_PROGRESS, by=by
+            )
+    audit.record(action=Action.UPDATE, actor=by, obj=visit, detail="patient admitted")
+    broadcast_on_commit(
+        waiting_group(visit.pk), {"type": "visit.event", "event": {"type": "admitted"}}
+    )
+
+
+def _refuse_admission(*, visit: Visit, by: User, state: str) -> None:
+    audit.record(
+        action=Action.VIEW,
+        actor=by,
+        obj=visit,
+        patient=visit.patient,
+        detail=f"admission refused: not licensed where the patient is ({state or 'not given'})",
+    )
+    # The patient's page words it in their language, naming the state from its own list.
+    event = {"type": "location-refused", "state": state} if state else {"type": "location-needed"}
+    broadcast_on_commit(waiting_group(visit.pk), {"type": "visit.event", "event": event})
+
+
+def _refusal_error(*, visit: Visit, state: str) -> AdmissionRefused:
+    patient = visit.patient.display_name
+    if not state:
+        return AdmissionRefused(
+            _(
+                "%(patient)s has not said where they are right now, so this visit cannot "
+                "start yet. They have been asked in the waiting room."
+            )
+            % {"patient": patient},
+            code="location_needed",
+            state="",
+        )
+    return AdmissionRefused(
+        _(
+            "You are not licensed in %(state)s, where %(patient)s is right now, so this visit "
+            "cannot start. They have been told, and can update their location if they are "
+            "somewhere else."
+        )
+        % {"state": state_name(state), "patient": patient},
+        code="not_licensed",
+        state=state,
+    )
+
+
+def location_confirm(
+    *, visit: Visit, state: str, at_home: bool, by: User | None = None, request=None
+) -> Visit:
+    """The patient says where they are right now (a US state, at home or not). It replaces
+    the booking's answer for licensure and billing; the clinicians in the room see it."""
+    state = (state or "").strip().upper()
+    if state not in US_STATES:
+        raise VisitError(_("Choose the US state you are in right now."))
+    if not isinstance(at_home, bool):
+        raise VisitError(_("Say whether you are at home or somewhere else."))
+    with transaction.atomic():
+        visit = Visit.objects.select_for_update().get(pk=visit.pk)
+        if visit.state == Visit.State.ENDED:
+            raise VisitError(_("This visit has ended."))
+        visit.patient_state = state
+        visit.patient_at_home = at_home
+        visit.location_confirmed_at = timezone.now()
+        visit.save(update_fields=["patient_state", "patient_at_home", "location_confirmed_at"])
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=visit,
+            patient=visit.patient,
+            request=request,
+            detail=f"patient location confirmed: {state}, {'home' if at_home else 'not home'}",
+        )
         broadcast_on_commit(
-            waiting_group(visit.pk), {"type": "visit.event", "event": {"type": "admitted"}}
+            room_group(visit.pk),
+            {
+                "type": "visit.event",
+                "to_role": Participant.Role.CLINICIAN,
+                "event": {"type": "patient-location", "state": state, "at_home": at_home},
+            },
         )
     return visit
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("visits/walk-in/", views.walk_in, name="walk-in"),
     path("visits/<int:visit_id>/take/", views.walk_in_take, name="walk-in-take"),
     path("visits/<int:visit_id>/waiting/", views.waiting, name="waiting"),
+    path("visits/<int:visit_id>/location/", views.location, name="location"),
     path("visits/<int:visit_id>/room/", views.room, name="room"),
     path("visits/<int:visit_id>/note/", views.note_save, name="note-save"),
     path("visits/<int:visit_id>/invite/", views.invite_guest, name="invite"),

@@ -25,11 +25,12 @@ from telehealth.accounts.access import (
     patient_required,
     staff_required,
 )
+from telehealth.accounts.display import US_STATE_NAMES, state_name
 from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
 from visits import links as visits_links
 from visits import selectors, services
-from visits.forms import AddendumForm, DateOfBirthForm, NoteForm
+from visits.forms import AddendumForm, DateOfBirthForm, LocationForm, NoteForm
 from visits.ice import ice_servers
 from visits.models import Participant, Visit, VisitNote
 
@@ -182,16 +183,98 @@ def waiting(request, visit_id: int):
     participant = services.patient_arrives(visit=visit, request=request)
     if participant.admitted_at and visit.state == Visit.State.IN_PROGRESS:
         return redirect("visits:room", visit_id=visit.pk)
-    ahead = selectors.waiting_patients_ahead(visit=visit)
+    return _waiting_page(request, visit)
+
+
+def not_licensed_text(state: str) -> str:
+    """What the waiting patient reads when their clinician may not see them where they are."""
+    return _(
+        "Your clinician can't see you while you're in %(state)s. If you're somewhere else, "
+        "update your location; the practice has been told."
+    ) % {"state": state}
+
+
+def _location_form(location: selectors.PatientLocation) -> LocationForm:
+    """Filled with what we know: the booking's state until they answer; home or not only
+    from their own answer."""
+    initial: dict[str, str] = {"state": location.state}
+    if location.answered:
+        initial["place"] = "home" if location.at_home else "other"
+    return LocationForm(initial=initial)
+
+
+def _waiting_page(request, visit: Visit, *, form: LocationForm | None = None, status: int = 200):
+    location = selectors.location_of(visit)
+    unlicensed = selectors.provider_unlicensed_at(visit)
     return render(
         request,
         "visits/waiting.html",
         {
             "visit": visit,
-            "ahead": ahead,
+            "ahead": selectors.waiting_patients_ahead(visit=visit),
             "ice_servers": ice_servers(user_id=f"patient-{visit.patient_id}"),
+            "location_form": form or _location_form(location),
+            "location_saved": _location_saved(location),
+            "not_licensed": not_licensed_text(state_name(unlicensed.state)) if unlicensed else "",
+            # The page fills in the state's name when a refusal arrives over the socket.
+            "not_licensed_template": not_licensed_text("{state}"),
         },
+        status=status,
     )
+
+
+def _location_saved(location: selectors.PatientLocation) -> str:
+    if not location.answered:
+        return ""
+    place = _("at home") if location.at_home else _("somewhere else")
+    return _("Saved: you are in %(state)s, %(place)s.") % {
+        "state": state_name(location.state),
+        "place": place,
+    }
+
+
+@phi_view
+@require_POST
+def location(request, visit_id: int):
+    """The waiting patient answers "Where are you right now?" (a form post, or fetch asking for
+    JSON from the waiting room's script). Their portal login or join-link grant only."""
+    if request.user.is_authenticated and request.user.is_staff_role:
+        raise Http404
+    visit = _patient_visit(request, visit_id)
+    form = LocationForm(request.POST)
+    if not form.is_valid():
+        if _wants_json(request):
+            problems = [str(message) for errors in form.errors.values() for message in errors]
+            return JsonResponse({"detail": " ".join(problems)}, status=400)
+        return _waiting_page(request, visit, form=form, status=400)
+    try:
+        visit = services.location_confirm(
+            visit=visit,
+            state=form.cleaned_data["state"],
+            at_home=form.at_home,
+            by=request.user if request.user.is_authenticated else None,
+            request=request,
+        )
+    except services.VisitError as error:  # the visit ended meanwhile
+        if _wants_json(request):
+            return JsonResponse({"detail": error.message}, status=409)
+        return render(
+            request, "scheduling/link_problem.html", {"problem": error.message}, status=409
+        )
+    if _wants_json(request):
+        location = selectors.location_of(visit)
+        unlicensed = selectors.provider_unlicensed_at(visit)
+        return JsonResponse(
+            {
+                "state": location.state,
+                "at_home": location.at_home,
+                "saved": _location_saved(location),
+                "not_licensed": (
+                    not_licensed_text(state_name(unlicensed.state)) if unlicensed else ""
+                ),
+            }
+        )
+    return redirect("visits:waiting", visit_id=visit.pk)
 
 
 @phi_view
@@ -226,6 +309,15 @@ def room(request, visit_id: int):
         "is_clinician": participant.role == Participant.Role.CLINICIAN,
     }
     if context["is_clinician"]:
+        context["location"] = selectors.location_of(visit)
+        context["location_refused"] = selectors.admission_refused_at(
+            visit=visit, clinician=request.user
+        )
+        # For the live update of the location when the patient answers during the visit.
+        context["state_names"] = {code: str(name) for code, name in US_STATE_NAMES.items()}
+        provider = getattr(request.user, "provider", None)
+        context["licensed_states"] = provider.licensed_states if provider else []
+        context["unlicensed_label"] = _("Not licensed in %(state)s") % {"state": "{state}"}
         note = getattr(visit, "note", None)
         context["note_form"] = NoteForm(initial=note.soap if note else None)
         context["note"] = note
@@ -276,9 +368,12 @@ def today(request):
         # Shown beside each row; not a column.
         appointment.intake_status = intake_selectors.status_of(appointment.patient)  # type: ignore[attr-defined]
         appointment.join_url = join_urls.get(appointment.pk, "")  # type: ignore[attr-defined]
+        appointment.location = selectors.location_of_appointment(appointment)  # type: ignore[attr-defined]
+        appointment.unlicensed = _unlicensed_state(appointment)  # type: ignore[attr-defined]
     walk_ins = list(selectors.walk_in_queue(user=request.user))
     for visit in walk_ins:
         note_phi_access(request, visit)
+        visit.location = selectors.location_of(visit)  # type: ignore[attr-defined]
     template = (
         "visits/_today_rows.html" if request.headers.get("HX-Request") else "visits/today.html"
     )
@@ -287,6 +382,16 @@ def today(request):
         template,
         {"appointments": rows, "now": timezone.now(), "walk_ins": walk_ins},
     )
+
+
+def _unlicensed_state(appointment) -> str:
+    """The state of a remote appointment's patient where its provider is not licensed."""
+    location = appointment.location
+    if not location.state or appointment.modality == "in_person":
+        return ""
+    if selectors.licensed_where_patient_is(provider=appointment.provider, location=location):
+        return ""
+    return location.state
 
 
 @clinician_required

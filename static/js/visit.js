@@ -141,10 +141,48 @@
         ended = true;
         finish();
         break;
+      case "admitted":
+        if (admit) admit.remove();
+        showAdmitProblem("");
+        break;
+      case "patient-location":
+        showPatientLocation(frame.state, frame.at_home);
+        break;
       case "error":
-        addChat("", frame.message);
+        if (admit && ADMISSION_ERRORS.has(frame.code)) {
+          showAdmitProblem(frame.message);
+          admit.disabled = false;
+        } else {
+          addChat("", frame.message);
+        }
         break;
     }
+  }
+
+  // Admission: refused when the clinician is not licensed where the patient is; the patient
+  // can change their answer, which reaches this page as "patient-location".
+  const admit = root.querySelector("[data-admit]");
+  const admitProblem = root.querySelector("[data-admit-problem]");
+  const ADMISSION_ERRORS = new Set(["not_licensed", "location_needed", "visit_error"]);
+
+  function showAdmitProblem(message) {
+    if (!admitProblem) return;
+    admitProblem.textContent = message;
+    admitProblem.hidden = !message;
+  }
+
+  function showPatientLocation(state, atHome) {
+    const place = root.querySelector("[data-patient-location]");
+    if (!place) return;
+    const names = JSON.parse(document.getElementById("state-names").textContent);
+    place.textContent = `${names[state] || state} · ${atHome ? place.dataset.home : place.dataset.elsewhere}`;
+    if (!place.dataset.licensedStates.split(",").includes(state)) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge--urgent";
+      badge.textContent = place.dataset.unlicensed.replace("{state}", names[state] || state);
+      place.append(" ", badge);
+    }
+    showAdmitProblem("");
   }
 
   function showMuteState(id, audio, video) {
@@ -327,8 +365,7 @@
     screenTrack.addEventListener("ended", () => share.click());
   });
 
-  const admit = root.querySelector("[data-admit]");
-  if (admit) admit.addEventListener("click", () => { send({ type: "admit" }); admit.remove(); });
+  if (admit) admit.addEventListener("click", () => { admit.disabled = true; send({ type: "admit" }); });
   const end = root.querySelector("[data-end]");
   if (end) end.addEventListener("click", () => send({ type: "end" }));
   const leave = root.querySelector("[data-leave]");

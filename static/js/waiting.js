@@ -1,5 +1,7 @@
-// Waiting room: camera/microphone/speaker check with a live preview and level meter, and a
-// socket that moves the patient into the room the moment they are admitted.
+// Waiting room: "Where are you right now?" saved without leaving the page, a
+// camera/microphone/speaker check with a live preview and level meter, and a socket that moves
+// the patient into the room the moment they are admitted (or says why their clinician cannot
+// see them where they are).
 (function () {
   "use strict";
   const root = document.querySelector("[data-waiting]");
@@ -74,6 +76,49 @@
     if (preview.setSinkId) preview.setSinkId(event.target.value).catch(() => {});
   });
 
+  // The location form posts as a plain form without this script; with it, the answer is
+  // saved in place so the camera check and the socket carry on.
+  const locationForm = root.querySelector("[data-location-form]");
+  const locationProblem = root.querySelector("[data-location-problem]");
+  const locationError = root.querySelector("[data-location-error]");
+  const locationSaved = root.querySelector("[data-location-saved]");
+  const stateSelect = locationForm.querySelector("select[name=state]");
+
+  function showLocationProblem(message) {
+    locationProblem.textContent = message || "";
+    locationProblem.hidden = !message;
+  }
+
+  function stateName(code) {
+    const option = [...stateSelect.options].find((o) => o.value === code);
+    return option ? option.textContent : code;
+  }
+
+  locationForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = locationForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const response = await fetch(locationForm.action, {
+        method: "POST", credentials: "same-origin",
+        headers: { Accept: "application/json" },
+        body: new FormData(locationForm),
+      });
+      const body = await response.json();
+      locationError.hidden = response.ok;
+      locationError.textContent = response.ok ? "" : body.detail;
+      if (response.ok) {
+        locationSaved.textContent = body.saved;
+        showLocationProblem(body.not_licensed);
+      }
+    } catch (error) {
+      locationError.textContent = locationError.dataset.failed;
+      locationError.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}${root.dataset.wsUrl}`);
@@ -87,6 +132,12 @@
         const note = root.querySelector("[data-provider-status]");
         note.textContent = frame.text || frame.provider_status;
         note.hidden = !note.textContent;
+      } else if (frame.type === "location-refused") {
+        showLocationProblem(locationProblem.dataset.template.replace("{state}", stateName(frame.state)));
+        locationProblem.scrollIntoView({ block: "center" });
+      } else if (frame.type === "location-needed") {
+        showLocationProblem(locationProblem.dataset.needed);
+        locationProblem.scrollIntoView({ block: "center" });
       } else if (frame.type === "message") {
         const note = root.querySelector("[data-staff-message]");
         note.textContent = frame.text;

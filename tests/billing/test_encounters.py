@@ -28,12 +28,17 @@ from visits.models import Presence
 FEES = {"99202": "110.00", "99203": "160.00", "99212": "75.00", "99213": "120.00"}
 
 
-def ended_visit(world, video_type, *, minutes=25, state="MA", video=True, start=None):
-    """A video visit the clinician spent `minutes` in, ended now."""
+def ended_visit(
+    world, video_type, *, minutes=25, state="MA", at_home=None, video=True, start=None
+):
+    """A video visit the clinician spent `minutes` in, ended now. The patient gave `state` when
+    booking, and answered in the waiting room when `at_home` is given."""
     visit = make_visit(world, video_type, start=start)
     visit.appointment.patient_state = state
     visit.appointment.save(update_fields=["patient_state"])
     visit_services.patient_arrives(visit=visit)
+    if at_home is not None:
+        visit_services.location_confirm(visit=visit, state=state, at_home=at_home)
     clinician = visit_services.clinician_joins(visit=visit, user=world.clinician)
     visit_services.admit(visit=visit, by=world.clinician)
     if video:

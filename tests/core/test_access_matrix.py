@@ -121,6 +121,9 @@ ROUTES: dict[str, Access] = {
     # Signed-in users or holders of a visit grant (403 otherwise; tests/visits).
     "visits:device-check": Access(public=True, method="post", ok=(403,)),
     "visits:waiting": Access(public=True, kwargs={"visit_id": 1}),
+    # The patient's answer to "Where are you right now?": by the same grant or portal login
+    # as the waiting room; anonymous, other patients and staff get 404 (tests/visits).
+    "visits:location": Access(public=True, method="post", kwargs={"visit_id": 1}),
     "visits:room": Access(public=True, kwargs={"visit_id": 1}),
     "messaging:mine": Access(roles=frozenset({Role.PATIENT})),
     "messaging:new": Access(roles=frozenset({Role.PATIENT})),

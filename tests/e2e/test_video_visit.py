@@ -1,6 +1,7 @@
 """Two real Chromium pages with fake cameras: the patient opens their join link, passes the
-date-of-birth check and waits; the clinician admits them; both reach ICE `connected` and
-decode each other's video."""
+date-of-birth check and waits; the clinician cannot admit them from the state they booked in,
+until the patient says where they really are; then both reach ICE `connected` and decode
+each other's video."""
 
 from datetime import timedelta
 
@@ -20,7 +21,7 @@ from tests.e2e.conftest import DESKTOP, PHONE, screenshot, wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def video_appointment(world, video_type):
+def video_appointment(world, video_type, *, patient_state="MA"):
     start = timezone.now() + timedelta(minutes=5)
     return Appointment.objects.create(
         practice=world.practice,
@@ -33,6 +34,7 @@ def video_appointment(world, video_type):
         blocked_end=start + timedelta(minutes=30),
         modality="video",
         booked_via="staff",
+        patient_state=patient_state,  # where they said they would be, as bookings record
     )
 
 
@@ -47,7 +49,8 @@ def signed_in_context(browser, server, user):
 
 
 def test_patient_waits_clinician_admits_and_both_see_video(world, video_type, browser):
-    appointment = video_appointment(world, video_type)
+    # Booked from Texas, where Dr Alpha is not licensed; on the day they are home in Boston.
+    appointment = video_appointment(world, video_type, patient_state="TX")
     with AsgiServer() as server:
         patient_context = browser.new_context(
             viewport=DESKTOP, permissions=["camera", "microphone"]
@@ -69,8 +72,21 @@ def test_patient_waits_clinician_admits_and_both_see_video(world, video_type, br
         clinician = clinician_context.new_page()
         clinician.goto(f"{server.url}/visits/")
         expect(clinician.get_by_text("Waiting 0 minutes")).to_be_visible()
+        expect(clinician.get_by_text("Texas (from booking) Not licensed in Texas")).to_be_visible()
         clinician.get_by_role("button", name="Open visit room").click()
         expect(clinician.get_by_role("button", name="Admit patient")).to_be_enabled()
+        clinician.get_by_role("button", name="Admit patient").click()
+        expect(clinician.get_by_role("alert")).to_contain_text("You are not licensed in Texas")
+        expect(patient.get_by_role("alert")).to_contain_text(
+            "Your clinician can't see you while you're in Texas."
+        )
+        patient.get_by_label("State you are in now").select_option("MA")
+        patient.get_by_label("At home").check()
+        patient.get_by_role("button", name="Save my location").click()
+        expect(patient.get_by_text("Saved: you are in Massachusetts, at home.")).to_be_visible()
+        expect(patient.get_by_role("alert")).to_be_hidden()
+        expect(clinician.get_by_text("Massachusetts · at home", exact=True)).to_be_visible()
+        expect(clinician.get_by_role("alert")).to_be_hidden()
         clinician.get_by_role("button", name="Admit patient").click()
 
         patient.wait_for_url("**/visits/*/room/", timeout=10000)

@@ -28,4 +28,5 @@ def video_visit_at(world, video_type, start: datetime, patient=None):
         blocked_end=start + timedelta(minutes=20),
         modality="video",
         booked_via="staff",
+        patient_state="MA",  # where they said they would be, as every booking records
     )

@@ -36,6 +36,7 @@ def make_visit(world, video_type, patient=None, start=None):
         blocked_end=start + timedelta(minutes=20),
         modality="video",
         booked_via="staff",
+        patient_state="MA",  # where they said they would be, as every booking records
     )
     return services.visit_for_appointment(appointment)
 
