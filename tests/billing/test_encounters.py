@@ -28,9 +28,7 @@ from visits.models import Presence
 FEES = {"99202": "110.00", "99203": "160.00", "99212": "75.00", "99213": "120.00"}
 
 
-def ended_visit(
-    world, video_type, *, minutes=25, state="MA", at_home=None, video=True, start=None
-):
+def ended_visit(world, video_type, *, minutes=25, state="MA", at_home=None, video=True, start=None):
     """A video visit the clinician spent `minutes` in, ended now. The patient gave `state` when
     booking, and answered in the waiting room when `at_home` is given."""
     visit = make_visit(world, video_type, start=start)
@@ -122,6 +120,88 @@ class TestPull:
             action="create", object_type="billing.Encounter", object_id=str(encounter.pk)
         ).exists()
 
+    @pytest.mark.parametrize(
+        ("kind", "variant", "at_home", "video", "code", "modifiers", "place"),
+        [
+            ("commercial", "", True, True, "99202", ["95"], "10"),
+            ("commercial", "", False, True, "99202", ["95"], "02"),
+            ("medicare", "", True, True, "99202", [], "10"),
+            ("medicare", "", False, True, "99202", [], "02"),
+            ("commercial", "", True, False, "99202", ["93"], "10"),
+            ("medicaid", "", True, True, "99202", ["95"], "10"),
+            ("commercial", "commercial-telemedicine-codes", True, True, "98000", [], "10"),
+        ],
+    )
+    def test_lines_are_coded_by_the_payer_and_where_the_patient_was(
+        self, world, video_type, kind, variant, at_home, video, code, modifiers, place
+    ):
+        billing_set_up(world, payer_kind=kind, variant=variant)
+        insurance_card(world.patient)
+        ended_visit(world, video_type, minutes=25, at_home=at_home, video=video)
+        services.pull_completed_visits()
+
+        encounter = Encounter.objects.get()
+        assert encounter.patient_at_home is at_home
+        [line] = encounter.lines.all()
+        assert (line.code, line.modifiers, line.place_of_service) == (code, modifiers, place)
+        assert line.units == 1 and line.suggested and line.position == 1
+        assert "25" in line.reason
+        assert "The note is not signed yet." in encounter.review_notes
+
+    def test_a_documented_visit_waits_only_for_its_diagnosis(self, world, video_type):
+        billing_set_up(world)
+        insurance_card(world.patient)
+        ended_visit(world, video_type, minutes=35, at_home=True)
+        services.pull_completed_visits()
+
+        encounter = Encounter.objects.get()
+        [line] = encounter.lines.all()
+        assert (line.code, line.charge) == ("99203", Decimal("160.00"))
+        assert encounter.problems == ["No diagnosis yet: add at least one ICD-10-CM code."]
+        assert encounter.status == Encounter.Status.DRAFT
+        assert encounter.not_billed == []
+
+    def test_a_code_without_a_fee_is_listed_and_charged_nothing(self, world, video_type):
+        billing_set_up(world)
+        FeeScheduleEntry.objects.filter(code="99202").delete()
+        insurance_card(world.patient)
+        ended_visit(world, video_type, minutes=25, at_home=True)
+        services.pull_completed_visits()
+        encounter = Encounter.objects.get()
+        assert "No fee for 99202 in the fee schedule." in encounter.problems
+        assert encounter.lines.get().charge == Decimal("0")
+
+    def test_a_zero_fee_is_listed(self, world, video_type):
+        billing_set_up(world)
+        FeeScheduleEntry.objects.filter(code="99202").update(charge=Decimal("0"))
+        insurance_card(world.patient)
+        ended_visit(world, video_type, minutes=25, at_home=True)
+        services.pull_completed_visits()
+        assert "The charge for 99202 is zero." in Encounter.objects.get().problems
+
+    def test_the_fee_in_force_on_the_date_of_service_applies(self, world, video_type):
+        billing_set_up(world)
+        FeeScheduleEntry.objects.create(
+            practice=world.practice,
+            code="99202",
+            charge=Decimal("999.00"),
+            effective_from=timezone.localdate() + timedelta(days=2),
+        )
+        insurance_card(world.patient)
+        ended_visit(world, video_type, minutes=25, at_home=True)
+        services.pull_completed_visits()
+        assert Encounter.objects.get().lines.get().charge == Decimal("110.00")
+
+    def test_too_few_minutes_bill_nothing_and_say_why(self, world, video_type):
+        billing_set_up(world)
+        insurance_card(world.patient)
+        ended_visit(world, video_type, minutes=5, at_home=True)
+        services.pull_completed_visits()
+        encounter = Encounter.objects.get()
+        assert not encounter.lines.exists()
+        assert encounter.not_billed and encounter.not_billed[0]["reason"]
+        assert "Nothing to bill: no line is supported by the documentation." in encounter.problems
+
     def test_a_visit_not_ended_is_not_pulled(self, world, video_type):
         visit = make_visit(world, video_type)
         visit_services.patient_arrives(visit=visit)
@@ -194,7 +274,7 @@ class TestPull:
 def test_concurrent_pulls_build_one_encounter(require_postgres, world, video_type):
     billing_set_up(world)
     insurance_card(world.patient)
-    ended_visit(world, video_type)
+    ended_visit(world, video_type, at_home=True)
     runs = 8
     barrier = threading.Barrier(runs)
     built: list[object] = []
@@ -218,8 +298,7 @@ def test_concurrent_pulls_build_one_encounter(require_postgres, world, video_typ
         thread.join()
     assert sorted(built, key=str) == [0] * (runs - 1) + [1]
     encounter = Encounter.objects.get()
-    lines = list(encounter.lines.values_list("position", flat=True))
-    assert lines == sorted(set(lines))
+    assert list(encounter.lines.values_list("position", "code")) == [(1, "99202")]
     assert AuditEvent.objects.filter(object_type="billing.Encounter").count() == 1
 
 
