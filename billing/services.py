@@ -8,6 +8,7 @@ or a run at the same time on another worker, finds the row there and writes noth
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -21,6 +22,7 @@ from billing.rules.records import Modality, PatientStatus, PayerKind, PayerProfi
 from billing.suggestions import Suggestion
 from intake.selectors import current_insurance_card
 from scheduling.models import Modality as BookedModality
+from telehealth.accounts.models import Patient, Provider
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from visits import selectors as visit_selectors
@@ -60,35 +62,52 @@ class Assessment:
 
 
 def encounter_from_visit(*, visit: Visit) -> Encounter | None:
-    """The visit's encounter with its suggested lines, or None when another run built it.
+    """The visit's encounter with its suggested lines, or None when another run built it."""
+    assessment = assess_visit(visit)
+    facts = assessment.facts
+    return encounter_insert(
+        practice_id=visit.practice_id,
+        source=visit_source(visit),
+        fields={
+            "patient": visit.patient,
+            "kind": Encounter.Kind.VISIT,
+            "visit": visit,
+            "rendering_provider": visit.provider,
+            "date_of_service": facts.date_of_service,
+            "minutes": facts.minutes,
+            "modality": facts.modality.value,
+            "patient_state": assessment.state,
+            "patient_at_home": assessment.at_home,
+            "payer": assessment.payer,
+            "rules_version": assessment.rules_version,
+        },
+        suggestion=suggest(facts),
+        problems=assessment.problems,
+        detail=f"encounter from visit {visit.pk}",
+    )
+
+
+def encounter_insert(
+    *,
+    practice_id: int,
+    source: str,
+    fields: dict[str, Any],
+    suggestion: Suggestion,
+    problems: list[str],
+    detail: str,
+) -> Encounter | None:
+    """Insert an encounter with its lines, or nothing when `source` was already billed.
 
     The insert goes first, inside the unique (practice, source): on PostgreSQL a concurrent
     run's insert waits for ours and then finds the row, so only the run that inserted writes
     lines and the audit event."""
-    assessment = assess_visit(visit)
-    facts = assessment.facts
-    suggestion = suggest(facts)
     with transaction.atomic():
         encounter, created = Encounter.objects.get_or_create(
-            practice_id=visit.practice_id,
-            source=visit_source(visit),
-            defaults={
-                "patient_id": visit.patient_id,
-                "kind": Encounter.Kind.VISIT,
-                "visit": visit,
-                "rendering_provider": visit.provider,
-                "date_of_service": facts.date_of_service,
-                "minutes": facts.minutes,
-                "modality": facts.modality.value,
-                "patient_state": assessment.state,
-                "patient_at_home": assessment.at_home,
-                "payer": assessment.payer,
-                "rules_version": assessment.rules_version,
-            },
+            practice_id=practice_id, source=source, defaults=fields
         )
         if not created:
             return None
-        problems = assessment.problems + write_lines(encounter=encounter, suggestion=suggestion)
+        problems = problems + write_lines(encounter=encounter, suggestion=suggestion)
         encounter.problems = problems
         encounter.review_notes = list(suggestion.needs_review)
         encounter.not_billed = [
@@ -99,9 +118,9 @@ def encounter_from_visit(*, visit: Visit) -> Encounter | None:
         audit.record(
             action=Action.CREATE,
             obj=encounter,
-            patient=visit.patient,
+            patient=encounter.patient,
             actor_label=PULL_LABEL,
-            detail=f"encounter from visit {visit.pk}: {encounter.status}",
+            detail=f"{detail}: {encounter.status}",
         )
     return encounter
 
@@ -120,13 +139,10 @@ def assess_visit(visit: Visit) -> Assessment:
     provider = visit.provider
     if provider is None:
         problems.append(_("No clinician is recorded for the visit."))
-    elif not provider.npi:
-        problems.append(
-            _("%(name)s has no NPI on file.") % {"name": provider.display_name},
-        )
-    if not BillingProfile.objects.filter(practice_id=visit.practice_id).exists():
-        problems.append(_("The practice's billing profile (group NPI, tax id) is not set up."))
-    payer, payer_problem = payer_of(visit)
+    else:
+        problems += npi_problems(provider)
+    problems += billing_profile_problems(visit.practice_id)
+    payer, payer_problem = payer_of(visit.patient)
     if payer_problem:
         problems.append(payer_problem)
     profile, profile_problem = profile_for(payer, day)
@@ -157,6 +173,12 @@ def assess_visit(visit: Visit) -> Assessment:
         problems=problems,
         rules_version=rules_version(profile, day),
     )
+
+
+def npi_problems(provider: Provider) -> list[str]:
+    if provider.npi:
+        return []
+    return [_("%(name)s has no NPI on file.") % {"name": provider.display_name}]
 
 
 def visit_day(visit: Visit) -> date:
@@ -197,11 +219,17 @@ def location_for(
     return PatientLocation(state=state, at_home=at_home), ""
 
 
-def payer_of(visit: Visit) -> tuple[Payer | None, str]:
-    card = current_insurance_card(visit.patient)
+def billing_profile_problems(practice_id: int) -> list[str]:
+    if BillingProfile.objects.filter(practice_id=practice_id).exists():
+        return []
+    return [_("The practice's billing profile (group NPI, tax id) is not set up.")]
+
+
+def payer_of(patient: Patient) -> tuple[Payer | None, str]:
+    card = current_insurance_card(patient)
     if card is None:
         return None, _("No insurance card on file for the patient.")
-    payer = Payer.objects.filter(practice_id=visit.practice_id, name__iexact=card.payer).first()
+    payer = Payer.objects.filter(practice_id=patient.practice_id, name__iexact=card.payer).first()
     if payer is None:
         return None, _("The insurer %(name)s is not set up as a payer.") % {"name": card.payer}
     return payer, ""
