@@ -5,6 +5,7 @@ call it. The pull is idempotent through `Encounter.source`, unique per practice:
 or a run at the same time on another worker, finds the row there and writes nothing.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -15,12 +16,16 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing import monitoring
 from billing.coding import PatientLocation, VisitFacts, suggest
 from billing.models import BillingProfile, ClaimLine, Encounter, FeeScheduleEntry, Payer
-from billing.rules import NoRulesError, payer_profile, visit_codes_on
+from billing.rules import NoRulesError, monitoring_rules_on, payer_profile, visit_codes_on
 from billing.rules.records import Modality, PatientStatus, PayerKind, PayerProfile
 from billing.suggestions import Suggestion
 from intake.selectors import current_insurance_card
+from rpm import selectors as rpm_selectors
+from rpm.models import TimeLog
+from rpm.selectors import MonitoringEpisode
 from scheduling.models import Modality as BookedModality
 from telehealth.accounts.models import Patient, Provider
 from telehealth.audit import services as audit
@@ -306,3 +311,156 @@ def write_lines(*, encounter: Encounter, suggestion: Suggestion) -> list[str]:
         )
     ClaimLine.objects.bulk_create(lines)
     return problems
+
+
+def pull_monitoring(*, now: datetime | None = None) -> int:
+    """Build the encounters of remote monitoring that are due; returns how many were built.
+
+    Device supply and setup: one encounter per patient per 30-day period, once the period has
+    ended or already reached full device supply. Treatment management: one per patient per
+    calendar month, once the month has ended. A period or month with nothing to bill builds
+    nothing and is looked at again on the next run."""
+    now = now or timezone.now()
+    built = 0
+    for episode in rpm_selectors.monitoring_episodes():
+        today = timezone.localtime(now, episode.patient.practice.zone).date()
+        billed = set(
+            Encounter.objects.filter(
+                practice_id=episode.patient.practice_id, patient=episode.patient
+            ).values_list("source", flat=True)
+        )
+        for period in monitoring.periods_until(start=episode.start, until=today):
+            source = period_source(episode.patient, period)
+            if source not in billed and period_encounter(
+                episode=episode, period=period, today=today, source=source
+            ):
+                built += 1
+        for first in months_ended(start=episode.start, today=today):
+            source = month_source(episode.patient, first)
+            if source not in billed and month_encounter(
+                episode=episode, first=first, source=source
+            ):
+                built += 1
+    return built
+
+
+def period_source(patient: Patient, period: monitoring.MonitoringPeriod) -> str:
+    return f"rpm:{patient.pk}:{period.start.isoformat()}"
+
+
+def month_source(patient: Patient, first: date) -> str:
+    return f"rpm-month:{patient.pk}:{first:%Y-%m}"
+
+
+def months_ended(*, start: date, today: date) -> list[date]:
+    """The first day of every calendar month of monitoring that has ended by today."""
+    months = []
+    first = start.replace(day=1)
+    while monitoring.month_of(first.year, first.month)[1] < today:
+        months.append(first)
+        first = monitoring.month_of(first.year, first.month)[1] + timedelta(days=1)
+    return months
+
+
+def period_encounter(
+    *, episode: MonitoringEpisode, period: monitoring.MonitoringPeriod, today: date, source: str
+) -> Encounter | None:
+    patient = episode.patient
+    readings = rpm_selectors.reading_dates_by_device(
+        patient=patient, first=period.start, last=period.end
+    )
+    payer, profile, problems = monitoring_payer(patient, period.end)
+    suggestion = monitoring.period_lines(
+        period=period, readings=readings, as_of=today, place_of_service=profile.pos_in_person
+    )
+    if not suggestion.lines:
+        return None
+    provider = ordering_provider(episode.clinician_ids)
+    return encounter_insert(
+        practice_id=patient.practice_id,
+        source=source,
+        fields={
+            "patient": patient,
+            "kind": Encounter.Kind.MONITORING,
+            "rendering_provider": provider,
+            "date_of_service": min(period.end, today),
+            "payer": payer,
+            "rules_version": monitoring_rules_version(period.end),
+        },
+        suggestion=suggestion,
+        problems=monitoring_problems(patient, provider) + problems,
+        detail=f"monitoring encounter for {period.start}-{period.end}",
+    )
+
+
+def month_encounter(*, episode: MonitoringEpisode, first: date, source: str) -> Encounter | None:
+    patient = episode.patient
+    last = monitoring.month_of(first.year, first.month)[1]
+    logs = rpm_selectors.time_logs(patient=patient, first=first, last=last)
+    entries = [
+        monitoring.TimeEntry(
+            day=log.day,
+            minutes=log.minutes,
+            interactive=log.kind == TimeLog.Kind.INTERACTIVE,
+            practitioner=log.clinician_id,
+            practitioner_name=log.clinician.full_name,
+        )
+        for log in logs
+    ]
+    payer, profile, problems = monitoring_payer(patient, last)
+    suggestion = monitoring.treatment_management(
+        year=first.year,
+        month=first.month,
+        entries=entries,
+        place_of_service=profile.pos_in_person,
+    )
+    if not suggestion.lines:
+        return None
+    chosen = monitoring.billing_practitioner(entries)
+    provider = ordering_provider((chosen[0],) if chosen else ())
+    return encounter_insert(
+        practice_id=patient.practice_id,
+        source=source,
+        fields={
+            "patient": patient,
+            "kind": Encounter.Kind.MONITORING,
+            "rendering_provider": provider,
+            "date_of_service": last,
+            "minutes": chosen[2] if chosen else 0,
+            "payer": payer,
+            "rules_version": monitoring_rules_version(first),
+        },
+        suggestion=suggestion,
+        problems=monitoring_problems(patient, provider) + problems,
+        detail=f"treatment management for {first:%Y-%m}",
+    )
+
+
+def ordering_provider(user_ids: Sequence[int]) -> Provider | None:
+    """The first of these clinicians who is a provider (has a billing identity)."""
+    providers = {p.user_id: p for p in Provider.objects.filter(user_id__in=user_ids)}
+    return next((providers[pk] for pk in user_ids if pk in providers), None)
+
+
+def monitoring_payer(patient: Patient, day: date) -> tuple[Payer | None, PayerProfile, list[str]]:
+    payer, problem = payer_of(patient)
+    profile, profile_problem = profile_for(payer, day)
+    return payer, profile, [reason for reason in (problem, profile_problem) if reason]
+
+
+def monitoring_problems(patient: Patient, provider: Provider | None) -> list[str]:
+    problems = []
+    if provider is None:
+        problems.append(_("No clinician with an NPI is on the patient's monitoring."))
+    else:
+        problems += npi_problems(provider)
+    problems += billing_profile_problems(patient.practice_id)
+    problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
+    return problems
+
+
+def monitoring_rules_version(day: date) -> str:
+    try:
+        return f"monitoring rules {monitoring_rules_on(day).effective_from.isoformat()}"
+    except NoRulesError:
+        return "monitoring rules none"

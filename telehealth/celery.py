@@ -36,6 +36,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 15 * 60},
     },
+    "billing-pull-monitoring": {
+        "task": "billing.tasks.pull_monitoring",
+        "schedule": crontab(minute=40),
+    },
     "clear-expired-sessions": {
         "task": "telehealth.accounts.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17),
