@@ -72,7 +72,7 @@ def test_sixteen_days_from_two_devices_bill_one_supply_unit_and_setup_once(world
     assert encounter.date_of_service == date(2026, 10, 30)
     assert encounter.rendering_provider == world.clinician.provider
     assert lines(encounter) == [("99454", 1), ("99453", 1)]
-    assert "2 devices" in encounter.lines.first().reason
+    assert "2 devices" in encounter.lines.get(code="99454").reason
     assert services.pull_monitoring(now=NOW) == 0
     assert Encounter.objects.count() == 1
 
