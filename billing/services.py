@@ -46,8 +46,8 @@ def visit_source(visit: Visit) -> str:
 def pull_completed_visits(*, now: datetime | None = None) -> int:
     """Build an encounter for every ended visit that has none; returns how many were built.
 
-    Each encounter is built in its own transaction, so one visit's failure keeps none of its
-    rows and does not stop the others."""
+    Each encounter is built in its own transaction: an error keeps none of that visit's rows,
+    and the encounters built before it stay."""
     now = now or timezone.now()
     billed = Encounter.objects.filter(visit=OuterRef("pk"))
     visits = visit_selectors.ended_visits(ended_by=now).filter(~Exists(billed))

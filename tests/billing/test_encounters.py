@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from billing import services
+from billing import services, tasks
 from billing.models import (
     BillingProfile,
     ClaimLine,
@@ -21,6 +21,7 @@ from billing.models import (
 )
 from intake.models import InsuranceCard
 from telehealth.audit.models import AuditEvent
+from telehealth.celery import app as celery_app
 from tests.visits.test_consumers import make_visit
 from visits import services as visit_services
 from visits.models import Presence
@@ -257,6 +258,21 @@ class TestPull:
         assert "The insurer Unknown Mutual is not set up as a payer." in encounter.problems
         # Medicare's rules stand in, so the clinician still sees what would be billed.
         assert "medicare" in encounter.rules_version
+
+    def test_a_payer_with_no_coding_rules_is_listed(self, world, video_type):
+        billing_set_up(world, variant="no-such-profile")
+        insurance_card(world.patient)
+        ended_visit(world, video_type, at_home=True)
+        services.pull_completed_visits()
+        problems = Encounter.objects.get().problems
+        assert any(p.startswith("No coding rules for the payer Acme Health") for p in problems)
+
+    def test_the_periodic_task_is_scheduled_and_pulls(self, world, video_type):
+        schedule = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
+        assert {"billing.tasks.pull_completed_visits", "billing.tasks.pull_monitoring"} <= schedule
+        ended_visit(world, video_type)
+        assert tasks.pull_completed_visits.delay().get() == 1
+        assert Encounter.objects.count() == 1
 
     def test_the_new_patient_lookback_makes_a_second_visit_established(self, world, video_type):
         first = ended_visit(world, video_type, start=timezone.now() - timedelta(hours=3))
