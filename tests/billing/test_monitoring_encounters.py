@@ -2,12 +2,14 @@
 start of monitoring (not per calendar month), setup once, treatment management per ended
 calendar month by one practitioner, and nothing built twice."""
 
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from django.db import connection
 
 from billing import services
-from billing.models import Encounter
+from billing.models import ClaimLine, Encounter
 from rpm import services as rpm_services
 from rpm.models import Enrollment, Reading
 
@@ -125,3 +127,44 @@ def test_treatment_management_is_billed_per_ended_month_by_one_practitioner(worl
     assert lines(encounter) == [("99457", 1)]
     assert "No diagnosis yet: add at least one ICD-10-CM code." in encounter.problems
     assert services.pull_monitoring(now=NOW) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_monitoring_pulls_build_each_encounter_once(require_postgres, world):
+    monitored(world, start=date(2026, 10, 1))
+    readings_on(world, device(world), days_from(date(2026, 10, 1), 20))
+    rpm_services.time_log(
+        patient=world.patient,
+        by=world.clinician,
+        kind="interactive",
+        minutes=25,
+        day=date(2026, 10, 5),
+    )
+    runs = 6
+    barrier = threading.Barrier(runs)
+    built: list[object] = []
+    lock = threading.Lock()
+
+    def pull():
+        try:
+            barrier.wait()
+            result: object = services.pull_monitoring(now=NOW)
+        except Exception as exc:  # anything else is a failure the assertions will show
+            result = f"error: {exc!r}"
+        finally:
+            connection.close()
+        with lock:
+            built.append(result)
+
+    threads = [threading.Thread(target=pull) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(n for n in built if isinstance(n, int)) == 2, built
+    assert all(isinstance(n, int) for n in built), built
+    assert sorted(Encounter.objects.values_list("source", flat=True)) == [
+        f"rpm-month:{world.patient.pk}:2026-10",
+        f"rpm:{world.patient.pk}:2026-10-01",
+    ]
+    assert ClaimLine.objects.count() == 3  # 99454 and 99453 for the period, 99457 for October
