@@ -135,5 +135,9 @@ class WebChatForm(forms.Form):
         error_messages={"required": _("We answer by text, so we need your agreement.")},
     )
 
+    def __init__(self, *args, country: str = "US", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.country = country  # the practice's: numbers without a country code are its own
+
     def clean_phone(self):
-        return normalise_phone(self.cleaned_data["phone"])
+        return normalise_phone(self.cleaned_data["phone"], self.country)

@@ -12,5 +12,5 @@ def handle(message: notify_inbound.Inbound) -> str:
         return ""
     # Several records with one number in a practice (a parent and child): the oldest record.
     patient = sorted(patients, key=lambda p: p.pk)[0]
-    services.sms_received(patient=patient, body=message.body)
+    services.sms_received(patient=patient, body=message.body, media=message.media)
     return "messaging.thread"

@@ -146,6 +146,40 @@ class Attachment(models.Model):
         return f"Attachment #{self.pk}"
 
 
+class MediaFetch(models.Model):
+    """A picture a patient texted (MMS), fetched from Twilio after the webhook was answered:
+    retried with backoff while the failure may pass, then attached to the message. One given
+    up on stays here for staff to see and try again; nothing a patient sent is dropped."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Being fetched")
+        FETCHED = "fetched", _("Fetched")
+        FAILED = "failed", _("Could not be fetched")
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="media_fetches")
+    position = models.PositiveSmallIntegerField()  # N of MediaUrl{N}
+    url = models.URLField(max_length=500)
+    declared_type = models.CharField(max_length=100, blank=True)  # what Twilio said it is
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=300, blank=True)
+    attachment = models.OneToOneField(
+        Attachment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["message", "position"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="media_fetch_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"Media {self.position} of message {self.message_id} ({self.status})"
+
+
 class ReadPosition(models.Model):
     """How far someone has read a thread: read receipts and unread counts."""
 

@@ -18,7 +18,15 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from messaging import search
-from messaging.models import Attachment, Message, ReadPosition, SavedReply, Team, Thread
+from messaging.models import (
+    Attachment,
+    MediaFetch,
+    Message,
+    ReadPosition,
+    SavedReply,
+    Team,
+    Thread,
+)
 from telehealth.accounts.models import Role, User
 from telehealth.accounts.selectors import patients_visible_to
 
@@ -55,7 +63,7 @@ def messages_for(*, user: User, thread: Thread, after: int = 0) -> QuerySet[Mess
     messages = (
         Message.objects.filter(thread=thread, seq__gt=after)
         .select_related("author")
-        .prefetch_related("attachments")
+        .prefetch_related("attachments", "media_fetches")
         .order_by("seq")
     )
     if user.role == Role.PATIENT:
@@ -195,6 +203,15 @@ def access_attachment(*, user: User, attachment_id: int) -> Attachment:
         raise_not_found()
     access_thread(user=user, thread_id=attachment.message.thread_id)
     return attachment
+
+
+def access_media_fetch(*, user: User, fetch_id: int) -> MediaFetch:
+    """A texted picture's fetch, for staff who may see its thread (patients never act on it)."""
+    fetch = get_object_or_404(MediaFetch.objects.select_related("message__thread"), pk=fetch_id)
+    if user.role == Role.PATIENT:
+        raise_not_found()
+    access_thread(user=user, thread_id=fetch.message.thread_id)
+    return fetch
 
 
 def raise_not_found():

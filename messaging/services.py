@@ -24,6 +24,7 @@ from messaging import search
 from messaging.models import (
     Attachment,
     Category,
+    MediaFetch,
     Message,
     MessagingSettings,
     Origin,
@@ -39,6 +40,7 @@ from telehealth.audit.models import Action
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
+from telehealth.notify.media import Media
 from telehealth.ratelimit import forgive, over_limit
 from telehealth.realtime import broadcast_on_commit, user_group
 
@@ -151,6 +153,7 @@ def thread_start(
     origin: str = Origin.PORTAL,
     by: User | None = None,
     files: Sequence[UploadedFile] = (),
+    media: Sequence[Media] = (),
     request: HttpRequest | None = None,
 ) -> tuple[Thread, Message]:
     """A new conversation. Patients start portal threads (or SMS and website chat start them
@@ -159,7 +162,7 @@ def thread_start(
     subject = (subject or "").strip()[:MAX_SUBJECT] or _("Message")
     if category not in Category.values:
         raise MessagingError(_("Choose a category."))
-    body = _clean_body(body, allow_empty=bool(files))
+    body = _clean_body(body, allow_empty=bool(files or media))
     limited = by is not None and by.role == Role.PATIENT
     rate_key = f"new-thread:{patient.pk}"
     if limited and over_limit(rate_key, limit=NEW_THREADS_PER_DAY, window=NEW_THREAD_WINDOW):
@@ -173,6 +176,7 @@ def thread_start(
             origin=origin,
             by=by,
             files=files,
+            media=media,
             request=request,
         )
     except MessagingError:
@@ -190,6 +194,7 @@ def _thread_create(
     origin: str,
     by: User | None,
     files: Sequence[UploadedFile],
+    media: Sequence[Media],
     request: HttpRequest | None,
 ) -> tuple[Thread, Message]:
     from_staff = origin == Origin.STAFF
@@ -220,6 +225,7 @@ def _thread_create(
             author_kind=Message.Author.STAFF if from_staff else Message.Author.PATIENT,
             via=via,
             files=files,
+            media=media,
             request=request,
         )
     return thread, message
@@ -272,14 +278,16 @@ def _message_add(
     internal: bool = False,
     via: str = Message.Via.PORTAL,
     files: Sequence[UploadedFile] = (),
+    media: Sequence[Media] = (),
     request: HttpRequest | None = None,
 ) -> Message:
     """Add a message under the thread's next sequence number, in one transaction with
     everything it causes: search terms, the SMS or email that carries it, the urgent flag,
-    rules and the after-hours reply, and the live events (sent after commit)."""
+    rules and the after-hours reply, and the live events (sent after commit). Texted
+    pictures (`media`) are fetched after commit and attached when they arrive."""
     if internal and author_kind != Message.Author.STAFF:
         raise MessagingForbidden(_("Only staff write internal notes."))
-    body = _clean_body(body, allow_empty=bool(files))
+    body = _clean_body(body, allow_empty=bool(files or media))
     checked = [attachment_files.check(f) for f in files]  # refuse before writing anything
     with transaction.atomic():
         thread = (
@@ -330,7 +338,20 @@ def _message_add(
         elif not internal:
             _deliver_to_patient(thread=thread, message=message)
         _announce(thread=thread, message=message)
+        if media:  # after the announcement: a picture's own event must follow the message's
+            _media_fetches_queue(message, media)
     return message
+
+
+def _media_fetches_queue(message: Message, media: Sequence[Media]) -> None:
+    from messaging import sms_media
+
+    fetches = MediaFetch.objects.bulk_create(
+        MediaFetch(message=message, position=n, url=m.url, declared_type=m.content_type)
+        for n, m in enumerate(media)
+    )
+    for fetch in fetches:
+        sms_media.queue_on_commit(fetch.pk)
 
 
 def _append(*, thread: Thread, body: str, author_kind: str, by, internal: bool, via: str):
@@ -451,6 +472,13 @@ def thread_url(thread: Thread) -> str:
     return settings.SITE_URL + reverse("messaging:thread", args=[thread.pk])
 
 
+def signed_by_practice(practice: Practice, text: str) -> str:
+    """A text opens with the practice's name, so the patient knows who wrote. Automatic
+    replies' wording already opens with it (as a practice's own wording or a bulk message
+    may): the name is not said twice."""
+    return text if text.startswith(practice.name) else f"{practice.name}: {text}"
+
+
 def _deliver_to_patient(*, thread: Thread, message: Message) -> None:
     """Staff and automatic replies reach a patient who prefers texts by SMS (with consent and
     no opt-out); others get an email saying a message is waiting in the portal (no PHI)."""
@@ -463,7 +491,7 @@ def _deliver_to_patient(*, thread: Thread, message: Message) -> None:
         sms = notify.message_enqueue(
             channel="sms",
             template="messaging.message",
-            body=f"{patient.practice.name}: {text}",
+            body=signed_by_practice(patient.practice, text),
             dedupe_key=f"thread-message:{message.pk}:sms",
             patient=patient,
             related=message,
@@ -516,6 +544,13 @@ def _announce(*, thread: Thread, message: Message) -> None:
     group = staff_group(thread.pk) if message.internal else thread_group(thread.pk)
     broadcast_on_commit(group, event)
     broadcast_on_commit(inbox_group(thread.practice_id), _inbox_event(thread))
+
+
+def announce_message_changed(message: Message) -> None:
+    """A message changed after it was posted (a texted picture arrived): open pages redraw it."""
+    event = {"type": "thread.event", "event": {**message_event(message), "type": "message-changed"}}
+    group = staff_group(message.thread_id) if message.internal else thread_group(message.thread_id)
+    broadcast_on_commit(group, event)
 
 
 def _inbox_event(thread: Thread) -> dict:
@@ -633,10 +668,10 @@ def _staff_event(thread: Thread, event: dict) -> None:
 # --- The SMS bridge in ----------------------------------------------------------------------
 
 
-def sms_received(*, patient: Patient, body: str) -> Message:
+def sms_received(*, patient: Patient, body: str, media: Sequence[Media] = ()) -> Message:
     """A text from a known patient: it continues their latest open thread of the last 30
-    days, or starts one."""
-    body = body.strip() or "(empty text)"
+    days, or starts one. Pictures sent with it are fetched after commit (sms_media)."""
+    body = body.strip() or ("" if media else "(empty text)")
     thread = (
         Thread.objects.filter(
             patient=patient,
@@ -652,6 +687,7 @@ def sms_received(*, patient: Patient, body: str) -> Message:
             subject=_("Text message"),
             body=body[:MAX_BODY],
             origin=Origin.SMS,
+            media=media,
         )
         return message
     return _message_add(
@@ -659,6 +695,7 @@ def sms_received(*, patient: Patient, body: str) -> Message:
         body=body[:MAX_BODY],
         author_kind=Message.Author.PATIENT,
         via=Message.Via.SMS,
+        media=media,
     )
 
 
@@ -732,7 +769,7 @@ def bulk_send(*, practice: Practice, by: User, patients, body: str, channel: str
             notify.message_enqueue(
                 channel=channel,
                 template="messaging.bulk",
-                body=f"{practice.name}: {text}" if channel == "sms" else text,
+                body=signed_by_practice(practice, text) if channel == "sms" else text,
                 subject=_("A message from %(practice)s") % {"practice": practice.name},
                 html_body=notify.html_from_text(text) if channel == "email" else "",
                 dedupe_key=f"bulk:{practice.pk}:{by.pk}:{stamp}:{patient.pk}:{channel}",

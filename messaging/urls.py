@@ -15,5 +15,6 @@ urlpatterns = [
     path("patients/<int:patient_id>/new/", views.staff_new, name="staff-new"),
     path("bulk/", views.bulk, name="bulk"),
     path("attachments/<int:attachment_id>/", views.attachment, name="attachment"),
+    path("inbox/pictures/<int:fetch_id>/retry/", views.media_retry, name="media-retry"),
     path("chat/<slug:practice_slug>/", views.web_chat, name="web-chat"),
 ]

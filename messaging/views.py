@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from messaging import selectors, services
+from messaging import selectors, services, sms_media
 from messaging.forms import (
     BulkForm,
     NewThreadForm,
@@ -238,6 +238,16 @@ def assign(request, thread_id: int):
 
 @staff_required
 @require_POST
+def media_retry(request, fetch_id: int):
+    """Fetch again a picture a patient texted that could not be fetched."""
+    fetch = selectors.access_media_fetch(user=request.user, fetch_id=fetch_id)
+    sms_media.media_fetch_retry(fetch=fetch, by=request.user)
+    messages.success(request, _("Fetching the picture again. It appears here when it arrives."))
+    return redirect("messaging:staff-thread", thread_id=fetch.message.thread_id)
+
+
+@staff_required
+@require_POST
 def set_status(request, thread_id: int):
     thread = selectors.access_thread(user=request.user, thread_id=thread_id)
     form = StatusForm(request.POST)
@@ -370,7 +380,7 @@ def web_chat(request, practice_slug: str):
     by text message."""
     practice = get_object_or_404(Practice, slug=practice_slug)
     chat_settings = services.settings_for(practice)
-    form = WebChatForm(request.POST or None)
+    form = WebChatForm(request.POST or None, country=practice.country)
     sent = False
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -393,7 +403,7 @@ def web_chat(request, practice_slug: str):
                 status = error.status_code
             else:
                 sent = True
-                form = WebChatForm()
+                form = WebChatForm(country=practice.country)
     elif form.errors:
         status = 400
     response = render(

@@ -91,7 +91,7 @@ def appointment_ics(appointment: Appointment, *, method: str = REQUEST) -> bytes
     else:
         with translation.override(language):
             modality = str(appointment.get_modality_display())
-        phone = format_phone(appointment.practice.phone)
+        phone = format_phone(appointment.practice.phone, region=appointment.practice.country)
         event.add("description", f"{appointment.provider.display_name}\n{modality}\n{phone}")
         event.add("status", "CONFIRMED")
         place = visit_place(appointment)

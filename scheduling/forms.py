@@ -57,6 +57,10 @@ class BookingDetailsForm(forms.Form):
         required=False,
     )
 
+    def __init__(self, *args, country: str = "US", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.country = country  # the practice's: numbers without a country code are its own
+
     def clean_date_of_birth(self) -> date:
         born = self.cleaned_data["date_of_birth"]
         today = timezone.localdate()
@@ -67,7 +71,7 @@ class BookingDetailsForm(forms.Form):
         return born
 
     def clean_phone(self) -> str:
-        return normalise_phone(self.cleaned_data["phone"])
+        return normalise_phone(self.cleaned_data["phone"], self.country)
 
 
 class CancelForm(forms.Form):

@@ -27,6 +27,8 @@ def handle(message: notify_inbound.Inbound) -> str:
     keyword = message.keyword.rstrip(".!")
     if keyword not in CONFIRM | CANCEL | RESCHEDULE or not message.patients:
         return ""
+    if message.media:  # a picture makes it a conversation: the thread keeps it for staff
+        return ""
     appointment = next_appointment(message.patients)
     if appointment is None:
         notify_inbound.reply(message, "sms.no_appointment")

@@ -140,7 +140,7 @@ def book_details(request, practice_slug: str):
             f"{urlencode({'type': appointment_type.slug})}"
         )
     zone = _zone(request, practice)
-    form = BookingDetailsForm(request.POST or None)
+    form = BookingDetailsForm(request.POST or None, country=practice.country)
     status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -17,6 +17,11 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    "fetch-texted-pictures": {
+        "task": "messaging.tasks.fetch_due_sms_media",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     "request-intake-forms": {
         "task": "intake.tasks.request_forms",
         "schedule": 60.0,

@@ -488,6 +488,12 @@ TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN")
 TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER")
 TWILIO_MESSAGING_SERVICE_SID = env("TWILIO_MESSAGING_SERVICE_SID")
+# Where the pictures patients text may be fetched from, with the account's credentials: a
+# host means https on that host; a full origin ("http://127.0.0.1:8080") is taken as written.
+# Nothing else is fetched, whatever URL a webhook names.
+TWILIO_MEDIA_HOSTS = [
+    h.strip() for h in env("TWILIO_MEDIA_HOSTS", "api.twilio.com").split(",") if h.strip()
+]
 _SMS_BACKENDS = {
     "console": "telehealth.notify.channels.ConsoleSmsBackend",
     "locmem": "telehealth.notify.channels.LocmemSmsBackend",

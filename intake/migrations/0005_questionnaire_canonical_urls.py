@@ -169,7 +169,10 @@ def remove_coded_versions(apps, schema_editor):
     Form = apps.get_model("intake", "Form")
     FormVersion = apps.get_model("intake", "FormVersion")
     Response = apps.get_model("intake", "Response")
-    for form in Form.objects.select_related("practice"):
+    # Only the practice's slug: when this is undone, a later migration that added a practice
+    # column may already have been undone (the graph does not order the two apps).
+    forms = Form.objects.select_related("practice").only("slug", "practice", "practice__slug")
+    for form in forms:
         versions = list(form.versions.order_by("-version")[:2])
         if not versions:
             continue

@@ -82,6 +82,8 @@
     return `${parts.day} ${month.charAt(0).toUpperCase()}${month.slice(1)}, ${parts.hour}:${parts.minute}`;
   }
 
+  const SHOWN_PICTURES = ["image/jpeg", "image/png", "image/gif", "image/webp"]; // browsers draw these
+
   function build(m) {
     const item = element("li", `message message--${m.author_kind}` + (m.internal ? " message--internal" : ""));
     if (ourSide(m.author_kind, m.internal)) item.classList.add("message--mine");
@@ -94,9 +96,11 @@
     when.dateTime = m.at;
     meta.append(" ", when);
     item.append(meta);
-    const body = element("p", "message__body");
-    m.body.split("\n").forEach((line, i) => { if (i) body.append(document.createElement("br")); body.append(line); });
-    item.append(body);
+    if (m.body) { // a texted picture may come without words
+      const body = element("p", "message__body");
+      m.body.split("\n").forEach((line, i) => { if (i) body.append(document.createElement("br")); body.append(line); });
+      item.append(body);
+    }
     if (m.attachments && m.attachments.length) {
       const files = element("ul", "attachments");
       m.attachments.forEach((a) => {
@@ -105,6 +109,12 @@
         link.target = "_blank";
         link.rel = "noopener";
         const entry = element("li");
+        if (SHOWN_PICTURES.includes(a.type)) {
+          const picture = element("img", "attachment-picture");
+          picture.src = a.url;
+          picture.alt = a.name;
+          entry.append(picture);
+        }
         entry.append(link);
         files.append(entry);
       });
@@ -161,6 +171,11 @@
         typingLine.textContent = "";
         show(frame, !!frame.replay);
         break;
+      case "message-changed": { // a texted picture arrived after the message
+        const shown = list.querySelector(`li[data-seq="${frame.seq}"]`);
+        if (shown) shown.replaceWith(build(frame));
+        break;
+      }
       case "synced":
         syncing = false;
         if (frame.more || missedWhileSyncing) requestSync();

@@ -309,12 +309,12 @@ def time_zone_label(obj: Practice | Provider) -> str:
 class PracticeAdmin(PracticeScopedAdmin):
     practice_field = "pk"
     form = PracticeAdminForm
-    list_display = ["name", "slug", time_zone_label, "phone_display"]
+    list_display = ["name", "slug", "country", time_zone_label, "phone_display"]
     prepopulated_fields = {"slug": ["name"]}
 
     @admin.display(description=_("Phone"), ordering="phone")
     def phone_display(self, obj: Practice) -> str:
-        return display.format_phone(obj.phone)
+        return display.format_phone(obj.phone, region=obj.country)
 
 
 @admin.register(Provider)

@@ -5,6 +5,7 @@ import zoneinfo
 from datetime import date
 from typing import Any
 
+import phonenumbers
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -16,9 +17,11 @@ from django.utils.translation import gettext_lazy as _
 
 from telehealth.accounts.validation import (
     US_STATES,
+    canonical_email,
     normalise_email,
     normalise_phone,
     validate_npi,
+    validate_region,
     validate_time_zone,
 )
 from telehealth.crypto.fields import EncryptedJSONField, EncryptedTextField
@@ -41,7 +44,17 @@ class Practice(models.Model):
     time_zone = models.CharField(
         max_length=64, default="America/New_York", validators=[validate_time_zone]
     )
-    phone = models.CharField(max_length=20, help_text="E.164, e.g. +16175550100")
+    # Phone numbers written without a country code (patients', the practice's own) are read
+    # as numbers of this country.
+    country = models.CharField(
+        max_length=2,
+        default="US",
+        validators=[validate_region],
+        help_text="Two-letter country code, e.g. US, CA, GB.",
+    )
+    phone = models.CharField(
+        max_length=32, help_text="E.164, e.g. +16175550100; an extension is kept as ;ext=12"
+    )
     address = models.TextField(blank=True)
     # {"mon": [["08:00", "17:00"]], ...}: local opening hours, used for after-hours replies.
     business_hours = models.JSONField(default=dict, blank=True)
@@ -57,10 +70,20 @@ class Practice(models.Model):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
+    def clean(self) -> None:
+        """The phone as typed in the admin ("(617) 555-0100 x12") becomes E.164 in the
+        practice's country, its extension kept."""
+        if self.phone and self.country in phonenumbers.SUPPORTED_REGIONS:
+            try:
+                self.phone = normalise_phone(self.phone, self.country, extension=True)
+            except ValidationError as error:
+                raise ValidationError({"phone": error.messages}) from error
+
 
 def email_index(email: str) -> str:
-    """The blind index of an email: case and surrounding spaces do not matter."""
-    return blind_index(email.strip().lower())
+    """The blind index of an email: case, surrounding spaces and how the domain is spelled
+    (Unicode or its punycode form) do not matter."""
+    return blind_index(canonical_email(email))
 
 
 class UserQuerySet(models.QuerySet["User"]):
@@ -280,11 +303,12 @@ class Patient(models.Model):
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
     def set_contact(self, *, phone: str = "", email: str = "") -> None:
-        """Set phone and email in their canonical forms, with their blind indexes."""
-        self.phone = normalise_phone(phone) if phone else ""
+        """Set phone and email in their canonical forms, with their blind indexes. The phone is
+        read in the practice's country and is one we may text: no extension."""
+        self.phone = normalise_phone(phone, self.practice.country) if phone else ""
         self.phone_index = blind_index(self.phone) if self.phone else ""
         self.email = normalise_email(email) if email else ""
-        self.email_index = blind_index(self.email) if self.email else ""
+        self.email_index = email_index(self.email) if self.email else ""
 
 
 class CareTeamReason(models.TextChoices):

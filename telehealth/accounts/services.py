@@ -20,6 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from telehealth import links
 from telehealth.accounts import invitations, selectors
+from telehealth.accounts.display import format_phone
 from telehealth.accounts.models import (
     BreakGlassGrant,
     CareTeamMember,
@@ -172,18 +173,22 @@ def patient_account_create(*, patient: Patient, password: str, request=None) -> 
     return user
 
 
+def _practice_phone(patient: Patient) -> str:
+    return format_phone(patient.practice.phone, region=patient.practice.country)
+
+
 def no_email_message(patient: Patient) -> str:
     return _(
         "We have no email address for you, and your email is how you sign in. Call "
         "%(practice)s on %(phone)s to add one; they can then send you an invitation."
-    ) % {"practice": patient.practice.name, "phone": patient.practice.phone}
+    ) % {"practice": patient.practice.name, "phone": _practice_phone(patient)}
 
 
 def email_taken_message(patient: Patient) -> str:
     return _(
         "Another account already signs in with the email on your record. Sign in with that "
         "account, or call %(practice)s on %(phone)s to use another email."
-    ) % {"practice": patient.practice.name, "phone": patient.practice.phone}
+    ) % {"practice": patient.practice.name, "phone": _practice_phone(patient)}
 
 
 def account_invitation_send(*, patient: Patient, by: User | None, request=None) -> str:

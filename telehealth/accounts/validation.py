@@ -17,8 +17,12 @@ US_STATES = frozenset({
 # fmt: on
 
 
-def normalise_phone(raw: str, region: str = "US") -> str:
-    """The E.164 form of a phone number, or ValidationError with a reason a person can act on."""
+def normalise_phone(raw: str, region: str = "US", *, extension: bool = False) -> str:
+    """The E.164 form of a phone number, or ValidationError with a reason a person can act on.
+    A number written without a country code is read as one of `region` (the practice's
+    country). An extension is kept only where asked for (a practice's desk line, as
+    "+16175550100;ext=12", RFC 3966's spelling): texts cannot reach one, so a number we text
+    is refused with one rather than cut short."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
@@ -26,15 +30,45 @@ def normalise_phone(raw: str, region: str = "US") -> str:
             _("Enter a phone number such as (617) 555-0100 or +1 617 555 0100."),
             code="invalid_phone",
         ) from exc
+    if number.extension and not extension:
+        raise ValidationError(
+            _("Texts cannot reach an extension. Enter a mobile number without one."),
+            code="phone_extension",
+        )
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(
             _("%(number)s is not a valid phone number.") % {"number": raw}, code="invalid_phone"
         )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164};ext={number.extension}" if number.extension else e164
+
+
+def validate_region(value: str) -> None:
+    """A country phone numbers can be read in: ISO 3166-1 alpha-2, as phonenumbers knows it."""
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(
+            _("Enter a two-letter country code, such as US or GB."), code="invalid_region"
+        )
+
+
+def canonical_email(raw: str) -> str:
+    """One spelling per address, for storing, comparing and blind indexes: trimmed, lower
+    case, and the domain in its ASCII (IDNA, "punycode") form, so ana@bücher.example and
+    ana@xn--bcher-kva.example are the same person. A domain IDNA cannot encode is kept as
+    typed (validation refuses it where an address is stored)."""
+    email = raw.strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not at or domain.isascii():
+        return email
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return email
+    return f"{local}@{ascii_domain}"
 
 
 def normalise_email(raw: str) -> str:
-    email = raw.strip().lower()
+    email = canonical_email(raw)
     validate_email(email)
     return email
 

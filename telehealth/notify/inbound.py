@@ -3,15 +3,17 @@ handlers that higher apps register in `AppConfig.ready` (scheduling: C/N/R; mess
 conversations). A text no handler takes is kept as "unrouted" for the front desk."""
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from telehealth.accounts.display import format_phone
 from telehealth.accounts.models import Patient
 from telehealth.crypto.keys import blind_index
 from telehealth.notify import services
+from telehealth.notify.media import Media
 from telehealth.notify.models import InboundMessage
 
 
@@ -22,6 +24,7 @@ class Inbound:
     body: str
     keyword: str  # the first word, upper-cased
     patients: list[Patient]
+    media: tuple[Media, ...] = field(default=())  # pictures texted with it (MMS)
 
 
 logger = logging.getLogger(__name__)
@@ -41,8 +44,12 @@ def register(name: str, handler: Handler) -> None:
         _handlers.append((name, handler))
 
 
-def receive(*, message_sid: str, from_phone: str, to_phone: str, body: str) -> InboundMessage:
-    """Store and answer one inbound text. The same MessageSid a second time does nothing."""
+def receive(
+    *, message_sid: str, from_phone: str, to_phone: str, body: str, media: Sequence[Media] = ()
+) -> InboundMessage:
+    """Store and answer one inbound text (with the pictures it lists, not yet fetched: a
+    handler that keeps the text fetches them later). The same MessageSid a second time does
+    nothing."""
     index = blind_index(from_phone)
     patients = list(Patient.objects.filter(phone_index=index).select_related("practice"))
     with transaction.atomic():
@@ -54,13 +61,15 @@ def receive(*, message_sid: str, from_phone: str, to_phone: str, body: str) -> I
                     from_index=index,
                     to_phone=to_phone[:20],
                     body=body[:1600],
+                    media=[{"url": m.url, "content_type": m.content_type} for m in media],
                     patient=patients[0] if len(patients) == 1 else None,
                     practice=_one_practice(patients),
                 )
         except IntegrityError:
             return InboundMessage.objects.get(message_sid=message_sid)
         words = body.strip().split()
-        inbound = Inbound(message, from_phone, body, words[0].upper() if words else "", patients)
+        keyword = words[0].upper() if words else ""
+        inbound = Inbound(message, from_phone, body, keyword, patients, tuple(media))
         message.handled_by = _answer(inbound)
         message.save(update_fields=["handled_by"])
     return message
@@ -99,7 +108,7 @@ def practice_context(patient: Patient) -> dict[str, str]:
     return {
         "patient_first_name": patient.first_name,
         "practice_name": patient.practice.name,
-        "practice_phone": patient.practice.phone,
+        "practice_phone": format_phone(patient.practice.phone, region=patient.practice.country),
         "rebook_link": f"{settings.SITE_URL}/book/{patient.practice.slug}/",
     }
 

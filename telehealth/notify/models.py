@@ -112,6 +112,8 @@ class InboundMessage(models.Model):
     from_index = models.CharField(max_length=64, db_index=True)
     to_phone = models.CharField(max_length=20, blank=True)
     body = EncryptedTextField(blank=True)
+    # Pictures sent with it (MMS), as Twilio listed them: [{"url": ..., "content_type": ...}].
+    media = models.JSONField(default=list, blank=True)
     patient = models.ForeignKey(
         Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound"
     )

@@ -16,6 +16,7 @@ from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
 from telehealth.net import client_address
 from telehealth.notify import inbound, selectors, services
+from telehealth.notify.media import media_from_webhook
 from telehealth.notify.models import OutboundMessage, RejectedWebhook, StatusCallback
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def twilio_sms(request):
         from_phone=sender[:20],
         to_phone=request.POST.get("To", ""),
         body=request.POST.get("Body", ""),
+        media=media_from_webhook(request.POST),
     )
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 

@@ -149,6 +149,7 @@ def test_the_practice_admin_picks_a_zone_by_readable_name_and_stores_the_iana_na
             "name": world.practice.name,
             "slug": world.practice.slug,
             "time_zone": "America/Chicago",
+            "country": "US",
             "phone": world.practice.phone,
             "address": "",
             "business_hours": "{}",

@@ -135,6 +135,7 @@ ROUTES: dict[str, Access] = {
     "messaging:staff-new": Access(roles=STAFF, obj="patient"),
     "messaging:bulk": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     "messaging:attachment": Access(obj="attachment"),
+    "messaging:media-retry": Access(roles=STAFF, method="post", obj="media_fetch", ok=(302,)),
     "messaging:web-chat": Access(public=True, kwargs={"practice_slug": "alpha"}),
     "api:thread_list": Access(),
     "api:message_list": Access(obj="thread"),
@@ -260,6 +261,18 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
         if not outsider:
             visit_services.clinician_joins(visit=visit, user=world.clinician)
         return {"visit_id": visit.pk}
+    if access.obj == "media_fetch":
+        from messaging import services as messaging
+        from messaging.models import MediaFetch
+        from telehealth.notify.media import Media
+
+        patient = world.outside_patient if outsider else world.patient
+        message = messaging.sms_received(
+            patient=patient, body="", media=[Media("https://api.twilio.com/m", "image/jpeg")]
+        )
+        fetch = MediaFetch.objects.get(message=message)
+        MediaFetch.objects.filter(pk=fetch.pk).update(status=MediaFetch.Status.FAILED)
+        return {"fetch_id": fetch.pk}
     if access.obj in ("thread", "attachment"):
         from django.core.files.uploadedfile import SimpleUploadedFile
 

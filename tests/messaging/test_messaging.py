@@ -486,7 +486,7 @@ def test_saved_replies_are_filled_in_for_the_threads_patient(client, world, thre
     )
     sign_in(client, world.front_desk)
     page = client.get(f"/messaging/inbox/{thread.pk}/").content.decode()
-    assert 'value="Hi Pat, call +16175550100."' in page
+    assert 'value="Hi Pat, call (617) 555-0100."' in page
     with pytest.raises(ValidationError):
         SavedReply(practice=world.practice, title="Bad", body="Hello {nickname}").full_clean()
 

@@ -141,7 +141,7 @@ def test_start_opts_back_in(client, booked):
 
 def test_help_answers_with_the_practice_contact(client, booked):
     text(client, "HELP")
-    assert "+16175550100" in replies("sms.help").get().body
+    assert "(617) 555-0100" in replies("sms.help").get().body
 
 
 def test_anything_else_waits_for_the_front_desk(client, world, booked):

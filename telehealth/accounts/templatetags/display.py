@@ -26,5 +26,7 @@ def zone_label(zone: ZoneInfo | str | None, at: datetime | None = None) -> str:
 
 
 @register.filter
-def phone(value: str | None) -> str:
-    return display.format_phone(value or "")
+def phone(value: str | None, region: str | None = None) -> str:
+    """{{ number|phone }}, or {{ practice.phone|phone:practice.country }} for a number shown
+    in its practice's national format."""
+    return display.format_phone(value or "", region=region or display.HOME_REGION)
