@@ -92,12 +92,17 @@ class Checklist:
     insurance: InsuranceCard | None = None
 
 
+def current_insurance_card(patient: Patient) -> InsuranceCard | None:
+    """The card the patient gave last and still uses, if any."""
+    return InsuranceCard.objects.filter(patient=patient, is_current=True).first()
+
+
 def checklist(patient: Patient) -> Checklist:
     responses = latest_responses(patient)
     signed = latest_signatures(patient)
     forms = [(form, responses.get(form.pk)) for form in forms_asked(patient)]
     consents = [(doc, signed.get(doc.pk)) for doc in consents_asked(patient)]
-    insurance = InsuranceCard.objects.filter(patient=patient, is_current=True).first()
+    insurance = current_insurance_card(patient)
     done = [r is not None and r.status == Response.Status.COMPLETED for _, r in forms] + [
         signature is not None for _, signature in consents
     ]

@@ -3,7 +3,7 @@ admins see their practice's (for billing figures); the front desk sees no vitals
 see their own readings."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
@@ -14,7 +14,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from rpm import charts
-from rpm.models import Alert, Enrollment, Reading, Vital
+from rpm.models import Alert, Enrollment, Reading, TimeLog, Vital
 from rpm.vitals import CANONICAL
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.accounts.selectors import patients_visible_to
@@ -256,3 +256,61 @@ def latest_vitals(*, patient: Patient) -> list[tuple[str | Promise, float, str, 
 
 def enrollment_of(patient: Patient) -> QuerySet[Enrollment]:
     return Enrollment.objects.filter(patient=patient, is_active=True).prefetch_related("clinicians")
+
+
+@dataclass(frozen=True)
+class MonitoringEpisode:
+    """A monitored patient's figures for billing: when monitoring started (the earliest active
+    enrolment) and the clinicians of their enrolments, lowest id first."""
+
+    patient: Patient
+    start: date
+    clinician_ids: tuple[int, ...]
+
+
+def monitoring_episodes() -> list[MonitoringEpisode]:
+    """Every practice's patients under active monitoring: a system read for periodic jobs."""
+    enrolments = (
+        Enrollment.objects.filter(is_active=True)
+        .select_related("patient__practice")
+        .prefetch_related("clinicians")
+        .order_by("patient_id", "start_date")
+    )
+    episodes: dict[int, MonitoringEpisode] = {}
+    for enrolment in enrolments:
+        clinicians = tuple(sorted(user.pk for user in enrolment.clinicians.all()))
+        known = episodes.get(enrolment.patient_id)
+        if known is None:
+            episodes[enrolment.patient_id] = MonitoringEpisode(
+                enrolment.patient, enrolment.start_date, clinicians
+            )
+        else:
+            merged = tuple(sorted(set(known.clinician_ids) | set(clinicians)))
+            episodes[enrolment.patient_id] = MonitoringEpisode(known.patient, known.start, merged)
+    return list(episodes.values())
+
+
+def reading_dates_by_device(*, patient: Patient, first: date, last: date) -> dict[str, set[date]]:
+    """Each device's days with readings between two local dates (the practice's time zone)."""
+    zone = patient.practice.zone
+    rows = (
+        Reading.objects.filter(
+            patient=patient,
+            measured_at__gte=datetime.combine(first, datetime.min.time(), zone),
+            measured_at__lt=datetime.combine(last + timedelta(days=1), datetime.min.time(), zone),
+        )
+        .annotate(day=TruncDate("measured_at", tzinfo=zone))
+        .values_list("device_id", "day")
+        .distinct()
+    )
+    days: dict[str, set[date]] = {}
+    for device_id, day in rows:
+        days.setdefault(str(device_id), set()).add(day)
+    return days
+
+
+def time_logs(*, patient: Patient, first: date, last: date) -> QuerySet[TimeLog]:
+    """Logged monitoring time between two dates, with who logged it."""
+    return TimeLog.objects.filter(patient=patient, day__gte=first, day__lte=last).select_related(
+        "clinician"
+    )

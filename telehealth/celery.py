@@ -36,6 +36,15 @@ app.conf.beat_schedule = {
         "task": "rpm.tasks.flag_missed_readings",
         "schedule": crontab(minute=5),
     },
+    "billing-pull-visits": {
+        "task": "billing.tasks.pull_completed_visits",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 15 * 60},
+    },
+    "billing-pull-monitoring": {
+        "task": "billing.tasks.pull_monitoring",
+        "schedule": crontab(minute=40),
+    },
     "clear-expired-sessions": {
         "task": "telehealth.accounts.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17),

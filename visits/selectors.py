@@ -167,6 +167,47 @@ def patient_visit_history(*, user: User, patient_id: int) -> QuerySet[Visit]:
     )
 
 
+def ended_visits(*, ended_by: datetime) -> QuerySet[Visit]:
+    """Every practice's visits that ended by a time: a system read for the periodic jobs that
+    work on finished visits (billing pulls these and keeps what it has not billed)."""
+    return (
+        Visit.objects.filter(state=Visit.State.ENDED, ended_at__lte=ended_by)
+        .select_related("practice", "patient", "provider__user", "appointment")
+        .order_by("ended_at", "pk")
+    )
+
+
+def seen_before(*, visit: Visit, since: datetime) -> bool:
+    """Whether the patient had an ended visit in the practice, with a clinician of the same
+    specialty, between `since` and this visit's start (new versus established patient)."""
+    started = visit.started_at or visit.created_at
+    earlier = Visit.objects.filter(
+        practice_id=visit.practice_id,
+        patient_id=visit.patient_id,
+        state=Visit.State.ENDED,
+        ended_at__gte=since,
+        ended_at__lt=started,
+    ).exclude(pk=visit.pk)
+    if visit.provider is not None:
+        earlier = earlier.filter(provider__specialty=visit.provider.specialty)
+    return earlier.exists()
+
+
+def clinician_minutes(*, visit: Visit) -> int:
+    """Minutes the visit's clinician was in the room, from their recorded presence."""
+    if visit.provider is None:
+        return 0
+    return sum(
+        minutes
+        for participant, minutes in minutes_by_participant(visit=visit)
+        if participant.user_id == visit.provider.user_id
+    )
+
+
+def note_is_signed(visit: Visit) -> bool:
+    return VisitNote.objects.filter(visit=visit, signed_at__isnull=False).exists()
+
+
 ANSWERED = "answered"  # the patient said so in the waiting room
 FROM_BOOKING = "booking"  # what they said when booking stands in until they answer
 NOT_GIVEN = "not_given"  # neither (a walk-in before answering)

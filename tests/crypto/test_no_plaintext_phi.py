@@ -23,11 +23,14 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from billing import services as billing_services
 from telehealth.accounts.models import BreakGlassGrant
 from telehealth.crypto.fields import EncryptedJSONField, encrypted_fields
 from tests.conftest import PASSWORD, World, make_patient, sign_in
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data
+from visits import services as visit_services
+from visits.models import Visit
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -173,6 +176,11 @@ def write_through_pages_and_api(world: World, video_type: Any, canary: Canaries)
     )
     assert status.status_code == 302
 
+    # Billing: the periodic pull builds an encounter from the ended visit (diagnoses follow).
+    visit = Visit.objects.get(appointment_id=kept.json()["id"])
+    visit_services.end(visit=visit, by=world.clinician)
+    assert billing_services.pull_completed_visits() == 1
+
     # Pages: emergency access and its review.
     sign_in(client, world.other_clinician)
     opened = client.post(
@@ -282,6 +290,8 @@ def test_no_canary_reaches_the_database_or_the_storage_folder(
         "scheduling.Appointment.reason",
         "scheduling.Appointment.cancel_reason",
         "visits.Visit.provider_status",
+        "billing.EncounterDiagnosis.code",
+        "billing.EncounterDiagnosis.description",
     } <= set(canary.written.values())
 
     dump = database_dump().lower()

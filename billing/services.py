@@ -1,0 +1,466 @@
+"""Writes of billing: encounters built from finished work, pulled on a schedule.
+
+Billing sits on top of the other apps: it reads them through their selectors and they never
+call it. The pull is idempotent through `Encounter.source`, unique per practice: a second run,
+or a run at the same time on another worker, finds the row there and writes nothing.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing import monitoring
+from billing.coding import PatientLocation, VisitFacts, suggest
+from billing.models import BillingProfile, ClaimLine, Encounter, FeeScheduleEntry, Payer
+from billing.rules import NoRulesError, monitoring_rules_on, payer_profile, visit_codes_on
+from billing.rules.records import Modality, PatientStatus, PayerKind, PayerProfile
+from billing.suggestions import Suggestion
+from intake.selectors import current_insurance_card
+from rpm import selectors as rpm_selectors
+from rpm.models import TimeLog
+from rpm.selectors import MonitoringEpisode
+from scheduling.models import Modality as BookedModality
+from telehealth.accounts.models import Patient, Provider
+from telehealth.audit import services as audit
+from telehealth.audit.models import Action
+from visits import selectors as visit_selectors
+from visits.models import Visit
+
+# CPT: a patient is new when no clinician of the same specialty in the group saw them in the
+# three years before.
+NEW_PATIENT_LOOKBACK = timedelta(days=3 * 365)
+PULL_LABEL = "billing: encounters from finished work"
+
+
+def visit_source(visit: Visit) -> str:
+    return f"visit:{visit.pk}"
+
+
+def pull_completed_visits(*, now: datetime | None = None) -> int:
+    """Build an encounter for every ended visit that has none; returns how many were built.
+
+    Each encounter is built in its own transaction: an error keeps none of that visit's rows,
+    and the encounters built before it stay."""
+    now = now or timezone.now()
+    billed = Encounter.objects.filter(visit=OuterRef("pk"))
+    visits = visit_selectors.ended_visits(ended_by=now).filter(~Exists(billed))
+    return sum(1 for visit in visits.iterator(chunk_size=200) if encounter_from_visit(visit=visit))
+
+
+@dataclass
+class Assessment:
+    """What the pull found out about a visit, before anything is written."""
+
+    facts: VisitFacts
+    payer: Payer | None
+    state: str
+    at_home: bool | None
+    problems: list[str] = field(default_factory=list)
+    rules_version: str = ""
+
+
+def encounter_from_visit(*, visit: Visit) -> Encounter | None:
+    """The visit's encounter with its suggested lines, or None when another run built it."""
+    assessment = assess_visit(visit)
+    facts = assessment.facts
+    return encounter_insert(
+        practice_id=visit.practice_id,
+        source=visit_source(visit),
+        fields={
+            "patient": visit.patient,
+            "kind": Encounter.Kind.VISIT,
+            "visit": visit,
+            "rendering_provider": visit.provider,
+            "date_of_service": facts.date_of_service,
+            "minutes": facts.minutes,
+            "modality": facts.modality.value,
+            "patient_state": assessment.state,
+            "patient_at_home": assessment.at_home,
+            "payer": assessment.payer,
+            "rules_version": assessment.rules_version,
+        },
+        suggestion=suggest(facts),
+        problems=assessment.problems,
+        detail=f"encounter from visit {visit.pk}",
+    )
+
+
+def encounter_insert(
+    *,
+    practice_id: int,
+    source: str,
+    fields: dict[str, Any],
+    suggestion: Suggestion,
+    problems: list[str],
+    detail: str,
+) -> Encounter | None:
+    """Insert an encounter with its lines, or nothing when `source` was already billed.
+
+    The insert goes first, inside the unique (practice, source): on PostgreSQL a concurrent
+    run's insert waits for ours and then finds the row, so only the run that inserted writes
+    lines and the audit event."""
+    with transaction.atomic():
+        encounter, created = Encounter.objects.get_or_create(
+            practice_id=practice_id, source=source, defaults=fields
+        )
+        if not created:
+            return None
+        problems = problems + write_lines(encounter=encounter, suggestion=suggestion)
+        encounter.problems = problems
+        encounter.review_notes = list(suggestion.needs_review)
+        encounter.not_billed = [
+            {"code": item.code or "", "reason": item.reason} for item in suggestion.not_billed
+        ]
+        encounter.status = status_for(problems=problems, review_notes=encounter.review_notes)
+        encounter.save(update_fields=["problems", "review_notes", "not_billed", "status"])
+        audit.record(
+            action=Action.CREATE,
+            obj=encounter,
+            patient=encounter.patient,
+            actor_label=PULL_LABEL,
+            detail=f"{detail}: {encounter.status}",
+        )
+    return encounter
+
+
+def status_for(*, problems: list[str], review_notes: list[str]) -> str:
+    if problems:
+        return Encounter.Status.DRAFT
+    if review_notes:
+        return Encounter.Status.NEEDS_REVIEW
+    return Encounter.Status.READY
+
+
+def assess_visit(visit: Visit) -> Assessment:
+    day = visit_day(visit)
+    problems: list[str] = []
+    provider = visit.provider
+    if provider is None:
+        problems.append(_("No clinician is recorded for the visit."))
+    else:
+        problems += npi_problems(provider)
+    problems += billing_profile_problems(visit.practice_id)
+    payer, payer_problem = payer_of(visit.patient)
+    if payer_problem:
+        problems.append(payer_problem)
+    profile, profile_problem = profile_for(payer, day)
+    if profile_problem:
+        problems.append(profile_problem)
+    modality = visit_modality(visit)
+    state, at_home = where_patient_was(visit)
+    location, location_problem = location_for(state=state, at_home=at_home, modality=modality)
+    if location_problem:
+        problems.append(location_problem)
+    problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
+    since = (visit.started_at or visit.created_at) - NEW_PATIENT_LOOKBACK
+    established = visit_selectors.seen_before(visit=visit, since=since)
+    facts = VisitFacts(
+        date_of_service=day,
+        payer=profile,
+        modality=modality,
+        location=location,
+        visit_minutes=visit_selectors.clinician_minutes(visit=visit),
+        patient_status=PatientStatus.ESTABLISHED if established else PatientStatus.NEW,
+        note_signed=visit_selectors.note_is_signed(visit),
+    )
+    return Assessment(
+        facts=facts,
+        payer=payer,
+        state=state,
+        at_home=at_home,
+        problems=problems,
+        rules_version=rules_version(profile, day),
+    )
+
+
+def npi_problems(provider: Provider) -> list[str]:
+    if provider.npi:
+        return []
+    return [_("%(name)s has no NPI on file.") % {"name": provider.display_name}]
+
+
+def visit_day(visit: Visit) -> date:
+    """The date of service: the day the visit took place, in the practice's time zone."""
+    moment = visit.started_at or visit.ended_at or visit.created_at
+    return timezone.localtime(moment, visit.practice.zone).date()
+
+
+def visit_modality(visit: Visit) -> Modality:
+    booked = visit.appointment.modality if visit.appointment else BookedModality.VIDEO
+    if booked == BookedModality.IN_PERSON:
+        return Modality.IN_PERSON
+    if booked == BookedModality.PHONE or visit.audio_only:
+        return Modality.AUDIO_ONLY
+    return Modality.VIDEO
+
+
+def where_patient_was(visit: Visit) -> tuple[str, bool | None]:
+    """The patient's state and whether they were at home (None: not known): their answer in
+    the waiting room, else the state they gave when booking."""
+    location = visit_selectors.location_of(visit)
+    return location.state, location.at_home
+
+
+def location_for(
+    *, state: str, at_home: bool | None, modality: Modality
+) -> tuple[PatientLocation | None, str]:
+    """Where the patient was, as coding needs it, or why it is not known: home or elsewhere
+    decides the place of service."""
+    if modality == Modality.IN_PERSON:
+        return None, ""
+    if not state:
+        return None, _("The patient's state during the visit is not recorded.")
+    if at_home is None:
+        return None, _(
+            "The patient has not said whether they were at home; it decides the place of service."
+        )
+    return PatientLocation(state=state, at_home=at_home), ""
+
+
+def billing_profile_problems(practice_id: int) -> list[str]:
+    if BillingProfile.objects.filter(practice_id=practice_id).exists():
+        return []
+    return [_("The practice's billing profile (group NPI, tax id) is not set up.")]
+
+
+def payer_of(patient: Patient) -> tuple[Payer | None, str]:
+    card = current_insurance_card(patient)
+    if card is None:
+        return None, _("No insurance card on file for the patient.")
+    payer = Payer.objects.filter(practice_id=patient.practice_id, name__iexact=card.payer).first()
+    if payer is None:
+        return None, _("The insurer %(name)s is not set up as a payer.") % {"name": card.payer}
+    return payer, ""
+
+
+def profile_for(payer: Payer | None, day: date) -> tuple[PayerProfile, str]:
+    """The payer's coding rules; Medicare's when the payer is not known or its profile is
+    missing, so the suggestion still shows (the encounter stays in draft)."""
+    if payer is not None:
+        try:
+            profile = payer_profile(
+                payer.profile_kind,
+                on=day,
+                state=payer.profile_state or None,
+                variant=payer.profile_variant or None,
+            )
+        except NoRulesError:
+            problem = _("No coding rules for the payer %(name)s on %(day)s.") % {
+                "name": payer.name,
+                "day": day.isoformat(),
+            }
+        else:
+            return profile, ""
+    else:
+        problem = ""
+    return payer_profile(PayerKind.MEDICARE, on=day), problem
+
+
+def rules_version(profile: PayerProfile, day: date) -> str:
+    try:
+        codes = visit_codes_on(day).effective_from.isoformat()
+    except NoRulesError:
+        codes = "none"
+    state = f"-{profile.state}" if profile.state else ""
+    return f"visit codes {codes}; {profile.key}{state} {profile.effective_from.isoformat()}"
+
+
+def fee_for(*, practice_id: int, code: str, on: date) -> Decimal | None:
+    entry = (
+        FeeScheduleEntry.objects.filter(practice_id=practice_id, code=code, effective_from__lte=on)
+        .order_by("-effective_from")
+        .first()
+    )
+    return entry.charge if entry else None
+
+
+def write_lines(*, encounter: Encounter, suggestion: Suggestion) -> list[str]:
+    """Insert the suggested lines with their charges; returns the problems found in them."""
+    problems: list[str] = []
+    if not suggestion.lines:
+        problems.append(_("Nothing to bill: no line is supported by the documentation."))
+    lines = []
+    for position, line in enumerate(suggestion.lines, start=1):
+        fee = fee_for(
+            practice_id=encounter.practice_id, code=line.code, on=encounter.date_of_service
+        )
+        if fee is None:
+            problems.append(_("No fee for %(code)s in the fee schedule.") % {"code": line.code})
+        elif fee == 0:
+            problems.append(_("The charge for %(code)s is zero.") % {"code": line.code})
+        lines.append(
+            ClaimLine(
+                encounter=encounter,
+                position=position,
+                code=line.code,
+                modifiers=list(line.modifiers),
+                place_of_service=line.place_of_service,
+                units=line.units,
+                charge=(fee or Decimal(0)) * line.units,
+                diagnosis_pointers=list(line.diagnosis_pointers),
+                reason=line.reason,
+                suggested=True,
+            )
+        )
+    ClaimLine.objects.bulk_create(lines)
+    return problems
+
+
+def pull_monitoring(*, now: datetime | None = None) -> int:
+    """Build the encounters of remote monitoring that are due; returns how many were built.
+
+    Device supply and setup: one encounter per patient per 30-day period, once the period has
+    ended or already reached full device supply. Treatment management: one per patient per
+    calendar month, once the month has ended. A period or month with nothing to bill builds
+    nothing and is looked at again on the next run."""
+    now = now or timezone.now()
+    built = 0
+    for episode in rpm_selectors.monitoring_episodes():
+        today = timezone.localtime(now, episode.patient.practice.zone).date()
+        billed = set(
+            Encounter.objects.filter(
+                practice_id=episode.patient.practice_id, patient=episode.patient
+            ).values_list("source", flat=True)
+        )
+        for period in monitoring.periods_until(start=episode.start, until=today):
+            source = period_source(episode.patient, period)
+            if source not in billed and period_encounter(
+                episode=episode, period=period, today=today, source=source
+            ):
+                built += 1
+        for first in months_ended(start=episode.start, today=today):
+            source = month_source(episode.patient, first)
+            if source not in billed and month_encounter(
+                episode=episode, first=first, source=source
+            ):
+                built += 1
+    return built
+
+
+def period_source(patient: Patient, period: monitoring.MonitoringPeriod) -> str:
+    return f"rpm:{patient.pk}:{period.start.isoformat()}"
+
+
+def month_source(patient: Patient, first: date) -> str:
+    return f"rpm-month:{patient.pk}:{first:%Y-%m}"
+
+
+def months_ended(*, start: date, today: date) -> list[date]:
+    """The first day of every calendar month of monitoring that has ended by today."""
+    months = []
+    first = start.replace(day=1)
+    while monitoring.month_of(first.year, first.month)[1] < today:
+        months.append(first)
+        first = monitoring.month_of(first.year, first.month)[1] + timedelta(days=1)
+    return months
+
+
+def period_encounter(
+    *, episode: MonitoringEpisode, period: monitoring.MonitoringPeriod, today: date, source: str
+) -> Encounter | None:
+    patient = episode.patient
+    readings = rpm_selectors.reading_dates_by_device(
+        patient=patient, first=period.start, last=period.end
+    )
+    payer, profile, problems = monitoring_payer(patient, period.end)
+    suggestion = monitoring.period_lines(
+        period=period, readings=readings, as_of=today, place_of_service=profile.pos_in_person
+    )
+    if not suggestion.lines:
+        return None
+    provider = ordering_provider(episode.clinician_ids)
+    return encounter_insert(
+        practice_id=patient.practice_id,
+        source=source,
+        fields={
+            "patient": patient,
+            "kind": Encounter.Kind.MONITORING,
+            "rendering_provider": provider,
+            "date_of_service": min(period.end, today),
+            "payer": payer,
+            "rules_version": monitoring_rules_version(period.end),
+        },
+        suggestion=suggestion,
+        problems=monitoring_problems(patient, provider) + problems,
+        detail=f"monitoring encounter for {period.start}-{period.end}",
+    )
+
+
+def month_encounter(*, episode: MonitoringEpisode, first: date, source: str) -> Encounter | None:
+    patient = episode.patient
+    last = monitoring.month_of(first.year, first.month)[1]
+    logs = rpm_selectors.time_logs(patient=patient, first=first, last=last)
+    entries = [
+        monitoring.TimeEntry(
+            day=log.day,
+            minutes=log.minutes,
+            interactive=log.kind == TimeLog.Kind.INTERACTIVE,
+            practitioner=log.clinician_id,
+            practitioner_name=log.clinician.full_name,
+        )
+        for log in logs
+    ]
+    payer, profile, problems = monitoring_payer(patient, last)
+    suggestion = monitoring.treatment_management(
+        year=first.year,
+        month=first.month,
+        entries=entries,
+        place_of_service=profile.pos_in_person,
+    )
+    if not suggestion.lines:
+        return None
+    chosen = monitoring.billing_practitioner(entries)
+    provider = ordering_provider((chosen[0],) if chosen else ())
+    return encounter_insert(
+        practice_id=patient.practice_id,
+        source=source,
+        fields={
+            "patient": patient,
+            "kind": Encounter.Kind.MONITORING,
+            "rendering_provider": provider,
+            "date_of_service": last,
+            "minutes": chosen[2] if chosen else 0,
+            "payer": payer,
+            "rules_version": monitoring_rules_version(first),
+        },
+        suggestion=suggestion,
+        problems=monitoring_problems(patient, provider) + problems,
+        detail=f"treatment management for {first:%Y-%m}",
+    )
+
+
+def ordering_provider(user_ids: Sequence[int]) -> Provider | None:
+    """The first of these clinicians who is a provider (has a billing identity)."""
+    providers = {p.user_id: p for p in Provider.objects.filter(user_id__in=user_ids)}
+    return next((providers[pk] for pk in user_ids if pk in providers), None)
+
+
+def monitoring_payer(patient: Patient, day: date) -> tuple[Payer | None, PayerProfile, list[str]]:
+    payer, problem = payer_of(patient)
+    profile, profile_problem = profile_for(payer, day)
+    return payer, profile, [reason for reason in (problem, profile_problem) if reason]
+
+
+def monitoring_problems(patient: Patient, provider: Provider | None) -> list[str]:
+    problems = []
+    if provider is None:
+        problems.append(_("No clinician with an NPI is on the patient's monitoring."))
+    else:
+        problems += npi_problems(provider)
+    problems += billing_profile_problems(patient.practice_id)
+    problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
+    return problems
+
+
+def monitoring_rules_version(day: date) -> str:
+    try:
+        return f"monitoring rules {monitoring_rules_on(day).effective_from.isoformat()}"
+    except NoRulesError:
+        return "monitoring rules none"

@@ -1,0 +1,170 @@
+"""Monitoring encounters pulled from rpm's figures: device supply per 30-day period from the
+start of monitoring (not per calendar month), setup once, treatment management per ended
+calendar month by one practitioner, and nothing built twice."""
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from django.db import connection
+
+from billing import services
+from billing.models import ClaimLine, Encounter
+from rpm import services as rpm_services
+from rpm.models import Enrollment, Reading
+
+pytestmark = pytest.mark.django_db
+
+# A fixed "now": 20 November 2026, midday in Boston.
+NOW = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
+
+
+def monitored(world, *, start: date):
+    rpm_services.enroll(
+        patient=world.patient,
+        program="hypertension",
+        clinicians=[world.clinician],
+        by=world.clinician,
+    )
+    Enrollment.objects.filter(patient=world.patient).update(start_date=start)
+
+
+def device(world):
+    made, _token = rpm_services.device_create(
+        patient=world.patient, kind="bp_cuff", by=world.clinician
+    )
+    return made
+
+
+def readings_on(world, dev, days):
+    zone = world.practice.zone
+    Reading.objects.bulk_create(
+        Reading(
+            patient=world.patient,
+            device=dev,
+            vital="heart_rate",
+            value=70,
+            # 23:30 local: the next day in UTC, so a UTC date would count the wrong day.
+            measured_at=datetime.combine(day, time(23, 30), zone),
+        )
+        for day in days
+    )
+
+
+def days_from(first: date, count: int) -> list[date]:
+    return [first + timedelta(days=n) for n in range(count)]
+
+
+def lines(encounter):
+    return [(line.code, line.units) for line in encounter.lines.all()]
+
+
+def test_sixteen_days_from_two_devices_bill_one_supply_unit_and_setup_once(world):
+    monitored(world, start=date(2026, 10, 1))
+    cuff, scale = device(world), device(world)
+    # The last reading day is the period's last day, 30 October (31 October in UTC).
+    readings_on(world, cuff, days_from(date(2026, 10, 15), 16))
+    readings_on(world, scale, days_from(date(2026, 10, 15), 16))
+
+    assert services.pull_monitoring(now=NOW) == 1
+
+    encounter = Encounter.objects.get()
+    assert encounter.source == f"rpm:{world.patient.pk}:2026-10-01"
+    assert encounter.kind == Encounter.Kind.MONITORING
+    assert encounter.date_of_service == date(2026, 10, 30)
+    assert encounter.rendering_provider == world.clinician.provider
+    assert lines(encounter) == [("99454", 1), ("99453", 1)]
+    assert "2 devices" in encounter.lines.get(code="99454").reason
+    assert services.pull_monitoring(now=NOW) == 0
+    assert Encounter.objects.count() == 1
+
+
+def test_fifteen_days_in_a_period_spanning_two_months_bill_the_short_supply_code(world):
+    monitored(world, start=date(2026, 10, 20))  # period 1: 20 October to 18 November
+    readings_on(world, device(world), days_from(date(2026, 10, 25), 15))
+
+    services.pull_monitoring(now=NOW)
+
+    encounter = Encounter.objects.get()
+    assert encounter.source == f"rpm:{world.patient.pk}:2026-10-20"
+    assert lines(encounter)[0] == ("99445", 1)
+
+
+def test_an_open_period_waits_until_it_reaches_full_supply(world):
+    monitored(world, start=date(2026, 11, 1))
+    cuff = device(world)
+    readings_on(world, cuff, days_from(date(2026, 11, 1), 10))
+    assert services.pull_monitoring(now=NOW) == 0
+
+    readings_on(world, cuff, days_from(date(2026, 11, 11), 6))
+    assert services.pull_monitoring(now=NOW) == 1
+    encounter = Encounter.objects.get()
+    assert lines(encounter)[0] == ("99454", 1)
+    assert encounter.date_of_service == date(2026, 11, 20)
+
+
+def test_treatment_management_is_billed_per_ended_month_by_one_practitioner(world):
+    monitored(world, start=date(2026, 10, 1))
+    for day, minutes in ((date(2026, 10, 5), 15), (date(2026, 10, 19), 10)):
+        rpm_services.time_log(
+            patient=world.patient, by=world.clinician, kind="interactive", minutes=minutes, day=day
+        )
+    rpm_services.time_log(
+        patient=world.patient,
+        by=world.clinician,
+        kind="interactive",
+        minutes=30,
+        day=date(2026, 11, 3),  # November has not ended on NOW
+    )
+
+    assert services.pull_monitoring(now=NOW) == 1
+
+    encounter = Encounter.objects.get()
+    assert encounter.source == f"rpm-month:{world.patient.pk}:2026-10"
+    assert encounter.date_of_service == date(2026, 10, 31)
+    assert encounter.minutes == 25
+    assert encounter.rendering_provider == world.clinician.provider
+    assert lines(encounter) == [("99457", 1)]
+    assert "No diagnosis yet: add at least one ICD-10-CM code." in encounter.problems
+    assert services.pull_monitoring(now=NOW) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_monitoring_pulls_build_each_encounter_once(require_postgres, world):
+    monitored(world, start=date(2026, 10, 1))
+    readings_on(world, device(world), days_from(date(2026, 10, 1), 20))
+    rpm_services.time_log(
+        patient=world.patient,
+        by=world.clinician,
+        kind="interactive",
+        minutes=25,
+        day=date(2026, 10, 5),
+    )
+    runs = 6
+    barrier = threading.Barrier(runs)
+    built: list[object] = []
+    lock = threading.Lock()
+
+    def pull():
+        try:
+            barrier.wait()
+            result: object = services.pull_monitoring(now=NOW)
+        except Exception as exc:  # anything else is a failure the assertions will show
+            result = f"error: {exc!r}"
+        finally:
+            connection.close()
+        with lock:
+            built.append(result)
+
+    threads = [threading.Thread(target=pull) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(n for n in built if isinstance(n, int)) == 2, built
+    assert all(isinstance(n, int) for n in built), built
+    assert sorted(Encounter.objects.values_list("source", flat=True)) == [
+        f"rpm-month:{world.patient.pk}:2026-10",
+        f"rpm:{world.patient.pk}:2026-10-01",
+    ]
+    assert ClaimLine.objects.count() == 3  # 99454 and 99453 for the period, 99457 for October
