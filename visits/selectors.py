@@ -204,6 +204,16 @@ def clinician_minutes(*, visit: Visit) -> int:
     )
 
 
+def rendering_clinician(visit: Visit) -> Provider | None:
+    """Who rendered the visit for billing: the clinician who admitted the patient (the one
+    checked for licensure where the patient was), else the visit's provider."""
+    if visit.admitted_by_id is not None:
+        provider = Provider.objects.filter(user_id=visit.admitted_by_id).first()
+        if provider is not None:
+            return provider
+    return visit.provider
+
+
 def note_is_signed(visit: Visit) -> bool:
     return VisitNote.objects.filter(visit=visit, signed_at__isnull=False).exists()
 

@@ -144,7 +144,8 @@ def _admit(*, visit: Visit, patient: Participant, by: User) -> None:
     if visit.state in (Visit.State.SCHEDULED, Visit.State.WAITING):
         visit.state = Visit.State.IN_PROGRESS
         visit.started_at = visit.started_at or timezone.now()
-        visit.save(update_fields=["state", "started_at"])
+        visit.admitted_by = by
+        visit.save(update_fields=["state", "started_at", "admitted_by"])
         if visit.appointment and visit.appointment.status in (
             Status.BOOKED,
             Status.CONFIRMED,
