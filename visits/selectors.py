@@ -289,6 +289,21 @@ def admission_refused_at(*, visit: Visit, clinician: User) -> PatientLocation | 
     return location
 
 
+def join_refused_at(*, visit: Visit, clinician: User) -> PatientLocation | None:
+    """The patient's location when `clinician` may not join this started visit there, else
+    None. Until the patient is admitted, admission is the check (admission_refused_at). The
+    admitting clinician was checked then, and a clinician who entered after the admission was
+    checked on entering: a later move of the patient warns them in the room instead (cutting
+    a call mid-visit is the greater risk)."""
+    patient = visit.participants.filter(role=Participant.Role.PATIENT).first()
+    if patient is None or patient.admitted_at is None or visit.admitted_by_id == clinician.pk:
+        return None
+    entered = visit.participants.filter(user=clinician, role=Participant.Role.CLINICIAN).first()
+    if entered is not None and entered.admitted_at and entered.admitted_at >= patient.admitted_at:
+        return None
+    return admission_refused_at(visit=visit, clinician=clinician)
+
+
 def provider_unlicensed_at(visit: Visit) -> PatientLocation | None:
     """The patient's known location when the visit's own provider is not licensed there (the
     waiting patient and the front desk are told before anyone tries to admit)."""

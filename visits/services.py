@@ -91,25 +91,73 @@ def patient_arrives(*, visit: Visit, request=None) -> Participant:
 
 
 def clinician_joins(*, visit: Visit, user: User, request=None) -> Participant:
+    """A clinician enters the room. Once the patient is in, a remote visit takes only a
+    clinician licensed where the patient is (selectors.join_refused_at): otherwise
+    AdmissionRefused, after the refusal is audited."""
     with transaction.atomic():
-        participant, created = Participant.objects.get_or_create(
-            visit=visit,
-            user=user,
-            defaults={
-                "role": Participant.Role.CLINICIAN,
-                "display_name": user.full_name,
-                "admitted_at": timezone.now(),
-            },
-        )
-        if created:
+        refused_at = selectors.join_refused_at(visit=visit, clinician=user)
+        if refused_at is not None:
             audit.record(
                 action=Action.VIEW,
                 actor=user,
                 obj=visit,
+                patient=visit.patient,
                 request=request,
-                detail="clinician joined",
+                detail=(
+                    "clinician refused entry: not licensed where the patient is "
+                    f"({refused_at.state or 'not given'})"
+                ),
             )
+        else:
+            participant, created = Participant.objects.get_or_create(
+                visit=visit,
+                user=user,
+                defaults={
+                    "role": Participant.Role.CLINICIAN,
+                    "display_name": user.full_name,
+                    "admitted_at": timezone.now(),
+                },
+            )
+            if (
+                not created
+                and visit.participants.filter(
+                    role=Participant.Role.PATIENT, admitted_at__gt=participant.admitted_at
+                ).exists()
+            ):
+                # Entered before the patient was admitted and checked now: the check holds.
+                participant.admitted_at = timezone.now()
+                participant.save(update_fields=["admitted_at"])
+            if created:
+                audit.record(
+                    action=Action.VIEW,
+                    actor=user,
+                    obj=visit,
+                    request=request,
+                    detail="clinician joined",
+                )
+    if refused_at is not None:  # raised after the commit: the refusal's audit stays
+        raise _join_refusal_error(visit=visit, state=refused_at.state)
     return participant
+
+
+def _join_refusal_error(*, visit: Visit, state: str) -> AdmissionRefused:
+    patient = visit.patient.display_name
+    if not state:
+        return AdmissionRefused(
+            _("%(patient)s has not said where they are right now, so you cannot join this visit.")
+            % {"patient": patient},
+            code="location_needed",
+            state="",
+        )
+    return AdmissionRefused(
+        _(
+            "You are not licensed in %(state)s, where %(patient)s is right now, so you cannot "
+            "join this visit."
+        )
+        % {"state": state_name(state), "patient": patient},
+        code="not_licensed",
+        state=state,
+    )
 
 
 def admit(*, visit: Visit, by: User) -> Visit:
