@@ -304,6 +304,29 @@ def join_refused_at(*, visit: Visit, clinician: User) -> PatientLocation | None:
     return admission_refused_at(visit=visit, clinician=clinician)
 
 
+def unlicensed_in_room(visit: Visit) -> list[Participant]:
+    """The clinicians in a started remote visit who are not licensed where the patient now
+    is (the patient moved, or answered, during the visit)."""
+    if visit.state != Visit.State.IN_PROGRESS or not is_remote(visit):
+        return []
+    location = location_of(visit)
+    if not location.state:
+        return []
+    clinicians = visit.participants.filter(
+        role=Participant.Role.CLINICIAN, user__isnull=False
+    ).select_related("user")
+    providers = {
+        p.user_id: p for p in Provider.objects.filter(user_id__in=[c.user_id for c in clinicians])
+    }
+    return [
+        clinician
+        for clinician in clinicians
+        if not licensed_where_patient_is(
+            provider=providers.get(clinician.user_id), location=location
+        )
+    ]
+
+
 def provider_unlicensed_at(visit: Visit) -> PatientLocation | None:
     """The patient's known location when the visit's own provider is not licensed there (the
     waiting patient and the front desk are told before anyone tries to admit)."""

@@ -271,15 +271,41 @@ def location_confirm(
             request=request,
             detail=f"patient location confirmed: {state}, {'home' if at_home else 'not home'}",
         )
+        event = {"type": "patient-location", "state": state, "at_home": at_home}
+        unlicensed = selectors.unlicensed_in_room(visit)
+        if unlicensed:
+            # The call goes on (cutting it is the greater risk); the room is told, and stays
+            # told in its side panel (room_licensure_warning).
+            audit.record(
+                action=Action.UPDATE,
+                actor=by,
+                obj=visit,
+                patient=visit.patient,
+                request=request,
+                detail=(
+                    f"patient moved during the visit to {state}: not licensed there: "
+                    + ", ".join(f"user #{c.user_id}" for c in unlicensed)
+                ),
+            )
+            event |= {"not_licensed": True, "message": room_licensure_warning(visit, unlicensed)}
         broadcast_on_commit(
             room_group(visit.pk),
-            {
-                "type": "visit.event",
-                "to_role": Participant.Role.CLINICIAN,
-                "event": {"type": "patient-location", "state": state, "at_home": at_home},
-            },
+            {"type": "visit.event", "to_role": Participant.Role.CLINICIAN, "event": event},
         )
     return visit
+
+
+def room_licensure_warning(visit: Visit, unlicensed: list[Participant]) -> str:
+    """What the clinicians in the room read when some of them are not licensed where the
+    patient now is."""
+    return _(
+        "%(patient)s is now in %(state)s, where %(clinicians)s is not licensed. The call "
+        "goes on: decide with the patient how to continue their care safely."
+    ) % {
+        "patient": visit.patient.display_name,
+        "state": state_name(selectors.location_of(visit).state),
+        "clinicians": ", ".join(c.display_name for c in unlicensed),
+    }
 
 
 def set_provider_status(*, visit: Visit, by: User, text: str) -> None:

@@ -315,6 +315,10 @@ def room(request, visit_id: int):
     }
     if context["is_clinician"]:
         context["location"] = selectors.location_of(visit)
+        unlicensed = selectors.unlicensed_in_room(visit)
+        context["licensure_warning"] = (
+            services.room_licensure_warning(visit, unlicensed) if unlicensed else ""
+        )
         context["location_refused"] = selectors.admission_refused_at(
             visit=visit, clinician=request.user
         )

@@ -172,3 +172,63 @@ def test_admission_records_who_admitted_and_billing_renders_them(world, video_ty
     services.admit(visit=visit, by=world.clinician)  # a readmission does not change it
     visit.refresh_from_db()
     assert visit.admitted_by == colleague
+
+
+# --- The patient moving during the visit ---------------------------------------------------
+
+MOVED_TO_TEXAS = (
+    "Pat Alpha is now in Texas, where Dr Alpha is not licensed. The call goes on: decide with "
+    "the patient how to continue their care safely."
+)
+
+
+@pytest.mark.django_db
+def test_a_move_during_the_visit_is_audited_and_warned_in_the_side_panel(world, video_type):
+    visit = started(world, video_type)
+    services.location_confirm(visit=visit, state="TX", at_home=False)
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.IN_PROGRESS  # the call is not cut
+    assert AuditEvent.objects.filter(
+        detail=f"patient moved during the visit to TX: not licensed there: "
+        f"user #{world.clinician.pk}"
+    ).exists()
+    page = sign_in(Client(), world.clinician).get(room_url(visit)).content.decode()
+    assert "data-licensure-warning" in page and MOVED_TO_TEXAS in page
+    services.location_confirm(visit=visit, state="MA", at_home=True)  # back home
+    page = sign_in(Client(), world.clinician).get(room_url(visit)).content.decode()
+    assert MOVED_TO_TEXAS not in page and 'data-licensure-warning role="alert" hidden' in page
+
+
+@pytest.mark.django_db
+def test_a_move_where_everyone_in_the_room_is_licensed_warns_no_one(world, video_type):
+    visit = started(world, video_type)
+    Provider.objects.filter(user=world.clinician).update(licensed_states=["MA", "TX"])
+    services.location_confirm(visit=visit, state="TX", at_home=False)
+    assert not AuditEvent.objects.filter(detail__startswith="patient moved during").exists()
+    page = sign_in(Client(), world.clinician).get(room_url(visit)).content.decode()
+    assert "is now in Texas" not in page
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_clinicians_in_the_room_are_told_live_when_the_patient_moves(world, video_type):
+    visit = await sync_to_async(started)(world, video_type)
+    clinician, connected, _ = await connect(
+        f"/ws/visits/{visit.pk}/", await sync_to_async(cookie_for_user)(world.clinician)
+    )
+    assert connected
+    assert (await clinician.receive_json_from())["type"] == "welcome"
+    await sync_to_async(services.location_confirm)(visit=visit, state="TX", at_home=False)
+    assert await clinician.receive_json_from(timeout=3) == {
+        "type": "patient-location",
+        "state": "TX",
+        "at_home": False,
+        "not_licensed": True,
+        "message": MOVED_TO_TEXAS,
+    }
+    await sync_to_async(services.location_confirm)(visit=visit, state="MA", at_home=True)
+    assert await clinician.receive_json_from(timeout=3) == {
+        "type": "patient-location",
+        "state": "MA",
+        "at_home": True,
+    }
+    await clinician.disconnect()
