@@ -312,10 +312,10 @@ def unlicensed_in_room(visit: Visit) -> list[Participant]:
     location = location_of(visit)
     if not location.state:
         return []
-    clinicians = visit.participants.filter(
-        role=Participant.Role.CLINICIAN, user__isnull=False
-    ).select_related("user")
-    providers = {
+    clinicians = list(
+        visit.participants.filter(role=Participant.Role.CLINICIAN, user__isnull=False)
+    )
+    providers: dict[int | None, Provider] = {
         p.user_id: p for p in Provider.objects.filter(user_id__in=[c.user_id for c in clinicians])
     }
     return [
