@@ -168,23 +168,29 @@ def patient_visit_history(*, user: User, patient_id: int) -> QuerySet[Visit]:
 
 
 def ended_visits(*, ended_by: datetime) -> QuerySet[Visit]:
-    """Every practice's visits that ended by a time: a system read for the periodic jobs that
-    work on finished visits (billing pulls these and keeps what it has not billed)."""
+    """Every practice's visits that took place and ended by a time: a system read for the
+    periodic jobs that work on finished visits (billing pulls these and keeps what it has not
+    billed). A visit ended without starting (a no-show, a refused admission) is left out."""
     return (
-        Visit.objects.filter(state=Visit.State.ENDED, ended_at__lte=ended_by)
+        Visit.objects.filter(
+            state=Visit.State.ENDED, started_at__isnull=False, ended_at__lte=ended_by
+        )
         .select_related("practice", "patient", "provider__user", "appointment")
         .order_by("ended_at", "pk")
     )
 
 
 def seen_before(*, visit: Visit, since: datetime) -> bool:
-    """Whether the patient had an ended visit in the practice, with a clinician of the same
-    specialty, between `since` and this visit's start (new versus established patient)."""
+    """Whether the patient had a visit that took place in the practice, with a clinician of
+    the same specialty, between `since` and this visit's start (new versus established
+    patient). A visit that never started (the admission is where started_at is set) does
+    not count."""
     started = visit.started_at or visit.created_at
     earlier = Visit.objects.filter(
         practice_id=visit.practice_id,
         patient_id=visit.patient_id,
         state=Visit.State.ENDED,
+        started_at__isnull=False,
         ended_at__gte=since,
         ended_at__lt=started,
     ).exclude(pk=visit.pk)

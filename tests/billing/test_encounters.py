@@ -280,6 +280,28 @@ class TestPull:
         assert services.assess_visit(first).facts.patient_status == "new"
         assert services.assess_visit(second).facts.patient_status == "established"
 
+    def test_a_visit_that_never_started_is_not_pulled(self, world, video_type):
+        billing_set_up(world)
+        no_show = make_visit(world, video_type)
+        visit_services.end(visit=no_show, by=world.front_desk)  # nobody came
+        refused = make_visit(world, video_type, start=timezone.now() - timedelta(hours=3))
+        visit_services.patient_arrives(visit=refused)
+        visit_services.location_confirm(visit=refused, state="TX", at_home=True)
+        with pytest.raises(visit_services.AdmissionRefused):
+            visit_services.admit(visit=refused, by=world.clinician)
+        visit_services.end(visit=refused, by=world.front_desk)  # ended by staff, unstarted
+        assert services.pull_completed_visits() == 0
+        assert not Encounter.objects.exists()
+
+    def test_a_visit_that_never_started_does_not_make_the_patient_established(
+        self, world, video_type
+    ):
+        no_show = make_visit(world, video_type, start=timezone.now() - timedelta(hours=3))
+        visit_services.patient_arrives(visit=no_show)
+        visit_services.end(visit=no_show, by=world.front_desk)
+        first_seen = ended_visit(world, video_type)
+        assert services.assess_visit(first_seen).facts.patient_status == "new"
+
     def test_a_visit_without_patient_video_is_audio_only(self, world, video_type):
         ended_visit(world, video_type, video=False)
         services.pull_completed_visits()
