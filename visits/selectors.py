@@ -13,7 +13,7 @@ from django.utils import timezone
 from scheduling.models import REMOTE_MODALITIES, Appointment
 from telehealth.accounts.models import Provider, Role, User
 from telehealth.accounts.selectors import patients_visible_to
-from visits.models import Participant, Visit, VisitNote
+from visits.models import Participant, Presence, Visit, VisitNote
 
 GRANTS_KEY = "visit_grants"  # session: {visit_id: patient_id}
 GUEST_KEY = "visit_guests"  # session: {visit_id: participant_id} from a guest invitation
@@ -200,14 +200,26 @@ def seen_before(*, visit: Visit, since: datetime) -> bool:
 
 
 def clinician_minutes(*, visit: Visit) -> int:
-    """Minutes the visit's clinician was in the room, from their recorded presence."""
-    if visit.provider is None:
+    """Minutes the visit's clinician was in the started visit, from their recorded presence:
+    overlapping stretches (two tabs, a reconnect recorded before the disconnect) count once,
+    and only the time between the visit's start and end counts."""
+    if visit.provider is None or visit.started_at is None:
         return 0
-    return sum(
-        minutes
-        for participant, minutes in minutes_by_participant(visit=visit)
-        if participant.user_id == visit.provider.user_id
+    end = visit.ended_at or timezone.now()
+    stretches = sorted(
+        (max(joined, visit.started_at), min(left or end, end))
+        for joined, left in Presence.objects.filter(
+            participant__visit=visit, participant__user_id=visit.provider.user_id
+        ).values_list("joined_at", "left_at")
     )
+    seconds = 0.0
+    covered_until = visit.started_at
+    for joined, left in stretches:
+        joined = max(joined, covered_until)
+        if left > joined:
+            seconds += (left - joined).total_seconds()
+            covered_until = left
+    return round(seconds / 60)
 
 
 def rendering_clinician(visit: Visit) -> Provider | None:
