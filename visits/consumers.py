@@ -74,8 +74,20 @@ class VisitAccessMixin(AuthenticatedConsumer):
             return CLOSE_FORBIDDEN
         if must_be_admitted and participant.admitted_at is None:
             return CLOSE_FORBIDDEN
+        if participant.role == Participant.Role.CLINICIAN and await self.join_refused(
+            visit, participant
+        ):
+            return CLOSE_FORBIDDEN
         self.visit, self.participant = visit, participant
         return None
+
+    @database_sync_to_async
+    def join_refused(self, visit: Visit, participant: Participant) -> bool:
+        """A clinician who entered before the patient was admitted, and is not licensed where
+        the patient is, does not connect to the started visit (the room page refuses them)."""
+        if participant.user is None:
+            return False
+        return selectors.join_refused_at(visit=visit, clinician=participant.user) is not None
 
     async def still_allowed(self) -> bool:
         user = self.scope.get("user")

@@ -51,6 +51,14 @@ class Visit(models.Model):
         null=True, blank=True, help_text="When the patient said where they are."
     )
     waiting_since = models.DateTimeField(null=True, blank=True)
+    admitted_by = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The clinician who admitted the patient: the one checked for licensure.",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     summary_sent_at = models.DateTimeField(

@@ -13,7 +13,7 @@ from django.utils import timezone
 from scheduling.models import REMOTE_MODALITIES, Appointment
 from telehealth.accounts.models import Provider, Role, User
 from telehealth.accounts.selectors import patients_visible_to
-from visits.models import Participant, Visit, VisitNote
+from visits.models import Participant, Presence, Visit, VisitNote
 
 GRANTS_KEY = "visit_grants"  # session: {visit_id: patient_id}
 GUEST_KEY = "visit_guests"  # session: {visit_id: participant_id} from a guest invitation
@@ -168,23 +168,29 @@ def patient_visit_history(*, user: User, patient_id: int) -> QuerySet[Visit]:
 
 
 def ended_visits(*, ended_by: datetime) -> QuerySet[Visit]:
-    """Every practice's visits that ended by a time: a system read for the periodic jobs that
-    work on finished visits (billing pulls these and keeps what it has not billed)."""
+    """Every practice's visits that took place and ended by a time: a system read for the
+    periodic jobs that work on finished visits (billing pulls these and keeps what it has not
+    billed). A visit ended without starting (a no-show, a refused admission) is left out."""
     return (
-        Visit.objects.filter(state=Visit.State.ENDED, ended_at__lte=ended_by)
+        Visit.objects.filter(
+            state=Visit.State.ENDED, started_at__isnull=False, ended_at__lte=ended_by
+        )
         .select_related("practice", "patient", "provider__user", "appointment")
         .order_by("ended_at", "pk")
     )
 
 
 def seen_before(*, visit: Visit, since: datetime) -> bool:
-    """Whether the patient had an ended visit in the practice, with a clinician of the same
-    specialty, between `since` and this visit's start (new versus established patient)."""
+    """Whether the patient had a visit that took place in the practice, with a clinician of
+    the same specialty, between `since` and this visit's start (new versus established
+    patient). A visit that never started (the admission is where started_at is set) does
+    not count."""
     started = visit.started_at or visit.created_at
     earlier = Visit.objects.filter(
         practice_id=visit.practice_id,
         patient_id=visit.patient_id,
         state=Visit.State.ENDED,
+        started_at__isnull=False,
         ended_at__gte=since,
         ended_at__lt=started,
     ).exclude(pk=visit.pk)
@@ -194,14 +200,36 @@ def seen_before(*, visit: Visit, since: datetime) -> bool:
 
 
 def clinician_minutes(*, visit: Visit) -> int:
-    """Minutes the visit's clinician was in the room, from their recorded presence."""
-    if visit.provider is None:
+    """Minutes the visit's clinician was in the started visit, from their recorded presence:
+    overlapping stretches (two tabs, a reconnect recorded before the disconnect) count once,
+    and only the time between the visit's start and end counts."""
+    if visit.provider is None or visit.started_at is None:
         return 0
-    return sum(
-        minutes
-        for participant, minutes in minutes_by_participant(visit=visit)
-        if participant.user_id == visit.provider.user_id
+    end = visit.ended_at or timezone.now()
+    stretches = sorted(
+        (max(joined, visit.started_at), min(left or end, end))
+        for joined, left in Presence.objects.filter(
+            participant__visit=visit, participant__user_id=visit.provider.user_id
+        ).values_list("joined_at", "left_at")
     )
+    seconds = 0.0
+    covered_until = visit.started_at
+    for joined, left in stretches:
+        joined = max(joined, covered_until)
+        if left > joined:
+            seconds += (left - joined).total_seconds()
+            covered_until = left
+    return round(seconds / 60)
+
+
+def rendering_clinician(visit: Visit) -> Provider | None:
+    """Who rendered the visit for billing: the clinician who admitted the patient (the one
+    checked for licensure where the patient was), else the visit's provider."""
+    if visit.admitted_by_id is not None:
+        provider = Provider.objects.filter(user_id=visit.admitted_by_id).first()
+        if provider is not None:
+            return provider
+    return visit.provider
 
 
 def note_is_signed(visit: Visit) -> bool:
@@ -277,6 +305,44 @@ def admission_refused_at(*, visit: Visit, clinician: User) -> PatientLocation | 
     if licensed_where_patient_is(provider=provider, location=location):
         return None
     return location
+
+
+def join_refused_at(*, visit: Visit, clinician: User) -> PatientLocation | None:
+    """The patient's location when `clinician` may not join this started visit there, else
+    None. Until the patient is admitted, admission is the check (admission_refused_at). The
+    admitting clinician was checked then, and a clinician who entered after the admission was
+    checked on entering: a later move of the patient warns them in the room instead (cutting
+    a call mid-visit is the greater risk)."""
+    patient = visit.participants.filter(role=Participant.Role.PATIENT).first()
+    if patient is None or patient.admitted_at is None or visit.admitted_by_id == clinician.pk:
+        return None
+    entered = visit.participants.filter(user=clinician, role=Participant.Role.CLINICIAN).first()
+    if entered is not None and entered.admitted_at and entered.admitted_at >= patient.admitted_at:
+        return None
+    return admission_refused_at(visit=visit, clinician=clinician)
+
+
+def unlicensed_in_room(visit: Visit) -> list[Participant]:
+    """The clinicians in a started remote visit who are not licensed where the patient now
+    is (the patient moved, or answered, during the visit)."""
+    if visit.state != Visit.State.IN_PROGRESS or not is_remote(visit):
+        return []
+    location = location_of(visit)
+    if not location.state:
+        return []
+    clinicians = list(
+        visit.participants.filter(role=Participant.Role.CLINICIAN, user__isnull=False)
+    )
+    providers: dict[int | None, Provider] = {
+        p.user_id: p for p in Provider.objects.filter(user_id__in=[c.user_id for c in clinicians])
+    }
+    return [
+        clinician
+        for clinician in clinicians
+        if not licensed_where_patient_is(
+            provider=providers.get(clinician.user_id), location=location
+        )
+    ]
 
 
 def provider_unlicensed_at(visit: Visit) -> PatientLocation | None:

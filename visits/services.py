@@ -91,25 +91,73 @@ def patient_arrives(*, visit: Visit, request=None) -> Participant:
 
 
 def clinician_joins(*, visit: Visit, user: User, request=None) -> Participant:
+    """A clinician enters the room. Once the patient is in, a remote visit takes only a
+    clinician licensed where the patient is (selectors.join_refused_at): otherwise
+    AdmissionRefused, after the refusal is audited."""
     with transaction.atomic():
-        participant, created = Participant.objects.get_or_create(
-            visit=visit,
-            user=user,
-            defaults={
-                "role": Participant.Role.CLINICIAN,
-                "display_name": user.full_name,
-                "admitted_at": timezone.now(),
-            },
-        )
-        if created:
+        refused_at = selectors.join_refused_at(visit=visit, clinician=user)
+        if refused_at is not None:
             audit.record(
                 action=Action.VIEW,
                 actor=user,
                 obj=visit,
+                patient=visit.patient,
                 request=request,
-                detail="clinician joined",
+                detail=(
+                    "clinician refused entry: not licensed where the patient is "
+                    f"({refused_at.state or 'not given'})"
+                ),
             )
+        else:
+            participant, created = Participant.objects.get_or_create(
+                visit=visit,
+                user=user,
+                defaults={
+                    "role": Participant.Role.CLINICIAN,
+                    "display_name": user.full_name,
+                    "admitted_at": timezone.now(),
+                },
+            )
+            if (
+                not created
+                and visit.participants.filter(
+                    role=Participant.Role.PATIENT, admitted_at__gt=participant.admitted_at
+                ).exists()
+            ):
+                # Entered before the patient was admitted and checked now: the check holds.
+                participant.admitted_at = timezone.now()
+                participant.save(update_fields=["admitted_at"])
+            if created:
+                audit.record(
+                    action=Action.VIEW,
+                    actor=user,
+                    obj=visit,
+                    request=request,
+                    detail="clinician joined",
+                )
+    if refused_at is not None:  # raised after the commit: the refusal's audit stays
+        raise _join_refusal_error(visit=visit, state=refused_at.state)
     return participant
+
+
+def _join_refusal_error(*, visit: Visit, state: str) -> AdmissionRefused:
+    patient = visit.patient.display_name
+    if not state:
+        return AdmissionRefused(
+            _("%(patient)s has not said where they are right now, so you cannot join this visit.")
+            % {"patient": patient},
+            code="location_needed",
+            state="",
+        )
+    return AdmissionRefused(
+        _(
+            "You are not licensed in %(state)s, where %(patient)s is right now, so you cannot "
+            "join this visit."
+        )
+        % {"state": state_name(state), "patient": patient},
+        code="not_licensed",
+        state=state,
+    )
 
 
 def admit(*, visit: Visit, by: User) -> Visit:
@@ -144,7 +192,8 @@ def _admit(*, visit: Visit, patient: Participant, by: User) -> None:
     if visit.state in (Visit.State.SCHEDULED, Visit.State.WAITING):
         visit.state = Visit.State.IN_PROGRESS
         visit.started_at = visit.started_at or timezone.now()
-        visit.save(update_fields=["state", "started_at"])
+        visit.admitted_by = by
+        visit.save(update_fields=["state", "started_at", "admitted_by"])
         if visit.appointment and visit.appointment.status in (
             Status.BOOKED,
             Status.CONFIRMED,
@@ -222,15 +271,41 @@ def location_confirm(
             request=request,
             detail=f"patient location confirmed: {state}, {'home' if at_home else 'not home'}",
         )
+        event = {"type": "patient-location", "state": state, "at_home": at_home}
+        unlicensed = selectors.unlicensed_in_room(visit)
+        if unlicensed:
+            # The call goes on (cutting it is the greater risk); the room is told, and stays
+            # told in its side panel (room_licensure_warning).
+            audit.record(
+                action=Action.UPDATE,
+                actor=by,
+                obj=visit,
+                patient=visit.patient,
+                request=request,
+                detail=(
+                    f"patient moved during the visit to {state}: not licensed there: "
+                    + ", ".join(f"user #{c.user_id}" for c in unlicensed)
+                ),
+            )
+            event |= {"not_licensed": True, "message": room_licensure_warning(visit, unlicensed)}
         broadcast_on_commit(
             room_group(visit.pk),
-            {
-                "type": "visit.event",
-                "to_role": Participant.Role.CLINICIAN,
-                "event": {"type": "patient-location", "state": state, "at_home": at_home},
-            },
+            {"type": "visit.event", "to_role": Participant.Role.CLINICIAN, "event": event},
         )
     return visit
+
+
+def room_licensure_warning(visit: Visit, unlicensed: list[Participant]) -> str:
+    """What the clinicians in the room read when some of them are not licensed where the
+    patient now is."""
+    return _(
+        "%(patient)s is now in %(state)s, where %(clinicians)s is not licensed. The call "
+        "goes on: decide with the patient how to continue their care safely."
+    ) % {
+        "patient": visit.patient.display_name,
+        "state": state_name(selectors.location_of(visit).state),
+        "clinicians": ", ".join(c.display_name for c in unlicensed),
+    }
 
 
 def set_provider_status(*, visit: Visit, by: User, text: str) -> None:

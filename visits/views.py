@@ -284,7 +284,12 @@ def room(request, visit_id: int):
         if not request.user.is_clinician:
             raise Http404
         visit = selectors.access_visit(user=request.user, visit_id=visit_id)
-        participant = services.clinician_joins(visit=visit, user=request.user, request=request)
+        try:
+            participant = services.clinician_joins(visit=visit, user=request.user, request=request)
+        except services.AdmissionRefused as refused:
+            return render(
+                request, "visits/join_refused.html", {"problem": refused.message}, status=403
+            )
     elif request.session.get(selectors.GUEST_KEY, {}).get(str(visit_id)):
         visit, participant = selectors.granted_guest_visit(
             session=request.session, visit_id=visit_id
@@ -310,6 +315,10 @@ def room(request, visit_id: int):
     }
     if context["is_clinician"]:
         context["location"] = selectors.location_of(visit)
+        unlicensed = selectors.unlicensed_in_room(visit)
+        context["licensure_warning"] = (
+            services.room_licensure_warning(visit, unlicensed) if unlicensed else ""
+        )
         context["location_refused"] = selectors.admission_refused_at(
             visit=visit, clinician=request.user
         )

@@ -147,6 +147,7 @@
         break;
       case "patient-location":
         showPatientLocation(frame.state, frame.at_home);
+        showLicensureWarning(frame.not_licensed ? frame.message : "");
         break;
       case "error":
         if (admit && ADMISSION_ERRORS.has(frame.code)) {
@@ -183,6 +184,14 @@
       place.append(" ", badge);
     }
     showAdmitProblem("");
+  }
+
+  // Someone in the room is not licensed where the patient now is: said until it changes.
+  function showLicensureWarning(message) {
+    const warning = root.querySelector("[data-licensure-warning]");
+    if (!warning) return;
+    warning.textContent = message;
+    warning.hidden = !message;
   }
 
   function showMuteState(id, audio, video) {

@@ -24,7 +24,7 @@ from telehealth.audit.models import AuditEvent
 from telehealth.celery import app as celery_app
 from tests.visits.test_consumers import make_visit
 from visits import services as visit_services
-from visits.models import Presence
+from visits.models import Presence, Visit
 
 FEES = {"99202": "110.00", "99203": "160.00", "99212": "75.00", "99213": "120.00"}
 
@@ -43,9 +43,9 @@ def ended_visit(world, video_type, *, minutes=25, state="MA", at_home=None, vide
     if video:
         visit_services.patient_video_seen(visit=visit)
     presence = visit_services.presence_open(participant=clinician)
-    Presence.objects.filter(pk=presence.pk).update(
-        joined_at=timezone.now() - timedelta(minutes=minutes)
-    )
+    started = timezone.now() - timedelta(minutes=minutes)
+    Presence.objects.filter(pk=presence.pk).update(joined_at=started)
+    Visit.objects.filter(pk=visit.pk).update(started_at=started)
     return visit_services.end(visit=visit, by=world.clinician)
 
 
@@ -276,9 +276,57 @@ class TestPull:
 
     def test_the_new_patient_lookback_makes_a_second_visit_established(self, world, video_type):
         first = ended_visit(world, video_type, start=timezone.now() - timedelta(hours=3))
+        first_ended = timezone.now() - timedelta(hours=2)
+        Visit.objects.filter(pk=first.pk).update(
+            started_at=first_ended - timedelta(minutes=25), ended_at=first_ended
+        )
+        first.refresh_from_db()
         second = ended_visit(world, video_type)
         assert services.assess_visit(first).facts.patient_status == "new"
         assert services.assess_visit(second).facts.patient_status == "established"
+
+    def test_a_visit_that_never_started_is_not_pulled(self, world, video_type):
+        billing_set_up(world)
+        no_show = make_visit(world, video_type)
+        visit_services.end(visit=no_show, by=world.front_desk)  # nobody came
+        refused = make_visit(world, video_type, start=timezone.now() - timedelta(hours=3))
+        visit_services.patient_arrives(visit=refused)
+        visit_services.location_confirm(visit=refused, state="TX", at_home=True)
+        with pytest.raises(visit_services.AdmissionRefused):
+            visit_services.admit(visit=refused, by=world.clinician)
+        visit_services.end(visit=refused, by=world.front_desk)  # ended by staff, unstarted
+        assert services.pull_completed_visits() == 0
+        assert not Encounter.objects.exists()
+
+    def test_a_visit_that_never_started_does_not_make_the_patient_established(
+        self, world, video_type
+    ):
+        no_show = make_visit(world, video_type, start=timezone.now() - timedelta(hours=3))
+        visit_services.patient_arrives(visit=no_show)
+        visit_services.end(visit=no_show, by=world.front_desk)
+        Visit.objects.filter(pk=no_show.pk).update(ended_at=timezone.now() - timedelta(hours=2))
+        first_seen = ended_visit(world, video_type)
+        assert services.assess_visit(first_seen).facts.patient_status == "new"
+
+    def test_overlapping_presences_count_once_and_only_within_the_visit(self, world, video_type):
+        from visits import selectors as visit_selectors
+
+        visit = ended_visit(world, video_type, minutes=0)  # started and ended now
+        start = timezone.now() - timedelta(minutes=30)
+        Visit.objects.filter(pk=visit.pk).update(
+            started_at=start, ended_at=start + timedelta(minutes=25)
+        )
+        clinician = visit.participants.get(user=world.clinician)
+        clinician.presences.all().delete()
+        for joined, left in ((-5, 10), (8, 15), (12, 20), (22, 40)):  # two tabs, a reconnect
+            Presence.objects.create(
+                participant=clinician,
+                joined_at=start + timedelta(minutes=joined),
+                left_at=start + timedelta(minutes=left),
+            )
+        visit.refresh_from_db()
+        # In the visit 0-20 and 22-25: 23 minutes, not the 47 the rows add up to.
+        assert visit_selectors.clinician_minutes(visit=visit) == 23
 
     def test_a_visit_without_patient_video_is_audio_only(self, world, video_type):
         ended_visit(world, video_type, video=False)
