@@ -158,7 +158,7 @@ class MediaFetch(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="media_fetches")
     position = models.PositiveSmallIntegerField()  # N of MediaUrl{N}
-    url = models.URLField(max_length=500)
+    url = EncryptedTextField()  # signed and specific to one patient's message: kept encrypted
     declared_type = models.CharField(max_length=100, blank=True)  # what Twilio said it is
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

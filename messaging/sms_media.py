@@ -22,7 +22,7 @@ from telehealth.notify.media import MediaFetchError, fetch_media
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6  # 30 s, 1, 2, 4, 8 minutes apart: about a quarter of an hour in all
-LEASE = timedelta(minutes=5)  # longer than a fetch may take (two 30 s timeouts per hop)
+LEASE = timedelta(minutes=5)  # longer than a fetch may take (notify.media.DEADLINE)
 EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -69,17 +69,34 @@ def media_fetch(*, fetch_id: int) -> MediaFetch | None:
     return _attach(fetch, upload, kind)
 
 
+def _still_ours(fetch: MediaFetch) -> MediaFetch | None:
+    """The row, locked, if this worker's claim still stands: nobody finished it and no second
+    worker claimed it after this lease ran out (`attempts` is the lease's token). Call inside
+    a transaction."""
+    current = MediaFetch.objects.select_for_update().get(pk=fetch.pk)
+    if current.status != Status.PENDING or current.attempts != fetch.attempts:
+        logger.warning("Texted picture %s: claim %s outlived its lease", fetch.pk, fetch.attempts)
+        return None
+    return current
+
+
 def _failed(fetch: MediaFetch, reason: str, *, transient: bool) -> MediaFetch:
-    if transient and fetch.attempts < MAX_ATTEMPTS:
-        fetch.next_attempt_at = timezone.now() + backoff(fetch.attempts)
-    else:
-        fetch.status = Status.FAILED
-        logger.warning("Texted picture %s given up after %s attempts", fetch.pk, fetch.attempts)
-    fetch.last_error = reason[:300]
-    fetch.save(update_fields=["status", "next_attempt_at", "last_error"])
-    if fetch.status == Status.FAILED:
-        announce_message_changed(fetch.message)
-    return fetch
+    with transaction.atomic():
+        current = _still_ours(fetch)
+        if current is None:
+            return MediaFetch.objects.get(pk=fetch.pk)
+        if transient and current.attempts < MAX_ATTEMPTS:
+            current.next_attempt_at = timezone.now() + backoff(current.attempts)
+        else:
+            current.status = Status.FAILED
+            logger.warning(
+                "Texted picture %s given up after %s attempts", current.pk, current.attempts
+            )
+        current.last_error = reason[:300]
+        current.save(update_fields=["status", "next_attempt_at", "last_error"])
+        if current.status == Status.FAILED:
+            announce_message_changed(current.message)
+    return current
 
 
 def _attach(fetch: MediaFetch, upload: File, kind: str) -> MediaFetch:
@@ -87,12 +104,15 @@ def _attach(fetch: MediaFetch, upload: File, kind: str) -> MediaFetch:
     with transaction.atomic():
         message = Message.objects.select_related("thread__patient").get(pk=fetch.message_id)
         Thread.objects.select_for_update().get(pk=message.thread_id)  # one change at a time
+        current = _still_ours(fetch)
+        if current is None:
+            return MediaFetch.objects.get(pk=fetch.pk)
         upload.name = name
         attachment = Attachment.objects.create(
             message=message, file=upload, name=name, content_type=kind, size=upload.size
         )
-        fetch.status, fetch.attachment, fetch.last_error = Status.FETCHED, attachment, ""
-        fetch.save(update_fields=["status", "attachment", "last_error"])
+        current.status, current.attachment, current.last_error = Status.FETCHED, attachment, ""
+        current.save(update_fields=["status", "attachment", "last_error"])
         audit.record(
             action=Action.CREATE,
             obj=attachment,
@@ -100,7 +120,7 @@ def _attach(fetch: MediaFetch, upload: File, kind: str) -> MediaFetch:
             detail="picture sent by text",
         )
         announce_message_changed(message)
-    return fetch
+    return current
 
 
 def media_fetch_retry(*, fetch: MediaFetch, by: User) -> MediaFetch:

@@ -494,6 +494,15 @@ TWILIO_MESSAGING_SERVICE_SID = env("TWILIO_MESSAGING_SERVICE_SID")
 TWILIO_MEDIA_HOSTS = [
     h.strip() for h in env("TWILIO_MEDIA_HOSTS", "api.twilio.com").split(",") if h.strip()
 ]
+# Where a media URL may redirect (HTTPS only, no credentials sent): Twilio's media CDN.
+# "*.example.com" stands for any host under example.com.
+TWILIO_MEDIA_REDIRECT_HOSTS = [
+    h.strip()
+    for h in env(
+        "TWILIO_MEDIA_REDIRECT_HOSTS", "*.twiliocdn.com,s3-external-1.amazonaws.com"
+    ).split(",")
+    if h.strip()
+]
 _SMS_BACKENDS = {
     "console": "telehealth.notify.channels.ConsoleSmsBackend",
     "locmem": "telehealth.notify.channels.LocmemSmsBackend",

@@ -2,6 +2,7 @@
 
 import zoneinfo
 
+import idna
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -51,24 +52,38 @@ def validate_region(value: str) -> None:
         )
 
 
+def ascii_domain(domain: str) -> str | None:
+    """A domain in its ASCII (IDNA, "punycode") form, by UTS #46 with IDNA 2008, as browsers
+    and mail servers read it: straße.de stays distinct from strasse.de (Python's own "idna"
+    codec is IDNA 2003, which folds ß into ss, ς into σ and drops joiners). None when the
+    domain is not a valid international name."""
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return None
+
+
 def canonical_email(raw: str) -> str:
     """One spelling per address, for storing, comparing and blind indexes: trimmed, lower
-    case, and the domain in its ASCII (IDNA, "punycode") form, so ana@bücher.example and
-    ana@xn--bcher-kva.example are the same person. A domain IDNA cannot encode is kept as
-    typed (validation refuses it where an address is stored)."""
+    case, and the domain in its ASCII form (ascii_domain), so ana@bücher.example and
+    ana@xn--bcher-kva.example are the same person. A domain that is not a valid
+    international name is kept as typed (normalise_email refuses it)."""
     email = raw.strip().lower()
     local, at, domain = email.rpartition("@")
     if not at or domain.isascii():
         return email
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return email
-    return f"{local}@{ascii_domain}"
+    encoded = ascii_domain(domain)
+    return f"{local}@{encoded}" if encoded else email
 
 
 def normalise_email(raw: str) -> str:
     email = canonical_email(raw)
+    if not email.rpartition("@")[2].isascii():
+        raise ValidationError(
+            _("%(email)s is not a valid email address: its domain cannot be spelled in ASCII.")
+            % {"email": raw.strip()},
+            code="invalid",
+        )
     validate_email(email)
     return email
 

@@ -84,6 +84,10 @@ class EncryptedTextField(EncryptedMixin, models.TextField):
 class EncryptedJSONField(EncryptedMixin, models.TextField):
     """JSON kept encrypted. Stored as text, so no JSON lookups: query the blind index instead."""
 
+    # What the model attribute takes and gives (django-stubs reads these): JSON values, not str.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
+
     def to_text(self, value: Any) -> str:
         return json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True)
 

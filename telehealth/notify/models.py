@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from telehealth.accounts.models import Patient, Practice, User
-from telehealth.crypto.fields import EncryptedTextField
+from telehealth.crypto.fields import EncryptedJSONField, EncryptedTextField
 
 
 class OutboundMessage(models.Model):
@@ -113,7 +113,7 @@ class InboundMessage(models.Model):
     to_phone = models.CharField(max_length=20, blank=True)
     body = EncryptedTextField(blank=True)
     # Pictures sent with it (MMS), as Twilio listed them: [{"url": ..., "content_type": ...}].
-    media = models.JSONField(default=list, blank=True)
+    media = EncryptedJSONField(default=list, blank=True)
     patient = models.ForeignKey(
         Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound"
     )

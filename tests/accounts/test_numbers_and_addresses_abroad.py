@@ -16,7 +16,7 @@ from scheduling.forms import BookingDetailsForm
 from telehealth.accounts import invitations, selectors, services
 from telehealth.accounts.forms import UniqueEmailForm
 from telehealth.accounts.models import Practice, Role, User, email_index
-from telehealth.accounts.validation import canonical_email, normalise_phone
+from telehealth.accounts.validation import canonical_email, normalise_email, normalise_phone
 from telehealth.notify.inbound import practice_context
 from tests.conftest import PASSWORD, make_staff, sign_in
 
@@ -149,6 +149,27 @@ def test_one_spelling_per_address():
     assert email_index(UNICODE) == email_index(PUNYCODE)
 
 
+def test_domains_idna_2003_would_fold_together_stay_distinct():
+    # IDNA 2003 (Python's "idna" codec) maps ß to ss and ς to σ; UTS #46 with IDNA 2008 keeps
+    # them, as browsers and mail servers do.
+    assert canonical_email("ana@straße.de") == "ana@xn--strae-oqa.de"
+    assert canonical_email("ana@strasse.de") == "ana@strasse.de"
+    assert email_index("ana@straße.de") != email_index("ana@strasse.de")
+    assert canonical_email("ana@ς.example") != canonical_email("ana@σ.example")
+    assert canonical_email("ana@Bücher.example") == PUNYCODE
+
+
+def test_a_domain_that_is_no_international_name_is_refused_clearly():
+    bad = "ana@bü_cher.example"  # an underscore is no letter IDNA 2008 allows
+    assert canonical_email(bad) == bad  # kept as typed for lookups, which then find no one
+    with pytest.raises(ValidationError) as refused:
+        normalise_email(f" {bad} ")
+    assert refused.value.messages == [
+        f"{bad} is not a valid email address: its domain cannot be spelled in ASCII."
+    ]
+    assert normalise_email("doc@alpha.test") == "doc@alpha.test"  # ASCII: as typed
+
+
 def test_a_patient_who_typed_a_unicode_domain_is_found_by_its_punycode(world):
     patient = services.patient_create(
         practice=world.practice, legal_name="Ana Bücher", date_of_birth=BORN, email=UNICODE
@@ -195,7 +216,7 @@ def test_an_invitation_sees_the_account_under_the_other_spelling(world):
     assert not invitations.invitable(patient)
 
 
-def test_the_migration_respells_addresses_stored_before(world):
+def test_the_migration_respells_addresses_stored_before(world, capsys):
     import importlib
     from types import SimpleNamespace
 
@@ -233,6 +254,40 @@ def test_the_migration_respells_addresses_stored_before(world):
     found = selectors.returning_patient(practice=world.practice, date_of_birth=BORN, email=PUNYCODE)
     assert found == patient
     assert User.objects.get(pk=twin.pk).email == "cy@bücher.example"  # another account has it
+    # ...and the operator is told which, to merge them.
+    assert capsys.readouterr().out == (
+        f"accounts.0008: skipped User {twin.pk}: the new spelling is User {clash.pk}'s;"
+        " merge them\n"
+    )
+
+
+def test_the_migration_keeps_sharp_s_domains_apart(world, capsys):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    from telehealth.crypto.keys import blind_index
+
+    migration = importlib.import_module(
+        "telehealth.accounts.migrations.0008_emails_with_international_domains"
+    )
+    sharp = make_staff(world.practice, Role.FRONT_DESK, "eva@strasse.example", "Eva")
+    User.objects.filter(pk=sharp.pk).update(
+        email="eva@straße.example", email_index=blind_index("eva@straße.example")
+    )
+    make_staff(world.practice, Role.FRONT_DESK, "eva@strasse.example", "Eva 2")
+    broken = make_staff(world.practice, Role.FRONT_DESK, "bad@alpha.test", "Bad")
+    User.objects.filter(pk=broken.pk).update(email="bad@bü_cher.example")
+
+    migration.respell(apps, SimpleNamespace(connection=connection))
+
+    assert User.objects.get(pk=sharp.pk).email == "eva@xn--strae-oqa.example"
+    assert User.objects.get(pk=broken.pk).email == "bad@bü_cher.example"
+    assert capsys.readouterr().out == (
+        f"accounts.0008: skipped User {broken.pk}: the domain is not a valid international name\n"
+    )
 
 
 def test_the_migration_normalises_practice_phones_typed_before(world, london):

@@ -5,17 +5,20 @@ showing staff what did not."""
 
 import base64
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 from django.test import Client
 from django.utils import timezone
 
 from messaging import sms_media, tasks
 from messaging.models import Attachment, MediaFetch, Message, Thread
 from telehealth.accounts.models import Patient
+from telehealth.notify import media as notify_media
 from telehealth.notify.media import MediaFetchError, fetch_media, media_from_webhook
 from telehealth.notify.models import InboundMessage
 from tests.conftest import sign_in
@@ -48,9 +51,14 @@ class Host:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                # A body is bytes, or (bytes, seconds to pause before them) pairs.
+                chunks = [(body, 0)] if isinstance(body, bytes) else list(body)
+                self.send_header("Content-Length", str(sum(len(c) for c, _ in chunks)))
                 self.end_headers()
-                self.wfile.write(body)
+                for chunk, pause in chunks:
+                    time.sleep(pause)
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
 
             def log_message(self, *args):
                 pass
@@ -99,6 +107,10 @@ def twilio_media(settings, cdn):
             return 200, {"Content-Type": "image/jpeg"}, b"<html><body>Not a picture</body></html>"
         if name == "big":
             return 200, {"Content-Type": "image/jpeg"}, TOO_BIG
+        if name == "slow":  # a 10 MB-ish trickle: a chunk every 0.2 s
+            return 200, {"Content-Type": "image/jpeg"}, [(JPEG[:1] * 65536, 0.2)] * 20
+        if name == "elsewhere":
+            return 302, {"Location": "https://media.example.net/rash.jpg"}, b""
         if path == "/cdn-local/rash.png":
             return 200, {"Content-Type": "image/png"}, PNG
         return 404, {}, b""
@@ -339,7 +351,7 @@ def test_only_https_or_listed_hosts_are_fetched(settings):
 @pytest.mark.django_db
 def test_a_redirect_to_plain_http_elsewhere_is_refused(settings, twilio_media):
     settings.TWILIO_MEDIA_HOSTS = [twilio_media.origin]  # the CDN is not listed
-    with pytest.raises(MediaFetchError, match="without TLS"):
+    with pytest.raises(MediaFetchError, match="not Twilio's"):
         fetch_media(f"{twilio_media.origin}{MEDIA_PATH}photo", max_bytes=10**6)
 
 
@@ -400,3 +412,136 @@ def test_a_picture_with_a_reminder_keyword_goes_to_the_thread_not_the_schedule(
     message = texted(texting_patient)
     assert message.body == "C"
     assert message.attachments.get().content_type == "image/jpeg"
+
+
+@pytest.mark.django_db
+def test_a_redirect_to_an_unlisted_https_host_is_refused(settings, twilio_media):
+    settings.TWILIO_MEDIA_REDIRECT_HOSTS = ["*.twiliocdn.com"]
+    with pytest.raises(MediaFetchError) as refused:
+        fetch_media(f"{twilio_media.origin}{MEDIA_PATH}elsewhere", max_bytes=10**6)
+    assert str(refused.value) == (
+        "Redirected to a host that is not Twilio's (TWILIO_MEDIA_REDIRECT_HOSTS)."
+    )
+    assert refused.value.transient is False
+
+
+def test_redirects_go_only_to_listed_hosts_over_https(settings):
+    settings.TWILIO_MEDIA_HOSTS = ["api.twilio.com"]
+    settings.TWILIO_MEDIA_REDIRECT_HOSTS = ["*.twiliocdn.com", "s3-external-1.amazonaws.com"]
+    for url in (
+        "https://media.twiliocdn.com/AC1/abc",
+        "https://s3-external-1.amazonaws.com/media.twiliocdn.com/AC1/abc",
+        "https://api.twilio.com/2010-04-01/x",
+    ):
+        assert notify_media.redirect_allowed(url), url
+    for url in (
+        "http://media.twiliocdn.com/AC1/abc",  # no TLS
+        "https://media.twiliocdn.com:8443/x",
+        "https://twiliocdn.com.example.net/x",
+        "https://eviltwiliocdn.com/x",
+        "https://s3.amazonaws.com/x",
+        "https://media.example.net/x",
+    ):
+        assert not notify_media.redirect_allowed(url), url
+
+
+@pytest.mark.django_db
+def test_a_trickling_download_stops_at_the_deadline_well_inside_the_lease(
+    monkeypatch, twilio_media
+):
+    # The last read may overrun the deadline by one read timeout; both fit in the lease.
+    assert sms_media.LEASE.total_seconds() > notify_media.DEADLINE + notify_media.TIMEOUT[1]
+    monkeypatch.setattr(notify_media, "DEADLINE", 0.5)
+    started = time.monotonic()
+    with pytest.raises(MediaFetchError, match="took too long") as refused:
+        fetch_media(f"{twilio_media.origin}{MEDIA_PATH}slow", max_bytes=10**8)
+    assert refused.value.transient is True
+    assert time.monotonic() - started < 2  # not the 4 s the trickle would take
+
+
+def _second_worker_claims_during(monkeypatch, outcome):
+    """The first worker's download outlasts its lease: the beat sweep hands the row to a
+    second worker, which fetches and attaches it; then the first worker's `outcome` runs."""
+    real_fetch = sms_media.fetch_media
+    calls = []
+
+    def slow_fetch(url, *, max_bytes):
+        calls.append(url)
+        if len(calls) == 1:
+            MediaFetch.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+            second = sms_media.media_fetch(fetch_id=MediaFetch.objects.get().pk)
+            assert second is not None and second.status == "fetched"
+            return outcome(url, max_bytes)
+        return real_fetch(url, max_bytes=max_bytes)
+
+    monkeypatch.setattr(sms_media, "fetch_media", slow_fetch)
+    return calls
+
+
+@pytest.mark.django_db
+def test_a_fetch_that_outlived_its_lease_does_not_attach_the_picture_twice(
+    client, monkeypatch, texting_patient, twilio_media, django_capture_on_commit_callbacks
+):
+    calls = _second_worker_claims_during(
+        monkeypatch, lambda url, max_bytes: fetch_media(url, max_bytes=max_bytes)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        mms(client, twilio_media, "photo")
+    assert len(calls) == 2  # both workers fetched
+    assert Attachment.objects.count() == 1
+    fetch = MediaFetch.objects.get()
+    assert fetch.status == "fetched" and fetch.attempts == 2
+    assert fetch.attachment == texted(texting_patient).attachments.get()
+
+
+@pytest.mark.django_db
+def test_a_fetch_that_outlived_its_lease_and_failed_leaves_the_finished_row_alone(
+    client, monkeypatch, texting_patient, twilio_media, django_capture_on_commit_callbacks
+):
+    def broke_off(url, max_bytes):
+        raise MediaFetchError("The download broke off.", transient=True)
+
+    _second_worker_claims_during(monkeypatch, broke_off)
+    with django_capture_on_commit_callbacks(execute=True):
+        mms(client, twilio_media, "photo")
+    fetch = MediaFetch.objects.get()
+    assert fetch.status == "fetched" and fetch.last_error == "" and fetch.attachment_id
+    assert Attachment.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (requests.ConnectTimeout, "The media host did not answer in time."),
+        (requests.ReadTimeout, "The media host did not answer in time."),
+        (requests.ConnectionError, "The connection failed."),
+    ],
+)
+def test_staff_see_why_a_fetch_failed_never_the_address(
+    client,
+    monkeypatch,
+    texting_patient,
+    twilio_media,
+    django_capture_on_commit_callbacks,
+    error,
+    shown,
+):
+    def unreachable(url, **kwargs):
+        raise error(f"HTTPSConnectionPool(host='x', port=443): Max retries exceeded: {url}")
+
+    monkeypatch.setattr(notify_media.requests, "get", unreachable)
+    with django_capture_on_commit_callbacks(execute=True):
+        mms(client, twilio_media, "photo")
+    fetch = MediaFetch.objects.get()
+    assert fetch.status == "pending" and fetch.last_error == shown
+    assert MEDIA_PATH not in fetch.last_error
+
+
+@pytest.mark.django_db
+def test_a_server_error_is_shown_by_its_status_alone(
+    client, texting_patient, twilio_media, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        mms(client, twilio_media, "flaky")
+    assert MediaFetch.objects.get().last_error == "The media host answered 500."
