@@ -66,7 +66,7 @@ def test_sixteen_days_from_two_devices_bill_one_supply_unit_and_setup_once(world
     readings_on(world, cuff, days_from(date(2026, 10, 15), 16))
     readings_on(world, scale, days_from(date(2026, 10, 15), 16))
 
-    assert services.pull_monitoring(now=NOW) == 1
+    assert services.pull_monitoring(now=NOW).built == 1
 
     encounter = Encounter.objects.get()
     assert encounter.source == f"rpm:{world.patient.pk}:2026-10-01"
@@ -75,7 +75,7 @@ def test_sixteen_days_from_two_devices_bill_one_supply_unit_and_setup_once(world
     assert encounter.rendering_provider == world.clinician.provider
     assert lines(encounter) == [("99454", 1), ("99453", 1)]
     assert "2 devices" in encounter.lines.get(code="99454").reason
-    assert services.pull_monitoring(now=NOW) == 0
+    assert services.pull_monitoring(now=NOW).built == 0
     assert Encounter.objects.count() == 1
 
 
@@ -94,10 +94,10 @@ def test_an_open_period_waits_until_it_reaches_full_supply(world):
     monitored(world, start=date(2026, 11, 1))
     cuff = device(world)
     readings_on(world, cuff, days_from(date(2026, 11, 1), 10))
-    assert services.pull_monitoring(now=NOW) == 0
+    assert services.pull_monitoring(now=NOW).built == 0
 
     readings_on(world, cuff, days_from(date(2026, 11, 11), 6))
-    assert services.pull_monitoring(now=NOW) == 1
+    assert services.pull_monitoring(now=NOW).built == 1
     encounter = Encounter.objects.get()
     assert lines(encounter)[0] == ("99454", 1)
     assert encounter.date_of_service == date(2026, 11, 20)
@@ -117,7 +117,7 @@ def test_treatment_management_is_billed_per_ended_month_by_one_practitioner(worl
         day=date(2026, 11, 3),  # November has not ended on NOW
     )
 
-    assert services.pull_monitoring(now=NOW) == 1
+    assert services.pull_monitoring(now=NOW).built == 1
 
     encounter = Encounter.objects.get()
     assert encounter.source == f"rpm-month:{world.patient.pk}:2026-10"
@@ -126,7 +126,7 @@ def test_treatment_management_is_billed_per_ended_month_by_one_practitioner(worl
     assert encounter.rendering_provider == world.clinician.provider
     assert lines(encounter) == [("99457", 1)]
     assert "No diagnosis yet: add at least one ICD-10-CM code." in encounter.problems
-    assert services.pull_monitoring(now=NOW) == 0
+    assert services.pull_monitoring(now=NOW).built == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -148,7 +148,9 @@ def test_concurrent_monitoring_pulls_build_each_encounter_once(require_postgres,
     def pull():
         try:
             barrier.wait()
-            result: object = services.pull_monitoring(now=NOW)
+            outcome = services.pull_monitoring(now=NOW)
+            # A failed item is logged and counted, not raised: count it as an error here.
+            result: object = outcome.built if not outcome.failed else f"failed: {outcome}"
         except Exception as exc:  # anything else is a failure the assertions will show
             result = f"error: {exc!r}"
         finally:
@@ -168,3 +170,67 @@ def test_concurrent_monitoring_pulls_build_each_encounter_once(require_postgres,
         f"rpm:{world.patient.pk}:2026-10-01",
     ]
     assert ClaimLine.objects.count() == 3  # 99454 and 99453 for the period, 99457 for October
+
+
+def enrol(world, patient, *, start: date):
+    enrolment = rpm_services.enroll(
+        patient=patient, program="hypertension", clinicians=[world.clinician], by=world.clinician
+    )
+    Enrollment.objects.filter(pk=enrolment.pk).update(start_date=start)
+    return Enrollment.objects.get(pk=enrolment.pk)
+
+
+def patient_device(world, patient):
+    made, _token = rpm_services.device_create(patient=patient, kind="bp_cuff", by=world.clinician)
+    return made
+
+
+def test_monitoring_that_started_before_the_rules_bills_from_the_billing_start_on(world):
+    # 2024-11-01: no payer profile covers the early periods. Period 25 starts 720 days later.
+    monitored(world, start=date(2024, 11, 1))
+    readings_on(world, device(world), days_from(date(2026, 10, 22), 16))
+
+    result = services.pull_monitoring(now=NOW)
+
+    assert (result.built, result.failed) == (1, 0)
+    encounter = Encounter.objects.get()
+    assert encounter.source == f"rpm:{world.patient.pk}:2026-10-22"
+    assert lines(encounter) == [("99454", 1)]  # setup belongs to the first period only
+    assert not Encounter.objects.filter(date_of_service__lt=date(2025, 1, 1)).exists()
+
+
+def test_an_unexpected_error_for_one_patient_does_not_stop_the_others(world, monkeypatch, caplog):
+    first, second = world.patient, world.other_patient
+    for patient in (first, second):
+        enrol(world, patient, start=date(2026, 10, 1))
+        readings_on_patient(world, patient, days_from(date(2026, 10, 1), 30))
+    real = services.rpm_selectors.reading_dates_by_device
+
+    def reading_dates(*, patient, first, last):
+        if patient.pk == world.patient.pk:
+            raise RuntimeError(f"bad data for {patient.legal_name}")
+        return real(patient=patient, first=first, last=last)
+
+    monkeypatch.setattr(services.rpm_selectors, "reading_dates_by_device", reading_dates)
+
+    result = services.pull_monitoring(now=NOW)
+
+    assert (result.built, result.failed) == (1, 1)
+    assert list(Encounter.objects.values_list("patient_id", flat=True)) == [second.pk]
+    assert f"patient {first.pk}" in caplog.text
+    assert first.legal_name not in caplog.text
+
+
+def readings_on_patient(world, patient, days):
+    dev = patient_device(world, patient)
+    zone = world.practice.zone
+    Reading.objects.bulk_create(
+        Reading(
+            patient=patient,
+            device=dev,
+            vital="heart_rate",
+            value=70,
+            measured_at=datetime.combine(day, time(12, 0), zone),
+        )
+        for day in days
+    )
