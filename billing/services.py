@@ -444,6 +444,14 @@ def period_encounter(
         return None
     if profile is None:
         suggestion = Suggestion(not_billed=suggestion.not_billed)
+    if device_supply_billed(patient, period):
+        logger.warning(
+            "billing pull: patient %s already has device supply billed within %s to %s",
+            patient.pk,
+            period.start,
+            period.end,
+        )
+        return None
     provider = ordering_provider(episode.clinician_ids)
     return encounter_insert(
         practice_id=patient.practice_id,
@@ -453,6 +461,8 @@ def period_encounter(
             "kind": Encounter.Kind.MONITORING,
             "rendering_provider": provider,
             "date_of_service": min(period.end, today),
+            "period_start": period.start,
+            "period_end": period.end,
             "payer": payer,
             "rules_version": monitoring_rules_version(period.end),
         },
@@ -460,6 +470,14 @@ def period_encounter(
         problems=monitoring_problems(patient, provider) + problems,
         detail=f"monitoring encounter for {period.start}-{period.end}",
     )
+
+
+def device_supply_billed(patient: Patient, period: monitoring.MonitoringPeriod) -> bool:
+    """Whether a device-supply encounter of the patient covers any day of the period: a period
+    counted from another start (an edited or moved enrolment) must not bill those days again."""
+    return Encounter.objects.filter(
+        patient=patient, period_start__lte=period.end, period_end__gte=period.start
+    ).exists()
 
 
 def month_encounter(*, episode: MonitoringEpisode, first: date, source: str) -> Encounter | None:

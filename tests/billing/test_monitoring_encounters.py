@@ -234,3 +234,71 @@ def readings_on_patient(world, patient, days):
         )
         for day in days
     )
+
+
+def codes_billed(world) -> list[str]:
+    return sorted(
+        ClaimLine.objects.filter(encounter__patient=world.patient).values_list("code", flat=True)
+    )
+
+
+def test_ending_and_renewing_an_enrolment_does_not_bill_the_same_days_again(world):
+    first = enrol(world, world.patient, start=date(2026, 10, 1))
+    readings_on_patient(world, world.patient, days_from(date(2026, 10, 1), 45))
+    assert services.pull_monitoring(now=datetime(2026, 11, 1, 17, tzinfo=UTC)).built == 1
+
+    Enrollment.objects.filter(pk=first.pk).update(is_active=False)
+    enrol(world, world.patient, start=date(2026, 10, 16))  # renewed in the middle of period 1
+
+    # Counted from 16 October the 30 days with readings would bill supply and setup again;
+    # counted from 1 October, period 2 (31 October on) is still open with 15 days.
+    assert services.pull_monitoring(now=NOW).built == 0
+    assert codes_billed(world) == ["99453", "99454"]
+    assert Encounter.objects.get().period_start == date(2026, 10, 1)
+
+
+def test_ending_one_of_two_programs_keeps_the_periods(world):
+    first = enrol(world, world.patient, start=date(2026, 10, 1))
+    other = rpm_services.enroll(
+        patient=world.patient,
+        program="heart_failure",
+        clinicians=[world.clinician],
+        by=world.clinician,
+    )
+    Enrollment.objects.filter(pk=other.pk).update(start_date=date(2026, 10, 20))
+    readings_on_patient(world, world.patient, days_from(date(2026, 10, 1), 45))
+    assert services.pull_monitoring(now=datetime(2026, 11, 1, 17, tzinfo=UTC)).built == 1
+
+    Enrollment.objects.filter(pk=first.pk).update(is_active=False)
+
+    assert services.pull_monitoring(now=NOW).built == 0
+    assert codes_billed(world) == ["99453", "99454"]
+
+
+def test_device_supply_overlapping_a_billed_period_is_refused(world):
+    first = enrol(world, world.patient, start=date(2026, 10, 1))
+    readings_on_patient(world, world.patient, days_from(date(2026, 10, 1), 45))
+    assert services.pull_monitoring(now=datetime(2026, 11, 1, 17, tzinfo=UTC)).built == 1
+
+    # The start edited afterwards: periods counted from it overlap the billed one.
+    Enrollment.objects.filter(pk=first.pk).update(start_date=date(2026, 10, 16))
+
+    assert services.pull_monitoring(now=NOW).built == 0
+    assert codes_billed(world) == ["99453", "99454"]
+
+
+def test_enrolling_again_after_a_gap_starts_a_new_episode_with_its_own_setup(world):
+    first = enrol(world, world.patient, start=date(2026, 6, 1))
+    readings_on_patient(world, world.patient, days_from(date(2026, 6, 1), 30))
+    assert services.pull_monitoring(now=datetime(2026, 7, 2, 17, tzinfo=UTC)).built == 1
+    Enrollment.objects.filter(pk=first.pk).update(is_active=False)
+
+    # Last reading 30 June, enrolled again 60 days later.
+    enrol(world, world.patient, start=date(2026, 8, 29))
+    readings_on_patient(world, world.patient, days_from(date(2026, 8, 29), 30))
+
+    assert services.pull_monitoring(now=NOW).built == 1
+    newest = Encounter.objects.get(period_start=date(2026, 8, 29))
+    assert newest.source == f"rpm:{world.patient.pk}:2026-08-29"
+    assert lines(newest) == [("99454", 1), ("99453", 1)]
+    assert codes_billed(world) == ["99453", "99453", "99454", "99454"]
