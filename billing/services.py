@@ -29,6 +29,7 @@ from rpm import selectors as rpm_selectors
 from rpm.models import TimeLog
 from rpm.selectors import MonitoringEpisode
 from scheduling.models import Modality as BookedModality
+from telehealth.accounts.display import state_name
 from telehealth.accounts.models import Patient, Provider
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -197,6 +198,7 @@ def assess_visit(visit: Visit) -> Assessment:
     location, location_problem = location_for(state=state, at_home=at_home, modality=modality)
     if location_problem:
         problems.append(location_problem)
+    problems += licensure_problems(provider, state=state, modality=modality)
     problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
     minutes = visit_selectors.clinician_minutes(visit=visit)
     facts = None
@@ -229,6 +231,19 @@ def npi_problems(provider: Provider) -> list[str]:
     if provider.npi:
         return []
     return [_("%(name)s has no NPI on file.") % {"name": provider.display_name}]
+
+
+def licensure_problems(provider: Provider | None, *, state: str, modality: Modality) -> list[str]:
+    """A remote visit is billed by a clinician licensed where the patient was (an unknown state
+    is its own problem)."""
+    if provider is None or modality == Modality.IN_PERSON or not state:
+        return []
+    if provider.is_licensed_in(state):
+        return []
+    return [
+        _("%(name)s is not licensed in %(state)s, where the patient was.")
+        % {"name": provider.display_name, "state": state_name(state)}
+    ]
 
 
 def visit_day(visit: Visit) -> date:

@@ -465,3 +465,34 @@ class TestPullSurvivesBadVisits:
         assert list(Encounter.objects.values_list("visit_id", flat=True)) == [fine.pk]
         assert f"visit {broken.pk}" in caplog.text
         assert world.patient.legal_name not in caplog.text
+
+
+@pytest.mark.django_db
+class TestLicensure:
+    def test_a_remote_visit_outside_the_clinicians_states_is_a_problem(self, world, video_type):
+        billing_set_up(world)
+        insurance_card(world.patient)
+        visit = ended_visit(world, video_type, state="MA", at_home=True)
+        # The room refuses to start such a visit; the licence record can still change (an
+        # entry corrected after the visit), and the claim must not go out on it.
+        provider = world.clinician.provider
+        provider.licensed_states = ["NY"]
+        provider.save(update_fields=["licensed_states"])
+
+        services.pull_completed_visits()
+
+        encounter = Encounter.objects.get(visit=visit)
+        name = provider.display_name
+        problem = f"{name} is not licensed in Massachusetts, where the patient was."
+        assert problem in encounter.problems
+        assert encounter.status == Encounter.Status.DRAFT
+
+    def test_a_remote_visit_in_a_licensed_state_has_no_licensure_problem(self, world, video_type):
+        billing_set_up(world)
+        insurance_card(world.patient)
+        visit = ended_visit(world, video_type, state="MA", at_home=True)
+
+        services.pull_completed_visits()
+
+        problems = Encounter.objects.get(visit=visit).problems
+        assert not [problem for problem in problems if "not licensed" in problem]
