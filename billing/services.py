@@ -460,11 +460,11 @@ def period_encounter(
     if profile is None:
         suggestion = Suggestion(not_billed=suggestion.not_billed)
     if device_supply_billed(patient, period):
+        # Ids only: dates of service tied to a patient are themselves protected.
         logger.warning(
-            "billing pull: patient %s already has device supply billed within %s to %s",
+            "billing pull: patient %s period %s overlaps device supply already billed",
             patient.pk,
-            period.start,
-            period.end,
+            period.number,
         )
         return None
     provider = ordering_provider(episode.clinician_ids)
