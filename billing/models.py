@@ -11,7 +11,7 @@ rules (never typed by a person), so they carry no free text from the chart.
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -145,6 +145,10 @@ class Encounter(models.Model):
         Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="encounters"
     )
     date_of_service = models.DateField()
+    # Device supply and setup: the 30-day period billed, first and last day. No two device-
+    # supply encounters of a patient may cover the same day, whatever their source says.
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
     minutes = models.PositiveIntegerField(default=0)
     modality = models.CharField(max_length=12, choices=Modality.choices, blank=True)
     patient_state = models.CharField(max_length=2, blank=True)
@@ -177,6 +181,11 @@ class Encounter(models.Model):
             models.CheckConstraint(
                 condition=Q(kind="monitoring") | Q(visit__isnull=False),
                 name="encounter_visit_kind_has_visit",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__isnull=True, period_end__isnull=True)
+                | Q(period_start__lte=F("period_end")),
+                name="encounter_period_start_before_end",
             ),
             models.CheckConstraint(
                 condition=Q(signed_at__isnull=True, signed_by__isnull=True)

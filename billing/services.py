@@ -5,12 +5,14 @@ call it. The pull is idempotent through `Encounter.source`, unique per practice:
 or a run at the same time on another worker, finds the row there and writes nothing.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -27,6 +29,7 @@ from rpm import selectors as rpm_selectors
 from rpm.models import TimeLog
 from rpm.selectors import MonitoringEpisode
 from scheduling.models import Modality as BookedModality
+from telehealth.accounts.display import state_name
 from telehealth.accounts.models import Patient, Provider
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -36,29 +39,66 @@ from visits.models import Visit
 # CPT: a patient is new when no clinician of the same specialty in the group saw them in the
 # three years before.
 NEW_PATIENT_LOOKBACK = timedelta(days=3 * 365)
+OFFICE = "11"  # place of service
 PULL_LABEL = "billing: encounters from finished work"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull did: encounters built, and items that failed (logged by id, retried on the
+    next run)."""
+
+    built: int = 0
+    failed: int = 0
+
+
+def billing_start() -> date:
+    """Work dated before this day is never pulled (settings.BILLING_START_DATE)."""
+    return settings.BILLING_START_DATE
 
 
 def visit_source(visit: Visit) -> str:
     return f"visit:{visit.pk}"
 
 
-def pull_completed_visits(*, now: datetime | None = None) -> int:
-    """Build an encounter for every ended visit that has none; returns how many were built.
+def pull_completed_visits(*, now: datetime | None = None) -> PullResult:
+    """Build an encounter for every ended visit from the billing start on that has none.
 
     Each encounter is built in its own transaction: an error keeps none of that visit's rows,
-    and the encounters built before it stay."""
+    and the encounters built before it stay. A visit that fails is logged by its id (never its
+    contents) and counted, and the pull goes on with the next one."""
     now = now or timezone.now()
+    start = billing_start()
     billed = Encounter.objects.filter(visit=OuterRef("pk"))
-    visits = visit_selectors.ended_visits(ended_by=now).filter(~Exists(billed))
-    return sum(1 for visit in visits.iterator(chunk_size=200) if encounter_from_visit(visit=visit))
+    # A day early in UTC: the date of service is the practice's local day, checked below.
+    earliest = datetime.combine(start - timedelta(days=1), datetime.min.time(), UTC)
+    visits = visit_selectors.ended_visits(ended_by=now).filter(
+        ~Exists(billed), ended_at__gte=earliest
+    )
+    built = failed = 0
+    for visit in visits.iterator(chunk_size=200):
+        try:
+            if visit_day(visit) < start:
+                continue
+            if encounter_from_visit(visit=visit):
+                built += 1
+        except Exception as error:
+            failed += 1
+            logger.error("billing pull: visit %s failed (%s)", visit.pk, type(error).__name__)
+    return PullResult(built=built, failed=failed)
 
 
 @dataclass
 class Assessment:
-    """What the pull found out about a visit, before anything is written."""
+    """What the pull found out about a visit, before anything is written. `facts` is None
+    when no coding rules cover the date: the encounter is then built without lines."""
 
-    facts: VisitFacts
+    day: date
+    minutes: int
+    modality: Modality
+    facts: VisitFacts | None
     payer: Payer | None
     state: str
     at_home: bool | None
@@ -78,15 +118,15 @@ def encounter_from_visit(*, visit: Visit) -> Encounter | None:
             "kind": Encounter.Kind.VISIT,
             "visit": visit,
             "rendering_provider": visit.provider,
-            "date_of_service": facts.date_of_service,
-            "minutes": facts.minutes,
-            "modality": facts.modality.value,
+            "date_of_service": assessment.day,
+            "minutes": assessment.minutes,
+            "modality": assessment.modality.value,
             "patient_state": assessment.state,
             "patient_at_home": assessment.at_home,
             "payer": assessment.payer,
             "rules_version": assessment.rules_version,
         },
-        suggestion=suggest(facts),
+        suggestion=suggest(facts) if facts else Suggestion(),
         problems=assessment.problems,
         detail=f"encounter from visit {visit.pk}",
     )
@@ -158,19 +198,26 @@ def assess_visit(visit: Visit) -> Assessment:
     location, location_problem = location_for(state=state, at_home=at_home, modality=modality)
     if location_problem:
         problems.append(location_problem)
+    problems += licensure_problems(provider, state=state, modality=modality)
     problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
-    since = (visit.started_at or visit.created_at) - NEW_PATIENT_LOOKBACK
-    established = visit_selectors.seen_before(visit=visit, since=since)
-    facts = VisitFacts(
-        date_of_service=day,
-        payer=profile,
-        modality=modality,
-        location=location,
-        visit_minutes=visit_selectors.clinician_minutes(visit=visit),
-        patient_status=PatientStatus.ESTABLISHED if established else PatientStatus.NEW,
-        note_signed=visit_selectors.note_is_signed(visit),
-    )
+    minutes = visit_selectors.clinician_minutes(visit=visit)
+    facts = None
+    if profile is not None:
+        since = (visit.started_at or visit.created_at) - NEW_PATIENT_LOOKBACK
+        established = visit_selectors.seen_before(visit=visit, since=since)
+        facts = VisitFacts(
+            date_of_service=day,
+            payer=profile,
+            modality=modality,
+            location=location,
+            visit_minutes=minutes,
+            patient_status=PatientStatus.ESTABLISHED if established else PatientStatus.NEW,
+            note_signed=visit_selectors.note_is_signed(visit),
+        )
     return Assessment(
+        day=day,
+        minutes=facts.minutes if facts else minutes,
+        modality=modality,
         facts=facts,
         payer=payer,
         state=state,
@@ -184,6 +231,19 @@ def npi_problems(provider: Provider) -> list[str]:
     if provider.npi:
         return []
     return [_("%(name)s has no NPI on file.") % {"name": provider.display_name}]
+
+
+def licensure_problems(provider: Provider | None, *, state: str, modality: Modality) -> list[str]:
+    """A remote visit is billed by a clinician licensed where the patient was (an unknown state
+    is its own problem)."""
+    if provider is None or modality == Modality.IN_PERSON or not state:
+        return []
+    if provider.is_licensed_in(state):
+        return []
+    return [
+        _("%(name)s is not licensed in %(state)s, where the patient was.")
+        % {"name": provider.display_name, "state": state_name(state)}
+    ]
 
 
 def visit_day(visit: Visit) -> date:
@@ -240,34 +300,37 @@ def payer_of(patient: Patient) -> tuple[Payer | None, str]:
     return payer, ""
 
 
-def profile_for(payer: Payer | None, day: date) -> tuple[PayerProfile, str]:
+def profile_for(payer: Payer | None, day: date) -> tuple[PayerProfile | None, str]:
     """The payer's coding rules; Medicare's when the payer is not known or its profile is
-    missing, so the suggestion still shows (the encounter stays in draft)."""
+    missing, so the suggestion still shows (the encounter stays in draft). None, with the
+    problem, when no rules cover the day at all."""
+    problem = ""
     if payer is not None:
         try:
-            profile = payer_profile(
+            return payer_profile(
                 payer.profile_kind,
                 on=day,
                 state=payer.profile_state or None,
                 variant=payer.profile_variant or None,
-            )
+            ), ""
         except NoRulesError:
             problem = _("No coding rules for the payer %(name)s on %(day)s.") % {
                 "name": payer.name,
                 "day": day.isoformat(),
             }
-        else:
-            return profile, ""
-    else:
-        problem = ""
-    return payer_profile(PayerKind.MEDICARE, on=day), problem
+    try:
+        return payer_profile(PayerKind.MEDICARE, on=day), problem
+    except NoRulesError:
+        return None, problem or _("No coding rules for %(day)s.") % {"day": day.isoformat()}
 
 
-def rules_version(profile: PayerProfile, day: date) -> str:
+def rules_version(profile: PayerProfile | None, day: date) -> str:
     try:
         codes = visit_codes_on(day).effective_from.isoformat()
     except NoRulesError:
         codes = "none"
+    if profile is None:
+        return f"visit codes {codes}; no payer profile"
     state = f"-{profile.state}" if profile.state else ""
     return f"visit codes {codes}; {profile.key}{state} {profile.effective_from.isoformat()}"
 
@@ -313,34 +376,53 @@ def write_lines(*, encounter: Encounter, suggestion: Suggestion) -> list[str]:
     return problems
 
 
-def pull_monitoring(*, now: datetime | None = None) -> int:
-    """Build the encounters of remote monitoring that are due; returns how many were built.
+def pull_monitoring(*, now: datetime | None = None) -> PullResult:
+    """Build the encounters of remote monitoring that are due, from the billing start on.
 
     Device supply and setup: one encounter per patient per 30-day period, once the period has
     ended or already reached full device supply. Treatment management: one per patient per
     calendar month, once the month has ended. A period or month with nothing to bill builds
-    nothing and is looked at again on the next run."""
+    nothing and is looked at again on the next run. A patient whose pull fails is logged by
+    their id (never their data) and counted, and the pull goes on with the next patient."""
     now = now or timezone.now()
-    built = 0
+    built = failed = 0
     for episode in rpm_selectors.monitoring_episodes():
-        today = timezone.localtime(now, episode.patient.practice.zone).date()
-        billed = set(
-            Encounter.objects.filter(
-                practice_id=episode.patient.practice_id, patient=episode.patient
-            ).values_list("source", flat=True)
-        )
-        for period in monitoring.periods_until(start=episode.start, until=today):
-            source = period_source(episode.patient, period)
-            if source not in billed and period_encounter(
-                episode=episode, period=period, today=today, source=source
-            ):
-                built += 1
-        for first in months_ended(start=episode.start, today=today):
-            source = month_source(episode.patient, first)
-            if source not in billed and month_encounter(
-                episode=episode, first=first, source=source
-            ):
-                built += 1
+        try:
+            built += episode_encounters(episode=episode, now=now)
+        except Exception as error:
+            failed += 1
+            logger.error(
+                "billing pull: monitoring of patient %s failed (%s)",
+                episode.patient.pk,
+                type(error).__name__,
+            )
+    return PullResult(built=built, failed=failed)
+
+
+def episode_encounters(*, episode: MonitoringEpisode, now: datetime) -> int:
+    start = billing_start()
+    today = timezone.localtime(now, episode.patient.practice.zone).date()
+    billed = set(
+        Encounter.objects.filter(
+            practice_id=episode.patient.practice_id, patient=episode.patient
+        ).values_list("source", flat=True)
+    )
+    built = 0
+    for period in monitoring.periods_until(start=episode.start, until=today):
+        # A period is dated, and takes its rules, by its last day.
+        if period.end < start:
+            continue
+        source = period_source(episode.patient, period)
+        if source not in billed and period_encounter(
+            episode=episode, period=period, today=today, source=source
+        ):
+            built += 1
+    for first in months_ended(start=episode.start, today=today):
+        if first < start:
+            continue
+        source = month_source(episode.patient, first)
+        if source not in billed and month_encounter(episode=episode, first=first, source=source):
+            built += 1
     return built
 
 
@@ -371,9 +453,19 @@ def period_encounter(
     )
     payer, profile, problems = monitoring_payer(patient, period.end)
     suggestion = monitoring.period_lines(
-        period=period, readings=readings, as_of=today, place_of_service=profile.pos_in_person
+        period=period, readings=readings, as_of=today, place_of_service=place_of(profile)
     )
     if not suggestion.lines:
+        return None
+    if profile is None:
+        suggestion = Suggestion(not_billed=suggestion.not_billed)
+    if device_supply_billed(patient, period):
+        # Ids only: dates of service tied to a patient are themselves protected.
+        logger.warning(
+            "billing pull: patient %s period %s overlaps device supply already billed",
+            patient.pk,
+            period.number,
+        )
         return None
     provider = ordering_provider(episode.clinician_ids)
     return encounter_insert(
@@ -384,6 +476,8 @@ def period_encounter(
             "kind": Encounter.Kind.MONITORING,
             "rendering_provider": provider,
             "date_of_service": min(period.end, today),
+            "period_start": period.start,
+            "period_end": period.end,
             "payer": payer,
             "rules_version": monitoring_rules_version(period.end),
         },
@@ -391,6 +485,14 @@ def period_encounter(
         problems=monitoring_problems(patient, provider) + problems,
         detail=f"monitoring encounter for {period.start}-{period.end}",
     )
+
+
+def device_supply_billed(patient: Patient, period: monitoring.MonitoringPeriod) -> bool:
+    """Whether a device-supply encounter of the patient covers any day of the period: a period
+    counted from another start (an edited or moved enrolment) must not bill those days again."""
+    return Encounter.objects.filter(
+        patient=patient, period_start__lte=period.end, period_end__gte=period.start
+    ).exists()
 
 
 def month_encounter(*, episode: MonitoringEpisode, first: date, source: str) -> Encounter | None:
@@ -412,10 +514,12 @@ def month_encounter(*, episode: MonitoringEpisode, first: date, source: str) -> 
         year=first.year,
         month=first.month,
         entries=entries,
-        place_of_service=profile.pos_in_person,
+        place_of_service=place_of(profile),
     )
     if not suggestion.lines:
         return None
+    if profile is None:
+        suggestion = Suggestion(not_billed=suggestion.not_billed)
     chosen = monitoring.billing_practitioner(entries)
     provider = ordering_provider((chosen[0],) if chosen else ())
     return encounter_insert(
@@ -442,7 +546,15 @@ def ordering_provider(user_ids: Sequence[int]) -> Provider | None:
     return next((providers[pk] for pk in user_ids if pk in providers), None)
 
 
-def monitoring_payer(patient: Patient, day: date) -> tuple[Payer | None, PayerProfile, list[str]]:
+def place_of(profile: PayerProfile | None) -> str:
+    """Monitoring is billed as an office service; without a payer profile the lines are only
+    weighed (and dropped), so the office code stands in."""
+    return profile.pos_in_person if profile else OFFICE
+
+
+def monitoring_payer(
+    patient: Patient, day: date
+) -> tuple[Payer | None, PayerProfile | None, list[str]]:
     payer, problem = payer_of(patient)
     profile, profile_problem = profile_for(payer, day)
     return payer, profile, [reason for reason in (problem, profile_problem) if reason]

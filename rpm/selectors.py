@@ -258,10 +258,19 @@ def enrollment_of(patient: Patient) -> QuerySet[Enrollment]:
     return Enrollment.objects.filter(patient=patient, is_active=True).prefetch_related("clinicians")
 
 
+# A re-enrolment within this many days of the previous enrolment's last reading continues the
+# same episode of monitoring (one device-supply period); a longer gap starts a new one.
+EPISODE_GAP = timedelta(days=30)
+
+
 @dataclass(frozen=True)
 class MonitoringEpisode:
-    """A monitored patient's figures for billing: when monitoring started (the earliest active
-    enrolment) and the clinicians of their enrolments, lowest id first."""
+    """A monitored patient's figures for billing: when the current episode of monitoring
+    started and the clinicians of their active enrolments, lowest id first.
+
+    The start is the first day of continuous enrolment, active or not today: ending one of two
+    programs, or ending an enrolment and enrolling again within EPISODE_GAP, keeps it, so the
+    30-day periods counted from it never move."""
 
     patient: Patient
     start: date
@@ -271,23 +280,57 @@ class MonitoringEpisode:
 def monitoring_episodes() -> list[MonitoringEpisode]:
     """Every practice's patients under active monitoring: a system read for periodic jobs."""
     enrolments = (
-        Enrollment.objects.filter(is_active=True)
+        Enrollment.objects.filter(patient__rpm_enrollments__is_active=True)
+        .distinct()
         .select_related("patient__practice")
         .prefetch_related("clinicians")
-        .order_by("patient_id", "start_date")
+        .order_by("patient_id", "start_date", "pk")
     )
-    episodes: dict[int, MonitoringEpisode] = {}
+    by_patient: dict[int, list[Enrollment]] = {}
     for enrolment in enrolments:
-        clinicians = tuple(sorted(user.pk for user in enrolment.clinicians.all()))
-        known = episodes.get(enrolment.patient_id)
-        if known is None:
-            episodes[enrolment.patient_id] = MonitoringEpisode(
-                enrolment.patient, enrolment.start_date, clinicians
+        by_patient.setdefault(enrolment.patient_id, []).append(enrolment)
+    episodes = []
+    for patient_enrolments in by_patient.values():
+        active = [enrolment for enrolment in patient_enrolments if enrolment.is_active]
+        clinicians = sorted({user.pk for e in active for user in e.clinicians.all()})
+        episodes.append(
+            MonitoringEpisode(
+                active[0].patient, episode_start(patient_enrolments), tuple(clinicians)
             )
-        else:
-            merged = tuple(sorted(set(known.clinician_ids) | set(clinicians)))
-            episodes[enrolment.patient_id] = MonitoringEpisode(known.patient, known.start, merged)
-    return list(episodes.values())
+        )
+    return episodes
+
+
+def episode_start(enrolments: list[Enrollment]) -> date:
+    """The start of the episode the patient's active enrolments belong to; `enrolments` are
+    all of theirs, earliest start first, at least one active.
+
+    Walking back from the earliest active enrolment: an earlier one belongs to the episode when
+    it is active, or when the patient's last reading between its start and the later start came
+    within EPISODE_GAP of that start (no reading: its own start stands for the last one)."""
+    first_active = next(i for i, enrolment in enumerate(enrolments) if enrolment.is_active)
+    start = enrolments[first_active].start_date
+    for earlier in reversed(enrolments[:first_active]):
+        if not earlier.is_active and start - last_reading_day(earlier, before=start) > EPISODE_GAP:
+            break
+        start = min(start, earlier.start_date)
+    return start
+
+
+def last_reading_day(enrolment: Enrollment, *, before: date) -> date:
+    """The local day of the patient's last reading from the enrolment's start to `before`."""
+    zone = enrolment.patient.practice.zone
+    last = (
+        Reading.objects.filter(
+            patient_id=enrolment.patient_id,
+            measured_at__gte=datetime.combine(enrolment.start_date, datetime.min.time(), zone),
+            measured_at__lt=datetime.combine(before, datetime.min.time(), zone),
+        )
+        .order_by("-measured_at")
+        .values_list("measured_at", flat=True)
+        .first()
+    )
+    return timezone.localtime(last, zone).date() if last else enrolment.start_date
 
 
 def reading_dates_by_device(*, patient: Patient, first: date, last: date) -> dict[str, set[date]]:

@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 import warnings
+from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -114,6 +115,9 @@ RPM_MISSED_DAYS = envint("RPM_MISSED_DAYS", 3)
 # unless accepted here: a device that later sends the final value would otherwise alert twice.
 RPM_BACKFILL_DAYS = envint("RPM_BACKFILL_DAYS", 30)
 RPM_ACCEPT_PRELIMINARY = envbool("RPM_ACCEPT_PRELIMINARY", False)
+# Billing pulls no visit or monitoring period dated before this day (ISO date). The default is
+# the first day every payer profile in billing/rules covers; earlier work has no coding rules.
+BILLING_START_DATE = date.fromisoformat(env("BILLING_START_DATE") or "2025-01-01")
 # Messages one user may post per minute, counted over pages, the API and sockets together (a
 # flood guard; benchmarks raise it). MESSAGING_SOCKET_RATE is its former name, still read.
 MESSAGING_RATE = envint("MESSAGING_RATE", envint("MESSAGING_SOCKET_RATE", 20))

@@ -2,7 +2,7 @@
 cannot be ready, idempotent pulls (also concurrent on PostgreSQL), and the tables' guards."""
 
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -99,7 +99,7 @@ class TestPull:
         insurance_card(world.patient)
         visit = ended_visit(world, video_type, minutes=25)
 
-        assert services.pull_completed_visits() == 1
+        assert services.pull_completed_visits().built == 1
 
         encounter = Encounter.objects.get()
         assert encounter.source == f"visit:{visit.pk}"
@@ -206,23 +206,23 @@ class TestPull:
     def test_a_visit_not_ended_is_not_pulled(self, world, video_type):
         visit = make_visit(world, video_type)
         visit_services.patient_arrives(visit=visit)
-        assert services.pull_completed_visits() == 0
+        assert services.pull_completed_visits().built == 0
         assert not Encounter.objects.exists()
 
     def test_a_visit_ended_after_now_is_left_for_a_later_run(self, world, video_type):
         ended_visit(world, video_type)
         earlier = timezone.now() - timedelta(minutes=1)
-        assert services.pull_completed_visits(now=earlier) == 0
-        assert services.pull_completed_visits() == 1
+        assert services.pull_completed_visits(now=earlier).built == 0
+        assert services.pull_completed_visits().built == 1
 
     def test_running_the_pull_twice_builds_nothing_twice(self, world, video_type):
         billing_set_up(world)
         ended_visit(world, video_type)
         ended_visit(world, video_type, start=timezone.now() - timedelta(hours=3))
 
-        assert services.pull_completed_visits() == 2
+        assert services.pull_completed_visits().built == 2
         lines = ClaimLine.objects.count()
-        assert services.pull_completed_visits() == 0
+        assert services.pull_completed_visits().built == 0
         assert Encounter.objects.count() == 2
         assert ClaimLine.objects.count() == lines
         assert AuditEvent.objects.filter(object_type="billing.Encounter").count() == 2
@@ -271,7 +271,7 @@ class TestPull:
         schedule = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
         assert {"billing.tasks.pull_completed_visits", "billing.tasks.pull_monitoring"} <= schedule
         ended_visit(world, video_type)
-        assert tasks.pull_completed_visits.delay().get() == 1
+        assert tasks.pull_completed_visits.delay().get() == {"built": 1, "failed": 0}
         assert Encounter.objects.count() == 1
 
     def test_the_new_patient_lookback_makes_a_second_visit_established(self, world, video_type):
@@ -282,8 +282,10 @@ class TestPull:
         )
         first.refresh_from_db()
         second = ended_visit(world, video_type)
-        assert services.assess_visit(first).facts.patient_status == "new"
-        assert services.assess_visit(second).facts.patient_status == "established"
+        first_facts = services.assess_visit(first).facts
+        second_facts = services.assess_visit(second).facts
+        assert first_facts is not None and first_facts.patient_status == "new"
+        assert second_facts is not None and second_facts.patient_status == "established"
 
     def test_a_visit_that_never_started_is_not_pulled(self, world, video_type):
         billing_set_up(world)
@@ -347,7 +349,9 @@ def test_concurrent_pulls_build_one_encounter(require_postgres, world, video_typ
     def pull():
         try:
             barrier.wait()
-            result: object = services.pull_completed_visits()
+            outcome = services.pull_completed_visits()
+            # A failed item is logged and counted, not raised: count it as an error here.
+            result: object = outcome.built if not outcome.failed else f"failed: {outcome}"
         except Exception as exc:  # anything else is a failure the assertions will show
             result = f"error: {exc!r}"
         finally:
@@ -443,3 +447,100 @@ class TestGuards:
             cursor.execute("SELECT code, description FROM billing_encounterdiagnosis")
             stored = cursor.fetchone()
         assert "J02.9" not in stored[0] and "pharyngitis" not in stored[1]
+
+
+def backdate(visit, day: date):
+    """Move an ended visit to a past day (the visit flow stamps the current time)."""
+    moment = datetime.combine(day, time(15, 0), UTC)
+    type(visit).objects.filter(pk=visit.pk).update(
+        started_at=moment, ended_at=moment + timedelta(minutes=25), created_at=moment
+    )
+
+
+@pytest.mark.django_db
+class TestPullSurvivesBadVisits:
+    def test_a_visit_before_the_billing_start_is_skipped_and_the_rest_are_billed(
+        self, world, video_type
+    ):
+        billing_set_up(world, payer_kind="medicare")
+        insurance_card(world.patient)
+        old = ended_visit(world, video_type)
+        backdate(old, date(2024, 6, 3))
+        recent = ended_visit(world, video_type)
+
+        result = services.pull_completed_visits()
+
+        assert (result.built, result.failed) == (1, 0)
+        assert list(Encounter.objects.values_list("visit_id", flat=True)) == [recent.pk]
+
+    def test_a_visit_no_rules_cover_is_a_listed_problem_not_a_crash(
+        self, world, video_type, settings
+    ):
+        settings.BILLING_START_DATE = date(2024, 1, 1)
+        billing_set_up(world, payer_kind="medicare")
+        insurance_card(world.patient)
+        old = ended_visit(world, video_type)
+        backdate(old, date(2024, 6, 3))
+        ended_visit(world, video_type)
+
+        result = services.pull_completed_visits()
+
+        assert (result.built, result.failed) == (2, 0)
+        encounter = Encounter.objects.get(visit=old)
+        assert encounter.status == Encounter.Status.DRAFT
+        assert "No coding rules for the payer Acme Health on 2024-06-03." in encounter.problems
+        assert encounter.lines.count() == 0
+
+    def test_an_unexpected_error_on_one_visit_does_not_stop_the_others(
+        self, world, video_type, monkeypatch, caplog
+    ):
+        billing_set_up(world)
+        insurance_card(world.patient)
+        broken = ended_visit(world, video_type)
+        fine = ended_visit(world, video_type)
+        real = services.assess_visit
+
+        def assess(visit):
+            if visit.pk == broken.pk:
+                raise RuntimeError(f"bad data for {visit.patient.legal_name}")
+            return real(visit)
+
+        monkeypatch.setattr(services, "assess_visit", assess)
+
+        result = services.pull_completed_visits()
+
+        assert (result.built, result.failed) == (1, 1)
+        assert list(Encounter.objects.values_list("visit_id", flat=True)) == [fine.pk]
+        assert f"visit {broken.pk}" in caplog.text
+        assert world.patient.legal_name not in caplog.text
+
+
+@pytest.mark.django_db
+class TestLicensure:
+    def test_a_remote_visit_outside_the_clinicians_states_is_a_problem(self, world, video_type):
+        billing_set_up(world)
+        insurance_card(world.patient)
+        visit = ended_visit(world, video_type, state="MA", at_home=True)
+        # The room refuses to start such a visit; the licence record can still change (an
+        # entry corrected after the visit), and the claim must not go out on it.
+        provider = world.clinician.provider
+        provider.licensed_states = ["NY"]
+        provider.save(update_fields=["licensed_states"])
+
+        services.pull_completed_visits()
+
+        encounter = Encounter.objects.get(visit=visit)
+        name = provider.display_name
+        problem = f"{name} is not licensed in Massachusetts, where the patient was."
+        assert problem in encounter.problems
+        assert encounter.status == Encounter.Status.DRAFT
+
+    def test_a_remote_visit_in_a_licensed_state_has_no_licensure_problem(self, world, video_type):
+        billing_set_up(world)
+        insurance_card(world.patient)
+        visit = ended_visit(world, video_type, state="MA", at_home=True)
+
+        services.pull_completed_visits()
+
+        problems = Encounter.objects.get(visit=visit).problems
+        assert not [problem for problem in problems if "not licensed" in problem]

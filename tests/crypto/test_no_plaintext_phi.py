@@ -179,7 +179,7 @@ def write_through_pages_and_api(world: World, video_type: Any, canary: Canaries)
     # Billing: the periodic pull builds an encounter from the ended visit (diagnoses follow).
     visit = Visit.objects.get(appointment_id=kept.json()["id"])
     visit_services.end(visit=visit, by=world.clinician)
-    assert billing_services.pull_completed_visits() == 1
+    assert billing_services.pull_completed_visits().built == 1
 
     # Pages: emergency access and its review.
     sign_in(client, world.other_clinician)
