@@ -96,6 +96,7 @@ class Assessment:
     when no coding rules cover the date: the encounter is then built without lines."""
 
     day: date
+    provider: Provider | None
     minutes: int
     modality: Modality
     facts: VisitFacts | None
@@ -117,7 +118,7 @@ def encounter_from_visit(*, visit: Visit) -> Encounter | None:
             "patient": visit.patient,
             "kind": Encounter.Kind.VISIT,
             "visit": visit,
-            "rendering_provider": visit.provider,
+            "rendering_provider": assessment.provider,
             "date_of_service": assessment.day,
             "minutes": assessment.minutes,
             "modality": assessment.modality.value,
@@ -181,7 +182,7 @@ def status_for(*, problems: list[str], review_notes: list[str]) -> str:
 def assess_visit(visit: Visit) -> Assessment:
     day = visit_day(visit)
     problems: list[str] = []
-    provider = visit.provider
+    provider = visit_selectors.rendering_clinician(visit)
     if provider is None:
         problems.append(_("No clinician is recorded for the visit."))
     else:
@@ -200,7 +201,7 @@ def assess_visit(visit: Visit) -> Assessment:
         problems.append(location_problem)
     problems += licensure_problems(provider, state=state, modality=modality)
     problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
-    minutes = visit_selectors.clinician_minutes(visit=visit)
+    minutes = visit_selectors.clinician_minutes(visit=visit, provider=provider)
     facts = None
     if profile is not None:
         since = (visit.started_at or visit.created_at) - NEW_PATIENT_LOOKBACK
@@ -216,6 +217,7 @@ def assess_visit(visit: Visit) -> Assessment:
         )
     return Assessment(
         day=day,
+        provider=provider,
         minutes=facts.minutes if facts else minutes,
         modality=modality,
         facts=facts,

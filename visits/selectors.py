@@ -199,17 +199,18 @@ def seen_before(*, visit: Visit, since: datetime) -> bool:
     return earlier.exists()
 
 
-def clinician_minutes(*, visit: Visit) -> int:
-    """Minutes the visit's clinician was in the started visit, from their recorded presence:
-    overlapping stretches (two tabs, a reconnect recorded before the disconnect) count once,
-    and only the time between the visit's start and end counts."""
-    if visit.provider is None or visit.started_at is None:
+def clinician_minutes(*, visit: Visit, provider: Provider | None = None) -> int:
+    """Minutes a clinician (the visit's provider unless named) was in the started visit, from
+    their recorded presence: overlapping stretches (two tabs, a reconnect recorded before the
+    disconnect) count once, and only the time between the visit's start and end counts."""
+    provider = provider or visit.provider
+    if provider is None or visit.started_at is None:
         return 0
     end = visit.ended_at or timezone.now()
     stretches = sorted(
         (max(joined, visit.started_at), min(left or end, end))
         for joined, left in Presence.objects.filter(
-            participant__visit=visit, participant__user_id=visit.provider.user_id
+            participant__visit=visit, participant__user_id=provider.user_id
         ).values_list("joined_at", "left_at")
     )
     seconds = 0.0

@@ -297,7 +297,7 @@ class TestPull:
         with pytest.raises(visit_services.AdmissionRefused):
             visit_services.admit(visit=refused, by=world.clinician)
         visit_services.end(visit=refused, by=world.front_desk)  # ended by staff, unstarted
-        assert services.pull_completed_visits() == 0
+        assert services.pull_completed_visits() == services.PullResult(built=0, failed=0)
         assert not Encounter.objects.exists()
 
     def test_a_visit_that_never_started_does_not_make_the_patient_established(
@@ -308,7 +308,31 @@ class TestPull:
         visit_services.end(visit=no_show, by=world.front_desk)
         Visit.objects.filter(pk=no_show.pk).update(ended_at=timezone.now() - timedelta(hours=2))
         first_seen = ended_visit(world, video_type)
-        assert services.assess_visit(first_seen).facts.patient_status == "new"
+        facts = services.assess_visit(first_seen).facts
+        assert facts is not None and facts.patient_status == "new"
+
+    def test_the_clinician_who_admitted_renders_the_visit_and_their_minutes_count(
+        self, world, video_type
+    ):
+        from tests.visits.test_room_licensure import second_clinician
+
+        billing_set_up(world)
+        colleague = second_clinician(world, "MA")
+        visit = make_visit(world, video_type)  # booked with Dr Alpha
+        visit_services.patient_arrives(visit=visit)
+        visit_services.location_confirm(visit=visit, state="MA", at_home=True)
+        participant = visit_services.clinician_joins(visit=visit, user=colleague)
+        visit_services.admit(visit=visit, by=colleague)
+        visit_services.patient_video_seen(visit=visit)
+        presence = visit_services.presence_open(participant=participant)
+        started = timezone.now() - timedelta(minutes=32)
+        Presence.objects.filter(pk=presence.pk).update(joined_at=started)
+        Visit.objects.filter(pk=visit.pk).update(started_at=started)
+        visit_services.end(visit=visit, by=colleague)
+        services.pull_completed_visits()
+        encounter = Encounter.objects.get()
+        assert encounter.rendering_provider == colleague.provider  # not the booked Dr Alpha
+        assert encounter.minutes == 32
 
     def test_overlapping_presences_count_once_and_only_within_the_visit(self, world, video_type):
         from visits import selectors as visit_selectors
