@@ -253,6 +253,9 @@ PRACTICE_ADMIN_PERMISSIONS = [
     ("messaging", "rule", ["view", "add", "change", "delete"]),
     ("messaging", "messagingsettings", ["view", "add", "change"]),
     ("rpm", "threshold", ["view", "add", "change", "delete"]),
+    ("billing", "billingprofile", ["view", "add", "change"]),
+    ("billing", "payer", ["view", "add", "change", "delete"]),
+    ("billing", "feescheduleentry", ["view", "add", "change", "delete"]),
 ]
 
 

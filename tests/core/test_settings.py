@@ -17,6 +17,7 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
 
+from billing.models import BillingProfile, FeeScheduleEntry, Payer
 from messaging.models import MessagingSettings, Rule, SavedReply, Team
 from rpm.models import Threshold
 from scheduling.models import (
@@ -85,6 +86,28 @@ def settings_rows(world: World) -> dict[type[Model], Model]:
         MessagingSettings: MessagingSettings.objects.create(practice=practice),
         Threshold: Threshold.objects.create(
             practice=practice, vital="systolic", op="gt", value=180, severity="critical"
+        ),
+        BillingProfile: BillingProfile.objects.create(
+            practice=practice,
+            billing_name="Alpha Health PC",
+            group_npi="1234567893",
+            ein="123456789",
+            taxonomy="207Q00000X",
+            address_line="1 Main St",
+            city="Boston",
+            state="MA",
+            zip_code="021101234",
+            submitter_id="ALPHA",
+            submitter_contact="Billing desk",
+            submitter_phone="6175550100",
+            receiver_name="Clearinghouse",
+            receiver_id="CLEARING",
+        ),
+        Payer: Payer.objects.create(
+            practice=practice, name="Acme Health", payer_id="ACME1", profile_kind="commercial"
+        ),
+        FeeScheduleEntry: FeeScheduleEntry.objects.create(
+            practice=practice, code="99213", charge=110, effective_from=date(2026, 1, 1)
         ),
     }
 
@@ -218,3 +241,14 @@ def test_existing_practice_admins_get_the_newly_linked_settings(world, client):
     migration.grant(apps, SimpleNamespace(connection=connection))
     assert client.get(admin_url(Team, "changelist")).status_code == 200
     assert client.get(admin_url(Threshold, "changelist")).status_code == 200
+
+
+def test_existing_practice_admins_get_billings_settings_even_before_its_permissions_exist(
+    world, client
+):
+    migration = import_module("billing.migrations.0003_practice_admin_billing_settings")
+    Permission.objects.filter(content_type__app_label="billing").delete()  # as after migrate
+    assert sign_in(client, world.admin).get(admin_url(Payer, "changelist")).status_code == 403
+    migration.grant(apps, SimpleNamespace(connection=connection))
+    for model in (BillingProfile, Payer, FeeScheduleEntry):
+        assert client.get(admin_url(model, "changelist")).status_code == 200, label(model)
