@@ -31,6 +31,7 @@ class AsgiServer:
         return f"http://localhost:{self.port}"
 
     def __enter__(self) -> "AsgiServer":
+        _fresh_channel_layer()
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started and time.monotonic() < deadline:
@@ -40,7 +41,18 @@ class AsgiServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        _fresh_channel_layer()
         _renew_connection_pool()
+
+
+def _fresh_channel_layer() -> None:
+    """Each server gets the channel layer a new process would have, and leaves none behind.
+    The Redis layer counts the receives in flight on one event loop; a server stopped with
+    sockets open leaves that count on its dead loop, and every consumer of a later test would
+    then fail with "Two event loops are trying to receive() on one channel layer at once!"."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
 
 
 def _renew_connection_pool() -> None:

@@ -219,3 +219,16 @@ def empty_sms_outbox():
 
     LocmemSmsBackend.outbox = []
     yield LocmemSmsBackend.outbox
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets the channel layer a new process would have. The Redis layer keeps the
+    count of receives in flight, and the event loop they run on, across tests; a test whose
+    loop closed with a receive still pending would otherwise refuse every later consumer with
+    "Two event loops are trying to receive() on one channel layer at once!"."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

@@ -178,6 +178,8 @@ def write_through_pages_and_api(world: World, video_type: Any, canary: Canaries)
 
     # Billing: the periodic pull builds an encounter from the ended visit (diagnoses follow).
     visit = Visit.objects.get(appointment_id=kept.json()["id"])
+    Visit.objects.filter(pk=visit.pk).update(started_at=timezone.now())  # it took place
+    visit.refresh_from_db()
     visit_services.end(visit=visit, by=world.clinician)
     assert billing_services.pull_completed_visits().built == 1
 
