@@ -1,7 +1,6 @@
 """Encounters pulled from ended visits: suggested lines per payer, every reason an encounter
 cannot be ready, idempotent pulls (also concurrent on PostgreSQL), and the tables' guards."""
 
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from billing.models import (
 from intake.models import InsuranceCard
 from telehealth.audit.models import AuditEvent
 from telehealth.celery import app as celery_app
+from tests.billing.concurrency import pull_at_once
 from tests.visits.test_consumers import make_visit
 from visits import services as visit_services
 from visits.models import Presence, Visit
@@ -366,28 +366,7 @@ def test_concurrent_pulls_build_one_encounter(require_postgres, world, video_typ
     insurance_card(world.patient)
     ended_visit(world, video_type, at_home=True)
     runs = 8
-    barrier = threading.Barrier(runs)
-    built: list[object] = []
-    lock = threading.Lock()
-
-    def pull():
-        try:
-            barrier.wait()
-            outcome = services.pull_completed_visits()
-            # A failed item is logged and counted, not raised: count it as an error here.
-            result: object = outcome.built if not outcome.failed else f"failed: {outcome}"
-        except Exception as exc:  # anything else is a failure the assertions will show
-            result = f"error: {exc!r}"
-        finally:
-            connection.close()
-        with lock:
-            built.append(result)
-
-    threads = [threading.Thread(target=pull) for _ in range(runs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    built = pull_at_once(services.pull_completed_visits, runs)
     assert sorted(built, key=str) == [0] * (runs - 1) + [1]
     encounter = Encounter.objects.get()
     assert list(encounter.lines.values_list("position", "code")) == [(1, "99202")]

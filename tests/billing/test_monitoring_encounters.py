@@ -2,16 +2,15 @@
 start of monitoring (not per calendar month), setup once, treatment management per ended
 calendar month by one practitioner, and nothing built twice."""
 
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from django.db import connection
 
 from billing import services
 from billing.models import ClaimLine, Encounter
 from rpm import services as rpm_services
 from rpm.models import Enrollment, Reading
+from tests.billing.concurrency import pull_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -141,28 +140,7 @@ def test_concurrent_monitoring_pulls_build_each_encounter_once(require_postgres,
         day=date(2026, 10, 5),
     )
     runs = 6
-    barrier = threading.Barrier(runs)
-    built: list[object] = []
-    lock = threading.Lock()
-
-    def pull():
-        try:
-            barrier.wait()
-            outcome = services.pull_monitoring(now=NOW)
-            # A failed item is logged and counted, not raised: count it as an error here.
-            result: object = outcome.built if not outcome.failed else f"failed: {outcome}"
-        except Exception as exc:  # anything else is a failure the assertions will show
-            result = f"error: {exc!r}"
-        finally:
-            connection.close()
-        with lock:
-            built.append(result)
-
-    threads = [threading.Thread(target=pull) for _ in range(runs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    built = pull_at_once(lambda: services.pull_monitoring(now=NOW), runs)
     assert sum(n for n in built if isinstance(n, int)) == 2, built
     assert all(isinstance(n, int) for n in built), built
     assert sorted(Encounter.objects.values_list("source", flat=True)) == [
