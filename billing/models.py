@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.rules.records import PayerKind
 from billing.suggestions import MAX_MODIFIERS, MAX_POINTERS
 from telehealth.accounts.models import Patient, Practice, Provider, User
-from telehealth.crypto.fields import EncryptedTextField
+from telehealth.crypto.fields import EncryptedJSONField, EncryptedTextField
 from visits.models import Visit
 
 MAX_DIAGNOSES = 12  # an 837P claim carries at most twelve diagnosis codes (HI segments)
@@ -44,6 +44,9 @@ class BillingProfile(models.Model):
     submitter_phone = models.CharField(max_length=10, help_text="Ten digits.")
     receiver_name = models.CharField(max_length=60, help_text="The clearinghouse.")
     receiver_id = models.CharField(max_length=80)
+    # The last interchange control number used (ISA13): every 837P batch takes the next one
+    # under a row lock on this profile, so two exports never share a number.
+    last_control_number = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -163,10 +166,23 @@ class Encounter(models.Model):
     review_notes = models.JSONField(default=list, blank=True)
     not_billed = models.JSONField(default=list, blank=True)
     rules_version = models.CharField(max_length=120, blank=True)
+    # How the clinician chose the E/M level: by total time (the default) or by the medical
+    # decision-making level they pick (billing.coding.Basis, billing.rules.records.Mdm).
+    coding_basis = models.CharField(max_length=4, default="time")
+    mdm_level = models.CharField(max_length=16, blank=True)
     signed_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
+    # The 837P batch that carried the claim, and what the payer answered (835).
+    claim_batch = models.ForeignKey(
+        "ClaimBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="encounters"
+    )
+    remittance = models.ForeignKey(
+        "Remittance", null=True, blank=True, on_delete=models.PROTECT, related_name="encounters"
+    )
+    payer_claim_number = models.CharField(max_length=50, blank=True)  # 835 CLP07
+    paid_amount = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -201,6 +217,12 @@ class Encounter(models.Model):
 
     def __str__(self) -> str:
         return f"Encounter #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def claim_number(self) -> str:
+        """The claim's patient control number (837P CLM01), which the payer's 835 returns in
+        CLP01: how a remittance finds its encounter."""
+        return f"E{self.pk}"
 
 
 class EncounterDiagnosis(models.Model):
@@ -237,6 +259,11 @@ class ClaimLine(models.Model):
     diagnosis_pointers = models.JSONField(default=list, blank=True)
     reason = models.TextField(blank=True)  # written by the rules, never typed by a person
     suggested = models.BooleanField(default=True)
+    # What the payer answered for the line (835 SVC/CAS/LQ): paid amount, adjustments
+    # ({"group", "reason", "amount"}) and remark codes; words come from billing.x12.codes.
+    paid = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    adjustments = models.JSONField(default=list, blank=True)
+    remarks = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["position"]
@@ -259,3 +286,73 @@ class ClaimLine(models.Model):
             raise ValidationError({"modifiers": _("At most four modifiers.")})
         if len(self.diagnosis_pointers) > MAX_POINTERS:
             raise ValidationError({"diagnosis_pointers": _("At most four diagnosis pointers.")})
+
+
+class EncounterAmendment(models.Model):
+    """A change made to an encounter after it was signed: who, when, why and what changed.
+    The reason and the changes may name the patient's conditions, so both are encrypted."""
+
+    encounter = models.ForeignKey(Encounter, on_delete=models.CASCADE, related_name="amendments")
+    changed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+    reason = EncryptedTextField()
+    changes = EncryptedJSONField(default=list)  # sentences: "Diagnosis 2: E11.9 → E11.65"
+
+    class Meta:
+        ordering = ["changed_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Amendment of encounter #{self.encounter_id}"
+
+
+class ClaimBatch(models.Model):
+    """One 837P interchange as it was downloaded: its control number (ISA13, GS06 and the
+    claims' ST02 derive from it) and the file itself, which names patients and is encrypted."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="claim_batches")
+    control_number = models.PositiveIntegerField()
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    content = EncryptedTextField()
+    claim_count = models.PositiveIntegerField()
+    total_charge = models.DecimalField(max_digits=11, decimal_places=2)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "claim batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "control_number"], name="claim_batch_control_number_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Claim batch {self.control_number:09d}"
+
+
+class Remittance(models.Model):
+    """An imported 835: the payment (TRN trace number, date, amount) and the file as received.
+    Claims it names that are not ours are kept in `unmatched` and change nothing."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="remittances")
+    imported_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    imported_at = models.DateTimeField(default=timezone.now)
+    payer_name = models.CharField(max_length=120)
+    trace_number = models.CharField(max_length=50)  # TRN02: the check or EFT number
+    payment_date = models.DateField(null=True, blank=True)
+    total_paid = models.DecimalField(max_digits=11, decimal_places=2)
+    content = EncryptedTextField()
+    matched_claims = models.PositiveIntegerField(default=0)
+    unmatched = EncryptedJSONField(default=list)  # [{"claim": CLP01, "charge", "paid"}]
+
+    class Meta:
+        ordering = ["-imported_at", "-pk"]
+        constraints = [
+            # The same payment imported twice would pay its claims twice.
+            models.UniqueConstraint(
+                fields=["practice", "payer_name", "trace_number"], name="remittance_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Remittance {self.trace_number} from {self.payer_name}"

@@ -1,4 +1,18 @@
+from django.urls import path  # noqa: F401  (each area adds its routes below)
+
+from billing.views import claims, encounters, remittances, superbills, worklists  # noqa: F401
+
 app_name = "billing"
 
-# Routes arrive with the billing issue; the include in telehealth/urls.py is already in place.
-urlpatterns: list = []
+urlpatterns: list = [
+    # Encounters: the worklist by status, review, diagnoses, lines and signing.
+    #
+    # Worklists: totals per provider and month, CSV, monitoring close to a threshold.
+    #
+    # Claims: 837P batches.
+    #
+    # Remittances: 835 import, matching and denials.
+    #
+    # Superbills.
+    #
+]

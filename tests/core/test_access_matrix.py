@@ -209,6 +209,17 @@ ROUTES: dict[str, Access] = {
     "scheduling:manage-account-invite": Access(public=True, kwargs={"token": "x"}),
     "scheduling:offer": Access(public=True, kwargs={"token": "x"}),
     "scheduling:feed": Access(public=True, kwargs={"token": "x"}),
+    # Billing: encounters (obj="encounter" is a signed encounter of the patient, rendered by
+    # world.clinician).
+    #
+    # Billing: worklists.
+    #
+    # Billing: claims (obj="claim_batch").
+    #
+    # Billing: remittances (obj="remittance").
+    #
+    # Billing: superbills.
+    #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it
 # sits behind sign-in and MFA.
@@ -291,7 +302,79 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
     if access.obj == "appointment":
         patient = world.outside_patient if outsider else world.patient
         return {"appointment_id": make_appointment(patient).pk}
+    if access.obj == "encounter":
+        patient = world.outside_patient if outsider else world.patient
+        return {"encounter_id": make_encounter(patient).pk}
+    if access.obj == "claim_batch":
+        from billing.models import ClaimBatch
+
+        practice = world.outside_practice if outsider else world.practice
+        staff = world.outside_clinician if outsider else world.admin
+        batch = ClaimBatch.objects.create(
+            practice=practice,
+            control_number=1,
+            created_by=staff,
+            content="ISA*00*",
+            claim_count=0,
+            total_charge=0,
+        )
+        return {"batch_id": batch.pk}
+    if access.obj == "remittance":
+        from billing.models import Remittance
+
+        practice = world.outside_practice if outsider else world.practice
+        staff = world.outside_clinician if outsider else world.admin
+        remittance = Remittance.objects.create(
+            practice=practice,
+            imported_by=staff,
+            payer_name="Payer",
+            trace_number="1",
+            total_paid=0,
+            content="ISA*00*",
+        )
+        return {"remittance_id": remittance.pk}
     return {}
+
+
+def make_encounter(patient):
+    """A signed visit encounter of the patient with one line, rendered by the practice's first
+    provider (world.clinician in practice A)."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from billing.models import ClaimLine, Encounter
+
+    appointment = make_appointment(patient)
+    from visits import services as visit_services
+
+    visit = visit_services.visit_for_appointment(appointment)
+    encounter = Encounter.objects.create(
+        practice=patient.practice,
+        patient=patient,
+        kind=Encounter.Kind.VISIT,
+        source=f"visit:{visit.pk}",
+        visit=visit,
+        rendering_provider=appointment.provider,
+        date_of_service=date(2026, 3, 2),
+        minutes=25,
+        modality=Encounter.Modality.VIDEO,
+        patient_state="MA",
+        patient_at_home=True,
+        status=Encounter.Status.SIGNED,
+        signed_by=appointment.provider.user,
+        signed_at=timezone.now(),
+    )
+    ClaimLine.objects.create(
+        encounter=encounter,
+        position=1,
+        code="99213",
+        modifiers=["95"],
+        place_of_service="10",
+        charge=120,
+        diagnosis_pointers=[1],
+    )
+    return encounter
 
 
 def make_appointment(patient):

@@ -1,0 +1,63 @@
+"""Reads of billing, scoped to who is asking.
+
+Patients see their own encounters once signed (their superbills); clinicians see the
+encounters they rendered; the front desk and practice admins see the practice's, since they
+work the billing lists (an encounter carries codes and charges, never the visit's note).
+`access_encounter` is the one door to a single encounter and answers 404 to outsiders."""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from billing.models import ClaimBatch, Encounter, Remittance
+from telehealth.accounts.models import Role, User
+
+SIGNED_STATES = (
+    Encounter.Status.SIGNED,
+    Encounter.Status.EXPORTED,
+    Encounter.Status.PAID,
+    Encounter.Status.DENIED,
+)
+
+
+def encounters_for(*, user: User) -> QuerySet[Encounter]:
+    encounters = Encounter.objects.select_related(
+        "patient", "rendering_provider", "payer", "practice"
+    )
+    if user.role == Role.PATIENT:
+        patient = getattr(user, "patient", None)
+        if patient is None:
+            return Encounter.objects.none()
+        return encounters.filter(patient=patient, status__in=SIGNED_STATES)
+    if user.practice_id is None:
+        return Encounter.objects.none()
+    encounters = encounters.filter(practice_id=user.practice_id)
+    if user.role == Role.CLINICIAN:
+        return encounters.filter(rendering_provider__user=user)
+    if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return encounters
+    return Encounter.objects.none()
+
+
+def access_encounter(*, user: User, encounter_id: int) -> Encounter:
+    return get_object_or_404(encounters_for(user=user), pk=encounter_id)
+
+
+def claim_batches_for(*, user: User) -> QuerySet[ClaimBatch]:
+    """The practice's 837P batches, for those who export them."""
+    if user.practice_id is None or user.role not in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return ClaimBatch.objects.none()
+    return ClaimBatch.objects.filter(practice_id=user.practice_id)
+
+
+def access_claim_batch(*, user: User, batch_id: int) -> ClaimBatch:
+    return get_object_or_404(claim_batches_for(user=user), pk=batch_id)
+
+
+def remittances_for(*, user: User) -> QuerySet[Remittance]:
+    if user.practice_id is None or user.role not in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return Remittance.objects.none()
+    return Remittance.objects.filter(practice_id=user.practice_id)
+
+
+def access_remittance(*, user: User, remittance_id: int) -> Remittance:
+    return get_object_or_404(remittances_for(user=user), pk=remittance_id)
