@@ -5,10 +5,10 @@ encounters they rendered; the front desk and practice admins see the practice's,
 work the billing lists (an encounter carries codes and charges, never the visit's note).
 `access_encounter` is the one door to a single encounter and answers 404 to outsiders."""
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from billing.models import ClaimBatch, Encounter, Remittance
+from billing.models import ClaimBatch, ClaimLine, Encounter, Remittance
 from telehealth.accounts.models import Role, User
 
 SIGNED_STATES = (
@@ -61,3 +61,32 @@ def remittances_for(*, user: User) -> QuerySet[Remittance]:
 
 def access_remittance(*, user: User, remittance_id: int) -> Remittance:
     return get_object_or_404(remittances_for(user=user), pk=remittance_id)
+
+
+# Remittances: the lines the payer denied or cut, to work ---------------------------------
+
+
+def lines_to_work_for(*, user: User) -> list[ClaimLine]:
+    """Lines an imported 835 denied or adjusted for reasons other than the patient's share,
+    newest service first, for those who work remittances. An adjustment that only moves the
+    amount to the patient (group PR: deductible, coinsurance, co-payment) is billed to the
+    patient, not worked with the payer, so a line with only those is left out."""
+    if user.practice_id is None or user.role not in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return []
+    lines = (
+        ClaimLine.objects.filter(
+            encounter__practice_id=user.practice_id,
+            encounter__remittance__isnull=False,
+            paid__isnull=False,
+        )
+        .exclude(Q(paid=F("charge")) & Q(adjustments=[]))
+        .select_related("encounter__patient", "encounter__remittance", "encounter__payer")
+        .order_by("-encounter__date_of_service", "encounter_id", "position")
+    )
+    return [line for line in lines if _to_work(line)]
+
+
+def _to_work(line: ClaimLine) -> bool:
+    to_patient = any(adjustment["group"] == "PR" for adjustment in line.adjustments)
+    cut = any(adjustment["group"] != "PR" for adjustment in line.adjustments)
+    return (line.paid == 0 and not to_patient) or cut

@@ -12,6 +12,10 @@ urlpatterns: list = [
     # Claims: 837P batches.
     #
     # Remittances: 835 import, matching and denials.
+    path("remittances/", remittances.remittance_list, name="remittances"),
+    path("remittances/import/", remittances.remittance_import_view, name="remittance-import"),
+    path("remittances/<int:remittance_id>/", remittances.remittance_detail, name="remittance"),
+    path("denials/", remittances.denials, name="denials"),
     #
     # Superbills.
     #

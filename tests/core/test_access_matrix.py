@@ -217,6 +217,15 @@ ROUTES: dict[str, Access] = {
     # Billing: claims (obj="claim_batch").
     #
     # Billing: remittances (obj="remittance").
+    "billing:remittances": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
+    # No file sent: refused with the form's message (tests/billing/test_remittances.py).
+    "billing:remittance-import": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), method="post", ok=(400,)
+    ),
+    "billing:remittance": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), obj="remittance"
+    ),
+    "billing:denials": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     #
     # Billing: superbills.
     #
