@@ -74,8 +74,8 @@ def remittance_import_view(request):
             messages.success(
                 request,
                 _(
-                    "Payment imported: %(matched)s claims matched, %(unmatched)s not matched, "
-                    "%(denied)s lines denied."
+                    "Payment imported. Claims matched: %(matched)s. Not matched: "
+                    "%(unmatched)s. Lines denied: %(denied)s."
                 )
                 % {
                     "matched": result.matched,

@@ -269,7 +269,7 @@ class TestRoundTrip:
             "billing:remittance", kwargs={"remittance_id": remittance.pk}
         )
         page = client.get(response["Location"]).content.decode()
-        assert "Payment imported: 2 claims matched, 0 not matched, 1 lines denied." in page
+        assert "Payment imported. Claims matched: 2. Not matched: 0. Lines denied: 1." in page
         assert "Pat Alpha" in page and "Other Alpha" in page
         assert "Paid in part" in page and "Denied" in page
         assert "The charge is above the fee schedule or contracted amount." in page
