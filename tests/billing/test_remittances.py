@@ -5,11 +5,13 @@ The published pyx12 example is imported into a practice that never sent its clai
 
 import datetime as dt
 import re
+import threading
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -536,3 +538,41 @@ class TestPages:
         assert "Pat Beta" not in client.get(reverse("billing:denials")).content.decode()
         sign_in(client, outside_desk)
         assert "Pat Beta" in client.get(reverse("billing:denials")).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_payment_imported_twice_at_once_is_applied_once(require_postgres, world):
+    visit = exported_encounter(world, world.patient, [("99213", ["95"], "120.00")])
+    text = era(paid_in_full(visit))
+    runs = 4
+    barrier = threading.Barrier(runs)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            remittance_import(practice=world.practice, content=text, by=world.admin)
+            outcome = "imported"
+        except RemittanceImportError as error:
+            outcome = str(error)
+        except Exception as error:  # anything else is a failure the assertion shows
+            outcome = f"error: {error!r}"
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=lambda outcome: outcome != "imported") == ["imported"] + [
+        "This payment was already imported: trace number EFT7788 from ACME HEALTH. "
+        "Importing it again would pay its claims twice."
+    ] * (runs - 1)
+    assert Remittance.objects.count() == 1
+    visit.refresh_from_db()
+    assert (visit.status, visit.paid_amount) == (Encounter.Status.PAID, Decimal("120.00"))
+    assert AuditEvent.objects.filter(object_type="billing.Encounter").count() == 1
