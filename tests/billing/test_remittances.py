@@ -576,3 +576,38 @@ def test_the_same_payment_imported_twice_at_once_is_applied_once(require_postgre
     visit.refresh_from_db()
     assert (visit.status, visit.paid_amount) == (Encounter.Status.PAID, Decimal("120.00"))
     assert AuditEvent.objects.filter(object_type="billing.Encounter").count() == 1
+
+
+def test_the_pages_cost_the_same_queries_for_one_claim_or_many(client, world):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    def denied_payment(count: int, trace: str) -> str:
+        encounters = [
+            exported_encounter(world, world.patient, [("99457", [], "52.00")]) for _ in range(count)
+        ]
+        return era(
+            *(
+                ClaimPayment(
+                    claim_of(encounter),
+                    "P",
+                    (LinePayment(Decimal(0), (Adjustment("CO", "50", Decimal("52.00")),)),),
+                )
+                for encounter in encounters
+            ),
+            trace=trace,
+        )
+
+    sign_in(client, world.front_desk)
+    costs = []
+    for count, trace in ((1, "T1"), (5, "T5")):
+        remittance = remittance_import(
+            practice=world.practice, content=denied_payment(count, trace), by=world.admin
+        ).remittance
+        detail = reverse("billing:remittance", kwargs={"remittance_id": remittance.pk})
+        with CaptureQueriesContext(db) as on_detail:
+            assert client.get(detail).status_code == 200
+        with CaptureQueriesContext(db) as on_denials:
+            assert client.get(reverse("billing:denials")).status_code == 200
+        costs.append((len(on_detail), len(on_denials)))
+    assert costs[0] == costs[1], costs
