@@ -5,7 +5,7 @@ encounters they rendered; the front desk and practice admins see the practice's,
 work the billing lists (an encounter carries codes and charges, never the visit's note).
 `access_encounter` is the one door to a single encounter and answers 404 to outsiders."""
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from billing.models import ClaimBatch, Encounter, Remittance
@@ -61,3 +61,23 @@ def remittances_for(*, user: User) -> QuerySet[Remittance]:
 
 def access_remittance(*, user: User, remittance_id: int) -> Remittance:
     return get_object_or_404(remittances_for(user=user), pk=remittance_id)
+
+
+def superbills_for(*, user: User) -> QuerySet[Encounter]:
+    """Encounters whose superbill the user may download: signed ones only, since the
+    superbill carries the clinician's signature; newest date of service first."""
+    return encounters_for(user=user).filter(status__in=SIGNED_STATES)
+
+
+def access_superbill(*, user: User, encounter_id: int) -> Encounter:
+    superbills = superbills_for(user=user).select_related(
+        "signed_by__provider", "practice__billing_profile"
+    )
+    return get_object_or_404(superbills.prefetch_related("diagnoses", "lines"), pk=encounter_id)
+
+
+def my_superbills(*, user: User) -> QuerySet[Encounter]:
+    """The patient's own superbills with their totals, for the portal's list."""
+    if user.role != Role.PATIENT:
+        return Encounter.objects.none()
+    return superbills_for(user=user).annotate(total_charge=Sum("lines__charge"))

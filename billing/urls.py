@@ -14,5 +14,7 @@ urlpatterns: list = [
     # Remittances: 835 import, matching and denials.
     #
     # Superbills.
+    path("superbills/", superbills.my_superbills, name="my-superbills"),
+    path("encounters/<int:encounter_id>/superbill.pdf", superbills.superbill, name="superbill"),
     #
 ]
