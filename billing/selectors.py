@@ -80,4 +80,6 @@ def my_superbills(*, user: User) -> QuerySet[Encounter]:
     """The patient's own superbills with their totals, for the portal's list."""
     if user.role != Role.PATIENT:
         return Encounter.objects.none()
-    return superbills_for(user=user).annotate(total_charge=Sum("lines__charge"))
+    # An aggregate drops Meta.ordering from the query, so the order is given again here.
+    superbills = superbills_for(user=user).annotate(total_charge=Sum("lines__charge"))
+    return superbills.order_by("-date_of_service", "-pk")

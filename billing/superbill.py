@@ -321,6 +321,7 @@ def _box(title: str, rows: list[tuple[str, str]], styles: dict, width: float) ->
     table.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
                 ("SPAN", (0, 0), (1, 0)),
                 ("BACKGROUND", (0, 0), (1, 0), WASH),
                 ("BOX", (0, 0), (-1, -1), 0.6, RULE),
@@ -340,6 +341,7 @@ def _pair(left: Table, right: Table, width: float) -> Table:
     table.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),
                 ("RIGHTPADDING", (0, 0), (-1, -1), 0),
@@ -355,6 +357,7 @@ def _grid(rows: list[list[Any]], widths: list[float]) -> Table:
     """A table with a header row repeated on every page it runs onto."""
     table = Table(rows, colWidths=widths, repeatRows=1)
     style = [
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
         ("BACKGROUND", (0, 0), (-1, 0), WASH),
         ("LINEBELOW", (0, 0), (-1, 0), 0.8, RULE),
         ("LINEBELOW", (0, 1), (-1, -1), 0.4, RULE),
@@ -419,6 +422,7 @@ def superbill_pdf(bill: Superbill) -> bytes:
     header.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),
                 ("RIGHTPADDING", (0, 0), (-1, -1), 0),
@@ -545,6 +549,7 @@ def superbill_pdf(bill: Superbill) -> bytes:
     total_table.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
                 ("LINEABOVE", (1, -1), (1, -1), 0.8, INK),
                 ("TOPPADDING", (0, 0), (-1, -1), 2),
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
@@ -582,6 +587,7 @@ def superbill_pdf(bill: Superbill) -> bytes:
         rightMargin=0.75 * inch,
         topMargin=0.7 * inch,
         bottomMargin=0.85 * inch,
+        initialFontName=FONT,
     )
     document.build(story, canvasmaker=partial(_NumberedCanvas, footer=footer))
     return out.getvalue()
