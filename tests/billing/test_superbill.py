@@ -4,13 +4,14 @@ belongs to and the practice's staff who may read the encounter get it, and only 
 every download is audited; the patient's portal lists theirs."""
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import BytesIO
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from pypdf import PdfReader
@@ -18,6 +19,7 @@ from pypdf import PdfReader
 from billing.models import ClaimLine, Encounter, EncounterDiagnosis
 from billing.superbill import Diagnosis, Insurance, Line, Superbill, superbill_pdf
 from intake.models import InsuranceCard
+from scheduling.models import Appointment
 from telehealth.audit.models import AuditEvent
 from tests.billing.test_encounters import billing_set_up
 from tests.conftest import sign_in
@@ -55,6 +57,15 @@ def superbill_of(world, patient=None, **changes):
     }
     patient.save(update_fields=["address"])
     encounter = make_encounter(patient)
+    # Its appointment moves out of the way of the next one's (the same hour, the same provider:
+    # PostgreSQL's exclusion constraint refuses the overlap).
+    earlier = timedelta(days=7 * Encounter.objects.count())
+    Appointment.objects.filter(pk=encounter.visit.appointment_id).update(
+        start=F("start") - earlier,
+        end=F("end") - earlier,
+        blocked_start=F("blocked_start") - earlier,
+        blocked_end=F("blocked_end") - earlier,
+    )
     EncounterDiagnosis.objects.create(
         encounter=encounter,
         position=1,
