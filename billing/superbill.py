@@ -13,6 +13,7 @@ has no room for names outside Western European alphabets; embedded subsets also 
 Unicode map that makes the text extractable."""
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -312,10 +313,13 @@ def _p(text: str, style: ParagraphStyle) -> Paragraph:
     return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
 
-def _box(title: str, rows: list[tuple[str, str]], styles: dict, width: float) -> Table:
-    """A titled box of label/value pairs; long values wrap inside it."""
+def _box(title: str, rows: Sequence[tuple[str, str | None]], styles: dict, width: float) -> Table:
+    """A titled box of label/value pairs; long values wrap inside it. A value of None is an
+    optional fact the practice does not have: its row is left out rather than shown empty."""
     body: list[list[Any]] = [[_p(title.upper(), styles["label"]), ""]]
     for label, value in rows:
+        if value is None:
+            continue
         body.append([_p(label, styles["small"]), _p(value or "—", styles["body"])])
     table = Table(body, colWidths=[1.2 * inch, width - 1.2 * inch])
     table.setStyle(
@@ -356,16 +360,19 @@ def _pair(left: Table, right: Table, width: float) -> Table:
 def _grid(rows: list[list[Any]], widths: list[float]) -> Table:
     """A table with a header row repeated on every page it runs onto."""
     table = Table(rows, colWidths=widths, repeatRows=1)
-    style = [
-        ("FONTNAME", (0, 0), (-1, -1), FONT),
-        ("BACKGROUND", (0, 0), (-1, 0), WASH),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.8, RULE),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.4, RULE),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("TOPPADDING", (0, 0), (-1, -1), 3),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-    ]
-    table.setStyle(TableStyle(style))
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("BACKGROUND", (0, 0), (-1, 0), WASH),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, RULE),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.4, RULE),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+            ]
+        )
+    )
     return table
 
 
@@ -379,7 +386,7 @@ class _NumberedCanvas(Canvas):
 
     def showPage(self) -> None:  # noqa: N802 (reportlab's name)
         self._pages.append(dict(self.__dict__))
-        self._startPage()
+        self._startPage()  # type: ignore[attr-defined]  # reportlab's own, not in the stubs
 
     def save(self) -> None:
         total = len(self._pages)
@@ -450,7 +457,7 @@ def superbill_pdf(bill: Superbill) -> bytes:
         [
             ("Name", bill.provider_name),
             ("NPI", bill.provider_npi),
-            ("Specialty", bill.provider_specialty),
+            ("Specialty", bill.provider_specialty or None),
         ],
         styles,
         half,
@@ -460,7 +467,7 @@ def superbill_pdf(bill: Superbill) -> bytes:
         [
             ("Name", bill.patient_name),
             ("Date of birth", _day(bill.patient_birth_date)),
-            ("Sex", bill.patient_sex),
+            ("Sex", bill.patient_sex or None),
             ("Address", "\n".join(bill.patient_address)),
         ],
         styles,
@@ -472,7 +479,7 @@ def superbill_pdf(bill: Superbill) -> bytes:
         [
             ("Payer", card.payer),
             ("Member ID", card.member_id),
-            ("Group number", card.group_number),
+            ("Group number", card.group_number or None),
             ("Subscriber", card.subscriber),
             ("Relationship", card.relationship),
         ]
