@@ -139,7 +139,8 @@ def superbill_for(encounter: Encounter) -> Superbill:
     """What the superbill of a signed encounter says. The caller has the encounter from
     `billing.selectors.access_superbill`, so it is signed and the user may read it."""
     practice = encounter.practice
-    profile = BillingProfile.objects.filter(practice=practice).first()
+    # Selected with the encounter by access_superbill; a practice may not have set it up yet.
+    profile: BillingProfile | None = getattr(practice, "billing_profile", None)
     patient = encounter.patient
     provider = encounter.rendering_provider
     zone = practice.zone

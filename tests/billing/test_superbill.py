@@ -294,6 +294,19 @@ class TestLayout:
         assert "Helvetica" not in text  # an embedded font, not the one without these letters
         assert f"Name {name}" in extracted
 
+    def test_a_monitoring_period_shows_its_first_and_last_day(self):
+        period = (date(2026, 3, 1), date(2026, 3, 30))
+
+        text = " ".join(
+            PdfReader(BytesIO(superbill_pdf(bill(period=period, modality=""))))
+            .pages[0]
+            .extract_text()
+            .split()
+        )
+
+        assert "Service period 03/01/2026 to 03/30/2026" in text
+        assert "Visit type" not in text
+
     def test_the_file_is_text_not_a_picture(self):
         content = superbill_pdf(bill())
 
