@@ -5,7 +5,7 @@ encounters they rendered; the front desk and practice admins see the practice's,
 work the billing lists (an encounter carries codes and charges, never the visit's note).
 `access_encounter` is the one door to a single encounter and answers 404 to outsiders."""
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
 from billing.models import ClaimBatch, ClaimLine, Encounter, Remittance
@@ -90,3 +90,25 @@ def _to_work(line: ClaimLine) -> bool:
     to_patient = any(adjustment["group"] == "PR" for adjustment in line.adjustments)
     cut = any(adjustment["group"] != "PR" for adjustment in line.adjustments)
     return (line.paid == 0 and not to_patient) or cut
+
+
+def superbills_for(*, user: User) -> QuerySet[Encounter]:
+    """Encounters whose superbill the user may download: signed ones only, since the
+    superbill carries the clinician's signature; newest date of service first."""
+    return encounters_for(user=user).filter(status__in=SIGNED_STATES)
+
+
+def access_superbill(*, user: User, encounter_id: int) -> Encounter:
+    superbills = superbills_for(user=user).select_related(
+        "signed_by__provider", "practice__billing_profile"
+    )
+    return get_object_or_404(superbills.prefetch_related("diagnoses", "lines"), pk=encounter_id)
+
+
+def my_superbills(*, user: User) -> QuerySet[Encounter]:
+    """The patient's own superbills with their totals, for the portal's list."""
+    if user.role != Role.PATIENT:
+        return Encounter.objects.none()
+    # An aggregate drops Meta.ordering from the query, so the order is given again here.
+    superbills = superbills_for(user=user).annotate(total_charge=Sum("lines__charge"))
+    return superbills.order_by("-date_of_service", "-pk")

@@ -18,5 +18,7 @@ urlpatterns: list = [
     path("denials/", remittances.denials, name="denials"),
     #
     # Superbills.
+    path("superbills/", superbills.my_superbills, name="my-superbills"),
+    path("encounters/<int:encounter_id>/superbill.pdf", superbills.superbill, name="superbill"),
     #
 ]

@@ -4,6 +4,7 @@ sees status, insurance and consents, not clinical answers."""
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -95,6 +96,14 @@ class Checklist:
 def current_insurance_card(patient: Patient) -> InsuranceCard | None:
     """The card the patient gave last and still uses, if any."""
     return InsuranceCard.objects.filter(patient=patient, is_current=True).first()
+
+
+def insurance_card_on(patient: Patient, *, before: datetime) -> InsuranceCard | None:
+    """The card the patient had given by `before` (the end of a date of service), the last
+    one given then, even if a newer card has since replaced it; the current card when none
+    had been given yet (the patient filled in intake after the visit)."""
+    given = InsuranceCard.objects.filter(patient=patient, created_at__lt=before)
+    return given.order_by("-created_at", "-pk").first() or current_insurance_card(patient)
 
 
 def checklist(patient: Patient) -> Checklist:

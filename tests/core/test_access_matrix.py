@@ -228,6 +228,10 @@ ROUTES: dict[str, Access] = {
     "billing:denials": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     #
     # Billing: superbills.
+    # The PDF: the patient their own, world.clinician the ones they rendered, the front desk and
+    # admins the practice's (tests/billing/test_superbill.py covers other clinicians, unsigned).
+    "billing:superbill": Access(obj="encounter"),
+    "billing:my-superbills": Access(roles=frozenset({Role.PATIENT})),
     #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it
