@@ -4,15 +4,15 @@ and an alert reaching a clinician's socket and the outbox within a second."""
 
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 from django.utils import timezone
 
-from rpm import billing, services
-from rpm.models import Alert, Reading, Threshold, TimeLog
+from rpm import services
+from rpm.models import Alert, Reading, Threshold
 from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
 from tests.visits.test_consumers import connect, cookie_for_user
@@ -277,57 +277,6 @@ def test_unacknowledged_critical_alerts_escalate_once(client, world, device, set
     emails = OutboundMessage.objects.filter(template="rpm.alert")
     assert {m.staff for m in emails} == {world.clinician, world.other_clinician}
     assert all(world.patient.legal_name not in m.body for m in emails)
-
-
-# --- Monthly figures -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("year", "days", "minutes", "interactive", "setup", "codes"),
-    [
-        (2025, 16, 25, True, True, [("99453", 1), ("99454", 1), ("99457", 1)]),
-        (2025, 10, 12, True, False, []),  # before 2026, under 16 days and 20 minutes: nothing
-        (2026, 10, 12, True, False, [("99445", 1), ("99470", 1)]),
-        (2026, 20, 45, True, False, [("99454", 1), ("99457", 1), ("99458", 1)]),
-        (2026, 30, 65, True, False, [("99454", 1), ("99457", 1), ("99458", 2)]),
-        (2026, 30, 45, False, False, [("99454", 1)]),  # no interactive contact: no time codes
-        (2026, 1, 0, False, True, []),
-        (2026, 2, 0, False, True, [("99453", 1), ("99445", 1)]),
-    ],
-)
-def test_rpm_codes_on_worked_examples(year, days, minutes, interactive, setup, codes):
-    assert (
-        billing.codes_for(
-            year=year, days=days, minutes=minutes, interactive=interactive, setup=setup
-        )
-        == codes
-    )
-
-
-def test_month_figures_count_days_and_minutes(client, world, device):
-    today = timezone.localdate()
-    first = today.replace(day=1)
-    moments = [
-        timezone.make_aware(datetime.combine(first + timedelta(days=d), datetime.min.time()))
-        + timedelta(hours=12, minutes=m)
-        for d in range(min(3, today.day))
-        for m in (0, 30)
-    ]
-    upload(client, device.token, [bp(m) for m in moments if m <= timezone.now()])
-    services.time_log(
-        patient=world.patient, by=world.clinician, kind="interactive", minutes=12, day=today
-    )
-    services.time_log(
-        patient=world.patient, by=world.clinician, kind="monitoring", minutes=10, day=today
-    )
-    month = billing.month_figures(patient=world.patient, year=today.year, month=today.month)
-    assert month.minutes == 22 and month.interactive
-    assert month.days_with_readings == len({m.date() for m in moments if m <= timezone.now()})
-    with pytest.raises(services.RpmError):
-        services.time_log(
-            patient=world.patient, by=world.clinician, kind="monitoring", minutes=0, day=today
-        )
-    assert TimeLog.objects.count() == 2
 
 
 # --- Pages and access ----------------------------------------------------------------------
