@@ -108,6 +108,18 @@ class MonitoringStanding:
         return any(t.close for t in self.supply) or any(t.close for t in self.management)
 
     @property
+    def supply_met(self) -> list[str]:
+        return [t.code for t in self.supply if t.met]
+
+    @property
+    def supply_open(self) -> list[SupplyTarget]:
+        return [t for t in self.supply if not t.met]
+
+    @property
+    def management_met(self) -> list[str]:
+        return [t.code for t in self.management if t.met]
+
+    @property
     def next_supply(self) -> SupplyTarget | None:
         """The lowest threshold not met yet that can still be met."""
         return next((t for t in self.supply if not t.met and t.reachable), None)

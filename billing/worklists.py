@@ -115,6 +115,32 @@ def provider_month_totals(*, user: User, year: int) -> list[ProviderMonth]:
     return sorted(rows.values(), key=lambda r: (r.provider_name.lower(), r.month))
 
 
+@dataclass
+class ProviderYear:
+    """One provider's months and their sum, for a table per provider."""
+
+    provider_name: str
+    npi: str
+    months: list[ProviderMonth]
+    total: ProviderMonth
+
+
+def by_provider(rows: list[ProviderMonth]) -> list[ProviderYear]:
+    """Rows as ordered by provider_month_totals, grouped per provider with a total row."""
+    groups: list[ProviderYear] = []
+    for row in rows:
+        if not groups or groups[-1].months[0].provider_id != row.provider_id:
+            total = ProviderMonth(row.provider_id, row.provider_name, row.npi, row.month)
+            groups.append(ProviderYear(row.provider_name, row.npi, [], total))
+        group = groups[-1]
+        group.months.append(row)
+        for status, count in row.by_status.items():
+            group.total.by_status[status] += count
+        group.total.charges += row.charges
+        group.total.paid += row.paid
+    return groups
+
+
 def _as_date(value: date | datetime) -> date:
     # TruncMonth of a DateField is a date on PostgreSQL and SQLite alike; be strict anyway.
     return value.date() if isinstance(value, datetime) else value

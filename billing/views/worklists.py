@@ -40,7 +40,9 @@ def totals(request):
         "billing/totals.html",
         {
             "year": year,
-            "rows": worklists.provider_month_totals(user=request.user, year=year),
+            "providers": worklists.by_provider(
+                worklists.provider_month_totals(user=request.user, year=year)
+            ),
             "statuses": Encounter.Status.choices,
             "export_form": ExportForm(practice_id=request.user.practice_id) if can_export else None,
         },

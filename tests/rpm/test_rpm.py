@@ -4,15 +4,17 @@ and an alert reaching a clinician's socket and the outbox within a second."""
 
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as clock
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
-from rpm import services
-from rpm.models import Alert, Reading, Threshold
+from rpm import panels, selectors, services
+from rpm.models import Alert, Reading, Threshold, TimeLog
 from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
 from tests.visits.test_consumers import connect, cookie_for_user
@@ -277,6 +279,52 @@ def test_unacknowledged_critical_alerts_escalate_once(client, world, device, set
     emails = OutboundMessage.objects.filter(template="rpm.alert")
     assert {m.staff for m in emails} == {world.clinician, world.other_clinician}
     assert all(world.patient.legal_name not in m.body for m in emails)
+
+
+# --- Figures --------------------------------------------------------------------------------
+
+
+def test_the_dashboard_counts_local_days_with_readings_in_the_last_30(world, device):
+    """A rolling adherence figure, not a billing period: days in the practice's zone, today
+    and the 29 before it, two readings on one day counting once."""
+    zone = world.practice.zone
+    today = timezone.localdate(timezone=zone)
+    # 23:30 local is the next day in UTC: 30 days ago would count if days were UTC dates.
+    moments = [
+        datetime.combine(today - timedelta(days=n), clock(23, 30), zone) for n in (1, 29, 30, 45)
+    ]
+    moments += [moments[0] - timedelta(hours=1), timezone.now()]
+    Reading.objects.bulk_create(
+        Reading(patient=world.patient, device=device, vital="heart_rate", value=70, measured_at=m)
+        for m in moments
+    )
+    rows = selectors.dashboard(user=world.clinician)
+    assert rows[0]["recent_days"] == 3  # today, yesterday, 29 days ago
+
+
+def test_time_logs_need_minutes(world, device):
+    today = timezone.localdate()
+    services.time_log(
+        patient=world.patient, by=world.clinician, kind="interactive", minutes=12, day=today
+    )
+    with pytest.raises(services.RpmError):
+        services.time_log(
+            patient=world.patient, by=world.clinician, kind="monitoring", minutes=0, day=today
+        )
+    assert TimeLog.objects.count() == 1
+
+
+def test_the_patient_page_shows_what_registered_panels_give(client, world, device):
+    def panel(request, patient):
+        return mark_safe(f"<p>panel for {patient.pk}</p>")  # as render_to_string gives
+
+    panels.register(panel)
+    try:
+        sign_in(client, world.clinician)
+        html = client.get(f"/rpm/patients/{world.patient.pk}/").content.decode()
+    finally:
+        panels.unregister(panel)
+    assert f"<p>panel for {world.patient.pk}</p>" in html
 
 
 # --- Pages and access ----------------------------------------------------------------------
