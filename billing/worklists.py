@@ -274,23 +274,31 @@ def monitoring_standings(
     *, user: User, patients: QuerySet[Patient] | None = None, now: datetime | None = None
 ) -> list[DueRow]:
     """Every patient this user monitors (or the given ones among them), with where their
-    current period and month stand. Two queries per patient (readings, time logs)."""
+    current period and month stand. A fixed number of queries, whatever the patients: the
+    episodes, then everyone's readings since the earliest current period began and everyone's
+    time this month (a user's patients share one practice, so one "today")."""
     now = now or timezone.now()
     visible = rpm_selectors.monitored_patients(user)
     if patients is not None:
         visible = visible.filter(pk__in=patients.values("pk"))
-    rows = []
+    current = []
     for episode in rpm_selectors.monitoring_episodes(patients=visible):
-        patient = episode.patient
-        today = timezone.localtime(now, patient.practice.zone).date()
-        if episode.start > today:  # enrolled from a later day: nothing to count yet
-            continue
-        period = monitoring.period_containing(start=episode.start, day=today)
-        readings = rpm_selectors.reading_dates_by_device(
-            patient=patient, first=period.start, last=today
-        )
-        first, last = progress.month_window(today)
-        entries = [
+        today = timezone.localtime(now, episode.patient.practice.zone).date()
+        if episode.start <= today:  # enrolled from a later day: nothing to count yet
+            current.append(
+                (episode, today, monitoring.period_containing(start=episode.start, day=today))
+            )
+    if not current:
+        return []
+    everyone = [episode.patient for episode, _today, _period in current]
+    latest = max(today for _episode, today, _period in current)
+    readings = rpm_selectors.reading_dates_by_patient(
+        patients=everyone, first=min(period.start for *_rest, period in current), last=latest
+    )
+    first_of_month = min(today for _episode, today, _period in current).replace(day=1)
+    entries: dict[int, list[TimeEntry]] = {}
+    for log in rpm_selectors.time_logs_of(patients=everyone, first=first_of_month, last=latest):
+        entries.setdefault(log.patient_id, []).append(
             TimeEntry(
                 day=log.day,
                 minutes=log.minutes,
@@ -298,10 +306,15 @@ def monitoring_standings(
                 practitioner=log.clinician_id,
                 practitioner_name=log.clinician.full_name,
             )
-            for log in rpm_selectors.time_logs(patient=patient, first=first, last=last)
-        ]
+        )
+    rows = []
+    for episode, today, _period in current:
+        patient = episode.patient
         standing = progress.standing(
-            start=episode.start, readings=readings, entries=entries, today=today
+            start=episode.start,
+            readings=readings.get(patient.pk, {}),
+            entries=entries.get(patient.pk, []),
+            today=today,
         )
         rows.append(DueRow(patient, standing))
     return rows

@@ -372,6 +372,41 @@ def reading_dates_by_device(*, patient: Patient, first: date, last: date) -> dic
     return days
 
 
+def reading_dates_by_patient(
+    *, patients: list[Patient], first: date, last: date
+) -> dict[int, dict[str, set[date]]]:
+    """reading_dates_by_device for many patients: one query per practice time zone (a page's
+    patients share one practice, so one query)."""
+    by_zone: dict[str, list[Patient]] = {}
+    for patient in patients:
+        by_zone.setdefault(patient.practice.time_zone, []).append(patient)
+    days: dict[int, dict[str, set[date]]] = {}
+    for group in by_zone.values():
+        zone = group[0].practice.zone
+        rows = (
+            Reading.objects.filter(
+                patient__in=[patient.pk for patient in group],
+                measured_at__gte=datetime.combine(first, datetime.min.time(), zone),
+                measured_at__lt=datetime.combine(
+                    last + timedelta(days=1), datetime.min.time(), zone
+                ),
+            )
+            .annotate(day=TruncDate("measured_at", tzinfo=zone))
+            .values_list("patient_id", "device_id", "day")
+            .distinct()
+        )
+        for patient_id, device_id, day in rows:
+            days.setdefault(patient_id, {}).setdefault(str(device_id), set()).add(day)
+    return days
+
+
+def time_logs_of(*, patients: list[Patient], first: date, last: date) -> QuerySet[TimeLog]:
+    """time_logs for many patients in one query."""
+    return TimeLog.objects.filter(
+        patient__in=[patient.pk for patient in patients], day__gte=first, day__lte=last
+    ).select_related("clinician")
+
+
 def time_logs(*, patient: Patient, first: date, last: date) -> QuerySet[TimeLog]:
     """Logged monitoring time between two dates, with who logged it."""
     return TimeLog.objects.filter(patient=patient, day__gte=first, day__lte=last).select_related(

@@ -627,3 +627,23 @@ def test_who_may_open_each_worklist(client, world, name, allowed):
         assert status == (200 if role in allowed else 403), (role, status)
     client.logout()
     assert client.get(reverse(name)).status_code == 302
+
+
+@pytest.mark.django_db
+def test_monitoring_due_costs_the_same_queries_for_one_patient_or_many(due_world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            worklists.monitoring_due(user=due_world.clinician)
+        return len(captured)
+
+    few = queries()
+    start = due_world.today - timedelta(days=25)
+    for n in range(3):
+        patient = make_patient(due_world.practice, f"More {n}", f"more{n}@alpha.test", login=False)
+        device = monitor(patient, due_world.clinician, start=start)
+        readings_on(patient, device, [start + timedelta(days=d) for d in range(14)])
+    assert len(worklists.monitoring_due(user=due_world.clinician)) >= 4
+    assert queries() == few
