@@ -246,7 +246,13 @@ def encounters_csv_export(*, by: User, filters: EncounterFilter, request=None) -
         )
     )
     text = csv_text([csv_header(), *(csv_row(encounter) for encounter in encounters)])
-    detail = f"encounters CSV, {len(encounters)} rows"
+    # Ids and codes only: the audit's detail never carries PHI.
+    provider = filters.provider.pk if filters.provider else "any"
+    month = f"{filters.month:%Y-%m}" if filters.month else "any"
+    detail = (
+        f"encounters CSV, {len(encounters)} rows; status={filters.status or 'any'}, "
+        f"provider={provider}, month={month}"
+    )
     with transaction.atomic():
         if encounters:
             audit.record_many(

@@ -372,6 +372,7 @@ def test_each_exported_encounter_is_in_its_patients_access_log(client, csv_world
     }
     assert all(e.actor_id == csv_world.front_desk.pk for e in events)
     assert all("Pat" not in e.detail for e in events)
+    assert events[0].detail == "encounters CSV, 2 rows; status=any, provider=any, month=any"
 
 
 @pytest.mark.django_db
