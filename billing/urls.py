@@ -8,6 +8,9 @@ urlpatterns: list = [
     # Encounters: the worklist by status, review, diagnoses, lines and signing.
     #
     # Worklists: totals per provider and month, CSV, monitoring close to a threshold.
+    path("totals/", worklists.totals, name="totals"),
+    path("encounters.csv", worklists.encounters_csv, name="encounters-csv"),
+    path("monitoring/due/", worklists.monitoring_due, name="monitoring-due"),
     #
     # Claims: 837P batches.
     #

@@ -213,6 +213,9 @@ ROUTES: dict[str, Access] = {
     # world.clinician).
     #
     # Billing: worklists.
+    "billing:totals": Access(roles=STAFF),
+    "billing:encounters-csv": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
+    "billing:monitoring-due": Access(roles=CLINICAL),
     #
     # Billing: claims (obj="claim_batch").
     #
