@@ -10,6 +10,9 @@ urlpatterns: list = [
     # Worklists: totals per provider and month, CSV, monitoring close to a threshold.
     #
     # Claims: 837P batches.
+    path("claims/", claims.claims, name="claims"),
+    path("claims/export/", claims.export, name="claims-export"),
+    path("claims/<int:batch_id>/download/", claims.download, name="claims-download"),
     #
     # Remittances: 835 import, matching and denials.
     path("remittances/", remittances.remittance_list, name="remittances"),
