@@ -4,11 +4,12 @@ inside the test; encounters that cannot go are refused with their reasons while 
 control numbers increase and are never shared, also when two exports run at once."""
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,11 +17,13 @@ from billing import claims
 from billing.models import BillingProfile, ClaimBatch, ClaimLine, Encounter, EncounterDiagnosis
 from billing.x12 import validate
 from intake.models import InsuranceCard
+from scheduling.models import Appointment
 from telehealth.accounts.models import Provider
 from telehealth.audit.models import AuditEvent
 from tests.billing.test_encounters import billing_set_up
 from tests.conftest import make_patient, sign_in
 from tests.core.test_access_matrix import make_appointment
+from visits import services as visit_services
 
 HOME = {"line1": "12 Elm St", "city": "Boston", "state": "MA", "postal_code": "02139"}
 DAY = date(2026, 11, 20)
@@ -56,8 +59,14 @@ def signed_encounter(
 ) -> Encounter:
     """A signed visit encounter with its diagnoses and lines, as the clinician left it."""
     appointment = make_appointment(patient)
-    from visits import services as visit_services
-
+    # One hour apart: PostgreSQL refuses a provider's overlapping appointments.
+    shift = timedelta(hours=Appointment.objects.count())
+    Appointment.objects.filter(pk=appointment.pk).update(
+        start=F("start") + shift,
+        end=F("end") + shift,
+        blocked_start=F("blocked_start") + shift,
+        blocked_end=F("blocked_end") + shift,
+    )
     visit = visit_services.visit_for_appointment(appointment)
     provider = provider or world.clinician.provider
     encounter = Encounter.objects.create(
