@@ -125,7 +125,8 @@ def assess(
     reasons += card_reasons
     codes, diagnosis_reasons = _diagnosis_codes(encounter)
     reasons += diagnosis_reasons
-    reasons += _line_problems(encounter, diagnosis_count=len(codes))
+    positions = [row.position for row in encounter.diagnoses.all()]
+    reasons += _line_problems(encounter, positions=positions)
     if reasons or profile is None or payer is None or insurance is None:
         return ClaimCandidate(encounter, tuple(reasons))
     claim = _claim(encounter, profile=profile, payer=payer, insurance=insurance, codes=codes)
@@ -198,7 +199,8 @@ def _diagnosis_codes(encounter: Encounter) -> tuple[tuple[str, ...], list[str]]:
     return tuple(codes), reasons
 
 
-def _line_problems(encounter: Encounter, *, diagnosis_count: int) -> list[str]:
+def _line_problems(encounter: Encounter, *, positions: list[int]) -> list[str]:
+    """Charges and pointers. A pointer names a diagnosis by its position on the encounter."""
     lines = list(encounter.lines.all())
     if not lines:
         return [_("No claim lines: nothing to bill.")]
@@ -208,14 +210,17 @@ def _line_problems(encounter: Encounter, *, diagnosis_count: int) -> list[str]:
             reasons.append(_("The charge for %(code)s is zero.") % {"code": line.code})
         if not line.diagnosis_pointers:
             reasons.append(_("%(code)s points at no diagnosis.") % {"code": line.code})
-        elif diagnosis_count and any(
-            not 1 <= int(p) <= diagnosis_count for p in line.diagnosis_pointers
-        ):
+        elif positions and any(int(p) not in positions for p in line.diagnosis_pointers):
             reasons.append(
                 _("%(code)s points at a diagnosis the encounter does not have.")
                 % {"code": line.code}
             )
     return reasons
+
+
+def _pointers(line_pointers: list[int], positions: list[int]) -> tuple[int, ...]:
+    """HI carries the diagnoses in position order; SV107 points at their place there."""
+    return tuple(positions.index(int(p)) + 1 for p in line_pointers)
 
 
 # Building the X12 dataclasses -------------------------------------------------------------
@@ -230,6 +235,7 @@ def _claim(
     codes: tuple[str, ...],
 ) -> x12.Claim:
     person = insurance.holder
+    positions = [row.position for row in encounter.diagnoses.all()]
     assert person.birth_date is not None  # assess() refuses a holder with details missing
     lines = list(encounter.lines.all())
     last, first = split_name(person.name)
@@ -267,7 +273,7 @@ def _claim(
                 procedure_code=line.code,
                 charge=line.charge,
                 service_date=encounter.date_of_service,
-                diagnosis_pointers=tuple(int(p) for p in line.diagnosis_pointers),
+                diagnosis_pointers=_pointers(line.diagnosis_pointers, positions),
                 units=Decimal(line.units),
                 modifiers=tuple(line.modifiers),
                 place_of_service=line.place_of_service,
