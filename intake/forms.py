@@ -102,7 +102,7 @@ class InsuranceForm(forms.Form):
         return value.replace("-", "")
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if cleaned.get("relationship") == InsuranceCard.Relationship.SELF:
             # The patient's own record describes the policy holder; ignore anything typed.
             for name in self.SUBSCRIBER_FIELDS:

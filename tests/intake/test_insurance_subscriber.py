@@ -152,7 +152,9 @@ def test_for_self_the_patients_own_record_is_the_policy_holder(client, world):
         "",
         {},
     )
-    holder = selectors.claim_insurance(world.patient).holder
+    insurance = selectors.claim_insurance(world.patient)
+    assert insurance is not None
+    holder = insurance.holder
     assert holder.is_patient and holder.missing == ()
     assert (holder.name, holder.birth_date, holder.sex) == ("Pat Alpha", date(1980, 1, 2), "male")
     assert holder.address["line1"] == "1 Elm"
