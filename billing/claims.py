@@ -31,8 +31,8 @@ from billing import diagnoses
 from billing import x12 as x12
 from billing.models import BillingProfile, ClaimBatch, Encounter, Payer
 from billing.rules.records import PayerKind
-from intake.selectors import ClaimInsurance, claim_insurance
-from telehealth.accounts.models import Patient, Practice, Provider, Sex, User
+from intake.selectors import ClaimInsurance, claim_insurances
+from telehealth.accounts.models import Practice, Provider, Sex, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 
@@ -101,15 +101,30 @@ def claims_ready(*, practice: Practice) -> list[ClaimCandidate]:
     """Every signed encounter of the practice not yet exported, each with its claim or the
     reasons it cannot be sent."""
     profile = BillingProfile.objects.filter(practice=practice).first()
-    payers = {payer.name.casefold(): payer for payer in Payer.objects.filter(practice=practice)}
+    return assess_all(list(unexported_encounters(practice=practice)), profile=profile)
+
+
+def assess_all(
+    encounters: list[Encounter], *, profile: BillingProfile | None
+) -> list[ClaimCandidate]:
+    """Each encounter's claim or reasons, reading payers and insurance cards once for all."""
+    if not encounters:
+        return []
+    practice_id = encounters[0].practice_id
+    payers = {p.name.casefold(): p for p in Payer.objects.filter(practice_id=practice_id)}
+    insurances = claim_insurances({e.patient_id: e.patient for e in encounters}.values())
     return [
-        assess(encounter, profile=profile, payers=payers)
-        for encounter in unexported_encounters(practice=practice)
+        assess(e, profile=profile, payers=payers, insurance=insurances.get(e.patient_id))
+        for e in encounters
     ]
 
 
 def assess(
-    encounter: Encounter, *, profile: BillingProfile | None, payers: dict[str, Payer]
+    encounter: Encounter,
+    *,
+    profile: BillingProfile | None,
+    payers: dict[str, Payer],
+    insurance: ClaimInsurance | None,
 ) -> ClaimCandidate:
     """The claim for one encounter, or every reason it cannot be sent (all of them, so the
     front desk fixes them at once rather than one per try)."""
@@ -121,7 +136,7 @@ def assess(
         reasons.append(_("No rendering clinician is recorded."))
     elif not provider.npi:
         reasons.append(_("%(name)s has no NPI on file.") % {"name": provider.display_name})
-    payer, insurance, card_reasons = _insurance(encounter.patient, encounter, payers)
+    payer, card_reasons = _insurance(encounter, insurance, payers)
     reasons += card_reasons
     codes, diagnosis_reasons = _diagnosis_codes(encounter)
     reasons += diagnosis_reasons
@@ -144,11 +159,11 @@ def assess(
 
 
 def _insurance(
-    patient: Patient, encounter: Encounter, payers: dict[str, Payer]
-) -> tuple[Payer | None, ClaimInsurance | None, list[str]]:
-    insurance = claim_insurance(patient)
+    encounter: Encounter, insurance: ClaimInsurance | None, payers: dict[str, Payer]
+) -> tuple[Payer | None, list[str]]:
+    patient = encounter.patient
     if insurance is None:
-        return None, None, [_("No insurance card on file for the patient.")]
+        return None, [_("No insurance card on file for the patient.")]
     reasons = []
     payer = encounter.payer or payers.get(insurance.payer.casefold())
     if payer is None:
@@ -172,7 +187,7 @@ def _insurance(
         )
     if not holder.is_patient and not _address_complete(patient.address):
         reasons.append(_("The patient's address is missing from their record."))
-    return payer, insurance, reasons
+    return payer, reasons
 
 
 def _address_complete(address: dict | None) -> bool:
@@ -370,8 +385,7 @@ def claim_batch_export(
             )
         # Read after the profile lock: an export that committed meanwhile is seen whole.
         chosen = list(unexported_encounters(practice=practice).filter(pk__in=set(encounter_ids)))
-        payers = {p.name.casefold(): p for p in Payer.objects.filter(practice=practice)}
-        candidates = [assess(e, profile=profile, payers=payers) for e in chosen]
+        candidates = assess_all(chosen, profile=profile)
         found = {encounter.pk for encounter in chosen}
         gone = [
             ClaimCandidate(

@@ -3,6 +3,7 @@ summary for staff. Clinicians (on the care team) and admins read answers; the fr
 sees status, insurance and consents, not clinical answers."""
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -170,15 +171,25 @@ class ClaimInsurance:
 
 def claim_insurance(patient: Patient) -> ClaimInsurance | None:
     """The current card as a claim needs it, or None when the patient gave no card."""
-    card = current_insurance_card(patient)
-    if card is None:
-        return None
-    return ClaimInsurance(
-        payer=card.payer,
-        member_id=card.member_id.strip(),
-        group_number=(card.group_number or "").strip(),
-        holder=policy_holder(card),
-    )
+    return claim_insurances([patient]).get(patient.pk)
+
+
+def claim_insurances(patients: Iterable[Patient]) -> dict[int, ClaimInsurance]:
+    """claim_insurance for many patients in one query, by patient id (absent: no card)."""
+    by_id = {patient.pk: patient for patient in patients}
+    found: dict[int, ClaimInsurance] = {}
+    cards = InsuranceCard.objects.filter(patient_id__in=by_id, is_current=True)
+    for card in cards.order_by("patient_id", "-created_at"):
+        if card.patient_id in found:
+            continue  # an older card still marked current: the newest wins, as first() does
+        card.patient = by_id[card.patient_id]
+        found[card.patient_id] = ClaimInsurance(
+            payer=card.payer,
+            member_id=card.member_id.strip(),
+            group_number=(card.group_number or "").strip(),
+            holder=policy_holder(card),
+        )
+    return found
 
 
 def checklist(patient: Patient) -> Checklist:

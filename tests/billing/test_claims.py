@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -337,6 +338,28 @@ class TestExport:
         assert ClaimBatch.objects.count() == 0
         assert BillingProfile.objects.get().last_control_number == 41
         assert not AuditEvent.objects.filter(action="export").exists()
+
+    @pytest.mark.parametrize(
+        ("kind", "filing_code"), [("medicare", "MB"), ("medicaid", "MC"), ("commercial", "CI")]
+    )
+    def test_the_claim_filing_code_follows_the_payer_profile(self, ready_world, kind, filing_code):
+        world = ready_world
+        world.practice.payers.update(profile_kind=kind)
+        batch = export(world, signed_encounter(world, world.patient)).batch
+        assert_valid(batch.content)
+        assert segments(batch.content, "SBR")[0][9] == filing_code
+
+    def test_the_ready_list_reads_in_a_fixed_number_of_queries(self, ready_world):
+        world = ready_world
+        signed_encounter(world, world.patient)
+        signed_encounter(world, world.other_patient)
+        with CaptureQueriesContext(connection) as two:
+            assert len(claims.claims_ready(practice=world.practice)) == 2
+        for patient in (world.patient, world.other_patient, world.patient):
+            signed_encounter(world, patient)
+        with CaptureQueriesContext(connection) as five:
+            assert len(claims.claims_ready(practice=world.practice)) == 5
+        assert len(five) == len(two) <= 8
 
     def test_an_empty_choice_or_no_profile_is_refused(self, world):
         with pytest.raises(claims.ClaimExportError, match="Choose at least one"):
