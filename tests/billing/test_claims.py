@@ -14,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import claims
+from billing import claims, x12
 from billing.models import BillingProfile, ClaimBatch, ClaimLine, Encounter, EncounterDiagnosis
+from billing.remittances import remittance_import
 from billing.x12 import validate
 from intake.models import InsuranceCard
 from scheduling.models import Appointment
@@ -360,6 +361,59 @@ class TestExport:
         with CaptureQueriesContext(connection) as five:
             assert len(claims.claims_ready(practice=world.practice)) == 5
         assert len(five) == len(two) <= 8
+
+    def test_the_exported_batch_comes_back_in_an_835_paid_and_denied(self, ready_world):
+        """The round trip: the claims as exported, answered by the payer's 835, imported."""
+        world = ready_world
+        paid = signed_encounter(world, world.patient)
+        denied = signed_encounter(world, world.other_patient)
+        sent = {c.encounter.pk: c.claim for c in claims.claims_ready(practice=world.practice)}
+        batch = export(world, paid, denied).batch
+        assert_valid(batch.content)
+        era = x12.remittance_835(
+            payer=x12.Payer(
+                "Acme Health",
+                "1999999999",
+                x12.Address("PO BOX 9", "DALLAS", "TX", "75201"),
+                "8005550199",
+            ),
+            payee=x12.Payee("Alpha Health PC", "1234567893"),
+            payments=(
+                x12.ClaimPayment(
+                    sent[paid.pk],
+                    "PCN-1",
+                    (
+                        x12.LinePayment(
+                            Decimal("100.00"), (x12.Adjustment("CO", "45", Decimal("20.00")),)
+                        ),
+                    ),
+                ),
+                x12.ClaimPayment(
+                    sent[denied.pk],
+                    "PCN-2",
+                    (
+                        x12.LinePayment(
+                            Decimal(0), (x12.Adjustment("CO", "50", Decimal("120.00")),)
+                        ),
+                    ),
+                ),
+            ),
+            check_number="EFT-1",
+            payment_date=date(2026, 12, 2),
+            control_number=7,
+            now=timezone.now(),
+            sender_id="ACME1",
+            receiver_id="ALPHA01",
+        )
+        assert_valid(era)
+
+        imported = remittance_import(practice=world.practice, content=era, by=world.admin)
+
+        assert (imported.matched, imported.unmatched) == (2, 0)
+        paid.refresh_from_db()
+        denied.refresh_from_db()
+        assert (paid.status, paid.paid_amount) == (Encounter.Status.PAID, Decimal("100.00"))
+        assert denied.status == Encounter.Status.DENIED
 
     def test_an_empty_choice_or_no_profile_is_refused(self, world):
         with pytest.raises(claims.ClaimExportError, match="Choose at least one"):
