@@ -13,6 +13,9 @@ urlpatterns: list = [
     path("monitoring/due/", worklists.monitoring_due, name="monitoring-due"),
     #
     # Claims: 837P batches.
+    path("claims/", claims.claims, name="claims"),
+    path("claims/export/", claims.export, name="claims-export"),
+    path("claims/<int:batch_id>/download/", claims.download, name="claims-download"),
     #
     # Remittances: 835 import, matching and denials.
     path("remittances/", remittances.remittance_list, name="remittances"),

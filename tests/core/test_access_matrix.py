@@ -218,6 +218,15 @@ ROUTES: dict[str, Access] = {
     "billing:monitoring-due": Access(roles=CLINICAL),
     #
     # Billing: claims (obj="claim_batch").
+    "billing:claims": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
+    # Posting no encounters is refused with the reason (tests/billing/test_claims.py exports).
+    "billing:claims-export": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), method="post", ok=(400,)
+    ),
+    # The matrix's batch holds no X12, so the validator refuses it (409) before any download.
+    "billing:claims-download": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), obj="claim_batch", ok=(409,)
+    ),
     #
     # Billing: remittances (obj="remittance").
     "billing:remittances": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
