@@ -10,7 +10,7 @@ from datetime import date
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -34,8 +34,8 @@ NEW_LINE = "new"
 
 @staff
 @phi_view
-def worklist(request: HttpRequest) -> HttpResponse:
-    errors = []
+def worklist(request) -> HttpResponse:
+    errors: list[str] = []
     providers = selectors.providers_for(user=request.user)
     provider_id = _provider_filter(request.GET.get("provider", ""), providers, errors)
     month_text = request.GET.get("month", "").strip()
@@ -72,7 +72,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 @staff
 @phi_view
-def encounter(request: HttpRequest, encounter_id: int, *, status: int = 200) -> HttpResponse:
+def encounter(request, encounter_id: int, *, status: int = 200) -> HttpResponse:
     item = selectors.encounter_for_review(user=request.user, encounter_id=encounter_id)
     note_phi_access(request, item, patient=item.patient)
     query = request.GET.get("q", "").strip()
@@ -83,7 +83,7 @@ def encounter(request: HttpRequest, encounter_id: int, *, status: int = 200) -> 
 
 @coders
 @require_GET
-def diagnosis_search(request: HttpRequest) -> HttpResponse:
+def diagnosis_search(request) -> HttpResponse:
     """ICD-10-CM codes by code or words, as a fragment the review page swaps in (htmx); the
     page shows the same list itself when script is off. Reads the public code set only."""
     query = request.GET.get("q", "").strip()[:100]
@@ -96,7 +96,7 @@ def diagnosis_search(request: HttpRequest) -> HttpResponse:
 
 @coders
 @require_POST
-def diagnoses_save(request: HttpRequest, encounter_id: int) -> HttpResponse:
+def diagnoses_save(request, encounter_id: int) -> HttpResponse:
     item = selectors.access_encounter(user=request.user, encounter_id=encounter_id)
     codes = request.POST.getlist("code")
     remove = request.POST.get("remove", "")
@@ -117,7 +117,7 @@ def diagnoses_save(request: HttpRequest, encounter_id: int) -> HttpResponse:
 
 @coders
 @require_POST
-def lines_save(request: HttpRequest, encounter_id: int) -> HttpResponse:
+def lines_save(request, encounter_id: int) -> HttpResponse:
     item = selectors.access_encounter(user=request.user, encounter_id=encounter_id)
     try:
         lines = _lines_from(request)
@@ -135,7 +135,7 @@ def lines_save(request: HttpRequest, encounter_id: int) -> HttpResponse:
 
 @coders
 @require_POST
-def basis_save(request: HttpRequest, encounter_id: int) -> HttpResponse:
+def basis_save(request, encounter_id: int) -> HttpResponse:
     item = selectors.access_encounter(user=request.user, encounter_id=encounter_id)
     basis_text = request.POST.get("basis", "")
     mdm_text = request.POST.get("mdm", "")
@@ -157,7 +157,7 @@ def basis_save(request: HttpRequest, encounter_id: int) -> HttpResponse:
 
 @signers
 @require_POST
-def sign(request: HttpRequest, encounter_id: int) -> HttpResponse:
+def sign(request, encounter_id: int) -> HttpResponse:
     item = selectors.access_encounter(user=request.user, encounter_id=encounter_id)
     acknowledged = request.POST.getlist("acknowledged")
     return _apply(
@@ -171,7 +171,7 @@ def sign(request: HttpRequest, encounter_id: int) -> HttpResponse:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _apply(request: HttpRequest, item: Encounter, change, done: str) -> HttpResponse:
+def _apply(request, item: Encounter, change, done: str) -> HttpResponse:
     try:
         change()
     except review.ReviewError as error:
@@ -180,16 +180,16 @@ def _apply(request: HttpRequest, item: Encounter, change, done: str) -> HttpResp
     return redirect("billing:encounter", encounter_id=item.pk)
 
 
-def _refused(request: HttpRequest, item: Encounter, message: str) -> HttpResponse:
+def _refused(request, item: Encounter, message: str) -> HttpResponse:
     messages.error(request, message)
     return encounter(request, encounter_id=item.pk, status=400)
 
 
-def _reason(request: HttpRequest) -> str:
+def _reason(request) -> str:
     return request.POST.get("reason", "").strip()[:500]
 
 
-def _lines_from(request: HttpRequest) -> list[review.LineInput]:
+def _lines_from(request) -> list[review.LineInput]:
     """The lines editor's rows, in order: `line` names each row (its position, or "new"), and
     the row's fields carry that name as a prefix. Ticked "remove" rows and an empty new row
     are left out."""
@@ -226,7 +226,7 @@ def _lines_from(request: HttpRequest) -> list[review.LineInput]:
     return lines
 
 
-def _review_context(request: HttpRequest, item: Encounter, query: str) -> dict:
+def _review_context(request, item: Encounter, query: str) -> dict:
     user = request.user
     editable = review.may_edit(user=user, encounter=item) and not review.is_sent(item)
     signed = review.is_signed(item)
