@@ -161,6 +161,7 @@ def lines_set(
                     % {"position": position, "pointer": missing[0]}
                 )
         old = list(encounter.lines.all())
+        unused = list(old)
         changes: list[str] = []
         rows = []
         for position, line in enumerate(lines, start=1):
@@ -169,8 +170,22 @@ def lines_set(
                 practice_id=encounter.practice_id, code=line.code, on=encounter.date_of_service
             )
             charge = (fee or Decimal(0)) * line.units
+            # A line kept as it was keeps its reason, even when a line above it was removed.
+            kept = next((old_line for old_line in unused if _same(old_line, line)), None)
+            if kept is not None:
+                unused.remove(kept)
             if before is not None and _same(before, line):
                 reason_text, suggested = before.reason, before.suggested
+            elif kept is not None:
+                reason_text, suggested = kept.reason, kept.suggested
+                changes.append(
+                    _("Line %(position)d: %(before)s → %(after)s")
+                    % {
+                        "position": position,
+                        "before": _describe(_as_input(before)) if before else "-",
+                        "after": _describe(line),
+                    }
+                )
             elif before is not None:
                 reason_text, suggested = _("Edited by %(name)s") % {"name": by.full_name}, False
                 changes += _line_changes(position, before, line)

@@ -166,8 +166,9 @@ class TestLines:
         review.lines_set(encounter=encounter, by=world.clinician, lines=[line_input(line), extra])
         lines = list(fresh(encounter).lines.values_list("position", "code", "charge", "reason"))
         assert lines[1] == (2, "99213", Decimal("120.00"), "Added by Dr Alpha")
-        review.lines_set(encounter=encounter, by=world.clinician, lines=[extra])
-        assert list(fresh(encounter).lines.values_list("code", flat=True)) == ["99213"]
+        review.lines_set(encounter=encounter, by=world.admin, lines=[extra])
+        lines = list(fresh(encounter).lines.values_list("position", "code", "reason"))
+        assert lines == [(1, "99213", "Added by Dr Alpha")]  # kept, only moved up
 
     def test_a_code_without_a_fee_keeps_the_encounter_in_draft(self, world, encounter):
         review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])

@@ -213,7 +213,7 @@ ROUTES: dict[str, Access] = {
     # world.clinician).
     "billing:worklist": Access(roles=STAFF),
     "billing:encounter": Access(roles=STAFF, obj="encounter"),
-    "billing:diagnosis-search": Access(roles=CLINICAL, kwargs={}),
+    "billing:diagnosis-search": Access(roles=CLINICAL),
     # An empty POST on a signed encounter is refused with 400 (no reason given, nothing to
     # sign): the point here is who gets that far; tests/billing/test_review.py does the rest.
     "billing:encounter-diagnoses": Access(
