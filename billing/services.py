@@ -22,7 +22,14 @@ from django.utils.translation import gettext_lazy
 from billing import monitoring
 from billing.coding import PatientLocation, VisitFacts, suggest
 from billing.diagnoses import DiagnosisRefused, for_claim
-from billing.models import BillingProfile, ClaimLine, Encounter, FeeScheduleEntry, Payer
+from billing.models import (
+    BillingProfile,
+    ClaimLine,
+    Encounter,
+    EncounterDiagnosis,
+    FeeScheduleEntry,
+    Payer,
+)
 from billing.rules import NoRulesError, monitoring_rules_on, payer_profile, visit_codes_on
 from billing.rules.records import Modality, PatientStatus, PayerKind, PayerProfile
 from billing.suggestions import Suggestion
@@ -222,14 +229,14 @@ def encounter_problems(encounter: Encounter) -> list[str]:
             )
             if problem
         ]
-    problems += diagnosis_problems(encounter)
-    problems += line_problems(encounter)
+    diagnoses = list(encounter.diagnoses.all())
+    problems += diagnosis_problems(diagnoses)
+    problems += line_problems(encounter, positions={d.position for d in diagnoses})
     return problems
 
 
-def diagnosis_problems(encounter: Encounter) -> list[str]:
+def diagnosis_problems(diagnoses: list[EncounterDiagnosis]) -> list[str]:
     problems: list[str] = []
-    diagnoses = list(encounter.diagnoses.all())
     if not diagnoses:
         problems.append(str(NO_DIAGNOSIS))
     for diagnosis in diagnoses:
@@ -243,12 +250,11 @@ def diagnosis_problems(encounter: Encounter) -> list[str]:
     return problems
 
 
-def line_problems(encounter: Encounter) -> list[str]:
+def line_problems(encounter: Encounter, *, positions: set[int]) -> list[str]:
     problems: list[str] = []
     lines = list(encounter.lines.all())
     if not lines:
         problems.append(str(NOTHING_TO_BILL))
-    positions = set(encounter.diagnoses.values_list("position", flat=True))
     for line in lines:
         fee = fee_for(
             practice_id=encounter.practice_id, code=line.code, on=encounter.date_of_service

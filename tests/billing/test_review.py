@@ -463,6 +463,21 @@ class TestReviewPage:
         assert "Sign encounter" not in page(client, encounter).content.decode()
         assert post(client, encounter, "sign", {"acknowledged": UNSIGNED_NOTE}).status_code == 403
 
+    def test_the_query_count_does_not_grow_with_lines_and_diagnoses(self, client, world, encounter):
+        review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
+        sign_in(client, world.clinician)
+        page(client, encounter)
+        with CaptureQueriesContext(connection) as few:
+            page(client, encounter)
+        codes = ["E11.9", "I10", "E78.5", "K21.9"]
+        review.diagnoses_set(encounter=encounter, by=world.clinician, codes=codes)
+        extra = [review.LineInput("99213", ("95",), "10", 1, (n,)) for n in (1, 2, 3)]
+        line = line_input(fresh(encounter).lines.get())
+        review.lines_set(encounter=encounter, by=world.clinician, lines=[line, *extra])
+        with CaptureQueriesContext(connection) as many:
+            assert page(client, encounter).content.decode().count("Added by Dr Alpha") == 3
+        assert len(many) == len(few)
+
     def test_the_amendment_history_is_shown(self, client, world, encounter):
         signed(encounter, world)
         review.diagnoses_set(
