@@ -343,7 +343,11 @@ class Remittance(models.Model):
     total_paid = models.DecimalField(max_digits=11, decimal_places=2)
     content = EncryptedTextField()
     matched_claims = models.PositiveIntegerField(default=0)
-    unmatched = EncryptedJSONField(default=list)  # [{"claim": CLP01, "charge", "paid"}]
+    # What the payment said about each claim it settled (status, amounts, the payer's claim
+    # number, claim-level adjustments and remarks); the lines' own results are on ClaimLine.
+    claims = EncryptedJSONField(default=list)
+    # Claims it names that changed nothing: [{"claim": CLP01, "charge", "paid", "reason"}].
+    unmatched = EncryptedJSONField(default=list)
 
     class Meta:
         ordering = ["-imported_at", "-pk"]

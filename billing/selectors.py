@@ -7,7 +7,17 @@ work the billing lists (an encounter carries codes and charges, never the visit'
 
 from datetime import date
 
-from django.db.models import Count, DecimalField, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.shortcuts import get_object_or_404
 
 from billing.models import ClaimBatch, ClaimLine, Encounter, EncounterAmendment, Remittance
@@ -63,6 +73,60 @@ def remittances_for(*, user: User) -> QuerySet[Remittance]:
 
 def access_remittance(*, user: User, remittance_id: int) -> Remittance:
     return get_object_or_404(remittances_for(user=user), pk=remittance_id)
+
+
+# Remittances: the lines the payer denied or cut, to work ---------------------------------
+
+
+def lines_to_work_for(*, user: User) -> list[ClaimLine]:
+    """Lines an imported 835 denied or adjusted for reasons other than the patient's share,
+    newest service first, for those who work remittances. An adjustment that only moves the
+    amount to the patient (group PR: deductible, coinsurance, co-payment) is billed to the
+    patient, not worked with the payer, so a line with only those is left out."""
+    if user.practice_id is None or user.role not in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return []
+    lines = (
+        ClaimLine.objects.filter(
+            encounter__practice_id=user.practice_id,
+            encounter__remittance__isnull=False,
+            paid__isnull=False,
+        )
+        .exclude(Q(paid=F("charge")) & Q(adjustments=[]))
+        .select_related("encounter__patient", "encounter__remittance", "encounter__payer")
+        .order_by("-encounter__date_of_service", "encounter_id", "position")
+    )
+    return [line for line in lines if _to_work(line)]
+
+
+def _to_work(line: ClaimLine) -> bool:
+    to_patient = any(adjustment["group"] == "PR" for adjustment in line.adjustments)
+    cut = any(adjustment["group"] != "PR" for adjustment in line.adjustments)
+    return (line.paid == 0 and not to_patient) or cut
+
+
+def superbills_for(*, user: User) -> QuerySet[Encounter]:
+    """Encounters whose superbill the user may download: signed ones only, since the
+    superbill carries the clinician's signature; newest date of service first."""
+    return encounters_for(user=user).filter(status__in=SIGNED_STATES)
+
+
+def access_superbill(*, user: User, encounter_id: int) -> Encounter:
+    superbills = superbills_for(user=user).select_related(
+        "signed_by__provider", "practice__billing_profile"
+    )
+    return get_object_or_404(superbills.prefetch_related("diagnoses", "lines"), pk=encounter_id)
+
+
+def my_superbills(*, user: User) -> QuerySet[Encounter]:
+    """The patient's own superbills with their totals, for the portal's list."""
+    if user.role != Role.PATIENT:
+        return Encounter.objects.none()
+    # An aggregate drops Meta.ordering from the query, so the order is given again here.
+    superbills = superbills_for(user=user).annotate(total_charge=Sum("lines__charge"))
+    return superbills.order_by("-date_of_service", "-pk")
+
+
+# Encounters: the worklist by status and the review page ---------------------------------
 
 
 def providers_for(*, user: User) -> QuerySet[Provider]:

@@ -1,11 +1,16 @@
+import re
+from datetime import date
 from typing import cast
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import InsuranceCard
 from intake.questionnaire import TYPES
 from scheduling.models import AppointmentType
+from telehealth.accounts.display import state_choices
+from telehealth.accounts.models import Sex
 
 IMAGE_ACCEPT = "image/*,application/pdf"
 
@@ -19,6 +24,35 @@ class InsuranceForm(forms.Form):
         label=_("Your relationship to the policy holder"),
         choices=InsuranceCard.Relationship.choices,
     )
+    # Asked only when the patient is not the policy holder: the claim names the policy holder
+    # with their own birth date, sex and address (static/js/insurance.js hides them for "self").
+    subscriber_birth_date = forms.DateField(
+        label=_("Policy holder's date of birth"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    subscriber_sex = forms.ChoiceField(
+        label=_("Policy holder's sex, as on the insurance record"),
+        required=False,
+        choices=[("", "—"), *[(s.value, s.label) for s in Sex if s != Sex.OTHER]],
+    )
+    subscriber_line1 = forms.CharField(
+        label=_("Policy holder's street address"),
+        max_length=55,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    subscriber_line2 = forms.CharField(
+        label=_("Apartment, suite or unit (optional)"), max_length=55, required=False
+    )
+    subscriber_city = forms.CharField(label=_("City"), max_length=30, required=False)
+    subscriber_state = forms.ChoiceField(label=_("State"), required=False, choices=())
+    subscriber_postal_code = forms.CharField(
+        label=_("ZIP code"),
+        max_length=10,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+    )
     front = forms.FileField(
         label=_("Front of the card"),
         help_text=_("A photo or a PDF, up to 10 MB."),
@@ -29,6 +63,73 @@ class InsuranceForm(forms.Form):
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": IMAGE_ACCEPT, "capture": "environment"}),
     )
+
+    SUBSCRIBER_FIELDS = (
+        "subscriber_birth_date",
+        "subscriber_sex",
+        "subscriber_line1",
+        "subscriber_line2",
+        "subscriber_city",
+        "subscriber_state",
+        "subscriber_postal_code",
+    )
+    REQUIRED_FOR_OTHERS = {
+        "subscriber_birth_date": _("Enter the policy holder's date of birth."),
+        "subscriber_sex": _("Choose the policy holder's sex."),
+        "subscriber_line1": _("Enter the policy holder's street address."),
+        "subscriber_city": _("Enter the policy holder's city."),
+        "subscriber_state": _("Choose the policy holder's state."),
+        "subscriber_postal_code": _("Enter the policy holder's ZIP code."),
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = cast(forms.ChoiceField, self.fields["subscriber_state"])
+        field.choices = [("", "—"), *state_choices()]
+        for name in self.SUBSCRIBER_FIELDS:
+            self.fields[name].widget.attrs["data-subscriber-field"] = ""
+
+    def clean_subscriber_birth_date(self) -> date | None:
+        born = self.cleaned_data.get("subscriber_birth_date")
+        if born is not None and born > timezone.localdate():
+            raise forms.ValidationError(_("The date of birth cannot be in the future."))
+        return born
+
+    def clean_subscriber_postal_code(self) -> str:
+        value = self.cleaned_data.get("subscriber_postal_code", "").strip()
+        if value and not re.fullmatch(r"[0-9]{5}(-?[0-9]{4})?", value):
+            raise forms.ValidationError(_("Enter a ZIP code of 5 digits, or 5+4 digits."))
+        return value.replace("-", "")
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if cleaned.get("relationship") == InsuranceCard.Relationship.SELF:
+            # The patient's own record describes the policy holder; ignore anything typed.
+            for name in self.SUBSCRIBER_FIELDS:
+                cleaned[name] = None if name == "subscriber_birth_date" else ""
+            return cleaned
+        for name, message in self.REQUIRED_FOR_OTHERS.items():
+            if not cleaned.get(name) and name not in self.errors:
+                self.add_error(name, message)
+        return cleaned
+
+    def subscriber_details(self) -> dict:
+        """The policy holder's details as the card keeps them (empty for "self")."""
+        data = self.cleaned_data
+        born = data.get("subscriber_birth_date")
+        if data.get("relationship") == InsuranceCard.Relationship.SELF:
+            return {"birth_date": None, "sex": "", "address": {}}
+        return {
+            "birth_date": born,
+            "sex": data["subscriber_sex"],
+            "address": {
+                "line1": data["subscriber_line1"].strip(),
+                "line2": data["subscriber_line2"].strip(),
+                "city": data["subscriber_city"].strip(),
+                "state": data["subscriber_state"],
+                "postal_code": data["subscriber_postal_code"],
+            },
+        }
 
 
 class SignForm(forms.Form):

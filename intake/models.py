@@ -141,6 +141,14 @@ class InsuranceCard(models.Model):
     relationship = models.CharField(
         max_length=8, choices=Relationship.choices, default=Relationship.SELF
     )
+    # The policy holder's own details, asked only when the patient is not the policy holder
+    # (a claim's subscriber loop needs them; for "self" the patient's record is used). They
+    # describe another person, so they are encrypted like the member id: the birth date as
+    # ISO text, sex as accounts' Sex value, the address as {line1, line2, city, state,
+    # postal_code} like Patient.address.
+    subscriber_birth_date = EncryptedTextField(blank=True)
+    subscriber_sex = EncryptedTextField(blank=True)
+    subscriber_address = EncryptedJSONField(default=dict, blank=True)
     front = models.FileField(upload_to="insurance/%Y/%m/")  # encrypted by the default storage
     front_type = models.CharField(max_length=20)
     back = models.FileField(upload_to="insurance/%Y/%m/", blank=True)

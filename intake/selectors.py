@@ -3,7 +3,9 @@ summary for staff. Clinicians (on the care team) and admins read answers; the fr
 sees status, insurance and consents, not clinical answers."""
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -95,6 +97,99 @@ class Checklist:
 def current_insurance_card(patient: Patient) -> InsuranceCard | None:
     """The card the patient gave last and still uses, if any."""
     return InsuranceCard.objects.filter(patient=patient, is_current=True).first()
+
+
+def insurance_card_on(patient: Patient, *, before: datetime) -> InsuranceCard | None:
+    """The card the patient had given by `before` (the end of a date of service), the last
+    one given then, even if a newer card has since replaced it; the current card when none
+    had been given yet (the patient filled in intake after the visit)."""
+    given = InsuranceCard.objects.filter(patient=patient, created_at__lt=before)
+    return given.order_by("-created_at", "-pk").first() or current_insurance_card(patient)
+
+
+@dataclass(frozen=True)
+class PolicyHolder:
+    """Who the insurance card's policy is in the name of, with what a claim's subscriber loop
+    needs: the patient themselves ("self"), or another person whose details the patient gave.
+    Missing details are empty (birth_date None, sex "", address {}) and `missing` names them."""
+
+    name: str
+    birth_date: date | None
+    sex: str  # accounts' Sex value: female, male, other, unknown
+    address: dict  # {line1, line2, city, state, postal_code}
+    relationship: str  # InsuranceCard.Relationship
+    is_patient: bool
+    missing: tuple[str, ...] = ()
+
+
+ADDRESS_PARTS = ("line1", "city", "state", "postal_code")
+
+
+def policy_holder(card: InsuranceCard) -> PolicyHolder:
+    """The card's policy holder. For "self" the patient's own record (name, date of birth, sex,
+    address) is used; otherwise what the patient gave for the policy holder on the card."""
+    if card.relationship == InsuranceCard.Relationship.SELF:
+        patient = card.patient
+        name, born, sex = patient.legal_name, patient.date_of_birth, patient.sex
+        address = dict(patient.address or {})
+    else:
+        name, sex = card.subscriber_name, card.subscriber_sex
+        address = dict(card.subscriber_address or {})
+        try:
+            born = date.fromisoformat(card.subscriber_birth_date)
+        except (TypeError, ValueError):
+            born = None
+    missing = [
+        label
+        for label, present in (
+            (_("date of birth"), born is not None),
+            (_("sex"), bool(sex)),
+            (_("address"), all(address.get(part) for part in ADDRESS_PARTS)),
+        )
+        if not present
+    ]
+    return PolicyHolder(
+        name=name,
+        birth_date=born,
+        sex=sex,
+        address=address,
+        relationship=card.relationship,
+        is_patient=card.relationship == InsuranceCard.Relationship.SELF,
+        missing=tuple(missing),
+    )
+
+
+@dataclass(frozen=True)
+class ClaimInsurance:
+    """What a claim takes from the patient's current insurance card."""
+
+    payer: str  # the insurer's name as the patient wrote it
+    member_id: str
+    group_number: str
+    holder: PolicyHolder
+
+
+def claim_insurance(patient: Patient) -> ClaimInsurance | None:
+    """The current card as a claim needs it, or None when the patient gave no card."""
+    return claim_insurances([patient]).get(patient.pk)
+
+
+def claim_insurances(patients: Iterable[Patient]) -> dict[int, ClaimInsurance]:
+    """claim_insurance for many patients in one query, by patient id (absent: no card)."""
+    by_id = {patient.pk: patient for patient in patients}
+    found: dict[int, ClaimInsurance] = {}
+    cards = InsuranceCard.objects.filter(patient_id__in=by_id, is_current=True)
+    for card in cards.order_by("patient_id", "-created_at"):
+        if card.patient_id in found:
+            continue  # an older card still marked current: the newest wins, as first() does
+        card.patient = by_id[card.patient_id]
+        found[card.patient_id] = ClaimInsurance(
+            payer=card.payer,
+            member_id=card.member_id.strip(),
+            group_number=(card.group_number or "").strip(),
+            holder=policy_holder(card),
+        )
+    return found
 
 
 def checklist(patient: Patient) -> Checklist:

@@ -278,11 +278,14 @@ def _image(upload, label: str) -> tuple[object, str]:
 
 
 def insurance_card_save(*, patient: Patient, data: dict, front, back=None, request=None):
-    """A new current card (the previous ones are kept, no longer current)."""
+    """A new current card (the previous ones are kept, no longer current). `data` may carry
+    the policy holder's "birth_date" (a date), "sex" and "address" when the patient is not
+    the policy holder (InsuranceForm.subscriber_details)."""
     front, front_type = _image(front, _("front of the card"))
     back_type = ""
     if back:
         back, back_type = _image(back, _("back of the card"))
+    born = data.get("birth_date")
     with transaction.atomic():
         InsuranceCard.objects.filter(patient=patient, is_current=True).update(is_current=False)
         card = InsuranceCard.objects.create(
@@ -292,6 +295,9 @@ def insurance_card_save(*, patient: Patient, data: dict, front, back=None, reque
             group_number=data.get("group_number", ""),
             subscriber_name=data["subscriber_name"],
             relationship=data["relationship"],
+            subscriber_birth_date=born.isoformat() if born else "",
+            subscriber_sex=data.get("sex", ""),
+            subscriber_address=data.get("address") or {},
             front=front,
             front_type=front_type,
             back=back or "",

@@ -168,7 +168,7 @@ def insurance(request):
         try:
             services.insurance_card_save(
                 patient=patient,
-                data=form.cleaned_data,
+                data={**form.cleaned_data, **form.subscriber_details()},
                 front=form.cleaned_data["front"],
                 back=form.cleaned_data.get("back"),
                 request=request,

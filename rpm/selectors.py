@@ -84,8 +84,6 @@ def shown_vitals(newest: dict[str, tuple[float, datetime]]) -> list[ShownVital]:
 
 def dashboard(*, user: User) -> list[dict]:
     """Monitored patients, the most worrying first: open alert severity, then recency."""
-    now = timezone.now()
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     patients = list(monitored_patients(user).select_related("practice"))
     ids = [p.pk for p in patients]
     open_alerts: dict[int, list[Alert]] = {}
@@ -105,13 +103,7 @@ def dashboard(*, user: User) -> list[dict]:
         .values_list("patient_id", "vital", "value", "measured_at")
     ):
         newest.setdefault(patient_id, {})[vital] = (value, moment)
-    days = dict(
-        Reading.objects.filter(patient_id__in=ids, measured_at__gte=month_start)
-        .annotate(day=TruncDate("measured_at"))
-        .values("patient_id")
-        .annotate(days=Count("day", distinct=True))
-        .values_list("patient_id", "days")
-    )
+    days = recent_reading_days(patients)
     rows = []
     for patient in patients:
         alerts = open_alerts.get(patient.pk, [])
@@ -123,11 +115,36 @@ def dashboard(*, user: User) -> list[dict]:
                 "alerts": sorted(alerts, key=lambda a: -SEVERITY[a.severity]),
                 "worst": {2: "critical", 1: "warning"}.get(worst, ""),
                 "latest": shown_vitals(newest.get(patient.pk, {})),
-                "days_this_month": days.get(patient.pk, 0),
+                "recent_days": days.get(patient.pk, 0),
                 "sort": (-worst, -(recent.timestamp() if recent else 0), patient.legal_name),
             }
         )
     return sorted(rows, key=lambda r: r["sort"])
+
+
+# Adherence on the dashboard: days with readings in the last RECENT_DAYS local days, today
+# included. A rolling window, not a billing period: billing counts 30-day periods from the
+# start of monitoring, and shows them on the patient page through rpm.panels.
+RECENT_DAYS = 30
+
+
+def recent_reading_days(patients: list[Patient]) -> dict[int, int]:
+    """Days with readings per patient in the last RECENT_DAYS days of their practice's zone
+    (a user's monitored patients share one practice)."""
+    if not patients:
+        return {}
+    zone = patients[0].practice.zone
+    since = timezone.localdate(timezone=zone) - timedelta(days=RECENT_DAYS - 1)
+    return dict(
+        Reading.objects.filter(
+            patient_id__in=[p.pk for p in patients],
+            measured_at__gte=datetime.combine(since, datetime.min.time(), zone),
+        )
+        .annotate(day=TruncDate("measured_at", tzinfo=zone))
+        .values("patient_id")
+        .annotate(days=Count("day", distinct=True))
+        .values_list("patient_id", "days")
+    )
 
 
 BUCKETS = 300  # per chart: each bucket's lowest and highest reading are drawn
@@ -277,11 +294,14 @@ class MonitoringEpisode:
     clinician_ids: tuple[int, ...]
 
 
-def monitoring_episodes() -> list[MonitoringEpisode]:
-    """Every practice's patients under active monitoring: a system read for periodic jobs."""
+def monitoring_episodes(*, patients: QuerySet[Patient] | None = None) -> list[MonitoringEpisode]:
+    """Every practice's patients under active monitoring: a system read for periodic jobs.
+    Pages pass `patients`, already scoped to the user (monitored_patients), to narrow it."""
+    enrolments = Enrollment.objects.filter(patient__rpm_enrollments__is_active=True)
+    if patients is not None:
+        enrolments = enrolments.filter(patient__in=patients.values("pk"))
     enrolments = (
-        Enrollment.objects.filter(patient__rpm_enrollments__is_active=True)
-        .distinct()
+        enrolments.distinct()
         .select_related("patient__practice")
         .prefetch_related("clinicians")
         .order_by("patient_id", "start_date", "pk")
@@ -350,6 +370,41 @@ def reading_dates_by_device(*, patient: Patient, first: date, last: date) -> dic
     for device_id, day in rows:
         days.setdefault(str(device_id), set()).add(day)
     return days
+
+
+def reading_dates_by_patient(
+    *, patients: list[Patient], first: date, last: date
+) -> dict[int, dict[str, set[date]]]:
+    """reading_dates_by_device for many patients: one query per practice time zone (a page's
+    patients share one practice, so one query)."""
+    by_zone: dict[str, list[Patient]] = {}
+    for patient in patients:
+        by_zone.setdefault(patient.practice.time_zone, []).append(patient)
+    days: dict[int, dict[str, set[date]]] = {}
+    for group in by_zone.values():
+        zone = group[0].practice.zone
+        rows = (
+            Reading.objects.filter(
+                patient__in=[patient.pk for patient in group],
+                measured_at__gte=datetime.combine(first, datetime.min.time(), zone),
+                measured_at__lt=datetime.combine(
+                    last + timedelta(days=1), datetime.min.time(), zone
+                ),
+            )
+            .annotate(day=TruncDate("measured_at", tzinfo=zone))
+            .values_list("patient_id", "device_id", "day")
+            .distinct()
+        )
+        for patient_id, device_id, day in rows:
+            days.setdefault(patient_id, {}).setdefault(str(device_id), set()).add(day)
+    return days
+
+
+def time_logs_of(*, patients: list[Patient], first: date, last: date) -> QuerySet[TimeLog]:
+    """time_logs for many patients in one query."""
+    return TimeLog.objects.filter(
+        patient__in=[patient.pk for patient in patients], day__gte=first, day__lte=last
+    ).select_related("clinician")
 
 
 def time_logs(*, patient: Patient, first: date, last: date) -> QuerySet[TimeLog]:

@@ -5,11 +5,10 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from rpm import billing, selectors, services
+from rpm import panels, selectors, services
 from rpm.forms import DeviceForm, EnrollForm, ResolveForm, TimeForm
 from rpm.models import Device
 from telehealth.accounts.access import patient_required, role_required
@@ -43,8 +42,6 @@ def patient(request, patient_id: int):
     patient = selectors.access_patient(user=request.user, patient_id=patient_id)
     note_phi_access(request, patient)
     days = _days(request)
-    today = timezone.localdate()
-    month = billing.month_figures(patient=patient, year=today.year, month=today.month)
     return render(
         request,
         "rpm/patient.html",
@@ -59,7 +56,7 @@ def patient(request, patient_id: int):
             "readings": selectors.recent_readings(patient=patient),
             "devices": patient.rpm_devices.order_by("-created_at"),
             "enrollments": selectors.enrollment_of(patient),
-            "month": month,
+            "panels": panels.render_panels(request, patient),
             "time_form": TimeForm(),
             "device_form": DeviceForm(),
             "enroll_form": EnrollForm(),

@@ -226,12 +226,37 @@ ROUTES: dict[str, Access] = {
     ),
     #
     # Billing: worklists.
+    "billing:totals": Access(roles=STAFF),
+    "billing:encounters-csv": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
+    "billing:monitoring-due": Access(roles=CLINICAL),
     #
     # Billing: claims (obj="claim_batch").
+    "billing:claims": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
+    # Posting no encounters is refused with the reason (tests/billing/test_claims.py exports).
+    "billing:claims-export": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), method="post", ok=(400,)
+    ),
+    # The matrix's batch holds no X12, so the validator refuses it (409) before any download.
+    "billing:claims-download": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), obj="claim_batch", ok=(409,)
+    ),
     #
     # Billing: remittances (obj="remittance").
+    "billing:remittances": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
+    # No file sent: refused with the form's message (tests/billing/test_remittances.py).
+    "billing:remittance-import": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), method="post", ok=(400,)
+    ),
+    "billing:remittance": Access(
+        roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN}), obj="remittance"
+    ),
+    "billing:denials": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     #
     # Billing: superbills.
+    # The PDF: the patient their own, world.clinician the ones they rendered, the front desk and
+    # admins the practice's (tests/billing/test_superbill.py covers other clinicians, unsigned).
+    "billing:superbill": Access(obj="encounter"),
+    "billing:my-superbills": Access(roles=frozenset({Role.PATIENT})),
     #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it

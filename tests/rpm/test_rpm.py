@@ -5,13 +5,15 @@ and an alert reaching a clinician's socket and the outbox within a second."""
 import json
 import time
 from datetime import datetime, timedelta
+from datetime import time as clock
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
-from rpm import billing, services
+from rpm import panels, selectors, services
 from rpm.models import Alert, Reading, Threshold, TimeLog
 from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
@@ -279,55 +281,50 @@ def test_unacknowledged_critical_alerts_escalate_once(client, world, device, set
     assert all(world.patient.legal_name not in m.body for m in emails)
 
 
-# --- Monthly figures -----------------------------------------------------------------------
+# --- Figures --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("year", "days", "minutes", "interactive", "setup", "codes"),
-    [
-        (2025, 16, 25, True, True, [("99453", 1), ("99454", 1), ("99457", 1)]),
-        (2025, 10, 12, True, False, []),  # before 2026, under 16 days and 20 minutes: nothing
-        (2026, 10, 12, True, False, [("99445", 1), ("99470", 1)]),
-        (2026, 20, 45, True, False, [("99454", 1), ("99457", 1), ("99458", 1)]),
-        (2026, 30, 65, True, False, [("99454", 1), ("99457", 1), ("99458", 2)]),
-        (2026, 30, 45, False, False, [("99454", 1)]),  # no interactive contact: no time codes
-        (2026, 1, 0, False, True, []),
-        (2026, 2, 0, False, True, [("99453", 1), ("99445", 1)]),
-    ],
-)
-def test_rpm_codes_on_worked_examples(year, days, minutes, interactive, setup, codes):
-    assert (
-        billing.codes_for(
-            year=year, days=days, minutes=minutes, interactive=interactive, setup=setup
-        )
-        == codes
-    )
-
-
-def test_month_figures_count_days_and_minutes(client, world, device):
-    today = timezone.localdate()
-    first = today.replace(day=1)
+def test_the_dashboard_counts_local_days_with_readings_in_the_last_30(world, device):
+    """A rolling adherence figure, not a billing period: days in the practice's zone, today
+    and the 29 before it, two readings on one day counting once."""
+    zone = world.practice.zone
+    today = timezone.localdate(timezone=zone)
+    # 23:30 local is the next day in UTC: 30 days ago would count if days were UTC dates.
     moments = [
-        timezone.make_aware(datetime.combine(first + timedelta(days=d), datetime.min.time()))
-        + timedelta(hours=12, minutes=m)
-        for d in range(min(3, today.day))
-        for m in (0, 30)
+        datetime.combine(today - timedelta(days=n), clock(23, 30), zone) for n in (1, 29, 30, 45)
     ]
-    upload(client, device.token, [bp(m) for m in moments if m <= timezone.now()])
+    moments += [moments[0] - timedelta(hours=1), timezone.now()]
+    Reading.objects.bulk_create(
+        Reading(patient=world.patient, device=device, vital="heart_rate", value=70, measured_at=m)
+        for m in moments
+    )
+    rows = selectors.dashboard(user=world.clinician)
+    assert rows[0]["recent_days"] == 3  # today, yesterday, 29 days ago
+
+
+def test_time_logs_need_minutes(world, device):
+    today = timezone.localdate()
     services.time_log(
         patient=world.patient, by=world.clinician, kind="interactive", minutes=12, day=today
     )
-    services.time_log(
-        patient=world.patient, by=world.clinician, kind="monitoring", minutes=10, day=today
-    )
-    month = billing.month_figures(patient=world.patient, year=today.year, month=today.month)
-    assert month.minutes == 22 and month.interactive
-    assert month.days_with_readings == len({m.date() for m in moments if m <= timezone.now()})
     with pytest.raises(services.RpmError):
         services.time_log(
             patient=world.patient, by=world.clinician, kind="monitoring", minutes=0, day=today
         )
-    assert TimeLog.objects.count() == 2
+    assert TimeLog.objects.count() == 1
+
+
+def test_the_patient_page_shows_what_registered_panels_give(client, world, device):
+    def panel(request, patient):
+        return mark_safe(f"<p>panel for {patient.pk}</p>")  # as render_to_string gives
+
+    panels.register(panel)
+    try:
+        sign_in(client, world.clinician)
+        html = client.get(f"/rpm/patients/{world.patient.pk}/").content.decode()
+    finally:
+        panels.unregister(panel)
+    assert f"<p>panel for {world.patient.pk}</p>" in html
 
 
 # --- Pages and access ----------------------------------------------------------------------
