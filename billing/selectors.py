@@ -5,11 +5,23 @@ encounters they rendered; the front desk and practice admins see the practice's,
 work the billing lists (an encounter carries codes and charges, never the visit's note).
 `access_encounter` is the one door to a single encounter and answers 404 to outsiders."""
 
-from django.db.models import F, Q, QuerySet, Sum
+from datetime import date
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.shortcuts import get_object_or_404
 
-from billing.models import ClaimBatch, ClaimLine, Encounter, Remittance
-from telehealth.accounts.models import Role, User
+from billing.models import ClaimBatch, ClaimLine, Encounter, EncounterAmendment, Remittance
+from telehealth.accounts.models import STAFF_ROLES, Provider, Role, User
 
 SIGNED_STATES = (
     Encounter.Status.SIGNED,
@@ -112,3 +124,65 @@ def my_superbills(*, user: User) -> QuerySet[Encounter]:
     # An aggregate drops Meta.ordering from the query, so the order is given again here.
     superbills = superbills_for(user=user).annotate(total_charge=Sum("lines__charge"))
     return superbills.order_by("-date_of_service", "-pk")
+
+
+# Encounters: the worklist by status and the review page ---------------------------------
+
+
+def providers_for(*, user: User) -> QuerySet[Provider]:
+    """The practice's providers, to filter the worklist by; a clinician only ever sees their
+    own encounters, so they get only themselves."""
+    if user.practice_id is None or user.role not in STAFF_ROLES:
+        return Provider.objects.none()
+    providers = Provider.objects.filter(practice_id=user.practice_id)
+    if user.role == Role.CLINICIAN:
+        return providers.filter(user=user)
+    return providers
+
+
+def worklist(
+    *, user: User, provider_id: int | None = None, month: date | None = None
+) -> QuerySet[Encounter]:
+    """The encounters the user works, with each one's total charge and its lines, filtered by
+    rendering provider and by the month of the date of service (any status)."""
+    encounters = encounters_for(user=user)
+    if user.role == Role.PATIENT:
+        return Encounter.objects.none()
+    if provider_id is not None:
+        encounters = encounters.filter(rendering_provider_id=provider_id)
+    if month is not None:
+        encounters = encounters.filter(
+            date_of_service__year=month.year, date_of_service__month=month.month
+        )
+    return encounters
+
+
+def status_counts(encounters: QuerySet[Encounter]) -> dict[str, int]:
+    rows = encounters.order_by().values("status").annotate(count=Count("pk"))
+    counts = {row["status"]: row["count"] for row in rows}
+    return {status: counts.get(status, 0) for status in Encounter.Status.values}
+
+
+def with_totals(encounters: QuerySet[Encounter]) -> QuerySet[Encounter]:
+    charges = ClaimLine.objects.filter(encounter=OuterRef("pk")).order_by().values("encounter")
+    total = charges.annotate(total=Sum("charge")).values("total")
+    charge = Subquery(total, output_field=DecimalField(max_digits=11, decimal_places=2))
+    return encounters.annotate(total_charge=charge).prefetch_related(
+        Prefetch("lines", queryset=ClaimLine.objects.only("encounter_id", "code", "position"))
+    )
+
+
+def encounter_for_review(*, user: User, encounter_id: int) -> Encounter:
+    """The encounter with everything its review page shows: diagnoses, lines, amendments."""
+    encounters = (
+        encounters_for(user=user)
+        .prefetch_related(
+            "diagnoses",
+            "lines",
+            Prefetch(
+                "amendments", queryset=EncounterAmendment.objects.select_related("changed_by")
+            ),
+        )
+        .select_related("signed_by", "rendering_provider__user")
+    )
+    return get_object_or_404(encounters, pk=encounter_id)

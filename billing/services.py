@@ -17,10 +17,19 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing import monitoring
 from billing.coding import PatientLocation, VisitFacts, suggest
-from billing.models import BillingProfile, ClaimLine, Encounter, FeeScheduleEntry, Payer
+from billing.diagnoses import DiagnosisRefused, for_claim
+from billing.models import (
+    BillingProfile,
+    ClaimLine,
+    Encounter,
+    EncounterDiagnosis,
+    FeeScheduleEntry,
+    Payer,
+)
 from billing.rules import NoRulesError, monitoring_rules_on, payer_profile, visit_codes_on
 from billing.rules.records import Modality, PatientStatus, PayerKind, PayerProfile
 from billing.suggestions import Suggestion
@@ -153,7 +162,10 @@ def encounter_insert(
         )
         if not created:
             return None
-        problems = problems + write_lines(encounter=encounter, suggestion=suggestion)
+        write_lines(encounter=encounter, suggestion=suggestion)
+        found = encounter_problems(encounter)
+        # What the assessment saw and the rows cannot show again stays listed.
+        problems = found + [problem for problem in problems if problem not in found]
         encounter.problems = problems
         encounter.review_notes = list(suggestion.needs_review)
         encounter.not_billed = [
@@ -179,6 +191,87 @@ def status_for(*, problems: list[str], review_notes: list[str]) -> str:
     return Encounter.Status.READY
 
 
+NO_DIAGNOSIS = gettext_lazy("No diagnosis yet: add at least one ICD-10-CM code.")
+NOTHING_TO_BILL = gettext_lazy("Nothing to bill: no line is supported by the documentation.")
+
+
+def encounter_problems(encounter: Encounter) -> list[str]:
+    """Everything that keeps the encounter from being ready, recomputed from its rows as they
+    are now (who rendered it, where the patient was, payer, diagnoses, lines and charges) and
+    from the practice's set-up. The pull and every review edit call it, so a problem that was
+    fixed disappears and one that still holds stays listed."""
+    problems: list[str] = []
+    provider = encounter.rendering_provider
+    visit = encounter.kind == Encounter.Kind.VISIT
+    if provider is None:
+        problems.append(
+            _("No clinician is recorded for the visit.")
+            if visit
+            else _("No clinician with an NPI is on the patient's monitoring.")
+        )
+    else:
+        problems += npi_problems(provider)
+    problems += billing_profile_problems(encounter.practice_id)
+    payer = encounter.payer
+    if payer is None:
+        problems.append(payer_of(encounter.patient)[1] or _("No payer is set for the encounter."))
+    profile, profile_problem = profile_for(payer, encounter.date_of_service)
+    if profile_problem:
+        problems.append(profile_problem)
+    if visit and encounter.modality:
+        modality = Modality(encounter.modality)
+        state = encounter.patient_state
+        problems += [
+            problem
+            for problem in (
+                location_for(state=state, at_home=encounter.patient_at_home, modality=modality)[1],
+                *licensure_problems(provider, state=state, modality=modality),
+            )
+            if problem
+        ]
+    diagnoses = list(encounter.diagnoses.all())
+    problems += diagnosis_problems(diagnoses)
+    problems += line_problems(encounter, positions={d.position for d in diagnoses})
+    return problems
+
+
+def diagnosis_problems(diagnoses: list[EncounterDiagnosis]) -> list[str]:
+    problems: list[str] = []
+    if not diagnoses:
+        problems.append(str(NO_DIAGNOSIS))
+    for diagnosis in diagnoses:
+        try:
+            for_claim(diagnosis.code)
+        except DiagnosisRefused as refused:
+            problems.append(
+                _("Diagnosis %(position)d: %(reason)s")
+                % {"position": diagnosis.position, "reason": refused}
+            )
+    return problems
+
+
+def line_problems(encounter: Encounter, *, positions: set[int]) -> list[str]:
+    problems: list[str] = []
+    lines = list(encounter.lines.all())
+    if not lines:
+        problems.append(str(NOTHING_TO_BILL))
+    for line in lines:
+        fee = fee_for(
+            practice_id=encounter.practice_id, code=line.code, on=encounter.date_of_service
+        )
+        if fee is None:
+            problems.append(_("No fee for %(code)s in the fee schedule.") % {"code": line.code})
+        elif fee == 0 or not line.charge:
+            problems.append(_("The charge for %(code)s is zero.") % {"code": line.code})
+        missing = [pointer for pointer in line.diagnosis_pointers if pointer not in positions]
+        if positions and (missing or not line.diagnosis_pointers):
+            problems.append(
+                _("Line %(position)d (%(code)s) must point at diagnoses that exist.")
+                % {"position": line.position, "code": line.code}
+            )
+    return problems
+
+
 def assess_visit(visit: Visit) -> Assessment:
     day = visit_day(visit)
     problems: list[str] = []
@@ -200,7 +293,7 @@ def assess_visit(visit: Visit) -> Assessment:
     if location_problem:
         problems.append(location_problem)
     problems += licensure_problems(provider, state=state, modality=modality)
-    problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
+    problems.append(str(NO_DIAGNOSIS))
     minutes = visit_selectors.clinician_minutes(visit=visit, provider=provider)
     facts = None
     if profile is not None:
@@ -350,7 +443,7 @@ def write_lines(*, encounter: Encounter, suggestion: Suggestion) -> list[str]:
     """Insert the suggested lines with their charges; returns the problems found in them."""
     problems: list[str] = []
     if not suggestion.lines:
-        problems.append(_("Nothing to bill: no line is supported by the documentation."))
+        problems.append(str(NOTHING_TO_BILL))
     lines = []
     for position, line in enumerate(suggestion.lines, start=1):
         fee = fee_for(
@@ -569,7 +662,7 @@ def monitoring_problems(patient: Patient, provider: Provider | None) -> list[str
     else:
         problems += npi_problems(provider)
     problems += billing_profile_problems(patient.practice_id)
-    problems.append(_("No diagnosis yet: add at least one ICD-10-CM code."))
+    problems.append(str(NO_DIAGNOSIS))
     return problems
 
 

@@ -211,6 +211,19 @@ ROUTES: dict[str, Access] = {
     "scheduling:feed": Access(public=True, kwargs={"token": "x"}),
     # Billing: encounters (obj="encounter" is a signed encounter of the patient, rendered by
     # world.clinician).
+    "billing:worklist": Access(roles=STAFF),
+    "billing:encounter": Access(roles=STAFF, obj="encounter"),
+    "billing:diagnosis-search": Access(roles=CLINICAL),
+    # An empty POST on a signed encounter is refused with 400 (no reason given, nothing to
+    # sign): the point here is who gets that far; tests/billing/test_review.py does the rest.
+    "billing:encounter-diagnoses": Access(
+        roles=CLINICAL, method="post", obj="encounter", ok=(400,)
+    ),
+    "billing:encounter-lines": Access(roles=CLINICAL, method="post", obj="encounter", ok=(400,)),
+    "billing:encounter-basis": Access(roles=CLINICAL, method="post", obj="encounter", ok=(400,)),
+    "billing:encounter-sign": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="encounter", ok=(400,)
+    ),
     #
     # Billing: worklists.
     "billing:totals": Access(roles=STAFF),
