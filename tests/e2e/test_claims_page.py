@@ -3,9 +3,7 @@ the reasons), exports the chosen claims and finds the batch to download; capture
 and desktop widths. The patient's insurance form shows the policy holder's questions only when
 the patient is not the policy holder."""
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -14,11 +12,10 @@ from playwright.sync_api import expect
 from tests.asgi_server import AsgiServer
 from tests.billing.test_claims import HOME, card, signed_encounter
 from tests.billing.test_encounters import billing_set_up
-from tests.e2e.conftest import ARTIFACTS, DESKTOP, PHONE, screenshot
+from tests.e2e.conftest import DESKTOP, PHONE, screenshot
 from tests.e2e.test_video_visit import signed_in_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SHOTS = Path("/work/shots/claims")
 
 
 def claims_to_work(world) -> None:
@@ -46,16 +43,10 @@ def claims_to_work(world) -> None:
     connections.close_all()
 
 
-def keep(name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ARTIFACTS / f"{name}.png", SHOTS / f"{name}.png")
-
-
 def capture_both_widths(page, name: str) -> None:
     for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         page.set_viewport_size(viewport)
         screenshot(page, f"{name}-{size}")
-        keep(f"{name}-{size}")
     page.set_viewport_size(DESKTOP)
 
 

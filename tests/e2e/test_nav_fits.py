@@ -6,13 +6,13 @@ from playwright.sync_api import expect
 
 from telehealth.accounts.models import Role
 from tests.asgi_server import AsgiServer
-from tests.e2e.conftest import PHONE
+from tests.e2e.conftest import ARTIFACTS, PHONE
 from tests.e2e.test_video_visit import signed_in_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WIDE = {"width": 1280, "height": 800}
-SHOTS = "/work/shots/display"
+SHOTS = ARTIFACTS
 
 # The centre line of every visible link and button of the main navigation.
 CENTRES = """nav => [...nav.querySelectorAll('a, button, summary')]
@@ -37,6 +37,7 @@ def open_home(browser, server, user, viewport):
 def test_the_navigation_is_one_line_at_1280(world, browser, role):
     with AsgiServer() as server:
         page, nav = open_home(browser, server, world.user_for(role), WIDE)
+        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=f"{SHOTS}/nav-{role}-1280.png")
         centres = nav.evaluate(CENTRES)
         assert len(centres) >= 3
@@ -50,6 +51,7 @@ def test_the_admins_settings_menu_opens_closes_and_leads_to_reviews(world, brows
         expect(nav.get_by_role("link", name="Access reviews")).to_be_hidden()
         nav.get_by_text("Settings", exact=True).click()
         expect(nav.get_by_role("link", name="Intake forms")).to_be_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=f"{SHOTS}/nav-practice_admin-menu-1280.png")
         page.keyboard.press("Escape")
         expect(nav.get_by_role("link", name="Intake forms")).to_be_hidden()
@@ -69,6 +71,7 @@ def test_the_spanish_admin_bar_stays_on_screen_at_1280(world, browser):
         page.set_viewport_size(WIDE)
         page.goto(f"{server.url}/")
         nav = page.get_by_role("navigation", name="Principal")
+        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=f"{SHOTS}/nav-practice_admin-es-1280.png")
         assert nav.evaluate(RIGHT_EDGES) and max(nav.evaluate(RIGHT_EDGES)) <= WIDE["width"]
         expect(nav.get_by_role("button", name="Cerrar sesión")).to_be_in_viewport()
@@ -78,6 +81,7 @@ def test_the_spanish_admin_bar_stays_on_screen_at_1280(world, browser):
 def test_on_a_phone_the_bar_scrolls_sideways_and_the_page_does_not(world, browser, role):
     with AsgiServer() as server:
         page, nav = open_home(browser, server, world.user_for(role), PHONE)
+        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=f"{SHOTS}/nav-{role}-390.png")
         assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
         links = nav.get_by_role("list").first
@@ -89,4 +93,5 @@ def test_on_a_phone_the_bar_scrolls_sideways_and_the_page_does_not(world, browse
             reviews = nav.get_by_role("link", name="Access reviews")
             reviews.scroll_into_view_if_needed()
             expect(reviews).to_be_in_viewport()
-            page.screenshot(path=f"{SHOTS}/nav-practice_admin-menu-390.png")
+            ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=f"{SHOTS}/nav-practice_admin-menu-390.png")
