@@ -1,6 +1,6 @@
-from django.urls import path  # noqa: F401  (each area adds its routes below)
+from django.urls import path
 
-from billing.views import claims, encounters, remittances, superbills, worklists  # noqa: F401
+from billing.views import claims, encounters, remittances, superbills, worklists
 
 app_name = "billing"
 
