@@ -232,8 +232,9 @@ def encounter_insert(
     """Insert an encounter with its lines, or nothing when `source` was already billed.
 
     The insert goes first, inside the unique (practice, source): on PostgreSQL a concurrent
-    run's insert waits for ours and then finds the row, so only the run that inserted writes
-    lines and the audit event."""
+    run's insert waits for ours and then fails on the row, so only the run that inserted writes
+    lines and the audit event. The lines are priced before the transaction, so the encounter is
+    inserted whole."""
     lines, line_problems = priced_lines(
         practice_id=practice_id, on=fields["date_of_service"], suggestion=suggestion
     )
@@ -248,33 +249,26 @@ def encounter_insert(
         ],
         "status": status_for(problems=problems, review_notes=review_notes),
     }
-    with transaction.atomic():
-        encounter = encounter_create(practice_id=practice_id, source=source, fields=fields)
-        if encounter is None:
-            return None
-        for line in lines:
-            line.encounter = encounter
-        ClaimLine.objects.bulk_create(lines)
-        audit.record(
-            action=Action.CREATE,
-            obj=encounter,
-            patient=encounter.patient,
-            actor_label=PULL_LABEL,
-            detail=f"{detail}: {encounter.status}",
-        )
-    return encounter
-
-
-def encounter_create(*, practice_id: int, source: str, fields: dict[str, Any]) -> Encounter | None:
-    """Insert the encounter, or None when `source` is billed already (as get_or_create, without
-    its first read: the unique constraint answers)."""
     try:
         with transaction.atomic():
-            return Encounter.objects.create(practice_id=practice_id, source=source, **fields)
+            # First in the transaction: a source billed already fails here, with nothing else
+            # written, and the whole transaction is undone (no savepoint to pay for).
+            encounter = Encounter.objects.create(practice_id=practice_id, source=source, **fields)
+            for line in lines:
+                line.encounter = encounter
+            ClaimLine.objects.bulk_create(lines)
+            audit.record(
+                action=Action.CREATE,
+                obj=encounter,
+                patient=encounter.patient,
+                actor_label=PULL_LABEL,
+                detail=f"{detail}: {encounter.status}",
+            )
     except IntegrityError:
         if Encounter.objects.filter(practice_id=practice_id, source=source).exists():
             return None
         raise
+    return encounter
 
 
 def status_for(*, problems: list[str], review_notes: list[str]) -> str:
@@ -690,7 +684,10 @@ def device_supply_billed(patient: Patient, period: monitoring.MonitoringPeriod) 
 def month_encounter(*, episode: MonitoringEpisode, first: date, source: str) -> Encounter | None:
     patient = episode.patient
     last = monitoring.month_of(first.year, first.month)[1]
-    logs = rpm_selectors.time_logs(patient=patient, first=first, last=last)
+    # Only what the entries need: the notes stay encrypted, unread.
+    logs = rpm_selectors.time_logs(patient=patient, first=first, last=last).only(
+        "day", "minutes", "kind", "clinician_id", "clinician__full_name"
+    )
     entries = [
         monitoring.TimeEntry(
             day=log.day,

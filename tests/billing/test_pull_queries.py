@@ -21,9 +21,9 @@ from visits.models import Participant, Presence, Visit, VisitNote
 pytestmark = pytest.mark.django_db
 
 # What building one encounter costs, whatever the number of others: its transaction (a
-# savepoint inside the test's, 2), the encounter in its own savepoint (3), its lines (1), and
-# its audit event under the chain lock (3 on PostgreSQL, 2 on SQLite).
-WRITES_PER_ENCOUNTER = 9
+# savepoint inside the test's, 2), the encounter (1), its lines (1), and its audit event under
+# the chain lock (3 on PostgreSQL, 2 on SQLite).
+WRITES_PER_ENCOUNTER = 7
 
 SET_UP_TABLES = tuple(
     model._meta.db_table
