@@ -288,6 +288,7 @@ def seed_month(rng) -> dict:
         slot = k // PROVIDERS
         plan.append((patient, month_start + dt.timedelta(minutes=100 * slot)))
     appointments, visits = [], []
+    times = []  # (provider, waiting since, started, ended) of each visit
     for k, (patient, start) in enumerate(plan):
         provider = providers[k % PROVIDERS]
         roll = rng.random()
@@ -313,6 +314,8 @@ def seed_month(rng) -> dict:
         )
         answered = modality != "in_person" and rng.random() < 0.85
         started = start + dt.timedelta(minutes=rng.randint(0, 6))
+        ended = started + dt.timedelta(minutes=minutes)
+        times.append((provider, started - dt.timedelta(minutes=5), started, ended))
         visits.append(
             Visit(
                 practice=practice,
@@ -324,10 +327,10 @@ def seed_month(rng) -> dict:
                 patient_state=state if answered else "",
                 patient_at_home=(rng.random() < 0.8) if answered else None,
                 location_confirmed_at=started - dt.timedelta(minutes=2) if answered else None,
-                waiting_since=started - dt.timedelta(minutes=5),
+                waiting_since=times[-1][1],
                 admitted_by=provider.user,
                 started_at=started,
-                ended_at=started + dt.timedelta(minutes=minutes),
+                ended_at=ended,
                 created_at=start - dt.timedelta(days=3),
             )
         )
@@ -335,51 +338,49 @@ def seed_month(rng) -> dict:
     for appointment, visit in zip(appointments, visits, strict=True):
         visit.appointment = appointment
     Visit.objects.bulk_create(visits, batch_size=1000)
-    participants, presences, notes = [], [], []
-    for visit in visits:
-        provider = visit.provider
-        clinician = Participant(
-            visit=visit,
-            role=Participant.Role.CLINICIAN,
-            user=provider.user,
-            display_name=provider.display_name,
-            admitted_at=visit.started_at,
-        )
-        sitter = Participant(
-            visit=visit,
-            role=Participant.Role.PATIENT,
-            display_name=visit.patient.legal_name,
-            admitted_at=visit.started_at,
-        )
-        participants += [clinician, sitter]
+    participants: list[Participant] = []
+    presences: list[Presence] = []
+    notes: list[VisitNote] = []
+    for visit, (provider, _waiting, started, _ended) in zip(visits, times, strict=True):
+        participants += [
+            Participant(
+                visit=visit,
+                role=Participant.Role.CLINICIAN,
+                user=provider.user,
+                display_name=provider.display_name,
+                admitted_at=started,
+            ),
+            Participant(
+                visit=visit,
+                role=Participant.Role.PATIENT,
+                display_name=visit.patient.legal_name,
+                admitted_at=started,
+            ),
+        ]
     Participant.objects.bulk_create(participants, batch_size=2000)
-    for index, visit in enumerate(visits):
+    for index, (visit, (provider, waiting, started, ended)) in enumerate(
+        zip(visits, times, strict=True)
+    ):
         clinician, sitter = participants[2 * index], participants[2 * index + 1]
         if rng.random() < 0.1:  # a dropped connection: two stretches, overlapping a minute
-            middle = visit.started_at + (visit.ended_at - visit.started_at) / 2
+            middle = started + (ended - started) / 2
             presences += [
-                Presence(participant=clinician, joined_at=visit.started_at, left_at=middle),
+                Presence(participant=clinician, joined_at=started, left_at=middle),
                 Presence(
-                    participant=clinician,
-                    joined_at=middle - dt.timedelta(minutes=1),
-                    left_at=visit.ended_at,
+                    participant=clinician, joined_at=middle - dt.timedelta(minutes=1), left_at=ended
                 ),
             ]
         else:
-            presences.append(
-                Presence(participant=clinician, joined_at=visit.started_at, left_at=visit.ended_at)
-            )
-        presences.append(
-            Presence(participant=sitter, joined_at=visit.waiting_since, left_at=visit.ended_at)
-        )
+            presences.append(Presence(participant=clinician, joined_at=started, left_at=ended))
+        presences.append(Presence(participant=sitter, joined_at=waiting, left_at=ended))
         signed = rng.random() < 0.7
         notes.append(
             VisitNote(
                 visit=visit,
-                author=visit.provider.user,
+                author=provider.user,
                 soap={"subjective": "Follow-up.", "assessment": "Stable.", "plan": "Continue."},
-                signed_at=visit.ended_at + dt.timedelta(hours=2) if signed else None,
-                signed_by=visit.provider.user if signed else None,
+                signed_at=ended + dt.timedelta(hours=2) if signed else None,
+                signed_by=provider.user if signed else None,
             )
         )
     Presence.objects.bulk_create(presences, batch_size=2000)
@@ -431,13 +432,13 @@ def seed_month(rng) -> dict:
                             ),
                         )
                     )
-        clinician = providers[n % PROVIDERS].user
-        second = providers[(n + 1) % PROVIDERS].user
+        first_user = providers[n % PROVIDERS].user
+        second_user = providers[(n + 1) % PROVIDERS].user
         for i in range(rng.randint(1, 4)):
             logs.append(
                 TimeLog(
                     patient=patient,
-                    clinician=clinician if i % 3 != 2 else second,
+                    clinician=first_user if i % 3 != 2 else second_user,
                     kind="interactive" if i == 0 and rng.random() < 0.85 else "monitoring",
                     minutes=rng.choice((5, 10, 12, 15, 20, 25)),
                     day=MONTH[0] + dt.timedelta(days=rng.randint(0, 29)),

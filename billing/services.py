@@ -412,7 +412,9 @@ def billing_profile_problems(practice_id: int) -> list[str]:
     run = _run.get()
     if run is None:
         has_profile = BillingProfile.objects.filter(practice_id=practice_id).exists()
-    elif (has_profile := run.has_profile.get(practice_id)) is None:
+    elif practice_id in run.has_profile:
+        has_profile = run.has_profile[practice_id]
+    else:
         has_profile = run.has_profile[practice_id] = BillingProfile.objects.filter(
             practice_id=practice_id
         ).exists()

@@ -377,7 +377,13 @@ def rendering_clinicians(visits: Sequence[Visit]) -> dict[int, Provider | None]:
     providers = (
         {p.user_id: p for p in Provider.objects.filter(user_id__in=admitted)} if admitted else {}
     )
-    return {visit.pk: providers.get(visit.admitted_by_id) or visit.provider for visit in visits}
+    return {
+        visit.pk: (
+            providers.get(visit.admitted_by_id) if visit.admitted_by_id is not None else None
+        )
+        or visit.provider
+        for visit in visits
+    }
 
 
 def presences_by_person(visits: Sequence[Visit]) -> dict[tuple[int, int], list]:
