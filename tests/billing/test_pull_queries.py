@@ -103,3 +103,15 @@ def test_twice_the_monitored_patients_read_the_same_set_up(world):
     # The first pull's patients are looked at again (nothing is due): their reads are per
     # period, as are the new patients'; the set-up is read once per pull.
     assert reads_of(many, SET_UP_TABLES) == reads_of(few, SET_UP_TABLES)
+
+
+def test_a_pull_leaves_the_sessions_commit_setting_as_it_found_it(require_postgres, world):
+    def setting():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    before = setting()
+    services.pull_completed_visits()
+    services.pull_monitoring(now=NOW)
+    assert setting() == before
