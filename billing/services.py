@@ -6,14 +6,16 @@ or a run at the same time on another worker, finds the row there and writes noth
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -33,7 +35,8 @@ from billing.models import (
 from billing.rules import NoRulesError, monitoring_rules_on, payer_profile, visit_codes_on
 from billing.rules.records import Modality, PatientStatus, PayerKind, PayerProfile
 from billing.suggestions import Suggestion
-from intake.selectors import current_insurance_card
+from intake.models import InsuranceCard
+from intake.selectors import current_insurance_card, current_insurance_cards
 from rpm import selectors as rpm_selectors
 from rpm.models import TimeLog
 from rpm.selectors import MonitoringEpisode
@@ -63,6 +66,104 @@ class PullResult:
     failed: int = 0
 
 
+BATCH = 200  # visits or monitored patients whose facts are read together
+
+
+class PullRun:
+    """What one pull reads once instead of once per encounter: the facts of a batch of visits
+    (rendering clinician, presences, earlier visits, signed notes) or monitored patients (what
+    is billed already), patients' insurance cards, and the practice's set-up (billing profile,
+    payers by the name on a card, fee schedule, providers). Set-up edited during a run counts
+    from the next run. Outside a pull (a function called alone) every read is made as it is
+    needed, as before."""
+
+    def __init__(self) -> None:
+        self.has_profile: dict[int, bool] = {}
+        self.payers: dict[tuple[int, str], Payer | None] = {}
+        self.fees: dict[int, dict[str, list[tuple[date, Decimal]]]] = {}
+        self.providers: dict[int, Provider | None] = {}
+        self.cards: dict[int, InsuranceCard | None] = {}
+        self.rendering: dict[int, Provider | None] = {}
+        self.presences: dict[int, dict[int, list]] = {}
+        self.seen: set[int] = set()
+        self.signed: set[int] = set()
+        self.looked_at: set[int] = set()  # visits whose facts are read
+        self.billed: dict[int, set[str]] = {}
+
+    def read_visits(self, visits: Sequence[Visit]) -> None:
+        """The facts of a batch of visits, replacing the previous batch's."""
+        self.rendering = visit_selectors.rendering_clinicians(visits)
+        self.presences = {}
+        for (visit_id, user_id), stretches in visit_selectors.presences_by_person(visits).items():
+            self.presences.setdefault(visit_id, {})[user_id] = stretches
+        self.seen = visit_selectors.seen_before_among(
+            [(visit, new_patient_since(visit)) for visit in visits]
+        )
+        self.signed = visit_selectors.signed_note_visit_ids(visits)
+        self.read_cards(visit.patient_id for visit in visits)
+        self.looked_at = {visit.pk for visit in visits}
+
+    def read_patients(self, patients: Sequence[Patient]) -> None:
+        """What a batch of monitored patients has billed already, and their cards."""
+        self.billed = {patient.pk: set() for patient in patients}
+        practice_of = {patient.pk: patient.practice_id for patient in patients}
+        rows = Encounter.objects.filter(patient_id__in=list(practice_of)).values_list(
+            "patient_id", "practice_id", "source"
+        )
+        for patient_id, practice_id, source in rows:
+            if practice_of[patient_id] == practice_id:
+                self.billed[patient_id].add(source)
+        self.read_cards(patient.pk for patient in patients)
+
+    def read_cards(self, patient_ids: Iterable[int]) -> None:
+        wanted = set(patient_ids) - set(self.cards)
+        if wanted:
+            found = current_insurance_cards(wanted)
+            self.cards.update({pk: found.get(pk) for pk in wanted})
+
+
+_run: ContextVar[PullRun | None] = ContextVar("billing_pull_run", default=None)
+
+
+@contextmanager
+def pull_run() -> Iterator[PullRun]:
+    """One pull's reads, and on PostgreSQL its commits not waiting for the disk.
+
+    Each encounter stays in its own transaction; what changes is only that a commit returns
+    before its WAL is flushed (PostgreSQL's synchronous_commit off, for this session until the
+    pull ends). A crash can then lose the last encounters committed (never part of one, and
+    never out of order: a later flushed commit flushes them too), and the next pull, which is
+    idempotent, builds them again."""
+    run = PullRun()
+    token = _run.set(run)
+    relaxed = connection.vendor == "postgresql"
+    if relaxed:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('synchronous_commit'), "
+                "set_config('synchronous_commit', 'off', false)"
+            )
+            before = cursor.fetchone()[0]
+    try:
+        yield run
+    finally:
+        _run.reset(token)
+        if relaxed:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('synchronous_commit', %s, false)", [before])
+
+
+def batches(items: Iterable, size: int = BATCH) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def billing_start() -> date:
     """Work dated before this day is never pulled (settings.BILLING_START_DATE)."""
     return settings.BILLING_START_DATE
@@ -87,15 +188,26 @@ def pull_completed_visits(*, now: datetime | None = None) -> PullResult:
         ~Exists(billed), ended_at__gte=earliest
     )
     built = failed = 0
-    for visit in visits.iterator(chunk_size=200):
-        try:
-            if visit_day(visit) < start:
-                continue
-            if encounter_from_visit(visit=visit):
-                built += 1
-        except Exception as error:
-            failed += 1
-            logger.error("billing pull: visit %s failed (%s)", visit.pk, type(error).__name__)
+    with pull_run() as run:
+        for batch in batches(visits.iterator(chunk_size=BATCH)):
+            try:
+                run.read_visits(batch)
+            except Exception as error:  # each visit is then read on its own, and fails alone
+                run.looked_at = set()
+                logger.error(
+                    "billing pull: reading a batch of visits failed (%s)", type(error).__name__
+                )
+            for visit in batch:
+                try:
+                    if visit_day(visit) < start:
+                        continue
+                    if encounter_from_visit(visit=visit):
+                        built += 1
+                except Exception as error:
+                    failed += 1
+                    logger.error(
+                        "billing pull: visit %s failed (%s)", visit.pk, type(error).__name__
+                    )
     return PullResult(built=built, failed=failed)
 
 
@@ -154,32 +266,42 @@ def encounter_insert(
     """Insert an encounter with its lines, or nothing when `source` was already billed.
 
     The insert goes first, inside the unique (practice, source): on PostgreSQL a concurrent
-    run's insert waits for ours and then finds the row, so only the run that inserted writes
-    lines and the audit event."""
-    with transaction.atomic():
-        encounter, created = Encounter.objects.get_or_create(
-            practice_id=practice_id, source=source, defaults=fields
-        )
-        if not created:
-            return None
-        write_lines(encounter=encounter, suggestion=suggestion)
-        found = encounter_problems(encounter)
-        # What the assessment saw and the rows cannot show again stays listed.
-        problems = found + [problem for problem in problems if problem not in found]
-        encounter.problems = problems
-        encounter.review_notes = list(suggestion.needs_review)
-        encounter.not_billed = [
+    run's insert waits for ours and then fails on the row, so only the run that inserted writes
+    lines and the audit event. The lines are priced before the transaction, so the encounter is
+    inserted whole."""
+    lines, line_problems = priced_lines(
+        practice_id=practice_id, on=fields["date_of_service"], suggestion=suggestion
+    )
+    problems = problems + line_problems
+    review_notes = list(suggestion.needs_review)
+    fields = {
+        **fields,
+        "problems": problems,
+        "review_notes": review_notes,
+        "not_billed": [
             {"code": item.code or "", "reason": item.reason} for item in suggestion.not_billed
-        ]
-        encounter.status = status_for(problems=problems, review_notes=encounter.review_notes)
-        encounter.save(update_fields=["problems", "review_notes", "not_billed", "status"])
-        audit.record(
-            action=Action.CREATE,
-            obj=encounter,
-            patient=encounter.patient,
-            actor_label=PULL_LABEL,
-            detail=f"{detail}: {encounter.status}",
-        )
+        ],
+        "status": status_for(problems=problems, review_notes=review_notes),
+    }
+    try:
+        with transaction.atomic():
+            # First in the transaction: a source billed already fails here, with nothing else
+            # written, and the whole transaction is undone (no savepoint to pay for).
+            encounter = Encounter.objects.create(practice_id=practice_id, source=source, **fields)
+            for line in lines:
+                line.encounter = encounter
+            ClaimLine.objects.bulk_create(lines)
+            audit.record(
+                action=Action.CREATE,
+                obj=encounter,
+                patient=encounter.patient,
+                actor_label=PULL_LABEL,
+                detail=f"{detail}: {encounter.status}",
+            )
+    except IntegrityError:
+        if Encounter.objects.filter(practice_id=practice_id, source=source).exists():
+            return None
+        raise
     return encounter
 
 
@@ -275,7 +397,13 @@ def line_problems(encounter: Encounter, *, positions: set[int]) -> list[str]:
 def assess_visit(visit: Visit) -> Assessment:
     day = visit_day(visit)
     problems: list[str] = []
-    provider = visit_selectors.rendering_clinician(visit)
+    run = _run.get()
+    batched = run if run is not None and visit.pk in run.looked_at else None
+    provider = (
+        batched.rendering[visit.pk]
+        if batched is not None
+        else visit_selectors.rendering_clinician(visit)
+    )
     if provider is None:
         problems.append(_("No clinician is recorded for the visit."))
     else:
@@ -294,11 +422,22 @@ def assess_visit(visit: Visit) -> Assessment:
         problems.append(location_problem)
     problems += licensure_problems(provider, state=state, modality=modality)
     problems.append(str(NO_DIAGNOSIS))
-    minutes = visit_selectors.clinician_minutes(visit=visit, provider=provider)
+    if batched is None:
+        minutes = visit_selectors.clinician_minutes(visit=visit, provider=provider)
+    elif (present := provider or visit.provider) is None or visit.started_at is None:
+        minutes = 0
+    else:
+        minutes = visit_selectors.minutes_present(
+            visit, batched.presences.get(visit.pk, {}).get(present.user_id, ())
+        )
     facts = None
     if profile is not None:
-        since = (visit.started_at or visit.created_at) - NEW_PATIENT_LOOKBACK
-        established = visit_selectors.seen_before(visit=visit, since=since)
+        if batched is not None:
+            established = visit.pk in batched.seen
+            note_signed = visit.pk in batched.signed
+        else:
+            established = visit_selectors.seen_before(visit=visit, since=new_patient_since(visit))
+            note_signed = visit_selectors.note_is_signed(visit)
         facts = VisitFacts(
             date_of_service=day,
             payer=profile,
@@ -306,7 +445,7 @@ def assess_visit(visit: Visit) -> Assessment:
             location=location,
             visit_minutes=minutes,
             patient_status=PatientStatus.ESTABLISHED if established else PatientStatus.NEW,
-            note_signed=visit_selectors.note_is_signed(visit),
+            note_signed=note_signed,
         )
     return Assessment(
         day=day,
@@ -320,6 +459,11 @@ def assess_visit(visit: Visit) -> Assessment:
         problems=problems,
         rules_version=rules_version(profile, day),
     )
+
+
+def new_patient_since(visit: Visit) -> datetime:
+    """The start of the look-back in which an earlier visit makes the patient established."""
+    return (visit.started_at or visit.created_at) - NEW_PATIENT_LOOKBACK
 
 
 def npi_problems(provider: Provider) -> list[str]:
@@ -380,16 +524,38 @@ def location_for(
 
 
 def billing_profile_problems(practice_id: int) -> list[str]:
-    if BillingProfile.objects.filter(practice_id=practice_id).exists():
+    run = _run.get()
+    if run is None:
+        has_profile = BillingProfile.objects.filter(practice_id=practice_id).exists()
+    elif practice_id in run.has_profile:
+        has_profile = run.has_profile[practice_id]
+    else:
+        has_profile = run.has_profile[practice_id] = BillingProfile.objects.filter(
+            practice_id=practice_id
+        ).exists()
+    if has_profile:
         return []
     return [_("The practice's billing profile (group NPI, tax id) is not set up.")]
 
 
 def payer_of(patient: Patient) -> tuple[Payer | None, str]:
-    card = current_insurance_card(patient)
+    run = _run.get()
+    if run is None:
+        card = current_insurance_card(patient)
+    else:
+        run.read_cards([patient.pk])
+        card = run.cards[patient.pk]
     if card is None:
         return None, _("No insurance card on file for the patient.")
-    payer = Payer.objects.filter(practice_id=patient.practice_id, name__iexact=card.payer).first()
+    key = (patient.practice_id, card.payer)
+    if run is not None and key in run.payers:
+        payer = run.payers[key]
+    else:
+        payer = Payer.objects.filter(
+            practice_id=patient.practice_id, name__iexact=card.payer
+        ).first()
+        if run is not None:
+            run.payers[key] = payer
     if payer is None:
         return None, _("The insurer %(name)s is not set up as a payer.") % {"name": card.payer}
     return payer, ""
@@ -431,6 +597,21 @@ def rules_version(profile: PayerProfile | None, day: date) -> str:
 
 
 def fee_for(*, practice_id: int, code: str, on: date) -> Decimal | None:
+    run = _run.get()
+    if run is not None:
+        if practice_id not in run.fees:
+            schedule: dict[str, list[tuple[date, Decimal]]] = {}
+            rows = FeeScheduleEntry.objects.filter(practice_id=practice_id).order_by(
+                "code", "-effective_from"
+            )
+            for code_, effective_from, charge in rows.values_list(
+                "code", "effective_from", "charge"
+            ):
+                schedule.setdefault(code_, []).append((effective_from, charge))
+            run.fees[practice_id] = schedule
+        return next(
+            (charge for since, charge in run.fees[practice_id].get(code, ()) if since <= on), None
+        )
     entry = (
         FeeScheduleEntry.objects.filter(practice_id=practice_id, code=code, effective_from__lte=on)
         .order_by("-effective_from")
@@ -441,21 +622,32 @@ def fee_for(*, practice_id: int, code: str, on: date) -> Decimal | None:
 
 def write_lines(*, encounter: Encounter, suggestion: Suggestion) -> list[str]:
     """Insert the suggested lines with their charges; returns the problems found in them."""
+    lines, problems = priced_lines(
+        practice_id=encounter.practice_id, on=encounter.date_of_service, suggestion=suggestion
+    )
+    for line in lines:
+        line.encounter = encounter
+    ClaimLine.objects.bulk_create(lines)
+    return problems
+
+
+def priced_lines(
+    *, practice_id: int, on: date, suggestion: Suggestion
+) -> tuple[list[ClaimLine], list[str]]:
+    """The suggested lines with their charges from the fee schedule in force `on`, not yet
+    tied to an encounter, and the problems found in them."""
     problems: list[str] = []
     if not suggestion.lines:
         problems.append(str(NOTHING_TO_BILL))
     lines = []
     for position, line in enumerate(suggestion.lines, start=1):
-        fee = fee_for(
-            practice_id=encounter.practice_id, code=line.code, on=encounter.date_of_service
-        )
+        fee = fee_for(practice_id=practice_id, code=line.code, on=on)
         if fee is None:
             problems.append(_("No fee for %(code)s in the fee schedule.") % {"code": line.code})
         elif fee == 0:
             problems.append(_("The charge for %(code)s is zero.") % {"code": line.code})
         lines.append(
             ClaimLine(
-                encounter=encounter,
                 position=position,
                 code=line.code,
                 modifiers=list(line.modifiers),
@@ -467,8 +659,7 @@ def write_lines(*, encounter: Encounter, suggestion: Suggestion) -> list[str]:
                 suggested=True,
             )
         )
-    ClaimLine.objects.bulk_create(lines)
-    return problems
+    return lines, problems
 
 
 def pull_monitoring(*, now: datetime | None = None) -> PullResult:
@@ -481,27 +672,40 @@ def pull_monitoring(*, now: datetime | None = None) -> PullResult:
     their id (never their data) and counted, and the pull goes on with the next patient."""
     now = now or timezone.now()
     built = failed = 0
-    for episode in rpm_selectors.monitoring_episodes():
-        try:
-            built += episode_encounters(episode=episode, now=now)
-        except Exception as error:
-            failed += 1
-            logger.error(
-                "billing pull: monitoring of patient %s failed (%s)",
-                episode.patient.pk,
-                type(error).__name__,
-            )
+    with pull_run() as run:
+        for batch in batches(rpm_selectors.monitoring_episodes()):
+            try:
+                run.read_patients([episode.patient for episode in batch])
+            except Exception as error:  # each patient is then read on their own
+                run.billed = {}
+                logger.error(
+                    "billing pull: reading a batch of patients failed (%s)", type(error).__name__
+                )
+            for episode in batch:
+                try:
+                    built += episode_encounters(episode=episode, now=now)
+                except Exception as error:
+                    failed += 1
+                    logger.error(
+                        "billing pull: monitoring of patient %s failed (%s)",
+                        episode.patient.pk,
+                        type(error).__name__,
+                    )
     return PullResult(built=built, failed=failed)
 
 
 def episode_encounters(*, episode: MonitoringEpisode, now: datetime) -> int:
     start = billing_start()
     today = timezone.localtime(now, episode.patient.practice.zone).date()
-    billed = set(
-        Encounter.objects.filter(
-            practice_id=episode.patient.practice_id, patient=episode.patient
-        ).values_list("source", flat=True)
-    )
+    run = _run.get()
+    if run is not None and episode.patient.pk in run.billed:
+        billed = run.billed[episode.patient.pk]
+    else:
+        billed = set(
+            Encounter.objects.filter(
+                practice_id=episode.patient.practice_id, patient=episode.patient
+            ).values_list("source", flat=True)
+        )
     built = 0
     for period in monitoring.periods_until(start=episode.start, until=today):
         # A period is dated, and takes its rules, by its last day.
@@ -593,7 +797,10 @@ def device_supply_billed(patient: Patient, period: monitoring.MonitoringPeriod) 
 def month_encounter(*, episode: MonitoringEpisode, first: date, source: str) -> Encounter | None:
     patient = episode.patient
     last = monitoring.month_of(first.year, first.month)[1]
-    logs = rpm_selectors.time_logs(patient=patient, first=first, last=last)
+    # Only what the entries need: the notes stay encrypted, unread.
+    logs = rpm_selectors.time_logs(patient=patient, first=first, last=last).only(
+        "day", "minutes", "kind", "clinician_id", "clinician__full_name"
+    )
     entries = [
         monitoring.TimeEntry(
             day=log.day,
@@ -637,8 +844,15 @@ def month_encounter(*, episode: MonitoringEpisode, first: date, source: str) -> 
 
 def ordering_provider(user_ids: Sequence[int]) -> Provider | None:
     """The first of these clinicians who is a provider (has a billing identity)."""
-    providers = {p.user_id: p for p in Provider.objects.filter(user_id__in=user_ids)}
-    return next((providers[pk] for pk in user_ids if pk in providers), None)
+    run = _run.get()
+    if run is None:
+        providers = {p.user_id: p for p in Provider.objects.filter(user_id__in=user_ids)}
+        return next((providers[pk] for pk in user_ids if pk in providers), None)
+    wanted = [pk for pk in user_ids if pk not in run.providers]
+    if wanted:
+        found = {p.user_id: p for p in Provider.objects.filter(user_id__in=wanted)}
+        run.providers.update({pk: found.get(pk) for pk in wanted})
+    return next((run.providers[pk] for pk in user_ids if run.providers[pk] is not None), None)
 
 
 def place_of(profile: PayerProfile | None) -> str:

@@ -192,6 +192,15 @@ def claim_insurances(patients: Iterable[Patient]) -> dict[int, ClaimInsurance]:
     return found
 
 
+def current_insurance_cards(patient_ids: Iterable[int]) -> dict[int, InsuranceCard]:
+    """`current_insurance_card` of many patients at once, by patient id (those with none are
+    left out): for periodic jobs that work through patients in batches."""
+    cards: dict[int, InsuranceCard] = {}
+    for card in InsuranceCard.objects.filter(patient_id__in=set(patient_ids), is_current=True):
+        cards.setdefault(card.patient_id, card)
+    return cards
+
+
 def checklist(patient: Patient) -> Checklist:
     responses = latest_responses(patient)
     signed = latest_signatures(patient)

@@ -1,6 +1,7 @@
 """Reads of visits, scoped to the acting person: a signed-in user, or a patient who opened
 their join link and passed the date-of-birth check (a grant kept in their session)."""
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -206,12 +207,21 @@ def clinician_minutes(*, visit: Visit, provider: Provider | None = None) -> int:
     provider = provider or visit.provider
     if provider is None or visit.started_at is None:
         return 0
+    return minutes_present(
+        visit,
+        Presence.objects.filter(
+            participant__visit=visit, participant__user_id=provider.user_id
+        ).values_list("joined_at", "left_at"),
+    )
+
+
+def minutes_present(visit: Visit, presences: Iterable[tuple[datetime, datetime | None]]) -> int:
+    """Minutes covered by (joined, left) stretches of one person in a started visit, between its
+    start and end (now while it runs), overlaps counted once."""
+    assert visit.started_at is not None
     end = visit.ended_at or timezone.now()
     stretches = sorted(
-        (max(joined, visit.started_at), min(left or end, end))
-        for joined, left in Presence.objects.filter(
-            participant__visit=visit, participant__user_id=provider.user_id
-        ).values_list("joined_at", "left_at")
+        (max(joined, visit.started_at), min(left or end, end)) for joined, left in presences
     )
     seconds = 0.0
     covered_until = visit.started_at
@@ -355,3 +365,78 @@ def provider_unlicensed_at(visit: Visit) -> PatientLocation | None:
     if not location.state or licensed_where_patient_is(provider=visit.provider, location=location):
         return None
     return location
+
+
+# Reads of many ended visits at once, for periodic jobs that work through them in batches
+# (billing's pull): each gives what its one-visit namesake above gives, in one query.
+
+
+def rendering_clinicians(visits: Sequence[Visit]) -> dict[int, Provider | None]:
+    """`rendering_clinician` of each visit, by visit id."""
+    admitted = {visit.admitted_by_id for visit in visits if visit.admitted_by_id is not None}
+    providers = (
+        {p.user_id: p for p in Provider.objects.filter(user_id__in=admitted)} if admitted else {}
+    )
+    return {
+        visit.pk: (
+            providers.get(visit.admitted_by_id) if visit.admitted_by_id is not None else None
+        )
+        or visit.provider
+        for visit in visits
+    }
+
+
+def presences_by_person(visits: Sequence[Visit]) -> dict[tuple[int, int], list]:
+    """Every (joined, left) stretch of the visits' signed-in participants, by (visit id, user
+    id): `minutes_present` of one of them is their `clinician_minutes`."""
+    stretches: dict[tuple[int, int], list] = {}
+    rows = Presence.objects.filter(
+        participant__visit_id__in=[visit.pk for visit in visits],
+        participant__user_id__isnull=False,
+    ).values_list("participant__visit_id", "participant__user_id", "joined_at", "left_at")
+    for visit_id, user_id, joined, left in rows:
+        stretches.setdefault((visit_id, user_id), []).append((joined, left))
+    return stretches
+
+
+def seen_before_among(pairs: Sequence[tuple[Visit, datetime]]) -> set[int]:
+    """The ids of the visits for which `seen_before(visit=, since=)` holds, for (visit, since)
+    pairs."""
+    if not pairs:
+        return set()
+    earliest = min(since for _visit, since in pairs)
+    latest = max(visit.started_at or visit.created_at for visit, _since in pairs)
+    rows = Visit.objects.filter(
+        patient_id__in={visit.patient_id for visit, _since in pairs},
+        state=Visit.State.ENDED,
+        started_at__isnull=False,
+        ended_at__gte=earliest,
+        ended_at__lt=latest,
+    ).values_list("pk", "practice_id", "patient_id", "ended_at", "provider__specialty")
+    earlier_by_patient: dict[int, list] = {}
+    for row in rows:
+        earlier_by_patient.setdefault(row[2], []).append(row)
+    seen = set()
+    for visit, since in pairs:
+        started = visit.started_at or visit.created_at
+        specialty = visit.provider.specialty if visit.provider is not None else None
+        if any(
+            pk != visit.pk
+            and practice_id == visit.practice_id
+            and since <= ended_at < started
+            and (visit.provider is None or earlier_specialty == specialty)
+            for pk, practice_id, _patient, ended_at, earlier_specialty in earlier_by_patient.get(
+                visit.patient_id, ()
+            )
+        ):
+            seen.add(visit.pk)
+    return seen
+
+
+def signed_note_visit_ids(visits: Sequence[Visit]) -> set[int]:
+    """The ids of the visits whose note is signed (`note_is_signed`)."""
+    return set(
+        VisitNote.objects.filter(
+            visit_id__in=[visit.pk for visit in visits], signed_at__isnull=False
+        ).values_list("visit_id", flat=True)
+    )
