@@ -466,6 +466,30 @@ class TestRefused:
         assert Remittance.objects.count() == 0
         assert snapshot(*claims) == before
 
+    @pytest.mark.parametrize(
+        ("old", "new", "named"),
+        [
+            ("BPR*I*165.00*", "BPR*I*1650000000.00*", "BPR02 1650000000.00"),
+            ("*165.00*165.00*0.00*", "*165.00*16500000.00*0.00*", "CLP E"),
+        ],
+    )
+    def test_an_amount_too_large_to_store_is_refused_with_400_and_nothing_written(
+        self, client, world, old, new, named
+    ):
+        # X12 allows 18 digits; the columns hold less. PostgreSQL answered numeric field
+        # overflow (a 500 after the remittance row was begun); SQLite stored it as given.
+        encounter = exported_encounter(world, world.patient, [("99214", [], "165.00")])
+        text = era(paid_in_full(encounter))
+        assert old in text
+        before = snapshot(encounter)
+        sign_in(client, world.front_desk)
+        response = upload(client, text.replace(old, new))
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert "amounts too large to be a payment" in page and named in page
+        assert Remittance.objects.count() == 0
+        assert snapshot(encounter) == before
+
     def test_a_broken_835_is_refused_with_the_validators_words(self, client, world):
         published = (FIXTURES / "pyx12_835_mult_loops.txt").read_text()
         sign_in(client, world.admin)
