@@ -292,24 +292,26 @@ def _match_lines(
     claim: RemittanceClaim, claim_lines: list[ClaimLine]
 ) -> tuple[list[tuple[RemittanceLine, ClaimLine]] | None, dict | None]:
     """Each service line paired with the first claim line, in order, with the same procedure
-    code and modifiers not paired yet; a service line with none makes the claim unmatched."""
+    code and modifiers not paired yet; a service line with none makes the claim unmatched.
+    A line the payer adjudicated under another code (or modifiers) names the submitted one in
+    SVC06, and is matched by that."""
     free = list(claim_lines)
     pairs = []
     for line in claim.lines:
-        modifiers = tuple(modifier for modifier in line.modifiers if modifier)
+        code, given = line.as_submitted
+        modifiers = tuple(modifier for modifier in given if modifier)
         match = next(
             (
                 claim_line
                 for claim_line in free
-                if claim_line.code == line.procedure_code
-                and tuple(claim_line.modifiers) == modifiers
+                if claim_line.code == code and tuple(claim_line.modifiers) == modifiers
             ),
             None,
         )
         if match is None:
             return None, {
                 "reason": LINE_NOT_ON_CLAIM,
-                "detail": ":".join([line.procedure_code, *modifiers]),
+                "detail": ":".join([code, *modifiers]),
             }
         free.remove(match)
         pairs.append((line, match))

@@ -335,6 +335,40 @@ class TestRoundTrip:
         assert (first.paid, second.paid) == (Decimal("48.00"), 0)
         assert second.adjustments[0]["reason"] == "18"
 
+    def test_a_line_paid_under_another_code_is_matched_by_the_code_submitted_in_svc06(self, world):
+        # 005010X221A1 2110 SVC: when the payer adjudicates a different procedure than the
+        # one billed, SVC01 holds the adjudicated one and SVC06 the one submitted.
+        encounter = exported_encounter(
+            world, world.patient, [("99214", ["95"], "165.00"), ("99454", [], "48.00")]
+        )
+        text = era(
+            ClaimPayment(
+                claim_of(encounter),
+                "PCN-6",
+                (
+                    LinePayment(Decimal("100.00"), (Adjustment("CO", "45", Decimal("65.00")),)),
+                    LinePayment(Decimal("48.00")),
+                ),
+            )
+        )
+        billed = "SVC*HC:99214:95*165.00*100.00**1"
+        assert billed in text
+        recoded = text.replace(billed, "SVC*HC:99213:95*165.00*100.00**1*HC:99214:95")
+        assert validate(recoded) == []
+
+        result = remittance_import(practice=world.practice, content=recoded, by=world.admin)
+
+        assert (result.matched, result.unmatched) == (1, 0)
+        encounter.refresh_from_db()
+        assert (encounter.status, encounter.paid_amount) == (
+            Encounter.Status.PAID,
+            Decimal("148.00"),
+        )
+        first, second = encounter.lines.all()
+        assert (first.code, first.paid) == ("99214", Decimal("100.00"))
+        assert first.adjustments == [{"group": "CO", "reason": "45", "amount": "65.00"}]
+        assert second.paid == Decimal("48.00")
+
 
 class TestNothingChanged:
     def test_the_published_pyx12_835_is_all_unmatched_in_a_practice_that_never_sent_it(
