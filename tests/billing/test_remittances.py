@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from billing.models import ClaimBatch, ClaimLine, Encounter, Payer, Remittance
 from billing.remittances import RemittanceImportError, remittance_import
+from billing.views import remittances as remittance_views
 from billing.x12 import (
     Address,
     Adjustment,
@@ -558,6 +559,41 @@ class TestRefused:
 
 
 class TestPages:
+    def test_denials_show_the_newest_lines_up_to_a_bound_and_audit_each_encounter_once(
+        self, client, world, monkeypatch
+    ):
+        # Every line with a contractual adjustment is listed, so the page grew without end
+        # and wrote one audit event per line; now at most DENIALS_SHOWN lines, one event per
+        # encounter.
+        monkeypatch.setattr(remittance_views, "DENIALS_SHOWN", 2)
+        older = exported_encounter(
+            world, world.patient, [("99454", [], "48.00")], day=DAY - dt.timedelta(days=10)
+        )
+        newer = exported_encounter(
+            world, world.other_patient, [("99457", [], "52.00"), ("99458", [], "40.00")]
+        )
+        cut = (Adjustment("CO", "45", Decimal("10.00")),)
+        text = era(
+            ClaimPayment(claim_of(older), "PCN-7", (LinePayment(Decimal("38.00"), cut),)),
+            ClaimPayment(
+                claim_of(newer),
+                "PCN-8",
+                (LinePayment(Decimal("42.00"), cut), LinePayment(Decimal("30.00"), cut)),
+            ),
+        )
+        remittance_import(practice=world.practice, content=text, by=world.admin)
+        sign_in(client, world.front_desk)
+
+        page = client.get(reverse("billing:denials")).content.decode()
+
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S)[1:]
+        assert len(rows) == 2 and all("Other Alpha" in row for row in rows)
+        assert "Showing the newest 2 lines." in page
+        views = AuditEvent.objects.filter(
+            action="view", object_type="billing.Encounter", actor=world.front_desk
+        )
+        assert [event.object_id for event in views] == [str(newer.pk)]
+
     def test_the_list_has_a_labelled_file_input_and_the_past_imports(self, client, world):
         text = (FIXTURES / "pyx12_835_mult_loops.txt").read_text()
         remittance_import(practice=world.practice, content=text, by=world.admin)
