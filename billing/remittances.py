@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -125,7 +126,41 @@ def _payment_in(content: str) -> Payment:
             )
             % {"count": len(payments)}
         )
+    _check_amounts(payments[0])
     return payments[0]
+
+
+def _check_amounts(payment: Payment) -> None:
+    """The amounts we store must fit their columns (X12 allows up to 18 digits): a payment
+    total of Remittance.total_paid's size, claim and line payments of Encounter.paid_amount's
+    and ClaimLine.paid's. A larger one is refused rather than failing in the database."""
+    too_large = []
+    if not _fits(payment.total_paid, Remittance._meta.get_field("total_paid")):
+        too_large.append(f"BPR02 {payment.total_paid}")
+    claim_paid = Encounter._meta.get_field("paid_amount")
+    line_paid = ClaimLine._meta.get_field("paid")
+    for claim in payment.claims:
+        if not _fits(claim.paid, claim_paid):
+            too_large.append(f"CLP {claim.claim_id} {claim.paid}")
+        too_large += [
+            f"SVC {claim.claim_id} {line.procedure_code} {line.paid}"
+            for line in claim.lines
+            if not _fits(line.paid, line_paid)
+        ]
+    if too_large:
+        raise RemittanceImportError(
+            _("The file has amounts too large to be a payment: %(amounts)s.")
+            % {"amounts": ", ".join(too_large)}
+        )
+
+
+def _fits(amount: Decimal, column: Any) -> bool:
+    """Whether `amount`, rounded to cents, fits a DecimalField of the column's size."""
+    limit = Decimal(10) ** (column.max_digits - column.decimal_places)
+    try:
+        return abs(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) < limit
+    except InvalidOperation:  # more digits than the decimal context holds
+        return False
 
 
 def _transaction_sets(content: str) -> list[str]:
@@ -257,24 +292,26 @@ def _match_lines(
     claim: RemittanceClaim, claim_lines: list[ClaimLine]
 ) -> tuple[list[tuple[RemittanceLine, ClaimLine]] | None, dict | None]:
     """Each service line paired with the first claim line, in order, with the same procedure
-    code and modifiers not paired yet; a service line with none makes the claim unmatched."""
+    code and modifiers not paired yet; a service line with none makes the claim unmatched.
+    A line the payer adjudicated under another code (or modifiers) names the submitted one in
+    SVC06, and is matched by that."""
     free = list(claim_lines)
     pairs = []
     for line in claim.lines:
-        modifiers = tuple(modifier for modifier in line.modifiers if modifier)
+        code, given = line.as_submitted
+        modifiers = tuple(modifier for modifier in given if modifier)
         match = next(
             (
                 claim_line
                 for claim_line in free
-                if claim_line.code == line.procedure_code
-                and tuple(claim_line.modifiers) == modifiers
+                if claim_line.code == code and tuple(claim_line.modifiers) == modifiers
             ),
             None,
         )
         if match is None:
             return None, {
                 "reason": LINE_NOT_ON_CLAIM,
-                "detail": ":".join([line.procedure_code, *modifiers]),
+                "detail": ":".join([code, *modifiers]),
             }
         free.remove(match)
         pairs.append((line, match))

@@ -78,11 +78,12 @@ def access_remittance(*, user: User, remittance_id: int) -> Remittance:
 # Remittances: the lines the payer denied or cut, to work ---------------------------------
 
 
-def lines_to_work_for(*, user: User) -> list[ClaimLine]:
+def lines_to_work_for(*, user: User, limit: int | None = None) -> list[ClaimLine]:
     """Lines an imported 835 denied or adjusted for reasons other than the patient's share,
-    newest service first, for those who work remittances. An adjustment that only moves the
-    amount to the patient (group PR: deductible, coinsurance, co-payment) is billed to the
-    patient, not worked with the payer, so a line with only those is left out."""
+    newest service first, for those who work remittances; at most `limit` of them. An
+    adjustment that only moves the amount to the patient (group PR: deductible, coinsurance,
+    co-payment) is billed to the patient, not worked with the payer, so a line with only
+    those is left out."""
     if user.practice_id is None or user.role not in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
         return []
     lines = (
@@ -95,7 +96,13 @@ def lines_to_work_for(*, user: User) -> list[ClaimLine]:
         .select_related("encounter__patient", "encounter__remittance", "encounter__payer")
         .order_by("-encounter__date_of_service", "encounter_id", "position")
     )
-    return [line for line in lines if _to_work(line)]
+    found: list[ClaimLine] = []
+    for line in lines.iterator(chunk_size=500):
+        if _to_work(line):
+            found.append(line)
+            if limit is not None and len(found) >= limit:
+                break
+    return found
 
 
 def _to_work(line: ClaimLine) -> bool:

@@ -44,6 +44,7 @@ from reportlab.platypus import (
 )
 
 from billing.models import BillingProfile, Encounter
+from billing.remittances import PATIENT_RESPONSIBILITY
 from intake.models import InsuranceCard
 from intake.selectors import insurance_card_on
 
@@ -121,6 +122,9 @@ class Superbill:
     signed_by: str
     signed_at: datetime  # aware, in the practice's zone
     issued_on: date
+    # What the payer's remittance took off the charges that the patient does not owe:
+    # adjustments of every group but PR (contractual write-offs, denials the practice bears).
+    adjusted: Decimal = Decimal(0)
 
     @property
     def total_charge(self) -> Decimal:
@@ -128,7 +132,7 @@ class Superbill:
 
     @property
     def balance(self) -> Decimal:
-        return self.total_charge - (self.paid or Decimal(0))
+        return self.total_charge - (self.paid or Decimal(0)) - self.adjusted
 
     @property
     def places_of_service(self) -> tuple[str, ...]:
@@ -188,9 +192,25 @@ def superbill_for(encounter: Encounter) -> Superbill:
             for line in encounter.lines.all()
         ),
         paid=encounter.paid_amount,
+        adjusted=_adjusted(encounter) if encounter.paid_amount is not None else Decimal(0),
         signed_by=_signer_name(signer),
         signed_at=timezone.localtime(encounter.signed_at, zone),
         issued_on=timezone.localdate(timezone=zone),
+    )
+
+
+def _adjusted(encounter: Encounter) -> Decimal:
+    """The remittance's line adjustments that are not the patient's responsibility (group
+    PR: deductible, coinsurance, co-payment): with the paid amount, what the patient does not
+    owe of the charges."""
+    return sum(
+        (
+            Decimal(adjustment["amount"])
+            for line in encounter.lines.all()
+            for adjustment in line.adjustments
+            if adjustment["group"] != PATIENT_RESPONSIBILITY
+        ),
+        Decimal(0),
     )
 
 
@@ -550,6 +570,13 @@ def superbill_pdf(bill: Superbill) -> bytes:
     if bill.paid is not None:
         totals.append(
             [_p("Paid by insurance", styles["right"]), _p(_money(bill.paid), styles["right"])]
+        )
+    if bill.adjusted:
+        totals.append(
+            [
+                _p("Adjusted by insurance (not owed by the patient)", styles["right"]),
+                _p(_money(-bill.adjusted), styles["right"]),
+            ]
         )
     bold_right = ParagraphStyle("bold_right", styles["right"], fontName=BOLD)
     totals.append([_p("Balance", bold_right), _p(_money(bill.balance), bold_right)])

@@ -67,7 +67,7 @@ class ProviderMonth:
 def provider_month_totals(*, user: User, year: int) -> list[ProviderMonth]:
     """Encounters of `year` (by date of service) per rendering provider and month: how many in
     each status, the charges billed (the sum of their lines) and what payers paid. Ordered by
-    provider name, then month. Three queries, whatever the number of rows."""
+    provider name (then id), then month. Three queries, whatever the number of rows."""
     encounters = encounters_for(user=user).filter(date_of_service__year=year)
     # order_by(): the default ordering would otherwise join the GROUP BY.
     counts = (
@@ -112,7 +112,11 @@ def provider_month_totals(*, user: User, year: int) -> list[ProviderMonth]:
         key = (row["encounter__rendering_provider"], _as_date(row["month"]))
         if key in rows:
             rows[key].charges += row["charge"] or Decimal(0)
-    return sorted(rows.values(), key=lambda r: (r.provider_name.lower(), r.month))
+    # The provider's id after the name: two providers may share a display name, and
+    # by_provider groups consecutive rows of one provider.
+    return sorted(
+        rows.values(), key=lambda r: (r.provider_name.lower(), r.provider_id or 0, r.month)
+    )
 
 
 @dataclass

@@ -27,6 +27,9 @@ from telehealth.audit.phi import note_phi_access, phi_view
 
 billing_office = role_required(Role.FRONT_DESK, Role.PRACTICE_ADMIN)
 MAX_FILE_BYTES = 5 * 1024 * 1024  # an 835 of a few thousand claims is well under this
+# The denials page shows the newest lines to work, not every line ever cut: a practice's
+# lines with a contractual adjustment grow by thousands a month.
+DENIALS_SHOWN = 200
 
 
 class RemittanceUploadForm(forms.Form):
@@ -127,9 +130,12 @@ def remittance_detail(request, remittance_id: int):
 @billing_office
 @phi_view
 def denials(request):
-    lines = selectors.lines_to_work_for(user=request.user)
-    for line in lines:
-        note_phi_access(request, line.encounter)
+    lines = selectors.lines_to_work_for(user=request.user, limit=DENIALS_SHOWN + 1)
+    more = len(lines) > DENIALS_SHOWN
+    lines = lines[:DENIALS_SHOWN]
+    # One read per encounter shown, however many of its lines are listed.
+    for encounter in {line.encounter_id: line.encounter for line in lines}.values():
+        note_phi_access(request, encounter)
     rows = [
         {
             **_line_result(line),
@@ -138,7 +144,9 @@ def denials(request):
         }
         for line in lines
     ]
-    return render(request, "billing/denials.html", {"rows": rows})
+    return render(
+        request, "billing/denials.html", {"rows": rows, "more": more, "shown": DENIALS_SHOWN}
+    )
 
 
 def _encounter_url(encounter_id: int | None) -> str:

@@ -8,7 +8,8 @@ loops we use are read in order:
 - 2100 claim payment (CLP: our CLM01 claim id, status, charged, paid, patient
   responsibility, the payer's claim control number), with claim-level CAS adjustments and
   MOA remarks.
-- 2110 service payment (SVC: procedure and modifiers, charged, paid, units), its date (DTM),
+- 2110 service payment (SVC: procedure and modifiers, charged, paid, units, and in SVC06 the
+  procedure as submitted when the payer adjudicated another), its date (DTM),
   adjustments (CAS: group, CARC, amount) and remarks (LQ*HE: RARC).
 
 Provider-level adjustments (PLB) are not carried: they concern the payee's account, not a
@@ -60,10 +61,21 @@ class RemittanceLine:
     service_date: dt.date | None = None
     adjustments: tuple[Adjustment, ...] = ()
     remarks: tuple[str, ...] = ()
+    # SVC06: the procedure and modifiers as the claim sent them, given only when the payer
+    # adjudicated the line under another code or modifiers (SVC01 then holds the payer's).
+    submitted_procedure_code: str = ""
+    submitted_modifiers: tuple[str, ...] = ()
 
     @property
     def remark_descriptions(self) -> tuple[str, ...]:
         return tuple(rarc_description(code) for code in self.remarks)
+
+    @property
+    def as_submitted(self) -> tuple[str, tuple[str, ...]]:
+        """The procedure code and modifiers of the claim line this answers."""
+        if self.submitted_procedure_code:
+            return self.submitted_procedure_code, self.submitted_modifiers
+        return self.procedure_code, self.modifiers
 
     @property
     def is_denied(self) -> bool:
@@ -224,10 +236,14 @@ def _close_line(reading: _Reading) -> None:
     fields = draft.fields
     # SVC01: qualifier (HC), procedure code, then up to four modifiers.
     procedure = fields[1].split(reading.component)
+    # SVC06, when present: the procedure as submitted, in the same composite form.
+    submitted = _at(fields, 6).split(reading.component)
     reading.claim.lines.append(
         RemittanceLine(
             procedure_code=_at(procedure, 1),
             modifiers=tuple(procedure[2:6]),
+            submitted_procedure_code=_at(submitted, 1),
+            submitted_modifiers=tuple(submitted[2:6]),
             charged=Decimal(fields[2]),
             paid=Decimal(fields[3]),
             units=Decimal(_at(fields, 5) or "1"),

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from billing.models import ClaimBatch, ClaimLine, Encounter, Payer, Remittance
 from billing.remittances import RemittanceImportError, remittance_import
+from billing.views import remittances as remittance_views
 from billing.x12 import (
     Address,
     Adjustment,
@@ -335,6 +336,40 @@ class TestRoundTrip:
         assert (first.paid, second.paid) == (Decimal("48.00"), 0)
         assert second.adjustments[0]["reason"] == "18"
 
+    def test_a_line_paid_under_another_code_is_matched_by_the_code_submitted_in_svc06(self, world):
+        # 005010X221A1 2110 SVC: when the payer adjudicates a different procedure than the
+        # one billed, SVC01 holds the adjudicated one and SVC06 the one submitted.
+        encounter = exported_encounter(
+            world, world.patient, [("99214", ["95"], "165.00"), ("99454", [], "48.00")]
+        )
+        text = era(
+            ClaimPayment(
+                claim_of(encounter),
+                "PCN-6",
+                (
+                    LinePayment(Decimal("100.00"), (Adjustment("CO", "45", Decimal("65.00")),)),
+                    LinePayment(Decimal("48.00")),
+                ),
+            )
+        )
+        billed = "SVC*HC:99214:95*165.00*100.00**1"
+        assert billed in text
+        recoded = text.replace(billed, "SVC*HC:99213:95*165.00*100.00**1*HC:99214:95")
+        assert validate(recoded) == []
+
+        result = remittance_import(practice=world.practice, content=recoded, by=world.admin)
+
+        assert (result.matched, result.unmatched) == (1, 0)
+        encounter.refresh_from_db()
+        assert (encounter.status, encounter.paid_amount) == (
+            Encounter.Status.PAID,
+            Decimal("148.00"),
+        )
+        first, second = encounter.lines.all()
+        assert (first.code, first.paid) == ("99214", Decimal("100.00"))
+        assert first.adjustments == [{"group": "CO", "reason": "45", "amount": "65.00"}]
+        assert second.paid == Decimal("48.00")
+
 
 class TestNothingChanged:
     def test_the_published_pyx12_835_is_all_unmatched_in_a_practice_that_never_sent_it(
@@ -466,6 +501,30 @@ class TestRefused:
         assert Remittance.objects.count() == 0
         assert snapshot(*claims) == before
 
+    @pytest.mark.parametrize(
+        ("old", "new", "named"),
+        [
+            ("BPR*I*165.00*", "BPR*I*1650000000.00*", "BPR02 1650000000.00"),
+            ("*165.00*165.00*0.00*", "*165.00*16500000.00*0.00*", "CLP E"),
+        ],
+    )
+    def test_an_amount_too_large_to_store_is_refused_with_400_and_nothing_written(
+        self, client, world, old, new, named
+    ):
+        # X12 allows 18 digits; the columns hold less. PostgreSQL answered numeric field
+        # overflow (a 500 after the remittance row was begun); SQLite stored it as given.
+        encounter = exported_encounter(world, world.patient, [("99214", [], "165.00")])
+        text = era(paid_in_full(encounter))
+        assert old in text
+        before = snapshot(encounter)
+        sign_in(client, world.front_desk)
+        response = upload(client, text.replace(old, new))
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert "amounts too large to be a payment" in page and named in page
+        assert Remittance.objects.count() == 0
+        assert snapshot(encounter) == before
+
     def test_a_broken_835_is_refused_with_the_validators_words(self, client, world):
         published = (FIXTURES / "pyx12_835_mult_loops.txt").read_text()
         sign_in(client, world.admin)
@@ -500,6 +559,41 @@ class TestRefused:
 
 
 class TestPages:
+    def test_denials_show_the_newest_lines_up_to_a_bound_and_audit_each_encounter_once(
+        self, client, world, monkeypatch
+    ):
+        # Every line with a contractual adjustment is listed, so the page grew without end
+        # and wrote one audit event per line; now at most DENIALS_SHOWN lines, one event per
+        # encounter.
+        monkeypatch.setattr(remittance_views, "DENIALS_SHOWN", 2)
+        older = exported_encounter(
+            world, world.patient, [("99454", [], "48.00")], day=DAY - dt.timedelta(days=10)
+        )
+        newer = exported_encounter(
+            world, world.other_patient, [("99457", [], "52.00"), ("99458", [], "40.00")]
+        )
+        cut = (Adjustment("CO", "45", Decimal("10.00")),)
+        text = era(
+            ClaimPayment(claim_of(older), "PCN-7", (LinePayment(Decimal("38.00"), cut),)),
+            ClaimPayment(
+                claim_of(newer),
+                "PCN-8",
+                (LinePayment(Decimal("42.00"), cut), LinePayment(Decimal("30.00"), cut)),
+            ),
+        )
+        remittance_import(practice=world.practice, content=text, by=world.admin)
+        sign_in(client, world.front_desk)
+
+        page = client.get(reverse("billing:denials")).content.decode()
+
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S)[1:]
+        assert len(rows) == 2 and all("Other Alpha" in row for row in rows)
+        assert "Showing the newest 2 lines." in page
+        views = AuditEvent.objects.filter(
+            action="view", object_type="billing.Encounter", actor=world.front_desk
+        )
+        assert [event.object_id for event in views] == [str(newer.pk)]
+
     def test_the_list_has_a_labelled_file_input_and_the_past_imports(self, client, world):
         text = (FIXTURES / "pyx12_835_mult_loops.txt").read_text()
         remittance_import(practice=world.practice, content=text, by=world.admin)

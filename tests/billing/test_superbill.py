@@ -154,6 +154,28 @@ class TestTheDocument:
         assert "Paid by insurance $100.00" in text
         assert "Balance $36.50" in text
 
+    def test_the_balance_is_the_patients_share_not_what_the_payer_wrote_off(self, client, world):
+        # 99213 $120.00: paid 90.00, CO-45 20.00 written off, PR-2 10.00 coinsurance;
+        # G2211 $16.50: paid 10.00, CO-45 6.50. The patient owes the PR 10.00, not
+        # 136.50 - 100.00 = 36.50.
+        encounter = superbill_of(world, status=Encounter.Status.PAID, paid_amount=Decimal("100.00"))
+        visit_line, add_on = encounter.lines.all()
+        visit_line.paid = Decimal("90.00")
+        visit_line.adjustments = [
+            {"group": "CO", "reason": "45", "amount": "20.00"},
+            {"group": "PR", "reason": "2", "amount": "10.00"},
+        ]
+        visit_line.save()
+        add_on.paid = Decimal("10.00")
+        add_on.adjustments = [{"group": "CO", "reason": "45", "amount": "6.50"}]
+        add_on.save()
+
+        text = pdf_text(get_superbill(client, world.patient.user, encounter).content)
+
+        assert "Paid by insurance $100.00" in text
+        assert "Adjusted by insurance (not owed by the patient) -$26.50" in text
+        assert "Balance $10.00" in text
+
     def test_the_signature_names_the_signer_and_the_time_in_the_practices_zone(self, client, world):
         encounter = superbill_of(world, signed_at=datetime(2026, 3, 2, 15, 30, tzinfo=UTC))
 

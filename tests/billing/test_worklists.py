@@ -160,6 +160,27 @@ def test_totals_per_provider_and_month_on_the_table_of_cases(
 
 
 @pytest.mark.django_db
+def test_two_providers_of_the_same_name_each_get_one_table_with_their_own_year(totals_world):
+    # Sorted by name then month, the rows of two "Dr Alpha"s interleaved (Alpha 1 in March,
+    # Alpha 2 in March, Alpha 1 in April) and were grouped into fragments with partial sums.
+    Provider.objects.filter(display_name="Dr Second").update(display_name="Dr Alpha")
+
+    groups = worklists.by_provider(
+        worklists.provider_month_totals(user=totals_world.admin, year=2026)
+    )
+
+    assert [(group.provider_name, group.npi) for group in groups] == [
+        ("Dr Alpha", totals_world.clinician.provider.npi),
+        ("Dr Alpha", "1245319599"),
+    ]
+    first, second = groups
+    assert [row.month.month for row in first.months] == [3, 4]
+    assert (first.total.count, first.total.charges) == (5, Decimal("510.00"))
+    assert [row.month.month for row in second.months] == [3, 12]
+    assert (second.total.count, second.total.charges) == (2, Decimal("275.00"))
+
+
+@pytest.mark.django_db
 def test_a_clinician_totals_only_their_own_encounters(totals_world):
     rows = worklists.provider_month_totals(user=totals_world.clinician, year=2026)
     assert {name for name, _month in as_table(rows)} == {"Dr Alpha"}
