@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -150,13 +150,10 @@ def denials(request):
 
 
 def _encounter_url(encounter_id: int | None) -> str:
-    """The encounter's page, once billing has one; until then no link is shown."""
+    """The encounter's review page; none for a claim that matched no encounter."""
     if encounter_id is None:
         return ""
-    try:
-        return reverse("billing:encounter", kwargs={"encounter_id": encounter_id})
-    except NoReverseMatch:
-        return ""
+    return reverse("billing:encounter", kwargs={"encounter_id": encounter_id})
 
 
 def _line_result(line: ClaimLine) -> dict:
