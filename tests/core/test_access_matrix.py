@@ -377,15 +377,26 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
 def make_encounter(patient):
     """A signed visit encounter of the patient with one line, rendered by the practice's first
     provider (world.clinician in practice A)."""
-    from datetime import date
+    from datetime import date, timedelta
 
+    from django.db.models import F
     from django.utils import timezone
 
     from billing.models import ClaimLine, Encounter
-
-    appointment = make_appointment(patient)
+    from scheduling.models import Appointment
     from visits import services as visit_services
 
+    appointment = make_appointment(patient)
+    # Each encounter's visit an hour after the last: a page walk asks for several encounters,
+    # and PostgreSQL refuses a provider's overlapping appointments.
+    shift = timedelta(hours=Appointment.objects.filter(provider=appointment.provider).count())
+    Appointment.objects.filter(pk=appointment.pk).update(
+        start=F("start") + shift,
+        end=F("end") + shift,
+        blocked_start=F("blocked_start") + shift,
+        blocked_end=F("blocked_end") + shift,
+    )
+    appointment.refresh_from_db()
     visit = visit_services.visit_for_appointment(appointment)
     encounter = Encounter.objects.create(
         practice=patient.practice,
