@@ -489,6 +489,42 @@ class TestReviewPage:
 
 
 @pytest.mark.django_db
+class TestMalformedPosts:
+    """Values that str.isdigit() accepts but int() does not ("²") are refused with 400, not a
+    server error, and nothing is written."""
+
+    def test_superscript_units(self, client, world, encounter):
+        review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
+        sign_in(client, world.clinician)
+        line = fresh(encounter).lines.get()
+        data = {
+            "line": ["1"],
+            "1-code": line.code,
+            "1-modifiers": " ".join(line.modifiers),
+            "1-place_of_service": line.place_of_service,
+            "1-units": "²",
+            "1-pointers": "1",
+        }
+        response = post(client, encounter, "lines", data)
+        assert response.status_code == 400
+        assert "Units are a whole number" in response.content.decode()
+        assert fresh(encounter).lines.get().units == 1
+
+    def test_superscript_diagnosis_to_remove(self, client, world, encounter):
+        review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
+        sign_in(client, world.clinician)
+        response = post(client, encounter, "diagnoses", {"code": ["E11.9"], "remove": "¹"})
+        assert response.status_code in (302, 400)
+        assert list(encounter.diagnoses.values_list("code", flat=True)) == ["E11.9"]
+
+    def test_superscript_provider_filter(self, client, world, encounter):
+        sign_in(client, world.admin)
+        response = client.get(reverse("billing:worklist"), {"provider": "²"})
+        assert response.status_code == 400
+        assert "Choose a provider from the list." in response.content.decode()
+
+
+@pytest.mark.django_db
 class TestWorklist:
     def make(self, encounter, n, **fields):
         """Copies of the encounter with other sources and statuses."""
