@@ -10,8 +10,8 @@ What a claim is built from:
 - patient (2000C/2010CA): only when the patient is not the policy holder;
 - claim (2300) and lines (2400): the encounter's diagnoses and claim lines.
 
-Locking. The export locks the practice's BillingProfile row first and only then reads the
-encounters it was asked to send: two exports of the same practice run one after the other,
+Locking. The export locks the practice's BillingProfile row first and only then reads (and
+locks) the encounters it was asked to send: two exports of the same practice run one after the other,
 so they never take the same control number, and the second finds the encounters the first
 exported already carrying their batch and refuses them instead of sending them again.
 """
@@ -383,8 +383,15 @@ def claim_batch_export(
             raise ClaimExportError(
                 [_("The practice's billing profile (group NPI, tax id) is not set up.")]
             )
-        # Read after the profile lock: an export that committed meanwhile is seen whole.
-        chosen = list(unexported_encounters(practice=practice).filter(pk__in=set(encounter_ids)))
+        # Read after the profile lock: an export that committed meanwhile is seen whole. The
+        # encounters sent are locked too, so an amendment after signing (review locks the
+        # same row) either commits before they are read, and the claim carries it, or waits
+        # and then finds the claim gone out.
+        chosen = list(
+            unexported_encounters(practice=practice)
+            .filter(pk__in=set(encounter_ids))
+            .select_for_update(of=("self",))
+        )
         candidates = assess_all(chosen, profile=profile)
         found = {encounter.pk for encounter in chosen}
         gone = [

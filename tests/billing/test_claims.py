@@ -580,3 +580,83 @@ class TestPages:
             assert client.get(url).status_code == 403
         sign_in(client, world.outside_clinician)
         assert client.get(reverse("billing:claims")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_amendment_during_an_export_never_changes_a_claim_already_built(
+    require_postgres, ready_world, monkeypatch
+):
+    """The export has built the claim from the encounter's lines when an amendment after
+    signing arrives. Without the export locking the encounters it sends, the amendment
+    commits, the export then marks the encounter exported, and the batch carries lines the
+    encounter no longer has. With the lock the amendment waits, then finds the claim gone."""
+    from billing import review
+
+    from billing import services
+    from billing.models import Payer
+
+    world = ready_world
+    encounter = signed_encounter(world, world.patient)
+    encounter.payer = Payer.objects.get(practice=world.practice, name="Acme Health")
+    encounter.save(update_fields=["payer"])
+    assert services.encounter_problems(encounter) == []
+    read, amended = threading.Event(), threading.Event()
+    real_assess_all = claims.assess_all
+
+    def assess_all_then_pause(*args, **kwargs):
+        candidates = real_assess_all(*args, **kwargs)
+        read.set()
+        amended.wait(timeout=3)
+        return candidates
+
+    monkeypatch.setattr(claims, "assess_all", assess_all_then_pause)
+    outcomes: dict[str, object] = {}
+
+    def export_run() -> None:
+        try:
+            outcomes["export"] = export(world, encounter)
+        except Exception as exc:
+            outcomes["export"] = f"error: {exc!r}"
+        finally:
+            connection.close()
+
+    def amend_run() -> None:
+        try:
+            read.wait(timeout=10)
+            line = encounter.lines.get()
+            review.lines_set(
+                encounter=encounter,
+                by=world.clinician,
+                reason="Two units were given",
+                lines=[
+                    review.LineInput(
+                        code=line.code,
+                        modifiers=tuple(line.modifiers),
+                        place_of_service=line.place_of_service,
+                        units=2,
+                        diagnosis_pointers=tuple(line.diagnosis_pointers),
+                    )
+                ],
+            )
+            outcomes["amend"] = "done"
+        except review.ReviewError as error:
+            outcomes["amend"] = error.message
+        except Exception as exc:
+            outcomes["amend"] = f"error: {exc!r}"
+        finally:
+            amended.set()
+            connection.close()
+
+    threads = [threading.Thread(target=export_run), threading.Thread(target=amend_run)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not isinstance(outcomes["export"], str), outcomes
+    batch = ClaimBatch.objects.get()
+    units = [sv1[4] for sv1 in segments(batch.content, "SV1")]
+    current = Encounter.objects.get(pk=encounter.pk)
+    assert current.status == Encounter.Status.EXPORTED
+    assert [line.units for line in current.lines.all()] == [int(u) for u in units], outcomes
+    assert "already gone out" in str(outcomes["amend"]), outcomes
