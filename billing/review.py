@@ -276,15 +276,32 @@ def basis_set(
         return _finish(encounter, by=by, reason=reason, changes=changes, what="coding basis")
 
 
-def sign(*, encounter: Encounter, by: User, acknowledged: Collection[str] = ()) -> Encounter:
+def version(encounter: Encounter) -> str:
+    """The encounter as last changed, for a form to say which one its user saw."""
+    return encounter.updated_at.isoformat()
+
+
+def sign(
+    *,
+    encounter: Encounter,
+    by: User,
+    acknowledged: Collection[str] = (),
+    seen: str | None = None,
+) -> Encounter:
     """Sign the encounter as its rendering clinician. Refused while anything keeps it from
-    being ready, and until every review note was acknowledged by its words."""
+    being ready, and until every review note was acknowledged by its words. `seen` is the
+    `version` the clinician had in front of them: when someone changed the encounter since,
+    the signature is refused, so it never covers coding the clinician did not see."""
     with transaction.atomic():
         encounter = _locked(encounter)
         if not may_sign(user=by, encounter=encounter):
             raise PermissionDenied(_("Only the clinician who rendered the service signs it."))
         if encounter.status in (Encounter.Status.SIGNED, *SENT_STATES):
             raise ReviewError(_("This encounter is already signed."))
+        if seen is not None and seen != version(encounter):
+            raise ReviewError(
+                _("The encounter changed since you opened it: check it again, then sign.")
+            )
         problems = services.encounter_problems(encounter)
         if problems:
             raise ReviewError(

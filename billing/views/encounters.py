@@ -165,7 +165,12 @@ def sign(request, encounter_id: int) -> HttpResponse:
     return _apply(
         request,
         item,
-        lambda: review.sign(encounter=item, by=request.user, acknowledged=acknowledged),
+        lambda: review.sign(
+            encounter=item,
+            by=request.user,
+            acknowledged=acknowledged,
+            seen=request.POST.get("seen", ""),
+        ),
         _("Encounter signed."),
     )
 
@@ -246,6 +251,7 @@ def _review_context(request, item: Encounter, query: str) -> dict:
         and item.status
         in (Encounter.Status.DRAFT, Encounter.Status.NEEDS_REVIEW, Encounter.Status.READY),
         "sent": review.is_sent(item),
+        "version": review.version(item),
         "may_read_note": user.role == Role.CLINICIAN and item.visit_id is not None,
         "query": query,
         "results": diagnoses.search(query) if query and editable else (),

@@ -2,6 +2,7 @@
 charges from the fee schedule, time or decision making, signing by the rendering clinician
 only, amendments after signing, the worklist and the review page."""
 
+import re
 import threading
 from datetime import date
 from decimal import Decimal
@@ -453,7 +454,32 @@ class TestReviewPage:
         assert f"I have reviewed: {UNSIGNED_NOTE}" in html
         assert post(client, encounter, "sign", {}).status_code == 400
         assert fresh(encounter).signed_at is None
-        response = post(client, encounter, "sign", {"acknowledged": UNSIGNED_NOTE})
+        data = {"acknowledged": UNSIGNED_NOTE, "seen": review.version(fresh(encounter))}
+        response = post(client, encounter, "sign", data)
+        assert response.status_code == 302
+        assert fresh(encounter).status == Encounter.Status.SIGNED
+
+    def test_a_signature_covers_only_what_the_clinician_saw(self, client, world, encounter):
+        """An admin changes the lines while the clinician has the page open: the signature
+        posted from that page is refused, and the clinician signs once they saw the change."""
+        review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
+        sign_in(client, world.clinician)
+        html = page(client, encounter).content.decode()
+        seen = re.search(r'name="seen" value="([^"]+)"', html)
+        assert seen is not None, "the sign form names the version the clinician saw"
+        line = fresh(encounter).lines.get()
+        review.lines_set(
+            encounter=encounter, by=world.admin, lines=[line_input(line, code="99205")]
+        )
+        data = {"acknowledged": UNSIGNED_NOTE, "seen": seen[1]}
+        response = post(client, encounter, "sign", data)
+        assert response.status_code == 400
+        assert "changed since you opened it" in response.content.decode()
+        assert fresh(encounter).signed_at is None
+
+        html = page(client, encounter).content.decode()
+        seen = re.search(r'name="seen" value="([^"]+)"', html)
+        response = post(client, encounter, "sign", {"acknowledged": UNSIGNED_NOTE, "seen": seen[1]})
         assert response.status_code == 302
         assert fresh(encounter).status == Encounter.Status.SIGNED
 
