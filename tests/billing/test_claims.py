@@ -287,6 +287,29 @@ class TestExport:
         assert candidate.encounter == encounter
         assert "E11 (Type 2 diabetes mellitus) is a category" in candidate.reasons[0]
 
+    def test_the_claim_carries_the_card_the_patient_had_on_the_date_of_service(
+        self, ready_world
+    ):
+        """The patient changed insurer after the visit: the claim goes to the payer of the
+        date of service with that card's member id, never the new card's (which the superbill
+        leaves out too)."""
+        world = ready_world
+        encounter = signed_encounter(world, world.patient)
+        InsuranceCard.objects.filter(patient=world.patient).update(
+            created_at=timezone.make_aware(timezone.datetime(2026, 10, 1)), is_current=False
+        )
+        card(world.patient, payer="Beta Health", member_id="B999", group_number="")
+
+        result = export(world, encounter)
+
+        assert result.batch is not None, result.refused
+        text = result.batch.content
+        assert_valid(text)
+        [subscriber] = [s for s in segments(text, "NM1") if s[1] == "IL"]
+        assert subscriber[9] == "M123456"
+        [payer] = [s for s in segments(text, "NM1") if s[1] == "PR"]
+        assert payer[3] == "Acme Health"
+
     def test_missing_policy_holder_details_are_a_reason(self, ready_world):
         world = ready_world
         world.patient.insurance_cards.update(relationship=InsuranceCard.Relationship.SPOUSE)
