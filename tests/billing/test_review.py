@@ -147,6 +147,31 @@ class TestLines:
         assert (after.reason, after.suggested) == (line.reason, True)
         assert audit_details(encounter) == ["diagnoses changed: needs_review"]
 
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"code": "9\u0669213"},  # an Arabic-Indic nine
+            {"code": "99213\n"},
+            {"place_of_service": "\u0661\u0660"},
+            {"place_of_service": "10\n"},
+            {"modifiers": ("9\u0665",)},
+        ],
+    )
+    def test_codes_are_ascii_with_nothing_after_them(self, world, encounter, change):
+        """What X12 cannot carry is refused at review, not found at export."""
+        line = fresh(encounter).lines.get()
+        with pytest.raises(review.ReviewError):
+            review.lines_set(
+                encounter=encounter, by=world.clinician, lines=[line_input(line, **change)]
+            )
+        assert fresh(encounter).lines.get().code == line.code
+
+    def test_a_claim_carries_at_most_fifty_lines(self, world, encounter):
+        line = line_input(fresh(encounter).lines.get())
+        with pytest.raises(review.ReviewError, match="at most 50 lines"):
+            review.lines_set(encounter=encounter, by=world.clinician, lines=[line] * 51)
+        assert fresh(encounter).lines.count() == 1
+
     def test_an_edited_line_is_charged_from_the_fee_schedule_and_says_who(self, world, encounter):
         review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
         line = fresh(encounter).lines.get()
