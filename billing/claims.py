@@ -12,9 +12,10 @@ What a claim is built from:
 - claim (2300) and lines (2400): the encounter's diagnoses and claim lines.
 
 Locking. The export locks the practice's BillingProfile row first and only then reads (and
-locks) the encounters it was asked to send: two exports of the same practice run one after the other,
-so they never take the same control number, and the second finds the encounters the first
-exported already carrying their batch and refuses them instead of sending them again.
+locks) the encounters it was asked to send: two exports of the same practice run one after
+the other, so they never take the same control number, and the second finds the encounters
+the first exported already carrying their batch and refuses them instead of sending them
+again.
 """
 
 from __future__ import annotations

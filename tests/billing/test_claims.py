@@ -4,7 +4,7 @@ inside the test; encounters that cannot go are refused with their reasons while 
 control numbers increase and are never shared, also when two exports run at once."""
 
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -287,16 +287,14 @@ class TestExport:
         assert candidate.encounter == encounter
         assert "E11 (Type 2 diabetes mellitus) is a category" in candidate.reasons[0]
 
-    def test_the_claim_carries_the_card_the_patient_had_on_the_date_of_service(
-        self, ready_world
-    ):
+    def test_the_claim_carries_the_card_the_patient_had_on_the_date_of_service(self, ready_world):
         """The patient changed insurer after the visit: the claim goes to the payer of the
         date of service with that card's member id, never the new card's (which the superbill
         leaves out too)."""
         world = ready_world
         encounter = signed_encounter(world, world.patient)
         InsuranceCard.objects.filter(patient=world.patient).update(
-            created_at=timezone.make_aware(timezone.datetime(2026, 10, 1)), is_current=False
+            created_at=timezone.make_aware(datetime(2026, 10, 1)), is_current=False
         )
         card(world.patient, payer="Beta Health", member_id="B999", group_number="")
 
@@ -613,9 +611,7 @@ def test_an_amendment_during_an_export_never_changes_a_claim_already_built(
     signing arrives. Without the export locking the encounters it sends, the amendment
     commits, the export then marks the encounter exported, and the batch carries lines the
     encounter no longer has. With the lock the amendment waits, then finds the claim gone."""
-    from billing import review
-
-    from billing import services
+    from billing import review, services
     from billing.models import Payer
 
     world = ready_world

@@ -123,8 +123,10 @@ def test_a_pull_that_fails_inside_a_transaction_raises_its_own_error(require_pos
     transaction's rollback undoes the setting anyway), not "current transaction is aborted"."""
     from django.db import DataError
 
-    with pytest.raises(DataError, match="division by zero"):
-        with services.pull_run():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1/0")
+    with (
+        pytest.raises(DataError, match="division by zero"),
+        services.pull_run(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT 1/0")
     assert services._run.get() is None

@@ -504,6 +504,7 @@ class TestReviewPage:
 
         html = page(client, encounter).content.decode()
         seen = re.search(r'name="seen" value="([^"]+)"', html)
+        assert seen is not None
         response = post(client, encounter, "sign", {"acknowledged": UNSIGNED_NOTE, "seen": seen[1]})
         assert response.status_code == 302
         assert fresh(encounter).status == Encounter.Status.SIGNED
