@@ -398,11 +398,12 @@ def claim_batch_export(
         # encounters sent are locked too, so an amendment after signing (review locks the
         # same row) either commits before they are read, and the claim carries it, or waits
         # and then finds the claim gone out.
-        chosen = list(
-            unexported_encounters(practice=practice)
-            .filter(pk__in=set(encounter_ids))
-            .select_for_update(of=("self",))
+        # Locked in id order, as the 835 import locks them, so the two never deadlock.
+        wanted = unexported_encounters(practice=practice).filter(pk__in=set(encounter_ids))
+        locked = list(
+            wanted.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True)
         )
+        chosen = list(wanted.filter(pk__in=locked))
         candidates = assess_all(chosen, profile=profile)
         found = {encounter.pk for encounter in chosen}
         gone = [
