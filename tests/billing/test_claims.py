@@ -570,6 +570,15 @@ class TestPages:
             object_type="billing.ClaimBatch",
             object_id=str(batch.pk),
         ).exists()
+        # The file names the patients: each one's record shows it left the practice.
+        assert AuditEvent.objects.filter(
+            action="export",
+            actor=world.admin,
+            patient=world.patient,
+            object_type="billing.Encounter",
+            object_id=str(encounter.pk),
+            detail="837P batch 1 downloaded",
+        ).exists()
 
     def test_a_batch_that_no_longer_validates_is_not_downloaded(self, client, ready_world):
         world = ready_world
