@@ -278,8 +278,12 @@ def basis_set(
             update_fields=["coding_basis", "mdm_level", "review_notes", "not_billed", "updated_at"]
         )
         if not changes and is_signed(encounter):
-            return encounter
-        return _finish(encounter, by=by, reason=reason, changes=changes, what="coding basis")
+            # Nothing to keep as an amendment, so nothing may change: the lines written again
+            # (charges from a fee schedule edited since, reasons) are undone.
+            transaction.set_rollback(True)
+        else:
+            return _finish(encounter, by=by, reason=reason, changes=changes, what="coding basis")
+    return Encounter.objects.get(pk=encounter.pk)
 
 
 def version(encounter: Encounter) -> str:

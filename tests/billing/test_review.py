@@ -311,6 +311,25 @@ class TestAfterSigning:
         assert list(encounter.diagnoses.values_list("code", flat=True)) == ["E11.9"]
         assert not EncounterAmendment.objects.exists()
 
+    def test_suggesting_again_to_the_same_lines_leaves_a_signed_encounter_untouched(
+        self, world, encounter
+    ):
+        """Nothing changed, so nothing is kept as an amendment; then nothing may change either:
+        not the lines' charges (a fee schedule edited since) nor their reasons."""
+        signed(encounter, world)
+        FeeScheduleEntry.objects.filter(practice=world.practice, code="99202").update(
+            charge=Decimal("1.00")
+        )
+        before = list(fresh(encounter).lines.values_list("code", "charge", "reason", "suggested"))
+
+        review.basis_set(
+            encounter=encounter, by=world.clinician, basis=Basis.TIME, reason="Just checking"
+        )
+
+        after = list(fresh(encounter).lines.values_list("code", "charge", "reason", "suggested"))
+        assert after == before
+        assert not EncounterAmendment.objects.exists()
+
     def test_an_edit_with_a_reason_is_kept_as_an_amendment_and_audited(self, world, encounter):
         signed(encounter, world, codes=["E11.9", "I10"])
         review.diagnoses_set(
