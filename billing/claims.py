@@ -5,22 +5,24 @@ What a claim is built from:
 - billing provider (2010AA), submitter (1000A) and receiver (1000B): the practice's
   BillingProfile;
 - rendering provider (2310B): the encounter's rendering provider and their NPI;
-- subscriber (2000B/2010BA) and payer (2010BB): the patient's current insurance card, read
-  through intake's selectors, and the Payer it names (payer id, claim filing code by kind);
+- subscriber (2000B/2010BA) and payer (2010BB): the insurance card the patient had on the date
+  of service, read through intake's selectors, and the Payer it names (payer id, claim filing
+  code by kind);
 - patient (2000C/2010CA): only when the patient is not the policy holder;
 - claim (2300) and lines (2400): the encounter's diagnoses and claim lines.
 
-Locking. The export locks the practice's BillingProfile row first and only then reads the
-encounters it was asked to send: two exports of the same practice run one after the other,
-so they never take the same control number, and the second finds the encounters the first
-exported already carrying their batch and refuses them instead of sending them again.
+Locking. The export locks the practice's BillingProfile row first and only then reads (and
+locks) the encounters it was asked to send: two exports of the same practice run one after
+the other, so they never take the same control number, and the second finds the encounters
+the first exported already carrying their batch and refuses them instead of sending them
+again.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 from django.db import transaction
@@ -31,7 +33,7 @@ from billing import diagnoses
 from billing import x12 as x12
 from billing.models import BillingProfile, ClaimBatch, Encounter, Payer
 from billing.rules.records import PayerKind
-from intake.selectors import ClaimInsurance, claim_insurances
+from intake.selectors import ClaimInsurance, claim_insurances_on
 from telehealth.accounts.models import Practice, Provider, Sex, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -91,7 +93,7 @@ def unexported_encounters(*, practice: Practice):
         Encounter.objects.filter(
             practice=practice, status=Encounter.Status.SIGNED, claim_batch__isnull=True
         )
-        .select_related("patient", "rendering_provider__user", "payer")
+        .select_related("patient", "practice", "rendering_provider__user", "payer")
         .prefetch_related("diagnoses", "lines")
         .order_by("date_of_service", "pk")
     )
@@ -110,13 +112,22 @@ def assess_all(
     """Each encounter's claim or reasons, reading payers and insurance cards once for all."""
     if not encounters:
         return []
-    practice_id = encounters[0].practice_id
-    payers = {p.name.casefold(): p for p in Payer.objects.filter(practice_id=practice_id)}
-    insurances = claim_insurances({e.patient_id: e.patient for e in encounters}.values())
+    practice = encounters[0].practice
+    payers = {p.name.casefold(): p for p in Payer.objects.filter(practice_id=practice.pk)}
+    # The card the patient had on the date of service, as on the superbill: a card given
+    # since (another insurer, another member id) is not the coverage that paid for it.
+    ends = {e.pk: end_of_day(e.date_of_service, practice.zone) for e in encounters}
+    insurances = claim_insurances_on((e.patient, ends[e.pk]) for e in encounters)
     return [
-        assess(e, profile=profile, payers=payers, insurance=insurances.get(e.patient_id))
+        assess(
+            e, profile=profile, payers=payers, insurance=insurances.get((e.patient_id, ends[e.pk]))
+        )
         for e in encounters
     ]
+
+
+def end_of_day(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
 
 
 def assess(
@@ -383,8 +394,16 @@ def claim_batch_export(
             raise ClaimExportError(
                 [_("The practice's billing profile (group NPI, tax id) is not set up.")]
             )
-        # Read after the profile lock: an export that committed meanwhile is seen whole.
-        chosen = list(unexported_encounters(practice=practice).filter(pk__in=set(encounter_ids)))
+        # Read after the profile lock: an export that committed meanwhile is seen whole. The
+        # encounters sent are locked too, so an amendment after signing (review locks the
+        # same row) either commits before they are read, and the claim carries it, or waits
+        # and then finds the claim gone out.
+        # Locked in id order, as the 835 import locks them, so the two never deadlock.
+        wanted = unexported_encounters(practice=practice).filter(pk__in=set(encounter_ids))
+        locked = list(
+            wanted.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True)
+        )
+        chosen = list(wanted.filter(pk__in=locked))
         candidates = assess_all(chosen, profile=profile)
         found = {encounter.pk for encounter in chosen}
         gone = [

@@ -35,6 +35,7 @@ from billing.models import (
 )
 from billing.rules.records import CODE, MODIFIER, PLACE_OF_SERVICE, Mdm
 from billing.suggestions import MAX_MODIFIERS, MAX_POINTERS
+from billing.x12.claims import MAX_LINES  # an 837P claim carries at most 50 service lines
 from telehealth.accounts.models import Role, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -148,6 +149,11 @@ def lines_set(
     """Replace the claim lines by these, in this order. A line left as suggested keeps its
     reason; a changed or added line is marked as a person's edit. Charges come from the fee
     schedule times the units."""
+    if len(lines) > MAX_LINES:
+        raise ReviewError(
+            _("A claim carries at most %(max)d lines; %(count)d were given.")
+            % {"max": MAX_LINES, "count": len(lines)}
+        )
     for position, line in enumerate(lines, start=1):
         _check_line(position, line)
     with transaction.atomic():
@@ -272,19 +278,40 @@ def basis_set(
             update_fields=["coding_basis", "mdm_level", "review_notes", "not_billed", "updated_at"]
         )
         if not changes and is_signed(encounter):
-            return encounter
-        return _finish(encounter, by=by, reason=reason, changes=changes, what="coding basis")
+            # Nothing to keep as an amendment, so nothing may change: the lines written again
+            # (charges from a fee schedule edited since, reasons) are undone.
+            transaction.set_rollback(True)
+        else:
+            return _finish(encounter, by=by, reason=reason, changes=changes, what="coding basis")
+    return Encounter.objects.get(pk=encounter.pk)
 
 
-def sign(*, encounter: Encounter, by: User, acknowledged: Collection[str] = ()) -> Encounter:
+def version(encounter: Encounter) -> str:
+    """The encounter as last changed, for a form to say which one its user saw."""
+    return encounter.updated_at.isoformat()
+
+
+def sign(
+    *,
+    encounter: Encounter,
+    by: User,
+    acknowledged: Collection[str] = (),
+    seen: str | None = None,
+) -> Encounter:
     """Sign the encounter as its rendering clinician. Refused while anything keeps it from
-    being ready, and until every review note was acknowledged by its words."""
+    being ready, and until every review note was acknowledged by its words. `seen` is the
+    `version` the clinician had in front of them: when someone changed the encounter since,
+    the signature is refused, so it never covers coding the clinician did not see."""
     with transaction.atomic():
         encounter = _locked(encounter)
         if not may_sign(user=by, encounter=encounter):
             raise PermissionDenied(_("Only the clinician who rendered the service signs it."))
         if encounter.status in (Encounter.Status.SIGNED, *SENT_STATES):
             raise ReviewError(_("This encounter is already signed."))
+        if seen is not None and seen != version(encounter):
+            raise ReviewError(
+                _("The encounter changed since you opened it: check it again, then sign.")
+            )
         problems = services.encounter_problems(encounter)
         if problems:
             raise ReviewError(
@@ -388,16 +415,21 @@ def _repoint_lines(encounter: Encounter, *, count: int) -> list[str]:
 # --- checks and words ----------------------------------------------------------------------
 
 
+def _fits(pattern: re.Pattern[str], text: str) -> bool:
+    """The whole text, in ASCII: X12 carries nothing else, and `$` alone lets a newline by."""
+    return text.isascii() and pattern.fullmatch(text) is not None
+
+
 def _check_line(position: int, line: LineInput) -> None:
     words = {"position": position}
-    if not CODE.match(line.code):
+    if not _fits(CODE, line.code):
         raise ReviewError(
             _("Line %(position)d: %(code)s is not a five-character CPT or HCPCS code.")
             % {**words, "code": line.code or "-"}
         )
     if len(line.modifiers) > MAX_MODIFIERS:
         raise ReviewError(_("Line %(position)d: at most four modifiers.") % words)
-    bad = [modifier for modifier in line.modifiers if not MODIFIER.match(modifier)]
+    bad = [modifier for modifier in line.modifiers if not _fits(MODIFIER, modifier)]
     if bad:
         raise ReviewError(
             _("Line %(position)d: %(modifier)s is not a two-character modifier.")
@@ -405,7 +437,7 @@ def _check_line(position: int, line: LineInput) -> None:
         )
     if len(set(line.modifiers)) != len(line.modifiers):
         raise ReviewError(_("Line %(position)d: a modifier is repeated.") % words)
-    if not PLACE_OF_SERVICE.match(line.place_of_service):
+    if not _fits(PLACE_OF_SERVICE, line.place_of_service):
         raise ReviewError(
             _("Line %(position)d: the place of service is two digits, such as 10 or 02.") % words
         )

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -146,11 +146,25 @@ def pull_run() -> Iterator[PullRun]:
             before = cursor.fetchone()[0]
     try:
         yield run
-    finally:
+    except BaseException:
         _run.reset(token)
         if relaxed:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('synchronous_commit', %s, false)", [before])
+            # The pull's own error is the one raised. When the setting cannot be put back, the
+            # transaction it was changed in is aborted (and its rollback undoes the change) or
+            # the connection is gone (and the session with it).
+            try:
+                _commit_setting(before)
+            except DatabaseError:
+                logger.warning("billing pull: synchronous_commit not put back after an error")
+        raise
+    _run.reset(token)
+    if relaxed:
+        _commit_setting(before)
+
+
+def _commit_setting(value: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('synchronous_commit', %s, false)", [value])
 
 
 def batches(items: Iterable, size: int = BATCH) -> Iterator[list]:

@@ -183,13 +183,41 @@ def claim_insurances(patients: Iterable[Patient]) -> dict[int, ClaimInsurance]:
         if card.patient_id in found:
             continue  # an older card still marked current: the newest wins, as first() does
         card.patient = by_id[card.patient_id]
-        found[card.patient_id] = ClaimInsurance(
-            payer=card.payer,
-            member_id=card.member_id.strip(),
-            group_number=(card.group_number or "").strip(),
-            holder=policy_holder(card),
-        )
+        found[card.patient_id] = _claim_insurance(card)
     return found
+
+
+def claim_insurances_on(
+    wanted: Iterable[tuple[Patient, datetime]],
+) -> dict[tuple[int, datetime], ClaimInsurance]:
+    """What a claim takes from the card each patient had given by `before` (the end of the
+    date of service), chosen as `insurance_card_on` chooses it, for many (patient, before)
+    pairs in one query; by (patient id, before), absent when the patient gave no card."""
+    pairs = list(wanted)
+    by_id = {patient.pk: patient for patient, _before in pairs}
+    cards: dict[int, list[InsuranceCard]] = {}
+    rows = InsuranceCard.objects.filter(patient_id__in=by_id).order_by("-created_at", "-pk")
+    for card in rows:
+        cards.setdefault(card.patient_id, []).append(card)
+    found: dict[tuple[int, datetime], ClaimInsurance] = {}
+    for patient, before in pairs:
+        given = cards.get(patient.pk, [])
+        chosen = next((c for c in given if c.created_at < before), None) or next(
+            (c for c in given if c.is_current), None
+        )
+        if chosen is not None:
+            chosen.patient = patient
+            found[(patient.pk, before)] = _claim_insurance(chosen)
+    return found
+
+
+def _claim_insurance(card: InsuranceCard) -> ClaimInsurance:
+    return ClaimInsurance(
+        payer=card.payer,
+        member_id=card.member_id.strip(),
+        group_number=(card.group_number or "").strip(),
+        holder=policy_holder(card),
+    )
 
 
 def current_insurance_cards(patient_ids: Iterable[int]) -> dict[int, InsuranceCard]:

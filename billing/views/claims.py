@@ -105,12 +105,17 @@ def download(request, batch_id: int):
             status=409,
             content_type="text/plain; charset=utf-8",
         )
+    detail = f"837P batch {batch.control_number} downloaded"
     audit.record(
+        action=Action.EXPORT, actor=request.user, obj=batch, request=request, detail=detail
+    )
+    # The file names its patients: each one's record shows the claim leaving the practice.
+    audit.record_many(
         action=Action.EXPORT,
         actor=request.user,
-        obj=batch,
+        objects=[(e, e.patient) for e in batch.encounters.select_related("patient").order_by("pk")],
         request=request,
-        detail=f"837P batch {batch.control_number} downloaded",
+        detail=detail,
     )
     response = HttpResponse(batch.content, content_type="text/plain; charset=us-ascii")
     response["Content-Disposition"] = f'attachment; filename="837P-{batch.control_number:09d}.txt"'

@@ -28,7 +28,9 @@ staff = role_required(*STAFF_ROLES)
 coders = role_required(Role.CLINICIAN, Role.PRACTICE_ADMIN)
 signers = role_required(Role.CLINICIAN)
 PAGE_SIZE = 25
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+# ASCII digits only: str.isdigit() passes "²", which int() refuses.
+WHOLE = re.compile(r"[0-9]{1,9}")
 NEW_LINE = "new"
 
 
@@ -100,7 +102,7 @@ def diagnoses_save(request, encounter_id: int) -> HttpResponse:
     item = selectors.access_encounter(user=request.user, encounter_id=encounter_id)
     codes = request.POST.getlist("code")
     remove = request.POST.get("remove", "")
-    if remove.isdigit() and 1 <= int(remove) <= len(codes):
+    if WHOLE.fullmatch(remove) and 1 <= int(remove) <= len(codes):
         codes[int(remove) - 1] = ""
     codes = [code for code in codes if code.strip()]
     if request.POST.get("add", "").strip():
@@ -163,7 +165,12 @@ def sign(request, encounter_id: int) -> HttpResponse:
     return _apply(
         request,
         item,
-        lambda: review.sign(encounter=item, by=request.user, acknowledged=acknowledged),
+        lambda: review.sign(
+            encounter=item,
+            by=request.user,
+            acknowledged=acknowledged,
+            seen=request.POST.get("seen", ""),
+        ),
         _("Encounter signed."),
     )
 
@@ -195,7 +202,7 @@ def _lines_from(request) -> list[review.LineInput]:
     are left out."""
     lines = []
     for key in request.POST.getlist("line"):
-        if not (key.isdigit() or key == NEW_LINE):
+        if not (WHOLE.fullmatch(key) or key == NEW_LINE):
             raise review.ReviewError(_("The lines form was not understood; reload the page."))
 
         def field(name: str, key: str = key) -> str:
@@ -207,7 +214,7 @@ def _lines_from(request) -> list[review.LineInput]:
         if key == NEW_LINE and not code:
             continue
         units_text = field("units") or "1"
-        if not units_text.isdigit():
+        if not WHOLE.fullmatch(units_text):
             raise review.ReviewError(
                 _("Units are a whole number, such as 1; %(value)s is not.") % {"value": units_text}
             )
@@ -244,6 +251,7 @@ def _review_context(request, item: Encounter, query: str) -> dict:
         and item.status
         in (Encounter.Status.DRAFT, Encounter.Status.NEEDS_REVIEW, Encounter.Status.READY),
         "sent": review.is_sent(item),
+        "version": review.version(item),
         "may_read_note": user.role == Role.CLINICIAN and item.visit_id is not None,
         "query": query,
         "results": diagnoses.search(query) if query and editable else (),
@@ -256,7 +264,7 @@ def _review_context(request, item: Encounter, query: str) -> dict:
 def _provider_filter(text: str, providers, errors: list[str]) -> int | None:
     if not text:
         return None
-    if text.isdigit() and providers.filter(pk=int(text)).exists():
+    if WHOLE.fullmatch(text) and providers.filter(pk=int(text)).exists():
         return int(text)
     errors.append(_("Choose a provider from the list."))
     return None

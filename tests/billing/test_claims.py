@@ -4,7 +4,7 @@ inside the test; encounters that cannot go are refused with their reasons while 
 control numbers increase and are never shared, also when two exports run at once."""
 
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -287,6 +287,27 @@ class TestExport:
         assert candidate.encounter == encounter
         assert "E11 (Type 2 diabetes mellitus) is a category" in candidate.reasons[0]
 
+    def test_the_claim_carries_the_card_the_patient_had_on_the_date_of_service(self, ready_world):
+        """The patient changed insurer after the visit: the claim goes to the payer of the
+        date of service with that card's member id, never the new card's (which the superbill
+        leaves out too)."""
+        world = ready_world
+        encounter = signed_encounter(world, world.patient)
+        InsuranceCard.objects.filter(patient=world.patient).update(
+            created_at=timezone.make_aware(datetime(2026, 10, 1)), is_current=False
+        )
+        card(world.patient, payer="Beta Health", member_id="B999", group_number="")
+
+        result = export(world, encounter)
+
+        assert result.batch is not None, result.refused
+        text = result.batch.content
+        assert_valid(text)
+        [subscriber] = [s for s in segments(text, "NM1") if s[1] == "IL"]
+        assert subscriber[9] == "M123456"
+        [payer] = [s for s in segments(text, "NM1") if s[1] == "PR"]
+        assert payer[3] == "Acme Health"
+
     def test_missing_policy_holder_details_are_a_reason(self, ready_world):
         world = ready_world
         world.patient.insurance_cards.update(relationship=InsuranceCard.Relationship.SPOUSE)
@@ -549,6 +570,15 @@ class TestPages:
             object_type="billing.ClaimBatch",
             object_id=str(batch.pk),
         ).exists()
+        # The file names the patients: each one's record shows it left the practice.
+        assert AuditEvent.objects.filter(
+            action="export",
+            actor=world.admin,
+            patient=world.patient,
+            object_type="billing.Encounter",
+            object_id=str(encounter.pk),
+            detail="837P batch 1 downloaded",
+        ).exists()
 
     def test_a_batch_that_no_longer_validates_is_not_downloaded(self, client, ready_world):
         world = ready_world
@@ -580,3 +610,81 @@ class TestPages:
             assert client.get(url).status_code == 403
         sign_in(client, world.outside_clinician)
         assert client.get(reverse("billing:claims")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_amendment_during_an_export_never_changes_a_claim_already_built(
+    require_postgres, ready_world, monkeypatch
+):
+    """The export has built the claim from the encounter's lines when an amendment after
+    signing arrives. Without the export locking the encounters it sends, the amendment
+    commits, the export then marks the encounter exported, and the batch carries lines the
+    encounter no longer has. With the lock the amendment waits, then finds the claim gone."""
+    from billing import review, services
+    from billing.models import Payer
+
+    world = ready_world
+    encounter = signed_encounter(world, world.patient)
+    encounter.payer = Payer.objects.get(practice=world.practice, name="Acme Health")
+    encounter.save(update_fields=["payer"])
+    assert services.encounter_problems(encounter) == []
+    read, amended = threading.Event(), threading.Event()
+    real_assess_all = claims.assess_all
+
+    def assess_all_then_pause(*args, **kwargs):
+        candidates = real_assess_all(*args, **kwargs)
+        read.set()
+        amended.wait(timeout=3)
+        return candidates
+
+    monkeypatch.setattr(claims, "assess_all", assess_all_then_pause)
+    outcomes: dict[str, object] = {}
+
+    def export_run() -> None:
+        try:
+            outcomes["export"] = export(world, encounter)
+        except Exception as exc:
+            outcomes["export"] = f"error: {exc!r}"
+        finally:
+            connection.close()
+
+    def amend_run() -> None:
+        try:
+            read.wait(timeout=10)
+            line = encounter.lines.get()
+            review.lines_set(
+                encounter=encounter,
+                by=world.clinician,
+                reason="Two units were given",
+                lines=[
+                    review.LineInput(
+                        code=line.code,
+                        modifiers=tuple(line.modifiers),
+                        place_of_service=line.place_of_service,
+                        units=2,
+                        diagnosis_pointers=tuple(line.diagnosis_pointers),
+                    )
+                ],
+            )
+            outcomes["amend"] = "done"
+        except review.ReviewError as error:
+            outcomes["amend"] = error.message
+        except Exception as exc:
+            outcomes["amend"] = f"error: {exc!r}"
+        finally:
+            amended.set()
+            connection.close()
+
+    threads = [threading.Thread(target=export_run), threading.Thread(target=amend_run)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not isinstance(outcomes["export"], str), outcomes
+    batch = ClaimBatch.objects.get()
+    units = [sv1[4] for sv1 in segments(batch.content, "SV1")]
+    current = Encounter.objects.get(pk=encounter.pk)
+    assert current.status == Encounter.Status.EXPORTED
+    assert [line.units for line in current.lines.all()] == [int(u) for u in units], outcomes
+    assert "already gone out" in str(outcomes["amend"]), outcomes

@@ -115,3 +115,18 @@ def test_a_pull_leaves_the_sessions_commit_setting_as_it_found_it(require_postgr
     services.pull_completed_visits()
     services.pull_monitoring(now=NOW)
     assert setting() == before
+
+
+def test_a_pull_that_fails_inside_a_transaction_raises_its_own_error(require_postgres):
+    """Inside an outer transaction (as here, in the test's) a database error aborts it; putting
+    the commit setting back then fails too. The pull's own error is the one raised (the
+    transaction's rollback undoes the setting anyway), not "current transaction is aborted"."""
+    from django.db import DataError
+
+    with (
+        pytest.raises(DataError, match="division by zero"),
+        services.pull_run(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT 1/0")
+    assert services._run.get() is None

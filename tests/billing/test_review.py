@@ -2,6 +2,7 @@
 charges from the fee schedule, time or decision making, signing by the rendering clinician
 only, amendments after signing, the worklist and the review page."""
 
+import re
 import threading
 from datetime import date
 from decimal import Decimal
@@ -146,6 +147,31 @@ class TestLines:
         assert (after.reason, after.suggested) == (line.reason, True)
         assert audit_details(encounter) == ["diagnoses changed: needs_review"]
 
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"code": "9\u0669213"},  # an Arabic-Indic nine
+            {"code": "99213\n"},
+            {"place_of_service": "\u0661\u0660"},
+            {"place_of_service": "10\n"},
+            {"modifiers": ("9\u0665",)},
+        ],
+    )
+    def test_codes_are_ascii_with_nothing_after_them(self, world, encounter, change):
+        """What X12 cannot carry is refused at review, not found at export."""
+        line = fresh(encounter).lines.get()
+        with pytest.raises(review.ReviewError):
+            review.lines_set(
+                encounter=encounter, by=world.clinician, lines=[line_input(line, **change)]
+            )
+        assert fresh(encounter).lines.get().code == line.code
+
+    def test_a_claim_carries_at_most_fifty_lines(self, world, encounter):
+        line = line_input(fresh(encounter).lines.get())
+        with pytest.raises(review.ReviewError, match="at most 50 lines"):
+            review.lines_set(encounter=encounter, by=world.clinician, lines=[line] * 51)
+        assert fresh(encounter).lines.count() == 1
+
     def test_an_edited_line_is_charged_from_the_fee_schedule_and_says_who(self, world, encounter):
         review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
         line = fresh(encounter).lines.get()
@@ -283,6 +309,25 @@ class TestAfterSigning:
         with pytest.raises(review.ReviewError, match="say why"):
             review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.65"])
         assert list(encounter.diagnoses.values_list("code", flat=True)) == ["E11.9"]
+        assert not EncounterAmendment.objects.exists()
+
+    def test_suggesting_again_to_the_same_lines_leaves_a_signed_encounter_untouched(
+        self, world, encounter
+    ):
+        """Nothing changed, so nothing is kept as an amendment; then nothing may change either:
+        not the lines' charges (a fee schedule edited since) nor their reasons."""
+        signed(encounter, world)
+        FeeScheduleEntry.objects.filter(practice=world.practice, code="99202").update(
+            charge=Decimal("1.00")
+        )
+        before = list(fresh(encounter).lines.values_list("code", "charge", "reason", "suggested"))
+
+        review.basis_set(
+            encounter=encounter, by=world.clinician, basis=Basis.TIME, reason="Just checking"
+        )
+
+        after = list(fresh(encounter).lines.values_list("code", "charge", "reason", "suggested"))
+        assert after == before
         assert not EncounterAmendment.objects.exists()
 
     def test_an_edit_with_a_reason_is_kept_as_an_amendment_and_audited(self, world, encounter):
@@ -453,7 +498,33 @@ class TestReviewPage:
         assert f"I have reviewed: {UNSIGNED_NOTE}" in html
         assert post(client, encounter, "sign", {}).status_code == 400
         assert fresh(encounter).signed_at is None
-        response = post(client, encounter, "sign", {"acknowledged": UNSIGNED_NOTE})
+        data = {"acknowledged": UNSIGNED_NOTE, "seen": review.version(fresh(encounter))}
+        response = post(client, encounter, "sign", data)
+        assert response.status_code == 302
+        assert fresh(encounter).status == Encounter.Status.SIGNED
+
+    def test_a_signature_covers_only_what_the_clinician_saw(self, client, world, encounter):
+        """An admin changes the lines while the clinician has the page open: the signature
+        posted from that page is refused, and the clinician signs once they saw the change."""
+        review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
+        sign_in(client, world.clinician)
+        html = page(client, encounter).content.decode()
+        seen = re.search(r'name="seen" value="([^"]+)"', html)
+        assert seen is not None, "the sign form names the version the clinician saw"
+        line = fresh(encounter).lines.get()
+        review.lines_set(
+            encounter=encounter, by=world.admin, lines=[line_input(line, code="99205")]
+        )
+        data = {"acknowledged": UNSIGNED_NOTE, "seen": seen[1]}
+        response = post(client, encounter, "sign", data)
+        assert response.status_code == 400
+        assert "changed since you opened it" in response.content.decode()
+        assert fresh(encounter).signed_at is None
+
+        html = page(client, encounter).content.decode()
+        seen = re.search(r'name="seen" value="([^"]+)"', html)
+        assert seen is not None
+        response = post(client, encounter, "sign", {"acknowledged": UNSIGNED_NOTE, "seen": seen[1]})
         assert response.status_code == 302
         assert fresh(encounter).status == Encounter.Status.SIGNED
 
@@ -486,6 +557,42 @@ class TestReviewPage:
         sign_in(client, world.front_desk)
         html = page(client, encounter).content.decode()
         assert "Diagnosis 1: E11.9 → E11.65" in html and "Plan says so" in html
+
+
+@pytest.mark.django_db
+class TestMalformedPosts:
+    """Values that str.isdigit() accepts but int() does not ("²") are refused with 400, not a
+    server error, and nothing is written."""
+
+    def test_superscript_units(self, client, world, encounter):
+        review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
+        sign_in(client, world.clinician)
+        line = fresh(encounter).lines.get()
+        data = {
+            "line": ["1"],
+            "1-code": line.code,
+            "1-modifiers": " ".join(line.modifiers),
+            "1-place_of_service": line.place_of_service,
+            "1-units": "²",
+            "1-pointers": "1",
+        }
+        response = post(client, encounter, "lines", data)
+        assert response.status_code == 400
+        assert "Units are a whole number" in response.content.decode()
+        assert fresh(encounter).lines.get().units == 1
+
+    def test_superscript_diagnosis_to_remove(self, client, world, encounter):
+        review.diagnoses_set(encounter=encounter, by=world.clinician, codes=["E11.9"])
+        sign_in(client, world.clinician)
+        response = post(client, encounter, "diagnoses", {"code": ["E11.9"], "remove": "¹"})
+        assert response.status_code in (302, 400)
+        assert list(encounter.diagnoses.values_list("code", flat=True)) == ["E11.9"]
+
+    def test_superscript_provider_filter(self, client, world, encounter):
+        sign_in(client, world.admin)
+        response = client.get(reverse("billing:worklist"), {"provider": "²"})
+        assert response.status_code == 400
+        assert "Choose a provider from the list." in response.content.decode()
 
 
 @pytest.mark.django_db
