@@ -55,25 +55,6 @@ class TimeEntry:
     practitioner_name: str
 
 
-@dataclass(frozen=True)
-class PeriodProgress:
-    """How a monitoring period stands today, for the worklist of patients close to a threshold."""
-
-    period: MonitoringPeriod
-    days_with_readings: int
-    days_left: int  # days still able to add a reading, today included if it has none yet
-    days_needed: int  # more days with readings to reach full device supply; 0 when reached
-
-    @property
-    def reachable(self) -> bool:
-        return self.days_needed <= self.days_left
-
-    @property
-    def close_to_threshold(self) -> bool:
-        """Short of full device supply but still able to reach it: staff can act in time."""
-        return 0 < self.days_needed <= self.days_left
-
-
 def period_days(on: date) -> int:
     return monitoring_rules_on(on).period_days
 
@@ -285,14 +266,3 @@ def management_lines(
     return Suggestion(
         lines=(first_line, SuggestedLine(rules.further_code, (), place, further, reason))
     )
-
-
-def period_progress(
-    *, start: date, readings: Mapping[str, Iterable[date]], today: date
-) -> PeriodProgress:
-    """Where today's period stands: e.g. 14 days with readings and 5 days left."""
-    period = period_containing(start=start, day=today)
-    days = {day for day in reading_days(readings, period) if day <= today}
-    remaining = (period.end - today).days + (0 if today in days else 1)
-    needed = max(0, monitoring_rules_on(period.end).full_supply.min_days - len(days))
-    return PeriodProgress(period, len(days), remaining, needed)

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing import progress
 from billing.monitoring import (
     MonitoringPeriod,
     TimeEntry,
     period_containing,
     period_lines,
-    period_progress,
     periods_until,
     treatment_management,
 )
@@ -189,40 +189,39 @@ def test_a_month_without_time_says_so():
 # --- Close to a threshold --------------------------------------------------------------------
 
 
+def supply_at(start, days, today):
+    """Where device supply stands on `today` (billing.progress, as the worklist shows it)."""
+    standing = progress.standing(start=start, readings={"cuff": days}, entries=[], today=today)
+    full = next(t for t in standing.supply if t.code == "99454")
+    return standing, full
+
+
 def test_fourteen_days_with_readings_and_five_days_left():
     start = date(2026, 3, 1)  # period 1 ends 30 March
-    progress = period_progress(
-        start=start, readings={"cuff": days_from(start, 14)}, today=date(2026, 3, 26)
-    )
-    assert (progress.days_with_readings, progress.days_left, progress.days_needed) == (14, 5, 2)
-    assert progress.close_to_threshold
+    standing, full = supply_at(start, days_from(start, 14), date(2026, 3, 26))
+    assert (standing.days_with_readings, standing.days_left, full.days_needed) == (14, 5, 2)
+    assert full.close and standing.close
 
 
 def test_a_reading_today_does_not_leave_today_open():
     start = date(2026, 3, 1)
     today = date(2026, 3, 26)
-    progress = period_progress(
-        start=start, readings={"cuff": [*days_from(start, 14), today]}, today=today
-    )
-    assert (progress.days_with_readings, progress.days_left, progress.days_needed) == (15, 4, 1)
+    standing, full = supply_at(start, [*days_from(start, 14), today], today)
+    assert (standing.days_with_readings, standing.days_left, full.days_needed) == (15, 4, 1)
 
 
 def test_out_of_reach_and_already_reached_are_not_close():
     start = date(2026, 3, 1)
-    late = period_progress(start=start, readings={"cuff": [start]}, today=date(2026, 3, 28))
-    assert not late.reachable and not late.close_to_threshold
-    done = period_progress(
-        start=start, readings={"cuff": days_from(start, 16)}, today=date(2026, 3, 20)
-    )
-    assert done.days_needed == 0 and not done.close_to_threshold
+    _, late = supply_at(start, [start], date(2026, 3, 28))
+    assert not late.reachable and not late.close
+    _, done = supply_at(start, days_from(start, 16), date(2026, 3, 20))
+    assert done.met and not done.close
 
 
 def test_progress_counts_the_period_containing_today():
     start = date(2026, 1, 20)
-    progress = period_progress(
-        start=start, readings={"cuff": days_from(start, 40)}, today=date(2026, 2, 25)
-    )
-    assert progress.period.number == 2 and progress.days_with_readings == 7
+    standing, _ = supply_at(start, days_from(start, 40), date(2026, 2, 25))
+    assert standing.period.number == 2 and standing.days_with_readings == 7
 
 
 # --- Properties ------------------------------------------------------------------------------
