@@ -436,9 +436,11 @@ OBSERVATION_PAGE_MAX = 1000
 
 def vitals_patients(user: User) -> QuerySet[Patient]:
     """Patients whose vitals this user may see: a patient their own; clinicians and practice
-    admins those access_patient lets them open; the front desk none."""
+    admins those access_patient lets them open; the front desk and inactive users none."""
+    if not user.is_authenticated or not user.is_active:
+        return Patient.objects.none()
     if user.role == Role.PATIENT:
-        return Patient.objects.filter(user=user) if user.is_active else Patient.objects.none()
+        return Patient.objects.filter(user=user)
     if user.role not in (Role.CLINICIAN, Role.PRACTICE_ADMIN):
         return Patient.objects.none()
     return Patient.objects.filter(

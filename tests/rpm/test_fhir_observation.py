@@ -393,6 +393,16 @@ def test_who_sees_which_observations(world, store):
         read(user=world.clinician, reading_id=outside.pk + 1000)
 
 
+def test_a_deactivated_clinician_sees_no_observations(world, store):
+    mine = store.add("heart_rate", 70.0)
+    assert [r.pk for r in fhir_page(world.clinician)] == [mine.pk]
+    world.clinician.is_active = False
+    world.clinician.save(update_fields=["is_active"])
+    assert list(fhir_page(world.clinician)) == []
+    with pytest.raises(Http404):
+        selectors().observation_read(user=world.clinician, reading_id=mine.pk)
+
+
 def test_the_diastolic_of_a_panel_is_not_an_observation_of_its_own(world, store):
     high, low = store.pressure(120, 80)
     assert selectors().observation_read(user=world.clinician, reading_id=high.pk) == high
