@@ -6,14 +6,29 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When, Window
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber, TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from rpm import charts
+from rpm import charts, fhir
 from rpm.models import Alert, Enrollment, Reading, TimeLog, Vital
 from rpm.vitals import CANONICAL
 from telehealth.accounts.models import Patient, Role, User
@@ -412,3 +427,99 @@ def time_logs(*, patient: Patient, first: date, last: date) -> QuerySet[TimeLog]
     return TimeLog.objects.filter(patient=patient, day__gte=first, day__lte=last).select_related(
         "clinician"
     )
+
+
+# --- FHIR Observations (rpm.fhir builds them) ------------------------------------------------
+
+OBSERVATION_PAGE_MAX = 1000
+
+
+def vitals_patients(user: User) -> QuerySet[Patient]:
+    """Patients whose vitals this user may see: a patient their own; clinicians and practice
+    admins those access_patient lets them open; the front desk and inactive users none."""
+    if not user.is_authenticated or not user.is_active:
+        return Patient.objects.none()
+    if user.role == Role.PATIENT:
+        return Patient.objects.filter(user=user)
+    if user.role not in (Role.CLINICIAN, Role.PRACTICE_ADMIN):
+        return Patient.objects.none()
+    return Patient.objects.filter(
+        Q(pk__in=patients_visible_to(user).values("pk"))
+        | Q(pk__in=monitored_patients(user).values("pk"))
+    )
+
+
+def _observations(user: User) -> QuerySet[Reading]:
+    """The readings served as Observations to this user: a systolic reading carries its
+    diastolic partner (same device and time) as `panel_diastolic`, and a diastolic reading
+    with a systolic partner is left out (it is a component of that panel)."""
+    diastolic = Reading.objects.filter(
+        device_id=OuterRef("device_id"), vital=Vital.DIASTOLIC, measured_at=OuterRef("measured_at")
+    )
+    systolic = Reading.objects.filter(
+        device_id=OuterRef("device_id"), vital=Vital.SYSTOLIC, measured_at=OuterRef("measured_at")
+    )
+    return (
+        Reading.objects.filter(patient__in=vitals_patients(user).values("pk"))
+        .annotate(
+            panel_diastolic=Case(
+                When(vital=Vital.SYSTOLIC, then=Subquery(diastolic.values("value")[:1])),
+                default=None,
+                output_field=FloatField(),
+            ),
+            in_panel=Case(
+                When(vital=Vital.DIASTOLIC, then=Exists(systolic)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
+        .filter(in_panel=False)
+        .select_related("device")
+    )
+
+
+def observations_for(
+    *,
+    user: User,
+    patient_id: int | None = None,
+    code: str | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> QuerySet[Reading]:
+    """A page of the readings this user may see as Observations, by id (keyset paging: pass
+    the last id of a page as `after_id`), in one query whatever the page size.
+
+    `code` is a FHIR token ("8867-4", "http://loinc.org|85354-9"; comma-separated for any
+    of several) matched against the codes served (rpm.fhir.CODED); `date_from` is inclusive
+    and `date_to` exclusive, on the time of measurement."""
+    readings = _observations(user)
+    if patient_id is not None:
+        readings = readings.filter(patient_id=patient_id)
+    if code is not None:
+        wanted = Q(pk__in=[])
+        for token in code.split(","):
+            vitals, panel = fhir.vitals_for_code(token.strip())
+            if not vitals:
+                continue
+            match = Q(vital__in=vitals)
+            if panel is True:
+                match &= Q(panel_diastolic__isnull=False)
+            elif panel is False:
+                match &= ~Q(vital=Vital.SYSTOLIC, panel_diastolic__isnull=False)
+            wanted |= match
+        readings = readings.filter(wanted)
+    if date_from is not None:
+        readings = readings.filter(measured_at__gte=date_from)
+    if date_to is not None:
+        readings = readings.filter(measured_at__lt=date_to)
+    if after_id is not None:
+        readings = readings.filter(pk__gt=after_id)
+    return readings.order_by("pk")[: max(1, min(limit, OBSERVATION_PAGE_MAX))]
+
+
+def observation_read(*, user: User, reading_id: int) -> Reading:
+    """One Observation's reading; 404 to anyone who may not see it, and for a diastolic
+    reading served inside its panel (the panel has the systolic reading's id)."""
+    return get_object_or_404(_observations(user), pk=reading_id)
