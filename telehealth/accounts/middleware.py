@@ -25,7 +25,7 @@ from telehealth.accounts.policy import (
 
 
 def wants_json(request) -> bool:
-    return request.path.startswith("/api/") or "application/json" in request.headers.get(
+    return request.path.startswith(("/api/", "/fhir/")) or "application/json" in request.headers.get(
         "Accept", ""
     )
 
