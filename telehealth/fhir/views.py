@@ -87,7 +87,8 @@ def read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResp
 @fhir_view()
 def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     mapper = _mapper(resource_type)
-    parsed = fhir_search.parse(mapper, list(request.GET.items()))
+    items = [(name, value) for name, values in request.GET.lists() for value in values]
+    parsed = fhir_search.parse(mapper, items)
     rows = mapper.search(request.user, parsed.params).filter(
         fhir_search.core_filter(mapper, parsed)
     )
