@@ -143,7 +143,8 @@ def patient_search(user, params: dict) -> QuerySet[Patient]:
     for values in params.get("name", []):
         rows = rows.filter(
             any_of(
-                values, lambda v: _name_matches("legal_name", v) | _name_matches("preferred_name", v)
+                values,
+                lambda v: _name_matches("legal_name", v) | _name_matches("preferred_name", v),
             )
         )
     for values in params.get("birthdate", []):

@@ -37,8 +37,8 @@ class Mapper:
     meta.lastUpdated and `_lastUpdated` (empty: the parameter is not offered)."""
 
     resource_type: str
-    model: type
-    lookup: Callable[[Any, str], Model]
+    model: Any  # a fhir.resources (pydantic) class
+    lookup: Callable[[Any, str], Any]
     to_fhir: Callable[[Any], dict]
     search: Callable[[Any, dict], QuerySet]
     params: dict[str, SearchParam] = field(default_factory=dict)

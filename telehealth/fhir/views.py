@@ -28,7 +28,7 @@ def fhir_view(*, public: bool = False):
             try:
                 if not public and not request.user.is_authenticated:
                     raise FhirError(401, "Sign in to use the FHIR API.")
-                if not public and lacks_practice(request.user):
+                if not public and lacks_practice(request.user):  # type: ignore[arg-type]
                     raise FhirError(403, "Your account is not linked to a practice.")
                 response = view(request, *args, **kwargs)
             except FhirError as error:
