@@ -13,7 +13,9 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 def wants_json(request: HttpRequest) -> bool:
     """The API, and the page endpoints that speak JSON (autosave, device check), answer JSON."""
-    return request.path.startswith("/api/") or request.content_type == "application/json"
+    return (
+        request.path.startswith(("/api/", "/fhir/")) or request.content_type == "application/json"
+    )
 
 
 def too_large(request: HttpRequest, limit: int) -> HttpResponse:

@@ -20,3 +20,7 @@ class AccountsConfig(AppConfig):
         # imported every app's admin module and the registry is complete here.
         restrict_unscoped_admins(admin.site)
         invitations.register()
+
+        from telehealth.accounts import fhir
+
+        fhir.register()  # Patient, Practitioner and Organization in the FHIR API

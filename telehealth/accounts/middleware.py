@@ -25,9 +25,9 @@ from telehealth.accounts.policy import (
 
 
 def wants_json(request) -> bool:
-    return request.path.startswith("/api/") or "application/json" in request.headers.get(
-        "Accept", ""
-    )
+    return request.path.startswith(
+        ("/api/", "/fhir/")
+    ) or "application/json" in request.headers.get("Accept", "")
 
 
 # Paths a signed-in user may reach before finishing MFA or after a session ends.

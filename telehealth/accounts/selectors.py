@@ -12,6 +12,7 @@ from telehealth.accounts.models import (
     CareTeamMember,
     Patient,
     Practice,
+    Provider,
     Role,
     User,
 )
@@ -152,3 +153,29 @@ def practices_for_visitors(limit: int = 50) -> list[Practice]:
 def email_in_use(email: str) -> bool:
     """Whether an account already signs in with this email (matched on its blind index)."""
     return User.objects.with_email(email).exists()
+
+
+def _practice_id_of(user: User) -> int | None:
+    """The practice a signed-in user works in or is a patient of."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.role == Role.PATIENT:
+        patient = Patient.objects.filter(user=user).only("practice_id").first()
+        return patient.practice_id if patient else None
+    return user.practice_id
+
+
+def providers_visible_to(user: User) -> QuerySet[Provider]:
+    """The clinicians of the user's own practice (patients: the practice that cares for them)."""
+    practice_id = _practice_id_of(user)
+    if practice_id is None:
+        return Provider.objects.none()
+    return Provider.objects.filter(practice_id=practice_id).select_related("user")
+
+
+def practices_visible_to(user: User) -> QuerySet[Practice]:
+    """The user's own practice, the only one whose details they may read."""
+    practice_id = _practice_id_of(user)
+    if practice_id is None:
+        return Practice.objects.none()
+    return Practice.objects.filter(pk=practice_id)

@@ -258,6 +258,13 @@ ROUTES: dict[str, Access] = {
     "billing:superbill": Access(obj="encounter"),
     "billing:my-superbills": Access(roles=frozenset({Role.PATIENT})),
     #
+    # FHIR R4 API: the CapabilityStatement is public; reads and searches answer anonymous users
+    # with a 401 OperationOutcome. obj="fhir_patient" reads world.patient as a FHIR Patient
+    # (tests/fhir covers other types, other patients of the practice and the care team).
+    "fhir:metadata": Access(public=True),
+    "fhir:search": Access(kwargs={"resource_type": "Patient"}),
+    "fhir:read": Access(obj="fhir_patient", kwargs={"resource_type": "Patient"}),
+    #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it
 # sits behind sign-in and MFA.
@@ -285,6 +292,8 @@ def test_every_route_has_an_access_entry():
 
 
 def object_id(world, access: Access, *, outsider: bool) -> dict:
+    if access.obj == "fhir_patient":
+        return {"resource_id": str((world.outside_patient if outsider else world.patient).pk)}
     if access.obj == "patient":
         return {"patient_id": (world.outside_patient if outsider else world.patient).pk}
     if access.obj == "grant":
@@ -491,7 +500,7 @@ def test_anonymous_user_is_sent_to_sign_in(client, world, name):
     response = call(
         client, access, url_for(name, access, object_id(world, access, outsider=False)), world
     )
-    if name.startswith("api:") or name == "accounts:keepalive":
+    if name.startswith(("api:", "fhir:")) or name == "accounts:keepalive":
         assert response.status_code == 401
     else:
         assert response.status_code == 302

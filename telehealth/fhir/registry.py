@@ -1,0 +1,81 @@
+"""The FHIR resource types the server offers. The core imports no app: each app describes the
+resources it owns with a `Mapper` and calls `register(mapper)` in its AppConfig.ready, the way
+home panels (telehealth.accounts.home) join theirs. The CapabilityStatement, the read and the
+search views are all generated from what is registered here."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Model, QuerySet
+
+# FHIR search parameter types this core parses (https://hl7.org/fhir/R4/search.html).
+STRING, TOKEN, DATE, REFERENCE = "string", "token", "date", "reference"
+PARAM_TYPES = frozenset({STRING, TOKEN, DATE, REFERENCE})
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    type: str
+    documentation: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ValueError(f"Unsupported search parameter type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """One FHIR resource type.
+
+    `lookup(user, id)` returns the model row the user may see (Http404 otherwise: the app's
+    access_* selector), `to_fhir(row)` the resource as a dict, `search(user, params)` a
+    queryset of the rows the user may see that match the parsed parameters (the core adds
+    `_id`, `_lastUpdated`, paging and counting). `model` is the fhir.resources class every
+    resource is validated with before it leaves. `phi_patient(row)` names whose PHI a row is
+    (None: not PHI), for the audit trail. `last_updated` is the row's field behind
+    meta.lastUpdated and `_lastUpdated` (empty: the parameter is not offered)."""
+
+    resource_type: str
+    model: Any  # a fhir.resources (pydantic) class
+    lookup: Callable[[Any, str], Any]
+    to_fhir: Callable[[Any], dict]
+    search: Callable[[Any, dict], QuerySet]
+    params: dict[str, SearchParam] = field(default_factory=dict)
+    profiles: tuple[str, ...] = ()
+    last_updated: str = ""
+    phi_patient: Callable[[Any], Model | None] = lambda row: None
+
+    def read(self, user, resource_id: str) -> dict:
+        """The validated FHIR JSON of one resource the user may see."""
+        return validated(self, self.to_fhir(self.lookup(user, resource_id)))
+
+
+_mappers: dict[str, Mapper] = {}
+
+
+def register(mapper: Mapper) -> Mapper:
+    known = _mappers.get(mapper.resource_type)
+    if known is not None and known is not mapper:
+        raise ValueError(f"{mapper.resource_type} is already registered")
+    _mappers[mapper.resource_type] = mapper
+    return mapper
+
+
+def unregister(resource_type: str) -> None:
+    _mappers.pop(resource_type, None)
+
+
+def mapper_for(resource_type: str) -> Mapper | None:
+    return _mappers.get(resource_type)
+
+
+def registered() -> list[Mapper]:
+    return sorted(_mappers.values(), key=lambda m: m.resource_type)
+
+
+def validated(mapper: Mapper, resource: dict) -> dict:
+    """Build the resource with fhir.resources (pydantic raises on anything malformed) and
+    return its JSON form."""
+    built = mapper.model.model_validate(resource)
+    return built.model_dump(mode="json", exclude_none=True)
