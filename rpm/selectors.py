@@ -500,15 +500,7 @@ def observations_for(
     if code is not None:
         wanted = Q(pk__in=[])
         for token in code.split(","):
-            vitals, panel = fhir.vitals_for_code(token.strip())
-            if not vitals:
-                continue
-            match = Q(vital__in=vitals)
-            if panel is True:
-                match &= Q(panel_diastolic__isnull=False)
-            elif panel is False:
-                match &= ~Q(vital=Vital.SYSTOLIC, panel_diastolic__isnull=False)
-            wanted |= match
+            wanted |= observation_code_q(token.strip())
         readings = readings.filter(wanted)
     if date_from is not None:
         readings = readings.filter(measured_at__gte=date_from)
@@ -517,6 +509,24 @@ def observations_for(
     if after_id is not None:
         readings = readings.filter(pk__gt=after_id)
     return readings.order_by("pk")[: max(1, min(limit, OBSERVATION_PAGE_MAX))]
+
+
+def observation_code_q(token: str) -> Q:
+    """The filter on observations() for one FHIR code token ("8867-4", "loinc|85354-9")."""
+    vitals, panel = fhir.vitals_for_code(token)
+    if not vitals:
+        return Q(pk__in=[])
+    match = Q(vital__in=vitals)
+    if panel is True:
+        match &= Q(panel_diastolic__isnull=False)
+    elif panel is False:
+        match &= ~Q(vital=Vital.SYSTOLIC, panel_diastolic__isnull=False)
+    return match
+
+
+def observations(user: User) -> QuerySet[Reading]:
+    """Every reading this user may see as an Observation, unordered (the FHIR API pages it)."""
+    return _observations(user).select_related("patient")
 
 
 def observation_read(*, user: User, reading_id: int) -> Reading:
