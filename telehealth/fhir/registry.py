@@ -45,6 +45,20 @@ class Mapper:
     profiles: tuple[str, ...] = ()
     last_updated: str = ""
     phi_patient: Callable[[Any], Model | None] = lambda row: None
+    # The ORM path from a row to its patient's id ("pk" for Patient itself; empty: the type is
+    # not in the patient compartment). Bulk export of a patient or a group filters by it.
+    patient_path: str = ""
+    # `_include` values this type answers (e.g. "Appointment:patient"): each maps to a
+    # function from the page's rows to the (resource_type, row) pairs to add as includes.
+    includes: dict[str, Callable[[list], list[tuple[str, Any]]]] = field(default_factory=dict)
+    # Writes, each None when not offered. They run the owning app's service in one
+    # transaction and return the row written, or raise FhirError (409 a taken slot, 422 a
+    # business rule refused). `create(user, resource)` and `update(user, row, resource)` get
+    # a resource the core has already validated with `model` (a dict, as the client sent it).
+    create: Callable[[Any, dict], Any] | None = None
+    update: Callable[[Any, Any, dict], Any] | None = None
+    # The row's version (meta.versionId, ETag W/"v", If-Match); None: not versioned.
+    version: Callable[[Any], str] | None = None
 
     def read(self, user, resource_id: str) -> dict:
         """The validated FHIR JSON of one resource the user may see."""
