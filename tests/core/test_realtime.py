@@ -2,7 +2,6 @@ import time
 
 import pytest
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import transaction
 from django.test import Client
@@ -17,6 +16,7 @@ from telehealth.realtime import (
     user_group,
 )
 from tests.conftest import sign_in
+from tests.sockets import Communicator as WebsocketCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
@@ -33,6 +32,7 @@ from telehealth.asgi import application
 from telehealth.realtime import CLOSE_SESSION_ENDED
 from telehealth.routing import websocket_urlpatterns
 from tests.conftest import World, sign_in
+from tests.sockets import Communicator as WebsocketCommunicator
 from visits import services as visit_services
 from visits.models import Visit
 

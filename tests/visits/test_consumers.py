@@ -4,7 +4,6 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
@@ -13,6 +12,7 @@ from django.utils import timezone
 from scheduling.models import Appointment
 from telehealth.asgi import application
 from tests.conftest import sign_in
+from tests.sockets import Communicator as WebsocketCommunicator
 from visits import selectors, services
 from visits.models import Participant, Visit
 
