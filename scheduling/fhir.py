@@ -69,11 +69,13 @@ def appointment_type_system(practice: Practice) -> str:
     return f"{PRACTICE_SYSTEM}:{practice.slug}:appointment-type"
 
 
-def appointment_type_concept(kind: AppointmentType) -> dict:
+def appointment_type_concept(kind: AppointmentType, practice: Practice) -> dict:
+    """The type as a concept; `practice` is the type's, passed in so a page of rows that
+    already hold it needs no query per row."""
     return {
         "coding": [
             {
-                "system": appointment_type_system(kind.practice),
+                "system": appointment_type_system(practice),
                 "code": kind.slug,
                 "display": kind.name,
             }
@@ -208,7 +210,10 @@ def schedule_to_fhir(offering) -> dict:
         "resourceType": "Schedule",
         "id": str(offering.pk),
         "active": provider.is_active and kind.is_active,
-        "serviceType": [appointment_type_concept(kind), modality_concept(kind.modality)],
+        "serviceType": [
+            appointment_type_concept(kind, provider.practice),
+            modality_concept(kind.modality),
+        ],
         "actor": [
             {"reference": f"Practitioner/{provider.pk}", "display": provider.display_name},
             {"reference": f"PractitionerRole/{provider.pk}"},
@@ -328,7 +333,7 @@ def slot_to_fhir(slot: FreeSlot) -> dict:
         "start": slot.start.astimezone(UTC).isoformat(),
         "end": slot.end.astimezone(UTC).isoformat(),
         "serviceType": [modality_concept(kind.modality)],
-        "appointmentType": appointment_type_concept(kind),
+        "appointmentType": appointment_type_concept(kind, slot.offering.provider.practice),
     }
 
 
@@ -413,7 +418,7 @@ def appointment_to_fhir(appointment: Appointment) -> dict:
         ],
         "status": APPOINTMENT_STATUS[Status(appointment.status)],
         "serviceType": [modality_concept(appointment.modality)],
-        "appointmentType": appointment_type_concept(kind),
+        "appointmentType": appointment_type_concept(kind, appointment.practice),
         "start": appointment.start.astimezone(UTC).isoformat(),
         "end": appointment.end.astimezone(UTC).isoformat(),
         "minutesDuration": int((appointment.end - appointment.start).total_seconds() // 60),

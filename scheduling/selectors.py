@@ -166,7 +166,7 @@ def offerings_visible_to(user: User) -> QuerySet:
     return ProviderOffering.objects.filter(
         provider__in=providers_visible_to(user),
         appointmenttype__practice_id=F("provider__practice_id"),
-    ).select_related("provider__practice", "appointmenttype__practice")
+    ).select_related("provider__practice", "appointmenttype")
 
 
 def access_offering(*, user: User, offering_id: int):
