@@ -6,7 +6,7 @@ repetition of the parameter, ANDed) of lists (its comma-separated values, ORed).
 
 import calendar
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Q, QuerySet
@@ -132,7 +132,7 @@ class Search:
     summary_count: bool
     cursor: str | None
     query: list[tuple[str, str]]  # the parameters as given, without paging (for links)
-    includes: list[str]  # the `_include` values asked for, each one the type offers
+    includes: list[str] = field(default_factory=list)  # `_include` values, each one offered
 
 
 def _split(value: str) -> list[str]:

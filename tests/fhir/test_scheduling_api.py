@@ -136,6 +136,7 @@ def test_available_time_groups_days_with_the_same_hours(fhir, world, video_type,
         {"daysOfWeek": ["sat"], "availableStartTime": "09:00:00", "availableEndTime": "12:00:00"},
     ]
     assert "America/New_York" in body["availabilityExceptions"]
+    round_trips(PractitionerRole, body)
 
 
 def test_practitioner_roles_search_by_practitioner_organization_and_active(fhir, world, provider):
@@ -257,6 +258,9 @@ def test_free_slots_of_a_day_are_computed_with_stable_ids_and_read_back(
     assert client.get(f"Slot/{slot_id(schedule, local(3, 10))}")[0] == 404
     assert client.get(f"Slot/{slot_id(schedule, local(3, 11, 5))}")[0] == 404
     assert client.get("Slot/not-a-slot")[0] == 404
+    video_type.is_active = False
+    video_type.save(update_fields=["is_active"])
+    assert client.get(f"Slot/{slot_id(schedule, local(3, 11))}")[0] == 404
 
 
 def test_slot_search_needs_a_bounded_start_of_at_most_31_days(fhir, world, schedule):
