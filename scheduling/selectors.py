@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -17,7 +17,7 @@ from scheduling.models import (
     AvailabilityRule,
 )
 from telehealth.accounts.models import Practice, Provider, Role, User
-from telehealth.accounts.selectors import patients_visible_to
+from telehealth.accounts.selectors import patients_visible_to, providers_visible_to
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,24 @@ def appointments_visible_to(user: User) -> QuerySet[Appointment]:
             patient__in=patients_visible_to(user)
         ) | appointments.filter(provider__user=user)
     return appointments.none()
+
+
+# A provider offering an appointment type: the row of that many-to-many link is what the FHIR
+# API serves as a Schedule (its time, its slot length and modality are this pair's).
+ProviderOffering = AppointmentType.providers.through
+
+
+def offerings_visible_to(user: User) -> QuerySet:
+    """The (provider, appointment type) pairs of the practice the user works in or is a
+    patient of; open slots are public, so every role of the practice sees them all."""
+    return ProviderOffering.objects.filter(
+        provider__in=providers_visible_to(user),
+        appointmenttype__practice_id=F("provider__practice_id"),
+    ).select_related("provider__practice", "appointmenttype")
+
+
+def access_offering(*, user: User, offering_id: int):
+    return get_object_or_404(offerings_visible_to(user), pk=offering_id)
 
 
 def access_appointment(*, user: User, appointment_id: int) -> Appointment:

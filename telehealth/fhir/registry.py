@@ -40,7 +40,7 @@ class Mapper:
     model: Any  # a fhir.resources (pydantic) class
     lookup: Callable[[Any, str], Any]
     to_fhir: Callable[[Any], dict]
-    search: Callable[[Any, dict], QuerySet]
+    search: Callable[[Any, dict], "QuerySet | Computed"]
     params: dict[str, SearchParam] = field(default_factory=dict)
     profiles: tuple[str, ...] = ()
     last_updated: str = ""
@@ -63,6 +63,16 @@ class Mapper:
     def read(self, user, resource_id: str) -> dict:
         """The validated FHIR JSON of one resource the user may see."""
         return validated(self, self.to_fhir(self.lookup(user, resource_id)))
+
+
+@dataclass(frozen=True)
+class Computed:
+    """The answer of a search over resources that are computed, not stored (Slot: free times
+    worked out from availability). `rows` are (key, row) pairs sorted by key, keys unique,
+    strings of [A-Za-z0-9.-]: the core pages by key as it pages querysets by pk. Such a search
+    applies `_id` itself (the core's filter works on querysets only)."""
+
+    rows: list[tuple[str, Any]]
 
 
 _mappers: dict[str, Mapper] = {}

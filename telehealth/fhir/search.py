@@ -6,19 +6,21 @@ repetition of the parameter, ANDed) of lists (its comma-separated values, ORed).
 
 import calendar
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
-from telehealth.fhir.registry import DATE, REFERENCE, STRING, TOKEN, Mapper, SearchParam
+from telehealth.fhir.registry import DATE, REFERENCE, STRING, TOKEN, Computed, Mapper, SearchParam
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
 PREFIXES = ("eq", "ne", "ge", "le", "gt", "lt")
 SUPPORTED_PREFIXES = frozenset({"eq", "ge", "le", "gt", "lt"})
-CURSOR = "_cursor"  # keyset paging: the last id of the previous page (next links only)
-RESULT_PARAMS = frozenset({"_count", "_summary", CURSOR, "_format"})
+CURSOR = "_cursor"  # keyset paging: the last key (pk) of the previous page (next links only)
+INCLUDE = "_include"
+RESULT_PARAMS = frozenset({"_count", "_summary", CURSOR, "_format", INCLUDE})
+_CURSOR_RE = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
 CORE_PARAMS = {
     "_id": SearchParam(TOKEN, "Logical id of the resource"),
     "_lastUpdated": SearchParam(DATE, "When the resource last changed"),
@@ -108,13 +110,29 @@ def parse_token(raw: str) -> Token:
     return Token(None, raw)
 
 
+class Reference(str):
+    """A reference parameter's value: the id (the str itself), with the type it was given
+    with in `resource_type` ("Patient" for "Patient/5"; None for a bare id)."""
+
+    resource_type: str | None = None
+
+
+def parse_reference(raw: str) -> Reference:
+    resource_type, _slash, resource_id = raw.rpartition("/")
+    reference = Reference(resource_id)
+    # The type is the segment before the id, also in a full URL (…/fhir/R4/Patient/5).
+    reference.resource_type = resource_type.rsplit("/", 1)[-1] or None
+    return reference
+
+
 @dataclass
 class Search:
     params: dict[str, list[list]]
     count: int
     summary_count: bool
-    cursor: int | None
+    cursor: str | None
     query: list[tuple[str, str]]  # the parameters as given, without paging (for links)
+    includes: list[str] = field(default_factory=list)  # `_include` values, each one offered
 
 
 def _split(value: str) -> list[str]:
@@ -132,6 +150,7 @@ def parse(mapper: Mapper, items: list[tuple[str, str]]) -> Search:
     params: dict[str, list[list]] = {}
     count, summary_count, cursor = DEFAULT_COUNT, False, None
     query: list[tuple[str, str]] = []
+    includes: list[str] = []
     unknown = []
     for name, value in items:
         if name in RESULT_PARAMS:
@@ -146,9 +165,15 @@ def parse(mapper: Mapper, items: list[tuple[str, str]]) -> Search:
                     raise SearchError(f"_summary={value} is not supported (only _summary=count)")
                 summary_count = True
             elif name == CURSOR:
-                if not value.isdigit():
-                    raise SearchError(f"{CURSOR} must be an id from a next link")
-                cursor = int(value)
+                if not _CURSOR_RE.match(value):
+                    raise SearchError(f"{CURSOR} must be a key from a next link")
+                cursor = value
+            elif name == INCLUDE:
+                if value not in mapper.includes:
+                    offered = ", ".join(sorted(mapper.includes)) or "none"
+                    raise SearchError(f"_include={value} is not supported (offered: {offered})")
+                if value not in includes:
+                    includes.append(value)
             elif name == "_format" and value not in ("json", "application/fhir+json"):
                 raise SearchError(f"_format={value} is not supported (only json)")
             if name not in (CURSOR, "_count"):
@@ -166,7 +191,7 @@ def parse(mapper: Mapper, items: list[tuple[str, str]]) -> Search:
         elif param.type == DATE:
             values = [parse_date(v, name=name) for v in values]
         elif param.type == REFERENCE:
-            values = [v.rsplit("/", 1)[-1] for v in values]
+            values = [parse_reference(v) for v in values]
         elif param.type == STRING:
             values = [v.strip() for v in values]
         params.setdefault(name, []).append(values)
@@ -174,7 +199,7 @@ def parse(mapper: Mapper, items: list[tuple[str, str]]) -> Search:
     if unknown:
         names = ", ".join(sorted(set(unknown)))
         raise SearchError(f"Unknown search parameter for {mapper.resource_type}: {names}")
-    return Search(params, count, summary_count, cursor, query)
+    return Search(params, count, summary_count, cursor, query, includes)
 
 
 def any_of(values: list, build) -> Q:
@@ -194,3 +219,30 @@ def core_filter(mapper: Mapper, search: Search) -> Q:
     for values in search.params.get("_lastUpdated", []):
         q &= any_of(values, lambda v: v.q(mapper.last_updated))
     return q
+
+
+def page(
+    mapper: Mapper, found: QuerySet | Computed, search: Search
+) -> tuple[int, list, str | None]:
+    """The total, the page's rows and the cursor after them (None: no further page). A
+    queryset gets the core's filters and pages by pk; a Computed list pages by its keys."""
+    if isinstance(found, Computed):
+        rows = [
+            (key, row) for key, row in found.rows if search.cursor is None or key > search.cursor
+        ]
+        total = len(found.rows)
+    else:
+        if search.cursor is not None and not search.cursor.isdigit():
+            raise SearchError(f"{CURSOR} must be an id from a next link")
+        found = found.filter(core_filter(mapper, search))
+        total = found.count()
+        if search.summary_count:
+            return total, [], None
+        ordered = found.order_by("pk")
+        if search.cursor is not None:
+            ordered = ordered.filter(pk__gt=int(search.cursor))
+        rows = [(str(row.pk), row) for row in ordered[: search.count + 1]]
+    if search.summary_count:
+        return total, [], None
+    more, rows = len(rows) > search.count, rows[: search.count]
+    return total, [row for _key, row in rows], rows[-1][0] if more else None

@@ -14,6 +14,7 @@ from telehealth.accounts.access import lacks_practice
 from telehealth.audit.phi import note_phi_access
 from telehealth.fhir import search as fhir_search
 from telehealth.fhir.capability import capability_statement
+from telehealth.fhir.include import included_entries
 from telehealth.fhir.registry import Mapper, mapper_for, validated
 from telehealth.fhir.responses import FhirError, fhir_response, outcome_response
 
@@ -89,37 +90,32 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     mapper = _mapper(resource_type)
     items = [(name, value) for name, values in request.GET.lists() for value in values]
     parsed = fhir_search.parse(mapper, items)
-    rows = mapper.search(request.user, parsed.params).filter(
-        fhir_search.core_filter(mapper, parsed)
-    )
+    found = mapper.search(request.user, parsed.params)
+    total, page, after = fhir_search.page(mapper, found, parsed)
     base = request.build_absolute_uri(request.path)
-    total = rows.count()
     self_query = list(parsed.query)
     if not parsed.summary_count:
         self_query.append(("_count", str(parsed.count)))
     if parsed.cursor is not None:
-        self_query.append((fhir_search.CURSOR, str(parsed.cursor)))
+        self_query.append((fhir_search.CURSOR, parsed.cursor))
     links = [{"relation": "self", "url": f"{base}?{urlencode(self_query)}"}]
     bundle: dict = {"resourceType": "Bundle", "type": "searchset", "total": total}
     if not parsed.summary_count:
-        page_rows = rows.order_by("pk")
-        if parsed.cursor is not None:
-            page_rows = page_rows.filter(pk__gt=parsed.cursor)
-        page = list(page_rows[: parsed.count + 1])
-        more, page = len(page) > parsed.count, page[: parsed.count]
-        if more:
-            after = [*parsed.query, ("_count", str(parsed.count))]
-            after.append((fhir_search.CURSOR, str(page[-1].pk)))
-            links.append({"relation": "next", "url": f"{base}?{urlencode(after)}"})
-        bundle["entry"] = [
+        if after is not None:
+            next_query = [*parsed.query, ("_count", str(parsed.count)), (fhir_search.CURSOR, after)]
+            links.append({"relation": "next", "url": f"{base}?{urlencode(next_query)}"})
+        resources = [validated(mapper, mapper.to_fhir(row)) for row in page]
+        entries = [
             {
-                "fullUrl": f"{base}/{row.pk}",
-                "resource": validated(mapper, mapper.to_fhir(row)),
+                "fullUrl": f"{base}/{resource['id']}",
+                "resource": resource,
                 "search": {"mode": "match"},
             }
-            for row in page
-        ] or None
+            for resource in resources
+        ]
         _note(request, mapper, page)
+        entries += included_entries(request, mapper, parsed.includes, page)
+        bundle["entry"] = entries or None
     bundle["link"] = links
     return fhir_response(_bundle(bundle))
 
