@@ -113,7 +113,7 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
             links.append({"relation": "next", "url": f"{base}?{urlencode(after)}"})
         bundle["entry"] = [
             {
-                "fullUrl": f"{base}/{row.pk}",
+                "fullUrl": f"{base}/{mapper.resource_id(row)}",
                 "resource": validated(mapper, mapper.to_fhir(row)),
                 "search": {"mode": "match"},
             }
