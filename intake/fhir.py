@@ -6,6 +6,7 @@ intake.fhir_api registers them with telehealth.fhir and validates what leaves.""
 from django.conf import settings
 from django.urls import reverse
 
+from intake import canonical
 from intake.models import FormVersion, InsuranceCard, Response, Signature
 from intake.selectors import policy_holder
 
@@ -52,7 +53,7 @@ def questionnaire_from_version(version: FormVersion, *, latest_version: int) -> 
     return {
         **version.questionnaire,
         "id": str(version.pk),
-        "url": version.questionnaire["url"],
+        "url": questionnaire_url(version),
         "version": str(version.version),
         "status": questionnaire_status(version, latest_version=latest_version),
         "date": version.created_at.isoformat(),
@@ -60,8 +61,17 @@ def questionnaire_from_version(version: FormVersion, *, latest_version: int) -> 
     }
 
 
+def questionnaire_url(version: FormVersion) -> str:
+    """The URL the version was saved under (responses name it), which services stamp on
+    every version; the form's canonical URL should one ever lack it."""
+    form = version.form
+    return version.questionnaire.get("url") or canonical.questionnaire_url(
+        form.practice.slug, form.slug
+    )
+
+
 def questionnaire_canonical(version: FormVersion) -> str:
-    return f"{version.questionnaire['url']}|{version.version}"
+    return f"{questionnaire_url(version)}|{version.version}"
 
 
 # QuestionnaireResponse

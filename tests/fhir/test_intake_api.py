@@ -6,7 +6,7 @@ publishes (tests/fixtures/fhir/)."""
 
 import copy
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,14 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from intake import builtin, canonical, selectors, services
 from intake import questionnaire as fhirq
-from intake.models import ConsentDocument, ConsentVersion, Form, InsuranceCard, Response
+from intake.models import (
+    ConsentDocument,
+    ConsentVersion,
+    Form,
+    FormVersion,
+    InsuranceCard,
+    Response,
+)
 from telehealth.audit.models import AuditEvent
 from tests.conftest import sign_in
 
@@ -58,6 +65,17 @@ def forms(world):
     return {f.slug: f for f in Form.objects.filter(practice=world.practice)}
 
 
+def current(form: Form) -> FormVersion:
+    version = form.current
+    assert version is not None
+    return version
+
+
+def completed_at(response: Response) -> datetime:
+    assert response.completed_at is not None
+    return response.completed_at
+
+
 def complete(patient, form, raw: dict) -> Response:
     response = services.response_for(patient=patient, form=form)
     services.response_save(response=response, raw=raw, complete=True)
@@ -88,7 +106,7 @@ def card(patient, **fields) -> InsuranceCard:
 
 
 def test_a_form_version_round_trips_as_a_questionnaire(fhir, world, forms):
-    version = forms["phq-9"].current
+    version = current(forms["phq-9"])
     status, body = fhir.as_user(world.clinician).get(f"Questionnaire/{version.pk}")
     assert status == 200, body
     round_trip(Questionnaire, body)
@@ -140,10 +158,10 @@ def test_the_fhir_core_phq9_is_imported_as_a_form_and_read_back_with_its_items(f
 
 def test_questionnaire_search_by_url_version_status_name_title_and_id(fhir, world, forms):
     history = forms["medical-history"]
-    first = history.current
+    first = current(history)
     definition = {**first.questionnaire, "title": "Medical history and allergies"}
     second = services.form_save_version(form=history, definition=definition, by=world.admin)
-    draft = services.form_create(practice=world.practice, title="Travel screening").current
+    draft = current(services.form_create(practice=world.practice, title="Travel screening"))
     gad7 = forms["gad-7"]
     gad7.is_active = False
     gad7.save(update_fields=["is_active"])
@@ -157,29 +175,32 @@ def test_questionnaire_search_by_url_version_status_name_title_and_id(fhir, worl
     assert ids(client.get("Questionnaire", url=f"{url}|9")[1]) == []
     # The address PHQ-9 had before forms carried their own still finds it.
     legacy = client.get("Questionnaire", url="http://loinc.org/q/44249-1")[1]
-    assert ids(legacy) == [str(forms["phq-9"].current.pk)]
+    assert ids(legacy) == [str(current(forms["phq-9"]).pk)]
     assert str(second.pk) in ids(client.get("Questionnaire", version="2")[1])
     assert str(first.pk) not in ids(client.get("Questionnaire", version="2")[1])
 
     retired = ids(client.get("Questionnaire", status="retired")[1])
-    assert str(first.pk) in retired and str(gad7.current.pk) in retired
+    assert str(first.pk) in retired and str(current(gad7).pk) in retired
     assert str(second.pk) not in retired
     active = ids(client.get("Questionnaire", status="active")[1])
-    assert str(second.pk) in active and str(forms["phq-9"].current.pk) in active
+    assert str(second.pk) in active and str(current(forms["phq-9"]).pk) in active
     assert str(first.pk) not in active and str(draft.pk) not in active
     assert ids(client.get("Questionnaire", status="draft")[1]) == [str(draft.pk)]
     _status, body = client.get(f"Questionnaire/{first.pk}")
     assert body["status"] == "retired"
 
-    assert ids(client.get("Questionnaire", name="phq9")[1]) == [str(forms["phq-9"].current.pk)]
+    assert ids(client.get("Questionnaire", name="phq9")[1]) == [str(current(forms["phq-9"]).pk)]
     assert ids(client.get("Questionnaire", title="allergies")[1]) == [str(second.pk)]
-    assert ids(client.get("Questionnaire", title="depress")[1]) == [str(forms["phq-9"].current.pk)]
+    assert ids(client.get("Questionnaire", title="depress")[1]) == [str(current(forms["phq-9"]).pk)]
     assert ids(client.get("Questionnaire", _id=str(draft.pk))[1]) == [str(draft.pk)]
+    # Not an id of ours (and not a number int() takes): nothing, never an error.
+    status, bundle = client.get("Questionnaire", _id="²")
+    assert (status, bundle["total"]) == (200, 0)
 
 
 def test_questionnaires_are_the_practices_own(fhir, world, forms):
-    theirs = Form.objects.get(practice=world.outside_practice, slug="phq-9").current
-    mine = forms["phq-9"].current
+    theirs = current(Form.objects.get(practice=world.outside_practice, slug="phq-9"))
+    mine = current(forms["phq-9"])
     for user in (world.patient.user, world.clinician, world.admin):
         client = fhir.as_user(user)
         assert client.get(f"Questionnaire/{theirs.pk}")[0] == 404
@@ -263,7 +284,7 @@ def test_questionnaire_response_search_by_patient_questionnaire_authored_and_sta
     gad7 = complete(world.patient, forms["gad-7"], {f"gad7-{n}": ["LA6568-5"] for n in range(1, 8)})
     theirs = complete(world.other_patient, forms["phq-9"], PHQ9_ANSWERS)
     started = services.response_for(patient=world.other_patient, form=forms["gad-7"])
-    Response.objects.filter(pk=gad7.pk).update(completed_at=gad7.completed_at - timedelta(days=30))
+    Response.objects.filter(pk=gad7.pk).update(completed_at=completed_at(gad7) - timedelta(days=30))
     client = fhir.as_user(world.clinician)
     mine = sorted([str(phq9.pk), str(gad7.pk)])
 
@@ -286,12 +307,12 @@ def test_questionnaire_response_search_by_patient_questionnaire_authored_and_sta
     elsewhere = canonical.questionnaire_url("beta", "phq-9")
     assert ids(client.get("QuestionnaireResponse", questionnaire=elsewhere)[1]) == []
 
-    cutoff = (phq9.completed_at - timedelta(days=7)).date().isoformat()
+    cutoff = (completed_at(phq9) - timedelta(days=7)).date().isoformat()
     recent = client.get("QuestionnaireResponse", patient=reference, authored=f"ge{cutoff}")[1]
     assert ids(recent) == [str(phq9.pk)]
     older = client.get("QuestionnaireResponse", patient=reference, authored=f"lt{cutoff}")[1]
     assert ids(older) == [str(gad7.pk)]
-    day = (gad7.completed_at - timedelta(days=30)).date().isoformat()
+    day = (completed_at(gad7) - timedelta(days=30)).date().isoformat()
     assert str(gad7.pk) in ids(client.get("QuestionnaireResponse", authored=day)[1])
 
     assert len(ids(client.get("QuestionnaireResponse", status="completed")[1])) == 3
