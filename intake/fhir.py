@@ -110,6 +110,8 @@ def questionnaire_response_from_response(response: Response) -> dict:
         "status": response.status,
         "subject": _patient(response.patient_id),
     }
+    if response.completed_at is not None:  # the same instant; `authored` searches on it
+        resource["authored"] = response.completed_at.isoformat()
     if stored.get("item"):
         resource["item"] = _absolute_attachments(stored["item"])
     return resource

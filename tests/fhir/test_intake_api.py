@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.coverage import Coverage
@@ -30,6 +32,7 @@ from intake.models import (
     Response,
 )
 from telehealth.audit.models import AuditEvent
+from telehealth.fhir import registry
 from tests.conftest import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -614,3 +617,23 @@ def test_the_capability_statement_offers_intakes_types_and_parameters(fhir):
     for resource_type, names in expected.items():
         offered = {p["name"] for p in resources[resource_type]["searchParam"]}
         assert names <= offered, resource_type
+
+
+def test_a_page_costs_one_query_whatever_its_size(world, forms, telehealth_consent):
+    for patient in (world.patient, world.other_patient):
+        complete(patient, forms["phq-9"], PHQ9_ANSWERS)
+        complete(patient, forms["gad-7"], {f"gad7-{n}": ["LA6568-5"] for n in range(1, 8)})
+        for _again in range(2):
+            sign(patient, telehealth_consent)
+            card(patient)
+    for resource_type in TYPES:
+        mapper = registry.mapper_for(resource_type)
+        assert mapper is not None
+        counts = {}
+        for size in (1, 4):
+            with CaptureQueriesContext(connection) as queries:
+                rows = list(mapper.search(world.admin, {}).order_by("pk")[:size])
+                resources = [registry.validated(mapper, mapper.to_fhir(row)) for row in rows]
+            assert len(resources) == size
+            counts[size] = len(queries)
+        assert counts == {1: 1, 4: 1}, resource_type
