@@ -6,7 +6,7 @@ class IntakeConfig(AppConfig):
     verbose_name = "Intake"
 
     def ready(self) -> None:
-        from intake import links
+        from intake import fhir_api, links
         from intake.views import chart_section, confirmation_section
         from scheduling import confirmation
         from telehealth.accounts import chart
@@ -14,3 +14,4 @@ class IntakeConfig(AppConfig):
         chart.register(chart_section)
         confirmation.register(confirmation_section)
         links.register()
+        fhir_api.register()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -336,6 +336,35 @@ def response_files_visible_to(user: User) -> QuerySet[ResponseFile]:
     return ResponseFile.objects.filter(response__patient__in=patients_visible_to(user))
 
 
+def questionnaires_visible_to(user: User) -> QuerySet[FormVersion]:
+    """Every saved version of the forms of the user's practice (staff of it, or its patients),
+    each with `latest_version`, its form's newest version number. Definitions hold no PHI."""
+    versions = FormVersion.objects.select_related("form__practice").annotate(
+        latest_version=Subquery(
+            FormVersion.objects.filter(form_id=OuterRef("form_id"))
+            .order_by("-version")
+            .values("version")[:1]
+        )
+    )
+    if user.role == Role.PATIENT:
+        practices = Patient.objects.filter(user=user).values("practice_id")
+        return versions.filter(form__practice_id__in=practices)
+    if user.practice_id is None:
+        return versions.none()
+    return versions.filter(form__practice_id=user.practice_id)
+
+
+def responses_visible_to(user: User) -> QuerySet[Response]:
+    """Responses with their answers: a patient's own; for staff who may read answers, those of
+    the patients they may see. The front desk sees none (answers are clinical)."""
+    responses = Response.objects.select_related("form_version__form", "patient")
+    if user.role == Role.PATIENT:
+        return responses.filter(patient__user=user)
+    if not can_read_answers(user):
+        return responses.none()
+    return responses.filter(patient__in=patients_visible_to(user))
+
+
 def manageable_forms(user: User) -> QuerySet[Form]:
     if user.role != Role.PRACTICE_ADMIN or user.practice_id is None:
         return Form.objects.none()
@@ -346,7 +375,7 @@ def form_version_named(*, practice: Practice, questionnaire: str) -> FormVersion
     """The practice's form version a QuestionnaireResponse's `questionnaire` (url|version)
     names: our canonical URL, or the URL the form had before forms carried one (responses
     completed then, and copies sent elsewhere, still name it). None when it names none.
-    No caller yet: it is for the coming FHIR read API."""
+    The FHIR API finds the responses to a questionnaire by it."""
     url, version = canonical.split(questionnaire)
     slug = canonical.slug_in(url, practice.slug)
     # ASCII only: str.isdigit() passes "²", which int() refuses, and int() reads "١" as 1.

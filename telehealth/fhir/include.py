@@ -37,7 +37,7 @@ def included_entries(
         for row in rows:
             entries.append(
                 {
-                    "fullUrl": f"{root}/{resource_type}/{row.pk}",
+                    "fullUrl": f"{root}/{resource_type}/{target.resource_id(row)}",
                     "resource": validated(target, target.to_fhir(row)),
                     "search": {"mode": "include"},
                 }

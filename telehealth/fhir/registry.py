@@ -59,6 +59,20 @@ class Mapper:
     update: Callable[[Any, Any, dict], Any] | None = None
     # The row's version (meta.versionId, ETag W/"v", If-Match); None: not versioned.
     version: Callable[[Any], str] | None = None
+    # Logical ids are f"{id_prefix}{pk}". A prefix leaves room for a type whose resources may
+    # later come from more than one model (DocumentReference: signed consents, then visit
+    # summaries) without changing the ids clients already hold.
+    id_prefix: str = ""
+
+    def resource_id(self, row) -> str:
+        return f"{self.id_prefix}{row.pk}"
+
+    def pk_of(self, resource_id: str) -> int | None:
+        """The row's primary key a logical id names, or None when it names none of ours."""
+        if not resource_id.startswith(self.id_prefix):
+            return None
+        digits = resource_id[len(self.id_prefix) :]
+        return int(digits) if digits.isascii() and digits.isdigit() else None
 
     def read(self, user, resource_id: str) -> dict:
         """The validated FHIR JSON of one resource the user may see."""

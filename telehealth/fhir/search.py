@@ -214,7 +214,7 @@ def core_filter(mapper: Mapper, search: Search) -> Q:
     """`_id` and `_lastUpdated`, which every type gets from the core."""
     q = Q()
     for values in search.params.get("_id", []):
-        ids = [int(v.code) for v in values if v.code.isdigit()]
+        ids = [pk for v in values if (pk := mapper.pk_of(v.code)) is not None]
         q &= Q(pk__in=ids)
     for values in search.params.get("_lastUpdated", []):
         q &= any_of(values, lambda v: v.q(mapper.last_updated))
