@@ -101,9 +101,10 @@ def _checked_claims(claims: dict, *, client_id: str, audience: str, now: datetim
         raise AssertionRejected("The client assertion's exp is more than five minutes ahead.")
     for name in ("nbf", "iat"):
         value = claims.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value > (now + CLOCK_SKEW).timestamp():
-                raise AssertionRejected(f"The client assertion's {name} is in the future.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # optional claims, believed only when they are times
+        if value > (now + CLOCK_SKEW).timestamp():
+            raise AssertionRejected(f"The client assertion's {name} is in the future.")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 255:
         raise AssertionRejected("The client assertion needs a jti of 1 to 255 characters.")

@@ -22,8 +22,9 @@ class ServiceUserSignInRefusal:
         password: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if username and SmartClient.objects.filter(
-            service_user__email_index=email_index(username)
-        ).exists():
+        if (
+            username
+            and SmartClient.objects.filter(service_user__email_index=email_index(username)).exists()
+        ):
             raise PermissionDenied
         return None

@@ -23,7 +23,9 @@ class SmartClientForm(forms.ModelForm):
     jwks = IndentedJSONField(
         label=SmartClient._meta.get_field("jwks").verbose_name,
         help_text=SmartClient._meta.get_field("jwks").help_text,
-        widget=forms.Textarea(attrs={"rows": 12, "class": "vLargeTextField", "spellcheck": "false"}),
+        widget=forms.Textarea(
+            attrs={"rows": 12, "class": "vLargeTextField", "spellcheck": "false"}
+        ),
     )
 
     class Meta:

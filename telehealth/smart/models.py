@@ -77,3 +77,6 @@ class AssertionJti(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["client", "jti"], name="smart_assertion_jti_once")
         ]
+
+    def __str__(self) -> str:
+        return f"assertion {self.jti} of client #{self.client_id}"

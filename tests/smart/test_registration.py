@@ -36,7 +36,9 @@ def test_practice_admin_registers_a_client_for_their_practice(client, world):
     sign_in(client, world.admin)
     assert client.get(reverse(ADD_URL)).status_code == 200
     response = client.post(reverse(ADD_URL), form_data())
-    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    assert response.status_code == 302, (
+        response.context and response.context["adminform"].form.errors
+    )
     registered = SmartClient.objects.get()
     assert registered.practice == world.practice
     assert registered.scopes == "system/Patient.rs system/Observation.read"
@@ -109,7 +111,10 @@ JWKS_ERRORS = {
         json.dumps(public_jwks(jwk.JWK.generate(kty="EC", crv="P-384", kid="enc", use="enc"))),
         "cannot verify RS384 or ES384",
     ),
-    "a malformed key": (json.dumps({"keys": [{"kty": "RSA", "kid": "x", "n": "?"}]}), "could not be read"),
+    "a malformed key": (
+        json.dumps({"keys": [{"kty": "RSA", "kid": "x", "n": "?"}]}),
+        "could not be read",
+    ),
 }
 
 
@@ -188,9 +193,7 @@ def test_the_service_user_cannot_sign_in(client, world, vendor_keys):
     )
     assert response.status_code == 200  # the form again, not a redirect in
     assert "_auth_user_id" not in client.session
-    response = client.post(
-        reverse("admin:login"), {"username": user.email, "password": PASSWORD}
-    )
+    response = client.post(reverse("admin:login"), {"username": user.email, "password": PASSWORD})
     assert "_auth_user_id" not in client.session
 
 
