@@ -31,11 +31,11 @@ class SmartClientAdmin(PracticeScopedAdmin):
             fields.insert(0, "practice")
         return fields
 
-    @admin.display(description=_("client_id"))
+    @admin.display(description=_("Client ID"))
     def client_id(self, obj: SmartClient) -> str:
         return obj.application.client_id
 
-    @admin.display(description=_("token endpoint"))
+    @admin.display(description=_("Token endpoint"))
     def token_endpoint(self, obj: SmartClient) -> str:
         return settings.SITE_URL + reverse("smart:token")
 

@@ -3,6 +3,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from telehealth.fhir import scopes as smart_scopes
@@ -21,7 +22,7 @@ class IndentedJSONField(forms.JSONField):
 
 class SmartClientForm(forms.ModelForm):
     jwks = IndentedJSONField(
-        label=SmartClient._meta.get_field("jwks").verbose_name,
+        label=capfirst(SmartClient._meta.get_field("jwks").verbose_name),
         help_text=SmartClient._meta.get_field("jwks").help_text,
         widget=forms.Textarea(
             attrs={"rows": 12, "class": "vLargeTextField", "spellcheck": "false"}
