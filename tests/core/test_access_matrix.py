@@ -266,9 +266,9 @@ ROUTES: dict[str, Access] = {
     "fhir:read": Access(obj="fhir_patient", kwargs={"resource_type": "Patient"}),
     #
     # SMART backend services: the signed client assertion is the credential at the token
-    # endpoint (an empty POST is refused as invalid_client); the configuration is public
-    # (tests/smart covers every assertion failure and the Bearer token on the FHIR API).
-    "smart:token": Access(public=True, method="post", ok=(401,)),
+    # endpoint (an empty POST is an OAuth2 error, unsupported_grant_type); the configuration
+    # is public (tests/smart covers every assertion failure and Bearer tokens on the FHIR API).
+    "smart:token": Access(public=True, method="post", ok=(400,)),
     "smart:configuration": Access(public=True),
     "smart:fhir-configuration": Access(public=True),
     #

@@ -263,3 +263,10 @@ def test_a_bad_token_is_not_rescued_by_a_session(client, bearer, world):
 
 def test_metadata_stays_public_whatever_token_comes_with_it(bearer, world):
     assert bearer("metadata", "made-up").status_code == 200
+
+
+def test_an_empty_token_request_is_an_oauth_error(client, db):
+    response = client.post("/oauth/token")
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
+    assert response["Cache-Control"] == "no-store"
