@@ -156,6 +156,8 @@ INSTALLED_APPS = [
     "telehealth.crypto",
     "telehealth.notify",
     "telehealth.fhir",
+    "oauth2_provider",  # the authorization server of SMART backend services
+    "telehealth.smart",
     "scheduling",
     "intake",
     "messaging",
@@ -344,6 +346,7 @@ AUTH_USER_MODEL = "accounts.User"
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "telehealth.smart.backends.ServiceUserSignInRefusal",
     "telehealth.accounts.lockout.SignInBackoffBackend",
 ]
 PASSWORD_HASHERS = [
@@ -362,6 +365,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# SMART backend services (telehealth.smart): django-oauth-toolkit issues five-minute tokens to
+# clients that authenticate with a signed JWT; tokens are stored hashed.
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "telehealth.smart.oauth.SmartValidator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": envint("SMART_ACCESS_TOKEN_SECONDS", 300),
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+}
+# Named so migrations that point at DOT's (swappable) application model can resolve it.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"

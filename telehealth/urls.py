@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("", include("telehealth.smart.urls")),  # before fhir/R4/: its .well-known
     path("fhir/R4/", include("telehealth.fhir.urls")),
     path("", include("telehealth.accounts.urls")),
     path("", include("telehealth.notify.urls")),

@@ -3,6 +3,7 @@
 from django.utils import timezone
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
+from telehealth.fhir import auth
 from telehealth.fhir.registry import registered
 from telehealth.fhir.search import CORE_PARAMS
 
@@ -37,7 +38,7 @@ def capability_statement(base_url: str) -> dict:
             "rest": [
                 {
                     "mode": "server",
-                    "security": {"description": "Signed-in session of a user of the practice."},
+                    "security": auth.security(base_url),
                     "resource": resources,
                 }
             ],

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from telehealth.accounts.access import lacks_practice
 from telehealth.audit.phi import note_phi_access
+from telehealth.fhir import auth as fhir_auth
 from telehealth.fhir import search as fhir_search
 from telehealth.fhir.capability import capability_statement
 from telehealth.fhir.include import included_entries
@@ -27,6 +28,8 @@ def fhir_view(*, public: bool = False):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             try:
+                if not public:  # a Bearer token stands for its client (telehealth.fhir.auth)
+                    fhir_auth.authenticate(request, kwargs)
                 if not public and not request.user.is_authenticated:
                     raise FhirError(401, "Sign in to use the FHIR API.")
                 if not public and lacks_practice(request.user):  # type: ignore[arg-type]
@@ -45,11 +48,12 @@ def fhir_view(*, public: bool = False):
                 response = outcome_response(
                     500, f"The resource could not be built ({error.error_count()} errors)."
                 )
+            fhir_auth.challenge(request, response)
             add_never_cache_headers(response)
             patch_cache_control(response, no_store=True, private=True)
             return response
 
-        return require_GET(wrapper)
+        return require_GET(fhir_auth.csrf_exempt_bearer(wrapper))
 
     return decorate
 

@@ -265,6 +265,13 @@ ROUTES: dict[str, Access] = {
     "fhir:search": Access(kwargs={"resource_type": "Patient"}),
     "fhir:read": Access(obj="fhir_patient", kwargs={"resource_type": "Patient"}),
     #
+    # SMART backend services: the signed client assertion is the credential at the token
+    # endpoint (an empty POST is an OAuth2 error, unsupported_grant_type); the configuration
+    # is public (tests/smart covers every assertion failure and Bearer tokens on the FHIR API).
+    "smart:token": Access(public=True, method="post", ok=(400,)),
+    "smart:configuration": Access(public=True),
+    "smart:fhir-configuration": Access(public=True),
+    #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it
 # sits behind sign-in and MFA.

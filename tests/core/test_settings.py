@@ -3,6 +3,7 @@ and no Settings form answers 500 to a bad or duplicate value. Built from
 `admin.site._registry`, so a new practice-scoped admin is covered without an entry here; it
 needs a row in `settings_rows` (the test says which)."""
 
+import json
 from datetime import date, time
 from importlib import import_module
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from django.db import connection
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
+from jwcrypto.jwk import JWK
 
 from billing.models import BillingProfile, FeeScheduleEntry, Payer
 from messaging.models import MessagingSettings, Rule, SavedReply, Team
@@ -31,6 +33,8 @@ from telehealth.accounts.admin import PracticeScopedAdmin
 from telehealth.accounts.models import Practice, Provider, User
 from telehealth.accounts.practice_scope import practice_path
 from telehealth.notify.models import MessageTemplate
+from telehealth.smart.models import SmartClient
+from telehealth.smart.services import smart_client_register
 from tests.conftest import PASSWORD, World, sign_in
 
 PRACTICE_SETTINGS: list[type[Model]] = sorted(
@@ -108,6 +112,19 @@ def settings_rows(world: World) -> dict[type[Model], Model]:
         ),
         FeeScheduleEntry: FeeScheduleEntry.objects.create(
             practice=practice, code="99213", charge=110, effective_from=date(2026, 1, 1)
+        ),
+        SmartClient: smart_client_register(
+            client=SmartClient(
+                practice=practice,
+                name="Regional EHR",
+                jwks={
+                    "keys": [
+                        json.loads(JWK.generate(kty="EC", crv="P-384", kid="k").export_public())
+                    ]
+                },
+                scopes="system/*.rs",
+            ),
+            by=None,
         ),
     }
 
