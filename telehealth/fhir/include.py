@@ -9,6 +9,7 @@ the PHI among them."""
 from django.http import HttpRequest
 
 from telehealth.audit.phi import note_phi_access
+from telehealth.fhir import auth as fhir_auth
 from telehealth.fhir.registry import Computed, Mapper, mapper_for, validated
 
 
@@ -27,8 +28,8 @@ def included_entries(
     entries = []
     for resource_type, pks in wanted.items():
         target = mapper_for(resource_type)
-        if target is None:
-            continue
+        if target is None or not fhir_auth.permitted(request, resource_type, "r"):
+            continue  # a token without read scope on the type gets no includes of it
         visible = target.search(request.user, {})
         if isinstance(visible, Computed):
             raise TypeError(f"{resource_type} is computed and cannot be included")

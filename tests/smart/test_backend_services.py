@@ -270,3 +270,42 @@ def test_an_empty_token_request_is_an_oauth_error(client, db):
     assert response.status_code == 400
     assert response.json()["error"] == "unsupported_grant_type"
     assert response["Cache-Control"] == "no-store"
+
+
+def test_include_adds_only_types_the_token_may_read(
+    get_token, bearer, world, vendor_keys, video_type
+):
+    from scheduling.models import Appointment
+    from tests.smart.conftest import register
+
+    start = timezone.now() + timedelta(days=2)
+    Appointment.objects.create(
+        practice=world.practice,
+        provider=world.clinician.provider,
+        patient=world.patient,
+        appointment_type=video_type,
+        start=start,
+        end=start + timedelta(minutes=20),
+        blocked_start=start,
+        blocked_end=start + timedelta(minutes=20),
+        modality="video",
+        booked_via="staff",
+        patient_state="MA",
+    )
+    scheduler = register(
+        world.practice,
+        "Scheduler",
+        scopes="system/Appointment.rs system/Patient.rs",
+        keys=vendor_keys,
+        by=world.admin,
+    )
+
+    def included(token: str) -> list[str]:
+        response = bearer("Appointment", token, _include="Appointment:patient")
+        assert response.status_code == 200, response.content
+        entries = response.json()["entry"]
+        return [e["resource"]["resourceType"] for e in entries if e["search"]["mode"] == "include"]
+
+    assert included(token_for(get_token, scheduler, "system/Appointment.rs")) == []
+    both = "system/Appointment.rs system/Patient.rs"
+    assert included(token_for(get_token, scheduler, both)) == ["Patient"]
