@@ -256,6 +256,7 @@ PRACTICE_ADMIN_PERMISSIONS = [
     ("billing", "billingprofile", ["view", "add", "change"]),
     ("billing", "payer", ["view", "add", "change", "delete"]),
     ("billing", "feescheduleentry", ["view", "add", "change", "delete"]),
+    ("ehr", "ehrserver", ["view", "add", "change", "delete"]),
 ]
 
 
