@@ -14,7 +14,7 @@ class EhrServer(models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="ehr_servers")
     name = models.CharField(_("name"), max_length=120, help_text=_("e.g. Epic sandbox"))
     # Compared exactly with the `iss` of each launch, after telehealth.ehr.smart.normalise_iss.
-    iss = models.URLField(
+    iss = models.CharField(
         _("FHIR base URL (iss)"),
         max_length=500,
         help_text=_("The FHIR base URL the EHR sends as iss when it launches the app."),

@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import requests
 from django.conf import settings
 from django.utils.translation import gettext as _
-from jwcrypto import jwk, jwt
+from jwcrypto import jwk, jws, jwt
 from jwcrypto.common import JWException
 
 TIMEOUT = (3.05, 10)  # connect, read (seconds)
@@ -213,7 +213,8 @@ def exchange_code(
             % {
                 "error": str(body.get("error", status))[:100],
                 "description": str(body.get("error_description", ""))[:300],
-            }
+            },
+            status=400,
         )
     if not isinstance(body.get("access_token"), str) or not body["access_token"]:
         raise SmartError(_("The EHR's token response has no access token."))
@@ -232,14 +233,21 @@ def verify_id_token(id_token: str, *, jwks_uri: str, issuer: str, client_id: str
             check_claims={"iss": issuer, "aud": client_id, "exp": None},
         )
         claims = json.loads(token.claims)
+    except (jwt.JWTMissingKey, jws.InvalidJWSSignature):
+        raise _refused(_("its signature matches none of the EHR's published keys")) from None
+    except jwt.JWTExpired:
+        raise _refused(_("it has expired")) from None
     except (JWException, ValueError) as error:
-        raise SmartError(
-            _("The EHR's identity token was refused: %(reason)s.") % {"reason": error},
-            status=400,
-        ) from None
+        raise _refused(str(error)) from None
     if not isinstance(claims, dict):
         raise SmartError(_("The EHR's identity token was refused."), status=400)
     return claims
+
+
+def _refused(reason: str) -> SmartError:
+    return SmartError(
+        _("The EHR's identity token was refused: %(reason)s.") % {"reason": reason}, status=400
+    )
 
 
 def fhir_read(iss: str, reference: str, *, token: str) -> dict:

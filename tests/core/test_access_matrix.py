@@ -265,6 +265,14 @@ ROUTES: dict[str, Access] = {
     "fhir:search": Access(kwargs={"resource_type": "Patient"}),
     "fhir:read": Access(obj="fhir_patient", kwargs={"resource_type": "Patient"}),
     #
+    # SMART EHR launch of the visit room. The EHR opens `launch` for anyone (a visitor is sent
+    # to sign in first); without a registered iss it is a 400 page. The return from sign-in
+    # and the OAuth callback are the clinician's; with no launch waiting they are 400 pages
+    # (tests/ehr drives the whole flow against a stand-in EHR).
+    "ehr:launch": Access(public=True, ok=(400,)),
+    "ehr:resume": Access(roles=frozenset({Role.CLINICIAN}), ok=(400,)),
+    "ehr:callback": Access(roles=frozenset({Role.CLINICIAN}), ok=(400,)),
+    #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it
 # sits behind sign-in and MFA.
