@@ -52,7 +52,7 @@ def launch_room(
             )
     else:
         now = timezone.now()
-        zone = clinician.practice.zone
+        zone = patient.practice.zone  # the clinician's practice: their appointments are in it
         start, end = day_bounds(timezone.localtime(now, zone).date(), zone)
         today = appointments.filter(start__gte=start, start__lt=end)
         appointment = (

@@ -52,7 +52,7 @@ class EhrServerForm(forms.ModelForm):
         return scopes
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         secret = cleaned.get("client_secret", "")
         if cleaned.get("confidential"):
             if secret:

@@ -68,7 +68,12 @@ def resume_take(session) -> tuple[str, str] | None:
 
 
 def server_for(*, user: User, iss: str) -> EhrServer:
-    server = EhrServer.objects.filter(practice_id=user.practice_id, iss=iss, is_active=True).first()
+    practice_id = user.practice_id
+    server = (
+        EhrServer.objects.filter(practice_id=practice_id, iss=iss, is_active=True).first()
+        if practice_id is not None
+        else None
+    )
     if server is None:
         raise LaunchRefused(
             _("This EHR (%(iss)s) is not registered for your practice.") % {"iss": iss},
@@ -124,9 +129,14 @@ def pending_take(session, *, state: str, user: User) -> tuple[EhrServer, dict]:
                 "from the EHR."
             )
         )
-    server = EhrServer.objects.filter(
-        pk=entry["server"], practice_id=user.practice_id, is_active=True
-    ).first()
+    practice_id = user.practice_id
+    server = (
+        EhrServer.objects.filter(
+            pk=entry["server"], practice_id=practice_id, is_active=True
+        ).first()
+        if practice_id is not None
+        else None
+    )
     if server is None:
         raise LaunchRefused(_("This EHR is no longer registered for your practice."))
     return server, entry

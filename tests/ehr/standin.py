@@ -183,9 +183,11 @@ class StandInEhr:
 
     def id_token(self) -> str:
         now = int(time.time())
-        key = jwk.JWK.generate(kty="RSA", size=2048, kid="standin-1") if (
-            self.id_token_foreign_key
-        ) else self.key
+        key = (
+            jwk.JWK.generate(kty="RSA", size=2048, kid="standin-1")
+            if (self.id_token_foreign_key)
+            else self.key
+        )
         token = jwt.JWT(
             header={"alg": "RS256", "kid": "standin-1"},
             claims={

@@ -65,7 +65,9 @@ def book(patient, *, start=None, modality="video") -> Appointment:
 
 
 def start_launch(client, ehr, *, iss=None, launch="launch-abc"):
-    return client.get(reverse("ehr:launch"), {"iss": ehr.iss if iss is None else iss, "launch": launch})
+    return client.get(
+        reverse("ehr:launch"), {"iss": ehr.iss if iss is None else iss, "launch": launch}
+    )
 
 
 def through_ehr(client, response):
@@ -280,9 +282,7 @@ def test_pkce_mismatch_is_refused_by_the_ehr_and_reported(client, ehr, ready):
 
 
 def test_ehr_error_on_authorize_is_reported(client, ehr, ready):
-    response = client.get(
-        reverse("ehr:callback"), {"error": "access_denied", "state": "whatever"}
-    )
+    response = client.get(reverse("ehr:callback"), {"error": "access_denied", "state": "whatever"})
     assert response.status_code == 400
     assert b"access_denied" in response.content
 
