@@ -14,7 +14,7 @@ from telehealth.ehr.models import EhrServer
 class EhrServerForm(forms.ModelForm):
     # Write-only: the stored secret is never sent back to the browser; blank keeps it.
     client_secret = forms.CharField(
-        label=_("client secret"),
+        label=_("Client secret"),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
@@ -33,6 +33,11 @@ class EhrServerForm(forms.ModelForm):
             "patient_identifier_system",
             "is_active",
         ]
+        widgets = {
+            "iss": forms.TextInput(attrs={"class": "vURLField"}),
+            "scopes": forms.TextInput(attrs={"class": "vURLField"}),
+            "patient_identifier_system": forms.TextInput(attrs={"class": "vURLField"}),
+        }
 
     def clean_iss(self) -> str:
         iss = smart.normalise_iss(self.cleaned_data["iss"])

@@ -117,6 +117,13 @@ def launch_begin(*, session, user: User, server: EhrServer, launch: str, redirec
     )
 
 
+def pending_discard(session, *, state: str) -> None:
+    """Forget the launch of this state (the EHR answered it with an error)."""
+    pending = dict(session.get(PENDING_KEY, {}))
+    if pending.pop(state, None) is not None:
+        session[PENDING_KEY] = pending
+
+
 def pending_take(session, *, state: str, user: User) -> tuple[EhrServer, dict]:
     """The launch this state began, removed from the session so that it is used once."""
     pending = dict(session.get(PENDING_KEY, {}))

@@ -88,7 +88,7 @@ def _begin(request, *, iss: str, launch_code: str):
 def callback(request):
     """The EHR's answer: a code and our state, or an error."""
     if "error" in request.GET:
-        request.session.pop(flow.PENDING_KEY, None)
+        flow.pending_discard(request.session, state=request.GET.get("state", ""))
         return _problem(
             request,
             LaunchRefused(

@@ -281,10 +281,13 @@ def test_pkce_mismatch_is_refused_by_the_ehr_and_reported(client, ehr, ready):
     assert not Visit.objects.exists()
 
 
-def test_ehr_error_on_authorize_is_reported(client, ehr, ready):
-    response = client.get(reverse("ehr:callback"), {"error": "access_denied", "state": "whatever"})
+def test_ehr_error_on_authorize_is_reported_and_ends_that_launch(client, ehr, ready):
+    start_launch(client, ehr)
+    (state,) = client.session[flow.PENDING_KEY]
+    response = client.get(reverse("ehr:callback"), {"error": "access_denied", "state": state})
     assert response.status_code == 400
     assert b"access_denied" in response.content
+    assert client.session[flow.PENDING_KEY] == {}
 
 
 @pytest.mark.parametrize(
