@@ -156,20 +156,20 @@ def launch_complete(
     visit with this clinician, and audit the launch."""
     server, entry = pending_take(session, state=state, user=user)
     try:
-        landed = _land(server=server, entry=entry, user=user, code=code, redirect_uri=redirect_uri)
+        landed = _land(
+            server=server,
+            entry=entry,
+            user=user,
+            code=code,
+            redirect_uri=redirect_uri,
+            request=request,
+        )
     except smart.SmartError as error:
         _audit_refusal(server=server, user=user, request=request, reason=error.message)
         raise LaunchRefused(error.message, status=error.status, visits_link=True) from None
     except LaunchRefused as refused:
         _audit_refusal(server=server, user=user, request=request, reason=refused.message)
         raise
-    audit.record(
-        action=Action.VIEW,
-        actor=user,
-        obj=landed.patient,
-        request=request,
-        detail=f"EHR launch from {server.iss} (registration #{server.pk}): {landed.url}",
-    )
     return landed
 
 
@@ -183,7 +183,9 @@ def _audit_refusal(*, server: EhrServer, user: User, request, reason: str) -> No
     )
 
 
-def _land(*, server: EhrServer, entry: dict, user: User, code: str, redirect_uri: str) -> Landing:
+def _land(
+    *, server: EhrServer, entry: dict, user: User, code: str, redirect_uri: str, request
+) -> Landing:
     config = smart.SmartConfiguration(**entry["config"])
     tokens = smart.exchange_code(
         token_endpoint=config.token_endpoint,
@@ -216,6 +218,15 @@ def _land(*, server: EhrServer, entry: dict, user: User, code: str, redirect_uri
             )
         except landing.LandingRefused as refused:
             raise LaunchRefused(refused.message, status=404, visits_link=True) from None
+        if url is not None:
+            # The room's visit (made on first use) and the record of the launch, together.
+            audit.record(
+                action=Action.VIEW,
+                actor=user,
+                obj=patient,
+                request=request,
+                detail=f"EHR launch from {server.iss} (registration #{server.pk}): {url}",
+            )
     if url is None:
         raise LaunchRefused(
             _(
