@@ -30,6 +30,7 @@ from scheduling.models import (
 from telehealth.accounts.admin import PracticeScopedAdmin
 from telehealth.accounts.models import Practice, Provider, User
 from telehealth.accounts.practice_scope import practice_path
+from telehealth.ehr.models import EhrServer
 from telehealth.notify.models import MessageTemplate
 from tests.conftest import PASSWORD, World, sign_in
 
@@ -108,6 +109,9 @@ def settings_rows(world: World) -> dict[type[Model], Model]:
         ),
         FeeScheduleEntry: FeeScheduleEntry.objects.create(
             practice=practice, code="99213", charge=110, effective_from=date(2026, 1, 1)
+        ),
+        EhrServer: EhrServer.objects.create(
+            practice=practice, name="Epic", iss="https://ehr.example.org/fhir", client_id="app"
         ),
     }
 
@@ -241,6 +245,16 @@ def test_existing_practice_admins_get_the_newly_linked_settings(world, client):
     migration.grant(apps, SimpleNamespace(connection=connection))
     assert client.get(admin_url(Team, "changelist")).status_code == 200
     assert client.get(admin_url(Threshold, "changelist")).status_code == 200
+
+
+def test_existing_practice_admins_get_ehr_registrations_even_before_its_permissions_exist(
+    world, client
+):
+    migration = import_module("telehealth.ehr.migrations.0002_practice_admin_ehr_settings")
+    Permission.objects.filter(content_type__app_label="ehr").delete()  # as after migrate
+    assert sign_in(client, world.admin).get(admin_url(EhrServer, "add")).status_code == 403
+    migration.grant(apps, SimpleNamespace(connection=connection))
+    assert client.get(admin_url(EhrServer, "add")).status_code == 200
 
 
 def test_existing_practice_admins_get_billings_settings_even_before_its_permissions_exist(
