@@ -158,6 +158,7 @@ INSTALLED_APPS = [
     "telehealth.fhir",
     "oauth2_provider",  # the authorization server of SMART backend services
     "telehealth.smart",
+    "telehealth.ehr",
     "scheduling",
     "intake",
     "messaging",
@@ -555,3 +556,11 @@ LOGGING = {
     },
 }
 CSRF_FAILURE_VIEW = "telehealth.accounts.views.csrf_failure"
+
+# SMART on FHIR EHR launch (telehealth/ehr): how long a launch may wait for sign-in and for the
+# EHR's answer, and the origins an EHR may be reached at over plain http (only ever a test's
+# stand-in: "http://127.0.0.1:8081"); everything else must be https.
+EHR_LAUNCH_SECONDS = envint("EHR_LAUNCH_SECONDS", 10 * 60)
+EHR_INSECURE_ORIGINS = [
+    o.strip().lower().rstrip("/") for o in env("EHR_INSECURE_ORIGINS").split(",") if o.strip()
+]

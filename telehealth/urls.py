@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("telehealth.smart.urls")),  # before fhir/R4/: its .well-known
     path("fhir/R4/", include("telehealth.fhir.urls")),
+    path("ehr/", include("telehealth.ehr.urls")),
     path("", include("telehealth.accounts.urls")),
     path("", include("telehealth.notify.urls")),
     path("", include("scheduling.urls")),

@@ -7,9 +7,12 @@ class VisitsConfig(AppConfig):
 
     def ready(self) -> None:
         from telehealth.accounts import chart, home
+        from telehealth.ehr import landing
         from visits import links
+        from visits.ehr_landing import launch_room
         from visits.views import chart_section, home_section
 
         chart.register(chart_section)
         home.register(home_section, order=10)
         links.register()
+        landing.register(launch_room)

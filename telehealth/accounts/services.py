@@ -257,6 +257,7 @@ PRACTICE_ADMIN_PERMISSIONS = [
     ("billing", "payer", ["view", "add", "change", "delete"]),
     ("billing", "feescheduleentry", ["view", "add", "change", "delete"]),
     ("smart", "smartclient", ["view", "add", "change"]),
+    ("ehr", "ehrserver", ["view", "add", "change", "delete"]),
 ]
 
 

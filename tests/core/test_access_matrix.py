@@ -271,6 +271,13 @@ ROUTES: dict[str, Access] = {
     "smart:token": Access(public=True, method="post", ok=(400,)),
     "smart:configuration": Access(public=True),
     "smart:fhir-configuration": Access(public=True),
+    # SMART EHR launch of the visit room. The EHR opens `launch` for anyone (a visitor is sent
+    # to sign in first); without a registered iss it is a 400 page. The return from sign-in
+    # and the OAuth callback are the clinician's; with no launch waiting they are 400 pages
+    # (tests/ehr drives the whole flow against a stand-in EHR).
+    "ehr:launch": Access(public=True, ok=(400,)),
+    "ehr:resume": Access(roles=frozenset({Role.CLINICIAN}), ok=(400,)),
+    "ehr:callback": Access(roles=frozenset({Role.CLINICIAN}), ok=(400,)),
     #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it

@@ -32,6 +32,7 @@ from scheduling.models import (
 from telehealth.accounts.admin import PracticeScopedAdmin
 from telehealth.accounts.models import Practice, Provider, User
 from telehealth.accounts.practice_scope import practice_path
+from telehealth.ehr.models import EhrServer
 from telehealth.notify.models import MessageTemplate
 from telehealth.smart.models import SmartClient
 from telehealth.smart.services import smart_client_register
@@ -125,6 +126,9 @@ def settings_rows(world: World) -> dict[type[Model], Model]:
                 scopes="system/*.rs",
             ),
             by=None,
+        ),
+        EhrServer: EhrServer.objects.create(
+            practice=practice, name="Epic", iss="https://ehr.example.org/fhir", client_id="app"
         ),
     }
 
@@ -258,6 +262,16 @@ def test_existing_practice_admins_get_the_newly_linked_settings(world, client):
     migration.grant(apps, SimpleNamespace(connection=connection))
     assert client.get(admin_url(Team, "changelist")).status_code == 200
     assert client.get(admin_url(Threshold, "changelist")).status_code == 200
+
+
+def test_existing_practice_admins_get_ehr_registrations_even_before_its_permissions_exist(
+    world, client
+):
+    migration = import_module("telehealth.ehr.migrations.0002_practice_admin_ehr_settings")
+    Permission.objects.filter(content_type__app_label="ehr").delete()  # as after migrate
+    assert sign_in(client, world.admin).get(admin_url(EhrServer, "add")).status_code == 403
+    migration.grant(apps, SimpleNamespace(connection=connection))
+    assert client.get(admin_url(EhrServer, "add")).status_code == 200
 
 
 def test_existing_practice_admins_get_billings_settings_even_before_its_permissions_exist(

@@ -226,7 +226,7 @@ def test_v1_read_scope_reads_and_searches(get_token, bearer, vendor, world):
 
 def test_an_unsupported_type_is_still_404_with_a_token(get_token, bearer, vendor):
     token = token_for(get_token, vendor, "system/Patient.rs")
-    assert bearer("Coverage", token).status_code == 404
+    assert bearer("MedicationRequest", token).status_code == 404
 
 
 def assert_invalid_token(response):

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class EhrConfig(AppConfig):
+    name = "telehealth.ehr"
+    label = "ehr"
+    verbose_name = "EHR launch"
