@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.db.models import QuerySet
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from fhir.resources.R4B.bundle import Bundle
@@ -632,7 +633,9 @@ def test_a_page_costs_one_query_whatever_its_size(world, forms, telehealth_conse
         counts = {}
         for size in (1, 4):
             with CaptureQueriesContext(connection) as queries:
-                rows = list(mapper.search(world.admin, {}).order_by("pk")[:size])
+                found = mapper.search(world.admin, {})
+                assert isinstance(found, QuerySet)
+                rows = list(found.order_by("pk")[:size])
                 resources = [registry.validated(mapper, mapper.to_fhir(row)) for row in rows]
             assert len(resources) == size
             counts[size] = len(queries)
