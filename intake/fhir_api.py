@@ -27,7 +27,7 @@ from intake.fhir import (
 from intake.models import FormVersion, InsuranceCard, Response, Signature
 from telehealth.accounts.models import Patient, Practice, User
 from telehealth.fhir import registry
-from telehealth.fhir.registry import DATE, REFERENCE, STRING, TOKEN, Mapper, SearchParam
+from telehealth.fhir.registry import DATE, REFERENCE, STRING, TOKEN, Mapper, SearchParam, row_id
 from telehealth.fhir.search import Token, any_of
 
 NOTHING = Q(pk__in=[])
@@ -35,15 +35,15 @@ EVERY = Q(pk__isnull=False)  # an empty Q would vanish in any_of's OR
 
 
 def _pk(resource_id: str) -> int:
-    if not resource_id.isascii() or not resource_id.isdigit():
+    pk = row_id(resource_id)
+    if pk is None:
         raise Http404
-    return int(resource_id)
+    return pk
 
 
 def _number_q(field: str, value: str) -> Q:
-    if not value.isascii() or not value.isdigit():
-        return NOTHING
-    return Q(**{field: int(value)})
+    pk = row_id(value)
+    return NOTHING if pk is None else Q(**{field: pk})
 
 
 def _starts_q(field: str, value: str) -> Q:
@@ -152,8 +152,8 @@ def _answered_q(practice: Practice | None, value: str) -> Q:
     if practice is None:
         return NOTHING
     reference = value.removeprefix("Questionnaire/")
-    if reference.isascii() and reference.isdigit():
-        return Q(form_version_id=int(reference))
+    if (version_id := row_id(reference)) is not None:
+        return Q(form_version_id=version_id)
     url, version = canonical.split(value)
     if version:
         found = selectors.form_version_named(practice=practice, questionnaire=value)

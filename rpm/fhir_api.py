@@ -10,7 +10,7 @@ from rpm.fhir import observation_from_reading
 from rpm.models import Reading
 from telehealth.accounts.models import User
 from telehealth.fhir import registry
-from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam
+from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam, row_id
 from telehealth.fhir.search import Token, any_of
 
 US_CORE_VITAL_SIGNS = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-vital-signs"
@@ -18,9 +18,10 @@ CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 def observation_lookup(user: User, resource_id: str) -> Reading:
-    if not resource_id.isascii() or not resource_id.isdigit():
+    reading_id = row_id(resource_id)
+    if reading_id is None:
         raise Http404
-    return selectors.observation_read(user=user, reading_id=int(resource_id))
+    return selectors.observation_read(user=user, reading_id=reading_id)
 
 
 def observation_to_fhir(reading: Reading) -> dict:
@@ -32,9 +33,8 @@ def _token_text(token: Token) -> str:
 
 
 def _patient_q(patient_id: str) -> Q:
-    if not patient_id.isascii() or not patient_id.isdigit():
-        return Q(pk__in=[])
-    return Q(patient_id=int(patient_id))
+    pk = row_id(patient_id)
+    return Q(pk__in=[]) if pk is None else Q(patient_id=pk)
 
 
 def _category_q(token: Token) -> Q:

@@ -26,7 +26,7 @@ from scheduling.models import Appointment, AppointmentType, AvailabilityRule, Mo
 from telehealth.accounts.fhir import PRACTICE_SYSTEM
 from telehealth.accounts.models import Practice, Provider, User
 from telehealth.accounts.selectors import providers_visible_to
-from telehealth.fhir.registry import Computed
+from telehealth.fhir.registry import Computed, row_id
 from telehealth.fhir.search import DateRange, SearchError, Token, any_of
 
 MODALITY_SYSTEM = "urn:telehealth:modality"
@@ -51,13 +51,14 @@ APPOINTMENT_STATUS = {
 
 
 def _pk(resource_id: str) -> int:
-    if not resource_id.isascii() or not resource_id.isdigit():
+    pk = row_id(resource_id)
+    if pk is None:
         raise Http404
-    return int(resource_id)
+    return pk
 
 
 def _ids(values: list[str]) -> list[int]:
-    return [int(v) for v in values if v.isascii() and v.isdigit()]
+    return [pk for pk in map(row_id, values) if pk is not None]
 
 
 def appointment_system(practice: Practice) -> str:
@@ -451,9 +452,10 @@ def appointment_to_fhir(appointment: Appointment) -> dict:
 
 
 def _appointment_identifier_q(token: Token) -> Q:
-    if not token.code.isascii() or not token.code.isdigit():
+    pk = row_id(token.code)
+    if pk is None:
         return Q(pk__in=[])
-    q = Q(pk=int(token.code))
+    q = Q(pk=pk)
     if token.system is not None:
         prefix, suffix = f"{PRACTICE_SYSTEM}:", ":appointment"
         if not (token.system.startswith(prefix) and token.system.endswith(suffix)):

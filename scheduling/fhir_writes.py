@@ -16,6 +16,7 @@ from scheduling.fhir import appointment_type_system, parse_slot_id
 from scheduling.models import ACTIVE_STATUSES, Appointment, AppointmentType, BookedVia
 from telehealth.accounts import selectors as account_selectors
 from telehealth.accounts.models import Patient, Provider, Role, User
+from telehealth.fhir.registry import row_id
 from telehealth.fhir.responses import FhirError
 
 
@@ -65,10 +66,11 @@ def _patient(user: User, resource: dict) -> Patient:
     if len(ids) != 1:
         raise FhirError(422, "Name exactly one patient participant (actor Patient/id).")
     refused = FhirError(422, f"Patient/{ids[0]} is not a patient you may book for.")
-    if not ids[0].isascii() or not ids[0].isdigit():
+    patient_id = row_id(ids[0])
+    if patient_id is None:
         raise refused
     try:
-        return account_selectors.access_patient(user=user, patient_id=int(ids[0]))
+        return account_selectors.access_patient(user=user, patient_id=patient_id)
     except (Http404, account_selectors.BreakGlassRequired):
         raise refused from None
 
@@ -81,7 +83,7 @@ def _provider(user: User, patient: Patient, resource: dict) -> Provider | None:
         raise FhirError(422, "Name one practitioner participant.")
     provider = (
         account_selectors.providers_visible_to(user)
-        .filter(practice_id=patient.practice_id, pk__in=[int(i) for i in ids if i.isdigit()])
+        .filter(practice_id=patient.practice_id, pk__in=[row_id(i) for i in ids])
         .first()
     )
     if provider is None:

@@ -12,7 +12,7 @@ from fhir.resources.R4B.practitioner import Practitioner
 from telehealth.accounts import selectors
 from telehealth.accounts.models import Patient, Practice, Provider
 from telehealth.fhir import registry
-from telehealth.fhir.registry import DATE, STRING, TOKEN, Mapper, SearchParam
+from telehealth.fhir.registry import DATE, STRING, TOKEN, Mapper, SearchParam, row_id
 from telehealth.fhir.search import any_of
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
@@ -28,9 +28,10 @@ def patient_system(practice: Practice) -> str:
 
 
 def _pk(resource_id: str) -> int:
-    if not resource_id.isdigit():
+    pk = row_id(resource_id)
+    if pk is None:
         raise Http404
-    return int(resource_id)
+    return pk
 
 
 def _human_name(text: str, use: str) -> dict:
@@ -115,9 +116,10 @@ def patient_to_fhir(patient: Patient) -> dict:
 def _identifier_q(systems_field: str, token, *, system_of) -> Q:
     """A token `system|value` on our record numbers: the value is the id, the system must be
     the row's practice's (no system given: any)."""
-    if not token.code.isdigit():
+    pk = row_id(token.code)
+    if pk is None:
         return Q(pk__in=[])
-    q = Q(pk=int(token.code))
+    q = Q(pk=pk)
     if token.system is not None:
         slugs = system_of(token.system)
         q &= Q(**{f"{systems_field}__in": slugs})

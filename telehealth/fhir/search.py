@@ -11,7 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
-from telehealth.fhir.registry import DATE, REFERENCE, STRING, TOKEN, Computed, Mapper, SearchParam
+from telehealth.fhir.registry import (
+    DATE,
+    REFERENCE,
+    STRING,
+    TOKEN,
+    Computed,
+    Mapper,
+    SearchParam,
+    row_id,
+)
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
@@ -77,25 +86,31 @@ def parse_date(raw: str, *, name: str) -> DateRange:
     if match is None:
         raise SearchError(f"{name}: {value!r} is not a FHIR date or dateTime")
     try:
-        year = int(match["year"])
-        if match["month"] is None:
-            start = datetime(year, 1, 1, tzinfo=UTC)
-            return DateRange(prefix, start, start.replace(year=year + 1), "year")
-        month = int(match["month"])
-        if match["day"] is None:
-            start = datetime(year, month, 1, tzinfo=UTC)
-            days = calendar.monthrange(year, month)[1]
-            return DateRange(prefix, start, start + timedelta(days=days), "month")
-        day = datetime(year, month, int(match["day"]), tzinfo=UTC)
-        if match["time"] is None:
-            return DateRange(prefix, day, day + timedelta(days=1), "day")
-        if match["tz"] is None:
-            raise SearchError(f"{name}: a time needs a zone (Z or ±hh:mm)")
-        instant = datetime.fromisoformat(f"{value[:10]}T{match['time']}{match['tz']}")
-    except ValueError as error:
+        return _date_range(prefix, value, match, name=name)
+    except (ValueError, OverflowError) as error:
         if isinstance(error, SearchError):
             raise
         raise SearchError(f"{name}: {value!r} is not a valid date") from None
+
+
+def _date_range(prefix: str, value: str, match: re.Match, *, name: str) -> DateRange:
+    """The interval of a matched date; ValueError or OverflowError for one that does not
+    exist or whose interval runs past the calendar (9999-12-31)."""
+    year = int(match["year"])
+    if match["month"] is None:
+        start = datetime(year, 1, 1, tzinfo=UTC)
+        return DateRange(prefix, start, start.replace(year=year + 1), "year")
+    month = int(match["month"])
+    if match["day"] is None:
+        start = datetime(year, month, 1, tzinfo=UTC)
+        days = calendar.monthrange(year, month)[1]
+        return DateRange(prefix, start, start + timedelta(days=days), "month")
+    day = datetime(year, month, int(match["day"]), tzinfo=UTC)
+    if match["time"] is None:
+        return DateRange(prefix, day, day + timedelta(days=1), "day")
+    if match["tz"] is None:
+        raise SearchError(f"{name}: a time needs a zone (Z or ±hh:mm)")
+    instant = datetime.fromisoformat(f"{value[:10]}T{match['time']}{match['tz']}")
     # Seconds precision (or finer when given): the instant covers until the next unit.
     step = timedelta(seconds=1) if match["time"].count(":") == 2 else timedelta(minutes=1)
     if "." in match["time"]:
@@ -155,7 +170,7 @@ def parse(mapper: Mapper, items: list[tuple[str, str]]) -> Search:
     for name, value in items:
         if name in RESULT_PARAMS:
             if name == "_count":
-                if not value.isdigit():
+                if not value.isascii() or not value.isdigit():
                     raise SearchError(f"_count must be a whole number, not {value!r}")
                 count = min(int(value), MAX_COUNT)
                 if count == 0:
@@ -232,15 +247,16 @@ def page(
         ]
         total = len(found.rows)
     else:
-        if search.cursor is not None and not search.cursor.isdigit():
+        cursor = None if search.cursor is None else row_id(search.cursor)
+        if search.cursor is not None and cursor is None:
             raise SearchError(f"{CURSOR} must be an id from a next link")
         found = found.filter(core_filter(mapper, search))
         total = found.count()
         if search.summary_count:
             return total, [], None
         ordered = found.order_by("pk")
-        if search.cursor is not None:
-            ordered = ordered.filter(pk__gt=int(search.cursor))
+        if cursor is not None:
+            ordered = ordered.filter(pk__gt=cursor)
         rows = [(str(row.pk), row) for row in ordered[: search.count + 1]]
     if search.summary_count:
         return total, [], None
