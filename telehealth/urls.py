@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("fhir/R4/", include("telehealth.fhir.urls")),
+    path("practice/fhir-notifications/", include("telehealth.fhir_subscriptions.urls")),
     path("", include("telehealth.accounts.urls")),
     path("", include("telehealth.notify.urls")),
     path("", include("scheduling.urls")),

@@ -111,11 +111,16 @@ def _post(delivery: Delivery) -> int:
     try:
         # No redirects: one would lead the request to an address nobody checked.
         response = requests.post(
-            subscription.endpoint, data=body, headers=headers, timeout=timeout,
+            subscription.endpoint,
+            data=body,
+            headers=headers,
+            timeout=timeout,
             allow_redirects=False,
         )
     except requests.RequestException as exc:
-        raise _Retry(f"{type(exc).__name__} reaching {urlsplit(subscription.endpoint).hostname}") from exc
+        raise _Retry(
+            f"{type(exc).__name__} reaching {urlsplit(subscription.endpoint).hostname}"
+        ) from exc
     response.close()
     code = response.status_code
     if 200 <= code < 300:

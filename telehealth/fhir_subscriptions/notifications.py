@@ -49,7 +49,10 @@ def status_parameters(
     """The SubscriptionStatus (as R4 Parameters). Event counts travel as strings: the profile
     types them so because R4 has no 64-bit integer."""
     parameters: list[dict] = [
-        {"name": "subscription", "valueReference": {"reference": subscription_url(subscription_key)}},
+        {
+            "name": "subscription",
+            "valueReference": {"reference": subscription_url(subscription_key)},
+        },
         {"name": "topic", "valueCanonical": topic_url},
         {"name": "status", "valueCode": "active"},
         {"name": "type", "valueCode": kind},
@@ -75,7 +78,9 @@ def status_parameters(
     return Parameters.model_validate(resource).model_dump(mode="json", exclude_none=True)
 
 
-def notification_bundle(*, status: dict, subscription_key: str, timestamp: datetime, focus: str = "") -> dict:
+def notification_bundle(
+    *, status: dict, subscription_key: str, timestamp: datetime, focus: str = ""
+) -> dict:
     """The Bundle around a SubscriptionStatus; with `focus` ("Appointment/12") an id-only entry
     for the changed resource. A history Bundle needs request and response on every entry
     (bdl-3, bdl-4): the status entry's match a $status call, as the IG's examples do."""

@@ -74,9 +74,7 @@ def subscription_set_status(
     if status not in (Status.ACTIVE, Status.PAUSED):
         raise SubscriptionError(_("A subscription can only be paused or made active."))
     with transaction.atomic():
-        subscription = NotificationSubscription.objects.select_for_update().get(
-            pk=subscription.pk
-        )
+        subscription = NotificationSubscription.objects.select_for_update().get(pk=subscription.pk)
         subscription.status = status
         subscription.last_error = ""
         subscription.save(update_fields=["status", "last_error"])
@@ -90,16 +88,12 @@ def subscription_set_status(
     return subscription
 
 
-def handshake_queue(
-    *, subscription: NotificationSubscription, by: User, request=None
-) -> Delivery:
+def handshake_queue(*, subscription: NotificationSubscription, by: User, request=None) -> Delivery:
     """A test notification (type `handshake`, no event) through the same outbox, signature and
     retries as real ones: what the admin presses to check the receiver is ready."""
     now = timezone.now()
     with transaction.atomic():
-        subscription = NotificationSubscription.objects.select_for_update().get(
-            pk=subscription.pk
-        )
+        subscription = NotificationSubscription.objects.select_for_update().get(pk=subscription.pk)
         topic = TOPICS[subscription.topics[0]]
         status = notifications.status_parameters(
             subscription_key=str(subscription.key),
@@ -151,9 +145,11 @@ def resources_changed(*, practice_id: int, topic: str, resource_ids: Iterable[in
     now = timezone.now()
     rows = []
     with transaction.atomic(savepoint=False):
-        subscriptions = NotificationSubscription.objects.select_for_update().filter(
-            pk__in=candidates, status=Status.ACTIVE
-        ).order_by("pk")
+        subscriptions = (
+            NotificationSubscription.objects.select_for_update()
+            .filter(pk__in=candidates, status=Status.ACTIVE)
+            .order_by("pk")
+        )
         for subscription in subscriptions:
             for resource_id in ids:
                 subscription.events_since_start += 1
