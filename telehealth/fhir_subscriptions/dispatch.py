@@ -80,12 +80,18 @@ def _finish(delivery: Delivery, **values) -> bool:
     )
 
 
-class _Retry(Exception):
-    pass
+class _Failed(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-class _Final(Exception):
-    pass
+class _Retry(_Failed):
+    """Worth another attempt: the network, a timeout, 429 or 5xx."""
+
+
+class _Final(_Failed):
+    """Another attempt would get the same answer."""
 
 
 def _post(delivery: Delivery) -> int:
@@ -125,9 +131,9 @@ def _post(delivery: Delivery) -> int:
     code = response.status_code
     if 200 <= code < 300:
         return code
-    error = (_Retry if code >= 500 or code == 429 else _Final)(f"HTTP {code}")
-    error.status = code  # type: ignore[attr-defined]
-    raise error
+    if code >= 500 or code == 429:
+        raise _Retry(f"HTTP {code}", code)
+    raise _Final(f"HTTP {code}", code)
 
 
 def _stop_subscription(delivery: Delivery, reason: str) -> None:
@@ -147,13 +153,13 @@ def deliver_one(delivery: Delivery, report: DeliveryReport) -> None:
                 delivery,
                 status=Status.FAILED,
                 attempts=attempts,
-                response_status=getattr(exc, "status", None),
+                response_status=exc.status,
                 last_error=reason,
             ):
                 _stop_subscription(delivery, reason)
         report.failed += 1
     except _Retry as exc:
-        status = getattr(exc, "status", None)
+        status = exc.status
         if attempts >= settings.FHIR_NOTIFY_MAX_ATTEMPTS:
             reason = f"Gave up after {attempts} attempts: {exc}"[:300]
             with transaction.atomic():

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from tests.asgi_server import AsgiServer
 from tests.e2e.conftest import DESKTOP, PHONE, screenshot
 from tests.e2e.test_video_visit import signed_in_context
-from tests.fhir_subscriptions.conftest import local_endpoints, receiver  # noqa: F401
+from tests.fhir_subscriptions.receiver import Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,10 +20,9 @@ def capture_both_widths(page, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
-def test_admin_connects_a_system_and_sends_a_test_notification(
-    world, browser, receiver, local_endpoints  # noqa: F811
-):
-    with AsgiServer() as server:
+def test_admin_connects_a_system_and_sends_a_test_notification(world, browser, settings):
+    settings.FHIR_NOTIFY_ALLOWED_HOSTS = ["127.0.0.1"]
+    with Receiver() as receiver, AsgiServer() as server:
         context = signed_in_context(browser, server, world.admin)
         page = context.new_page()
         page.goto(f"{server.url}/")

@@ -12,14 +12,13 @@ from rpm import services as rpm_services
 from rpm.uploads import upload_store
 from scheduling import services as scheduling
 from scheduling.models import BookedVia
+from telehealth.accounts.models import Role
 from telehealth.fhir_subscriptions.models import Delivery, NotificationSubscription
 from telehealth.fhir_subscriptions.services import subscription_set_status
 from telehealth.fhir_subscriptions.topics import (
-    APPOINTMENT_CHANGED,
     ENCOUNTER_CHANGED,
     OBSERVATION_CREATED,
 )
-from telehealth.accounts.models import Role
 from tests.conftest import make_staff
 from tests.fhir_subscriptions.conftest import subscribe
 from tests.scheduling.conftest import local
@@ -41,9 +40,8 @@ def book(world, video_type, hour=10):
 
 
 def status_parameters(delivery: Delivery) -> dict:
-    bundle = Bundle.model_validate(json.loads(delivery.body))
-    status = bundle.entry[0].resource.model_dump(mode="json", exclude_none=True)
-    return {p["name"]: p for p in status["parameter"]}
+    bundle = Bundle.model_validate(json.loads(delivery.body)).model_dump(mode="json")
+    return {p["name"]: p for p in bundle["entry"][0]["resource"]["parameter"]}
 
 
 def test_booking_queues_one_notification_per_matching_active_subscription(world, video_type):
