@@ -42,11 +42,13 @@ def status_parameters(
     topic_url: str,
     kind: str,
     events_since_start: int,
+    status: str = "active",
     event_number: int | None = None,
     timestamp: datetime | None = None,
     focus: str = "",
 ) -> dict:
-    """The SubscriptionStatus (as R4 Parameters). Event counts travel as strings: the profile
+    """The SubscriptionStatus (as R4 Parameters). `status` is the subscription's, in the
+    IG's codes (requested, active, error, off). Event counts travel as strings: the profile
     types them so because R4 has no 64-bit integer."""
     parameters: list[dict] = [
         {
@@ -54,7 +56,7 @@ def status_parameters(
             "valueReference": {"reference": subscription_url(subscription_key)},
         },
         {"name": "topic", "valueCanonical": topic_url},
-        {"name": "status", "valueCode": "active"},
+        {"name": "status", "valueCode": status},
         {"name": "type", "valueCode": kind},
         {"name": "events-since-subscription-start", "valueString": str(events_since_start)},
     ]

@@ -23,6 +23,10 @@ from telehealth.fhir_subscriptions.topics import TOPICS
 Status = NotificationSubscription.Status
 
 
+# Our statuses in the Backport IG's subscription status codes.
+FHIR_STATUS = {Status.ACTIVE: "active", Status.PAUSED: "off", Status.ERROR: "error"}
+
+
 class SubscriptionError(Exception):
     pass
 
@@ -100,6 +104,7 @@ def handshake_queue(*, subscription: NotificationSubscription, by: User, request
             topic_url=topic.url,
             kind=Delivery.Kind.HANDSHAKE,
             events_since_start=subscription.events_since_start,
+            status=FHIR_STATUS[subscription.status],
         )
         bundle = notifications.notification_bundle(
             status=status, subscription_key=str(subscription.key), timestamp=now

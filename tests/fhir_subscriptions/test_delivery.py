@@ -172,6 +172,13 @@ def test_a_test_notification_is_a_handshake_with_no_event(world, receiver):
     assert "notification-event" not in params
     subscription.refresh_from_db()
     assert subscription.events_since_start == 0
+    services.subscription_set_status(subscription=subscription, status="paused", by=world.admin)
+    services.handshake_queue(subscription=subscription, by=world.admin)
+    assert deliver_due().delivered == 1  # a test goes out even while paused, saying so
+    params = {
+        p["name"]: p for p in parsed(receiver.requests[1].body)["entry"][0]["resource"]["parameter"]
+    }
+    assert params["status"]["valueCode"] == "off"
 
 
 def test_an_endpoint_no_longer_allowed_is_not_posted_to(world, receiver, settings):
