@@ -24,7 +24,7 @@ Status = NotificationSubscription.Status
 
 
 # Our statuses in the Backport IG's subscription status codes.
-FHIR_STATUS = {Status.ACTIVE: "active", Status.PAUSED: "off", Status.ERROR: "error"}
+FHIR_STATUS: dict[str, str] = {Status.ACTIVE: "active", Status.PAUSED: "off", Status.ERROR: "error"}
 
 
 class SubscriptionError(Exception):
