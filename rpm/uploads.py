@@ -23,6 +23,8 @@ from rpm.models import Alert, Device, Enrollment, Reading, WithdrawnReading
 from rpm.services import NewReading, evaluate
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+from telehealth.fhir_subscriptions import services as fhir_notify
+from telehealth.fhir_subscriptions.topics import OBSERVATION_CREATED
 
 
 class Outcome:
@@ -138,6 +140,11 @@ def upload_store(*, device: Device, payload, all_or_nothing: bool = False) -> St
             if device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1):
                 Device.objects.filter(pk=device.pk).update(last_seen_at=now)
                 device.last_seen_at = now
+            fhir_notify.resources_changed(
+                practice_id=device.patient.practice_id,
+                topic=OBSERVATION_CREATED,
+                resource_ids=[r.pk for r in new + added],
+            )
             if new or added or amendments.changed:
                 evaluate(
                     patient=device.patient,

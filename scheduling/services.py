@@ -34,6 +34,8 @@ from telehealth.accounts.display import state_name
 from telehealth.accounts.models import CareTeamReason, Patient, Provider, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+from telehealth.fhir_subscriptions import services as fhir_notify
+from telehealth.fhir_subscriptions.topics import APPOINTMENT_CHANGED
 from telehealth.notify import services as notify
 from telehealth.notify.inbound import practice_context
 
@@ -274,6 +276,11 @@ def _insert(
     audit.record(
         action=Action.CREATE, actor=by, obj=appointment, request=request, detail=f"booked via {via}"
     )
+    fhir_notify.resources_changed(
+        practice_id=appointment.practice_id,
+        topic=APPOINTMENT_CHANGED,
+        resource_ids=[appointment.pk],
+    )
     reminders.queue_booking_messages(appointment)
     return appointment
 
@@ -292,6 +299,11 @@ def _finish(
     links.revoke(scheduling_links.MANAGE, appointment)
     audit.record(
         action=Action.UPDATE, actor=by, obj=appointment, request=request, detail=f"status {status}"
+    )
+    fhir_notify.resources_changed(
+        practice_id=appointment.practice_id,
+        topic=APPOINTMENT_CHANGED,
+        resource_ids=[appointment.pk],
     )
     notify.messages_cancel(related=appointment)
 
@@ -402,6 +414,11 @@ def appointment_set_status(
             )
         appointment.status = status
         appointment.save(update_fields=["status", "updated_at"])
+        fhir_notify.resources_changed(
+            practice_id=appointment.practice_id,
+            topic=APPOINTMENT_CHANGED,
+            resource_ids=[appointment.pk],
+        )
         audit.record(
             action=Action.UPDATE,
             actor=by,

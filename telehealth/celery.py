@@ -17,6 +17,11 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    "deliver-fhir-notifications": {
+        "task": "telehealth.fhir_subscriptions.tasks.deliver_notifications",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
     "fetch-texted-pictures": {
         "task": "messaging.tasks.fetch_due_sms_media",
         "schedule": 30.0,

@@ -159,6 +159,7 @@ INSTALLED_APPS = [
     "oauth2_provider",  # the authorization server of SMART backend services
     "telehealth.smart",
     "telehealth.ehr",
+    "telehealth.fhir_subscriptions",
     "scheduling",
     "intake",
     "messaging",
@@ -543,6 +544,13 @@ TURN_CREDENTIAL_SECONDS = envint("TURN_CREDENTIAL_SECONDS", 6 * 3600)
 OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)
+# FHIR change notifications (telehealth/fhir_subscriptions): endpoints must be https on a public
+# address; hosts listed here may be http and private (tests and local development only).
+FHIR_NOTIFY_ALLOWED_HOSTS = [
+    h.strip().lower() for h in env("FHIR_NOTIFY_ALLOWED_HOSTS").split(",") if h.strip()
+]
+FHIR_NOTIFY_MAX_ATTEMPTS = envint("FHIR_NOTIFY_MAX_ATTEMPTS", 8)
+FHIR_NOTIFY_TIMEOUT_SECONDS = envint("FHIR_NOTIFY_TIMEOUT_SECONDS", 10)
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("telehealth.smart.urls")),  # before fhir/R4/: its .well-known
     path("fhir/R4/", include("telehealth.fhir.urls")),
     path("ehr/", include("telehealth.ehr.urls")),
+    path("practice/fhir-notifications/", include("telehealth.fhir_subscriptions.urls")),
     path("", include("telehealth.accounts.urls")),
     path("", include("telehealth.notify.urls")),
     path("", include("scheduling.urls")),

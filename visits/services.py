@@ -17,6 +17,8 @@ from telehealth.accounts.models import User
 from telehealth.accounts.validation import US_STATES
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
+from telehealth.fhir_subscriptions import services as fhir_notify
+from telehealth.fhir_subscriptions.topics import ENCOUNTER_CHANGED
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
@@ -80,6 +82,9 @@ def patient_arrives(*, visit: Visit, request=None) -> Participant:
             visit.state = Visit.State.WAITING
             visit.waiting_since = timezone.now()
             visit.save(update_fields=["state", "waiting_since"])
+            fhir_notify.resources_changed(
+                practice_id=visit.practice_id, topic=ENCOUNTER_CHANGED, resource_ids=[visit.pk]
+            )
         audit.record(
             action=Action.VIEW,
             obj=visit,
@@ -194,6 +199,9 @@ def _admit(*, visit: Visit, patient: Participant, by: User) -> None:
         visit.started_at = visit.started_at or timezone.now()
         visit.admitted_by = by
         visit.save(update_fields=["state", "started_at", "admitted_by"])
+        fhir_notify.resources_changed(
+            practice_id=visit.practice_id, topic=ENCOUNTER_CHANGED, resource_ids=[visit.pk]
+        )
         if visit.appointment and visit.appointment.status in (
             Status.BOOKED,
             Status.CONFIRMED,
@@ -355,6 +363,9 @@ def end(*, visit: Visit, by: User) -> Visit:
         if visit.started_at and not visit.patient_video:
             visit.audio_only = True
         visit.save(update_fields=["state", "ended_at", "audio_only"])
+        fhir_notify.resources_changed(
+            practice_id=visit.practice_id, topic=ENCOUNTER_CHANGED, resource_ids=[visit.pk]
+        )
         Presence.objects.filter(participant__visit=visit, left_at__isnull=True).update(
             left_at=visit.ended_at
         )

@@ -163,6 +163,23 @@ ROUTES: dict[str, Access] = {
     "intake:preview": Access(
         roles=frozenset({Role.PRACTICE_ADMIN}), kwargs={"form_id": 999999}, ok=(404,)
     ),
+    # FHIR change notifications (tests/fhir_subscriptions/test_pages.py: own practice only).
+    "fhir_subscriptions:list": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
+    "fhir_subscriptions:detail": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}), kwargs={"subscription_id": 999999}, ok=(404,)
+    ),
+    "fhir_subscriptions:handshake": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}),
+        method="post",
+        kwargs={"subscription_id": 999999},
+        ok=(404,),
+    ),
+    "fhir_subscriptions:status": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}),
+        method="post",
+        kwargs={"subscription_id": 999999},
+        ok=(404,),
+    ),
     "rpm:dashboard": Access(roles=CLINICAL),
     "rpm:mine": Access(roles=frozenset({Role.PATIENT})),
     "rpm:patient": Access(roles=CLINICAL, obj="patient"),
