@@ -376,6 +376,8 @@ def slot_search(user: User, params: dict) -> Computed:
     for values in params.get("schedule", []):
         offerings = offerings.filter(pk__in=_ids(values))
     wanted_ids = [{token.code for token in values} for values in params.get("_id", [])]
+    for ids in wanted_ids:  # a Slot id starts with its schedule's: compute only those
+        offerings = offerings.filter(pk__in=_ids([i.split("-", 1)[0] for i in ids]))
     rows = []
     for offering in offerings.order_by("pk"):
         found = selectors.open_slots(

@@ -25,6 +25,8 @@ def capability_statement(base_url: str) -> dict:
         }
         if mapper.profiles:
             entry["supportedProfile"] = list(mapper.profiles)
+        if mapper.includes:
+            entry["searchInclude"] = list(mapper.includes)
         resources.append(entry)
     statement = CapabilityStatement.model_validate(
         {

@@ -533,6 +533,11 @@ def test_the_capability_statement_offers_the_schedule_types(fhir):
         "date",
         "status",
     }
+    assert resources["Appointment"]["searchInclude"] == [
+        "Appointment:patient",
+        "Appointment:practitioner",
+    ]
+    assert "searchInclude" not in resources["Slot"]
     assert {p["name"] for p in resources["Slot"]["searchParam"]} == {
         "_id",
         "schedule",
