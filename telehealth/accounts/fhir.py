@@ -226,7 +226,8 @@ def _birth_date(resource: dict) -> date:
 
 def _address(resource: dict, practice: Practice) -> tuple[dict, str]:
     """(our address, US state of residence): the home address (else the first current one);
-    the state is the patient's state of residence when it is a US state's code."""
+    its state is the patient's state of residence when it is a US state's code, else part of
+    the address."""
     addresses = [a for a in resource.get("address", []) if a.get("use") not in ("old", "billing")]
     home = next((a for a in addresses if a.get("use") == "home"), None) or next(
         iter(addresses), None
@@ -242,8 +243,13 @@ def _address(resource: dict, practice: Practice) -> tuple[dict, str]:
         "postal_code": home.get("postalCode", ""),
     }
     state = address["state"].upper()
-    us_state = state if practice.country == "US" and state in US_STATES else ""
-    return {key: value for key, value in address.items() if value}, us_state
+    if practice.country == "US" and state in US_STATES:
+        # The state of residence has its own field (licensure reads it); the address served
+        # shows it from there.
+        address["state"] = ""
+    else:
+        state = ""
+    return {key: value for key, value in address.items() if value}, state
 
 
 def _language(resource: dict) -> str:

@@ -264,6 +264,12 @@ ROUTES: dict[str, Access] = {
     "fhir:metadata": Access(public=True),
     "fhir:search": Access(kwargs={"resource_type": "Patient"}),
     "fhir:read": Access(obj="fhir_patient", kwargs={"resource_type": "Patient"}),
+    # Transaction and batch Bundles (tests/fhir/test_writes.py): an empty transaction is
+    # answered for every role; each entry is checked by its own type's rules.
+    "fhir:transaction": Access(
+        method="post",
+        json=lambda world: {"resourceType": "Bundle", "type": "transaction"},
+    ),
     #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it
