@@ -19,7 +19,7 @@ from telehealth.audit.phi import note_phi_access
 from telehealth.fhir import search as fhir_search
 from telehealth.fhir import writes
 from telehealth.fhir.capability import capability_statement
-from telehealth.fhir.registry import Mapper, mapper_for
+from telehealth.fhir.registry import Mapper, mapper_for, validated
 from telehealth.fhir.responses import FhirError, fhir_response, outcome_response
 
 
@@ -149,7 +149,7 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
         bundle["entry"] = [
             {
                 "fullUrl": f"{base}/{row.pk}",
-                "resource": writes.resource_of(mapper, row),
+                "resource": validated(mapper, mapper.to_fhir(row)),
                 "search": {"mode": "match"},
             }
             for row in page
