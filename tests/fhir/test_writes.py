@@ -623,3 +623,17 @@ def test_only_transaction_and_batch_bundles_are_accepted_at_the_base(api, world)
     entry["request"]["method"] = "DELETE"
     status, outcome, _response = api.post("", transaction(entry))
     assert status == 400 and "Bundle.entry[0].request.method" in diagnostics(outcome)
+
+
+def test_the_capability_statement_says_which_writes_each_type_takes(api):
+    status, statement, _response = api.get("metadata")
+    assert status == 200
+    rest = statement["rest"][0]
+    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch"}
+    by_type = {r["type"]: r for r in rest["resource"]}
+    codes = {t: {i["code"] for i in r["interaction"]} for t, r in by_type.items()}
+    assert codes["Patient"] >= {"create", "update"}
+    assert "create" in codes["Observation"] and "update" not in codes["Observation"]
+    assert not codes["Practitioner"] & {"create", "update"}
+    assert by_type["Patient"]["versioning"] == "versioned-update"
+    assert by_type["Patient"]["conditionalCreate"] is True
