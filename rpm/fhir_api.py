@@ -1,16 +1,18 @@
 """rpm's readings in the FHIR API: the Observation mapper that telehealth.fhir serves,
 registered in RpmConfig.ready. rpm.fhir builds each resource; rpm.selectors scopes the rows."""
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from fhir.resources.R4B.observation import Observation
 
-from rpm import selectors
+from rpm import ingest, selectors, uploads
 from rpm.fhir import observation_from_reading
-from rpm.models import Reading
-from telehealth.accounts.models import User
+from rpm.models import Device, Reading
+from telehealth.accounts.models import Patient, Role, User
 from telehealth.fhir import registry
 from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam, row_id
+from telehealth.fhir.responses import FhirError
 from telehealth.fhir.search import Token, any_of
 
 US_CORE_VITAL_SIGNS = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-vital-signs"
@@ -60,6 +62,65 @@ def observation_search(user: User, params: dict) -> QuerySet[Reading]:
     return rows
 
 
+# Writes: a clinician (or practice admin) records a vital sign of a patient whose vitals they
+# may see. Readings belong to a monitoring device, so the Observation names the patient's
+# device (Device/<id>) unless the patient has exactly one; it is then stored through rpm's
+# ingestion as that device's upload, so the same checks, thresholds and alerts apply.
+OBSERVATION_WRITERS = (Role.CLINICIAN, Role.PRACTICE_ADMIN)
+
+
+def _local_id(reference, type_name: str) -> int | None:
+    text = reference.get("reference", "") if isinstance(reference, dict) else ""
+    prefix = f"{type_name}/"
+    number = text[len(prefix) :] if text.startswith(prefix) else ""
+    return int(number) if number.isascii() and number.isdigit() else None
+
+
+def _subject(user: User, resource: dict) -> Patient:
+    patient_id = _local_id(resource.get("subject"), "Patient")
+    if patient_id is None:
+        raise FhirError(422, "Observation.subject: name the patient measured (Patient/<id>).")
+    try:
+        return selectors.access_patient(user=user, patient_id=patient_id)
+    except Http404:
+        raise FhirError(
+            422, "Observation.subject: no patient with this id whose vitals you may record."
+        ) from None
+
+
+def _device(patient: Patient, resource: dict) -> Device:
+    devices = Device.objects.filter(patient=patient, revoked_at__isnull=True).order_by("pk")
+    if "device" in resource:
+        device_id = _local_id(resource["device"], "Device")
+        device = devices.filter(pk=device_id).first() if device_id is not None else None
+        if device is None:
+            raise FhirError(
+                422, "Observation.device: not an active monitoring device of this patient."
+            )
+        return device
+    candidates = list(devices[:2])
+    if len(candidates) != 1:
+        raise FhirError(
+            422,
+            "Observation.device: name the patient's monitoring device that took the reading "
+            "(Device/<id>)"
+            + ("; the patient has none." if not candidates else "; the patient has several."),
+        )
+    return candidates[0]
+
+
+def observation_create(user: User, resource: dict) -> Reading:
+    if user.role not in OBSERVATION_WRITERS:
+        raise PermissionDenied("Only clinicians and practice admins record vital signs.")
+    patient = _subject(user, resource)
+    device = _device(patient, resource)
+    try:
+        readings = uploads.observation_record(device=device, resource=resource, by=user)
+    except ingest.Rejected as refused:
+        raise FhirError(422, str(refused)) from refused
+    return selectors.observation_read(user=user, reading_id=readings[0].pk)
+
+
 observation_mapper = Mapper(
     resource_type="Observation",
     model=Observation,
@@ -76,6 +137,7 @@ observation_mapper = Mapper(
     profiles=(US_CORE_VITAL_SIGNS,),
     last_updated="received_at",
     phi_patient=lambda reading: reading.patient,
+    create=observation_create,
 )
 
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from rpm import ingest
 from rpm.models import Alert, Device, Enrollment, Reading, WithdrawnReading
 from rpm.services import NewReading, evaluate
+from telehealth.accounts.models import User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.fhir_subscriptions import services as fhir_notify
@@ -451,3 +452,50 @@ def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[NewReading]:
             if row:
                 new.append(NewReading(row[0], p.vital, p.value, p.measured_at))
     return new
+
+
+def observation_record(*, device: Device, resource: dict, by: User) -> list[Reading]:
+    """One vital-sign Observation a user sends through the FHIR API for the device's
+    patient, stored as the device's own upload would be (the rules run, alerts open) and
+    audited as created by that user. Returns the new readings (two for a blood pressure
+    panel, systolic first). Raises ingest.Rejected with the reason when nothing is stored:
+    refused by ingestion, not a vital we monitor, already stored, or not a new result (an
+    amendment or a withdrawal is the device's to send)."""
+    status = resource.get("status")
+    if status not in ("final", "preliminary"):
+        raise ingest.Rejected(
+            f"Observation.status: create a final result; {status!r} changes a stored one, "
+            "which only the device that sent it does",
+            "Observation.status",
+        )
+    with transaction.atomic():
+        upload = ingest.parse(resource, window=monitoring_window(device, timezone.now()))
+        item = upload.items[0]
+        if item.refused is not None:
+            raise item.refused
+        if item.ignored:
+            raise ingest.Rejected(item.ignored, "Observation.code")
+        stored = upload_store(device=device, payload=resource, all_or_nothing=True)
+        if stored.failed:
+            raise ingest.Rejected(stored.failed[0].reason, stored.failed[0].expression)
+        if stored.items[0].outcome != Outcome.CREATED:
+            raise ingest.Rejected(
+                "Observation: this reading is already stored (same device, vital and time)",
+                "Observation.effective",
+            )
+        order = {vital: n for n, vital in enumerate(("systolic", "diastolic", "heart_rate"))}
+        readings = sorted(
+            Reading.objects.filter(
+                device=device,
+                vital__in=[p.vital for p in item.readings],
+                measured_at=item.readings[0].measured_at,
+            ),
+            key=lambda reading: order.get(reading.vital, 0),
+        )
+        audit.record_many(
+            action=Action.CREATE,
+            actor=by,
+            objects=[(reading, device.patient) for reading in readings],
+            detail="recorded through the FHIR API",
+        )
+    return readings

@@ -72,6 +72,49 @@ def patient_create(
     return patient
 
 
+def patient_update(
+    *,
+    patient: Patient,
+    legal_name: str,
+    date_of_birth: date,
+    phone: str = "",
+    email: str = "",
+    by: User | None = None,
+    request=None,
+    **fields,
+) -> Patient:
+    """Replace the demographics with these, under the rules patient_create applies (contact
+    details normalised, with their blind indexes; the model's validation). The audit names
+    the fields that changed, not their values."""
+    with transaction.atomic():
+        before = {name: getattr(patient, name) for name in ("phone", "email", *fields)}
+        before |= {"legal_name": patient.legal_name, "date_of_birth": patient.date_of_birth}
+        patient.legal_name, patient.date_of_birth = legal_name.strip(), date_of_birth
+        for name, value in fields.items():
+            setattr(patient, name, value)
+        patient.set_contact(phone=phone, email=email)
+        patient.full_clean(exclude=["phone", "email"])
+        changed = sorted(name for name, value in before.items() if getattr(patient, name) != value)
+        if not changed:
+            return patient
+        patient.save(
+            update_fields=[
+                *(n for n in changed if n not in ("phone", "email")),
+                *(("phone", "phone_index") if "phone" in changed else ()),
+                *(("email", "email_index") if "email" in changed else ()),
+                "updated_at",
+            ]
+        )
+        audit.record(
+            action=Action.UPDATE,
+            actor=by,
+            obj=patient,
+            request=request,
+            detail=f"changed: {', '.join(changed)}",
+        )
+    return patient
+
+
 def patient_match_or_create(
     *,
     practice: Practice,

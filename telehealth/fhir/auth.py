@@ -12,14 +12,11 @@ types than its URL names (a transaction Bundle's entries, `$export`) calls `requ
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import Any
 from urllib.parse import urljoin
 
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
-from django.views.decorators.csrf import csrf_exempt
 
 from telehealth.fhir import scopes
 from telehealth.fhir.registry import mapper_for
@@ -111,24 +108,6 @@ def challenge(request: HttpRequest, response: HttpResponse) -> None:
     error = getattr(request, _CHALLENGE_ATTR, None)
     if error is not None and response.status_code in (401, 403):
         response["WWW-Authenticate"] = f'Bearer realm="fhir", {error}'
-
-
-_csrf = CsrfViewMiddleware(lambda request: HttpResponse())
-
-
-def csrf_exempt_bearer(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """CSRF guards what a browser's cookies may do; a Bearer request authenticates with no
-    cookie, so it is exempt. Session requests get Django's check as before."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if bearer_token(request) is None:
-            refusal = _csrf.process_view(request, view, args, kwargs)
-            if refusal is not None:
-                return refusal
-        return view(request, *args, **kwargs)
-
-    return csrf_exempt(wrapper)
 
 
 def security(base_url: str) -> dict:

@@ -15,9 +15,12 @@ def capability_statement(base_url: str) -> dict:
         if not mapper.last_updated:
             params.pop("_lastUpdated")
         params.update(mapper.params)
+        interactions = [{"code": "read"}, {"code": "search-type"}]
+        interactions += [{"code": "create"}] if mapper.create is not None else []
+        interactions += [{"code": "update"}] if mapper.update is not None else []
         entry: dict = {
             "type": mapper.resource_type,
-            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "interaction": interactions,
             "searchParam": [
                 {"name": name, "type": param.type, "documentation": param.documentation or None}
                 for name, param in params.items()
@@ -27,6 +30,13 @@ def capability_statement(base_url: str) -> dict:
             entry["supportedProfile"] = list(mapper.profiles)
         if mapper.includes:
             entry["searchInclude"] = list(mapper.includes)
+        if mapper.version is not None:
+            # versionId and ETag on every read; If-Match honoured on update.
+            entry["versioning"] = "versioned-update" if mapper.update else "versioned"
+        if mapper.create is not None:
+            entry["conditionalCreate"] = True
+        if mapper.update is not None:
+            entry["updateCreate"] = False  # ids are ours: PUT to an unknown id is 404
         resources.append(entry)
     statement = CapabilityStatement.model_validate(
         {
@@ -42,6 +52,7 @@ def capability_statement(base_url: str) -> dict:
                     "mode": "server",
                     "security": auth.security(base_url),
                     "resource": resources,
+                    "interaction": [{"code": "transaction"}, {"code": "batch"}],
                 }
             ],
         }

@@ -1,28 +1,34 @@
-"""`/fhir/R4/`: metadata, read and search over the registered mappers. Session sign-in for now;
-every read goes through the owning app's selectors and PHI reads are audited."""
+"""`/fhir/R4/`: metadata, read and search over the registered mappers, and the writes of
+telehealth.fhir.writes. Session sign-in for now; every read goes through the owning app's
+selectors and PHI reads are audited."""
 
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers, patch_cache_control
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 from pydantic import ValidationError
 
 from telehealth.accounts.access import lacks_practice
 from telehealth.audit.phi import note_phi_access
 from telehealth.fhir import auth as fhir_auth
 from telehealth.fhir import search as fhir_search
+from telehealth.fhir import writes
 from telehealth.fhir.capability import capability_statement
 from telehealth.fhir.include import included_entries
 from telehealth.fhir.registry import Mapper, mapper_for, validated
 from telehealth.fhir.responses import FhirError, fhir_response, outcome_response
 
 
-def fhir_view(*, public: bool = False):
+def fhir_view(*, public: bool = False, methods: tuple[str, ...] = ("GET",)):
     """Answer errors as OperationOutcome, keep every answer out of caches, and (unless public)
-    require a signed-in user, staff with a practice."""
+    require a signed-in user, staff with a practice. Writes made with the session cookie need
+    the CSRF token, checked here so the refusal is an OperationOutcome too."""
 
     def decorate(view):
         @wraps(view)
@@ -34,6 +40,8 @@ def fhir_view(*, public: bool = False):
                     raise FhirError(401, "Sign in to use the FHIR API.")
                 if not public and lacks_practice(request.user):  # type: ignore[arg-type]
                     raise FhirError(403, "Your account is not linked to a practice.")
+                if _csrf_refused(request):
+                    raise FhirError(403, "CSRF check failed: send the CSRF token with the cookie.")
                 response = view(request, *args, **kwargs)
             except FhirError as error:
                 response = outcome_response(error.status, error.diagnostics)
@@ -53,9 +61,27 @@ def fhir_view(*, public: bool = False):
             patch_cache_control(response, no_store=True, private=True)
             return response
 
-        return require_GET(fhir_auth.csrf_exempt_bearer(wrapper))
+        return csrf_exempt(require_http_methods(list(methods))(wrapper))
 
     return decorate
+
+
+def _csrf_refused(request: HttpRequest) -> bool:
+    """A write whose authority is the session cookie must carry the CSRF token, as a form
+    would: a cross-site form could otherwise post as the signed-in user. A request that
+    authenticates with a bearer token (SMART) carries no cookie authority and is exempt."""
+    if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+        return False
+    if fhir_auth.bearer_token(request) is not None or SESSION_KEY not in request.session:
+        return False
+    refusal = CsrfViewMiddleware(lambda _request: HttpResponse()).process_view(
+        request, _csrf_checked, (), {}
+    )
+    return refusal is not None
+
+
+def _csrf_checked(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("only named to CsrfViewMiddleware, never called")
 
 
 def _mapper(resource_type: str) -> Mapper:
@@ -77,21 +103,30 @@ def metadata(request: HttpRequest) -> HttpResponse:
     return fhir_response(capability_statement(request.build_absolute_uri("/fhir/R4")))
 
 
-@fhir_view()
+@fhir_view(methods=("GET", "PUT"))
 def read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
     mapper = _mapper(resource_type)
+    if request.method == "PUT":
+        return writes.update(request, mapper, resource_id)
     if request.GET:
         names = ", ".join(sorted(request.GET))
         raise FhirError(400, f"Unknown parameter for a read: {names}")
     row = mapper.lookup(request.user, resource_id)
-    resource = validated(mapper, mapper.to_fhir(row))
+    resource = writes.resource_of(mapper, row)
     _note(request, mapper, [row])
-    return fhir_response(resource)
+    return writes.with_version_headers(fhir_response(resource), resource)
 
 
-@fhir_view()
+@fhir_view(methods=("POST",))
+def transaction(request: HttpRequest) -> HttpResponse:
+    return writes.bundle(request)
+
+
+@fhir_view(methods=("GET", "POST"))
 def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     mapper = _mapper(resource_type)
+    if request.method == "POST":
+        return writes.create(request, mapper)
     items = [(name, value) for name, values in request.GET.lists() for value in values]
     parsed = fhir_search.parse(mapper, items)
     found = mapper.search(request.user, parsed.params)

@@ -281,6 +281,12 @@ ROUTES: dict[str, Access] = {
     "fhir:metadata": Access(public=True),
     "fhir:search": Access(kwargs={"resource_type": "Patient"}),
     "fhir:read": Access(obj="fhir_patient", kwargs={"resource_type": "Patient"}),
+    # Transaction and batch Bundles (tests/fhir/test_writes.py): an empty transaction is
+    # answered for every role; each entry is checked by its own type's rules.
+    "fhir:transaction": Access(
+        method="post",
+        json=lambda world: {"resourceType": "Bundle", "type": "transaction"},
+    ),
     #
     # SMART backend services: the signed client assertion is the credential at the token
     # endpoint (an empty POST is an OAuth2 error, unsupported_grant_type); the configuration

@@ -341,9 +341,11 @@ def test_capability_statement_lists_exactly_the_registered_types_and_parameters(
             expected.pop("_lastUpdated")
         listed = {p.name: p.type for p in resources[mapper.resource_type].searchParam}
         assert listed == expected
+        writes = [("create", mapper.create), ("update", mapper.update)]
         assert [i.code for i in resources[mapper.resource_type].interaction] == [
             "read",
             "search-type",
+            *(code for code, offered in writes if offered is not None),
         ]
 
 

@@ -13,7 +13,7 @@ from oauth2_provider.models import AccessToken
 
 from telehealth.smart import services
 from telehealth.smart.models import AssertionJti
-from tests.smart.conftest import key_pair, unsigned
+from tests.smart.conftest import Vendor, key_pair, unsigned
 
 
 def token_for(get_token, vendor, scope: str, alg: str = "RS384") -> str:
@@ -309,3 +309,64 @@ def test_include_adds_only_types_the_token_may_read(
     assert included(token_for(get_token, scheduler, "system/Appointment.rs")) == []
     both = "system/Appointment.rs system/Patient.rs"
     assert included(token_for(get_token, scheduler, both)) == ["Patient"]
+
+
+# Writes with a token
+
+
+@pytest.fixture
+def writer(world, vendor_keys) -> Vendor:
+    from tests.smart.conftest import register
+
+    return register(
+        world.practice,
+        "Front door sync",
+        scopes="system/Patient.crus system/Observation.rs",
+        keys=vendor_keys,
+        by=world.admin,
+    )
+
+
+def _post(client, path: str, body: dict, token: str):
+    import json
+
+    return client.post(
+        f"/fhir/R4/{path}",
+        json.dumps(body),
+        content_type="application/fhir+json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+def test_a_bearer_write_needs_no_csrf_token_even_beside_a_session(get_token, writer, world):
+    from django.test import Client
+
+    from telehealth.accounts.models import Patient
+    from tests.conftest import sign_in
+    from tests.fhir.test_writes import patient_example
+
+    token = token_for(get_token, writer, "system/Patient.cru")
+    browser = sign_in(Client(enforce_csrf_checks=True), world.front_desk)
+    response = _post(browser, "Patient", patient_example(), token)
+    assert response.status_code == 201, response.content
+    assert Patient.objects.filter(legal_name="Peter James Chalmers").count() == 1
+
+
+def test_a_transactions_entries_need_the_tokens_create_scope(get_token, writer, world, client):
+    from telehealth.accounts.models import Patient
+    from tests.fhir.test_writes import patient_example
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": patient_example(), "request": {"method": "POST", "url": "Patient"}}],
+    }
+    read_only = token_for(get_token, writer, "system/Patient.rs")
+    response = _post(client, "", bundle, read_only)
+    assert response.status_code == 403, response.content
+    assert "create" in response.json()["issue"][0]["diagnostics"]
+    assert not Patient.objects.filter(legal_name="Peter James Chalmers").exists()
+    creator = token_for(get_token, writer, "system/Patient.c")
+    response = _post(client, "", bundle, creator)
+    assert response.status_code == 200, response.content
+    assert Patient.objects.filter(legal_name="Peter James Chalmers").count() == 1

@@ -2,11 +2,8 @@
 CapabilityStatement's security; and the CSRF rule for Bearer requests."""
 
 import pytest
-from django.http import HttpResponse
-from django.test import RequestFactory
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
-from telehealth.fhir import auth
 from telehealth.fhir.auth import OAUTH_URIS, SECURITY_SERVICE_SYSTEM
 
 
@@ -40,21 +37,3 @@ def test_capability_statement_names_smart_and_the_token_endpoint(client, db):
     assert oauth_uris["extension"] == [
         {"url": "token", "valueUri": "http://testserver/oauth/token"}
     ]
-
-
-def session_view(request):
-    return HttpResponse("written")
-
-
-@pytest.mark.parametrize(
-    ("headers", "status"),
-    [({}, 403), ({"HTTP_AUTHORIZATION": "Bearer anything"}, 200)],
-    ids=["session POST needs its CSRF token", "Bearer POST carries no cookie to guard"],
-)
-def test_only_bearer_requests_skip_the_csrf_check(headers, status):
-    view = auth.csrf_exempt_bearer(session_view)
-    assert (
-        getattr(view, "csrf_exempt", False) is True
-    )  # the middleware leaves the decision to the wrapper
-    request = RequestFactory().post("/fhir/R4/Patient", **headers)
-    assert view(request).status_code == status
