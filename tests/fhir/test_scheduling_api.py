@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.schedule import Schedule
 from fhir.resources.R4B.slot import Slot
@@ -840,3 +841,37 @@ def test_a_page_of_appointments_is_one_query_however_many(world, video_type):
     with CaptureQueriesContext(connection) as queries:
         resources = [appointment_to_fhir(row) for row in appointment_search(world.front_desk, {})]
     assert len(resources) == 4 and len(queries) == 1
+
+
+# The same writes over HTTP, through the core's create and update views
+
+
+def test_appointments_are_booked_and_cancelled_over_http(client, world, video_type, schedule):
+    from tests.fhir.test_writes import Api
+
+    api = Api(client).as_user(world.front_desk)
+    start = local(3, 10)
+    resource = new_appointment(world, slot=[{"reference": f"Slot/{slot_id(schedule, start)}"}])
+    status, body, response = api.post("Appointment", resource)
+    assert status == 201, body
+    appointment = Appointment.objects.get(pk=body["id"])
+    assert response["Location"].endswith(
+        f"/fhir/R4/Appointment/{appointment.pk}/_history/{version(appointment)}"
+    )
+    assert response["ETag"] == f'W/"{version(appointment)}"'
+
+    other = new_appointment(world, slot=resource["slot"])
+    other["participant"][0]["actor"]["reference"] = f"Patient/{world.other_patient.pk}"
+    status, outcome, _response = api.post("Appointment", other)
+    assert status == 409
+    assert OperationOutcome.model_validate(outcome).issue[0].code == "conflict"
+    assert Appointment.objects.filter(start=start).count() == 1
+
+    stale = response["ETag"]
+    body["status"] = "cancelled"
+    body["cancelationReason"] = {"text": "Patient is travelling"}
+    status, cancelled, response = api.put(f"Appointment/{appointment.pk}", body, If_Match=stale)
+    assert status == 200, cancelled
+    assert cancelled["status"] == "cancelled"
+    status, outcome, _response = api.put(f"Appointment/{appointment.pk}", body, If_Match=stale)
+    assert status == 412, outcome
