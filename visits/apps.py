@@ -7,9 +7,10 @@ class VisitsConfig(AppConfig):
 
     def ready(self) -> None:
         from telehealth.accounts import chart, home
-        from visits import links
+        from visits import fhir_api, links
         from visits.views import chart_section, home_section
 
         chart.register(chart_section)
         home.register(home_section, order=10)
         links.register()
+        fhir_api.register()  # Encounter in the FHIR API
