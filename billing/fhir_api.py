@@ -141,7 +141,10 @@ def claim_to_fhir(encounter: Encounter) -> dict:
             "display": provider.display_name,
         }
     else:
-        resource["provider"] = {"reference": f"Organization/{practice.pk}", "display": practice.name}
+        resource["provider"] = {
+            "reference": f"Organization/{practice.pk}",
+            "display": practice.name,
+        }
     resource["priority"] = {"coding": [NORMAL]}
     if provider is not None:
         resource["careTeam"] = [

@@ -118,6 +118,10 @@ def _category(thread: Thread) -> dict:
     return {"coding": [{"system": CATEGORY_SYSTEM, "code": thread.category, "display": label}]}
 
 
+def _pressing(thread: Thread) -> bool:
+    return thread.urgent or thread.priority == Thread.Priority.HIGH
+
+
 def communication_to_fhir(message: Message) -> dict:
     thread = message.thread
     resource: dict = {
@@ -131,7 +135,7 @@ def communication_to_fhir(message: Message) -> dict:
     resource |= {
         "status": "completed",
         "category": [_category(thread)],
-        "priority": "urgent" if thread.urgent or thread.priority == Thread.Priority.HIGH else "routine",
+        "priority": "urgent" if _pressing(thread) else "routine",
         "medium": [MEDIUM[Message.Via(message.via)]],
         "subject": _patient(thread),
         "topic": {"text": thread.subject},
@@ -198,4 +202,3 @@ communication_mapper = Mapper(
 
 def register() -> None:
     registry.register(communication_mapper)
-

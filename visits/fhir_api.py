@@ -262,13 +262,14 @@ def period_q(value: DateRange) -> Q:
     never started has no period and matches no date."""
     started = Q(started_at__isnull=False)
     running = Q(ended_at__isnull=True)
-    return started & {
+    by_prefix = {
         "eq": Q(started_at__lt=value.end) & (running | Q(ended_at__gte=value.start)),
         "ge": running | Q(ended_at__gte=value.start),
         "gt": running | Q(ended_at__gte=value.end),
         "le": Q(started_at__lt=value.end),
         "lt": Q(started_at__lt=value.start),
-    }[value.prefix]
+    }
+    return started & by_prefix[value.prefix]
 
 
 def encounter_search(user: User, params: dict) -> QuerySet[Visit]:

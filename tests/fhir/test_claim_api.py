@@ -58,7 +58,10 @@ def encounter_of(
     signed_at=SIGNED,
     monitoring: bool = False,
     lines=(("99213", ["95"], "10", "150.00", 1, [1, 2]),),
-    diagnoses=(("L30.9", "Dermatitis, unspecified"), ("R21", "Rash and other nonspecific skin eruption")),
+    diagnoses=(
+        ("L30.9", "Dermatitis, unspecified"),
+        ("R21", "Rash and other nonspecific skin eruption"),
+    ),
 ) -> Encounter:
     patient = patient or world.patient
     provider = provider or world.clinician.provider
@@ -141,9 +144,18 @@ def test_a_signed_encounter_round_trips_as_a_professional_claim(fhir, world):
             "coverage": {"reference": f"Coverage/{card.pk}", "display": "Acme Health"},
         }
     ]
-    assert [(d["sequence"], d["diagnosisCodeableConcept"]["coding"][0]) for d in body["diagnosis"]] == [
+    assert [
+        (d["sequence"], d["diagnosisCodeableConcept"]["coding"][0]) for d in body["diagnosis"]
+    ] == [
         (1, {"system": ICD_10_CM, "code": "L30.9", "display": "Dermatitis, unspecified"}),
-        (2, {"system": ICD_10_CM, "code": "R21", "display": "Rash and other nonspecific skin eruption"}),
+        (
+            2,
+            {
+                "system": ICD_10_CM,
+                "code": "R21",
+                "display": "Rash and other nonspecific skin eruption",
+            },
+        ),
     ]
     visit_line, check_in = body["item"]
     assert visit_line["productOrService"]["coding"] == [{"system": CPT, "code": "99213"}]
@@ -296,7 +308,9 @@ def test_our_coding_matches_the_published_professional_claim_example(world):
     assert served["use"] == published["use"] and served["status"] == published["status"]
     ours, theirs = served["insurance"][0], published["insurance"][0]
     assert (ours["sequence"], ours["focal"]) == (theirs["sequence"], theirs["focal"])
-    assert ours["coverage"]["reference"].split("/")[0] == theirs["coverage"]["reference"].split("/")[0]
+    assert (
+        ours["coverage"]["reference"].split("/")[0] == theirs["coverage"]["reference"].split("/")[0]
+    )
     assert served["priority"]["coding"][0]["code"] == published["priority"]["coding"][0]["code"]
     assert served["item"][0]["careTeamSequence"] == published["item"][0]["careTeamSequence"]
     assert served["careTeam"][0]["sequence"] == published["careTeam"][0]["sequence"]

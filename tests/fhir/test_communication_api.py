@@ -225,4 +225,7 @@ def test_our_coding_matches_the_published_communication_example(fhir, world, tal
     assert body["medium"][0]["coding"][0]["system"] == published["medium"][0]["coding"][0]["system"]
     assert body["status"] == published["status"]
     assert set(body["payload"][0]) == set(published["payload"][0])  # contentString
-    assert body["subject"]["reference"].split("/")[0] == published["subject"]["reference"].split("/")[0]
+    assert (
+        body["subject"]["reference"].split("/")[0]
+        == published["subject"]["reference"].split("/")[0]
+    )

@@ -64,6 +64,7 @@ class Visits:
 
     def held(self, visit: Visit, minutes: int = 25) -> Visit:
         """The visit took place: started and ended, Dr Alpha in the room all along."""
+        assert visit.appointment is not None
         start = visit.appointment.start
         Visit.objects.filter(pk=visit.pk).update(
             state=Visit.State.ENDED,
@@ -147,7 +148,10 @@ def test_a_held_visit_round_trips_as_a_finished_virtual_encounter(world, visits,
     assert place["address"] == {"state": "MA", "country": "US"}
     assert place["type"][0]["coding"][0]["code"] == "PTRES"
     assert served["location"] == [
-        {"location": {"reference": "#patient-location", "display": "Patient's home"}, "status": "completed"}
+        {
+            "location": {"reference": "#patient-location", "display": "Patient's home"},
+            "status": "completed",
+        }
     ]
     assert served["serviceProvider"]["reference"] == f"Organization/{world.practice.pk}"
 
@@ -209,7 +213,10 @@ def test_search_by_patient_subject_appointment_and_practitioner(fhir, world, vis
     mine = visits.held(visits.add())
     theirs = visits.add(patient=world.other_patient)
     Participant.objects.create(
-        visit=theirs, role=Participant.Role.CLINICIAN, user=world.other_clinician, display_name="Dr Second"
+        visit=theirs,
+        role=Participant.Role.CLINICIAN,
+        user=world.other_clinician,
+        display_name="Dr Second",
     )
     client = fhir.as_user(world.admin)
     _status, bundle = client.get("Encounter", patient=f"Patient/{world.patient.pk}")
