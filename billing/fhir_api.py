@@ -13,7 +13,7 @@ answered: a denial or a payment is the payer's ClaimResponse, not a change of th
 
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 from fhir.resources.R4B.claim import Claim
 
@@ -21,7 +21,8 @@ from billing import selectors
 from billing.claims import end_of_day
 from billing.models import Encounter
 from billing.superbill import PLACES_OF_SERVICE
-from intake.selectors import insurance_card_on
+from intake.models import InsuranceCard
+from intake.selectors import card_on, insurance_card_on
 from telehealth.accounts.fhir import PRACTICE_SYSTEM
 from telehealth.accounts.models import User
 from telehealth.fhir import registry
@@ -70,13 +71,25 @@ def _billable_period(encounter: Encounter) -> dict:
     return {"start": day, "end": day}
 
 
+# Each patient's insurance cards, newest first, read once for a page: _insurance picks the
+# one of the date of service among them as intake.selectors.insurance_card_on would.
+CARDS = Prefetch(
+    "patient__insurance_cards",
+    queryset=InsuranceCard.objects.order_by("-created_at", "-pk"),
+    to_attr="cards_newest_first",
+)
+
+
 def _insurance(encounter: Encounter) -> dict:
     """The card the patient had given by the end of the date of service, as the superbill and
     the 837P choose it; a claim with none is self-pay, said in words (Claim.insurance is
     required, and there is no Coverage to point at)."""
-    card = insurance_card_on(
-        encounter.patient, before=end_of_day(encounter.date_of_service, encounter.practice.zone)
-    )
+    before = end_of_day(encounter.date_of_service, encounter.practice.zone)
+    cards = getattr(encounter.patient, "cards_newest_first", None)
+    if cards is None:  # a row not read through claim_search or claim_lookup
+        card = insurance_card_on(encounter.patient, before=before)
+    else:
+        card = card_on(cards, before=before)
     if card is None:
         return {"sequence": 1, "focal": True, "coverage": {"display": "No insurance card on file"}}
     return {
@@ -177,7 +190,9 @@ def claim_to_fhir(encounter: Encounter) -> dict:
 def claim_lookup(user: User, resource_id: str) -> Encounter:
     if not resource_id.isascii() or not resource_id.isdigit():
         raise Http404
-    return selectors.access_superbill(user=user, encounter_id=int(resource_id))
+    encounter = selectors.access_superbill(user=user, encounter_id=int(resource_id))
+    prefetch_related_objects([encounter], CARDS)
+    return encounter
 
 
 def _id_q(field: str, raw: str) -> Q:
@@ -192,7 +207,7 @@ def _every_claim_if(wanted: bool) -> Q:
 
 
 def claim_search(user: User, params: dict) -> QuerySet[Encounter]:
-    rows = selectors.superbills_for(user=user).prefetch_related("diagnoses", "lines")
+    rows = selectors.superbills_for(user=user).prefetch_related("diagnoses", "lines", CARDS)
     for values in params.get("patient", []):
         rows = rows.filter(any_of(values, lambda v: _id_q("patient_id", v)))
     for values in params.get("provider", []):

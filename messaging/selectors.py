@@ -75,7 +75,7 @@ def messages_visible_to(user: User) -> QuerySet[Message]:
     """Every message of every thread the user may see, as messages_for shows them: a
     patient never gets an internal note."""
     messages = Message.objects.filter(thread__in=threads_visible_to(user)).select_related(
-        "thread__practice", "thread__team", "author__provider"
+        "thread__patient", "thread__practice", "thread__team", "author__provider"
     )
     if user.role == Role.PATIENT:
         messages = messages.filter(internal=False)

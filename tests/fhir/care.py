@@ -4,6 +4,9 @@ resource must survive, and the published examples."""
 import json
 from pathlib import Path
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from telehealth.fhir.registry import mapper_for, validated
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
@@ -27,3 +30,16 @@ def round_trip(resource_type: str, row) -> dict:
 
 def ids(bundle: dict) -> list[str]:
     return sorted(entry["resource"]["id"] for entry in bundle.get("entry", []))
+
+
+def queries_for_a_page(resource_type: str, user) -> tuple[int, int]:
+    """(rows, queries) of building a whole search page as the search view does: the rows,
+    each one's resource and whose PHI it is."""
+    mapper = mapper_for(resource_type)
+    assert mapper is not None
+    with CaptureQueriesContext(connection) as queries:
+        rows = list(mapper.search(user, {}).order_by("pk"))
+        for row in rows:
+            validated(mapper, mapper.to_fhir(row))
+            mapper.phi_patient(row)
+    return len(rows), len(queries)

@@ -15,7 +15,7 @@ from billing.models import ClaimLine, Encounter, EncounterDiagnosis, Payer
 from intake.models import InsuranceCard
 from telehealth.accounts.models import Provider
 from telehealth.audit.models import AuditEvent
-from tests.fhir.care import example, ids, round_trip
+from tests.fhir.care import example, ids, queries_for_a_page, round_trip
 from visits.models import Visit
 
 pytestmark = pytest.mark.django_db
@@ -316,3 +316,27 @@ def test_our_coding_matches_the_published_professional_claim_example(world):
     assert served["careTeam"][0]["sequence"] == published["careTeam"][0]["sequence"]
     assert served["careTeam"][0]["provider"]["reference"].startswith("Practitioner/")
     assert set(served["item"][0]["net"]) == set(published["item"][0]["net"])  # value, currency
+
+
+def test_a_page_costs_the_same_queries_whatever_its_size(world, second_doctor):
+    card_of(world.patient)
+    encounter_of(world)
+    few = queries_for_a_page("Claim", world.admin)
+    card_of(world.other_patient, payer="Other Insurer")
+    for _ in range(3):
+        encounter_of(world, patient=world.other_patient, provider=second_doctor)
+        encounter_of(world)
+    many = queries_for_a_page("Claim", world.admin)
+    assert (few[0], many[0]) == (1, 7)
+    assert many[1] == few[1]
+
+
+def test_a_page_chooses_each_claims_card_as_a_single_read_does(fhir, world):
+    then = card_of(world.patient, payer="Old Insurer", given=datetime(2026, 1, 5, tzinfo=UTC))
+    card_of(world.patient, payer="New Insurer", given=datetime(2026, 4, 1, tzinfo=UTC))
+    claim = encounter_of(world)
+    client = fhir.as_user(world.admin)
+    _status, bundle = client.get("Claim")
+    _status, single = client.get(f"Claim/{claim.pk}")
+    assert bundle["entry"][0]["resource"] == single
+    assert single["insurance"][0]["coverage"]["reference"] == f"Coverage/{then.pk}"

@@ -15,7 +15,7 @@ from messaging import services
 from messaging.fhir_api import communication_lookup
 from messaging.models import Attachment, Message, MessagingSettings, Team
 from telehealth.audit.models import AuditEvent
-from tests.fhir.care import example, ids, round_trip
+from tests.fhir.care import example, ids, queries_for_a_page, round_trip
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +229,17 @@ def test_our_coding_matches_the_published_communication_example(fhir, world, tal
         body["subject"]["reference"].split("/")[0]
         == published["subject"]["reference"].split("/")[0]
     )
+
+
+def test_a_page_costs_the_same_queries_whatever_its_size(world, talk):
+    few = queries_for_a_page("Communication", world.front_desk)
+    for n in range(4):
+        services.message_post(
+            thread=talk.thread,
+            by=world.clinician if n % 2 else world.front_desk,
+            body=f"Reply {n}",
+            files=[SimpleUploadedFile(f"page{n}.pdf", PDF)],
+        )
+    many = queries_for_a_page("Communication", world.front_desk)
+    assert (few[0], many[0]) == (4, 8)
+    assert many[1] == few[1]

@@ -11,7 +11,7 @@ from fhir.resources.R4B.encounter import Encounter
 from scheduling.models import Appointment, AppointmentType, Modality
 from telehealth.accounts.models import Provider
 from telehealth.audit.models import AuditEvent
-from tests.fhir.care import example, ids, round_trip
+from tests.fhir.care import example, ids, queries_for_a_page, round_trip
 from visits import services as visit_services
 from visits.models import Participant, Presence, Visit
 
@@ -317,3 +317,19 @@ def test_our_coding_matches_the_published_encounter_examples(world, visits):
     assert served["contained"][0]["resourceType"] == home["contained"][0]["resourceType"]
     assert served["contained"][0]["mode"] == home["contained"][0]["mode"]
     assert served["location"][0]["status"] == home["location"][0]["status"]
+
+
+def test_a_page_costs_the_same_queries_whatever_its_size(world, visits, second_doctor):
+    visits.held(visits.add())
+    few = queries_for_a_page("Encounter", world.admin)
+    for _ in range(5):
+        visit = visits.held(visits.add(patient=world.other_patient))
+        Participant.objects.create(
+            visit=visit,
+            role=Participant.Role.CLINICIAN,
+            user=world.other_clinician,
+            display_name="Dr Second",
+        )
+    many = queries_for_a_page("Encounter", world.admin)
+    assert (few[0], many[0]) == (1, 6)
+    assert many[1] == few[1]
