@@ -26,7 +26,7 @@ from intake.selectors import card_on, insurance_card_on
 from telehealth.accounts.fhir import PRACTICE_SYSTEM
 from telehealth.accounts.models import User
 from telehealth.fhir import registry
-from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam
+from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam, row_id
 from telehealth.fhir.search import Token, any_of
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -188,17 +188,17 @@ def claim_to_fhir(encounter: Encounter) -> dict:
 
 
 def claim_lookup(user: User, resource_id: str) -> Encounter:
-    if not resource_id.isascii() or not resource_id.isdigit():
+    encounter_id = row_id(resource_id)
+    if encounter_id is None:
         raise Http404
-    encounter = selectors.access_superbill(user=user, encounter_id=int(resource_id))
+    encounter = selectors.access_superbill(user=user, encounter_id=encounter_id)
     prefetch_related_objects([encounter], CARDS)
     return encounter
 
 
 def _id_q(field: str, raw: str) -> Q:
-    if not raw.isascii() or not raw.isdigit():
-        return Q(pk__in=[])
-    return Q(**{field: int(raw)})
+    pk = row_id(raw)
+    return Q(pk__in=[]) if pk is None else Q(**{field: pk})
 
 
 def _every_claim_if(wanted: bool) -> Q:

@@ -24,7 +24,7 @@ from messaging import selectors
 from messaging.models import Attachment, Category, Message, Thread
 from telehealth.accounts.models import User
 from telehealth.fhir import registry
-from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam
+from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam, row_id
 from telehealth.fhir.search import Token, any_of
 
 CATEGORY_SYSTEM = "urn:telehealth:messaging:category"
@@ -150,18 +150,18 @@ def communication_to_fhir(message: Message) -> dict:
 
 
 def communication_lookup(user: User, resource_id: str) -> Message:
-    if not resource_id.isascii() or not resource_id.isdigit():
+    message_id = row_id(resource_id)
+    if message_id is None:
         raise Http404
-    found = _annotated(selectors.messages_visible_to(user)).filter(pk=int(resource_id)).first()
+    found = _annotated(selectors.messages_visible_to(user)).filter(pk=message_id).first()
     if found is None:
         raise Http404
     return found
 
 
 def _patient_q(raw: str) -> Q:
-    if not raw.isascii() or not raw.isdigit():
-        return Q(pk__in=[])
-    return Q(thread__patient_id=int(raw))
+    patient_id = row_id(raw)
+    return Q(pk__in=[]) if patient_id is None else Q(thread__patient_id=patient_id)
 
 
 def _category_q(token: Token) -> Q:

@@ -19,7 +19,7 @@ from scheduling.models import Status as AppointmentStatus
 from telehealth.accounts.fhir import PRACTICE_SYSTEM
 from telehealth.accounts.models import User
 from telehealth.fhir import registry
-from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam
+from telehealth.fhir.registry import DATE, REFERENCE, TOKEN, Mapper, SearchParam, row_id
 from telehealth.fhir.search import DateRange, Token, any_of
 from visits import selectors
 from visits.models import Participant, Visit
@@ -220,26 +220,27 @@ def _rows(rows: QuerySet[Visit]) -> QuerySet[Visit]:
 
 
 def encounter_lookup(user: User, resource_id: str) -> Visit:
-    if not resource_id.isascii() or not resource_id.isdigit():
+    visit_id = row_id(resource_id)
+    if visit_id is None:
         raise Http404
-    visit = selectors.access_visit(user=user, visit_id=int(resource_id))
+    visit = selectors.access_visit(user=user, visit_id=visit_id)
     prefetch_related_objects([visit], "appointment__appointment_type", *PREFETCH)
     return visit
 
 
 def _id_q(field: str, raw: str) -> Q:
-    if not raw.isascii() or not raw.isdigit():
-        return Q(pk__in=[])
-    return Q(**{field: int(raw)})
+    pk = row_id(raw)
+    return Q(pk__in=[]) if pk is None else Q(**{field: pk})
 
 
 def _practitioner_q(raw: str) -> Q:
-    if not raw.isascii() or not raw.isdigit():
+    provider_id = row_id(raw)
+    if provider_id is None:
         return Q(pk__in=[])
     took_part = Participant.objects.filter(
-        visit=OuterRef("pk"), role=Participant.Role.CLINICIAN, user__provider__id=int(raw)
+        visit=OuterRef("pk"), role=Participant.Role.CLINICIAN, user__provider__id=provider_id
     )
-    return Q(provider_id=int(raw)) | Q(Exists(took_part))
+    return Q(provider_id=provider_id) | Q(Exists(took_part))
 
 
 def _status_q(token: Token) -> Q:

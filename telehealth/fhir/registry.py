@@ -67,6 +67,17 @@ class Mapper:
 
 _mappers: dict[str, Mapper] = {}
 
+MAX_ROW_ID = 2**63 - 1  # the largest 64-bit primary key
+
+
+def row_id(text: str) -> int | None:
+    """The database id a FHIR id or reference names, or None when it names no row: only ASCII
+    digits within a 64-bit key (a Unicode digit such as "²" or "١", or a number past the
+    key's range, matches nothing instead of failing in int() or in the database driver)."""
+    if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ROW_ID:
+        return int(text)
+    return None
+
 
 def register(mapper: Mapper) -> Mapper:
     known = _mappers.get(mapper.resource_type)

@@ -43,3 +43,7 @@ def queries_for_a_page(resource_type: str, user) -> tuple[int, int]:
             validated(mapper, mapper.to_fhir(row))
             mapper.phi_patient(row)
     return len(rows), len(queries)
+
+
+HUGE = "99999999999999999999999"  # past a 64-bit key
+ODD_IDS = (HUGE, "²", "١")

@@ -15,7 +15,7 @@ from billing.models import ClaimLine, Encounter, EncounterDiagnosis, Payer
 from intake.models import InsuranceCard
 from telehealth.accounts.models import Provider
 from telehealth.audit.models import AuditEvent
-from tests.fhir.care import example, ids, queries_for_a_page, round_trip
+from tests.fhir.care import ODD_IDS, example, ids, queries_for_a_page, round_trip
 from visits.models import Visit
 
 pytestmark = pytest.mark.django_db
@@ -340,3 +340,13 @@ def test_a_page_chooses_each_claims_card_as_a_single_read_does(fhir, world):
     _status, single = client.get(f"Claim/{claim.pk}")
     assert bundle["entry"][0]["resource"] == single
     assert single["insurance"][0]["coverage"]["reference"] == f"Coverage/{then.pk}"
+
+
+@pytest.mark.parametrize("odd", ODD_IDS)
+def test_odd_ids_and_references_match_nothing(fhir, world, odd):
+    client = fhir.as_user(world.admin)
+    status, body = client.get(f"Claim/{odd}")
+    assert status == 404 and body["resourceType"] == "OperationOutcome"
+    for name in ["patient", "provider"]:
+        status, bundle = client.get("Claim", **{name: f"Patient/{odd}"})
+        assert status == 200 and bundle["total"] == 0, (name, bundle)

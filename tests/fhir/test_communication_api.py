@@ -15,7 +15,7 @@ from messaging import services
 from messaging.fhir_api import communication_lookup
 from messaging.models import Attachment, Message, MessagingSettings, Team
 from telehealth.audit.models import AuditEvent
-from tests.fhir.care import example, ids, queries_for_a_page, round_trip
+from tests.fhir.care import ODD_IDS, example, ids, queries_for_a_page, round_trip
 
 pytestmark = pytest.mark.django_db
 
@@ -243,3 +243,13 @@ def test_a_page_costs_the_same_queries_whatever_its_size(world, talk):
     many = queries_for_a_page("Communication", world.front_desk)
     assert (few[0], many[0]) == (4, 8)
     assert many[1] == few[1]
+
+
+@pytest.mark.parametrize("odd", ODD_IDS)
+def test_odd_ids_and_references_match_nothing(fhir, world, odd):
+    client = fhir.as_user(world.admin)
+    status, body = client.get(f"Communication/{odd}")
+    assert status == 404 and body["resourceType"] == "OperationOutcome"
+    for name in ["patient", "subject"]:
+        status, bundle = client.get("Communication", **{name: f"Patient/{odd}"})
+        assert status == 200 and bundle["total"] == 0, (name, bundle)

@@ -11,7 +11,7 @@ from fhir.resources.R4B.encounter import Encounter
 from scheduling.models import Appointment, AppointmentType, Modality
 from telehealth.accounts.models import Provider
 from telehealth.audit.models import AuditEvent
-from tests.fhir.care import example, ids, queries_for_a_page, round_trip
+from tests.fhir.care import ODD_IDS, example, ids, queries_for_a_page, round_trip
 from visits import services as visit_services
 from visits.models import Participant, Presence, Visit
 
@@ -333,3 +333,13 @@ def test_a_page_costs_the_same_queries_whatever_its_size(world, visits, second_d
     many = queries_for_a_page("Encounter", world.admin)
     assert (few[0], many[0]) == (1, 6)
     assert many[1] == few[1]
+
+
+@pytest.mark.parametrize("odd", ODD_IDS)
+def test_odd_ids_and_references_match_nothing(fhir, world, odd):
+    client = fhir.as_user(world.admin)
+    status, body = client.get(f"Encounter/{odd}")
+    assert status == 404 and body["resourceType"] == "OperationOutcome"
+    for name in ["patient", "subject", "practitioner", "participant", "appointment"]:
+        status, bundle = client.get("Encounter", **{name: f"Patient/{odd}"})
+        assert status == 200 and bundle["total"] == 0, (name, bundle)
