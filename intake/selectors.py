@@ -201,14 +201,20 @@ def claim_insurances_on(
         cards.setdefault(card.patient_id, []).append(card)
     found: dict[tuple[int, datetime], ClaimInsurance] = {}
     for patient, before in pairs:
-        given = cards.get(patient.pk, [])
-        chosen = next((c for c in given if c.created_at < before), None) or next(
-            (c for c in given if c.is_current), None
-        )
+        chosen = card_on(cards.get(patient.pk, []), before=before)
         if chosen is not None:
             chosen.patient = patient
             found[(patient.pk, before)] = _claim_insurance(chosen)
     return found
+
+
+def card_on(cards: Iterable[InsuranceCard], *, before: datetime) -> InsuranceCard | None:
+    """`insurance_card_on` among a patient's cards already read, newest first (-created_at,
+    -pk): for reads of many patients' cards at once."""
+    given = list(cards)
+    return next((c for c in given if c.created_at < before), None) or next(
+        (c for c in given if c.is_current), None
+    )
 
 
 def _claim_insurance(card: InsuranceCard) -> ClaimInsurance:

@@ -71,6 +71,17 @@ def messages_for(*, user: User, thread: Thread, after: int = 0) -> QuerySet[Mess
     return messages
 
 
+def messages_visible_to(user: User) -> QuerySet[Message]:
+    """Every message of every thread the user may see, as messages_for shows them: a
+    patient never gets an internal note."""
+    messages = Message.objects.filter(thread__in=threads_visible_to(user)).select_related(
+        "thread__patient", "thread__practice", "thread__team", "author__provider"
+    )
+    if user.role == Role.PATIENT:
+        messages = messages.filter(internal=False)
+    return messages
+
+
 def read_seq(*, thread: Thread, user: User) -> int:
     found = ReadPosition.objects.filter(thread=thread, user=user).values_list("seq", flat=True)
     return found.first() or 0

@@ -8,7 +8,7 @@ class VisitsConfig(AppConfig):
     def ready(self) -> None:
         from telehealth.accounts import chart, home
         from telehealth.ehr import landing
-        from visits import links
+        from visits import fhir_api, links
         from visits.ehr_landing import launch_room
         from visits.views import chart_section, home_section
 
@@ -16,3 +16,4 @@ class VisitsConfig(AppConfig):
         home.register(home_section, order=10)
         links.register()
         landing.register(launch_room)
+        fhir_api.register()  # Encounter in the FHIR API
