@@ -76,6 +76,7 @@ observation_mapper = Mapper(
     profiles=(US_CORE_VITAL_SIGNS,),
     last_updated="received_at",
     phi_patient=lambda reading: reading.patient,
+    patient_path="patient",
 )
 
 

@@ -168,6 +168,7 @@ patient_mapper = Mapper(
     profiles=tuple(PATIENT_PROFILES),
     last_updated="updated_at",
     phi_patient=lambda patient: patient,
+    patient_path="pk",
 )
 
 

@@ -6,6 +6,8 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from telehealth.fhir.registry import registered
 from telehealth.fhir.search import CORE_PARAMS
 
+BULK_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+
 
 def capability_statement(base_url: str) -> dict:
     resources = []
@@ -39,6 +41,8 @@ def capability_statement(base_url: str) -> dict:
                     "mode": "server",
                     "security": {"description": "Signed-in session of a user of the practice."},
                     "resource": resources,
+                    # Bulk Data: system, Patient/, Patient/[id]/ and Group/[id]/$export.
+                    "operation": [{"name": "export", "definition": BULK_EXPORT}],
                 }
             ],
         }

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers, patch_cache_control
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_http_methods
 from pydantic import ValidationError
 
 from telehealth.accounts.access import lacks_practice
@@ -18,7 +18,7 @@ from telehealth.fhir.registry import Mapper, mapper_for, validated
 from telehealth.fhir.responses import FhirError, fhir_response, outcome_response
 
 
-def fhir_view(*, public: bool = False):
+def fhir_view(*, public: bool = False, methods: tuple[str, ...] = ("GET",)):
     """Answer errors as OperationOutcome, keep every answer out of caches, and (unless public)
     require a signed-in user, staff with a practice."""
 
@@ -48,7 +48,7 @@ def fhir_view(*, public: bool = False):
             patch_cache_control(response, no_store=True, private=True)
             return response
 
-        return require_GET(wrapper)
+        return require_http_methods(list(methods))(wrapper)
 
     return decorate
 
