@@ -8,7 +8,7 @@ whole-file tokens of EncryptedFileSystemStorage), and a file written under a ret
 expires before the key is dropped."""
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from telehealth.crypto.keys import decrypt_bytes, encrypt_bytes
@@ -47,17 +47,6 @@ class EncryptedChunkWriter:
         if self._buffer:
             self._out.write(encrypt_bytes(b"".join(self._buffer)) + b"\n")
             self._buffer, self._buffered = [], 0
-
-
-def write_encrypted(path: Path, chunks: Iterable[bytes]) -> None:
-    writer = EncryptedChunkWriter(path)
-    try:
-        for chunk in chunks:
-            writer.write(chunk)
-    except BaseException:
-        writer.discard()
-        raise
-    writer.close()
 
 
 def read_decrypted(path: Path) -> Iterator[bytes]:
