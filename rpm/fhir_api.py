@@ -138,6 +138,7 @@ observation_mapper = Mapper(
     last_updated="received_at",
     phi_patient=lambda reading: reading.patient,
     create=observation_create,
+    patient_path="patient",
 )
 
 

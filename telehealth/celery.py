@@ -50,6 +50,10 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.pull_monitoring",
         "schedule": crontab(minute=40),
     },
+    "fhir-delete-expired-exports": {
+        "task": "telehealth.fhir.tasks.delete_expired_bulk_exports",
+        "schedule": crontab(minute="*/10"),
+    },
     "clear-expired-sessions": {
         "task": "telehealth.accounts.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17),

@@ -478,6 +478,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 8 * 1024 * 1
 REQUEST_MAX_BODY_BYTES = envint("REQUEST_MAX_BODY_BYTES", 25 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 MEDIA_ROOT = Path(env("MEDIA_ROOT") or DATA_DIR / "media")
+# FHIR $export files (encrypted, under MEDIA_ROOT/fhir-bulk) are deleted this long after.
+FHIR_BULK_EXPORT_TTL_HOURS = envint("FHIR_BULK_EXPORT_TTL_HOURS", 24)
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]

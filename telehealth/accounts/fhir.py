@@ -393,6 +393,7 @@ patient_mapper = Mapper(
     create=patient_create_from_fhir,
     update=patient_update_from_fhir,
     version=patient_version,
+    patient_path="pk",
 )
 
 

@@ -7,6 +7,8 @@ from telehealth.fhir import auth
 from telehealth.fhir.registry import registered
 from telehealth.fhir.search import CORE_PARAMS
 
+BULK_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+
 
 def capability_statement(base_url: str) -> dict:
     resources = []
@@ -53,6 +55,8 @@ def capability_statement(base_url: str) -> dict:
                     "security": auth.security(base_url),
                     "resource": resources,
                     "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                    # Bulk Data: system, Patient/, Patient/[id]/ and Group/[id]/$export.
+                    "operation": [{"name": "export", "definition": BULK_EXPORT}],
                 }
             ],
         }

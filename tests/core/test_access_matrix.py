@@ -301,6 +301,27 @@ ROUTES: dict[str, Access] = {
     "ehr:launch": Access(public=True, ok=(400,)),
     "ehr:resume": Access(roles=frozenset({Role.CLINICIAN}), ok=(400,)),
     "ehr:callback": Access(roles=frozenset({Role.CLINICIAN}), ok=(400,)),
+    # $export: practice admins only. The matrix sends no `Prefer: respond-async`, so an
+    # allowed kick-off stops at 400 and one of nobody's group at 404; a job is seen only by its
+    # requester (tests/fhir/test_bulk_export.py runs the whole flow).
+    "fhir:export": Access(roles=frozenset({Role.PRACTICE_ADMIN}), ok=(400,)),
+    "fhir:export-patients": Access(roles=frozenset({Role.PRACTICE_ADMIN}), ok=(400,)),
+    "fhir:export-patient": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}), obj="fhir_patient", ok=(400,)
+    ),
+    "fhir:export-group": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}), kwargs={"group_id": "999999"}, ok=(404,)
+    ),
+    "fhir:export-status": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}),
+        kwargs={"export_id": "00000000-0000-4000-8000-000000000000"},
+        ok=(404,),
+    ),
+    "fhir:export-file": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}),
+        kwargs={"file_id": "00000000-0000-4000-8000-000000000000"},
+        ok=(404,),
+    ),
     #
 }
 # The Django admin has its own permission system; tests/accounts/test_mfa.py covers that it

@@ -370,3 +370,28 @@ def test_a_transactions_entries_need_the_tokens_create_scope(get_token, writer, 
     response = _post(client, "", bundle, creator)
     assert response.status_code == 200, response.content
     assert Patient.objects.filter(legal_name="Peter James Chalmers").count() == 1
+
+
+# $export with a token
+
+
+def test_an_export_holds_only_the_types_the_token_may_read(
+    get_token, vendor, world, client, django_capture_on_commit_callbacks, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    token = token_for(get_token, vendor, "system/Patient.rs")
+    headers = {
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "HTTP_ACCEPT": "application/fhir+json",
+        "HTTP_PREFER": "respond-async",
+    }
+    refused = client.get("/fhir/R4/$export", {"_type": "Patient,Observation"}, **headers)
+    assert refused.status_code == 403, refused.content
+    assert "insufficient_scope" in refused["WWW-Authenticate"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.get("/fhir/R4/Patient/$export", **headers)
+    assert started.status_code == 202, started.content
+    manifest = client.get(started["Content-Location"], **headers)
+    assert manifest.status_code == 200, manifest.content
+    assert {output["type"] for output in manifest.json()["output"]} == {"Patient"}

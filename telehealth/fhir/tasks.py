@@ -1,0 +1,15 @@
+from celery import shared_task
+
+from telehealth.fhir import bulk
+
+
+@shared_task(ignore_result=True)
+def run_bulk_export(export_id: str) -> None:
+    """Queued after the commit of a `$export` kick-off."""
+    bulk.export_run(export_id=export_id)
+
+
+@shared_task
+def delete_expired_bulk_exports() -> int:
+    """Runs from beat: exports past FHIR_BULK_EXPORT_TTL_HOURS lose their files and rows."""
+    return bulk.expired_exports_delete()
