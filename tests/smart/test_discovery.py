@@ -23,7 +23,13 @@ def test_smart_configuration_describes_backend_services(client, db, path):
         "permission-v1",
         "permission-v2",
     }
-    for scope in ("system/*.rs", "system/Patient.rs", "system/Observation.read"):
+    # Per type what it offers: Patient is also written, Practitioner only read.
+    for scope in (
+        "system/*.rs",
+        "system/Patient.crus",
+        "system/Practitioner.rs",
+        "system/Observation.read",
+    ):
         assert scope in config["scopes_supported"]
 
 
