@@ -17,8 +17,6 @@ are each vital's canonical UCUM code (the first of rpm.vitals.UNITS) with its di
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.observation import Observation
-
 from rpm.models import Reading
 from rpm.vitals import CANONICAL, LOINC, UCUM, UNITS
 
@@ -97,7 +95,8 @@ def _identifier(stored: str) -> list[dict[str, str]]:
 def observation_from_reading(
     reading: Reading, *, patient_reference: str, diastolic: float | None = None
 ) -> dict[str, Any]:
-    """The reading as an Observation (JSON-ready dict), checked by the R4B model. For a
+    """The reading as an Observation (JSON-ready dict; the FHIR API validates it with the
+    R4B model before it leaves, `telehealth.fhir.registry.validated`). For a
     systolic reading, `diastolic` (else the `panel_diastolic` observations_for attaches) makes
     it a blood pressure panel."""
     if not isinstance(reading, Reading):
@@ -131,7 +130,6 @@ def observation_from_reading(
         ]
     else:
         resource["valueQuantity"] = quantity(reading.vital, reading.value)
-    Observation.model_validate(resource)
     return resource
 
 

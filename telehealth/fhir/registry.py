@@ -125,6 +125,7 @@ def registered() -> list[Mapper]:
 
 def validated(mapper: Mapper, resource: dict) -> dict:
     """Build the resource with fhir.resources (pydantic raises on anything malformed) and
-    return its JSON form."""
+    return its JSON form, as the model writes it (instants in UTC with "Z", decimals as
+    numbers, no nulls)."""
     built = mapper.model.model_validate(resource)
     return built.model_dump(mode="json", exclude_none=True)
