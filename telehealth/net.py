@@ -6,6 +6,7 @@ same rule for code that sees a request some other way (Django's test client, ano
 so that a header sent by anyone else is never believed."""
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -69,3 +70,18 @@ def client_address(request: HttpRequest | None) -> str | None:
         if not _is_trusted(hop, trusted):
             return hop
     return hops[0]
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an address is on the public internet: not private, loopback, link-local,
+    reserved or multicast (an IPv4-mapped IPv6 address is judged as its IPv4 address)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def addresses_of(host: str, port: int) -> list[str]:
+    """Every address the host resolves to (a literal address is itself)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]

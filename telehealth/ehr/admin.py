@@ -44,7 +44,13 @@ class EhrServerForm(forms.ModelForm):
         if not iss:
             raise forms.ValidationError(_("Enter the FHIR base URL, without query or fragment."))
         if not smart.origin_allowed(iss):
-            raise forms.ValidationError(_("The FHIR base URL must be an https address."))
+            raise forms.ValidationError(
+                _(
+                    "The FHIR base URL must be an https address on the public internet. An EHR "
+                    "on a private network must first be allowed by the server's operator "
+                    "(EHR_INSECURE_ORIGINS)."
+                )
+            )
         return iss
 
     def clean_scopes(self) -> str:

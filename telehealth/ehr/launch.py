@@ -20,6 +20,7 @@ from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.ehr import landing, smart
 from telehealth.ehr.models import EhrServer
+from telehealth.fhir.registry import row_id
 
 RESUME_KEY = "ehr_launch_resume"  # session: {"iss", "launch", "at"} while the user signs in
 PENDING_KEY = "ehr_launches"  # session: {state: {...}} between the authorize redirect and back
@@ -278,7 +279,7 @@ def _our_patient(*, server: EhrServer, user: User, context: object, token: str) 
         for identifier in resource.get("identifier") or []
         if isinstance(identifier, dict) and identifier.get("system") == system
     ]
-    ids = [int(v) for v in values if v.isdigit()]
+    ids = [pk for pk in map(row_id, values) if pk is not None]
     # Only patients of the registration's practice that this clinician may see.
     patient = (
         selectors.patients_visible_to(user)
@@ -314,10 +315,13 @@ def _encounter_refs(
     appointment_id = visit_id = None
     practice = server.practice
     for identifier in encounter.get("identifier") or []:
-        if not isinstance(identifier, dict) or not str(identifier.get("value", "")).isdigit():
+        if not isinstance(identifier, dict):
+            continue
+        named = row_id(str(identifier.get("value", "")))
+        if named is None:
             continue
         if identifier.get("system") == landing.appointment_system(practice):
-            appointment_id = int(identifier["value"])
+            appointment_id = named
         elif identifier.get("system") == landing.visit_system(practice):
-            visit_id = int(identifier["value"])
+            visit_id = named
     return appointment_id, visit_id

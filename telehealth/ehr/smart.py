@@ -19,6 +19,8 @@ from django.utils.translation import gettext as _
 from jwcrypto import jwk, jws, jwt
 from jwcrypto.common import JWException
 
+from telehealth.net import addresses_of, is_public_address
+
 TIMEOUT = (3.05, 10)  # connect, read (seconds)
 MAX_BYTES = 1024 * 1024
 ID_TOKEN_ALGS = ["RS256", "RS384", "ES256", "ES384"]
@@ -59,12 +61,22 @@ def normalise_iss(value: str) -> str:
 
 
 def origin_allowed(url: str) -> bool:
-    """https anywhere; plain http only to an origin listed in EHR_INSECURE_ORIGINS."""
+    """https to a host on the public internet; plain http, or a private, loopback or
+    link-local address, only for an origin the server's operator listed in
+    EHR_INSECURE_ORIGINS. A practice admin alone cannot point the server at its own network
+    (server-side request forgery), whatever name or address they register, and neither can
+    an EHR's configuration naming its endpoints."""
     parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
     origin = f"{parts.scheme}://{parts.netloc}".lower()
-    return parts.scheme == "http" and origin in settings.EHR_INSECURE_ORIGINS
+    if origin in settings.EHR_INSECURE_ORIGINS:
+        return parts.scheme in ("http", "https")
+    if parts.scheme != "https" or not parts.hostname:
+        return False
+    try:
+        addresses = addresses_of(parts.hostname, parts.port or 443)
+    except (OSError, UnicodeError, ValueError):
+        return False
+    return bool(addresses) and all(is_public_address(address) for address in addresses)
 
 
 def _checked_url(url: object, what: str) -> str:

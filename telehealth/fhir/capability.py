@@ -35,6 +35,7 @@ def capability_statement(base_url: str) -> dict:
         if mapper.version is not None:
             # versionId and ETag on every read; If-Match honoured on update.
             entry["versioning"] = "versioned-update" if mapper.update else "versioned"
+            entry["interaction"].append({"code": "vread"})
         if mapper.create is not None:
             entry["conditionalCreate"] = True
         if mapper.update is not None:

@@ -16,6 +16,8 @@ ISSUE_CODES = {
     405: "not-supported",
     409: "conflict",
     412: "conflict",
+    413: "too-costly",
+    415: "not-supported",
     422: "processing",
     500: "exception",
 }

@@ -16,4 +16,9 @@ urlpatterns = [
     path("$export-file/<uuid:file_id>", bulk_views.export_file, name="export-file"),
     path("<str:resource_type>", views.search, name="search"),
     path("<str:resource_type>/<str:resource_id>", views.read, name="read"),
+    path(
+        "<str:resource_type>/<str:resource_id>/_history/<str:version_id>",
+        views.vread,
+        name="vread",
+    ),
 ]

@@ -117,6 +117,23 @@ def read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResp
     return writes.with_version_headers(fhir_response(resource), resource)
 
 
+@fhir_view()
+def vread(request: HttpRequest, resource_type: str, resource_id: str, version_id: str):
+    """One version of a resource (the URL a create's Location names). Only the current
+    version is kept: an older one is 404, said plainly."""
+    mapper = _mapper(resource_type)
+    if mapper.version is None:
+        raise FhirError(404, f"{resource_type} is not versioned here: read it without _history.")
+    if request.GET:
+        raise FhirError(400, f"Unknown parameter for a read: {', '.join(sorted(request.GET))}")
+    row = mapper.lookup(request.user, resource_id)
+    if mapper.version(row) != version_id:
+        raise FhirError(404, "Only the current version is kept; read the resource again.")
+    resource = writes.resource_of(mapper, row)
+    _note(request, mapper, [row])
+    return writes.with_version_headers(fhir_response(resource), resource)
+
+
 @fhir_view(methods=("POST",))
 def transaction(request: HttpRequest) -> HttpResponse:
     return writes.bundle(request)

@@ -37,6 +37,8 @@ from telehealth.fhir.responses import FhirError, fhir_response, operation_outcom
 JSON_TYPES = ("application/fhir+json", "application/json")
 MAX_PATHS = 10  # validation faults named in one OperationOutcome
 URN_PREFIXES = ("urn:uuid:", "urn:oid:")
+# A Bundle is one request and (a transaction) one database transaction: bounded.
+MAX_BUNDLE_ENTRIES = 500
 
 
 @dataclass
@@ -217,7 +219,7 @@ def update_one(
     with db_transaction.atomic():
         found = mapper.lookup(request.user, resource_id)
         row = type(found)._default_manager.select_for_update().get(pk=found.pk)
-        if if_match:
+        if if_match and if_match.strip() != "*":  # "*": any current version (RFC 9110)
             current = mapper.version(row) if mapper.version is not None else None
             if current is None or current != _wanted_version(if_match):
                 raise FhirError(
@@ -365,23 +367,40 @@ def _resolve(value: Any, ids: dict[str, str]) -> Any:
 
 def _order(entries: list[_Entry]) -> list[_Entry]:
     """Creates before updates (FHIR's order for a transaction), and a create that refers to
-    another entry's temporary fullUrl after that entry."""
-    temporary = {e.full_url for e in entries if e.method == "POST" and _is_temporary(e.full_url)}
-    pending = [e for e in entries if e.method == "POST"]
-    done: set[str] = set()
+    another entry's temporary fullUrl after that entry: a topological order (Kahn's), each
+    entry's references walked once."""
+    creates = [e for e in entries if e.method == "POST"]
+    by_url: dict[str, _Entry] = {}
+    for entry in entries:
+        if entry.full_url and entry.full_url in by_url:
+            raise FhirError(400, f"Bundle.entry[{entry.index}].fullUrl: it repeats another's.")
+        if entry.full_url:
+            by_url[entry.full_url] = entry
+    waits_for: dict[int, int] = {}
+    unblocks: dict[int, list[_Entry]] = {}
+    for entry in creates:
+        needed = {
+            by_url[ref].index
+            for ref in _references(entry.resource)
+            if _is_temporary(ref) and ref in by_url and by_url[ref].method == "POST"
+        }
+        waits_for[entry.index] = len(needed)
+        for index in needed:
+            unblocks.setdefault(index, []).append(entry)
+    ready = [e for e in creates if waits_for[e.index] == 0]
     ordered: list[_Entry] = []
-    while pending:
-        ready = [e for e in pending if not (_references(e.resource) & temporary) - done]
-        if not ready:
-            raise FhirError(
-                400,
-                f"Bundle.entry[{pending[0].index}]: its references to other entries go round "
-                "in a circle.",
-            )
-        for entry in ready:
-            ordered.append(entry)
-            done.add(entry.full_url)
-        pending = [e for e in pending if e not in ready]
+    while ready:
+        entry = ready.pop(0)
+        ordered.append(entry)
+        for later in unblocks.get(entry.index, []):
+            waits_for[later.index] -= 1
+            if waits_for[later.index] == 0:
+                ready.append(later)
+    if len(ordered) < len(creates):
+        stuck = min(e.index for e in creates if waits_for[e.index] > 0)
+        raise FhirError(
+            400, f"Bundle.entry[{stuck}]: its references to other entries go round in a circle."
+        )
     return ordered + [e for e in entries if e.method == "PUT"]
 
 
@@ -426,6 +445,10 @@ def bundle(request: HttpRequest) -> HttpResponse:
         raise FhirError(400, "Bundle.type: send a transaction or a batch.")
     base = _base(request)
     raw_entries = body.get("entry") or []
+    if len(raw_entries) > MAX_BUNDLE_ENTRIES:
+        raise FhirError(
+            413, f"Bundle.entry: at most {MAX_BUNDLE_ENTRIES} entries; split the Bundle."
+        )
     if kind == "batch":
         return _batch(request, raw_entries, base)
     entries = [_entry(index, raw, base) for index, raw in enumerate(raw_entries)]

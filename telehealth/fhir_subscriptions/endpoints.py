@@ -3,29 +3,16 @@ that names a private, loopback or link-local address would let whoever registers
 network (server-side request forgery): only https on public addresses is accepted, except the
 hosts in FHIR_NOTIFY_ALLOWED_HOSTS (tests and local development)."""
 
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from telehealth.net import addresses_of, is_public_address
+
 
 def _allowed(host: str) -> bool:
     return host.lower() in settings.FHIR_NOTIFY_ALLOWED_HOSTS
-
-
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-def addresses_of(host: str, port: int) -> list[str]:
-    """Every address the host resolves to (a literal address is itself)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
 
 
 def endpoint_problem(url: str) -> str:
@@ -48,6 +35,6 @@ def endpoint_problem(url: str) -> str:
         addresses = addresses_of(host, port or 443)
     except (OSError, UnicodeError):
         return _("The endpoint's host name does not resolve.")
-    if not addresses or not all(_public(address) for address in addresses):
+    if not addresses or not all(is_public_address(address) for address in addresses):
         return _("The endpoint must be on a public internet address, not a private network.")
     return ""

@@ -11,6 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from telehealth.accounts import services
 from telehealth.accounts.models import Role
+from telehealth.fhir.registry import mapper_for
 from tests.conftest import make_staff, sign_in
 
 ALL_ROLES = frozenset(Role.values)
@@ -281,6 +282,7 @@ ROUTES: dict[str, Access] = {
     "fhir:metadata": Access(public=True),
     "fhir:search": Access(kwargs={"resource_type": "Patient"}),
     "fhir:read": Access(obj="fhir_patient", kwargs={"resource_type": "Patient"}),
+    "fhir:vread": Access(obj="fhir_patient_version", kwargs={"resource_type": "Patient"}),
     # Transaction and batch Bundles (tests/fhir/test_writes.py): an empty transaction is
     # answered for every role; each entry is checked by its own type's rules.
     "fhir:transaction": Access(
@@ -352,6 +354,11 @@ def test_every_route_has_an_access_entry():
 def object_id(world, access: Access, *, outsider: bool) -> dict:
     if access.obj == "fhir_patient":
         return {"resource_id": str((world.outside_patient if outsider else world.patient).pk)}
+    if access.obj == "fhir_patient_version":
+        patient = world.outside_patient if outsider else world.patient
+        patient.refresh_from_db()
+        version = mapper_for("Patient").version(patient)  # type: ignore[union-attr,misc]
+        return {"resource_id": str(patient.pk), "version_id": version}
     if access.obj == "patient":
         return {"patient_id": (world.outside_patient if outsider else world.patient).pk}
     if access.obj == "grant":

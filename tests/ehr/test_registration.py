@@ -9,6 +9,16 @@ from telehealth.ehr.models import DEFAULT_SCOPES, EhrServer
 from tests.conftest import sign_in
 
 ADD = "admin:ehr_ehrserver_add"
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+@pytest.fixture(autouse=True)
+def public_dns(monkeypatch):
+    """EHR host names resolve to a public address (the machine has no DNS for them); a test
+    that needs a name on a private network says so."""
+    resolved = {"address": PUBLIC_ADDRESS}
+    monkeypatch.setattr(smart, "addresses_of", lambda host, port: [resolved["address"]])
+    return resolved
 
 
 def form(**fields) -> dict:
@@ -107,3 +117,26 @@ def test_settings_home_links_to_the_registrations(client, world):
 )
 def test_iss_normalisation(raw, normalised):
     assert smart.normalise_iss(raw) == normalised
+
+
+@pytest.mark.parametrize(
+    ("iss", "address"),
+    [
+        ("https://127.0.0.1/fhir", "127.0.0.1"),
+        ("https://169.254.169.254/latest", "169.254.169.254"),
+        ("https://ehr.internal.example/fhir", "10.0.0.5"),
+    ],
+)
+def test_an_ehr_on_a_private_network_needs_the_operators_leave(
+    client, world, settings, public_dns, iss, address
+):
+    public_dns["address"] = address
+    settings.EHR_INSECURE_ORIGINS = []
+    sign_in(client, world.admin)
+    response = client.post(reverse(ADD), form(iss=iss))
+    assert response.status_code == 200
+    assert "public internet" in response.content.decode()
+    assert not EhrServer.objects.exists()
+    settings.EHR_INSECURE_ORIGINS = [smart.normalise_iss(iss).rsplit("/", 1)[0]]
+    response = client.post(reverse(ADD), form(iss=iss))
+    assert response.status_code == 302

@@ -341,7 +341,7 @@ def test_capability_statement_lists_exactly_the_registered_types_and_parameters(
             expected.pop("_lastUpdated")
         listed = {p.name: p.type for p in resources[mapper.resource_type].searchParam}
         assert listed == expected
-        writes = [("create", mapper.create), ("update", mapper.update)]
+        writes = [("create", mapper.create), ("update", mapper.update), ("vread", mapper.version)]
         assert [i.code for i in resources[mapper.resource_type].interaction] == [
             "read",
             "search-type",

@@ -23,6 +23,7 @@ from rpm.models import Alert, Reading
 from telehealth.accounts.fhir import patient_system
 from telehealth.accounts.models import Patient
 from telehealth.audit.models import Action, AuditEvent
+from telehealth.fhir.writes import MAX_BUNDLE_ENTRIES
 from tests.conftest import sign_in
 from tests.rpm.test_fhir_observation import Readings
 
@@ -637,3 +638,72 @@ def test_the_capability_statement_says_which_writes_each_type_takes(api):
     assert not codes["Practitioner"] & {"create", "update"}
     assert by_type["Patient"]["versioning"] == "versioned-update"
     assert by_type["Patient"]["conditionalCreate"] is True
+
+
+# --- Bundle limits and fullUrls ---------------------------------------------------------------
+
+
+def _chained_patients(count: int) -> dict:
+    """A transaction of `count` new patients, each but the first naming the one before it as
+    a link (a chain of temporary references, sent last first)."""
+    entries = []
+    for n in range(count):
+        resource: dict = {
+            "resourceType": "Patient",
+            "name": [{"text": f"Chain Patient{n}"}],
+            "birthDate": "1990-01-01",
+        }
+        if n:
+            resource["link"] = [
+                {
+                    "other": {"reference": f"urn:uuid:00000000-0000-4000-8000-{n - 1:012d}"},
+                    "type": "seealso",
+                }
+            ]
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:00000000-0000-4000-8000-{n:012d}",
+                "resource": resource,
+                "request": {"method": "POST", "url": "Patient"},
+            }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries[::-1]}
+
+
+def test_a_bundle_of_too_many_entries_is_refused_before_any_work(api, world):
+    api.as_user(world.front_desk)
+    status, outcome, _response = api.post("", _chained_patients(MAX_BUNDLE_ENTRIES + 1))
+    assert status == 413 and "at most" in diagnostics(outcome)
+    assert not Patient.objects.filter(legal_name__startswith="Chain").exists()
+
+
+def test_a_repeated_full_url_is_refused(api, world):
+    api.as_user(world.front_desk)
+    bundle = _chained_patients(2)
+    bundle["entry"][1]["fullUrl"] = bundle["entry"][0]["fullUrl"]
+    status, outcome, _response = api.post("", bundle)
+    assert status == 400 and "fullUrl" in diagnostics(outcome)
+    assert not Patient.objects.filter(legal_name__startswith="Chain").exists()
+
+
+def test_if_match_star_matches_any_current_version(api, world):
+    api.as_user(world.front_desk)
+    path = f"Patient/{world.patient.pk}"
+    _status, body, _response = api.get(path)
+    body["gender"] = "female"
+    status, updated, _response = api.put(path, body, If_Match="*")
+    assert status == 200, updated
+
+
+def test_the_location_of_a_create_reads_that_version(api, world):
+    api.as_user(world.front_desk)
+    status, created, response = api.post("Patient", patient_example())
+    assert status == 201, created
+    location = response["Location"]
+    path = location.split("/fhir/R4/", 1)[1]
+    status, body, read = api.get(path)
+    assert status == 200 and body == created and read["ETag"] == response["ETag"]
+    body["gender"] = "female"
+    api.put(f"Patient/{created['id']}", body)
+    status, outcome, _read = api.get(path)  # that version is no longer the current one
+    assert status == 404 and "current version" in diagnostics(outcome)
