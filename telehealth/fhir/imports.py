@@ -27,6 +27,7 @@ link and calendar invitation are ours, and they need them.
 Errors name the element's FHIR path and the kind of fault, never the value sent."""
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,7 @@ IMPORTED_TYPES = ("Patient", "Appointment")
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 # The system under which a source resource's own id is remembered (to resolve the references
 # of a later file, and to match an Appointment that carries no identifier).
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 SOURCE_ID_SYSTEM = "urn:telehealth:import:resource-id"
 # Elements left out when our resource before and after an update are compared.
 ELEMENTS_NOT_COMPARED = ("id", "meta")
@@ -406,34 +408,22 @@ def import_run(*, user, data: bytes, apply: bool) -> Report:
     """Read the file and import it as `user` (a practice admin: the mappers' own checks decide
     what they may write). `apply=False` is the dry run: everything is written, then rolled
     back. Patients go first so that appointments find them."""
-    items = read_items(data)
-    checked: list[tuple[_Item, Row, Mapper | None, dict | None]] = []
-    for item in items:
-        resource = item.resource if isinstance(item.resource, dict) else {}
-        resource_type = resource.get("resourceType")
-        source_id = resource.get("id")
-        row = Row(
-            where=item.where,
-            resource_type=resource_type if isinstance(resource_type, str) else "",
-            source=f"{resource_type}/{source_id}"
-            if isinstance(resource_type, str) and isinstance(source_id, str)
-            else "",
-        )
+    rows: list[Row] = []
+    accepted: list[tuple[Row, Mapper, dict]] = []
+    for item in read_items(data):
+        row = Row(where=item.where, resource_type="", source=_source_label(item.resource))
+        rows.append(row)
         try:
             mapper, valid = _check(item)
         except FhirError as error:
             row.reason = error.diagnostics
-            checked.append((item, row, None, None))
             continue
-        checked.append((item, row, mapper, valid))
+        row.resource_type = mapper.resource_type
+        accepted.append((row, mapper, valid))
     session = _Session(user)
-    order = sorted(
-        (c for c in checked if c[2] is not None),
-        key=lambda c: IMPORTED_TYPES.index(c[1].resource_type),
-    )
+    accepted.sort(key=lambda a: IMPORTED_TYPES.index(a[1].resource_type))
     with transaction.atomic():
-        for _item, row, mapper, resource in order:
-            assert mapper is not None and resource is not None
+        for row, mapper, resource in accepted:
             try:
                 with transaction.atomic():
                     if row.resource_type == "Patient":
@@ -447,7 +437,28 @@ def import_run(*, user, data: bytes, apply: bool) -> Report:
                     session.patients[resource["id"]] = None
         if not apply:
             transaction.set_rollback(True)
-    return Report(applied=apply, rows=[c[1] for c in checked])
+    if not apply:
+        # The ids the rolled-back rows got are nobody's; apply will give others.
+        for row in rows:
+            if row.outcome == CREATE:
+                row.target = ""
+    return Report(applied=apply, rows=rows)
+
+
+def _source_label(resource: Any) -> str:
+    """The source's "Type/id" when both look like FHIR's (anything else is not repeated)."""
+    if not isinstance(resource, dict):
+        return ""
+    resource_type, resource_id = resource.get("resourceType"), resource.get("id")
+    if (
+        isinstance(resource_type, str)
+        and resource_type.isascii()
+        and resource_type.isalpha()
+        and isinstance(resource_id, str)
+        and FHIR_ID.fullmatch(resource_id)
+    ):
+        return f"{resource_type}/{resource_id}"
+    return ""
 
 
 def _reason(error: Exception) -> str:

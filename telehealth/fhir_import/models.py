@@ -29,3 +29,6 @@ class ImportedIdentifier(models.Model):
                 fields=["practice", "resource_type", "key"], name="fhir_import_one_row_per_key"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type} identifier in {self.system} → {self.row_id}"

@@ -91,6 +91,7 @@ def test_the_dry_run_reports_what_apply_does_and_writes_nothing(world, example_f
     report = imports.import_run(user=world.admin, data=example_file, apply=False)
     assert outcomes(report) == ["create", "create"]
     assert not report.applied and report.counts()["create"] == 2
+    assert [row.target for row in report.rows] == ["", ""]  # the rolled-back ids are nobody's
     assert counts() == before
 
 
