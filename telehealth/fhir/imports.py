@@ -36,6 +36,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from pydantic import ValidationError
 
 from telehealth.fhir.registry import Computed, Mapper, mapper_for
@@ -96,11 +97,13 @@ class _Item:
 def read_items(data: bytes) -> list[_Item]:
     """The resources of a Bundle, of a single resource's JSON, or of NDJSON lines."""
     if len(data) > MAX_BYTES:
-        raise ImportFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+        raise ImportFileError(
+            _("The file is larger than %(size)s MB.") % {"size": MAX_BYTES // (1024 * 1024)}
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportFileError("The file is not UTF-8 text.") from None
+        raise ImportFileError(_("The file is not UTF-8 text.")) from None
     try:
         whole = json.loads(text)
     except ValueError:
@@ -110,7 +113,7 @@ def read_items(data: bytes) -> list[_Item]:
             return [_Item("line 1", whole)]
         entries = whole.get("entry") or []
         if not isinstance(entries, list):
-            raise ImportFileError("Bundle.entry: expected a list of entries.")
+            raise ImportFileError(_("Bundle.entry: expected a list of entries."))
         return [
             _Item(
                 f"Bundle.entry[{index}]",
@@ -127,7 +130,7 @@ def read_items(data: bytes) -> list[_Item]:
         except ValueError:
             items.append(_Item(f"line {number}", _NOT_JSON))
     if not items:
-        raise ImportFileError("The file holds no resources.")
+        raise ImportFileError(_("The file holds no resources."))
     return items
 
 
@@ -280,8 +283,18 @@ def _changed_elements(before: dict, after: dict) -> list[str]:
 
 def _patient(session: _Session, mapper: Mapper, resource: dict, row: Row) -> None:
     keys = _source_keys(resource)
-    ours = _ours(session.user, mapper, keys)
-    found = ours | _recorded(session.practice_id, "Patient", keys)
+    id_key = [(SOURCE_ID_SYSTEM, resource["id"])] if resource.get("id") else []
+    if not keys and not id_key:
+        raise FhirError(
+            422,
+            "Patient.identifier: give the source's identifier (or the resource's id), so that "
+            "importing it again matches instead of duplicating.",
+        )
+    # By the source's id only when it sends no identifier: ids are the source's own, and
+    # two sources may both have a Patient/1.
+    found = _ours(session.user, mapper, keys) | _recorded(
+        session.practice_id, "Patient", keys or id_key
+    )
     if len(found) > 1:
         raise FhirError(422, "Patient.identifier: its identifiers match more than one patient.")
     # The source's organisation is not a practice of ours; our create and update refuse any
@@ -307,11 +320,9 @@ def _patient(session: _Session, mapper: Mapper, resource: dict, row: Row) -> Non
         pk = mapper.create(session.user, sent).pk
         row.outcome = CREATE
     row.target = f"Patient/{pk}"
-    source_keys = list(keys)
     if resource.get("id"):
-        source_keys.append((SOURCE_ID_SYSTEM, resource["id"]))
         session.patients[resource["id"]] = pk
-    _record(session.practice_id, "Patient", source_keys, pk)
+    _record(session.practice_id, "Patient", keys + id_key, pk)
 
 
 def _start(resource: dict) -> datetime | None:

@@ -265,3 +265,15 @@ def test_a_clinician_importing_is_refused_by_the_patient_writers_rule(world):
     report = imports.import_run(user=world.clinician, data=ndjson(patient_example()), apply=True)
     assert outcomes(report) == ["refused"]
     assert not Patient.objects.filter(legal_name="Peter James Chalmers").exists()
+
+
+def test_a_patient_without_identifiers_matches_by_its_source_id_or_is_refused(world):
+    bare = patient_example()
+    del bare["identifier"]
+    first = imports.import_run(user=world.admin, data=ndjson(bare), apply=True)
+    again = imports.import_run(user=world.admin, data=ndjson(bare), apply=True)
+    assert outcomes(first) == ["create"] and outcomes(again) == ["unchanged"]
+    del bare["id"]
+    report = imports.import_run(user=world.admin, data=ndjson(bare), apply=True)
+    assert outcomes(report) == ["refused"] and "Patient.identifier" in report.rows[0].reason
+    assert Patient.objects.filter(legal_name="Peter James Chalmers").count() == 1
