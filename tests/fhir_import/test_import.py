@@ -110,6 +110,18 @@ def test_apply_creates_the_patient_and_books_the_appointment(world, example_file
     assert stored.row_id == patient.pk and SOURCE_MRN[1] not in stored.key
 
 
+def test_an_imported_upcoming_visit_is_confirmed_like_any_booking(world, video_type, start):
+    """The join link and the calendar invitation are ours, so the patient gets them. The
+    example has no email and no texting consent comes with an import, so one is added."""
+    patient = patient_example()
+    patient["telecom"].append({"system": "email", "value": "jim@example.org"})
+    data = bundle(patient, appointment_example(world, start))
+    assert not OutboundMessage.objects.filter(channel="email").exists()
+    imports.import_run(user=world.admin, data=data, apply=True)
+    confirmation = OutboundMessage.objects.get(template="appointment.confirmation")
+    assert confirmation.channel == "email" and confirmation.ics_attachment
+
+
 def test_a_second_apply_of_the_same_file_changes_nothing(world, example_file):
     imports.import_run(user=world.admin, data=example_file, apply=True)
     patient = Patient.objects.get(legal_name="Peter James Chalmers")
