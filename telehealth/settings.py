@@ -160,6 +160,7 @@ INSTALLED_APPS = [
     "telehealth.smart",
     "telehealth.ehr",
     "telehealth.fhir_subscriptions",
+    "telehealth.fhir_import",
     "scheduling",
     "intake",
     "messaging",

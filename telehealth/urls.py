@@ -18,6 +18,7 @@ urlpatterns = [
     path("fhir/R4/", include("telehealth.fhir.urls")),
     path("ehr/", include("telehealth.ehr.urls")),
     path("practice/fhir-notifications/", include("telehealth.fhir_subscriptions.urls")),
+    path("practice/fhir-import/", include("telehealth.fhir_import.urls")),
     path("", include("telehealth.accounts.urls")),
     path("", include("telehealth.notify.urls")),
     path("", include("scheduling.urls")),

@@ -181,6 +181,9 @@ ROUTES: dict[str, Access] = {
         kwargs={"subscription_id": 999999},
         ok=(404,),
     ),
+    # FHIR import (tests/fhir_import/test_page.py); apply without an upload redirects back.
+    "fhir_import:upload": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
+    "fhir_import:apply": Access(roles=frozenset({Role.PRACTICE_ADMIN}), method="post", ok=(302,)),
     "rpm:dashboard": Access(roles=CLINICAL),
     "rpm:mine": Access(roles=frozenset({Role.PATIENT})),
     "rpm:patient": Access(roles=CLINICAL, obj="patient"),
