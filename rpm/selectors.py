@@ -529,8 +529,10 @@ def observations(user: User) -> QuerySet[Reading]:
     # The patient row names whose PHI each Observation is (the audit); its encrypted contact
     # fields are never read here, so they are not loaded (decrypting them cost more per row
     # than building the Observation).
-    return _observations(user).select_related("patient").defer(
-        "patient__phone", "patient__email", "patient__address"
+    return (
+        _observations(user)
+        .select_related("patient")
+        .defer("patient__phone", "patient__email", "patient__address")
     )
 
 
