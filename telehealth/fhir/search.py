@@ -132,6 +132,24 @@ class Reference(str):
     resource_type: str | None = None
 
 
+# What FHIR says these reference parameters point at: a value naming another type
+# (`patient=Practitioner/5`) matches nothing, instead of being read as patient 5.
+REFERENCE_TARGETS = {
+    "patient": ("Patient",),
+    "subject": ("Patient",),  # every subject here is a patient
+    "beneficiary": ("Patient",),
+    "practitioner": ("Practitioner", "PractitionerRole"),
+}
+
+
+def _of_target(reference: Reference, targets: tuple[str, ...]) -> Reference:
+    if reference.resource_type is None or not targets or reference.resource_type in targets:
+        return reference
+    nothing = Reference("")  # names no row: every mapper's id parsing finds none
+    nothing.resource_type = reference.resource_type
+    return nothing
+
+
 def parse_reference(raw: str) -> Reference:
     resource_type, _slash, resource_id = raw.rpartition("/")
     reference = Reference(resource_id)
@@ -206,7 +224,8 @@ def parse(mapper: Mapper, items: list[tuple[str, str]]) -> Search:
         elif param.type == DATE:
             values = [parse_date(v, name=name) for v in values]
         elif param.type == REFERENCE:
-            values = [parse_reference(v) for v in values]
+            targets = REFERENCE_TARGETS.get(name, ())
+            values = [_of_target(parse_reference(v), targets) for v in values]
         elif param.type == STRING:
             values = [v.strip() for v in values]
         params.setdefault(name, []).append(values)

@@ -120,3 +120,16 @@ def test_the_capability_statement_offers_observation(fhir):
         "_id",
         "_lastUpdated",
     }
+
+
+def test_a_patient_parameter_naming_another_type_matches_nothing(fhir, world):
+    from tests.rpm.test_fhir_observation import Readings
+
+    Readings(world).add("heart_rate", 71)
+    client = fhir.as_user(world.admin)
+    pk = world.patient.pk
+    for value, total in ((f"Patient/{pk}", 1), (str(pk), 1), (f"Practitioner/{pk}", 0)):
+        status, bundle = client.get("Observation", patient=value)
+        assert status == 200 and bundle["total"] == total, (value, bundle)
+        status, bundle = client.get("Observation", subject=value)
+        assert status == 200 and bundle["total"] == total, (value, bundle)
