@@ -395,3 +395,34 @@ def test_an_export_holds_only_the_types_the_token_may_read(
     manifest = client.get(started["Content-Location"], **headers)
     assert manifest.status_code == 200, manifest.content
     assert {output["type"] for output in manifest.json()["output"]} == {"Patient"}
+
+
+# Every registered type, walked from the registry: the next type is covered without anyone
+# adding it here.
+
+
+def _registered_types() -> list[str]:
+    from telehealth.fhir.registry import registered
+
+    return [mapper.resource_type for mapper in registered()]
+
+
+@pytest.mark.parametrize("resource_type", _registered_types())
+def test_each_type_needs_its_own_scope(get_token, bearer, world, vendor_keys, resource_type):
+    from tests.smart.conftest import register
+
+    everything = register(
+        world.practice, "Warehouse", scopes="system/*.rs", keys=vendor_keys, by=world.admin
+    )
+    other = "Organization" if resource_type != "Organization" else "Patient"
+    params = {"start": ["ge2026-12-10", "lt2026-12-11"]} if resource_type == "Slot" else {}
+    refused = bearer(
+        resource_type, token_for(get_token, everything, f"system/{other}.rs"), **params
+    )
+    assert refused.status_code == 403, refused.content
+    assert "insufficient_scope" in refused["WWW-Authenticate"]
+    allowed = bearer(
+        resource_type, token_for(get_token, everything, f"system/{resource_type}.rs"), **params
+    )
+    assert allowed.status_code == 200, allowed.content
+    Bundle.model_validate(allowed.json())
