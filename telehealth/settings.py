@@ -374,6 +374,17 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "telehealth.smart.oauth.SmartValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": envint("SMART_ACCESS_TOKEN_SECONDS", 300),
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # The OAuth 2.0 Security BCP (RFC 9700) throughout: only client credentials with a signed
+    # assertion are used here, and nothing weaker is left switched on.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 # Named so migrations that point at DOT's (swappable) application model can resolve it.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
