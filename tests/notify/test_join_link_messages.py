@@ -79,7 +79,9 @@ def test_an_in_person_confirmation_has_no_join_paragraph_and_no_gap(world, in_pe
 def test_the_moved_and_reminder_emails_carry_the_join_link(world, video_type):
     first = book(world, video_type, local(5, 10))
     moved = services.appointment_reschedule(appointment=first, start=local(6, 10), by=None)
-    join_link = reminders.context_for(moved)["join_link"]
+    # The link is signed with a timestamp: the same visit's link made a second later differs
+    # after the payload, so compare up to the signature.
+    join_link = reminders.context_for(moved)["join_link"].rsplit(":", 2)[0]
     notice = queued(moved, template="appointment.moved", channel="email").get()
     assert join_link in notice.body
     reminder = queued(moved, template="appointment.reminder", channel="email").first()
