@@ -70,9 +70,12 @@ def attendee(appointment: Appointment) -> vCalAddress:
     return person
 
 
-def appointment_ics(appointment: Appointment, *, method: str = REQUEST) -> bytes:
+def appointment_ics(
+    appointment: Appointment, *, method: str = REQUEST, join_link: str | None = None
+) -> bytes:
     """The patient's copy, in their language, as an iTIP message (RFC 5546) for email: a REQUEST
-    adds the visit or, with the same UID and a higher SEQUENCE, moves it; a CANCEL removes it."""
+    adds the visit or, with the same UID and a higher SEQUENCE, moves it; a CANCEL removes it.
+    `join_link`: a video visit's join link if the caller signed one already."""
     language = appointment.patient.preferred_language
     cal = _calendar()
     cal.add("method", method)
@@ -94,7 +97,10 @@ def appointment_ics(appointment: Appointment, *, method: str = REQUEST) -> bytes
         phone = format_phone(appointment.practice.phone, region=appointment.practice.country)
         event.add("description", f"{appointment.provider.display_name}\n{modality}\n{phone}")
         event.add("status", "CONFIRMED")
-        place = visit_place(appointment)
+        if appointment.modality == Modality.VIDEO and join_link:
+            place = join_link
+        else:
+            place = visit_place(appointment)
         if place:
             event.add("location", place)
         if appointment.modality == Modality.VIDEO:

@@ -1,5 +1,11 @@
 """Appointment messages through the outbox: confirmation, the practice's reminder plan,
-cancellation and missed-visit follow-up. Called inside the services' transactions."""
+cancellation and missed-visit follow-up. Called inside the services' transactions.
+
+The plan's reminders and join links are queued unrendered and rendered by the dispatcher
+when they go (`send_time_context`): booking stays cheap, and a reminder sent weeks later
+carries the visit's, the patient's and the practice's details of that day, links signed
+that day (an account invitation expires 14 days after it is signed), in the patient's
+language of that day. The confirmation goes at once and is rendered at booking."""
 
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -10,9 +16,16 @@ from django.utils import timezone
 from scheduling import calendar
 from scheduling import links as scheduling_links
 from scheduling.calendar import local_text
-from scheduling.models import DEFAULT_REMINDER_PLAN, Appointment, Modality, ReminderRule
+from scheduling.models import (
+    ACTIVE_STATUSES,
+    DEFAULT_REMINDER_PLAN,
+    Appointment,
+    Modality,
+    ReminderRule,
+)
 from telehealth import links
 from telehealth.accounts import invitations
+from telehealth.accounts.models import Patient
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
@@ -27,7 +40,8 @@ def rules_for(practice) -> list[tuple[int, str, str]]:
     return [(minutes, channel, kind) for minutes, channel, kind, active in rules if active]
 
 
-def context_for(appointment: Appointment) -> dict[str, str]:
+def context_for(appointment: Appointment, *, overrides: dict | None = None) -> dict[str, str]:
+    """`overrides`: the practice's wording (`notify.practice_wording`) if the caller has it."""
     link = links.url_for(scheduling_links.MANAGE, appointment)
     join_link = (
         links.url_for(scheduling_links.JOIN, appointment)
@@ -53,7 +67,28 @@ def context_for(appointment: Appointment) -> dict[str, str]:
     }
     # The invitation paragraph may use the message's other tokens ({practice_name}, ...) when
     # a practice rewords it, so it is rendered with them.
-    return {**context, **invitations.message_context(appointment.patient, context)}
+    return {
+        **context,
+        **invitations.message_context(appointment.patient, context, overrides=overrides),
+    }
+
+
+def send_time_context(appointment_id: str) -> tuple[Patient, dict[str, str]]:
+    """The context of a reminder or join link rendered as it is sent (the notify registry's
+    source for appointments). A cancelled or moved visit's reminders were withdrawn with it;
+    one that is no longer active when its reminder comes due gets none."""
+    appointment = (
+        Appointment.objects.select_related(
+            "patient__practice", "provider", "appointment_type", "practice"
+        )
+        .filter(pk=appointment_id)
+        .first()
+    )
+    if appointment is None:
+        raise notify.NotToSend("The appointment no longer exists")
+    if appointment.status not in ACTIVE_STATUSES:
+        raise notify.NotToSend(f"The appointment is {appointment.status}")
+    return appointment.patient, context_for(appointment)
 
 
 def outside_quiet_hours(send_at: datetime, *, visit_start: datetime, zone: ZoneInfo) -> datetime:
@@ -82,8 +117,15 @@ def queue_booking_messages(appointment: Appointment) -> None:
 
     The join link of a video visit goes by the patient's own channel (`patient_channel`),
     whatever channel the plan's step names; a visit booked closer to its start than a join
-    step's lead time gets that step's link at once, unless the visit is already over."""
-    ics = calendar.appointment_ics(appointment, method=calendar.REQUEST).decode()
+    step's lead time gets that step's link at once, unless the visit is already over.
+
+    Only the confirmation is rendered here; the plan's steps are rendered when sent."""
+    patient = appointment.patient
+    overrides = notify.practice_wording(patient.practice)
+    context = context_for(appointment, overrides=overrides)
+    ics = calendar.appointment_ics(
+        appointment, method=calendar.REQUEST, join_link=context["join_link"]
+    ).decode()
     moved_from = appointment.replaces
     what = "confirmation" if moved_from is None else "moved"
     planned = [
@@ -96,7 +138,8 @@ def queue_booking_messages(appointment: Appointment) -> None:
         for channel in ("email", "sms")
     ]
     now = timezone.now()
-    join_channel = notify.patient_channel(appointment.patient)
+    sms_ok = notify.sms_allowed(patient)
+    join_channel = notify.patient_channel(patient, sms_ok=sms_ok)
     join_now_queued = False
     join_steps: set[int] = set()  # two steps at one lead time on two channels: one message
     for minutes_before, channel, kind in rules_for(appointment.practice):
@@ -126,13 +169,18 @@ def queue_booking_messages(appointment: Appointment) -> None:
                 key=kind,
                 send_at=send_at,
                 dedupe_key=_key(appointment, f"{kind}:{minutes_before}", channel),
+                render_at_send=True,
             )
         )
-    context = context_for(appointment)
     if moved_from is not None:
-        context["old_start_local"] = local_text(moved_from.start, appointment.patient)
+        context["old_start_local"] = local_text(moved_from.start, patient)
     notify.patient_messages_enqueue(
-        patient=appointment.patient, planned=planned, context=context, related=appointment
+        patient=patient,
+        planned=planned,
+        context=context,
+        related=appointment,
+        sms_ok=sms_ok,
+        overrides=overrides,
     )
 
 

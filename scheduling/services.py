@@ -254,7 +254,9 @@ def _insert(
     after = timedelta(minutes=appointment_type.buffer_after_minutes)
     end = start + appointment_type.duration
     appointment = Appointment.objects.create(
-        practice_id=provider.practice_id,
+        # The patient's practice is the provider's (checked above and by the lock), and the
+        # patient's row usually comes with it loaded: the messages read it.
+        practice=patient.practice,
         provider=provider,
         patient=patient,
         appointment_type=appointment_type,

@@ -93,12 +93,17 @@ def path_for(patient: Patient) -> str:
     return reverse("accounts:invitation", args=[links.token_for(INVITE, patient)])
 
 
-def message_context(patient: Patient, context: dict[str, str] | None = None) -> dict[str, str]:
+def message_context(
+    patient: Patient,
+    context: dict[str, str] | None = None,
+    *,
+    overrides: dict[tuple[str, str, str], tuple[str, str]] | None = None,
+) -> dict[str, str]:
     """Merge tokens for a patient's messages: the invitation link, and a paragraph offering
     it in the patient's language (the practice may reword it; it may use the other tokens of
     `context`). Both are empty once the patient has an account, or when they have no email to
     sign in with: wording has no conditionals, and rendering collapses the blank lines an
-    empty paragraph leaves."""
+    empty paragraph leaves. `overrides`: the practice's wording if the caller read it."""
     if not invitable(patient):
         return {"account_link": "", "account_invite": ""}
     link = links.url_for(INVITE, patient)
@@ -107,6 +112,7 @@ def message_context(patient: Patient, context: dict[str, str] | None = None) -> 
         key=PARAGRAPH,
         channel=wording.EMAIL,
         language=patient.preferred_language,
+        overrides=overrides,
     )
     paragraph = wording.render(text, {**(context or {}), "account_link": link})
     return {"account_link": link, "account_invite": paragraph}

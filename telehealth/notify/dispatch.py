@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from telehealth.notify.channels import (
@@ -22,6 +22,7 @@ from telehealth.notify.channels import (
     send_sms,
 )
 from telehealth.notify.models import OutboundMessage, PhoneOptOut
+from telehealth.notify.services import NotToSend, render_for_send
 from telehealth.notify.wording import SMS
 
 logger = logging.getLogger(__name__)
@@ -34,10 +35,11 @@ class DispatchReport:
     retried: int = 0
     failed: int = 0
     suppressed: int = 0
+    cancelled: int = 0  # rendered at send time, and its object said not to send
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retried + self.failed + self.suppressed
+        return self.sent + self.retried + self.failed + self.suppressed + self.cancelled
 
 
 def backoff(attempts: int) -> timedelta:
@@ -95,7 +97,13 @@ OUTBOX_FIELDS = [
     "lease_expires_at",
     "attempts",
     "dedupe_key",
+    "render_at_send",
+    "related_type",
+    "related_id",
 ]
+
+# Written back as rendered at send time, so the row shows what went out; encrypted as stored.
+RENDERED_FIELDS = ("subject", "body", "html_body")
 
 
 def _finish(message: OutboundMessage, **values) -> None:
@@ -108,6 +116,11 @@ def _finish(message: OutboundMessage, **values) -> None:
             return connection.ops.adapt_datetimefield_value(value)
         return value
 
+    if message.render_at_send:
+        for name in RENDERED_FIELDS:
+            field = OutboundMessage._meta.get_field(name)
+            assert isinstance(field, Field)
+            values[name] = field.get_db_prep_save(getattr(message, name), connection)
     table = OutboundMessage._meta.db_table
     assignments = ", ".join(f"{connection.ops.quote_name(column)} = %s" for column in values)
     with connection.cursor() as cursor:
@@ -162,6 +175,13 @@ def send_one(
         _finish(message, status=Status.SUPPRESSED, last_error=reason, attempts=attempts)
         report.suppressed += 1
         return
+    if message.render_at_send:
+        try:
+            render_for_send(message)
+        except NotToSend as exc:
+            _finish(message, status=Status.CANCELLED, last_error=str(exc)[:300], attempts=attempts)
+            report.cancelled += 1
+            return
     try:
         if message.channel == SMS:
             provider_id = send_sms(

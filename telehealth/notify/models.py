@@ -46,6 +46,9 @@ class OutboundMessage(models.Model):
     dedupe_key = models.CharField(max_length=200, unique=True)
     related_type = models.CharField(max_length=60, blank=True)
     related_id = models.CharField(max_length=64, blank=True)
+    # Queued without subject and body: the dispatcher renders them when it sends, from the
+    # related object's state then (an appointment's reminders, booked weeks ahead).
+    render_at_send = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

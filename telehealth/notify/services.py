@@ -4,6 +4,7 @@ Every enqueue runs in the caller's transaction; one nudge per transaction asks a
 dispatch right after commit (beat also dispatches every few seconds)."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,6 +67,41 @@ def html_from_text(text: str) -> str:
     )
 
 
+class NotToSend(Exception):
+    """The object a message is about no longer wants it sent (say, a visit since cancelled)."""
+
+
+# Where the context of a message rendered at send time comes from, per related type: given
+# the related object's id, its patient (with their practice) and the tokens, read now.
+SendTimeSource = Callable[[str], tuple[Patient, dict[str, str]]]
+_send_time_sources: dict[str, SendTimeSource] = {}
+
+
+def send_time_source_register(related_type: str, source: SendTimeSource) -> None:
+    """Called from an app's `AppConfig.ready`: the app that queues messages rendered at send
+    time says how to read their context then."""
+    _send_time_sources[related_type] = source
+
+
+def render_for_send(message: OutboundMessage) -> None:
+    """Fill in the subject and body of a message queued with `render_at_send`, in the
+    patient's language of the moment. Raises NotToSend when its object says not to send."""
+    source = _send_time_sources.get(message.related_type)
+    if source is None:
+        raise NotToSend(f"Nothing renders messages about {message.related_type or 'nothing'}")
+    patient, context = source(message.related_id)
+    subject, body = wording_for(
+        practice=patient.practice,
+        key=message.template,
+        channel=message.channel,
+        language=patient.preferred_language,
+    )
+    text = wording.render(body, context)
+    message.subject = wording.render(subject, context)
+    message.body = text
+    message.html_body = html_from_text(text) if message.channel == wording.EMAIL else ""
+
+
 def sms_allowed(patient: Patient) -> bool:
     return bool(
         patient.sms_consent
@@ -74,11 +110,14 @@ def sms_allowed(patient: Patient) -> bool:
     )
 
 
-def patient_channel(patient: Patient) -> str | None:
+def patient_channel(patient: Patient, *, sms_ok: bool | None = None) -> str | None:
     """The one channel for a message the patient must get once (their visit's join link): the
     one they chose, if it reaches them; else email, else text; None when nothing does. A
-    patient who chose the portal has no portal notice for this, so email or text it is."""
-    reachable = {wording.SMS: sms_allowed(patient), wording.EMAIL: bool(patient.email)}
+    patient who chose the portal has no portal notice for this, so email or text it is.
+    `sms_ok`: `sms_allowed(patient)` if the caller already asked."""
+    if sms_ok is None:
+        sms_ok = sms_allowed(patient)
+    reachable = {wording.SMS: sms_ok, wording.EMAIL: bool(patient.email)}
     for channel in (patient.preferred_channel, wording.EMAIL, wording.SMS):
         if reachable.get(channel):
             return channel
@@ -171,6 +210,9 @@ class Planned:
     dedupe_key: str
     send_at: datetime | None = None
     ics: str = ""
+    # Rendered by the dispatcher when sent (`render_for_send`), not now: `related` must be set
+    # and its type have a send-time source.
+    render_at_send: bool = False
 
 
 def patient_messages_enqueue(
@@ -179,43 +221,48 @@ def patient_messages_enqueue(
     planned: list[Planned],
     context: dict[str, str],
     related: models.Model | None = None,
+    sms_ok: bool | None = None,
+    overrides: dict[tuple[str, str, str], tuple[str, str]] | None = None,
 ) -> int:
     """Queue several messages to one patient with one INSERT (an appointment's confirmation
     and reminders). Channels the patient cannot be reached on are skipped; repeated dedupe
-    keys are ignored. Returns how many rows were offered to the database."""
+    keys are ignored. Returns how many rows were offered to the database. `sms_ok` and
+    `overrides`: `sms_allowed(patient)` and `practice_wording(...)` if the caller has them."""
     reachable = {
-        wording.SMS: sms_allowed(patient),
+        wording.SMS: sms_allowed(patient) if sms_ok is None else sms_ok,
         wording.EMAIL: bool(patient.email),
     }
-    overrides = practice_wording(patient.practice)
     now = timezone.now()
     rows = []
     for item in planned:
         if not reachable[item.channel]:
             continue
-        subject, body = wording_for(
-            practice=patient.practice,
-            key=item.key,
+        row = OutboundMessage(
             channel=item.channel,
-            language=patient.preferred_language,
-            overrides=overrides,
+            template=item.key,
+            patient=patient,
+            ics_attachment=item.ics,
+            dedupe_key=item.dedupe_key,
+            send_at=item.send_at or now,
+            render_at_send=item.render_at_send,
+            related_type=related._meta.label if related is not None else "",
+            related_id=str(related.pk) if related is not None else "",
         )
-        text = wording.render(body, context)
-        rows.append(
-            OutboundMessage(
+        if not item.render_at_send:
+            if overrides is None:
+                overrides = practice_wording(patient.practice)
+            subject, body = wording_for(
+                practice=patient.practice,
+                key=item.key,
                 channel=item.channel,
-                template=item.key,
-                patient=patient,
-                subject=wording.render(subject, context),
-                body=text,
-                html_body=html_from_text(text) if item.channel == wording.EMAIL else "",
-                ics_attachment=item.ics,
-                dedupe_key=item.dedupe_key,
-                send_at=item.send_at or now,
-                related_type=related._meta.label if related is not None else "",
-                related_id=str(related.pk) if related is not None else "",
+                language=patient.preferred_language,
+                overrides=overrides,
             )
-        )
+            row.body = wording.render(body, context)
+            row.subject = wording.render(subject, context)
+            if item.channel == wording.EMAIL:
+                row.html_body = html_from_text(row.body)
+        rows.append(row)
     OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
     if any(row.send_at <= now for row in rows):
         nudge_on_commit()

@@ -11,7 +11,7 @@ import pytest
 from django.conf import LazySettings
 
 from tests.notify.test_reminders import book, consenting, queued  # noqa: F401  (fixture)
-from tests.scheduling.conftest import local
+from tests.scheduling.conftest import local, send_now
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def test_a_booking_confirmation_links_to_the_port_served(
 ) -> None:
     settings.SITE_URL = site_url_started_with({"PORT": "8123"}, tmp_path)
     appointment = book(world, video_type, local(5, 14))
-    messages = list(queued(appointment))
+    messages = [send_now(message) for message in queued(appointment)]
     linked = [
         m for m in messages if m.template in {"appointment.confirmation", "appointment.join_link"}
     ]

@@ -9,7 +9,7 @@ from scheduling.models import BookedVia, ReminderRule, Status
 from scheduling.reminders import outside_quiet_hours
 from telehealth.accounts.models import Patient
 from telehealth.notify.models import OutboundMessage
-from tests.scheduling.conftest import local
+from tests.scheduling.conftest import local, send_now
 
 NY = ZoneInfo("America/New_York")
 
@@ -111,7 +111,7 @@ def test_spanish_patient_gets_spanish_texts(world, video_type, consenting):
     world.patient.refresh_from_db()
     appointment = book(world, video_type, local(5, 14))
     reminder = queued(appointment).filter(template="appointment.reminder", channel="sms").first()
-    assert reminder.body.startswith("Recordatorio de Alpha Health")
+    assert send_now(reminder).body.startswith("Recordatorio de Alpha Health")
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

@@ -30,3 +30,15 @@ def video_visit_at(world, video_type, start: datetime, patient=None):
         booked_via="staff",
         patient_state="MA",  # where they said they would be, as every booking records
     )
+
+
+def send_now(message):
+    """Run the dispatcher as if the queued `message` had come due: reminders are rendered
+    then, from the appointment as it is. Answers the row as the dispatcher left it."""
+    from telehealth.notify.dispatch import dispatch_due
+    from telehealth.notify.models import OutboundMessage
+
+    OutboundMessage.objects.filter(pk=message.pk).update(send_at=timezone.now())
+    dispatch_due()
+    message.refresh_from_db()
+    return message
