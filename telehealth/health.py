@@ -60,9 +60,12 @@ def _redis_addresses(layer) -> list[str] | None:
     hosts = getattr(layer, "hosts", None)
     if not hosts:
         return None
-    addresses = [host.get("address") if isinstance(host, dict) else host for host in hosts]
-    if not all(isinstance(address, str) for address in addresses):
-        return None
+    addresses = []
+    for host in hosts:
+        address = host.get("address") if isinstance(host, dict) else host
+        if not isinstance(address, str):
+            return None
+        addresses.append(address)
     return addresses
 
 

@@ -21,7 +21,6 @@ from telehealth.accounts.models import (
 )
 from telehealth.accounts.policy import CONFIRMED_DEVICE_ATTR
 from telehealth.audit.models import AuditEvent
-from telehealth.crypto.fields import encrypted_fields
 
 
 class BreakGlassRequired(Exception):
@@ -190,11 +189,7 @@ def session_user(*, user_id) -> User | None:
     """The user a session names, with what every request then asks about, in one query: the
     practice (staff) or patient record and its practice (the time zone and language
     middleware), and whether they have a confirmed second factor (the MFA policy; see
-    policy.has_confirmed_device). Encrypted contact details are left for a page that shows them:
-    decrypting them costs more than reading the rest of the row, on every request."""
-    encrypted = [field.name for field in encrypted_fields(User)] + [
-        f"patient__{field.name}" for field in encrypted_fields(Patient)
-    ]
+    policy.has_confirmed_device)."""
     confirmed_device = reduce(
         operator.or_,
         (
@@ -211,7 +206,6 @@ def session_user(*, user_id) -> User | None:
                 )
             }
         )
-        .defer(*encrypted)
         .filter(pk=user_id)
         .first()
     )
