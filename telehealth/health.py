@@ -1,8 +1,14 @@
-"""`/healthz`: is each part this process depends on reachable? 503 names the one that is not."""
+"""`/healthz`: is each part this process depends on reachable? 503 names the one that is not.
+
+Load balancers call it every few seconds, so each check is one round trip over a connection
+the process keeps (a fresh broker connection and a channel-layer send and receive per call cost
+more than the page they guard), bounded by HEALTHZ_TIMEOUT_SECONDS."""
 
 import asyncio
+import threading
 import uuid
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -10,6 +16,9 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from telehealth.celery import app as celery_app
 
@@ -25,8 +34,50 @@ async def _round_trip(layer) -> None:
     await layer.receive(channel)
 
 
+_redis_clients: dict[str, redis.Redis] = {}
+
+
+def _ping(url: str) -> None:
+    """PING the Redis at `url` over a connection kept for the next check."""
+    client = _redis_clients.get(url)
+    if client is None:
+        timeout = settings.HEALTHZ_TIMEOUT_SECONDS
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # One retry, at once: a kept connection the server dropped reconnects, a server
+            # that is down fails within two timeouts.
+            retry=Retry(NoBackoff(), 1),
+            max_connections=4,
+        )
+        _redis_clients[url] = client
+    client.ping()
+
+
+def _redis_addresses(layer) -> list[str] | None:
+    """The Redis URLs of a channels_redis layer (every shard), or None for another layer."""
+    hosts = getattr(layer, "hosts", None)
+    if not hosts:
+        return None
+    addresses = []
+    for host in hosts:
+        address = host.get("address") if isinstance(host, dict) else host
+        if not isinstance(address, str):
+            return None
+        addresses.append(address)
+    return addresses
+
+
 def check_channel_layer() -> None:
+    """Each Redis shard of the layer answers a PING; a layer with no server (in memory) makes
+    a real send and receive, which costs no I/O."""
     layer = get_channel_layer()
+    addresses = _redis_addresses(layer)
+    if addresses is not None:
+        for address in addresses:
+            _ping(address)
+        return
 
     async def bounded():
         await asyncio.wait_for(_round_trip(layer), timeout=settings.HEALTHZ_TIMEOUT_SECONDS)
@@ -34,10 +85,44 @@ def check_channel_layer() -> None:
     async_to_sync(bounded)()
 
 
+_broker_lock = threading.Lock()
+_broker: dict[str, Connection] = {}  # broker URL -> the connection kept for the check
+
+
+def _broker_round_trip(conn: Connection) -> None:
+    timeout = settings.HEALTHZ_TIMEOUT_SECONDS
+    # kombu takes seconds as a float; celery-types declare an int.
+    conn.ensure_connection(max_retries=0, timeout=timeout)  # type: ignore[arg-type]
+    # An open connection is not proof the server still answers: ask it (Redis transport).
+    client = getattr(conn.default_channel, "client", None)
+    if client is not None:
+        client.ping()
+
+
 def check_broker() -> None:
-    with celery_app.connection_for_write() as conn:
-        # kombu takes seconds as a float; celery-types declare an int.
-        conn.ensure_connection(max_retries=0, timeout=settings.HEALTHZ_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+    """A round trip to the broker over a connection kept per process. A kept connection that
+    fails (the server restarted) is replaced by a fresh one, once, before the check fails."""
+    timeout = settings.HEALTHZ_TIMEOUT_SECONDS
+    url = celery_app.conf.broker_url
+    with _broker_lock:
+        kept = _broker.pop(url, None)
+        if kept is not None:
+            try:
+                _broker_round_trip(kept)
+            except Exception:
+                kept.release()
+            else:
+                _broker[url] = kept
+                return
+        conn = celery_app.connection_for_write(
+            transport_options={"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        )
+        try:
+            _broker_round_trip(conn)
+        except Exception:
+            conn.release()
+            raise
+        _broker[url] = conn
 
 
 CHECKS = {

@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import models, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -125,18 +125,27 @@ def token_for(kind: str, obj: models.Model) -> str:
 def tokens_for(kind: str, objs: Iterable[models.Model]) -> dict[Any, str]:
     """`token_for` of each object, keyed by pk, with one query for their versions (list
     pages that show a link per row)."""
-    link = get(kind)
-    objs = list(objs)
-    versions = dict(
-        LinkVersion.objects.filter(
-            kind=link.name, object_id__in=[obj.pk for obj in objs]
-        ).values_list("object_id", "version")
-    )
+    return tokens_for_kinds({kind: objs})[kind]
+
+
+def tokens_for_kinds(objs_by_kind: dict[str, Iterable[models.Model]]) -> dict[str, dict[Any, str]]:
+    """`tokens_for` of several kinds (a row with a manage and a join link), in one query."""
+    wanted = [(get(kind), list(objs)) for kind, objs in objs_by_kind.items()]
+    rows = Q()
+    for link, objs in wanted:
+        if objs:
+            rows |= Q(kind=link.name, object_id__in=[obj.pk for obj in objs])
+    found = LinkVersion.objects.filter(rows).values_list("kind", "object_id", "version")
+    versions = {(kind, pk): version for kind, pk, version in found} if rows else {}
     return {
-        obj.pk: signing.dumps(
-            {link.id_key: obj.pk, link.version_key: versions.get(obj.pk, 1)}, salt=link.salt
-        )
-        for obj in objs
+        link.name: {
+            obj.pk: signing.dumps(
+                {link.id_key: obj.pk, link.version_key: versions.get((link.name, obj.pk), 1)},
+                salt=link.salt,
+            )
+            for obj in objs
+        }
+        for link, objs in wanted
     }
 
 

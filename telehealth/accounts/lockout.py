@@ -37,6 +37,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from telehealth.accounts.models import SignInAddress, SignInBackoff, User, email_index
+from telehealth.accounts.selectors import session_user
 from telehealth.net import client_address
 
 LOCKED_UNTIL_ATTR = "sign_in_locked_until"
@@ -167,6 +168,12 @@ class SignInBackoffBackend(ModelBackend):
         if not known:
             sign_in_failure_record(user=user)
         return None
+
+    def get_user(self, user_id: Any) -> User | None:
+        # Every signed-in request starts here: one query for the user and what the middleware
+        # reads of them next.
+        user = session_user(user_id=user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
 
 def _axes_locked_until(request: HttpRequest, credentials: dict | None) -> datetime:

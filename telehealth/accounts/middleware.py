@@ -17,9 +17,10 @@ from django.utils.translation import gettext as _
 
 from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
-    LAST_SEEN_KEY,
     needs_mfa_enrolment,
     needs_mfa_verification,
+    record_activity,
+    seconds_left,
     session_expiry_reason,
 )
 
@@ -45,30 +46,43 @@ MFA_EXEMPT_PREFIXES = (
 # because someone used it: such a request leaves the idle clock alone. Sending the header can
 # only bring one's own sign-out closer, so it needs no further check.
 BACKGROUND_HEADER = "X-Background-Refresh"
+# Seconds until the session idles out, on every signed-in response: activity is recorded at
+# most once a minute, so after an htmx request the page's warning timer reads the real deadline
+# here rather than assuming a full idle period from now.
+SECONDS_LEFT_HEADER = "X-Session-Seconds-Left"
 
 
 class SessionTimeoutMiddleware:
     """Ends sessions idle for longer than the role allows, and any older than the absolute
     limit. Keep-alive pings count as activity; background polls should not be sent, and a
-    refresh a live event caused says so (BACKGROUND_HEADER) and does not count."""
+    refresh a live event caused says so (BACKGROUND_HEADER) and does not count. Activity is
+    recorded at most once a minute (policy.record_activity), so most requests leave the
+    session, and the database, untouched."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if not request.user.is_authenticated:
+            return self.get_response(request)
+        user = request.user
+        now = time.time()
+        reason = session_expiry_reason(request.session, user, now=now)
+        if reason:
+            logout(request)
+            if wants_json(request):
+                return JsonResponse({"detail": _("Your session has ended.")}, status=401)
+            messages.info(request, reason)
+            return redirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}")
+        if request.headers.get(BACKGROUND_HEADER) != "1":
+            record_activity(request.session, now=now)
+        response = self.get_response(request)
+        # Not after a sign-out (the session no longer names anyone).
         if request.user.is_authenticated:
-            reason = session_expiry_reason(request.session, request.user, now=time.time())
-            if reason:
-                logout(request)
-                if wants_json(request):
-                    return JsonResponse({"detail": _("Your session has ended.")}, status=401)
-                messages.info(request, reason)
-                return redirect(
-                    f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}"
-                )
-            if request.headers.get(BACKGROUND_HEADER) != "1":
-                request.session[LAST_SEEN_KEY] = int(time.time())
-        return self.get_response(request)
+            left = seconds_left(request.session, user, now=now)
+            if left is not None:
+                response[SECONDS_LEFT_HEADER] = str(left)
+        return response
 
 
 class MFARequiredMiddleware:

@@ -7,6 +7,13 @@ from django_otp.models import Device
 
 LAST_SEEN_KEY = "last_seen"
 AUTHENTICATED_AT_KEY = "authenticated_at"
+# Activity is written to the session at most this often, so a signed-in request does not save
+# the session (a database write) every time. The idle clock can run up to this much ahead of
+# the last click: a session ends at most this early, never late, and the pages are told the
+# real deadline (`seconds_left`).
+ACTIVITY_RESOLUTION_SECONDS = 60
+# Set on the signed-in user by the authentication backend, read with the user in one query.
+CONFIRMED_DEVICE_ATTR = "has_confirmed_device"
 
 
 def idle_limit_seconds(user) -> int:
@@ -28,15 +35,37 @@ def session_expiry_reason(session, user, *, now: float) -> str:
     return ""
 
 
+def record_activity(session, *, now: float, force: bool = False) -> None:
+    """Move the idle clock to `now`, unless it moved less than ACTIVITY_RESOLUTION_SECONDS ago
+    (an explicit "stay signed in" forces it)."""
+    if force or now - session.get(LAST_SEEN_KEY, 0) >= ACTIVITY_RESOLUTION_SECONDS:
+        session[LAST_SEEN_KEY] = int(now)
+
+
+def has_confirmed_device(user) -> bool:
+    """django_otp's `user_has_device(confirmed=True)`, answered from the request's user row when
+    the backend read it there (a query per device model otherwise)."""
+    known = getattr(user, CONFIRMED_DEVICE_ATTR, None)
+    if known is None:
+        return user_has_device(user, confirmed=True)
+    return known
+
+
+def forget_confirmed_device(user) -> None:
+    """After a device change in this request: ask the database again."""
+    if hasattr(user, CONFIRMED_DEVICE_ATTR):
+        delattr(user, CONFIRMED_DEVICE_ATTR)
+
+
 def needs_mfa_enrolment(user) -> bool:
-    return user.is_staff_role and not user_has_device(user, confirmed=True)
+    return user.is_staff_role and not has_confirmed_device(user)
 
 
 def needs_mfa_verification(user, request) -> bool:
     """Enrolled users (every staff member, patients who opted in) verify once per session."""
     if user.is_verified():
         return False
-    return user_has_device(user, confirmed=True)
+    return has_confirmed_device(user)
 
 
 def session_is_verified(session, user) -> bool:
@@ -60,3 +89,9 @@ def session_deadline(session, user) -> float | None:
         authenticated_at + settings.SESSION_ABSOLUTE_SECONDS,
         last_seen + idle_limit_seconds(user),
     )
+
+
+def seconds_left(session, user, *, now: float) -> int | None:
+    """How long until the session ends if nothing moves the idle clock, for the page's warning."""
+    deadline = session_deadline(session, user)
+    return None if deadline is None else max(int(deadline - now), 0)

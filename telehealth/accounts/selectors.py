@@ -1,11 +1,14 @@
 """Reads of people: every query of patients goes through these, scoped to the acting user."""
 
+import operator
 from datetime import date, datetime
+from functools import reduce
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django_otp import device_classes
 
 from telehealth.accounts.models import (
     BreakGlassGrant,
@@ -16,6 +19,7 @@ from telehealth.accounts.models import (
     Role,
     User,
 )
+from telehealth.accounts.policy import CONFIRMED_DEVICE_ATTR
 from telehealth.audit.models import AuditEvent
 
 
@@ -179,3 +183,29 @@ def practices_visible_to(user: User) -> QuerySet[Practice]:
     if practice_id is None:
         return Practice.objects.none()
     return Practice.objects.filter(pk=practice_id)
+
+
+def session_user(*, user_id) -> User | None:
+    """The user a session names, with what every request then asks about, in one query: the
+    practice (staff) or patient record and its practice (the time zone and language
+    middleware), and whether they have a confirmed second factor (the MFA policy; see
+    policy.has_confirmed_device)."""
+    confirmed_device = reduce(
+        operator.or_,
+        (
+            Q(Exists(model.objects.filter(user=OuterRef("pk"), confirmed=True)))
+            for model in device_classes()
+        ),
+    )
+    return (
+        User.objects.select_related("practice", "patient__practice")
+        .annotate(
+            **{
+                CONFIRMED_DEVICE_ATTR: ExpressionWrapper(
+                    confirmed_device, output_field=BooleanField()
+                )
+            }
+        )
+        .filter(pk=user_id)
+        .first()
+    )

@@ -30,6 +30,7 @@ from telehealth.accounts.models import (
     User,
     new_security_stamp,
 )
+from telehealth.accounts.policy import forget_confirmed_device
 from telehealth.accounts.validation import normalise_email
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -493,6 +494,7 @@ def _replace_backup_codes(user: User) -> list[str]:
 
 
 def _end_other_sessions(user: User, request) -> None:
+    forget_confirmed_device(user)  # every device change comes here
     user.security_stamp = new_security_stamp()
     user.save(update_fields=["security_stamp"])
     if request is not None and getattr(request, "user", None) == user:

@@ -37,7 +37,12 @@ from telehealth.accounts.forms import (
     ReviewForm,
 )
 from telehealth.accounts.models import Role
-from telehealth.accounts.policy import LAST_SEEN_KEY
+from telehealth.accounts.policy import (
+    LAST_SEEN_KEY,
+    has_confirmed_device,
+    record_activity,
+    seconds_left,
+)
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.audit.phi import note_phi_access, phi_view
@@ -167,17 +172,24 @@ def security(request):
             return redirect("accounts:security")
         messages.error(request, _("That change is not available for your account."))
         return redirect("accounts:security")
-    return render(
-        request, "accounts/security.html", {"enrolled": user_has_device(user, confirmed=True)}
-    )
+    return render(request, "accounts/security.html", {"enrolled": has_confirmed_device(user)})
 
 
 @require_POST
 def keepalive(request):
-    """The timeout warning's "Stay signed in" button. The middleware already counted it."""
+    """The timeout warning's "Stay signed in" button: always moves the idle clock (the
+    middleware may have left it, having moved it less than a minute ago)."""
     if not request.user.is_authenticated:
         return JsonResponse({"detail": _("Your session has ended.")}, status=401)
-    return JsonResponse({"ok": True, "last_seen": request.session.get(LAST_SEEN_KEY, time.time())})
+    now = time.time()
+    record_activity(request.session, now=now, force=True)
+    return JsonResponse(
+        {
+            "ok": True,
+            "last_seen": request.session[LAST_SEEN_KEY],
+            "seconds_left": seconds_left(request.session, request.user, now=now),
+        }
+    )
 
 
 HOME_TEMPLATES = {

@@ -62,3 +62,46 @@ def test_healthz_on_real_redis(client, db, require_redis):
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_healthz_only_answers_get(client, db, method):
     assert getattr(client, method)("/healthz").status_code == 405
+
+
+def test_healthz_keeps_one_broker_connection_between_checks(client, db):
+    from telehealth import health
+
+    assert client.get("/healthz").status_code == 200
+    kept = health._broker[celery_app.conf.broker_url]
+    assert client.get("/healthz").status_code == 200
+    assert health._broker[celery_app.conf.broker_url] is kept
+
+
+def test_healthz_reconnects_when_the_broker_dropped_its_kept_connection(client, db, require_redis):
+    """A Redis restart closes every client: the next check is still a fresh, honest answer."""
+    from telehealth import health
+
+    assert client.get("/healthz").status_code == 200
+    url = celery_app.conf.broker_url
+    if not url.startswith("redis"):
+        pytest.skip("the broker is not Redis here")
+    kept_client = health._broker[url].default_channel.client
+    kept_client.client_kill_filter(_id=kept_client.client_id())
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"]["broker"] == "ok"
+
+
+def test_healthz_on_real_redis_pings_every_channel_layer_shard(client, db, require_redis):
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": require_redis}, CLOSED_PORT]},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=layers):
+        from channels.layers import channel_layers
+
+        channel_layers.backends.clear()
+        try:
+            response = client.get("/healthz")
+        finally:
+            channel_layers.backends.clear()
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["channel_layer"]

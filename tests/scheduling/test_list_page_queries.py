@@ -3,6 +3,7 @@ patient's appointments) read every row's link version in one query: more rows, n
 queries."""
 
 from datetime import timedelta
+from itertools import takewhile
 
 import pytest
 from django.db import connection
@@ -63,3 +64,34 @@ def test_tokens_for_many_objects_match_one_by_one_with_one_query(world, video_ty
             tokens = links.tokens_for(kind, appointments)
         assert len(captured.captured_queries) == 1
         assert tokens == {a.pk: links.token_for(kind, a) for a in appointments}
+
+
+def add_past_and_upcoming(world, video_type, count: int) -> None:
+    add_video_visits(world, video_type, count)
+    for n in range(count):
+        appointment = video_visit_at(world, video_type, timezone.now() - timedelta(days=1 + n))
+        Appointment.objects.filter(pk=appointment.pk).update(status="completed")
+
+
+def test_the_patients_appointments_page_costs_the_same_for_3_or_30_visits(
+    client, world, video_type
+):
+    """Session, user (with their patient record), upcoming, past, every link version: the
+    patient's own record is not read again per row, nor anything else (the audit of the read
+    is counted apart: it has its own rules)."""
+    sign_in(client, world.patient.user)
+    url = reverse("scheduling:mine")
+    add_past_and_upcoming(world, video_type, 3)
+    client.get(url)
+    with CaptureQueriesContext(connection) as three:
+        page = client.get(url)
+    assert page.status_code == 200
+    assert page.content.decode().count('class="appointment-list__item"') == 6
+    add_past_and_upcoming(world, video_type, 27)
+    with CaptureQueriesContext(connection) as thirty:
+        page = client.get(url)
+    assert page.content.decode().count('class="appointment-list__item"') == 30 + 20
+    assert len(thirty.captured_queries) == len(three.captured_queries)
+    # The page's reads come before the audit's transaction (its savepoint inside the test's).
+    reads = list(takewhile(lambda q: "SAVEPOINT" not in q["sql"], thirty.captured_queries))
+    assert len(reads) == 5, [q["sql"][:80] for q in reads]
