@@ -11,8 +11,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from telehealth.accounts import services
 from telehealth.accounts.models import Role
-from telehealth.fhir.registry import mapper_for
+from telehealth.fhir.registry import mapper_for, registered
 from tests.conftest import make_staff, sign_in
+from tests.fhir.rows import MAKERS, search_params, side_a, side_b
 
 ALL_ROLES = frozenset(Role.values)
 STAFF = frozenset({Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN})
@@ -280,8 +281,9 @@ ROUTES: dict[str, Access] = {
     "billing:my-superbills": Access(roles=frozenset({Role.PATIENT})),
     #
     # FHIR R4 API: the CapabilityStatement is public; reads and searches answer anonymous users
-    # with a 401 OperationOutcome. obj="fhir_patient" reads world.patient as a FHIR Patient
-    # (tests/fhir covers other types, other patients of the practice and the care team).
+    # with a 401 OperationOutcome. obj="fhir_patient" reads world.patient as a FHIR Patient;
+    # read, search and vread are also walked for every registered type (FHIR_TYPED_ROUTES at
+    # the end of this file; tests/fhir covers the care team and each type's fields).
     "fhir:metadata": Access(public=True),
     "fhir:search": Access(kwargs={"resource_type": "Patient"}),
     "fhir:read": Access(obj="fhir_patient", kwargs={"resource_type": "Patient"}),
@@ -649,3 +651,105 @@ def test_staff_without_a_practice_is_refused(client, world, name, role):
         assert response.status_code == 403
     else:
         assert response.status_code in access.ok
+
+
+# FHIR read, search and vread for every registered type. The ROUTES entries above reach them
+# with Patient; here each is expanded to every type the registry serves, on one row of the
+# type that tests/fhir/rows.py makes for world.patient in practice A (own) and for the outside
+# patient in practice B (outsider). A new type needs only its maker there; a new FHIR route
+# that takes a resource type must join FHIR_TYPED_ROUTES. A FHIR role rule is a selector's:
+# a role that may not see a type's rows gets 404 and searches without them, never a 403.
+FHIR_TYPED_ROUTES = ("fhir:read", "fhir:search", "fhir:vread")
+FHIR_UNSEEN_BY = {
+    "Observation": frozenset({Role.FRONT_DESK}),  # vitals: clinicians and admins (rpm)
+    "QuestionnaireResponse": frozenset({Role.FRONT_DESK}),  # answers are clinical (intake)
+}
+FHIR_TYPES = [mapper.resource_type for mapper in registered()]
+# Only versioned types answer a vread (of the current version); any other type's is a 404
+# for everyone, asked here with version "1".
+FHIR_VERSIONED = [mapper.resource_type for mapper in registered() if mapper.version is not None]
+FHIR_TYPE_CASES = sorted((name, t) for name in FHIR_TYPED_ROUTES for t in FHIR_TYPES)
+
+
+def test_fhir_typed_routes_cover_every_registered_type():
+    typed = {name for name, access in ROUTES.items() if "resource_type" in access.kwargs}
+    assert typed == set(FHIR_TYPED_ROUTES), "FHIR routes taking a type, not walked per type"
+    assert set(FHIR_TYPES) == MAKERS.keys(), "registered types and tests/fhir/rows.py differ"
+    assert FHIR_UNSEEN_BY.keys() <= set(FHIR_TYPES)
+    assert {"Appointment", "Patient"} <= set(FHIR_VERSIONED)
+
+
+def fhir_row(name: str, resource_type: str, side) -> tuple[str, str]:
+    """A row of the type made for the side's patient: the route's URL for it, and its id."""
+    resource_id = MAKERS[resource_type](side)
+    kwargs = {"resource_type": resource_type}
+    if name != "fhir:search":
+        kwargs["resource_id"] = resource_id
+    if name == "fhir:vread":
+        mapper = mapper_for(resource_type)
+        assert mapper is not None
+        row = mapper.lookup(side.admin, resource_id)
+        kwargs["version_id"] = mapper.version(row) if mapper.version is not None else "1"
+    return reverse(name, kwargs=kwargs), resource_id
+
+
+def fhir_reaches(client, name: str, resource_type: str, url: str, resource_id: str) -> bool:
+    """Whether the signed-in user gets the row: read and vread 200 (404 otherwise, as an
+    OperationOutcome), a search finding it."""
+    if name == "fhir:search":
+        response = client.get(url, {**search_params(resource_type), "_count": "200"})
+        assert response.status_code == 200, response.content
+        return resource_id in {e["resource"]["id"] for e in response.json().get("entry", [])}
+    response = client.get(url)
+    assert response.status_code in (200, 404), response.content
+    if response.status_code == 404:
+        assert response.json()["resourceType"] == "OperationOutcome"
+        return False
+    assert response.json()["id"] == resource_id
+    return True
+
+
+@pytest.mark.parametrize(("name", "resource_type"), FHIR_TYPE_CASES)
+def test_fhir_type_answers_anonymous_users_401(client, world, name, resource_type):
+    url, _resource_id = fhir_row(name, resource_type, side_a(world))
+    response = client.get(url, search_params(resource_type) if name == "fhir:search" else {})
+    assert response.status_code == 401
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize(("name", "resource_type"), FHIR_TYPE_CASES)
+def test_fhir_type_reaches_its_own_row_per_role(client, world, name, resource_type):
+    url, resource_id = fhir_row(name, resource_type, side_a(world))
+    unseen = FHIR_UNSEEN_BY.get(resource_type, frozenset())
+    served = name != "fhir:vread" or resource_type in FHIR_VERSIONED
+    for role in sorted(ALL_ROLES):
+        sign_in(client, world.user_for(role))
+        reached = fhir_reaches(client, name, resource_type, url, resource_id)
+        assert reached == (served and role not in unseen), role
+
+
+@pytest.mark.parametrize(("name", "resource_type"), FHIR_TYPE_CASES)
+def test_fhir_type_outsiders_row_is_404_for_every_role(client, world, name, resource_type):
+    url, resource_id = fhir_row(name, resource_type, side_b(world))
+    for role in sorted(ALL_ROLES):
+        sign_in(client, world.user_for(role))
+        assert not fhir_reaches(client, name, resource_type, url, resource_id), role
+
+
+FHIR_PATIENT_CASES = [
+    (name, resource_type)
+    for name, resource_type in FHIR_TYPE_CASES
+    if mapper_for(resource_type).patient_path  # type: ignore[union-attr]
+    and (name != "fhir:vread" or resource_type in FHIR_VERSIONED)
+]
+
+
+@pytest.mark.parametrize(("name", "resource_type"), FHIR_PATIENT_CASES)
+def test_fhir_type_patient_never_reaches_another_patients_row(client, world, name, resource_type):
+    other = side_a(world)
+    other.patient = world.other_patient
+    url, resource_id = fhir_row(name, resource_type, other)
+    sign_in(client, world.patient.user)
+    assert not fhir_reaches(client, name, resource_type, url, resource_id)
+    sign_in(client, world.other_patient.user)
+    assert fhir_reaches(client, name, resource_type, url, resource_id)
