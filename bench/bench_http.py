@@ -31,6 +31,7 @@ portal scales from one worker to two."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,7 @@ RPM_TARGET = 20_000  # readings per second
 
 def wrk_missing() -> bool:
     """Say how to install wrk when it is absent (the JSON line says the bench was skipped)."""
-    if subprocess.run(["which", "wrk"], capture_output=True).returncode == 0:
+    if shutil.which("wrk"):
         return False
     print("wrk is not installed. Install Debian's package: `make wrk` (as root) or")
     print("`sudo apt-get install wrk`, then run this again.")
