@@ -544,6 +544,7 @@ def measure(w: dict) -> dict:
                 raise RuntimeError(f"the RPM probe batch was not stored whole: {answer}")
             before = Reading.objects.count()
             release_connections()
+            time.sleep(1)  # the backend just closed leaves pg_stat_activity
             span = timedelta(days=360).total_seconds()
             step = max(1, int(span / (60_000 * SECONDS)))  # room for 60,000 readings/s
             first = (now - timedelta(days=361)).timestamp()
