@@ -79,8 +79,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, extra_env: dict | None = None) -> subprocess.Popen:
-    """uvicorn serving the project on `port`, against the benchmark's database."""
+def start_server(port: int, extra_env: dict | None = None, *, workers: int = 1) -> subprocess.Popen:
+    """uvicorn serving the project on `port` (with `workers` processes), against the
+    benchmark's database."""
     from django.db import connection
 
     db = connection.settings_dict
@@ -113,17 +114,21 @@ def start_server(port: int, extra_env: dict | None = None) -> subprocess.Popen:
             "warning",
             "--ws",
             "websockets-sansio",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         cwd=ROOT,
         env=env,
         preexec_fn=raise_file_limit,
     )
-    for _ in range(200):
+    # Workers listen once the project is imported: tens of seconds on a busy machine.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return server
         except OSError:
             time.sleep(0.05)
+    stop_server(server)
     raise RuntimeError("uvicorn did not start")
 
 

@@ -1,0 +1,137 @@
+"""Does the patient portal scale with the server's workers as a trivial view does?
+
+32 patients of 8 different practices (4 each, every practice with its own providers and
+half a year of appointments) each read their own appointments page, a PHI page whose every
+view is audited, over real HTTP (wrk, 32 connections on 2 threads, BENCH_SECONDS each,
+default 10). The same load runs against uvicorn with 1 worker and then with 2, and so does
+the anonymous `bench/ok` view (see bench_http.py); the portal's scaling factor (requests/s
+with 2 workers over 1) is printed next to the trivial view's, measured in the same run.
+Target: the portal scales at least 1.8x, as the trivial view does. On a machine with fewer
+than 3 cores wrk competes with the workers, so the trivial view's factor is the yardstick.
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/telehealth_bench \\
+    BENCH_REDIS_URL=redis://127.0.0.1:6379/0 python bench/bench_contention.py
+
+Needs PostgreSQL and wrk (`make wrk`). Prints readable lines, then one JSON line last."""
+
+import json
+import os
+import sys
+import time
+
+from bench_http import (
+    CONNECTIONS,
+    SECONDS,
+    THREADS,
+    appointments,
+    get_script,
+    must_answer_200,
+    needs_postgres,
+    patients_for,
+    practice_with_providers,
+    serve,
+    sessions,
+    warm,
+    wrk,
+    wrk_missing,
+)
+from common import fresh_database, setup_django, stop_server
+
+PRACTICES = 8
+TARGET = 1.8
+
+
+def world() -> list[str]:
+    cookies = []
+    for n in range(PRACTICES):
+        practice, _staff, kinds = practice_with_providers(
+            f"practice-{n}", f"Practice {n}", 2, first_npi=100 + 10 * n
+        )
+        patients = patients_for(practice, 40, logins=CONNECTIONS // PRACTICES)
+        appointments(practice, kinds, patients, past_days=180, future_days=21)
+        cookies += [sessions(p.user, 1)[0] for p in patients[: CONNECTIONS // PRACTICES]]
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    connection.close()
+    return cookies
+
+
+def measure(cookies: list[str]) -> dict:
+    from django.conf import settings
+
+    name = settings.SESSION_COOKIE_NAME
+    loads = {
+        "bare": (["/bench/ok"], []),
+        "portal": (["/scheduling/mine/"], cookies),
+    }
+    figures: dict = {}
+    for workers in (1, 2):
+        server, port = serve(workers)
+        try:
+            for kind, (paths, jar) in loads.items():
+                cookie = f"{name}={jar[0]}" if jar else ""
+                must_answer_200(port, paths[0], cookie)
+                warm(port, paths[0], cookie)
+                figures[f"{kind}_{workers}w"] = wrk(port, get_script(paths, name, jar))
+        finally:
+            stop_server(server)
+    for kind in loads:
+        one, two = figures[f"{kind}_1w"], figures[f"{kind}_2w"]
+        figures[f"{kind}_scaling"] = round(two["requests_per_s"] / one["requests_per_s"], 2)
+    return figures
+
+
+def main() -> None:
+    if needs_postgres("bench_contention"):
+        print(json.dumps({"benchmark": "contention", "skipped": "needs BENCH_DATABASE_URL"}))
+        return
+    if wrk_missing():
+        print(json.dumps({"benchmark": "contention", "skipped": "wrk is not installed"}))
+        return
+    setup_django()
+    drop = fresh_database()
+    try:
+        began = time.monotonic()
+        cookies = world()
+        print(f"seeded in {time.monotonic() - began:.0f} s", file=sys.stderr)
+        figures = measure(cookies)
+    finally:
+        drop()
+    print(
+        f"{CONNECTIONS} portal readers of {PRACTICES} practices, {THREADS} wrk threads, "
+        f"{SECONDS:g} s a run; {os.cpu_count()} CPUs shared with wrk and everything else"
+    )
+    for kind in ("bare", "portal"):
+        for workers in (1, 2):
+            f = figures[f"{kind}_{workers}w"]
+            print(
+                f"{kind:>6}, {workers} worker{'s' if workers > 1 else ' '}: "
+                f"{f['requests_per_s']:8.1f} req/s  p50 {f['p50_ms']:7.2f} ms  "
+                f"p99 {f['p99_ms']:8.2f} ms  non-2xx {f['non_2xx']}  "
+                f"socket errors {f['socket_errors']}"
+            )
+    portal, bare = figures["portal_scaling"], figures["bare_scaling"]
+    print(
+        f"scaling 1 -> 2 workers: portal x{portal} (target >= {TARGET}: "
+        f"{'ok' if portal >= TARGET else 'BELOW'}), bare view x{bare} in the same run"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "contention",
+                "connections": CONNECTIONS,
+                "threads": THREADS,
+                "seconds": SECONDS,
+                "practices": PRACTICES,
+                "cpus": os.cpu_count(),
+                "target_scaling": TARGET,
+                **figures,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
