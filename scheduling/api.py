@@ -1,7 +1,7 @@
 """Scheduling JSON API: slot search, book, reschedule, cancel, list. Thin over services."""
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
@@ -107,7 +107,7 @@ def slots(
         selectors.bookable_types(practice=_practice(practice)), slug=appointment_type
     )
     zone_name = time_zone or kind.practice.time_zone
-    if zone_name not in available_timezones():
+    if zone_name not in selectors.known_time_zones():
         raise HttpError(400, f"Unknown time zone: {zone_name}")
     providers = list(selectors.providers_for_type(appointment_type=kind))
     if provider:

@@ -6,7 +6,7 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        from scheduling import fhir_api, inbound, links
+        from scheduling import fhir_api, inbound, links, slot_cache
         from scheduling.views import home_section
         from telehealth.accounts import home
         from telehealth.notify.inbound import register
@@ -15,3 +15,4 @@ class SchedulingConfig(AppConfig):
         links.register()
         home.register(home_section)
         fhir_api.register()
+        slot_cache.connect()

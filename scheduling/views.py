@@ -2,7 +2,7 @@
 appointments and provider calendar feeds."""
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from scheduling import confirmation, selectors, services
+from scheduling.slot_grid import slot_grid
 from scheduling import links as scheduling_links
 from scheduling.calendar import provider_feed_ics
 from scheduling.forms import (
@@ -51,7 +52,7 @@ DAYS_SHOWN = 7
 
 def _zone(request, practice: Practice) -> ZoneInfo:
     name = request.GET.get("tz") or request.POST.get("tz") or practice.time_zone
-    return ZoneInfo(name if name in available_timezones() else practice.time_zone)
+    return ZoneInfo(name if name in selectors.known_time_zones() else practice.time_zone)
 
 
 def _first_day(request, zone: ZoneInfo) -> date:
@@ -96,7 +97,13 @@ def _booking_context(request, practice: Practice, provider: Provider | None):
     context.update(
         providers=providers,
         provider_filter=filter_slug,
-        offer=offer,
+        grid=slot_grid(
+            offer,
+            practice_slug=practice.slug,
+            type_slug=chosen.slug,
+            zone=zone,
+            show_who=provider is None and not filter_slug,
+        ),
         first_day=first_day,
         next_day=first_day + timedelta(days=DAYS_SHOWN),
         previous_day=first_day - timedelta(days=DAYS_SHOWN)

@@ -1,0 +1,81 @@
+"""The booking page's slot grid as plain strings: each label formatted once in Python, in the
+viewer's zone and the active language, instead of through template filters per slot (a week
+of open times is hundreds of links; per-slot filters cost thousands of translation look-ups).
+The strings are those the filters `date:"D j M"`, `date:"l j F"` and `time:"TIME_FORMAT"` give
+inside `{% timezone zone %}`."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.urls import reverse
+from django.utils import formats
+from django.utils.http import urlencode
+
+from scheduling.selectors import OfferedSlot, SlotOffer
+
+
+@dataclass(frozen=True)
+class SlotLink:
+    url: str
+    time: str
+    label: str  # the accessible name: day, time and provider
+    who: str
+
+
+@dataclass(frozen=True)
+class SlotDay:
+    label: str
+    slots: list[SlotLink]
+
+
+@dataclass(frozen=True)
+class SlotGrid:
+    suggested: list[SlotLink]
+    days: list[SlotDay]
+
+
+def slot_grid(
+    offer: SlotOffer, *, practice_slug: str, type_slug: str, zone: ZoneInfo, show_who: bool
+) -> SlotGrid:
+    """`show_who`: name the provider on each slot of the grid (suggestions always do)."""
+    details = reverse("scheduling:book-details", args=[practice_slug])
+    head = f"{details}?{urlencode({'type': type_slug})}"
+    tail = "&" + urlencode({"tz": str(zone)})
+    by_provider: dict[int, str] = {}
+    times: dict[tuple, str] = {}
+
+    def url(slot: OfferedSlot) -> str:
+        provider = by_provider.get(slot.provider.pk)
+        if provider is None:
+            provider = by_provider[slot.provider.pk] = "&" + urlencode(
+                {"provider": slot.provider.slug}
+            )
+        return f"{head}{provider}&{urlencode({'start': slot.start.isoformat()})}{tail}"
+
+    def time_label(local: datetime) -> str:
+        # Times repeat from day to day: format each wall-clock time once.
+        key = (local.hour, local.minute, local.utcoffset())
+        label = times.get(key)
+        if label is None:
+            label = times[key] = formats.time_format(local, "TIME_FORMAT")
+        return label
+
+    suggested = []
+    for slot in offer.suggested:
+        local = slot.start.astimezone(zone)
+        who = slot.provider.display_name
+        time = f"{formats.date_format(local, 'D j M')} · {time_label(local)}"
+        suggested.append(SlotLink(url(slot), time, "", who))
+    days = []
+    for day, day_slots in offer.by_day:
+        day_label = formats.date_format(day, "l j F")
+        links = []
+        for slot in day_slots:
+            time = time_label(slot.start.astimezone(zone))
+            who = slot.provider.display_name
+            links.append(
+                SlotLink(url(slot), time, f"{day_label} {time}, {who}", who if show_who else "")
+            )
+        days.append(SlotDay(day_label, links))
+    return SlotGrid(suggested, days)
