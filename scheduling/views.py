@@ -15,7 +15,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from scheduling import confirmation, selectors, services
-from scheduling.slot_grid import slot_grid
 from scheduling import links as scheduling_links
 from scheduling.calendar import provider_feed_ics
 from scheduling.forms import (
@@ -32,6 +31,7 @@ from scheduling.models import (
     Modality,
     Status,
 )
+from scheduling.slot_grid import slot_grid
 from telehealth import links, ratelimit
 from telehealth.accounts import invitations
 from telehealth.accounts import selectors as account_selectors
