@@ -97,6 +97,7 @@ def _booking_context(request, practice: Practice, provider: Provider | None):
     context.update(
         providers=providers,
         provider_filter=filter_slug,
+        offer=offer,
         grid=slot_grid(
             offer,
             practice_slug=practice.slug,
