@@ -51,7 +51,9 @@ def slot_grid(
             provider = by_provider[slot.provider.pk] = "&" + urlencode(
                 {"provider": slot.provider.slug}
             )
-        return f"{head}{provider}&{urlencode({'start': slot.start.isoformat()})}{tail}"
+        # What urlencode gives for an ISO time: only ':' and '+' need quoting.
+        start = slot.start.isoformat().replace(":", "%3A").replace("+", "%2B")
+        return f"{head}{provider}&start={start}{tail}"
 
     def time_label(local: datetime) -> str:
         # Times repeat from day to day: format each wall-clock time once.
