@@ -78,11 +78,11 @@ def book(world, video_type, start):
     )
 
 
-# Query counts: the page reads the practice, its types with their providers, the providers
-# of the chosen type, then per provider its rules, time off and busy blocks; a repeat view
-# within the minute reads no slot tables at all.
-PAGE_QUERIES_COLD = 8
-PAGE_QUERIES_WARM = 5
+# Query counts: the practice, its bookable types and their providers, the providers of the
+# chosen type, then per provider its rules, time off and busy blocks (the slots API reads the
+# type with its practice in one); a repeat view within the minute reads no slot tables.
+PAGE_QUERIES_COLD = 7
+PAGE_QUERIES_WARM = 4
 API_QUERIES_COLD = 7
 API_QUERIES_WARM = 4
 
@@ -153,7 +153,7 @@ def test_time_off_shows_at_once_and_so_does_its_removal(client, world, video_typ
     off = AvailabilityException.objects.create(
         provider=world.clinician.provider,
         date=local(3, 0).date(),
-        kind=AvailabilityException.Kind.OFF,
+        kind=AvailabilityException.Kind.UNAVAILABLE,
     )
     assert start not in shown(client) and iso(start) not in listed(client)
     off.delete()
