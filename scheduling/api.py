@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
+from pydantic import BaseModel
 
 from scheduling import selectors, services
 from scheduling.models import AppointmentType, BookedVia
@@ -20,7 +21,9 @@ router = Router(tags=["scheduling"])
 MAX_DAYS = 31
 
 
-class SlotOut(Schema):
+class SlotOut(BaseModel):
+    # A plain pydantic model: a week of slots is hundreds of rows, and ninja's Schema runs a
+    # Python wrapper per row that a dict does not need.
     start: datetime
     provider_id: int
     provider: str
