@@ -107,7 +107,9 @@ def slots(
     if not 1 <= days <= MAX_DAYS:
         raise HttpError(400, f"days must be between 1 and {MAX_DAYS}.")
     kind = get_object_or_404(
-        selectors.bookable_types(practice=_practice(practice)), slug=appointment_type
+        # No prefetch: the type's providers are read once, below.
+        selectors.bookable_types(practice=_practice(practice)).prefetch_related(None),
+        slug=appointment_type,
     )
     zone_name = time_zone or kind.practice.time_zone
     if zone_name not in selectors.known_time_zones():

@@ -79,12 +79,12 @@ def book(world, video_type, start):
 
 
 # Query counts: the practice, its bookable types and their providers, the providers of the
-# chosen type, then per provider its rules, time off and busy blocks (the slots API reads the
-# type with its practice in one); a repeat view within the minute reads no slot tables.
+# chosen type, then per provider its rules, time off and busy blocks (the slots API skips the
+# types' providers); a repeat view within the minute reads no slot tables.
 PAGE_QUERIES_COLD = 7
 PAGE_QUERIES_WARM = 4
-API_QUERIES_COLD = 7
-API_QUERIES_WARM = 4
+API_QUERIES_COLD = 6
+API_QUERIES_WARM = 3
 
 
 def test_booking_page_query_count_is_pinned_and_a_repeat_view_skips_the_slot_queries(
