@@ -14,7 +14,6 @@ be a page as cheap as the bare view."""
 
 import json
 import os
-import sys
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,13 +24,22 @@ setup_django()
 from django.conf import settings  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]  # noqa: E402
+    DateTimeTZRange,
+)
 from django.http import HttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 from django.urls import include, path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from scheduling.models import Appointment, AppointmentType, AvailabilityRule  # noqa: E402
+from scheduling.models import (  # noqa: E402
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentType,
+    AvailabilityRule,
+)
+from scheduling.selectors import BlockedRange  # noqa: E402
 from telehealth.accounts import services as account_services  # noqa: E402
 from telehealth.accounts.models import Practice, Provider, Role  # noqa: E402
 
@@ -141,6 +149,8 @@ def main() -> None:
             figures = run()
     finally:
         drop()
+    for line in figures.pop("plans", []):
+        print(line)
     for name in ("booking_page", "slots_api"):
         for leg in ("cold", "warm"):
             key = f"{name}_{leg}"
@@ -150,6 +160,40 @@ def main() -> None:
             )
     print(f"{'bare view':22} {figures['bare_view_ms']:8.2f} ms")
     print(json.dumps(figures))
+
+
+def busy_plans(provider, today: date) -> list[str]:
+    """EXPLAIN ANALYZE of the week's busy-block search: the range overlap the exclusion
+    constraint's GiST index serves, and the plain column comparisons it replaced."""
+    start = datetime.combine(today, time(0), tzinfo=NY)
+    end = start + timedelta(days=8)
+    overlap = (
+        Appointment.objects.filter(provider=provider, status__in=ACTIVE_STATUSES)
+        .alias(blocked=BlockedRange())
+        .filter(blocked__overlap=DateTimeTZRange(start, end, "[)"))
+        .values_list("blocked_start", "blocked_end")
+        .query.sql_with_params()
+    )
+    columns = (
+        Appointment.objects.filter(
+            provider=provider,
+            status__in=ACTIVE_STATUSES,
+            blocked_start__lt=end,
+            blocked_end__gt=start,
+        )
+        .values_list("blocked_start", "blocked_end")
+        .query.sql_with_params()
+    )
+    lines = []
+    with connection.cursor() as cursor:
+        for name, (sql, params) in (
+            ("range overlap (now)", overlap),
+            ("column comparisons (before)", columns),
+        ):
+            cursor.execute(f"EXPLAIN ANALYZE {sql}", params)
+            lines.append(f"-- busy blocks, {name}:")
+            lines += ["   " + row[0] for row in cursor.fetchall()]
+    return lines
 
 
 def run() -> dict:
@@ -194,6 +238,8 @@ def run() -> dict:
         "appointments": appointments,
         "slot_links_on_page": slot_links,
     }
+    if connection.vendor == "postgresql":
+        figures["plans"] = busy_plans(providers[0], today)
     bare_us = median_us(get("/bench-bare/"), rounds=9, inner=50)
     figures["bare_view_ms"] = round(bare_us / 1000, 3)
     for name, url in (("booking_page", page), ("slots_api", api)):
@@ -205,4 +251,4 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib.postgres.fields import DateTimeRangeField
 from django.db import connection
-from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+    DateTimeTZRange,
+)
 from django.db.models import F, Func, QuerySet, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
