@@ -6,7 +6,7 @@ class SchedulingConfig(AppConfig):
     verbose_name = "Scheduling"
 
     def ready(self) -> None:
-        from scheduling import fhir_api, inbound, links, reminders
+        from scheduling import fhir_api, inbound, links, reminders, slot_cache
         from scheduling.views import home_section
         from telehealth.accounts import home
         from telehealth.notify import services as notify
@@ -17,3 +17,4 @@ class SchedulingConfig(AppConfig):
         home.register(home_section)
         fhir_api.register()
         notify.send_time_source_register("scheduling.Appointment", reminders.send_time_context)
+        slot_cache.connect()

@@ -2,12 +2,19 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
 
-from django.db.models import F, QuerySet
+from django.contrib.postgres.fields import DateTimeRangeField
+from django.db import connection
+from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+    DateTimeTZRange,
+)
+from django.db.models import F, Func, QuerySet, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from scheduling import slot_cache
 from scheduling import slots as slot_rules
 from scheduling.models import (
     ACTIVE_STATUSES,
@@ -25,6 +32,12 @@ class ProviderSlots:
     provider: Provider
     starts: list[datetime]
     busy: list[tuple[datetime, datetime]]
+
+
+@cache
+def known_time_zones() -> frozenset[str]:
+    """Every IANA zone name: reading the zoneinfo tree takes milliseconds, so once a process."""
+    return frozenset(sorted(available_timezones()))
 
 
 def bookable_types(*, practice: Practice, online_only: bool = True) -> QuerySet[AppointmentType]:
@@ -60,15 +73,29 @@ def _exceptions(provider: Provider, first: date, last: date) -> list[slot_rules.
     ]
 
 
+class BlockedRange(Func):
+    """tstzrange(blocked_start, blocked_end, '[)'): the expression of the exclusion constraint
+    (migration 0002), so that on PostgreSQL its GiST index serves overlap searches."""
+
+    function = "tstzrange"
+    output_field = DateTimeRangeField()
+
+    def __init__(self) -> None:
+        super().__init__(F("blocked_start"), F("blocked_end"), Value("[)"))
+
+
 def busy_blocks(
     *, provider: Provider, start: datetime, end: datetime, exclude_id: int | None = None
 ) -> list[tuple[datetime, datetime]]:
-    appointments = Appointment.objects.filter(
-        provider=provider,
-        status__in=ACTIVE_STATUSES,
-        blocked_start__lt=end,
-        blocked_end__gt=start,
-    )
+    appointments = Appointment.objects.filter(provider=provider, status__in=ACTIVE_STATUSES)
+    if connection.vendor == "postgresql":
+        # A plain pair of comparisons on the two columns has no index to use and reads the
+        # provider's whole history; the range overlap is what the constraint's index serves.
+        appointments = appointments.alias(blocked=BlockedRange()).filter(
+            blocked__overlap=DateTimeTZRange(start, end, "[)")
+        )
+    else:
+        appointments = appointments.filter(blocked_start__lt=end, blocked_end__gt=start)
     if exclude_id is not None:
         appointments = appointments.exclude(pk=exclude_id)
     return list(appointments.values_list("blocked_start", "blocked_end"))
@@ -97,9 +124,26 @@ def open_slots(
     now = now or timezone.now()
     earliest, latest = booking_bounds(appointment_type, now)
     earliest, latest = max(earliest, start), min(latest, end)
-    zone = ZoneInfo(provider.time_zone)
     if earliest > latest:
         return ProviderSlots(provider, [], [])
+    return _slots_between(
+        provider,
+        appointment_type,
+        earliest,
+        latest,
+        exclude_appointment_id=exclude_appointment_id,
+    )
+
+
+def _slots_between(
+    provider: Provider,
+    appointment_type: AppointmentType,
+    earliest: datetime,
+    latest: datetime,
+    *,
+    exclude_appointment_id: int | None = None,
+) -> ProviderSlots:
+    zone = ZoneInfo(provider.time_zone)
     # One local day of margin each side: windows are built per local date.
     first_day = earliest.astimezone(zone).date() - timedelta(days=1)
     last_day = latest.astimezone(zone).date() + timedelta(days=1)
@@ -125,6 +169,42 @@ def open_slots(
         latest=latest,
     )
     return ProviderSlots(provider, starts, busy)
+
+
+def cached_open_slots(
+    *,
+    providers: list[Provider],
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+) -> list[ProviderSlots]:
+    """open_slots for several providers, through the short-lived slot cache: for pages that
+    show times, never for checks before a write. The cache holds the slots of the whole span;
+    the booking notice and horizon, which move with the clock, are applied after."""
+    earliest, latest = booking_bounds(appointment_type, now or timezone.now())
+    earliest, latest = max(earliest, start), min(latest, end)
+    if earliest > latest:
+        return [ProviderSlots(p, [], []) for p in providers]
+    tokens = slot_cache.versions(p.pk for p in providers)
+    kind = appointment_type
+    shape = (
+        f"{kind.pk}:{kind.modality}:{kind.duration_minutes}:{kind.buffer_before_minutes}:"
+        f"{kind.buffer_after_minutes}:{start.timestamp():.0f}:{end.timestamp():.0f}"
+    )
+    keys = {
+        p: f"slots:{p.pk}:{tokens[p.pk]}:{p.time_zone}:{p.is_active}:{shape}" for p in providers
+    }
+
+    def compute(provider: Provider) -> tuple[list[datetime], list[tuple[datetime, datetime]]]:
+        found = _slots_between(provider, kind, start, end)
+        return found.starts, found.busy
+
+    cached = slot_cache.get_many(keys, compute)
+    return [
+        ProviderSlots(p, [s for s in cached[p][0] if earliest <= s <= latest], cached[p][1])
+        for p in providers
+    ]
 
 
 def day_bounds(day: date, zone: ZoneInfo, days: int = 1) -> tuple[datetime, datetime]:
@@ -214,10 +294,10 @@ def slot_offer(
     start, end = day_bounds(first_day, zone, days)
     offered: list[OfferedSlot] = []
     suggestions: list[OfferedSlot] = []
-    for provider in providers:
-        found = open_slots(
-            provider=provider, appointment_type=appointment_type, start=start, end=end
-        )
+    for found in cached_open_slots(
+        providers=providers, appointment_type=appointment_type, start=start, end=end
+    ):
+        provider = found.provider
         offered += [OfferedSlot(s, provider) for s in found.starts]
         top = slot_rules.suggest(
             found.starts,

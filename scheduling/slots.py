@@ -4,7 +4,7 @@ Availability is wall-clock time in the provider's zone, so a 09:00-17:00 rule st
 local across DST changes; everything returned is an aware datetime in UTC.
 """
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -182,13 +182,17 @@ def suggest(
     patient's time of day ("morning" before 12:00, "afternoon" 12:00-17:00, "evening" after
     17:00); then time."""
 
+    block_ends = sorted(b_end for _, b_end in busy)
+    block_starts = sorted(b_start for b_start, _ in busy)
+
     def keeps_day_compact(start: datetime) -> bool:
-        # Next to an existing appointment, within one grid step of it.
+        # Next to an existing appointment, within one grid step of it: a block ending in
+        # (start - step, start] or one starting in [end, end + step). Bisection, as a week of
+        # slots against a week of busy blocks is otherwise slots x blocks comparisons.
         end = start + duration
-        return any(
-            timedelta(0) <= start - b_end < SLOT_STEP or timedelta(0) <= b_start - end < SLOT_STEP
-            for b_start, b_end in busy
-        )
+        return bisect_right(block_ends, start) > bisect_right(
+            block_ends, start - SLOT_STEP
+        ) or bisect_left(block_starts, end + SLOT_STEP) > bisect_left(block_starts, end)
 
     def matches(start: datetime) -> bool:
         hour = start.astimezone(zone).hour

@@ -2,7 +2,7 @@
 appointments and provider calendar feeds."""
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -31,6 +31,7 @@ from scheduling.models import (
     Modality,
     Status,
 )
+from scheduling.slot_grid import slot_grid
 from telehealth import links, ratelimit
 from telehealth.accounts import invitations
 from telehealth.accounts import selectors as account_selectors
@@ -51,7 +52,7 @@ DAYS_SHOWN = 7
 
 def _zone(request, practice: Practice) -> ZoneInfo:
     name = request.GET.get("tz") or request.POST.get("tz") or practice.time_zone
-    return ZoneInfo(name if name in available_timezones() else practice.time_zone)
+    return ZoneInfo(name if name in selectors.known_time_zones() else practice.time_zone)
 
 
 def _first_day(request, zone: ZoneInfo) -> date:
@@ -97,6 +98,13 @@ def _booking_context(request, practice: Practice, provider: Provider | None):
         providers=providers,
         provider_filter=filter_slug,
         offer=offer,
+        grid=slot_grid(
+            offer,
+            practice_slug=practice.slug,
+            type_slug=chosen.slug,
+            zone=zone,
+            show_who=provider is None and not filter_slug,
+        ),
         first_day=first_day,
         next_day=first_day + timedelta(days=DAYS_SHOWN),
         previous_day=first_day - timedelta(days=DAYS_SHOWN)

@@ -198,3 +198,48 @@ def test_busy_checker_agrees_with_a_plain_scan():
         assert busy_checker(busy)(lo, hi) == expected
 
     check()
+
+
+def test_suggestions_agree_with_a_plain_scan_of_the_busy_blocks():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from scheduling.slots import SLOT_STEP
+
+    base = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    minute = st.integers(min_value=0, max_value=3000)
+
+    def plain(slots_, busy, preference):
+        def compact(start):
+            end = start + M20
+            return any(
+                timedelta(0) <= start - b_end < SLOT_STEP
+                or timedelta(0) <= b_start - end < SLOT_STEP
+                for b_start, b_end in busy
+            )
+
+        def matches(start):
+            hour = start.astimezone(NY).hour
+            return {"morning": hour < 12, "afternoon": 12 <= hour < 17, "evening": hour >= 17}.get(
+                preference, True
+            )
+
+        key = lambda s: (s.astimezone(NY).date(), not compact(s), not matches(s), s)  # noqa: E731
+        return sorted(slots_, key=key)[:3]
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(minute, max_size=40, unique=True),
+        st.lists(st.tuples(minute, st.integers(1, 90)), max_size=30),
+        st.sampled_from(["", "morning", "afternoon", "evening"]),
+    )
+    def check(starts, blocks, preference):
+        slots_ = [base + timedelta(minutes=5 * s) for s in starts]
+        busy = [
+            (base + timedelta(minutes=5 * s), base + timedelta(minutes=5 * s + n))
+            for s, n in blocks
+        ]
+        found = suggest(slots_, busy=busy, duration=M20, zone=NY, preference=preference)
+        assert found == plain(slots_, busy, preference)
+
+    check()

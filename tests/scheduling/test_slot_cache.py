@@ -1,0 +1,268 @@
+"""The public booking page and slots API read open slots through a short-lived per-provider
+cache: repeat views skip the slot queries; every booking, cancellation, move, availability
+rule and time-off change shows at once; a slot taken behind the cache's back still ends in
+"just taken" at booking. Also: the busy-block search uses the exclusion constraint's index on
+PostgreSQL, and both pages have pinned query counts."""
+
+from datetime import time, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from scheduling import selectors, services
+from scheduling.models import (
+    Appointment,
+    AvailabilityException,
+    AvailabilityRule,
+    BookedVia,
+)
+from telehealth.accounts.models import Provider
+from tests.scheduling.conftest import local, video_visit_at
+from tests.scheduling.test_pages import booking_data
+
+pytestmark = pytest.mark.django_db
+
+
+def page_url():
+    return reverse("scheduling:book", args=["alpha"])
+
+
+def page_params(days_ahead: int = 3):
+    return {"type": "video", "tz": "America/New_York", "from": local(days_ahead, 0).date()}
+
+
+def api_params(days_ahead: int = 3):
+    return {
+        "practice": "alpha",
+        "appointment_type": "video",
+        "start": local(days_ahead, 0).date().isoformat(),
+        "days": 7,
+        "time_zone": "America/New_York",
+    }
+
+
+def shown(client, days_ahead: int = 3) -> set:
+    """The open starts the booking page offers."""
+    page = client.get(page_url(), page_params(days_ahead))
+    assert page.status_code == 200
+    return {s.start for _, day in page.context["offer"].by_day for s in day}
+
+
+def listed(client, days_ahead: int = 3) -> set[str]:
+    """The open starts the slots API lists."""
+    response = client.get("/api/v1/scheduling/slots", api_params(days_ahead))
+    assert response.status_code == 200
+    return {row["start"] for row in response.json()["slots"]}
+
+
+def iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def count_queries(client, url, params) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url, params).status_code == 200
+    return len(captured.captured_queries)
+
+
+def book(world, video_type, start):
+    return services.appointment_book(
+        provider=world.clinician.provider,
+        patient=world.patient,
+        appointment_type=video_type,
+        start=start,
+        by=None,
+        via=BookedVia.STAFF,
+    )
+
+
+# Query counts: the practice, its bookable types and their providers, the providers of the
+# chosen type, then per provider its rules, time off and busy blocks (the slots API skips the
+# types' providers); a repeat view within the minute reads no slot tables.
+PAGE_QUERIES_COLD = 7
+PAGE_QUERIES_WARM = 4
+API_QUERIES_COLD = 6
+API_QUERIES_WARM = 3
+
+
+def test_booking_page_query_count_is_pinned_and_a_repeat_view_skips_the_slot_queries(
+    client, world, video_type
+):
+    assert count_queries(client, page_url(), page_params()) == PAGE_QUERIES_COLD
+    assert count_queries(client, page_url(), page_params()) == PAGE_QUERIES_WARM
+
+
+def test_slots_api_query_count_is_pinned_and_a_repeat_call_skips_the_slot_queries(
+    client, world, video_type
+):
+    url = "/api/v1/scheduling/slots"
+    assert count_queries(client, url, api_params()) == API_QUERIES_COLD
+    assert count_queries(client, url, api_params()) == API_QUERIES_WARM
+
+
+def test_cached_view_shows_the_same_times_as_a_fresh_one(client, world, video_type):
+    first, again = shown(client), shown(client)
+    assert first and again == first
+    assert listed(client) == {iso(s) for s in first}
+
+
+def test_a_booking_removes_its_time_at_once(client, world, video_type):
+    start = local(3, 10)
+    assert start in shown(client) and iso(start) in listed(client)
+    book(world, video_type, start)
+    assert start not in shown(client)
+    assert iso(start) not in listed(client)
+
+
+def test_a_cancellation_frees_its_time_at_once(client, world, video_type):
+    start = local(3, 10)
+    appointment = book(world, video_type, start)
+    assert start not in shown(client) and iso(start) not in listed(client)
+    services.appointment_cancel(appointment=appointment, by=None, reason="")
+    assert start in shown(client)
+    assert iso(start) in listed(client)
+
+
+def test_a_reschedule_frees_the_old_time_and_takes_the_new(client, world, video_type):
+    old, new = local(3, 10), local(4, 11)
+    appointment = book(world, video_type, old)
+    before = shown(client)
+    assert old not in before and new in before
+    services.appointment_reschedule(appointment=appointment, start=new, by=None)
+    after = shown(client)
+    assert old in after and new not in after
+
+
+def test_an_availability_rule_change_shows_at_once(client, world, video_type):
+    start = local(3, 17)  # 17:00, inside the 08:00-18:00 rules
+    assert start in shown(client)
+    weekday = start.astimezone(local(3, 0).tzinfo).weekday()
+    rule = AvailabilityRule.objects.get(provider=world.clinician.provider, weekday=weekday)
+    rule.end_time = time(12)
+    rule.save()
+    assert start not in shown(client) and iso(start) not in listed(client)
+    rule.delete()
+    assert not {s for s in shown(client) if s.date() == start.date()}
+
+
+def test_time_off_shows_at_once_and_so_does_its_removal(client, world, video_type):
+    start = local(3, 10)
+    assert start in shown(client)
+    off = AvailabilityException.objects.create(
+        provider=world.clinician.provider,
+        date=local(3, 0).date(),
+        kind=AvailabilityException.Kind.UNAVAILABLE,
+    )
+    assert start not in shown(client) and iso(start) not in listed(client)
+    off.delete()
+    assert start in shown(client)
+
+
+def test_a_direct_status_change_shows_at_once(client, world, video_type):
+    start = local(3, 10)
+    appointment = video_visit_at(world, video_type, start)
+    assert start not in shown(client)
+    appointment.status = "cancelled"
+    appointment.save(update_fields=["status"])
+    assert start in shown(client)
+
+
+def test_a_slot_taken_behind_the_cache_still_ends_in_just_taken(client, world, video_type):
+    start = local(3, 10)
+    assert start in shown(client)
+    # Another server's booking whose cache invalidation has not arrived: bulk_create sends
+    # no signal, so the cached page keeps offering the time.
+    Appointment.objects.bulk_create(
+        [
+            Appointment(
+                practice=world.practice,
+                provider=world.clinician.provider,
+                patient=world.patient,
+                appointment_type=video_type,
+                start=start,
+                end=start + timedelta(minutes=20),
+                blocked_start=start,
+                blocked_end=start + timedelta(minutes=30),
+                modality="video",
+                booked_via="online",
+            )
+        ]
+    )
+    assert start in shown(client)
+    response = client.post(
+        reverse("scheduling:book-details", args=["alpha"]), booking_data(video_type, start)
+    )
+    assert response.status_code == 409
+    assert b"just taken" in response.content
+    assert Appointment.objects.count() == 1
+
+
+def test_a_booking_recomputes_only_that_providers_slots(client, world, video_type):
+    second = Provider.objects.create(
+        user=world.other_clinician,
+        practice=world.practice,
+        slug="doc2",
+        display_name="Dr Second",
+        npi="1987654328",
+        licensed_states=["MA"],
+        time_zone="America/New_York",
+    )
+    AvailabilityRule.objects.bulk_create(
+        AvailabilityRule(provider=second, weekday=d, start_time=time(8), end_time=time(18))
+        for d in range(7)
+    )
+    video_type.providers.add(second)
+    cold = count_queries(client, page_url(), page_params())
+    warm = count_queries(client, page_url(), page_params())
+    per_provider = (cold - warm) // 2
+    assert cold - warm == 2 * per_provider > 0
+    book(world, video_type, local(3, 10))
+    assert count_queries(client, page_url(), page_params()) == warm + per_provider
+
+
+def test_zone_list_is_read_once():
+    assert selectors.known_time_zones() is selectors.known_time_zones()
+    assert "America/New_York" in selectors.known_time_zones()
+    assert "Mars/Olympus_Mons" not in selectors.known_time_zones()
+
+
+def test_busy_blocks_use_the_exclusion_constraints_index_on_postgresql(world, video_type):
+    if connection.vendor != "postgresql":
+        pytest.skip("the GiST index exists on PostgreSQL only")
+    start = local(3, 10)
+    book(world, video_type, start)
+    # A provider with a long history: two years of past visits, none holding time any more.
+    first = local(-730, 9)
+    Appointment.objects.bulk_create(
+        Appointment(
+            practice=world.practice,
+            provider=world.clinician.provider,
+            patient=world.patient,
+            appointment_type=video_type,
+            start=first + timedelta(days=n // 8, minutes=30 * (n % 8)),
+            end=first + timedelta(days=n // 8, minutes=30 * (n % 8) + 20),
+            blocked_start=first + timedelta(days=n // 8, minutes=30 * (n % 8)),
+            blocked_end=first + timedelta(days=n // 8, minutes=30 * (n % 8) + 20),
+            modality="video",
+            booked_via="staff",
+            status="completed",
+        )
+        for n in range(8 * 700)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE scheduling_appointment")
+    with CaptureQueriesContext(connection) as captured:
+        found = selectors.busy_blocks(
+            provider=world.clinician.provider,
+            start=start - timedelta(hours=1),
+            end=start + timedelta(hours=1),
+        )
+    assert len(found) == 1
+    sql = captured.captured_queries[-1]["sql"]
+    assert "&&" in sql and "tstzrange" in sql
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "appointment_no_overlap" in plan, plan
