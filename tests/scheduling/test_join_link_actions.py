@@ -33,7 +33,14 @@ def book(world, kind, start, patient=None):
 
 def soon(world, kind, minutes=10, patient=None) -> Appointment:
     """A visit today, written directly (the booking rules' notice is not the point here)."""
-    start = timezone.now() + timedelta(minutes=minutes)
+    now = timezone.now()
+    start = now + timedelta(minutes=minutes)
+    zone = world.practice.zone
+    if (
+        minutes > 0
+        and timezone.localtime(start, zone).date() != timezone.localtime(now, zone).date()
+    ):
+        start = now - timedelta(minutes=minutes)  # just before the practice's midnight
     return Appointment.objects.create(
         practice=world.practice,
         provider=world.clinician.provider,
