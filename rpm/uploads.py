@@ -77,10 +77,15 @@ class _Abandon(Exception):
 
 def monitoring_window(device: Device, now: datetime) -> ingest.Window:
     """Readings from the first active enrolment (or the device's creation, when the patient
-    is not enrolled) less RPM_BACKFILL_DAYS, up to now."""
-    start = Enrollment.objects.filter(patient_id=device.patient_id, is_active=True).aggregate(
-        first=Min("start_date")
-    )["first"] or timezone.localdate(device.created_at)
+    is not enrolled) less RPM_BACKFILL_DAYS, up to now. A device from
+    services.device_for_token already carries its enrolment start (`enrolled_from`)."""
+    if hasattr(device, "enrolled_from"):
+        start = device.enrolled_from
+    else:
+        start = Enrollment.objects.filter(patient_id=device.patient_id, is_active=True).aggregate(
+            first=Min("start_date")
+        )["first"]
+    start = start or timezone.localdate(device.created_at)
     earliest = datetime.combine(start, time.min, tzinfo=UTC) - timedelta(
         days=settings.RPM_BACKFILL_DAYS
     )
