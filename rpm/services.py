@@ -114,11 +114,12 @@ def device_for_token(token: str) -> Device | None:
     device = next(iter(Device.objects.raw(_DEVICE_BY_TOKEN, [_hash(token)])), None)
     if device is None:
         return None
+    extra = vars(device)  # the two columns the query adds to the device's own
     device.patient = Patient.from_db(
-        device._state.db, ["id", "practice_id"], [device.patient_id, device.patient_practice_id]
+        device._state.db, ["id", "practice_id"], [device.patient_id, extra["patient_practice_id"]]
     )
-    if isinstance(device.enrolled_from, str):  # SQLite returns MIN() of a date as text
-        device.enrolled_from = date.fromisoformat(device.enrolled_from)
+    if isinstance(extra["enrolled_from"], str):  # SQLite returns MIN() of a date as text
+        extra["enrolled_from"] = date.fromisoformat(extra["enrolled_from"])
     return device
 
 

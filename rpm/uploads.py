@@ -75,13 +75,15 @@ class _Abandon(Exception):
     """Rolls back an all-or-nothing upload that found a failure only while writing."""
 
 
+_NOT_READ = object()
+
+
 def monitoring_window(device: Device, now: datetime) -> ingest.Window:
     """Readings from the first active enrolment (or the device's creation, when the patient
     is not enrolled) less RPM_BACKFILL_DAYS, up to now. A device from
     services.device_for_token already carries its enrolment start (`enrolled_from`)."""
-    if hasattr(device, "enrolled_from"):
-        start = device.enrolled_from
-    else:
+    start = getattr(device, "enrolled_from", _NOT_READ)
+    if start is _NOT_READ:
         start = Enrollment.objects.filter(patient_id=device.patient_id, is_active=True).aggregate(
             first=Min("start_date")
         )["first"]
