@@ -142,7 +142,7 @@ def small_batch_rates(patient, clinician, start) -> tuple[float, float]:
     return readings / spent["direct"], readings / spent["http"]
 
 
-COPY_COLUMNS = "(patient_id, device_id, vital, value, measured_at, received_at)"
+COPY_COLUMNS = "(patient_id, device_id, vital, value, measured_at, received_at, identifier)"
 
 
 def copy_rate(rows: list[tuple], device) -> float:
@@ -181,13 +181,10 @@ def cgm_history(patient, device, days: int, every_minutes: int) -> int:
     end = timezone.now()
     count = days * 24 * 60 // every_minutes
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(
-            "COPY rpm_reading (patient_id, device_id, vital, value, measured_at, received_at) "
-            "FROM STDIN"
-        ) as copy:
+        with cursor.cursor.copy(f"COPY rpm_reading {COPY_COLUMNS} FROM STDIN") as copy:
             for i in range(count):
                 at = end - timedelta(minutes=every_minutes * i)
-                copy.write_row((patient.pk, device.pk, "glucose", 90 + (i * 7) % 80, at, end))
+                copy.write_row((patient.pk, device.pk, "glucose", 90 + (i * 7) % 80, at, end, ""))
         cursor.execute("ANALYZE rpm_reading")
     return count
 
@@ -233,7 +230,13 @@ def main() -> None:
         )
         rows = list(
             Reading.objects.filter(device=cuff).values_list(
-                "patient_id", "device_id", "vital", "value", "measured_at", "received_at"
+                "patient_id",
+                "device_id",
+                "vital",
+                "value",
+                "measured_at",
+                "received_at",
+                "identifier",
             )
         )
         twin, _ = services.device_create(patient=patients[0], kind="bp_cuff", by=clinician)
