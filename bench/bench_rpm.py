@@ -126,6 +126,7 @@ def small_batch_rates(patient, clinician, start) -> tuple[float, float]:
         body = batch_payload(start + timedelta(hours=6 * b), SMALL_BATCH)
         began = time.perf_counter()
         device = services.device_for_token(direct_token)
+        assert device is not None
         answer = uploads.ingest_payload(device=device, payload=json.loads(body))
         spent["direct"] += time.perf_counter() - began
         assert answer["accepted"] == SMALL_BATCH, answer

@@ -11,6 +11,7 @@ Identifiers are the sending device's: a device withdraws or corrects only its ow
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -82,7 +83,7 @@ def monitoring_window(device: Device, now: datetime) -> ingest.Window:
     """Readings from the first active enrolment (or the device's creation, when the patient
     is not enrolled) less RPM_BACKFILL_DAYS, up to now. A device from
     services.device_for_token already carries its enrolment start (`enrolled_from`)."""
-    start = getattr(device, "enrolled_from", _NOT_READ)
+    start: Any = getattr(device, "enrolled_from", _NOT_READ)
     if start is _NOT_READ:
         start = Enrollment.objects.filter(patient_id=device.patient_id, is_active=True).aggregate(
             first=Min("start_date")
