@@ -4,7 +4,8 @@
    as a device sends them) parsed, checked, stored with ON CONFLICT and run through the rules
    (thresholds, the patient's 30-day baseline, episodes), against a plain COPY of the same
    rows into rpm_reading itself, a batch per transaction (and, for comparison, into a
-   temporary table, which skips the WAL and the foreign-key checks);
+   temporary table, which skips the WAL and the foreign-key checks); and batches of 100, as
+   devices upload over HTTP, in process and through the Django request (test client);
 2. the 90-day chart of a patient with a continuous glucose monitor (a reading every 5
    minutes: about 26,000 readings), and the whole trend page around it, against the same for
    a patient with 90 readings.
@@ -107,7 +108,42 @@ def ingest_rate(device, start) -> tuple[float, int]:
     return stored / elapsed, stored
 
 
-COPY_COLUMNS = "(patient_id, device_id, vital, value, measured_at, received_at)"
+SMALL_BATCH = 100  # what devices send over HTTP
+SMALL_BATCHES = 60
+
+
+def small_batch_rates(patient, clinician, start) -> tuple[float, float]:
+    """Readings per second in batches of SMALL_BATCH, through ingest_payload in this process
+    (token lookup included) and through the whole Django request (middleware, API, answer) with
+    the test client,
+    each under a device of its own, the two interleaved batch by batch so both see the same
+    history and the same machine."""
+    _, direct_token = services.device_create(patient=patient, kind="bp_cuff", by=clinician)
+    _, token = services.device_create(patient=patient, kind="bp_cuff", by=clinician)
+    client = Client(HTTP_HOST="localhost")
+    spent = {"direct": 0.0, "http": 0.0}
+    for b in range(SMALL_BATCHES):
+        body = batch_payload(start + timedelta(hours=6 * b), SMALL_BATCH)
+        began = time.perf_counter()
+        device = services.device_for_token(direct_token)
+        assert device is not None
+        answer = uploads.ingest_payload(device=device, payload=json.loads(body))
+        spent["direct"] += time.perf_counter() - began
+        assert answer["accepted"] == SMALL_BATCH, answer
+        began = time.perf_counter()
+        response = client.post(
+            "/api/v1/rpm/readings",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        spent["http"] += time.perf_counter() - began
+        assert response.status_code == 200 and response.json()["accepted"] == SMALL_BATCH
+    readings = SMALL_BATCH * SMALL_BATCHES
+    return readings / spent["direct"], readings / spent["http"]
+
+
+COPY_COLUMNS = "(patient_id, device_id, vital, value, measured_at, received_at, identifier)"
 
 
 def copy_rate(rows: list[tuple], device) -> float:
@@ -146,13 +182,10 @@ def cgm_history(patient, device, days: int, every_minutes: int) -> int:
     end = timezone.now()
     count = days * 24 * 60 // every_minutes
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(
-            "COPY rpm_reading (patient_id, device_id, vital, value, measured_at, received_at) "
-            "FROM STDIN"
-        ) as copy:
+        with cursor.cursor.copy(f"COPY rpm_reading {COPY_COLUMNS} FROM STDIN") as copy:
             for i in range(count):
                 at = end - timedelta(minutes=every_minutes * i)
-                copy.write_row((patient.pk, device.pk, "glucose", 90 + (i * 7) % 80, at, end))
+                copy.write_row((patient.pk, device.pk, "glucose", 90 + (i * 7) % 80, at, end, ""))
         cursor.execute("ANALYZE rpm_reading")
     return count
 
@@ -192,9 +225,19 @@ def main() -> None:
         cuff, _token = services.device_create(patient=patients[0], kind="bp_cuff", by=clinician)
         start = timezone.now() - timedelta(days=3 * BATCHES + 1)
         rate, stored = ingest_rate(cuff, start)
+        # After the big batches' readings (which end a day ago), so the baselines see as much.
+        small_rate, small_http_rate = small_batch_rates(
+            patients[0], clinician, timezone.now() - timedelta(hours=6 * SMALL_BATCHES + 1)
+        )
         rows = list(
             Reading.objects.filter(device=cuff).values_list(
-                "patient_id", "device_id", "vital", "value", "measured_at", "received_at"
+                "patient_id",
+                "device_id",
+                "vital",
+                "value",
+                "measured_at",
+                "received_at",
+                "identifier",
             )
         )
         twin, _ = services.device_create(patient=patients[0], kind="bp_cuff", by=clinician)
@@ -222,6 +265,10 @@ def main() -> None:
             "ingest_per_second": round(rate),
             "copy_per_second": round(baseline),
             "ingest_vs_copy": round(baseline / rate, 2),
+            "ingest_batch_100_per_second": round(small_rate),
+            "batch_1000_vs_100": round(rate / small_rate, 2),
+            "ingest_batch_100_http_in_process_per_second": round(small_http_rate),
+            "http_in_process_vs_ingest_batch_100": round(small_rate / small_http_rate, 2),
             "copy_temp_table_per_second": round(temp_baseline),
             "ingest_vs_copy_temp_table": round(temp_baseline / rate, 2),
             "chart_readings": big,
@@ -240,6 +287,12 @@ def main() -> None:
     print(
         f"                       COPY into an unlogged temp table without foreign keys "
         f"{figures['copy_temp_table_per_second']:,}/s, x{figures['ingest_vs_copy_temp_table']}"
+    )
+    print(
+        f"batches of {SMALL_BATCH}         {figures['ingest_batch_100_per_second']:,} readings/s "
+        f"in process (batches of {BATCH} x{figures['batch_1000_vs_100']} faster), "
+        f"{figures['ingest_batch_100_http_in_process_per_second']:,}/s through the Django "
+        f"request (x{figures['http_in_process_vs_ingest_batch_100']} slower)"
     )
     print(
         f"90-day chart           {figures['chart_only_90d_ms']} ms with {big:,} readings, "

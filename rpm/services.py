@@ -7,17 +7,17 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from rpm import rules
-from rpm.models import Alert, Device, Enrollment, Reading, Threshold, TimeLog
+from rpm.models import Alert, Device, Enrollment, Reading, TimeLog
 from rpm.vitals import CANONICAL
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.audit import services as audit
@@ -105,13 +105,33 @@ def device_revoke(*, device: Device, by: User) -> None:
 
 
 def device_for_token(token: str) -> Device | None:
+    """The device a token names, unless revoked, read fresh on every upload so a revocation
+    takes effect at once. One query also brings the patient's practice and the start of their
+    first active enrolment (`device.enrolled_from`, None when not enrolled): what ingestion
+    needs before it writes. The patient's other fields, PHI among them, load only if read."""
     if not token or len(token) > 200:
         return None
-    return (
-        Device.objects.select_related("patient__practice")
-        .filter(token_hash=_hash(token), revoked_at__isnull=True)
-        .first()
+    device = next(iter(Device.objects.raw(_DEVICE_BY_TOKEN, [_hash(token)])), None)
+    if device is None:
+        return None
+    extra = vars(device)  # the two columns the query adds to the device's own
+    device.patient = Patient.from_db(
+        device._state.db, ["id", "practice_id"], [device.patient_id, extra["patient_practice_id"]]
     )
+    if isinstance(extra["enrolled_from"], str):  # SQLite returns MIN() of a date as text
+        extra["enrolled_from"] = date.fromisoformat(extra["enrolled_from"])
+    return device
+
+
+# Raw SQL: ingestion runs this on every upload, and compiling the ORM query cost more CPU than
+# the query itself.
+_DEVICE_BY_TOKEN = """
+    SELECT d.*, p.practice_id AS patient_practice_id,
+           (SELECT MIN(e.start_date) FROM rpm_enrollment e
+            WHERE e.patient_id = d.patient_id AND e.is_active) AS enrolled_from
+    FROM rpm_device d JOIN accounts_patient p ON p.id = d.patient_id
+    WHERE d.token_hash = %s AND d.revoked_at IS NULL
+"""
 
 
 # --- Ingestion ------------------------------------------------------------------------------
@@ -133,21 +153,32 @@ class NewReading:
 def limits_for(patient: Patient) -> dict[str, list[rules.Limit]]:
     """The limits in force for this patient: their own rows, else their practice's for the
     programs they are enrolled in (and for every program), else the built-in ones."""
-    programs = Enrollment.objects.filter(patient=patient, is_active=True).values("program")
-    rows = list(
-        Threshold.objects.filter(
-            Q(patient=patient)
-            | Q(
-                Q(program__in=programs) | Q(program=""),
-                practice_id=patient.practice_id,
-                patient__isnull=True,
-            )
-        )
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_LIMITS, [patient.pk, patient.practice_id, patient.pk])
+        rows = [_LimitRow(*row) for row in cursor.fetchall()]
     return rules.effective_limits(
         [row for row in rows if row.patient_id is None],
         [row for row in rows if row.patient_id is not None],
     )
+
+
+class _LimitRow(NamedTuple):
+    patient_id: int | None
+    vital: str
+    op: str
+    value: float
+    severity: str
+
+
+# Raw SQL for the same reason as _DEVICE_BY_TOKEN: every upload runs the rules.
+_LIMITS = """
+    SELECT patient_id, vital, op, value, severity FROM rpm_threshold
+    WHERE patient_id = %s
+       OR (patient_id IS NULL AND practice_id = %s
+           AND (program = '' OR program IN (
+               SELECT program FROM rpm_enrollment WHERE patient_id = %s AND is_active
+           )))
+"""
 
 
 def evaluate(*, patient: Patient, readings: list[NewReading], actor_label: str = "") -> list[Alert]:

@@ -11,6 +11,7 @@ Identifiers are the sending device's: a device withdraws or corrects only its ow
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -75,12 +76,19 @@ class _Abandon(Exception):
     """Rolls back an all-or-nothing upload that found a failure only while writing."""
 
 
+_NOT_READ = object()
+
+
 def monitoring_window(device: Device, now: datetime) -> ingest.Window:
     """Readings from the first active enrolment (or the device's creation, when the patient
-    is not enrolled) less RPM_BACKFILL_DAYS, up to now."""
-    start = Enrollment.objects.filter(patient_id=device.patient_id, is_active=True).aggregate(
-        first=Min("start_date")
-    )["first"] or timezone.localdate(device.created_at)
+    is not enrolled) less RPM_BACKFILL_DAYS, up to now. A device from
+    services.device_for_token already carries its enrolment start (`enrolled_from`)."""
+    start: Any = getattr(device, "enrolled_from", _NOT_READ)
+    if start is _NOT_READ:
+        start = Enrollment.objects.filter(patient_id=device.patient_id, is_active=True).aggregate(
+            first=Min("start_date")
+        )["first"]
+    start = start or timezone.localdate(device.created_at)
     earliest = datetime.combine(start, time.min, tzinfo=UTC) - timedelta(
         days=settings.RPM_BACKFILL_DAYS
     )

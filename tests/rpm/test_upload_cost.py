@@ -1,0 +1,78 @@
+"""What a device upload costs the database, and the one query that authenticates it: the
+device, its practice and its enrolment start, with every rule of the token kept."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from rpm import services, uploads
+from rpm.models import Enrollment, Reading
+from tests.rpm.test_rpm import bp, upload
+from tests.rpm.test_rpm import device as device  # noqa: F401, PLC0414  (a fixture)
+
+pytestmark = pytest.mark.django_db
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")  # RELEASE SAVEPOINT in tests
+
+
+def readings(start, count: int) -> list[dict]:
+    """`count` blood pressure readings (two an item), five minutes apart, none alarming."""
+    return [bp(start + timedelta(minutes=5 * n)) for n in range(count // 2)]
+
+
+def test_an_upload_costs_the_same_queries_for_10_or_100_readings(
+    require_postgres, client, world, device
+):
+    now = timezone.now()
+    assert upload(client, device.token, readings(now - timedelta(days=3), 10)).status_code == 200
+    counts = {}
+    for size, start in ((10, now - timedelta(days=2)), (100, now - timedelta(days=1))):
+        with CaptureQueriesContext(connection) as queries:
+            answer = upload(client, device.token, readings(start, size))
+        assert answer.status_code == 200
+        assert answer.json()["accepted"] == size
+        counts[size] = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    # The token's device with its enrolment start; the insert; the FHIR subscriptions; the
+    # limits in force; the baseline; and the transaction around the writes.
+    assert counts[10] == counts[100]
+    assert len([sql for sql in counts[100] if sql not in TRANSACTION_CONTROL]) == 5
+    assert Reading.objects.count() == 10 + 10 + 100
+
+
+def test_the_token_brings_the_device_its_practice_and_its_enrolment_start(world, device):
+    Enrollment.objects.filter(patient=world.patient).update(start_date=date(2026, 3, 9))
+    services.enroll(
+        patient=world.patient, program="diabetes", clinicians=[world.clinician], by=world.clinician
+    )
+    Enrollment.objects.filter(program="diabetes").update(start_date=date(2026, 1, 5))
+    found = services.device_for_token(device.token)
+    assert found is not None
+    assert found.pk == device.pk
+    assert found.patient.pk == world.patient.pk
+    assert found.patient.practice_id == world.practice.pk
+    assert vars(found)["enrolled_from"] == date(2026, 1, 5)
+    # Ingestion never reads the patient's PHI; code that does still gets it, decrypted.
+    assert found.patient.phone == world.patient.phone
+    assert found.patient.legal_name == world.patient.legal_name
+
+
+def test_a_device_of_a_patient_no_longer_enrolled_reads_from_its_creation(world, device, settings):
+    Enrollment.objects.filter(patient=world.patient).update(is_active=False)
+    found = services.device_for_token(device.token)
+    assert found is not None
+    assert vars(found)["enrolled_from"] is None
+    window = uploads.monitoring_window(found, timezone.now())
+    assert window.earliest is not None
+    assert window.earliest.date() == timezone.localdate(device.created_at) - timedelta(
+        days=settings.RPM_BACKFILL_DAYS
+    )
+
+
+def test_a_revoked_or_unknown_token_finds_no_device(world, device):
+    assert services.device_for_token(device.token + "x") is None
+    assert services.device_for_token("") is None
+    services.device_revoke(device=device, by=world.clinician)
+    assert services.device_for_token(device.token) is None
