@@ -5,6 +5,7 @@ search views are all generated from what is registered here."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Model, QuerySet
@@ -121,6 +122,13 @@ def mapper_for(resource_type: str) -> Mapper | None:
 
 def registered() -> list[Mapper]:
     return sorted(_mappers.values(), key=lambda m: m.resource_type)
+
+
+def instant(moment: datetime) -> str:
+    """A FHIR instant or dateTime as served: ISO 8601 with "Z" for UTC, as fhir.resources
+    writes it (other offsets are kept as they are)."""
+    text = moment.isoformat()
+    return f"{text[:-6]}Z" if text.endswith("+00:00") else text
 
 
 def validated(mapper: Mapper, resource: dict) -> dict:
