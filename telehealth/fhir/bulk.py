@@ -169,7 +169,6 @@ def patient_ids(*, user: User, level: str, target_id: str) -> QuerySet | None:
 def export_start(
     *,
     by: User,
-    client_id: str,
     level: str,
     target_id: str,
     kickoff: Kickoff,
@@ -184,7 +183,6 @@ def export_start(
         export = BulkExport.objects.create(
             practice_id=by.practice_id,
             requested_by=by,
-            client_id=client_id,
             level=level,
             target_id=target_id,
             types=kickoff.types,
@@ -199,19 +197,16 @@ def export_start(
 # Status, files, cancel
 
 
-def access_export(*, user: User, client_id: str, export_id: uuid.UUID) -> BulkExport:
+def access_export(*, user: User, export_id: uuid.UUID) -> BulkExport:
     """The requester's own, unexpired export; 404 to anyone else."""
-    exports = BulkExport.objects.filter(
-        requested_by=user, client_id=client_id, expires_at__gt=timezone.now()
-    )
+    exports = BulkExport.objects.filter(requested_by=user, expires_at__gt=timezone.now())
     return get_object_or_404(exports, pk=export_id)
 
 
-def access_export_file(*, user: User, client_id: str, file_id: uuid.UUID) -> BulkExportFile:
+def access_export_file(*, user: User, file_id: uuid.UUID) -> BulkExportFile:
     """A file of the requester's own completed, unexpired export; 404 to anyone else."""
     files = BulkExportFile.objects.select_related("export").filter(
         export__requested_by=user,
-        export__client_id=client_id,
         export__status=BulkExport.Status.COMPLETED,
         export__expires_at__gt=timezone.now(),
     )

@@ -428,7 +428,6 @@ def test_the_export_costs_the_same_queries_for_more_patients(
     def queries_of_one_export() -> int:
         export = bulk.export_start(
             by=world.admin,
-            client_id="",
             level=BulkExport.Level.SYSTEM,
             target_id="",
             kickoff=bulk.parse_kickoff(level=BulkExport.Level.SYSTEM, items=[]),
