@@ -64,6 +64,13 @@ def may_export(user: User) -> bool:
     return user.is_authenticated and user.role == Role.PRACTICE_ADMIN and bool(user.practice_id)
 
 
+# A job not finished this long after it was requested has died with its worker (a crash, a
+# killed process, a deploy): nothing else would ever end it, and its client would be told
+# "in progress" until expiry. A whole practice exports in minutes.
+STUCK_AFTER = timedelta(hours=6)
+STUCK_ERROR = "The export stopped before it finished; start a new one."
+
+
 def ttl() -> timedelta:
     return timedelta(hours=settings.FHIR_BULK_EXPORT_TTL_HOURS)
 
@@ -249,6 +256,26 @@ def file_downloaded(*, export_file: BulkExportFile, by: User, request) -> None:
         request=request,
         detail=f"FHIR $export file downloaded: {export_file.resource_type}",
     )
+
+
+def stuck_exports_fail(*, now: datetime | None = None) -> int:
+    """Mark failed every queued or running job requested longer than STUCK_AFTER ago, and
+    remove what it wrote (run by beat). A job that was in fact still running finds itself no
+    longer running at its next progress check and stops (export_run's _Cancelled)."""
+    now = now or timezone.now()
+    unfinished = (BulkExport.Status.QUEUED, BulkExport.Status.RUNNING)
+    stuck = list(
+        BulkExport.objects.filter(
+            status__in=unfinished, created_at__lt=now - STUCK_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for export_id in stuck:
+        failed = BulkExport.objects.filter(pk=export_id, status__in=unfinished).update(
+            status=BulkExport.Status.FAILED, error=STUCK_ERROR, progress="", finished_at=now
+        )
+        if failed:
+            _remove_files(export_id)
+    return len(stuck)
 
 
 def expired_exports_delete(*, now: datetime | None = None) -> int:
