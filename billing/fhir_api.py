@@ -64,8 +64,8 @@ def _money(value: Decimal) -> dict:
 def _billable_period(encounter: Encounter) -> dict:
     if encounter.period_start and encounter.period_end:
         return {
-            "start": registry.instant(encounter.period_start),
-            "end": registry.instant(encounter.period_end),
+            "start": encounter.period_start.isoformat(),
+            "end": encounter.period_end.isoformat(),
         }
     day = encounter.date_of_service.isoformat()
     return {"start": day, "end": day}

@@ -84,7 +84,10 @@ class Device(models.Model):
     def __str__(self) -> str:
         # The label through the enum: get_kind_display() hashes every choice on each call,
         # which was most of the cost of an Observation in a FHIR search page.
-        kind = Device.Kind(self.kind).label if self.kind in Device.Kind.values else self.kind
+        try:
+            kind = str(Device.Kind(self.kind).label)
+        except ValueError:  # a kind no longer offered
+            kind = self.kind
         return f"{kind} {self.serial}".strip()
 
 

@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from telehealth.accounts.models import User
 from telehealth.crypto.streams import read_decrypted
 from telehealth.fhir import auth as fhir_auth
 from telehealth.fhir import bulk
@@ -27,7 +26,7 @@ FHIR_JSON = "application/fhir+json"
 RETRY_AFTER_SECONDS = "5"
 
 
-def _requester(request: HttpRequest) -> User:
+def _requester(request: HttpRequest):
     """The user asking (a Bearer token stands for its user): a job is only ever shown to the
     user who started it."""
     if not bulk.may_export(request.user):  # type: ignore[arg-type]
