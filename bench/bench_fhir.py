@@ -4,11 +4,11 @@
    pressure and pulse, a daily weight: 5 Observations from 7 readings a day), every page
    walked through the `next` links at the largest `_count` (200), through the test client
    with sign-in, middleware and the audit of each page, against listing the same readings
-   with the ORM (and, second baseline, the ORM rows turned into JSON dicts by hand, which is
-   what the API does less the FHIR model). Target: within 3x of the ORM;
+   with the ORM (and, second baseline, the ORM rows turned into JSON dicts by hand). Target:
+   within 3x of the ORM;
 2. `$export` of a practice of 10,000 patients, each with a blood pressure, a pulse and a
    weight (3 Observations from 4 readings): the job exactly as the Celery worker runs it
-   (`bulk.export_run`, every resource validated, NDJSON encrypted in chunks, the export and
+   (`bulk.export_run`, every resource mapped, NDJSON encrypted in chunks, the export and
    each patient audited), kicked off and its manifest read through the test client, against
    the ORM walking the same rows. Target: under a minute. The files are then downloaded
    (decrypted and streamed) and every line counted.

@@ -58,7 +58,7 @@ def procedure_system(code: str) -> str:
 
 
 def _money(value: Decimal) -> dict:
-    return {"value": value, "currency": CURRENCY}
+    return {"value": float(value), "currency": CURRENCY}  # a JSON number, as FHIR writes it
 
 
 def _billable_period(encounter: Encounter) -> dict:
@@ -137,14 +137,14 @@ def claim_to_fhir(encounter: Encounter) -> dict:
     resource: dict = {
         "resourceType": "Claim",
         "id": str(encounter.pk),
-        "meta": {"lastUpdated": encounter.updated_at.isoformat()},
+        "meta": {"lastUpdated": registry.instant(encounter.updated_at)},
         "identifier": [{"system": claim_system(practice), "value": encounter.claim_number}],
         "status": "active",
         "type": {"coding": [PROFESSIONAL]},
         "use": "claim",
         "patient": {"reference": f"Patient/{encounter.patient_id}"},
         "billablePeriod": _billable_period(encounter),
-        "created": encounter.signed_at.isoformat(),
+        "created": registry.instant(encounter.signed_at),
     }
     if encounter.payer is not None:
         resource["insurer"] = {"display": encounter.payer.name}

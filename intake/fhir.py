@@ -9,6 +9,7 @@ from django.urls import reverse
 from intake import canonical
 from intake.models import FormVersion, InsuranceCard, Response, Signature
 from intake.selectors import policy_holder
+from telehealth.fhir.registry import instant
 
 LOINC = "http://loinc.org"
 PATIENT_CONSENT = {"system": LOINC, "code": "59284-0", "display": "Patient Consent"}
@@ -56,7 +57,7 @@ def questionnaire_from_version(version: FormVersion, *, latest_version: int) -> 
         "url": questionnaire_url(version),
         "version": str(version.version),
         "status": questionnaire_status(version, latest_version=latest_version),
-        "date": version.created_at.isoformat(),
+        "date": instant(version.created_at),
         "publisher": version.form.practice.name,
     }
 
@@ -105,13 +106,13 @@ def questionnaire_response_from_response(response: Response) -> dict:
     resource: dict = {
         **stored,
         "id": str(response.pk),
-        "meta": {"lastUpdated": response.updated_at.isoformat()},
+        "meta": {"lastUpdated": instant(response.updated_at)},
         "questionnaire": questionnaire_canonical(response.form_version),
         "status": response.status,
         "subject": _patient(response.patient_id),
     }
     if response.completed_at is not None:  # the same instant; `authored` searches on it
-        resource["authored"] = response.completed_at.isoformat()
+        resource["authored"] = instant(response.completed_at)
     if stored.get("item"):
         resource["item"] = _absolute_attachments(stored["item"])
     return resource
@@ -135,7 +136,7 @@ def consent_from_signature(signature: Signature, *, superseded: bool) -> dict:
         "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "treatment"}]},
         "category": [{"coding": [PATIENT_CONSENT]}],
         "patient": _patient(signature.patient_id),
-        "dateTime": signature.signed_at.isoformat(),
+        "dateTime": instant(signature.signed_at),
         "performer": [_patient(signature.patient_id)],
         "organization": [{"reference": f"Organization/{signature.patient.practice_id}"}],
         "sourceReference": {"reference": f"DocumentReference/{consent_document_id(signature)}"},
@@ -154,7 +155,7 @@ def document_reference_from_signature(signature: Signature) -> dict:
         "docStatus": "final",
         "type": {"coding": [PATIENT_CONSENT]},
         "subject": _patient(signature.patient_id),
-        "date": signature.signed_at.isoformat(),
+        "date": instant(signature.signed_at),
         "author": [_patient(signature.patient_id)],
         "custodian": {"reference": f"Organization/{signature.patient.practice_id}"},
         "description": f"{consent.document.title} (version {consent.version}), signed",
@@ -164,7 +165,7 @@ def document_reference_from_signature(signature: Signature) -> dict:
                     "contentType": "application/pdf",
                     "url": _absolute(reverse("intake:signature-pdf", args=[signature.pk])),
                     "title": f"{consent.document.slug}-signed.pdf",
-                    "creation": signature.signed_at.isoformat(),
+                    "creation": instant(signature.signed_at),
                 }
             }
         ],

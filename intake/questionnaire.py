@@ -13,6 +13,8 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from pydantic import ValidationError
 
+from telehealth.fhir.registry import instant
+
 TYPES = {
     "string",
     "text",
@@ -343,7 +345,7 @@ def response_resource(
         "questionnaire": canonical,
         "status": "completed",
         "subject": {"reference": patient_ref},
-        "authored": authored.isoformat(),
+        "authored": instant(authored),
         "item": build(definition.get("item", [])),
     }
     try:

@@ -105,7 +105,7 @@ def _payload(message: Message) -> list[dict]:
                     "url": attachment_url(attachment),
                     "size": attachment.size,
                     "title": attachment.name,
-                    "creation": attachment.created_at.isoformat(),
+                    "creation": registry.instant(attachment.created_at),
                 }
             }
         )
@@ -127,7 +127,7 @@ def communication_to_fhir(message: Message) -> dict:
     resource: dict = {
         "resourceType": "Communication",
         "id": str(message.pk),
-        "meta": {"lastUpdated": message.last_changed.isoformat()},  # type: ignore[attr-defined]
+        "meta": {"lastUpdated": registry.instant(message.last_changed)},  # type: ignore[attr-defined]
     }
     previous = message.previous_id if message.internal else message.previous_public_id  # type: ignore[attr-defined]
     if previous is not None:
@@ -139,7 +139,7 @@ def communication_to_fhir(message: Message) -> dict:
         "medium": [MEDIUM[Message.Via(message.via)]],
         "subject": _patient(thread),
         "topic": {"text": thread.subject},
-        "sent": message.created_at.isoformat(),
+        "sent": registry.instant(message.created_at),
         "recipient": [_recipient(message)],
         "sender": _sender(message),
     }

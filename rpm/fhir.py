@@ -19,6 +19,7 @@ from typing import Any
 
 from rpm.models import Reading
 from rpm.vitals import CANONICAL, LOINC, UCUM, UNITS
+from telehealth.fhir.registry import instant
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 VITAL_SIGNS = {
@@ -95,8 +96,8 @@ def _identifier(stored: str) -> list[dict[str, str]]:
 def observation_from_reading(
     reading: Reading, *, patient_reference: str, diastolic: float | None = None
 ) -> dict[str, Any]:
-    """The reading as an Observation (JSON-ready dict; the FHIR API validates it with the
-    R4B model before it leaves, `telehealth.fhir.registry.validated`). For a
+    """The reading as an Observation: a JSON-ready dict, in the form and element order the R4B
+    model writes (the FHIR tests validate every served resource against it). For a
     systolic reading, `diastolic` (else the `panel_diastolic` observations_for attaches) makes
     it a blood pressure panel."""
     if not isinstance(reading, Reading):
@@ -106,7 +107,7 @@ def observation_from_reading(
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": str(reading.pk),
-        "meta": {"lastUpdated": reading.received_at.isoformat()},
+        "meta": {"lastUpdated": instant(reading.received_at)},
     }
     identifier = _identifier(reading.identifier)
     if identifier:
@@ -119,17 +120,16 @@ def observation_from_reading(
     else:
         resource["code"] = CODED[reading.vital].concept()
     resource["subject"] = {"reference": patient_reference}
-    resource["effectiveDateTime"] = reading.measured_at.isoformat()
-    device = reading.device
-    resource["device"] = {"display": str(device)}
+    resource["effectiveDateTime"] = instant(reading.measured_at)
+    if not panel:
+        resource["valueQuantity"] = quantity(reading.vital, reading.value)
+    resource["device"] = {"display": str(reading.device)}
     if panel:
         assert diastolic is not None
         resource["component"] = [
             {"code": CODED[part].concept(), "valueQuantity": quantity(part, value)}
             for part, value in (("systolic", reading.value), ("diastolic", diastolic))
         ]
-    else:
-        resource["valueQuantity"] = quantity(reading.vital, reading.value)
     return resource
 
 

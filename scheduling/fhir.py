@@ -26,7 +26,7 @@ from scheduling.models import Appointment, AppointmentType, AvailabilityRule, Mo
 from telehealth.accounts.fhir import PRACTICE_SYSTEM
 from telehealth.accounts.models import Practice, Provider, User
 from telehealth.accounts.selectors import providers_visible_to
-from telehealth.fhir.registry import Computed, row_id
+from telehealth.fhir.registry import Computed, instant, row_id
 from telehealth.fhir.search import DateRange, SearchError, Token, any_of
 
 MODALITY_SYSTEM = "urn:telehealth:modality"
@@ -219,7 +219,7 @@ def schedule_to_fhir(offering) -> dict:
             {"reference": f"Practitioner/{provider.pk}", "display": provider.display_name},
             {"reference": f"PractitionerRole/{provider.pk}"},
         ],
-        "planningHorizon": {"start": start.isoformat(), "end": end.isoformat()},
+        "planningHorizon": {"start": instant(start), "end": instant(end)},
         "comment": f"{kind.name} ({kind.duration_minutes} min) with {provider.display_name}",
     }
     if provider.specialty:
@@ -331,8 +331,8 @@ def slot_to_fhir(slot: FreeSlot) -> dict:
         "id": slot.id,
         "schedule": {"reference": f"Schedule/{slot.offering.pk}"},
         "status": "free",
-        "start": slot.start.astimezone(UTC).isoformat(),
-        "end": slot.end.astimezone(UTC).isoformat(),
+        "start": instant(slot.start.astimezone(UTC)),
+        "end": instant(slot.end.astimezone(UTC)),
         "serviceType": [modality_concept(kind.modality)],
         "appointmentType": appointment_type_concept(kind, slot.offering.provider.practice),
     }
@@ -414,7 +414,7 @@ def appointment_to_fhir(appointment: Appointment) -> dict:
         "id": str(appointment.pk),
         "meta": {
             "versionId": version(appointment),
-            "lastUpdated": appointment.updated_at.isoformat(),
+            "lastUpdated": instant(appointment.updated_at),
         },
         "identifier": [
             {"system": appointment_system(appointment.practice), "value": str(appointment.pk)}
@@ -422,10 +422,10 @@ def appointment_to_fhir(appointment: Appointment) -> dict:
         "status": APPOINTMENT_STATUS[Status(appointment.status)],
         "serviceType": [modality_concept(appointment.modality)],
         "appointmentType": appointment_type_concept(kind, appointment.practice),
-        "start": appointment.start.astimezone(UTC).isoformat(),
-        "end": appointment.end.astimezone(UTC).isoformat(),
+        "start": instant(appointment.start.astimezone(UTC)),
+        "end": instant(appointment.end.astimezone(UTC)),
         "minutesDuration": int((appointment.end - appointment.start).total_seconds() // 60),
-        "created": appointment.created_at.astimezone(UTC).isoformat(),
+        "created": instant(appointment.created_at.astimezone(UTC)),
         "participant": [
             {
                 "actor": {"reference": f"Patient/{appointment.patient_id}"},

@@ -232,3 +232,29 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def served_fhir_is_checked():
+    """Every FHIR resource a test gets a mapper to build is checked as it is built: valid for
+    its type's fhir.resources model and already in the form the model writes (JSON types,
+    UTC instants with "Z", no nulls). The API serves the mappers' dicts without building the
+    models (too slow per resource), so this is where a mapper emitting invalid FHIR fails."""
+    from telehealth.fhir.registry import registered
+    from tests.fhir.care import assert_served_form
+
+    originals = [(mapper, mapper.to_fhir) for mapper in registered()]
+
+    def checking(mapper, to_fhir):
+        def built(row) -> dict:
+            resource = to_fhir(row)
+            assert_served_form(mapper, resource)
+            return resource
+
+        return built
+
+    for mapper, to_fhir in originals:
+        object.__setattr__(mapper, "to_fhir", checking(mapper, to_fhir))  # a frozen dataclass
+    yield
+    for mapper, to_fhir in originals:
+        object.__setattr__(mapper, "to_fhir", to_fhir)

@@ -78,9 +78,9 @@ def _is_remote(visit: Visit) -> bool:
 
 
 def _period(start, end) -> dict:
-    period = {"start": start.isoformat()}
+    period = {"start": registry.instant(start)}
     if end is not None:
-        period["end"] = end.isoformat()
+        period["end"] = registry.instant(end)
     return period
 
 

@@ -77,7 +77,7 @@ def patient_to_fhir(patient: Patient) -> dict:
     resource: dict = {
         "resourceType": "Patient",
         "id": str(patient.pk),
-        "meta": {"lastUpdated": patient.updated_at.isoformat(), "profile": PATIENT_PROFILES},
+        "meta": {"lastUpdated": registry.instant(patient.updated_at), "profile": PATIENT_PROFILES},
         "identifier": [
             {
                 "use": "usual",

@@ -39,7 +39,7 @@ from telehealth.accounts.models import CareTeamMember, Patient, Role, User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.crypto.streams import EncryptedChunkWriter
-from telehealth.fhir.registry import Computed, Mapper, mapper_for, registered, row_id, validated
+from telehealth.fhir.registry import Computed, Mapper, mapper_for, registered, row_id
 from telehealth.fhir.responses import FhirError
 from telehealth.fhir.search import SearchError, parse_date
 
@@ -62,6 +62,13 @@ def may_export(user: User) -> bool:
     """A practice admin: the one role that may read all of the practice's data (clinicians
     see their care team, the front desk no vitals)."""
     return user.is_authenticated and user.role == Role.PRACTICE_ADMIN and bool(user.practice_id)
+
+
+# A job not finished this long after it was requested has died with its worker (a crash, a
+# killed process, a deploy): nothing else would ever end it, and its client would be told
+# "in progress" until expiry. A whole practice exports in minutes.
+STUCK_AFTER = timedelta(hours=6)
+STUCK_ERROR = "The export stopped before it finished; start a new one."
 
 
 def ttl() -> timedelta:
@@ -169,7 +176,6 @@ def patient_ids(*, user: User, level: str, target_id: str) -> QuerySet | None:
 def export_start(
     *,
     by: User,
-    client_id: str,
     level: str,
     target_id: str,
     kickoff: Kickoff,
@@ -184,7 +190,6 @@ def export_start(
         export = BulkExport.objects.create(
             practice_id=by.practice_id,
             requested_by=by,
-            client_id=client_id,
             level=level,
             target_id=target_id,
             types=kickoff.types,
@@ -199,19 +204,16 @@ def export_start(
 # Status, files, cancel
 
 
-def access_export(*, user: User, client_id: str, export_id: uuid.UUID) -> BulkExport:
+def access_export(*, user: User, export_id: uuid.UUID) -> BulkExport:
     """The requester's own, unexpired export; 404 to anyone else."""
-    exports = BulkExport.objects.filter(
-        requested_by=user, client_id=client_id, expires_at__gt=timezone.now()
-    )
+    exports = BulkExport.objects.filter(requested_by=user, expires_at__gt=timezone.now())
     return get_object_or_404(exports, pk=export_id)
 
 
-def access_export_file(*, user: User, client_id: str, file_id: uuid.UUID) -> BulkExportFile:
+def access_export_file(*, user: User, file_id: uuid.UUID) -> BulkExportFile:
     """A file of the requester's own completed, unexpired export; 404 to anyone else."""
     files = BulkExportFile.objects.select_related("export").filter(
         export__requested_by=user,
-        export__client_id=client_id,
         export__status=BulkExport.Status.COMPLETED,
         export__expires_at__gt=timezone.now(),
     )
@@ -256,6 +258,26 @@ def file_downloaded(*, export_file: BulkExportFile, by: User, request) -> None:
     )
 
 
+def stuck_exports_fail(*, now: datetime | None = None) -> int:
+    """Mark failed every queued or running job requested longer than STUCK_AFTER ago, and
+    remove what it wrote (run by beat). A job that was in fact still running finds itself no
+    longer running at its next progress check and stops (export_run's _Cancelled)."""
+    now = now or timezone.now()
+    unfinished = (BulkExport.Status.QUEUED, BulkExport.Status.RUNNING)
+    stuck = list(
+        BulkExport.objects.filter(
+            status__in=unfinished, created_at__lt=now - STUCK_AFTER
+        ).values_list("pk", flat=True)
+    )
+    for export_id in stuck:
+        failed = BulkExport.objects.filter(pk=export_id, status__in=unfinished).update(
+            status=BulkExport.Status.FAILED, error=STUCK_ERROR, progress="", finished_at=now
+        )
+        if failed:
+            _remove_files(export_id)
+    return len(stuck)
+
+
 def expired_exports_delete(*, now: datetime | None = None) -> int:
     """Delete the rows and files of every export past its expiry (run by beat)."""
     now = now or timezone.now()
@@ -283,8 +305,8 @@ class _Written:
 def export_run(*, export_id: str) -> None:
     """Write the export's files and complete it. Runs in a Celery worker, outside any
     transaction: rows are streamed in pk order (server-side cursors on PostgreSQL), each
-    resource validated, one encrypted file per type; the files are recorded, the job marked
-    complete and the export audited in one transaction at the end."""
+    resource built by its mapper, one encrypted file per type; the files are recorded, the job
+    marked complete and the export audited in one transaction at the end."""
     claimed = BulkExport.objects.filter(pk=export_id, status=BulkExport.Status.QUEUED).update(
         status=BulkExport.Status.RUNNING, progress="started"
     )
@@ -374,7 +396,7 @@ def _write_type(
         for row in rows.iterator(chunk_size=ROWS_PER_FETCH):
             if writer is None:
                 writer = EncryptedChunkWriter(folder / f"{file_id}.ndjson")
-            resource = validated(mapper, mapper.to_fhir(row))
+            resource = mapper.to_fhir(row)
             line = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
             writer.write(line.encode() + b"\n")
             if mapper.patient_path:

@@ -26,12 +26,12 @@ FHIR_JSON = "application/fhir+json"
 RETRY_AFTER_SECONDS = "5"
 
 
-def _requester(request: HttpRequest) -> tuple:
-    """The user and, when a SMART backend client signed the request, its client id: a job
-    is only ever shown to the same pair."""
+def _requester(request: HttpRequest):
+    """The user asking (a Bearer token stands for its user): a job is only ever shown to the
+    user who started it."""
     if not bulk.may_export(request.user):  # type: ignore[arg-type]
         raise PermissionDenied("Only a practice administrator may export the practice's data.")
-    return request.user, getattr(request, "fhir_client_id", "")
+    return request.user
 
 
 def _media_types(header: str) -> set[str]:
@@ -67,7 +67,7 @@ def _within_scopes(request: HttpRequest, kickoff: bulk.Kickoff, *, named: bool) 
 
 
 def _kickoff(request: HttpRequest, level: str, target_id: str = "") -> HttpResponse:
-    user, client_id = _requester(request)
+    user = _requester(request)
     bulk.patient_ids(user=user, level=level, target_id=target_id)  # 404 for an unknown target
     _check_headers(request)
     items = [(name, value) for name, values in request.GET.lists() for value in values]
@@ -75,7 +75,6 @@ def _kickoff(request: HttpRequest, level: str, target_id: str = "") -> HttpRespo
     kickoff = _within_scopes(request, kickoff, named=any(name == "_type" for name, _ in items))
     export = bulk.export_start(
         by=user,
-        client_id=client_id,
         level=level,
         target_id=target_id,
         kickoff=kickoff,
@@ -110,8 +109,7 @@ def export_patient(request: HttpRequest, resource_id: str) -> HttpResponse:
 
 @fhir_view(methods=("GET", "DELETE"))
 def export_status(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
-    user, client_id = _requester(request)
-    export = bulk.access_export(user=user, client_id=client_id, export_id=export_id)
+    export = bulk.access_export(user=_requester(request), export_id=export_id)
     if request.method == "DELETE":
         bulk.export_delete(export=export)
         cancelled = _information("The export was cancelled and its files deleted.")
@@ -140,8 +138,8 @@ def export_status(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
 
 @fhir_view()
 def export_file(request: HttpRequest, file_id: uuid.UUID) -> StreamingHttpResponse:
-    user, client_id = _requester(request)
-    export_file = bulk.access_export_file(user=user, client_id=client_id, file_id=file_id)
+    user = _requester(request)
+    export_file = bulk.access_export_file(user=user, file_id=file_id)
     path = bulk.file_path(export_file)
     bulk.file_downloaded(export_file=export_file, by=user, request=request)
     # Under ASGI a synchronous iterator would be read whole into memory before the first

@@ -25,11 +25,10 @@ class BulkExport(models.Model):
     practice = models.ForeignKey(
         "accounts.Practice", on_delete=models.CASCADE, related_name="bulk_exports"
     )
-    # Only the requester sees the job: the user and, for a SMART backend client, its id.
+    # Only the requester sees the job.
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bulk_exports"
     )
-    client_id = models.CharField(max_length=200, blank=True)
     level = models.CharField(max_length=10, choices=Level.choices)
     # The group's or the patient's id for those levels; empty otherwise.
     target_id = models.CharField(max_length=64, blank=True)

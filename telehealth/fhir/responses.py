@@ -25,7 +25,9 @@ ISSUE_CODES = {
 
 def fhir_response(resource: dict, *, status: int = 200) -> HttpResponse:
     return HttpResponse(
-        json.dumps(resource, ensure_ascii=False), status=status, content_type=CONTENT_TYPE
+        json.dumps(resource, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        content_type=CONTENT_TYPE,
     )
 
 

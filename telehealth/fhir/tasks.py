@@ -11,5 +11,8 @@ def run_bulk_export(export_id: str) -> None:
 
 @shared_task
 def delete_expired_bulk_exports() -> int:
-    """Runs from beat: exports past FHIR_BULK_EXPORT_TTL_HOURS lose their files and rows."""
+    """Runs from beat: jobs stuck unfinished past bulk.STUCK_AFTER are marked failed (their
+    status URL then answers the error), exports past FHIR_BULK_EXPORT_TTL_HOURS lose their
+    files and rows."""
+    bulk.stuck_exports_fail()
     return bulk.expired_exports_delete()

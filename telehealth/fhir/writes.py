@@ -31,7 +31,7 @@ from telehealth import json_input
 from telehealth.audit.phi import note_phi_access
 from telehealth.fhir import auth as fhir_auth
 from telehealth.fhir import search as fhir_search
-from telehealth.fhir.registry import Computed, Mapper, mapper_for, validated
+from telehealth.fhir.registry import Computed, Mapper, mapper_for
 from telehealth.fhir.responses import FhirError, fhir_response, operation_outcome
 
 JSON_TYPES = ("application/fhir+json", "application/json")
@@ -57,11 +57,11 @@ class Written:
 
 
 def resource_of(mapper: Mapper, row) -> dict:
-    """The row as validated FHIR JSON, with meta.versionId when the type is versioned."""
+    """The row as FHIR JSON, with meta.versionId when the type is versioned."""
     resource = mapper.to_fhir(row)
     if mapper.version is not None:
-        resource["meta"] = {**resource.get("meta", {}), "versionId": mapper.version(row)}
-    return validated(mapper, resource)
+        resource["meta"] = {"versionId": mapper.version(row), **resource.get("meta", {})}
+    return resource
 
 
 def etag(version: str) -> str:

@@ -428,7 +428,6 @@ def test_the_export_costs_the_same_queries_for_more_patients(
     def queries_of_one_export() -> int:
         export = bulk.export_start(
             by=world.admin,
-            client_id="",
             level=BulkExport.Level.SYSTEM,
             target_id="",
             kickoff=bulk.parse_kickoff(level=BulkExport.Level.SYSTEM, items=[]),
@@ -452,7 +451,7 @@ def test_a_failed_job_answers_an_operation_outcome_without_phi(
     admin, world, store, media_root, django_capture_on_commit_callbacks
 ):
     def broken_to_fhir(patient: Patient) -> dict:
-        return {"resourceType": "Patient", "id": str(patient.pk), "birthDate": patient.legal_name}
+        raise ValueError(f"cannot map {patient.legal_name}")  # a mapper's bug, naming PHI
 
     patient_mapper = registry.mapper_for("Patient")
     assert patient_mapper is not None
@@ -467,7 +466,7 @@ def test_a_failed_job_answers_an_operation_outcome_without_phi(
     assert failed.status_code == 422
     outcome = failed.json()
     assert outcome["resourceType"] == "OperationOutcome"
-    assert "ValidationError" in outcome["issue"][0]["diagnostics"]
+    assert "ValueError" in outcome["issue"][0]["diagnostics"]
     assert "Pat Alpha" not in failed.content.decode()
     export = BulkExport.objects.get()
     assert export.status == BulkExport.Status.FAILED
@@ -503,3 +502,59 @@ def test_under_asgi_a_file_streams_through_an_asynchronous_iterator(
     status, is_async, body = async_to_sync(fetch)()
     assert status == 200 and is_async
     assert [json.loads(line) for line in body.splitlines()] == resources["Observation"]
+
+
+def test_a_job_that_died_is_failed_by_beat_and_its_status_says_so(
+    admin, world, store, media_root, django_capture_on_commit_callbacks
+):
+    stuck = kick_off(admin, django_capture_on_commit_callbacks, run=False)
+    export = BulkExport.objects.get()
+    # Its worker died mid-way: the job is left running, a partial file on disk.
+    BulkExport.objects.filter(pk=export.pk).update(status=BulkExport.Status.RUNNING)
+    partial = media_root / "fhir-bulk" / str(export.pk) / "partial.ndjson"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"...")
+    fresh = kick_off(admin, django_capture_on_commit_callbacks, run=False)
+    assert poll(admin, stuck).status_code == 202
+
+    BulkExport.objects.filter(pk=export.pk).update(
+        created_at=timezone.now() - bulk.STUCK_AFTER - timedelta(minutes=1)
+    )
+    assert tasks.delete_expired_bulk_exports.delay().get() == 0  # failed, not yet expired
+
+    answer = poll(admin, stuck)
+    assert answer.status_code == 422
+    outcome = answer.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "error"
+    assert outcome["issue"][0]["diagnostics"] == bulk.STUCK_ERROR
+    assert not partial.parent.exists()
+    assert poll(admin, fresh).status_code == 202  # a job within the bound is left alone
+    export.refresh_from_db()
+    assert export.status == BulkExport.Status.FAILED and export.finished_at is not None
+
+
+def test_a_slow_job_failed_by_beat_stops_at_its_next_progress_check(
+    world, store, media_root, django_capture_on_commit_callbacks
+):
+    export = bulk.export_start(
+        by=world.admin,
+        level=BulkExport.Level.SYSTEM,
+        target_id="",
+        kickoff=bulk.parse_kickoff(level=BulkExport.Level.SYSTEM, items=[]),
+        request_url="http://testserver/fhir/R4/$export",
+    )
+    BulkExport.objects.filter(pk=export.pk).update(
+        status=BulkExport.Status.RUNNING,
+        created_at=timezone.now() - bulk.STUCK_AFTER - timedelta(minutes=1),
+    )
+    assert bulk.stuck_exports_fail() == 1
+    # Were its worker still alive, its next progress report and its completion both find
+    # it no longer running and stop; the failure stands.
+    with pytest.raises(bulk._Cancelled):
+        bulk._report(export, "Observation: 2000 written")
+    with pytest.raises(bulk._Cancelled):
+        bulk._complete(export, [], set())
+    export.refresh_from_db()
+    assert export.status == BulkExport.Status.FAILED and export.error == bulk.STUCK_ERROR
+    assert not BulkExportFile.objects.exists()
