@@ -81,7 +81,7 @@ def test_healthz_reconnects_when_the_broker_dropped_its_kept_connection(client, 
     url = celery_app.conf.broker_url
     if not url.startswith("redis"):
         pytest.skip("the broker is not Redis here")
-    kept_client = health._broker[url].default_channel.client
+    kept_client = health._broker[url].default_channel.client  # type: ignore[attr-defined]
     kept_client.client_kill_filter(_id=kept_client.client_id())
     response = client.get("/healthz")
     assert response.status_code == 200, response.json()
