@@ -8,7 +8,7 @@ class AuditSubjectInline(admin.TabularInline):
     """The records an event about several records listed."""
 
     model = AuditSubject
-    fields = readonly_fields = ["object_type", "object_id", "patient"]
+    fields = readonly_fields = ("object_type", "object_id", "patient")
     extra = 0
     can_delete = False
 

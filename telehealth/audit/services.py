@@ -103,7 +103,7 @@ def record_many(
         actor = None
     ip, user_agent = request_origin(request)
     subjects = _subjects(objects)
-    chain = _chain_of(actor, objects)
+    chain = _chain_of(actor, objects, subjects)
     event = AuditEvent(
         chain=chain,
         hash_version=HASH_VERSION,
@@ -165,37 +165,29 @@ def _patient_id_of(obj: models.Model) -> Any:
     return getattr(patient, "pk", None)
 
 
-def _chain_of(actor, objects: list[tuple[models.Model | None, Any]]) -> int:
+def _chain_of(
+    actor, objects: list[tuple[models.Model | None, Any]], subjects: list[Subject]
+) -> int:
     """The practice the event belongs to: the acting staff member's; else that of the first
     record or patient that names one; else the signed-in patient's; else the system chain.
     Reads only what is already loaded, but for one last look-up of a patient's practice."""
     if actor is not None and getattr(actor, "practice_id", None):
         return actor.practice_id
-    patient_ids = []
     for obj, patient in objects:
         for thing in (patient, obj):
-            if isinstance(thing, models.Model):
-                if thing._meta.label == "accounts.Practice":
-                    return thing.pk
-                if getattr(thing, "practice_id", None):  # a patient, or a practice's record
-                    return thing.practice_id
-                loaded = thing._state.fields_cache.get("patient")
-                if getattr(loaded, "practice_id", None):
-                    return loaded.practice_id
-        if patient is not None or obj is not None:
-            patient_ids.append(
-                getattr(patient, "pk", patient) if patient is not None else _patient_id_of(obj)
-            )
-    patient_ids = [pk for pk in patient_ids if pk is not None]
-    if not patient_ids and actor is not None and getattr(actor, "role", "") == "patient":
-        patient_ids = list(Patient.objects.filter(user=actor).values_list("pk", flat=True)[:1])
-    if patient_ids:
-        practice_id = (
-            Patient.objects.filter(pk=patient_ids[0]).values_list("practice_id", flat=True).first()
-        )
-        if practice_id:
-            return practice_id
-    return SYSTEM_CHAIN
+            if not isinstance(thing, models.Model):
+                continue
+            if thing._meta.label == "accounts.Practice":
+                return thing.pk
+            # A patient, a practice's record, or a record whose patient is already loaded.
+            for holder in (thing, thing._state.fields_cache.get("patient")):
+                practice_id = getattr(holder, "practice_id", None)
+                if practice_id:
+                    return practice_id
+    patients = Patient.objects.filter(pk__in=[s[2] for s in subjects if s[2] is not None][:1])
+    if not subjects and actor is not None and getattr(actor, "role", "") == "patient":
+        patients = Patient.objects.filter(user=actor)
+    return patients.values_list("practice_id", flat=True).first() or SYSTEM_CHAIN
 
 
 def _locked_chain_tail(chain: int) -> str:
