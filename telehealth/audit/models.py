@@ -49,6 +49,13 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
         alone = AuditEvent.objects.filter(patient_id=patient_id).order_by().values("pk")
         return self.filter(pk__in=alone.union(listed))
 
+    def about_record(self, obj: models.Model) -> "AuditEventQuerySet":
+        """Events about this record: alone or among others."""
+        record = {"object_type": obj._meta.label, "object_id": str(obj.pk)}
+        listed = AuditSubject.objects.filter(**record).order_by().values("event_id")
+        alone = AuditEvent.objects.filter(**record).order_by().values("pk")
+        return self.filter(pk__in=alone.union(listed))
+
 
 class AuditEvent(models.Model):
     """One access. `hash` covers this row, its subjects and `previous_hash`, so editing or
