@@ -325,3 +325,45 @@ def test_writers_of_one_chain_never_fork_it(require_postgres, world):
     )
     assert len(links) == before + 40 and len(set(links)) == before + 40
     assert verify_chain(world.practice.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_keeps_events_written_before_it_verifiable():
+    from django.db.migrations.executor import MigrationExecutor
+
+    MigrationExecutor(connection).migrate([("audit", "0003_actor_label_by_id")])
+    try:
+        previous = GENESIS_HASH
+        with connection.cursor() as cursor:
+            for i in range(3):
+                row = {
+                    "occurred_at": timezone.now().replace(microsecond=0).isoformat(),
+                    "actor": None,
+                    "actor_label": "",
+                    "role": "",
+                    "action": "login_failed",
+                    "object_type": "",
+                    "object_id": "",
+                    "patient": None,
+                    "detail": f"attempt {i}",
+                    "ip": "10.0.0.1",
+                    "user_agent": "Old/1.0",
+                    "previous_hash": previous,
+                }
+                previous = legacy_hash(row)
+                cursor.execute(
+                    "INSERT INTO audit_auditevent (occurred_at, actor_label, role, action, "
+                    "object_type, object_id, detail, ip, user_agent, previous_hash, hash) "
+                    "VALUES (%s, '', '', 'login_failed', '', '', %s, '10.0.0.1', 'Old/1.0', "
+                    "%s, %s)",
+                    [row["occurred_at"], row["detail"], row["previous_hash"], previous],
+                )
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    old = list(AuditEvent.objects.all())
+    assert [(e.chain, e.hash_version) for e in old] == [(SYSTEM_CHAIN, 1)] * 3
+    assert verify_chains() == {SYSTEM_CHAIN: None}
+    new = audit.record(action=Action.LOGIN_FAILED, actor_label="unknown email")
+    assert new.previous_hash == old[-1].hash
+    assert verify_chains() == {SYSTEM_CHAIN: None}
