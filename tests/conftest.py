@@ -24,7 +24,10 @@ PASSWORD = "correct horse battery staple"
 
 PostgresOperations = PostgresWrapper.ops_class
 SQLiteOperations = SQLiteWrapper.ops_class
-APPEND_ONLY_TABLES = {"audit_auditevent"}  # a trigger refuses DELETE; TRUNCATE is allowed
+APPEND_ONLY_TABLES = {
+    "audit_auditevent",
+    "audit_auditsubject",
+}  # a trigger refuses DELETE; TRUNCATE is allowed
 # Rows migrate wrote and post_migrate would write again, identically, after every reset.
 MIGRATED_ROWS_TABLES = {"django_content_type", "auth_permission"}
 _postgres_flush = PostgresOperations.sql_flush

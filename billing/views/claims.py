@@ -106,14 +106,12 @@ def download(request, batch_id: int):
             content_type="text/plain; charset=utf-8",
         )
     detail = f"837P batch {batch.control_number} downloaded"
-    audit.record(
-        action=Action.EXPORT, actor=request.user, obj=batch, request=request, detail=detail
-    )
     # The file names its patients: each one's record shows the claim leaving the practice.
+    encounters = batch.encounters.order_by("pk")
     audit.record_many(
         action=Action.EXPORT,
         actor=request.user,
-        objects=[(e, e.patient) for e in batch.encounters.select_related("patient").order_by("pk")],
+        objects=[(batch, None), *((e, e.patient_id) for e in encounters)],
         request=request,
         detail=detail,
     )

@@ -122,7 +122,7 @@ def patient_audit_trail(*, user: User, patient_id: int) -> tuple[Patient, QueryS
     if user.role != Role.PRACTICE_ADMIN:
         raise Http404
     patient = access_patient(user=user, patient_id=patient_id)
-    events = AuditEvent.objects.filter(patient=patient).order_by("-occurred_at", "-id")
+    events = AuditEvent.objects.about_patient(patient).order_by("-occurred_at", "-id")
     return patient, events
 
 

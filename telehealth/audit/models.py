@@ -1,4 +1,23 @@
-"""The append-only, hash-chained log of every access to PHI."""
+"""The append-only, hash-chained log of every access to PHI.
+
+Design (chains per practice, one event per request):
+
+- **One chain per practice.** Every event carries `chain`: the id of the practice it belongs to
+  (the practice of the acting staff member, else of the patient or record it is about), or
+  `SYSTEM_CHAIN` (0) when there is none, e.g. a failed sign-in for an unknown email. A writer
+  locks only its chain's tail (`pg_advisory_xact_lock(class, chain)` on PostgreSQL; SQLite's
+  IMMEDIATE transactions still serialise every writer), so practice A's events never wait for
+  practice B's. The tail read is an index lookup on (chain, id desc).
+- **One event per page or request.** An event about one record keeps it in `object_type`,
+  `object_id` and `patient`, as before. An event about several records (a schedule, a list, an
+  export) leaves those blank and lists them as `AuditSubject` rows, written in one bulk insert.
+  A patient's accounting of disclosures is `AuditEvent.objects.about_patient(patient)`.
+- **Versioned hash.** `hash_version` 2 hashes the chain key and the event's sorted subjects
+  with the rest of the row, so moving an event to another chain, or adding, removing or
+  editing a subject, breaks the chain. Events written before chains existed keep version 1
+  (their formula unchanged) and sit at the start of the system chain, which new system events
+  continue; `manage.py verify_audit` walks every chain and names each one's first broken link.
+- On PostgreSQL a trigger refuses UPDATE and DELETE of events and of their subjects."""
 
 from django.conf import settings
 from django.db import models
@@ -19,10 +38,36 @@ class Action(models.TextChoices):
     BREAK_GLASS = "break_glass", _("Emergency access")
 
 
+SYSTEM_CHAIN = 0
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def about_patient(self, patient) -> "AuditEventQuerySet":
+        """Events about this patient's records: alone (`patient`) or among others (subjects)."""
+        patient_id = getattr(patient, "pk", patient)
+        listed = AuditSubject.objects.filter(patient_id=patient_id).order_by().values("event_id")
+        alone = AuditEvent.objects.filter(patient_id=patient_id).order_by().values("pk")
+        return self.filter(pk__in=alone.union(listed))
+
+    def about_record(self, obj: models.Model) -> "AuditEventQuerySet":
+        """Events about this record: alone or among others."""
+        record = {"object_type": obj._meta.label, "object_id": str(obj.pk)}
+        listed = AuditSubject.objects.filter(**record).order_by().values("event_id")
+        alone = AuditEvent.objects.filter(**record).order_by().values("pk")
+        return self.filter(pk__in=alone.union(listed))
+
+
 class AuditEvent(models.Model):
-    """One access. `hash` covers this row and `previous_hash`, so editing or deleting any row
-    breaks the chain from there on (`manage.py verify_audit` names the first broken link).
-    On PostgreSQL a trigger refuses UPDATE and DELETE outright."""
+    """One access. `hash` covers this row, its subjects and `previous_hash`, so editing or
+    deleting any row breaks its chain from there on (`manage.py verify_audit` names the first
+    broken link of each chain). On PostgreSQL a trigger refuses UPDATE and DELETE outright."""
+
+    chain = models.PositiveBigIntegerField(
+        default=SYSTEM_CHAIN, help_text="The practice's id, or 0 for the system chain"
+    )
+    hash_version = models.PositiveSmallIntegerField(
+        help_text="1: before chains and subjects (the hash covers neither); 2: covers both"
+    )
 
     occurred_at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
@@ -54,9 +99,38 @@ class AuditEvent(models.Model):
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["patient", "occurred_at"])]
+        indexes = [
+            models.Index(fields=["patient", "occurred_at"]),
+            models.Index(fields=["chain", "-id"], name="audit_event_chain_tail"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action}"
+
+
+class AuditSubject(models.Model):
+    """One of the records an event about several records showed or touched. Covered by its
+    event's hash; never updated or deleted."""
+
+    event = models.ForeignKey(AuditEvent, on_delete=models.DO_NOTHING, related_name="subjects")
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    patient = models.ForeignKey(
+        "accounts.Patient",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["patient", "event"], name="audit_subject_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.object_id}"

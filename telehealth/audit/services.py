@@ -6,18 +6,27 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
-from telehealth.audit.models import Action, AuditEvent
+from telehealth.accounts.models import Patient
+from telehealth.audit.models import SYSTEM_CHAIN, Action, AuditEvent, AuditSubject
 from telehealth.net import client_address
 
 GENESIS_HASH = "0" * 64
-# Any constant works: it names the PostgreSQL advisory lock that serialises the chain's tail.
-CHAIN_LOCK_ID = 0x7E1E_A0D1
+# Any constant works: with a chain's key it names the PostgreSQL advisory lock that serialises
+# that chain's tail (the two-int form, so it never meets a one-int lock taken elsewhere).
+CHAIN_LOCK_CLASS = 0x7E1E_A0D1
+HASH_VERSION = 2
+LEGACY_HASH_VERSION = 1
+
+Subject = tuple[str, str, int | None]
 
 
-def event_hash(event: AuditEvent) -> str:
-    payload = {
+def event_hash(event: AuditEvent, subjects: list[Subject] | None = None) -> str:
+    """The event's hash. Version 1 (events written before chains) covers the row alone;
+    version 2 also covers its chain and its subjects, sorted, as (type, id, patient id)."""
+    payload: dict[str, Any] = {
         "occurred_at": event.occurred_at.isoformat(),
         "actor": event.actor_id,
         "actor_label": event.actor_label,
@@ -31,6 +40,12 @@ def event_hash(event: AuditEvent) -> str:
         "user_agent": event.user_agent,
         "previous_hash": event.previous_hash,
     }
+    if event.hash_version != LEGACY_HASH_VERSION:
+        payload["version"] = event.hash_version
+        payload["chain"] = event.chain
+        payload["subjects"] = sorted(
+            [list(s) for s in subjects or []], key=lambda s: (s[0], s[1], s[2] or 0)
+        )
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -58,8 +73,8 @@ def record(
     detail: str = "",
     actor_label: str = "",
 ) -> AuditEvent:
-    """Append one event. Runs in the caller's transaction when there is one, so an event is
-    never kept for a change that rolled back."""
+    """Append one event about one record (or none). Runs in the caller's transaction when there
+    is one, so an event is never kept for a change that rolled back."""
     return record_many(
         action=action,
         actor=actor,
@@ -67,7 +82,7 @@ def record(
         request=request,
         detail=detail,
         actor_label=actor_label,
-    )[0]
+    )
 
 
 def record_many(
@@ -78,71 +93,149 @@ def record_many(
     request=None,
     detail: str = "",
     actor_label: str = "",
-) -> list[AuditEvent]:
-    """Append one event per (object, patient), chained in order under one lock and written in
-    one statement: a page listing fifty patients' records costs one round of the chain."""
+) -> AuditEvent:
+    """Append ONE event about every (object, patient) given: a page listing fifty patients'
+    appointments is one event with fifty subjects, chained under its practice's lock and
+    written in two statements. Repeated subjects are listed once."""
     if action not in Action.values:
         raise ValueError(f"Unknown audit action: {action}")
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     ip, user_agent = request_origin(request)
+    subjects = _subjects(objects)
+    chain = _chain_of(actor, objects, subjects)
+    event = AuditEvent(
+        chain=chain,
+        hash_version=HASH_VERSION,
+        actor=actor,
+        actor_label=actor_label or (actor.audit_label if actor else ""),
+        role=getattr(actor, "role", "") if actor else "",
+        action=action,
+        detail=detail[:300],
+        ip=ip,
+        user_agent=user_agent,
+    )
+    listed: list[Subject] = []
+    if len(subjects) == 1:
+        event.object_type, event.object_id, event.patient_id = subjects[0]
+    else:
+        listed = subjects
     # No savepoint: events are written whole or the caller's transaction fails with them.
     with transaction.atomic(savepoint=False):
-        previous = _locked_chain_tail()
-        now = timezone.now()
-        events = []
-        for obj, patient in objects:
-            if patient is None and obj is not None:
-                patient = _patient_of(obj)
-            event = AuditEvent(
-                occurred_at=now,
-                actor=actor,
-                actor_label=actor_label or (actor.audit_label if actor else ""),
-                role=getattr(actor, "role", "") if actor else "",
-                action=action,
-                object_type=obj._meta.label if obj is not None else "",
-                object_id=str(obj.pk) if obj is not None else "",
-                patient=patient,
-                detail=detail[:300],
-                ip=ip,
-                user_agent=user_agent,
-                previous_hash=previous,
+        event.previous_hash = _locked_chain_tail(chain)
+        event.occurred_at = timezone.now()
+        event.hash = event_hash(event, listed)
+        event.save(force_insert=True)
+        if listed:
+            AuditSubject.objects.bulk_create(
+                [
+                    AuditSubject(event=event, object_type=t, object_id=i, patient_id=p)
+                    for t, i, p in listed
+                ],
+                batch_size=1000,
             )
-            event.hash = previous = event_hash(event)
-            events.append(event)
-        if len(events) == 1:
-            events[0].save(force_insert=True)
-        else:
-            AuditEvent.objects.bulk_create(events)
-    return events
+    return event
 
 
-def _locked_chain_tail() -> str:
-    """The newest event's hash, read while holding the chain lock until the transaction ends.
+def _subjects(objects: list[tuple[models.Model | None, Any]]) -> list[Subject]:
+    """(type, id, patient id) of each record, in the order given, each once; a bare
+    (None, None) names nothing."""
+    seen: dict[Subject, None] = {}
+    for obj, patient in objects:
+        patient_id = getattr(patient, "pk", patient) if patient is not None else None
+        if patient_id is None and obj is not None:
+            patient_id = _patient_id_of(obj)
+        if obj is None and patient_id is None:
+            continue
+        subject = (
+            obj._meta.label if obj is not None else "",
+            str(obj.pk) if obj is not None else "",
+            patient_id,
+        )
+        seen.setdefault(subject, None)
+    return list(seen)
 
-    Two writers must not both read the same tail. PostgreSQL: a transaction-scoped advisory
-    lock, taken in its own statement first (a statement's snapshot is taken when it starts,
-    so a read in the same statement as the lock could see a tail that is already stale).
-    SQLite: IMMEDIATE transactions already hold the database's single write lock."""
+
+def _patient_id_of(obj: models.Model) -> Any:
+    if obj._meta.label == "accounts.Patient":
+        return obj.pk
+    if hasattr(obj, "patient_id"):
+        return obj.patient_id
+    patient = getattr(obj, "patient", None)
+    return getattr(patient, "pk", None)
+
+
+def _chain_of(
+    actor, objects: list[tuple[models.Model | None, Any]], subjects: list[Subject]
+) -> int:
+    """The practice the event belongs to: the acting staff member's; else that of the first
+    record or patient that names one; else the signed-in patient's; else the system chain.
+    Reads only what is already loaded, but for one last look-up of a patient's practice."""
+    if actor is not None and getattr(actor, "practice_id", None):
+        return actor.practice_id
+    for obj, patient in objects:
+        for thing in (patient, obj):
+            if not isinstance(thing, models.Model):
+                continue
+            if thing._meta.label == "accounts.Practice":
+                return thing.pk
+            # A patient, a practice's record, or a record whose patient is already loaded.
+            for holder in (thing, thing._state.fields_cache.get("patient")):
+                practice_id = getattr(holder, "practice_id", None)
+                if practice_id:
+                    return practice_id
+    patients = Patient.objects.filter(pk__in=[s[2] for s in subjects if s[2] is not None][:1])
+    if not subjects and actor is not None and getattr(actor, "role", "") == "patient":
+        patients = Patient.objects.filter(user=actor)
+    return patients.values_list("practice_id", flat=True).first() or SYSTEM_CHAIN
+
+
+def _locked_chain_tail(chain: int) -> str:
+    """The chain's newest event's hash, read while holding the chain's lock until the
+    transaction ends.
+
+    Two writers of one chain must not both read the same tail; writers of different chains
+    never wait for each other. PostgreSQL: a transaction-scoped advisory lock on (class, chain),
+    taken in its own statement first (a statement's snapshot is taken when it starts, so a read
+    in the same statement as the lock could see a tail that is already stale). SQLite:
+    IMMEDIATE transactions already hold the database's single write lock."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
-        cursor.execute("SELECT hash FROM audit_auditevent ORDER BY id DESC LIMIT 1")
+            key = chain % 2**31  # the lock's key is an int4; a shared key only means waiting
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CHAIN_LOCK_CLASS, key])
+        cursor.execute(
+            "SELECT hash FROM audit_auditevent WHERE chain = %s ORDER BY id DESC LIMIT 1", [chain]
+        )
         row = cursor.fetchone()
     return row[0] if row else GENESIS_HASH
 
 
-def _patient_of(obj: models.Model) -> Any:
-    if obj._meta.label == "accounts.Patient":
-        return obj
-    return getattr(obj, "patient", None)
+def chains() -> list[int]:
+    return list(AuditEvent.objects.order_by().values_list("chain", flat=True).distinct())
 
 
-def verify_chain(*, batch_size: int = 2000) -> AuditEvent | None:
-    """The first event whose hash or link does not hold, or None when the chain is intact."""
+def verify_chain(chain: int | None = None, *, batch_size: int = 2000) -> AuditEvent | None:
+    """The first event of `chain` whose hash or link does not hold, or None when it is intact.
+    Without a chain: the first broken link of any chain (the lowest id), or None."""
+    if chain is None:
+        broken = [event for event in verify_chains(batch_size=batch_size).values() if event]
+        return min(broken, key=lambda event: event.pk) if broken else None
     previous = GENESIS_HASH
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=batch_size):
-        if event.previous_hash != previous or event_hash(event) != event.hash:
+    events = (
+        AuditEvent.objects.filter(chain=chain)
+        .order_by("id")
+        .prefetch_related(Prefetch("subjects", AuditSubject.objects.order_by("id")))
+    )
+    for event in events.iterator(chunk_size=batch_size):
+        subjects = [(s.object_type, s.object_id, s.patient_id) for s in event.subjects.all()]
+        if event.previous_hash != previous or event_hash(event, subjects) != event.hash:
             return event
+        if event.hash_version == LEGACY_HASH_VERSION and subjects:
+            return event  # version 1 had no subjects: these were added behind its back
         previous = event.hash
     return None
+
+
+def verify_chains(*, batch_size: int = 2000) -> dict[int, AuditEvent | None]:
+    """Each chain's first broken event, or None for each chain that is intact."""
+    return {chain: verify_chain(chain, batch_size=batch_size) for chain in sorted(chains())}

@@ -13,9 +13,9 @@ the patients with that provider's clinician on their care team. The panel alread
 
 Audit: exporting 10,000 patients must not cost 10,000 transactions. When the job completes
 it writes, in its one transaction, one event on the export (the level, the number of
-resources and of patients) and one event per patient whose data went into the files, chained
-and inserted in batches through `audit.record_many`. A patient's audit trail then shows the
-export like any other read of their record, and the whole costs a few statements. Each file
+resources and of patients) listing the export and every patient whose data went into the
+files as its subjects (`audit.record_many`). A patient's audit trail then shows the export
+like any other read of their record, and the whole costs a few statements. Each file
 download is one more event on the export."""
 
 import json
@@ -55,7 +55,6 @@ PRACTICE_TYPES = ("Practitioner", "Organization")
 # Rows fetched per round trip; also how often the job reports progress and checks that it
 # was not cancelled. Memory is bounded by this many rows plus one encrypted chunk.
 ROWS_PER_FETCH = 2000
-AUDIT_BATCH = 5000
 
 
 def may_export(user: User) -> bool:
@@ -452,20 +451,12 @@ def _complete(export: BulkExport, written: list[_Written], patients: set[int]) -
         locked.expires_at = now + ttl()
         locked.save(update_fields=["status", "progress", "finished_at", "expires_at"])
         total = sum(w.count for w in written)
-        audit.record(
+        audit.record_many(
             action=Action.EXPORT,
             actor=user,
-            obj=locked,
+            objects=[(locked, None), *((locked, Patient(pk=pk)) for pk in sorted(patients))],
             detail=(
                 f"FHIR $export ({locked.level}) completed: {total} resources "
                 f"of {len(patients)} patients"
             ),
         )
-        ordered = sorted(patients)
-        for start in range(0, len(ordered), AUDIT_BATCH):
-            audit.record_many(
-                action=Action.EXPORT,
-                actor=user,
-                objects=[(locked, Patient(pk=pk)) for pk in ordered[start : start + AUDIT_BATCH]],
-                detail=f"FHIR $export ({locked.level})",
-            )

@@ -31,7 +31,7 @@ BEFORE = [
     ("accounts", "0001_initial"),
     ("scheduling", "0003_reminderrule"),
     ("visits", "0002_media_and_summary"),
-    ("audit", "0002_append_only_trigger"),
+    ("audit", "0004_chains_and_subjects"),  # below it, events lose their chain and version
     ("intake", "0003_one_open_response"),
     ("messaging", "0001_initial"),
 ]

@@ -410,13 +410,12 @@ def test_the_export_is_audited_once_and_per_patient(
 ):
     completed(admin, django_capture_on_commit_callbacks, "Patient/$export")
     export = BulkExport.objects.get()
-    events = AuditEvent.objects.filter(
-        action=Action.EXPORT, object_type="fhir.BulkExport", object_id=str(export.pk)
-    )
-    summary = events.get(patient=None, detail__contains="completed")
+    events = AuditEvent.objects.filter(action=Action.EXPORT).about_record(export)
+    # One event about the export and each patient in it.
+    summary = events.get(detail__contains="completed")
     assert summary.actor == world.admin
     assert "of 2 patients" in summary.detail
-    per_patient = set(events.exclude(patient=None).values_list("patient_id", flat=True))
+    per_patient = {s.patient_id for s in summary.subjects.all()} - {None}
     assert per_patient == {world.patient.pk, world.other_patient.pk}
     downloads = events.filter(detail__startswith="FHIR $export file downloaded")
     assert downloads.count() == 2  # the Patient and the Observation file
