@@ -37,21 +37,30 @@ async def _round_trip(layer) -> None:
 _redis_clients: dict[str, redis.Redis] = {}
 
 
+_redis_clients_lock = threading.Lock()
+
+
 def _ping(url: str) -> None:
     """PING the Redis at `url` over a connection kept for the next check."""
-    client = _redis_clients.get(url)
-    if client is None:
-        timeout = settings.HEALTHZ_TIMEOUT_SECONDS
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            # One retry, at once: a kept connection the server dropped reconnects, a server
-            # that is down fails within two timeouts.
-            retry=Retry(NoBackoff(), 1),
-            max_connections=4,
-        )
-        _redis_clients[url] = client
+    with _redis_clients_lock:
+        client = _redis_clients.get(url)
+        if client is None:
+            timeout = settings.HEALTHZ_TIMEOUT_SECONDS
+            client = redis.Redis(
+                # Checks beyond the pool's size wait for a connection (within the timeout)
+                # instead of failing a healthy server.
+                connection_pool=redis.BlockingConnectionPool.from_url(
+                    url,
+                    max_connections=4,
+                    timeout=timeout,
+                    socket_timeout=timeout,
+                    socket_connect_timeout=timeout,
+                ),
+                # One retry, at once: a kept connection the server dropped reconnects, a
+                # server that is down fails within two timeouts.
+                retry=Retry(NoBackoff(), 1),
+            )
+            _redis_clients[url] = client
     client.ping()
 
 
@@ -104,7 +113,10 @@ def check_broker() -> None:
     fails (the server restarted) is replaced by a fresh one, once, before the check fails."""
     timeout = settings.HEALTHZ_TIMEOUT_SECONDS
     url = celery_app.conf.broker_url
-    with _broker_lock:
+    # Checks running at once share the kept connection one at a time, each within the timeout.
+    if not _broker_lock.acquire(timeout=timeout):
+        raise TimeoutError("another broker check did not finish in time")
+    try:
         kept = _broker.pop(url, None)
         if kept is not None:
             try:
@@ -123,6 +135,8 @@ def check_broker() -> None:
             conn.release()
             raise
         _broker[url] = conn
+    finally:
+        _broker_lock.release()
 
 
 CHECKS = {

@@ -105,3 +105,17 @@ def test_healthz_on_real_redis_pings_every_channel_layer_shard(client, db, requi
             channel_layers.backends.clear()
     assert response.status_code == 503
     assert response.json()["failing"] == ["channel_layer"]
+
+
+def test_checks_beyond_the_kept_pool_wait_for_a_connection_instead_of_failing(require_redis):
+    """Probes from several balancers at once: a healthy Redis is never reported down because
+    every kept connection was busy for a moment."""
+    import threading
+
+    from telehealth import health
+
+    health._ping(require_redis)
+    pool = health._redis_clients[require_redis].connection_pool
+    busy = [pool.get_connection() for _ in range(pool.max_connections)]
+    threading.Timer(0.3, lambda: [pool.release(c) for c in busy]).start()
+    health._ping(require_redis)  # waits for a released connection, then answers
