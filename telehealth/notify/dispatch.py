@@ -182,6 +182,10 @@ def send_one(
             _finish(message, status=Status.CANCELLED, last_error=str(exc)[:300], attempts=attempts)
             report.cancelled += 1
             return
+        except Exception as exc:  # e.g. a practice's wording that no longer renders
+            logger.exception("Outbox message %s could not be rendered", message.pk)
+            _retry_or_fail(message, attempts, f"Could not be rendered: {exc!r}", report)
+            return
     try:
         if message.channel == SMS:
             provider_id = send_sms(
@@ -199,23 +203,7 @@ def send_one(
         _finish(message, status=Status.FAILED, last_error=str(exc)[:300], attempts=attempts)
         report.failed += 1
     except TransientSendError as exc:
-        if attempts >= settings.OUTBOX_MAX_ATTEMPTS:
-            _finish(
-                message,
-                status=Status.FAILED,
-                attempts=attempts,
-                last_error=f"Gave up after {attempts} attempts: {exc}"[:300],
-            )
-            report.failed += 1
-        else:
-            _finish(
-                message,
-                status=Status.QUEUED,
-                attempts=attempts,
-                send_at=timezone.now() + backoff(attempts),
-                last_error=str(exc)[:300],
-            )
-            report.retried += 1
+        _retry_or_fail(message, attempts, str(exc), report)
     else:
         _finish(
             message,
@@ -226,6 +214,29 @@ def send_one(
             last_error="",
         )
         report.sent += 1
+
+
+def _retry_or_fail(
+    message: OutboundMessage, attempts: int, error: str, report: DispatchReport
+) -> None:
+    """Queued again after a backoff, or failed for good once the attempts run out."""
+    if attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+        _finish(
+            message,
+            status=Status.FAILED,
+            attempts=attempts,
+            last_error=f"Gave up after {attempts} attempts: {error}"[:300],
+        )
+        report.failed += 1
+    else:
+        _finish(
+            message,
+            status=Status.QUEUED,
+            attempts=attempts,
+            send_at=timezone.now() + backoff(attempts),
+            last_error=error[:300],
+        )
+        report.retried += 1
 
 
 def dispatch_due(*, max_batches: int = 50) -> DispatchReport:

@@ -99,3 +99,29 @@ def test_a_reminder_is_sent_once_however_often_the_dispatcher_runs(
     reminder = send_now(sms_reminder(appointment))
     dispatch_due()
     assert [sms.dedupe_key for sms in empty_sms_outbox].count(reminder.dedupe_key) == 1
+
+
+def test_a_reminder_that_cannot_be_rendered_is_retried_then_failed(
+    world, video_type, monkeypatch, settings
+):
+    """A wording that no longer renders (a stray brace) must not leave the row claimed and
+    uncounted for ever: it is retried with the others' backoff, then failed, with the reason."""
+    from telehealth.notify import services as notify
+
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    message = sms_reminder(book(world, video_type, local(5, 14)))
+
+    def unrenderable(_id):
+        raise KeyError("unknown token")
+
+    monkeypatch.setitem(notify._send_time_sources, "scheduling.Appointment", unrenderable)
+    statuses = []
+    for _ in range(2):
+        OutboundMessage.objects.filter(pk=message.pk).update(
+            send_at=timezone.now(), lease_expires_at=None
+        )
+        dispatch_due()
+        message.refresh_from_db()
+        statuses.append((message.status, message.attempts))
+    assert statuses == [("queued", 1), ("failed", 2)]
+    assert "Could not be rendered" in message.last_error
