@@ -90,6 +90,9 @@ def render_for_send(message: OutboundMessage) -> None:
     if source is None:
         raise NotToSend(f"Nothing renders messages about {message.related_type or 'nothing'}")
     patient, context = source(message.related_id)
+    if message.patient_id is not None and patient.pk != message.patient_id:
+        # The text goes to the row's address: never one patient's visit to another's phone.
+        raise NotToSend("The message's patient is no longer the visit's patient")
     subject, body = wording_for(
         practice=patient.practice,
         key=message.template,

@@ -125,3 +125,13 @@ def test_a_reminder_that_cannot_be_rendered_is_retried_then_failed(
         statuses.append((message.status, message.attempts))
     assert statuses == [("queued", 1), ("failed", 2)]
     assert "Could not be rendered" in message.last_error
+
+
+def test_a_reminder_is_never_sent_about_a_visit_now_of_another_patient(world, video_type):
+    message = sms_reminder(book(world, video_type, local(5, 14)))
+    Appointment.objects.filter(pk=message.related_id).update(patient=world.other_patient)
+    OutboundMessage.objects.filter(pk=message.pk).update(send_at=timezone.now())
+    dispatch_due()
+    message.refresh_from_db()
+    assert message.status == "cancelled"
+    assert message.body == ""
