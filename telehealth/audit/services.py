@@ -226,12 +226,18 @@ def verify_chain(chain: int | None = None, *, batch_size: int = 2000) -> AuditEv
         .order_by("id")
         .prefetch_related(Prefetch("subjects", AuditSubject.objects.order_by("id")))
     )
+    chained = False  # a version-2 event seen: no version-1 event may follow it
     for event in events.iterator(chunk_size=batch_size):
         subjects = [(s.object_type, s.object_id, s.patient_id) for s in event.subjects.all()]
         if event.previous_hash != previous or event_hash(event, subjects) != event.hash:
             return event
-        if event.hash_version == LEGACY_HASH_VERSION and subjects:
-            return event  # version 1 had no subjects: these were added behind its back
+        if event.hash_version == LEGACY_HASH_VERSION:
+            # Version 1 events exist only at the start of the system chain, without subjects:
+            # anything else is an event written in the old form to escape the new hash.
+            if subjects or chain != SYSTEM_CHAIN or chained:
+                return event
+        else:
+            chained = True
         previous = event.hash
     return None
 

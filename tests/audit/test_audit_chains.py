@@ -164,6 +164,48 @@ def test_events_from_before_chains_still_verify_and_the_system_chain_continues_t
     assert verify_chain(SYSTEM_CHAIN) == legacy[1]
 
 
+def test_an_event_in_the_old_form_is_refused_outside_the_start_of_the_system_chain(world):
+    """Version 1 covers neither chain nor subjects: one written after chains began (in a
+    practice's chain, or after the system chain's first new event) is named as broken."""
+    practice = audit.record(action=Action.VIEW, actor=world.front_desk, obj=world.patient)
+    system = audit.record(action=Action.LOGIN_FAILED, actor_label="unknown email")
+    forged = []
+    for tail in (practice, system):
+        row = {
+            "occurred_at": timezone.now().isoformat(),
+            "actor": world.front_desk.pk,
+            "actor_label": "desk@alpha.test",
+            "role": "front_desk",
+            "action": "view",
+            "object_type": "accounts.Patient",
+            "object_id": str(world.patient.pk),
+            "patient": world.patient.pk,
+            "detail": "/forged/",
+            "ip": None,
+            "user_agent": "",
+            "previous_hash": tail.hash,
+        }
+        forged.append(
+            AuditEvent.objects.create(
+                chain=tail.chain,
+                hash_version=1,
+                occurred_at=row["occurred_at"],
+                actor_id=row["actor"],
+                actor_label=row["actor_label"],
+                role=row["role"],
+                action=row["action"],
+                object_type=row["object_type"],
+                object_id=row["object_id"],
+                patient_id=row["patient"],
+                detail=row["detail"],
+                previous_hash=row["previous_hash"],
+                hash=legacy_hash(row),
+            )
+        )
+    assert verify_chain(practice.chain) == forged[0]
+    assert verify_chain(SYSTEM_CHAIN) == forged[1]
+
+
 def test_verify_audit_names_the_broken_link_of_each_chain_and_the_intact_ones(world):
     total = AuditEvent.objects.count() + 5
     in_b = AuditEvent.objects.filter(chain=world.outside_practice.pk).count() + 2
