@@ -221,7 +221,9 @@ def home(request):
 @phi_view
 def patient_list(request):
     query = request.GET.get("q", "")[:100]
-    patients = selectors.search_patients(user=request.user, query=query)[:100]
+    patients = list(selectors.search_patients(user=request.user, query=query)[:100])
+    for patient in patients:  # each one shown is in their accounting of disclosures
+        note_phi_access(request, patient)
     return render(request, "accounts/patient_list.html", {"patients": patients, "query": query})
 
 

@@ -409,3 +409,13 @@ def test_the_migration_keeps_events_written_before_it_verifiable():
     new = audit.record(action=Action.LOGIN_FAILED, actor_label="unknown email")
     assert new.previous_hash == old[-1].hash
     assert verify_chains() == {SYSTEM_CHAIN: None}
+
+
+def test_the_staff_patient_list_is_in_the_accounting_of_each_patient_it_showed(client, world):
+    sign_in(client, world.front_desk)
+    page = client.get(reverse("accounts:patient-list"))
+    shown = list(page.context["patients"])
+    assert world.patient in shown
+    view = AuditEvent.objects.get(action=Action.VIEW, actor=world.front_desk)
+    for patient in shown:
+        assert AuditEvent.objects.about_patient(patient).filter(pk=view.pk).exists()
