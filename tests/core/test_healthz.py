@@ -117,5 +117,10 @@ def test_checks_beyond_the_kept_pool_wait_for_a_connection_instead_of_failing(re
     health._ping(require_redis)
     pool = health._redis_clients[require_redis].connection_pool
     busy = [pool.get_connection() for _ in range(pool.max_connections)]
-    threading.Timer(0.3, lambda: [pool.release(c) for c in busy]).start()
+
+    def release_all() -> None:
+        for connection in busy:
+            pool.release(connection)
+
+    threading.Timer(0.3, release_all).start()
     health._ping(require_redis)  # waits for a released connection, then answers
