@@ -107,6 +107,27 @@ def legacy_hash(row: dict) -> str:
     ).hexdigest()
 
 
+def legacy_event(row: dict, *, chain: int) -> AuditEvent:
+    """An event written in the old (version 1) form from its hashed payload."""
+    return AuditEvent.objects.create(
+        chain=chain,
+        hash_version=1,
+        occurred_at=row["occurred_at"],
+        actor_id=row["actor"],
+        actor_label=row["actor_label"],
+        role=row["role"],
+        action=row["action"],
+        object_type=row["object_type"],
+        object_id=row["object_id"],
+        patient_id=row["patient"],
+        detail=row["detail"],
+        ip=row["ip"],
+        user_agent=row["user_agent"],
+        previous_hash=row["previous_hash"],
+        hash=legacy_hash(row),
+    )
+
+
 def write_legacy_events(world, count: int) -> list[AuditEvent]:
     """Events as an installation had them before chains: one global chain, version 1."""
     previous, events = GENESIS_HASH, []
@@ -126,25 +147,7 @@ def write_legacy_events(world, count: int) -> list[AuditEvent]:
             "previous_hash": previous,
         }
         previous = legacy_hash(row)
-        events.append(
-            AuditEvent.objects.create(
-                chain=SYSTEM_CHAIN,
-                hash_version=1,
-                occurred_at=row["occurred_at"],
-                actor_id=row["actor"],
-                actor_label=row["actor_label"],
-                role=row["role"],
-                action=row["action"],
-                object_type=row["object_type"],
-                object_id=row["object_id"],
-                patient_id=row["patient"],
-                detail=row["detail"],
-                ip=row["ip"],
-                user_agent=row["user_agent"],
-                previous_hash=row["previous_hash"],
-                hash=previous,
-            )
-        )
+        events.append(legacy_event(row, chain=SYSTEM_CHAIN))
     return events
 
 
@@ -185,23 +188,7 @@ def test_an_event_in_the_old_form_is_refused_outside_the_start_of_the_system_cha
             "user_agent": "",
             "previous_hash": tail.hash,
         }
-        forged.append(
-            AuditEvent.objects.create(
-                chain=tail.chain,
-                hash_version=1,
-                occurred_at=row["occurred_at"],
-                actor_id=row["actor"],
-                actor_label=row["actor_label"],
-                role=row["role"],
-                action=row["action"],
-                object_type=row["object_type"],
-                object_id=row["object_id"],
-                patient_id=row["patient"],
-                detail=row["detail"],
-                previous_hash=row["previous_hash"],
-                hash=legacy_hash(row),
-            )
-        )
+        forged.append(legacy_event(row, chain=tail.chain))
     assert verify_chain(practice.chain) == forged[0]
     assert verify_chain(SYSTEM_CHAIN) == forged[1]
 
