@@ -165,6 +165,7 @@ INSTALLED_APPS = [
     "intake",
     "messaging",
     "rpm",
+    "documents",
     "visits",
     "billing",
 ]

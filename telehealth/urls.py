@@ -26,6 +26,7 @@ urlpatterns = [
     path("messaging/", include("messaging.urls")),
     path("intake/", include("intake.urls")),
     path("rpm/", include("rpm.urls")),
+    path("documents/", include("documents.urls")),
     path("billing/", include("billing.urls")),
 ]
 

@@ -539,6 +539,33 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "{practice_name} · {practice_phone}"
         ),
     ),
+    # A document shared with the patient (documents): that one is ready, never what it is.
+    ("documents.shared", SMS, "en"): (
+        "",
+        "{practice_name}: a new document is ready for you in the patient portal: {portal_link}",
+    ),
+    ("documents.shared", SMS, "es"): (
+        "",
+        "{practice_name}: tiene un documento nuevo en el portal del paciente: {portal_link}",
+    ),
+    ("documents.shared", EMAIL, "en"): (
+        "A new document from {practice_name}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "{practice_name} has shared a document with you. For your privacy, open it in the "
+            "patient portal: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("documents.shared", EMAIL, "es"): (
+        "Un documento nuevo de {practice_name}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "{practice_name} compartió un documento con usted. Para proteger su privacidad, "
+            "ábralo en el portal del paciente: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
 }
 
 

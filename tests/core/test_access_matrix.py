@@ -202,6 +202,15 @@ ROUTES: dict[str, Access] = {
     "rpm:resolve": Access(roles=CLINICAL, method="post", kwargs={"alert_id": 999999}, ok=(404,)),
     # The device token is the credential (tests/rpm covers missing, wrong and revoked ones).
     "api:readings": Access(public=True, method="post", ok=(401,)),
+    # Shared documents. obj="document" is education material (every staff role may see it);
+    # tests/documents covers clinical kinds (clinicians only), withdrawal and the library.
+    "documents:mine": Access(roles=frozenset({Role.PATIENT})),
+    "documents:file": Access(obj="document"),
+    "documents:download": Access(obj="document"),
+    "documents:withdraw": Access(roles=STAFF, method="post", obj="document", ok=(302,)),
+    "documents:share": Access(roles=STAFF, obj="patient"),
+    "documents:library": Access(roles=STAFF),
+    "documents:library-file": Access(roles=STAFF, obj="library_item"),
     "notify:unrouted": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     # Webhooks: Twilio's signature is the credential (tests/notify covers forged ones).
     "notify:twilio-sms": Access(public=True, method="post", ok=(403,)),
@@ -416,6 +425,20 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
         if access.obj == "thread":
             return {"thread_id": thread.pk}
         return {"attachment_id": message.attachments.get().pk}
+    if access.obj in ("document", "library_item"):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from documents import services as documents
+
+        patient = world.outside_patient if outsider else world.patient
+        staff = world.outside_clinician if outsider else world.clinician
+        pdf = SimpleUploadedFile("leaflet.pdf", b"%PDF-1.4 test")
+        if access.obj == "library_item":
+            return {"item_id": documents.library_item_add(by=staff, title="Diet", upload=pdf).pk}
+        document = documents.document_share(
+            patient=patient, by=staff, kind="education", title="Diet", upload=pdf
+        )
+        return {"document_id": document.pk}
     if access.obj == "appointment":
         patient = world.outside_patient if outsider else world.patient
         return {"appointment_id": make_appointment(patient).pk}

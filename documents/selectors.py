@@ -1,0 +1,77 @@
+"""Reads of shared documents, scoped to the acting user (the rule is in the package
+docstring). `access_document` is the one door to a document and its file: 404 to anyone else."""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from documents.models import Kind, LibraryItem, SharedDocument
+from scheduling.models import Appointment
+from scheduling.selectors import appointments_visible_to
+from telehealth.accounts.models import Patient, Role, User
+from telehealth.accounts.selectors import patients_visible_to
+
+
+def kinds_shareable_by(user: User) -> list[str]:
+    """The kinds this user may share, see and withdraw (patients: none)."""
+    if not user.is_authenticated or user.practice_id is None:
+        return []
+    if user.role == Role.CLINICIAN:
+        return list(Kind.values)
+    if user.role in (Role.FRONT_DESK, Role.PRACTICE_ADMIN):
+        return [Kind.EDUCATION]
+    return []
+
+
+def may_manage_library(user: User) -> bool:
+    return user.role in (Role.CLINICIAN, Role.PRACTICE_ADMIN) and user.practice_id is not None
+
+
+def documents_visible_to(user: User) -> QuerySet[SharedDocument]:
+    documents = SharedDocument.objects.select_related("patient", "library_item", "shared_by")
+    if not user.is_authenticated or not user.is_active:
+        return documents.none()
+    if user.role == Role.PATIENT:
+        return documents.filter(patient__user=user, withdrawn_at__isnull=True)
+    kinds = kinds_shareable_by(user)
+    if not kinds or user.practice_id is None:
+        return documents.none()
+    return documents.filter(
+        practice_id=user.practice_id, patient__in=patients_visible_to(user), kind__in=kinds
+    )
+
+
+def access_document(*, user: User, document_id: int) -> SharedDocument:
+    return get_object_or_404(documents_visible_to(user), pk=document_id)
+
+
+def patient_documents(*, user: User, patient: Patient) -> QuerySet[SharedDocument]:
+    """One patient's documents this user may see, newest first (withdrawn ones included for
+    staff: the chart shows what was sent and taken back)."""
+    return documents_visible_to(user).filter(patient=patient).order_by("-shared_at", "-pk")
+
+
+def my_documents(*, user: User) -> QuerySet[SharedDocument]:
+    return (
+        documents_visible_to(user)
+        .select_related("shared_by__provider")
+        .order_by("-shared_at", "-pk")
+    )
+
+
+def unopened_count(*, user: User) -> int:
+    return documents_visible_to(user).filter(first_opened_at__isnull=True).count()
+
+
+def library_visible_to(user: User) -> QuerySet[LibraryItem]:
+    if not user.is_authenticated or user.role == Role.PATIENT or user.practice_id is None:
+        return LibraryItem.objects.none()
+    return LibraryItem.objects.filter(practice_id=user.practice_id)
+
+
+def access_library_item(*, user: User, item_id: int) -> LibraryItem:
+    return get_object_or_404(library_visible_to(user), pk=item_id)
+
+
+def appointments_to_attach(*, user: User, patient: Patient) -> QuerySet[Appointment]:
+    """The patient's appointments a document may be filed under, newest first."""
+    return appointments_visible_to(user).filter(patient=patient).order_by("-start")
