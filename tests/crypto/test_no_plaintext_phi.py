@@ -243,6 +243,23 @@ def write_through_pages_and_api(world: World, video_type: Any, canary: Canaries)
     )
     assert card.status_code == 302
 
+    # A document shared from the chart: its title, comment, file name and bytes.
+    sign_in(client, world.clinician)
+    shared = client.post(
+        reverse("documents:share", args=[world.patient.pk]),
+        {
+            "kind": "lab_result",
+            "title": canary("shared document: title"),
+            "comment": canary("shared document: comment"),
+            "file": SimpleUploadedFile(
+                f"{canary('shared document: file name')}.pdf",
+                f"%PDF-1.4 {canary('shared document: bytes')}".encode(),
+                "application/pdf",
+            ),
+        },
+    )
+    assert shared.status_code == 302, shared.content
+
 
 def _pg_dump() -> str:
     found = sorted(glob("/usr/lib/postgresql/*/bin/pg_dump"), key=lambda p: int(p.split("/")[4]))
