@@ -3,16 +3,19 @@ portal list and the file (viewed and downloaded, each audited), withdrawal, uplo
 education library."""
 
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
 from documents import services
 from documents.models import Kind, LibraryItem, SharedDocument
+from scheduling.models import Appointment
 from telehealth.accounts.selectors import patient_audit_trail
 from telehealth.audit.models import AuditEvent
 from telehealth.notify.models import OutboundMessage
@@ -119,6 +122,14 @@ def test_a_patient_without_a_portal_account_cannot_be_shared_with(client, world)
 
 def test_document_may_belong_to_one_of_the_patients_visits_only(client, world):
     own = make_appointment(world.patient)
+    # An hour later: PostgreSQL refuses a provider's overlapping appointments.
+    hour = timedelta(hours=1)
+    Appointment.objects.filter(pk=own.pk).update(
+        start=F("start") - hour,
+        end=F("end") - hour,
+        blocked_start=F("blocked_start") - hour,
+        blocked_end=F("blocked_end") - hour,
+    )
     other = make_appointment(world.other_patient)
     sign_in(client, world.clinician)
     refused = post_share(client, world.patient, file=pdf(), appointment=other.pk)
