@@ -22,6 +22,7 @@ COPY scheduling ./scheduling
 COPY intake ./intake
 COPY messaging ./messaging
 COPY rpm ./rpm
+COPY documents ./documents
 COPY visits ./visits
 COPY billing ./billing
 RUN pip install . && rm -rf build ./*.egg-info
