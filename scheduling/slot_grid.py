@@ -121,8 +121,8 @@ def slot_grid(
 
 
 def _items(links: list[SlotLink]) -> SafeString:
-    """The markup book.html had in its per-slot loop, character for character. Built here
-    because a template loop costs tens of microseconds a slot, and a week is hundreds of
+    """The markup _book_content.html had in its per-slot loop, character for character. Built
+    here because a template loop costs tens of microseconds a slot, and a week is hundreds of
     slots; every value is escaped, each distinct one once."""
     escaped: dict[str, str] = {}
 

@@ -111,6 +111,23 @@ def test_cached_view_shows_the_same_times_as_a_fresh_one(client, world, video_ty
     assert listed(client) == {iso(s) for s in first}
 
 
+def test_a_query_with_parameters_the_page_never_links_to_shows_the_same_times(
+    client, world, video_type
+):
+    # Such pages are not cached (made-up queries cannot fill the cache) but read the same
+    # slots, and the page's own links keep what the visitor came with.
+    odd = {**page_params(), "utm_source": "mail", "prefer": "never"}
+    first = client.get(page_url(), odd)
+    assert first.status_code == 200
+    offered = {datetime.fromisoformat(link["start"]) for link in slot_links(first)}
+    assert offered and offered == shown(client)
+    assert b"utm_source=mail" in first.content
+    start = local(3, 10)
+    book(world, video_type, start)
+    again = client.get(page_url(), odd)
+    assert start not in {datetime.fromisoformat(link["start"]) for link in slot_links(again)}
+
+
 def test_a_booking_removes_its_time_at_once(client, world, video_type):
     start = local(3, 10)
     assert start in shown(client) and iso(start) in listed(client)
