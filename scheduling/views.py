@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from scheduling import confirmation, selectors, services, slot_cache
+from scheduling import confirmation, patient_page, selectors, services, slot_cache
 from scheduling import links as scheduling_links
 from scheduling.calendar import provider_feed_ics
 from scheduling.forms import (
@@ -48,6 +48,7 @@ from telehealth.accounts.access import (
 from telehealth.accounts.display import zone_choices
 from telehealth.accounts.models import Practice, Provider, Role
 from telehealth.audit.phi import note_phi_access, phi_view
+from telehealth.middleware import bad_request
 from telehealth.notify import services as notify
 
 DAYS_SHOWN = 7
@@ -550,35 +551,20 @@ def appointment_action(request, appointment_id: int):
 @patient_required
 @phi_view
 def my_appointments(request):
-    now = timezone.now()
+    try:
+        after, before = (
+            patient_page.Cursor.parse(request.GET[key]) if request.GET.get(key) else None
+            for key in ("after", "before")
+        )
+    except ValueError:
+        return bad_request(request, _("That page of appointments could not be read."))
+    page = patient_page.appointments_page(
+        user=request.user, now=timezone.now(), after=after, before=before
+    )
     patient = getattr(request.user, "patient", None)
-    # Every row is this patient's: their record is not read (and decrypted) once per row.
-    appointments = (
-        selectors.appointments_visible_to(request.user)
-        .select_related(None)
-        .select_related("provider", "appointment_type", "practice")
-    )
-    upcoming = [a for a in appointments.filter(end__gte=now, status__in=ACTIVE_STATUSES)]
-    past = list(appointments.filter(end__lt=now).order_by("-start")[:20])
-    for appointment in upcoming:
+    for appointment in page.shown:
         note_phi_access(request, appointment, patient=patient)
-    tokens = links.tokens_for_kinds(
-        {
-            scheduling_links.MANAGE: upcoming,
-            scheduling_links.JOIN: [a for a in upcoming if a.modality == Modality.VIDEO],
-        }
-    )
-    manage_tokens, join_tokens = tokens[scheduling_links.MANAGE], tokens[scheduling_links.JOIN]
-    return render(
-        request,
-        "scheduling/my_appointments.html",
-        {
-            "upcoming": [
-                (a, manage_tokens[a.pk], _join_path(a, join_tokens.get(a.pk))) for a in upcoming
-            ],
-            "past": past,
-        },
-    )
+    return render(request, "scheduling/my_appointments.html", {"page": page})
 
 
 def home_section(request) -> str:

@@ -196,7 +196,7 @@ def test_patient_sees_only_their_own_appointments(client, world, video_type):
     )
     sign_in(client, world.patient.user)
     page = client.get(reverse("scheduling:mine"))
-    assert [a for a, _, _ in page.context["upcoming"]] == [mine]
+    assert [row.appointment for row in page.context["page"].upcoming] == [mine]
 
 
 def test_calendar_feed_shows_initials_only_and_a_new_token_revokes_the_old(
