@@ -45,7 +45,12 @@ def _signed_text(checkpoint: AuditCheckpoint) -> str:
     )
 
 
+def _signature(checkpoint: AuditCheckpoint) -> str:
+    return signing.Signer(salt=_SALT).signature(_signed_text(checkpoint))
+
+
 def _signature_holds(checkpoint: AuditCheckpoint) -> bool:
+    """Signed with SECRET_KEY or one of SECRET_KEY_FALLBACKS."""
     signer = signing.Signer(salt=_SALT)
     try:
         signer.unsign(f"{_signed_text(checkpoint)}{signer.sep}{checkpoint.signature}")
@@ -131,7 +136,8 @@ def last_checkpoints_in_file() -> tuple[dict[int, AuditCheckpoint], list[str]]:
 
 
 def checkpoint_chains(*, taken_by: str) -> list[AuditCheckpoint]:
-    """Record the head of every chain that grew since its last checkpoint.
+    """Record the head of every chain that grew since its last checkpoint, or whose last
+    checkpoint holds only by a key in SECRET_KEY_FALLBACKS (so the key can be retired).
 
     No lock is needed: a chain's writers insert under its lock and commit before the next one
     takes it, so the events up to a committed head never change in number afterwards. A chain
@@ -151,8 +157,12 @@ def checkpoint_chains(*, taken_by: str) -> list[AuditCheckpoint]:
         head = (
             AuditEvent.objects.filter(chain=chain).order_by("-id").values_list("pk", "hash").first()
         )
-        if head is None or (previous is not None and head[0] == previous.last_event_id):
-            continue
+        if head is None or (
+            previous is not None
+            and head[0] == previous.last_event_id
+            and previous.signature == _signature(previous)
+        ):
+            continue  # unchanged, and not signed with a key about to be retired
         since, counted = (previous.last_event_id, previous.event_count) if previous else (0, 0)
         new = AuditEvent.objects.filter(chain=chain, pk__gt=since, pk__lte=head[0]).count()
         checkpoint = AuditCheckpoint(
@@ -163,7 +173,7 @@ def checkpoint_chains(*, taken_by: str) -> list[AuditCheckpoint]:
             taken_at=timezone.now(),
             taken_by=taken_by,
         )
-        checkpoint.signature = signing.Signer(salt=_SALT).signature(_signed_text(checkpoint))
+        checkpoint.signature = _signature(checkpoint)
         checkpoint.save(force_insert=True)
         _publish(checkpoint)
         written.append(checkpoint)
