@@ -204,9 +204,12 @@ def test_no_checkpoint_option_only_verifies(world):
     assert not AuditCheckpoint.objects.exists()
 
 
-def test_the_checkpoint_task_runs_hourly():
+def test_the_checkpoint_task_is_scheduled_and_records_each_chain(world):
     tasks = [entry["task"] for entry in app.conf.beat_schedule.values()]
     assert tasks.count(checkpoint_audit_chains.name) == 1
+    chains = AuditEvent.objects.order_by().values_list("chain", flat=True).distinct().count()
+    assert checkpoint_audit_chains.delay().get() == chains
+    assert set(AuditCheckpoint.objects.values_list("taken_by", flat=True)) == {"beat"}
 
 
 def test_postgres_trigger_refuses_update_and_delete_of_checkpoints(require_postgres, world):
