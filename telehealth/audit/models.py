@@ -140,7 +140,9 @@ class AuditSubject(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["patient", "event"], name="audit_subject_patient"),
-            models.Index(fields=["object_type", "object_id", "event"], name="audit_subject_record"),
+            # Not covering `event`: with it every entry is unique and PostgreSQL cannot
+            # deduplicate a record listed on many pages (45 MB against 10 MB measured).
+            models.Index(fields=["object_type", "object_id"], name="audit_subject_record"),
         ]
 
     def __str__(self) -> str:

@@ -32,8 +32,6 @@ class Migration(migrations.Migration):
         ),
         AddIndexWithoutLocking(
             model_name="auditsubject",
-            index=models.Index(
-                fields=["object_type", "object_id", "event"], name="audit_subject_record"
-            ),
+            index=models.Index(fields=["object_type", "object_id"], name="audit_subject_record"),
         ),
     ]
