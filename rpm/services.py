@@ -399,7 +399,8 @@ def _baselines(patient: Patient, before: dict[str, datetime]) -> dict[str, tuple
                            array_agg(r.value) AS recent, count(*) AS readings
                     FROM rpm_reading r
                     WHERE r.patient_id = %(patient)s AND r.vital = w.vital
-                      AND r.measured_at >= w.until - %(window)s AND r.measured_at < w.until
+                      AND r.measured_at >= w.until - make_interval(days => %(days)s)
+                      AND r.measured_at < w.until
                 ) m
                 WHERE w.vital NOT IN (SELECT vital FROM kept)
             ), stored AS (
@@ -416,7 +417,7 @@ def _baselines(patient: Patient, before: dict[str, datetime]) -> dict[str, tuple
                 "vitals": vitals,
                 "untils": [untils[vital] for vital in vitals],
                 "patient": patient.pk,
-                "window": window,
+                "days": rules.BASELINE_DAYS,
             },
         )
         return {
