@@ -191,6 +191,7 @@ def open_slots(
         earliest,
         latest,
         exclude_appointment_id=exclude_appointment_id,
+        ignore_busy=ignore_busy,
     )
 
 
@@ -201,6 +202,7 @@ def _slots_between(
     latest: datetime,
     *,
     exclude_appointment_id: int | None = None,
+    ignore_busy: bool = False,
 ) -> ProviderSlots:
     zone = ZoneInfo(provider.time_zone)
     # One local day of margin each side: windows are built per local date.
@@ -214,8 +216,15 @@ def _slots_between(
         last_day=last_day,
     )
     pad = timedelta(hours=12)
-    busy = busy_blocks(
-        provider=provider, start=earliest - pad, end=latest + pad, exclude_id=exclude_appointment_id
+    busy = (
+        []
+        if ignore_busy
+        else busy_blocks(
+            provider=provider,
+            start=earliest - pad,
+            end=latest + pad,
+            exclude_id=exclude_appointment_id,
+        )
     )
     starts = slot_rules.open_slots(
         windows=windows,
