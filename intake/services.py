@@ -52,13 +52,7 @@ def install_builtin(practice: Practice) -> None:
     """Give a practice the built-in forms and the telehealth consent (once; idempotent)."""
     with transaction.atomic():
         for slug, definition in builtin.forms(practice.slug):
-            form, created = Form.objects.get_or_create(
-                practice=practice, slug=slug, defaults={"title": definition["title"]}
-            )
-            if created:
-                FormVersion.objects.create(
-                    form=form, version=1, questionnaire=_stamped(definition, form, 1)
-                )
+            form_install(practice=practice, slug=slug, definition=definition)
         document, created = ConsentDocument.objects.get_or_create(
             practice=practice,
             slug="telehealth",
@@ -68,6 +62,21 @@ def install_builtin(practice: Practice) -> None:
             ConsentVersion.objects.create(
                 document=document, version=1, text=builtin.TELEHEALTH_CONSENT
             )
+
+
+def form_install(*, practice: Practice, slug: str, definition: dict) -> Form:
+    """The practice's form `slug`, created with `definition` as its first version unless it
+    exists (then left as the practice edited it). Other apps install their built-in forms
+    with it (visits' e-visit questionnaires)."""
+    with transaction.atomic():
+        form, created = Form.objects.get_or_create(
+            practice=practice, slug=slug, defaults={"title": definition["title"]}
+        )
+        if created:
+            FormVersion.objects.create(
+                form=form, version=1, questionnaire=_stamped(definition, form, 1)
+            )
+    return form
 
 
 def _stamped(definition: dict, form: Form, version: int) -> dict:
@@ -171,6 +180,26 @@ def response_for(*, patient: Patient, form: Form, appointment=None) -> Response:
             )
     except IntegrityError:
         return responses.get(form_version=version, status=Response.Status.IN_PROGRESS)
+
+
+def response_new(*, patient: Patient, form: Form) -> Response:
+    """A fresh response to a form answered more than once (each e-visit answers its
+    condition's questionnaire anew), on the form's current version. The database holds one
+    in progress per patient and version: an open one left behind is resumed instead."""
+    version = form.current
+    if version is None:  # form_create always saves a first version
+        raise ValueError(f"Form {form.pk} has no version to answer.")
+    open_ones = Response.objects.filter(
+        patient=patient, form_version=version, status=Response.Status.IN_PROGRESS
+    ).select_related("form_version__form")
+    found = open_ones.first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return Response.objects.create(patient=patient, form_version=version)
+    except IntegrityError:
+        return open_ones.get()
 
 
 def response_attach(*, response: Response, link_id: str, upload) -> str:

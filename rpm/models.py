@@ -145,6 +145,28 @@ class WithdrawnReading(models.Model):
         return f"{self.vital} {self.value} at {self.measured_at:%Y-%m-%d %H:%M} (withdrawn)"
 
 
+class Baseline(models.Model):
+    """A patient's usual for one vital, as the trend rule uses it: the median and MAD of their
+    readings in the BASELINE_DAYS before `until` (a UTC midnight), or none (too few readings,
+    or all alike). One row per patient and vital, for the day last asked about; a write of a
+    reading from before `until` replaces or deletes it (see rpm.services.evaluate)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    vital = models.CharField(max_length=12, choices=Vital.choices)
+    until = models.DateTimeField()
+    median = models.FloatField(null=True)
+    mad = models.FloatField(null=True)
+    readings = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "vital"], name="rpm_baseline_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vital} baseline until {self.until:%Y-%m-%d}"
+
+
 class Severity(models.TextChoices):
     WARNING = "warning", _("Warning")
     CRITICAL = "critical", _("Critical")

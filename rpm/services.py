@@ -7,7 +7,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from rpm import rules
-from rpm.models import Alert, Device, Enrollment, Reading, TimeLog
+from rpm.models import Alert, Baseline, Device, Enrollment, Reading, TimeLog
 from rpm.vitals import CANONICAL
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.audit import services as audit
@@ -321,50 +321,116 @@ def _trend(vital, new, limits, stats: tuple[float, float], found) -> None:
             )
 
 
+def baseline_until(moment: datetime) -> datetime:
+    """The end of the baseline a reading taken at `moment` is judged against: the UTC
+    midnight that starts its day."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def _baselines(patient: Patient, before: dict[str, datetime]) -> dict[str, tuple[float, float]]:
-    """(median, MAD) per vital of the patient's readings in the 30 days before the given
-    moment, for the vitals with enough history. PostgreSQL: one round trip for all vitals."""
+    """(median, MAD) per vital of the patient's readings in the BASELINE_DAYS before the UTC
+    midnight that starts the day of the given moment, for the vitals with enough history.
+
+    The rule (chosen so an upload does not sort a month of readings every time): the baseline
+    ends at the start of the reading's day, so it is the same for every upload of that day and
+    is computed once, then kept in Baseline (one row per patient and vital, in the upload's
+    transaction: nothing outlives a rollback). Readings earlier the same day are not part of
+    it, so a bad morning does not shift its own baseline. A kept baseline stays right because
+    every write of a reading from before its `until` replaces it: an upload of older readings
+    asks for (and stores) the baseline of an earlier day, and withdrawals and corrections
+    delete it (forget_baselines). A reading written by a transaction still open while another
+    computes the same day's baseline is missed by it until the next day, as it was before.
+
+    PostgreSQL: one statement for all vitals, reading the kept rows and computing, and
+    storing, the missing ones."""
+    untils = {vital: baseline_until(moment) for vital, moment in before.items()}
     window = timedelta(days=rules.BASELINE_DAYS)
     if connection.vendor != "postgresql":
+        kept = {
+            row.vital: row
+            for row in Baseline.objects.filter(patient=patient, vital__in=list(untils))
+            if row.until == untils[row.vital]
+        }
         found = {}
-        for vital, moment in before.items():
-            values = Reading.objects.filter(
-                patient=patient,
-                vital=vital,
-                measured_at__gte=moment - window,
-                measured_at__lt=moment,
-            ).values_list("value", flat=True)
-            stats = rules.baseline_stats(list(values))
-            if stats is not None:
-                found[vital] = stats
+        for vital, until in untils.items():
+            row = kept.get(vital)
+            if row is None:
+                values = list(
+                    Reading.objects.filter(
+                        patient=patient,
+                        vital=vital,
+                        measured_at__gte=until - window,
+                        measured_at__lt=until,
+                    ).values_list("value", flat=True)
+                )
+                stats = rules.baseline_stats(values)
+                median, mad = stats if stats is not None else (None, None)
+                row, _created = Baseline.objects.update_or_create(
+                    patient=patient,
+                    vital=vital,
+                    defaults={
+                        "until": until,
+                        "median": median,
+                        "mad": mad,
+                        "readings": len(values),
+                    },
+                )
+            if row.median is not None and row.mad:
+                found[vital] = (row.median, row.mad)
         return found
+    vitals = sorted(untils)  # rows are written in this order: no deadlock between uploads
     with connection.cursor() as cursor:
-        # One index scan per vital: the values come back as an array for the MAD.
         cursor.execute(
             """
-            SELECT a.vital, m.median,
-                   (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(v - m.median))
-                    FROM unnest(m.recent) AS v)
-            FROM unnest(%(vitals)s::text[], %(since)s::timestamptz[], %(until)s::timestamptz[])
-                 AS a(vital, since, until)
-            CROSS JOIN LATERAL (
-                SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY r.value) AS median,
-                       array_agg(r.value) AS recent
-                FROM rpm_reading r
-                WHERE r.patient_id = %(patient)s AND r.vital = a.vital
-                  AND r.measured_at >= a.since AND r.measured_at < a.until
-            ) m
-            WHERE cardinality(m.recent) >= %(minimum)s
+            WITH wanted AS (
+                SELECT * FROM unnest(%(vitals)s::text[], %(untils)s::timestamptz[])
+                    AS a(vital, until)
+            ), kept AS (
+                SELECT b.vital, b.median, b.mad, b.readings
+                FROM rpm_baseline b JOIN wanted w ON b.vital = w.vital AND b.until = w.until
+                WHERE b.patient_id = %(patient)s
+            ), fresh AS (
+                -- One index scan per vital: the values come back as an array for the MAD.
+                SELECT w.vital, w.until, m.median, m.readings,
+                       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(v - m.median))
+                        FROM unnest(m.recent) AS v) AS mad
+                FROM wanted w CROSS JOIN LATERAL (
+                    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY r.value) AS median,
+                           array_agg(r.value) AS recent, count(*) AS readings
+                    FROM rpm_reading r
+                    WHERE r.patient_id = %(patient)s AND r.vital = w.vital
+                      AND r.measured_at >= w.until - make_interval(days => %(days)s)
+                      AND r.measured_at < w.until
+                ) m
+                WHERE w.vital NOT IN (SELECT vital FROM kept)
+            ), stored AS (
+                INSERT INTO rpm_baseline (patient_id, vital, until, median, mad, readings)
+                SELECT %(patient)s, vital, until, median, mad, readings FROM fresh ORDER BY vital
+                ON CONFLICT (patient_id, vital) DO UPDATE
+                SET until = EXCLUDED.until, median = EXCLUDED.median, mad = EXCLUDED.mad,
+                    readings = EXCLUDED.readings
+            )
+            SELECT vital, median, mad, readings FROM kept
+            UNION ALL SELECT vital, median, mad, readings FROM fresh
             """,
             {
-                "vitals": list(before),
-                "since": [moment - window for moment in before.values()],
-                "until": list(before.values()),
+                "vitals": vitals,
+                "untils": [untils[vital] for vital in vitals],
                 "patient": patient.pk,
-                "minimum": rules.BASELINE_MINIMUM,
+                "days": rules.BASELINE_DAYS,
             },
         )
-        return {vital: (median, mad) for vital, median, mad in cursor.fetchall() if mad}
+        return {
+            vital: (median, mad)
+            for vital, median, mad, readings in cursor.fetchall()
+            if readings >= rules.BASELINE_MINIMUM and mad
+        }
+
+
+def forget_baselines(*, patient_id: int, vitals) -> None:
+    """Drop the kept baselines of these vitals: readings they counted were withdrawn or
+    corrected."""
+    Baseline.objects.filter(patient_id=patient_id, vital__in=list(vitals)).delete()
 
 
 def _weight_gain(patient, weights, found) -> None:

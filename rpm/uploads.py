@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from rpm import ingest
 from rpm.models import Alert, Device, Enrollment, Reading, WithdrawnReading
-from rpm.services import NewReading, evaluate
+from rpm.services import NewReading, evaluate, forget_baselines
 from telehealth.accounts.models import User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -307,6 +307,7 @@ def _retract(device: Device, item: ingest.Item, *, sent_before: bool) -> ItemRes
             f"{reading.measured_at.isoformat()}; kept as withdrawn",
         )
     Reading.objects.filter(pk__in=ids).delete()  # and their links to alerts
+    forget_baselines(patient_id=device.patient_id, vitals={reading.vital for reading in readings})
     _close_unsupported_alerts(
         device,
         raised,
@@ -345,6 +346,7 @@ def _amend(device: Device, items: list[ingest.Item]) -> _Amendments:
                 before += f" at {reading.measured_at.isoformat()}"
             reading.value, reading.measured_at = parsed.value, parsed.measured_at
             reading.save(update_fields=["value", "measured_at"])
+            forget_baselines(patient_id=device.patient_id, vitals=[reading.vital])
             audit.record(
                 action=Action.UPDATE,
                 obj=reading,

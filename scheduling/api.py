@@ -1,16 +1,20 @@
 """Scheduling JSON API: slot search, book, reschedule, cancel, list. Thin over services."""
 
+import json
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
+from ninja.responses import NinjaJSONEncoder
 from pydantic import BaseModel
 
-from scheduling import selectors, services
+from scheduling import selectors, services, slot_cache
+from scheduling.forms import PREFERENCE_CHOICES
 from scheduling.models import AppointmentType, BookedVia
 from telehealth.accounts import selectors as account_selectors
 from telehealth.accounts.models import Provider, Role
@@ -19,6 +23,7 @@ from telehealth.audit.phi import note_phi_access
 
 router = Router(tags=["scheduling"])
 MAX_DAYS = 31
+PREFERENCES = {value for value, _ in PREFERENCE_CHOICES}
 
 
 class SlotOut(BaseModel):
@@ -106,45 +111,58 @@ def slots(
     """Open times for a practice's visit type (public: what the booking page shows)."""
     if not 1 <= days <= MAX_DAYS:
         raise HttpError(400, f"days must be between 1 and {MAX_DAYS}.")
-    kind = get_object_or_404(
-        # No prefetch: the type's providers are read once, below.
-        selectors.bookable_types(practice=_practice(practice)).prefetch_related(None),
-        slug=appointment_type,
-    )
-    zone_name = time_zone or kind.practice.time_zone
+    catalog = selectors.booking_catalog(practice_slug=practice)
+    kind = next((t for t in catalog.types if t.slug == appointment_type), None)
+    if kind is None:
+        raise Http404("No such visit type.")
+    zone_name = time_zone or catalog.practice.time_zone
     if zone_name not in selectors.known_time_zones():
         raise HttpError(400, f"Unknown time zone: {zone_name}")
-    providers = list(selectors.providers_for_type(appointment_type=kind))
+    providers = catalog.providers[kind.pk]
     if provider:
         providers = [p for p in providers if p.slug == provider]
         if not providers:
             raise HttpError(404, "No such provider offers this visit type.")
-    offer = selectors.slot_offer(
-        appointment_type=kind,
-        providers=providers,
-        first_day=start,
-        days=days,
-        zone=ZoneInfo(zone_name),
-        preference=prefer,
-    )
+    minute = timezone.now().replace(second=0, microsecond=0)
+    bounds = selectors.minute_bounds(kind, minute)
+    if prefer not in PREFERENCES:
+        prefer = ""  # what suggestions make of it: no preference
 
-    def rows(items):
-        return [
-            {"start": s.start, "provider_id": s.provider.pk, "provider": s.provider.display_name}
-            for s in items
-        ]
+    def body() -> bytes:
+        offer = selectors.slot_offer(
+            appointment_type=kind,
+            providers=providers,
+            first_day=start,
+            days=days,
+            zone=ZoneInfo(zone_name),
+            preference=prefer,
+            bounds=bounds,
+        )
 
-    return {
-        "time_zone": zone_name,
-        "suggested": rows(offer.suggested),
-        "slots": rows([s for _, day in offer.by_day for s in day]),
-    }
+        def rows(items):
+            return [
+                {
+                    "start": o.start,
+                    "provider_id": o.provider.pk,
+                    "provider": o.provider.display_name,
+                }
+                for o in items
+            ]
 
+        out = SlotsOut.model_validate(
+            {
+                "time_zone": zone_name,
+                "suggested": rows(offer.suggested),
+                "slots": rows([s for _, day in offer.by_day for s in day]),
+            }
+        )
+        return json.dumps(out.model_dump(), cls=NinjaJSONEncoder).encode()
 
-def _practice(slug: str):
-    from telehealth.accounts.models import Practice
-
-    return get_object_or_404(Practice, slug=slug)
+    # The body as ninja would render it, cached for the minute under the providers' slot
+    # tokens: under load most calls repeat one within the minute.
+    parts = ("api", minute.timestamp(), selectors.slot_shape(kind), start, days, zone_name, prefer)
+    content = slot_cache.remember(provider_ids=[p.pk for p in providers], parts=parts, compute=body)
+    return HttpResponse(content, content_type="application/json; charset=utf-8")
 
 
 @router.get("/appointments", response=list[AppointmentOut])

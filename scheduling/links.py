@@ -115,3 +115,13 @@ def join_urls(appointments: Iterable[Appointment]) -> dict[int, str]:
         pk: settings.SITE_URL + reverse(url_name, args=[token])
         for pk, token in links.tokens_for(JOIN, openable).items()
     }
+
+
+def booking_url(*, practice_slug: str, provider_slug: str = "") -> str:
+    """The public booking page of a practice, or of one of its providers: what a patient is
+    sent when someone asks them to book (an e-visit that needs a live visit)."""
+    if provider_slug:
+        path = reverse("scheduling:book-provider", args=[practice_slug, provider_slug])
+    else:
+        path = reverse("scheduling:book", args=[practice_slug])
+    return settings.SITE_URL + path

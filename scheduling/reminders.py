@@ -40,11 +40,14 @@ def rules_for(practice) -> list[tuple[int, str, str]]:
     return [(minutes, channel, kind) for minutes, channel, kind, active in rules if active]
 
 
-def context_for(appointment: Appointment, *, overrides: dict | None = None) -> dict[str, str]:
-    """`overrides`: the practice's wording (`notify.practice_wording`) if the caller has it."""
-    link = links.url_for(scheduling_links.MANAGE, appointment)
+def context_for(
+    appointment: Appointment, *, overrides: dict | None = None, new: bool = False
+) -> dict[str, str]:
+    """`overrides`: the practice's wording (`notify.practice_wording`) if the caller has it.
+    `new`: the appointment was booked in the caller's transaction (its links are the first)."""
+    link = links.url_for(scheduling_links.MANAGE, appointment, new=new)
     join_link = (
-        links.url_for(scheduling_links.JOIN, appointment)
+        links.url_for(scheduling_links.JOIN, appointment, new=new)
         if appointment.modality != "in_person"
         else link
     )
@@ -119,10 +122,11 @@ def queue_booking_messages(appointment: Appointment) -> None:
     whatever channel the plan's step names; a visit booked closer to its start than a join
     step's lead time gets that step's link at once, unless the visit is already over.
 
-    Only the confirmation is rendered here; the plan's steps are rendered when sent."""
+    Only the confirmation is rendered here; the plan's steps are rendered when sent. Called in
+    the booking's transaction with the appointment it just inserted."""
     patient = appointment.patient
     overrides = notify.practice_wording(patient.practice)
-    context = context_for(appointment, overrides=overrides)
+    context = context_for(appointment, overrides=overrides, new=True)
     ics = calendar.appointment_ics(
         appointment, method=calendar.REQUEST, join_link=context["join_link"]
     ).decode()

@@ -11,6 +11,7 @@ from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-u
     DateTimeTZRange,
 )
 from django.db.models import F, Func, QuerySet, Value
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -49,6 +50,41 @@ def bookable_types(*, practice: Practice, online_only: bool = True) -> QuerySet[
 
 def providers_for_type(*, appointment_type: AppointmentType) -> QuerySet[Provider]:
     return appointment_type.providers.filter(is_active=True).order_by("display_name")
+
+
+@dataclass(frozen=True)
+class BookingCatalog:
+    """What the public booking page and slots API need before any slot: read on every
+    request, edited by admins, so cached (slot_cache.catalog) rather than queried each time."""
+
+    version: str  # the catalog token it was read under: part of cache keys built on it
+    practice: Practice
+    types: list[AppointmentType]  # bookable online, by name
+    providers: dict[int, list[Provider]]  # each type's active providers, by display name
+
+
+def booking_catalog(*, practice_slug: str) -> BookingCatalog:
+    """Raises Http404 for an unknown practice."""
+
+    def compute(token: str) -> BookingCatalog | None:
+        practice = Practice.objects.filter(slug=practice_slug).first()
+        if practice is None:
+            return None
+        types = list(bookable_types(practice=practice).prefetch_related(None))
+        providers: dict[int, list[Provider]] = {t.pk: [] for t in types}
+        links = (
+            ProviderOffering.objects.filter(appointmenttype__in=types, provider__is_active=True)
+            .select_related("provider")
+            .order_by("provider__display_name", "provider_id")
+        )
+        for link in links:
+            providers[link.appointmenttype_id].append(link.provider)
+        return BookingCatalog(token, practice, types, providers)
+
+    found = slot_cache.catalog(practice_slug, compute)
+    if found is None:
+        raise Http404("No such practice.")
+    return found
 
 
 def _rules(provider: Provider) -> list[slot_rules.Rule]:
@@ -107,6 +143,29 @@ def booking_bounds(appointment_type: AppointmentType, now: datetime) -> tuple[da
     return earliest, latest
 
 
+def slot_shape(appointment_type: AppointmentType) -> tuple:
+    """Every field of a type that its open times depend on, for cache keys."""
+    kind = appointment_type
+    return (
+        kind.pk,
+        kind.modality,
+        kind.duration_minutes,
+        kind.buffer_before_minutes,
+        kind.buffer_after_minutes,
+        kind.minimum_notice_minutes,
+        kind.booking_horizon_days,
+    )
+
+
+def minute_bounds(appointment_type: AppointmentType, minute: datetime) -> tuple[datetime, datetime]:
+    """Booking bounds that hold for the whole of `minute` (a time on the minute): the notice
+    counted from its end, the horizon from its start. A page cached for the minute then never
+    offers a time too soon or too far, at worst hides one for less than a minute."""
+    earliest = booking_bounds(appointment_type, minute + timedelta(minutes=1))[0]
+    latest = booking_bounds(appointment_type, minute)[1]
+    return earliest, latest
+
+
 def open_slots(
     *,
     provider: Provider,
@@ -132,6 +191,7 @@ def open_slots(
         earliest,
         latest,
         exclude_appointment_id=exclude_appointment_id,
+        ignore_busy=ignore_busy,
     )
 
 
@@ -142,6 +202,7 @@ def _slots_between(
     latest: datetime,
     *,
     exclude_appointment_id: int | None = None,
+    ignore_busy: bool = False,
 ) -> ProviderSlots:
     zone = ZoneInfo(provider.time_zone)
     # One local day of margin each side: windows are built per local date.
@@ -155,8 +216,15 @@ def _slots_between(
         last_day=last_day,
     )
     pad = timedelta(hours=12)
-    busy = busy_blocks(
-        provider=provider, start=earliest - pad, end=latest + pad, exclude_id=exclude_appointment_id
+    busy = (
+        []
+        if ignore_busy
+        else busy_blocks(
+            provider=provider,
+            start=earliest - pad,
+            end=latest + pad,
+            exclude_id=exclude_appointment_id,
+        )
     )
     starts = slot_rules.open_slots(
         windows=windows,
@@ -177,12 +245,13 @@ def cached_open_slots(
     appointment_type: AppointmentType,
     start: datetime,
     end: datetime,
-    now: datetime | None = None,
+    bounds: tuple[datetime, datetime] | None = None,
 ) -> list[ProviderSlots]:
     """open_slots for several providers, through the short-lived slot cache: for pages that
     show times, never for checks before a write. The cache holds the slots of the whole span;
-    the booking notice and horizon, which move with the clock, are applied after."""
-    earliest, latest = booking_bounds(appointment_type, now or timezone.now())
+    the booking notice and horizon (`bounds`, by default booking_bounds now), which move with
+    the clock, are applied after."""
+    earliest, latest = bounds or booking_bounds(appointment_type, timezone.now())
     earliest, latest = max(earliest, start), min(latest, end)
     if earliest > latest:
         return [ProviderSlots(p, [], []) for p in providers]
@@ -288,14 +357,19 @@ def slot_offer(
     days: int,
     zone: ZoneInfo,
     preference: str = "",
+    bounds: tuple[datetime, datetime] | None = None,
 ) -> SlotOffer:
     """Open slots of several providers over `days` local days in the viewer's zone, with the
-    top three suggestions first."""
+    top three suggestions first. `bounds`: as for cached_open_slots."""
     start, end = day_bounds(first_day, zone, days)
     offered: list[OfferedSlot] = []
     suggestions: list[OfferedSlot] = []
     for found in cached_open_slots(
-        providers=providers, appointment_type=appointment_type, start=start, end=end
+        providers=providers,
+        appointment_type=appointment_type,
+        start=start,
+        end=end,
+        bounds=bounds,
     ):
         provider = found.provider
         offered += [OfferedSlot(s, provider) for s in found.starts]

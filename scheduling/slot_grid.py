@@ -5,7 +5,7 @@ The strings are those the filters `date:"D j M"`, `date:"l j F"` and `time:"TIME
 inside `{% timezone zone %}`."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.urls import reverse
@@ -14,7 +14,10 @@ from django.utils.html import escape
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
+from scheduling import selectors
+from scheduling.models import AppointmentType
 from scheduling.selectors import OfferedSlot, SlotOffer
+from telehealth.accounts.models import Provider
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,37 @@ class SlotDay:
 class SlotGrid:
     suggested: list[SlotLink]
     days: list[SlotDay]
+
+
+def offered_grid(
+    *,
+    appointment_type: AppointmentType,
+    providers: list[Provider],
+    practice_slug: str,
+    first_day: date,
+    days: int,
+    zone: ZoneInfo,
+    preference: str,
+    show_who: bool,
+    bounds: tuple[datetime, datetime],
+) -> SlotGrid:
+    """slot_offer as slot_grid renders it."""
+    offer = selectors.slot_offer(
+        appointment_type=appointment_type,
+        providers=providers,
+        first_day=first_day,
+        days=days,
+        zone=zone,
+        preference=preference,
+        bounds=bounds,
+    )
+    return slot_grid(
+        offer,
+        practice_slug=practice_slug,
+        type_slug=appointment_type.slug,
+        zone=zone,
+        show_who=show_who,
+    )
 
 
 def slot_grid(
@@ -87,8 +121,8 @@ def slot_grid(
 
 
 def _items(links: list[SlotLink]) -> SafeString:
-    """The markup book.html had in its per-slot loop, character for character. Built here
-    because a template loop costs tens of microseconds a slot, and a week is hundreds of
+    """The markup _book_content.html had in its per-slot loop, character for character. Built
+    here because a template loop costs tens of microseconds a slot, and a week is hundreds of
     slots; every value is escaped, each distinct one once."""
     escaped: dict[str, str] = {}
 

@@ -2,6 +2,7 @@
 appointments and provider calendar feeds."""
 
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -9,12 +10,14 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from scheduling import confirmation, selectors, services
+from scheduling import confirmation, patient_page, selectors, services, slot_cache
 from scheduling import links as scheduling_links
 from scheduling.calendar import provider_feed_ics
 from scheduling.forms import (
@@ -31,7 +34,7 @@ from scheduling.models import (
     Modality,
     Status,
 )
-from scheduling.slot_grid import slot_grid
+from scheduling.slot_grid import offered_grid
 from telehealth import links, ratelimit
 from telehealth.accounts import invitations
 from telehealth.accounts import selectors as account_selectors
@@ -45,9 +48,11 @@ from telehealth.accounts.access import (
 from telehealth.accounts.display import zone_choices
 from telehealth.accounts.models import Practice, Provider, Role
 from telehealth.audit.phi import note_phi_access, phi_view
+from telehealth.middleware import bad_request
 from telehealth.notify import services as notify
 
 DAYS_SHOWN = 7
+PREFERENCES = {value for value, _ in PREFERENCE_CHOICES}
 
 
 def _zone(request, practice: Practice) -> ZoneInfo:
@@ -64,12 +69,16 @@ def _first_day(request, zone: ZoneInfo) -> date:
     return min(max(asked, today), today + timedelta(days=365))
 
 
-def _booking_context(request, practice: Practice, provider: Provider | None):
-    types = list(selectors.bookable_types(practice=practice))
+def _booking_context(
+    request, catalog: selectors.BookingCatalog, provider: Provider | None, minute: datetime
+):
+    practice = catalog.practice
+    types = catalog.types
     if provider is not None:
-        types = [t for t in types if provider in t.providers.all()]
+        types = [t for t in types if provider.pk in {p.pk for p in catalog.providers[t.pk]}]
     chosen = next((t for t in types if t.slug == request.GET.get("type")), None)
     zone = _zone(request, practice)
+    preference = request.GET.get("prefer", "")
     context = {
         "practice": practice,
         "provider": provider,
@@ -77,34 +86,33 @@ def _booking_context(request, practice: Practice, provider: Provider | None):
         "chosen": chosen,
         "zone": zone,
         "zones": zone_choices(include=[practice.time_zone, str(zone)], every=False),
-        "preference": request.GET.get("prefer", ""),
+        "preference": preference,
         "preferences": PREFERENCE_CHOICES,
+        "shown": [],
     }
     if chosen is None:
         return context
-    providers = list(selectors.providers_for_type(appointment_type=chosen))
+    providers = catalog.providers[chosen.pk]
     filter_slug = provider.slug if provider else request.GET.get("provider", "")
     shown = [p for p in providers if not filter_slug or p.slug == filter_slug]
     first_day = _first_day(request, zone)
-    offer = selectors.slot_offer(
+    grid = partial(
+        offered_grid,
         appointment_type=chosen,
         providers=shown,
+        practice_slug=practice.slug,
         first_day=first_day,
         days=DAYS_SHOWN,
         zone=zone,
-        preference=context["preference"],
+        preference=preference if preference in PREFERENCES else "",
+        show_who=provider is None and not filter_slug,
+        bounds=selectors.minute_bounds(chosen, minute),
     )
     context.update(
         providers=providers,
         provider_filter=filter_slug,
-        offer=offer,
-        grid=slot_grid(
-            offer,
-            practice_slug=practice.slug,
-            type_slug=chosen.slug,
-            zone=zone,
-            show_who=provider is None and not filter_slug,
-        ),
+        shown=shown,
+        grid=SimpleLazyObject(grid),  # computed only when the page is rendered, not cached
         first_day=first_day,
         next_day=first_day + timedelta(days=DAYS_SHOWN),
         previous_day=first_day - timedelta(days=DAYS_SHOWN)
@@ -114,16 +122,68 @@ def _booking_context(request, practice: Practice, provider: Provider | None):
     return context
 
 
+def _links_here(request, context) -> bool:
+    """Whether the query is one the page itself links to: known parameters, each once, with
+    the value the page read it as. Only such pages are cached, so made-up queries cannot fill
+    the cache."""
+    chosen = context["chosen"]
+    filter_slug = context.get("provider_filter", "")
+    read = {
+        "type": chosen.slug if chosen else None,
+        "tz": context["zone"].key,
+        "from": context["first_day"].isoformat() if chosen else None,
+        "prefer": context["preference"] if context["preference"] in PREFERENCES else None,
+        "provider": filter_slug
+        if chosen
+        and context["provider"] is None
+        and (not filter_slug or any(p.slug == filter_slug for p in context["providers"]))
+        else None,
+    }
+    return all(
+        name in read and len(values) == 1 and values[0] == read[name]
+        for name, values in request.GET.lists()
+    )
+
+
 @require_GET
 def book(request, practice_slug: str, provider_slug: str | None = None):
-    """Step 1 and 2: choose a visit type, then a suggested or any open time."""
-    practice = get_object_or_404(Practice, slug=practice_slug)
+    """Step 1 and 2: choose a visit type, then a suggested or any open time.
+
+    The page's content is cached for the minute under the catalog's and the shown providers'
+    slot tokens: under load most views of it are repeats."""
+    catalog = selectors.booking_catalog(practice_slug=practice_slug)
     provider = None
     if provider_slug:
         provider = get_object_or_404(
-            Provider, practice=practice, slug=provider_slug, is_active=True
+            Provider, practice=catalog.practice, slug=provider_slug, is_active=True
         )
-    return render(request, "scheduling/book.html", _booking_context(request, practice, provider))
+    minute = timezone.now().replace(second=0, microsecond=0)
+    context = _booking_context(request, catalog, provider, minute)
+
+    def content() -> str:
+        return render_to_string("scheduling/_book_content.html", context, request)
+
+    if _links_here(request, context):
+        parts = (
+            "book",
+            catalog.version,
+            catalog.practice.pk,
+            provider.pk if provider else None,
+            request.META.get("QUERY_STRING", ""),
+            translation.get_language(),
+            minute.timestamp(),
+        )
+        html = slot_cache.remember(
+            provider_ids=[p.pk for p in context["shown"]], parts=parts, compute=content
+        )
+    else:
+        html = content()
+    return render(
+        request,
+        "scheduling/book.html",
+        # Rendered by the template above, escaped there.
+        {"practice": catalog.practice, "provider": provider, "content": mark_safe(html)},  # noqa: S308
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -491,35 +551,20 @@ def appointment_action(request, appointment_id: int):
 @patient_required
 @phi_view
 def my_appointments(request):
-    now = timezone.now()
+    try:
+        after, before = (
+            patient_page.Cursor.parse(request.GET[key]) if request.GET.get(key) else None
+            for key in ("after", "before")
+        )
+    except ValueError:
+        return bad_request(request, _("That page of appointments could not be read."))
+    page = patient_page.appointments_page(
+        user=request.user, now=timezone.now(), after=after, before=before
+    )
     patient = getattr(request.user, "patient", None)
-    # Every row is this patient's: their record is not read (and decrypted) once per row.
-    appointments = (
-        selectors.appointments_visible_to(request.user)
-        .select_related(None)
-        .select_related("provider", "appointment_type", "practice")
-    )
-    upcoming = [a for a in appointments.filter(end__gte=now, status__in=ACTIVE_STATUSES)]
-    past = list(appointments.filter(end__lt=now).order_by("-start")[:20])
-    for appointment in upcoming:
+    for appointment in page.shown:
         note_phi_access(request, appointment, patient=patient)
-    tokens = links.tokens_for_kinds(
-        {
-            scheduling_links.MANAGE: upcoming,
-            scheduling_links.JOIN: [a for a in upcoming if a.modality == Modality.VIDEO],
-        }
-    )
-    manage_tokens, join_tokens = tokens[scheduling_links.MANAGE], tokens[scheduling_links.JOIN]
-    return render(
-        request,
-        "scheduling/my_appointments.html",
-        {
-            "upcoming": [
-                (a, manage_tokens[a.pk], _join_path(a, join_tokens.get(a.pk))) for a in upcoming
-            ],
-            "past": past,
-        },
-    )
+    return render(request, "scheduling/my_appointments.html", {"page": page})
 
 
 def home_section(request) -> str:

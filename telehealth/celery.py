@@ -54,6 +54,10 @@ app.conf.beat_schedule = {
         "task": "telehealth.fhir.tasks.delete_expired_bulk_exports",
         "schedule": crontab(minute="*/10"),
     },
+    "audit-checkpoint": {
+        "task": "telehealth.audit.tasks.checkpoint_audit_chains",
+        "schedule": crontab(minute=23),
+    },
     "clear-expired-sessions": {
         "task": "telehealth.accounts.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17),

@@ -578,6 +578,10 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+# Each audit chain's head is also appended here as a signed JSON line (telehealth/audit/
+# checkpoints.py): a file the application may only append to, or one shipped off the server,
+# so that emptying the database's audit tables is still caught. Empty: the log only.
+AUDIT_CHECKPOINT_FILE = env("AUDIT_CHECKPOINT_FILE")
 CSRF_FAILURE_VIEW = "telehealth.accounts.views.csrf_failure"
 
 # SMART on FHIR EHR launch (telehealth/ehr): how long a launch may wait for sign-in and for the

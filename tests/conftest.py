@@ -27,6 +27,7 @@ SQLiteOperations = SQLiteWrapper.ops_class
 APPEND_ONLY_TABLES = {
     "audit_auditevent",
     "audit_auditsubject",
+    "audit_auditcheckpoint",
 }  # a trigger refuses DELETE; TRUNCATE is allowed
 # Rows migrate wrote and post_migrate would write again, identically, after every reset.
 MIGRATED_ROWS_TABLES = {"django_content_type", "auth_permission"}

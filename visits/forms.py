@@ -56,3 +56,54 @@ class LocationForm(forms.Form):
     @property
     def at_home(self) -> bool:
         return self.cleaned_data["place"] == "home"
+
+
+# --- E-visits --------------------------------------------------------------------------------
+
+
+class EVisitReplyForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your answer"), max_length=5000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+
+class EVisitAskForm(forms.Form):
+    body = forms.CharField(
+        label=_("Question for the patient"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class EVisitTimeForm(forms.Form):
+    minutes = forms.IntegerField(label=_("Minutes"), min_value=1, max_value=240)
+    work_date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    activity = forms.CharField(
+        label=_("What you did"),
+        max_length=500,
+        help_text=_("e.g. Reviewed history and photos; wrote the plan."),
+    )
+
+
+class EVisitCompleteForm(forms.Form):
+    assessment = forms.CharField(
+        label=_("Assessment"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    plan = forms.CharField(
+        label=_("Plan"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    response = forms.CharField(
+        label=_("Response to the patient"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("The patient reads this in the portal."),
+    )
+
+
+class EVisitEscalateForm(forms.Form):
+    note = forms.CharField(
+        label=_("Note to the patient"),
+        max_length=2000,
+        initial=_("This needs a live visit so I can examine you. Please book a time."),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

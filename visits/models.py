@@ -204,3 +204,155 @@ class GuestInvite(models.Model):
 
     def __str__(self) -> str:
         return f"Invite for {self.display_name}"
+
+
+# --- E-visits: patient-initiated, store-and-forward ----------------------------------------
+
+
+class EVisitCondition(models.Model):
+    """A condition patients may start an e-visit for, with the intake form they answer and
+    how soon the practice promises a first answer."""
+
+    practice = models.ForeignKey(
+        Practice, on_delete=models.CASCADE, related_name="evisit_conditions"
+    )
+    slug = models.SlugField(max_length=60)
+    name = models.CharField(max_length=120)
+    form = models.ForeignKey(
+        "intake.Form",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The questionnaire the patient answers.",
+    )
+    sla_business_hours = models.PositiveSmallIntegerField(
+        default=8, help_text="First answer due within this many business hours of submission."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "slug"], name="evisit_condition_slug"),
+            models.CheckConstraint(
+                condition=models.Q(sla_business_hours__gte=1), name="evisit_sla_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EVisit(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SUBMITTED = "submitted", _("Submitted")
+        IN_REVIEW = "in_review", _("In review")
+        AWAITING_PATIENT = "awaiting_patient", _("Waiting for your answer")
+        COMPLETED = "completed", _("Completed")
+        ESCALATED = "escalated", _("Needs a live visit")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="evisits")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="evisits")
+    condition = models.ForeignKey(EVisitCondition, on_delete=models.PROTECT, related_name="+")
+    response = models.ForeignKey(
+        "intake.Response", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
+    assigned_to = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="evisits_assigned"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="First answer due (the condition's SLA)."
+    )
+    first_action_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The first clinician action: the 7-day window of the time codes opens here.",
+    )
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Escalated or cancelled.")
+    assessment = EncryptedTextField(blank=True)
+    plan = EncryptedTextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["practice", "state", "due_at"])]
+        constraints = [
+            # A second "start" for the same condition resumes the draft (services).
+            models.UniqueConstraint(
+                fields=["patient", "condition"],
+                condition=models.Q(state="draft"),
+                name="evisit_one_draft_per_condition",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state="draft") | models.Q(submitted_at__isnull=False),
+                name="evisit_submitted_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"E-visit #{self.pk} ({self.state})"
+
+
+class EVisitMessage(models.Model):
+    class Kind(models.TextChoices):
+        QUESTION = "question", _("Question from your clinician")
+        REPLY = "reply", _("Your answer")
+        RESPONSE = "response", _("Response")
+
+    evisit = models.ForeignKey(EVisit, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    body = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} of e-visit #{self.evisit_id}"
+
+
+class EVisitPhoto(models.Model):
+    """A photo as telehealth.photos made it: upright, scaled, no metadata; encrypted at rest
+    by the default storage under a random name."""
+
+    evisit = models.ForeignKey(EVisit, on_delete=models.CASCADE, related_name="photos")
+    file = models.FileField(upload_to="evisits/%Y/%m/")
+    name = EncryptedTextField()
+    size = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Photo #{self.pk} of e-visit #{self.evisit_id}"
+
+
+class EVisitTime(models.Model):
+    """Minutes a clinician spent on the case, for the online digital E/M codes."""
+
+    evisit = models.ForeignKey(EVisit, on_delete=models.CASCADE, related_name="time_entries")
+    clinician = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    minutes = models.PositiveSmallIntegerField()
+    work_date = models.DateField()
+    activity = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["work_date", "created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(minutes__gte=1, minutes__lte=240), name="evisit_time_minutes"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min on e-visit #{self.evisit_id}"

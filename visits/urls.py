@@ -1,6 +1,6 @@
 from django.urls import path
 
-from visits import views
+from visits import evisit_views, views
 
 app_name = "visits"
 
@@ -27,4 +27,18 @@ urlpatterns = [
         views.provider_status,
         name="provider-status",
     ),
+    # E-visits (store-and-forward): the patient's pages, then the clinician's.
+    path("evisits/", evisit_views.mine, name="evisits"),
+    path("evisits/start/<int:condition_id>/", evisit_views.start, name="evisit-start"),
+    path("evisits/<int:evisit_id>/", evisit_views.evisit, name="evisit"),
+    path("evisits/<int:evisit_id>/reply/", evisit_views.reply, name="evisit-reply"),
+    path("evisits/<int:evisit_id>/cancel/", evisit_views.cancel, name="evisit-cancel"),
+    path("evisits/photos/<int:photo_id>/", evisit_views.photo, name="evisit-photo"),
+    path("evisits/queue/", evisit_views.queue, name="evisit-queue"),
+    path("evisits/<int:evisit_id>/review/", evisit_views.review, name="evisit-review"),
+    path("evisits/<int:evisit_id>/assign/", evisit_views.assign, name="evisit-assign"),
+    path("evisits/<int:evisit_id>/ask/", evisit_views.ask, name="evisit-ask"),
+    path("evisits/<int:evisit_id>/time/", evisit_views.record_time, name="evisit-time"),
+    path("evisits/<int:evisit_id>/complete/", evisit_views.complete, name="evisit-complete"),
+    path("evisits/<int:evisit_id>/escalate/", evisit_views.escalate, name="evisit-escalate"),
 ]

@@ -17,7 +17,13 @@ Design (chains per practice, one event per request):
   editing a subject, breaks the chain. Events written before chains existed keep version 1
   (their formula unchanged) and sit at the start of the system chain, which new system events
   continue; `manage.py verify_audit` walks every chain and names each one's first broken link.
-- On PostgreSQL a trigger refuses UPDATE and DELETE of events and of their subjects."""
+- **Checkpoints.** A chain proves only what remains of it: deleting its newest events, or the
+  whole table, leaves a shorter chain that verifies. `AuditCheckpoint` rows record each chain's
+  head (last event, its hash, the number of events up to it), signed with the secret key, and
+  each is also written to the log and to `AUDIT_CHECKPOINT_FILE`; `verify_audit` fails when a
+  chain no longer reaches its last checkpoint (see checkpoints.py).
+- On PostgreSQL a trigger refuses UPDATE and DELETE of events, their subjects and
+  checkpoints."""
 
 from django.conf import settings
 from django.db import models
@@ -106,6 +112,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["patient", "occurred_at"]),
             models.Index(fields=["chain", "-id"], name="audit_event_chain_tail"),
+            # The accounting of one record (`about_record`).
+            models.Index(fields=["object_type", "object_id"], name="audit_event_record"),
         ]
 
     def __str__(self) -> str:
@@ -130,7 +138,36 @@ class AuditSubject(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["patient", "event"], name="audit_subject_patient")]
+        indexes = [
+            models.Index(fields=["patient", "event"], name="audit_subject_patient"),
+            # Not covering `event`: with it every entry is unique and PostgreSQL cannot
+            # deduplicate a record listed on many pages (45 MB against 10 MB measured).
+            models.Index(fields=["object_type", "object_id"], name="audit_subject_record"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.object_type} {self.object_id}"
+
+
+class AuditCheckpoint(models.Model):
+    """A chain's head as it was seen at `taken_at`: the chain must still contain that event,
+    with that hash, preceded by exactly `event_count - 1` events. `signature` is an HMAC with
+    the secret key, so a row forged to bless a shortened chain is refused. Never updated or
+    deleted; a chain that did not move since its last checkpoint gets no new row."""
+
+    chain = models.PositiveBigIntegerField()
+    last_event_id = models.PositiveBigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    event_count = models.PositiveBigIntegerField()
+    taken_at = models.DateTimeField()
+    taken_by = models.CharField(max_length=40, help_text="The task or command that took it")
+    signature = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["chain", "-last_event_id"], name="audit_checkpoint_chain_head")
+        ]
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} at event {self.last_event_id} ({self.event_count} events)"

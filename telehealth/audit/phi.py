@@ -20,4 +20,7 @@ def phi_view(view):
 def note_phi_access(request, obj: models.Model | None = None, *, patient=None) -> None:
     """Say which record (and whose) a PHI read showed; the middleware writes the event."""
     request.phi_page = True
-    request.phi_reads = [*getattr(request, "phi_reads", []), (obj, patient)]
+    reads = getattr(request, "phi_reads", None)
+    if reads is None:
+        reads = request.phi_reads = []
+    reads.append((obj, patient))

@@ -539,6 +539,71 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "{practice_name} · {practice_phone}"
         ),
     ),
+    # E-visits (visits): a clinician's question or response waits in the portal (no PHI in
+    # the message), or the clinician asks the patient to book a live visit.
+    ("evisit.update", SMS, "en"): (
+        "",
+        "{practice_name}: there is news about your e-visit. Read it in the portal: {portal_link}",
+    ),
+    ("evisit.update", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: hay novedades sobre su consulta en línea. Léalas en el portal: "
+            "{portal_link}"
+        ),
+    ),
+    ("evisit.update", EMAIL, "en"): (
+        "News about your e-visit with {practice_name}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Your clinician has written about your e-visit. For your privacy, read it in the "
+            "patient portal: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("evisit.update", EMAIL, "es"): (
+        "Novedades sobre su consulta en línea con {practice_name}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Su clínico ha escrito sobre su consulta en línea. Para proteger su privacidad, "
+            "léalo en el portal del paciente: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("evisit.escalated", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: your clinician would like to see you in a live visit. "
+            "Book a time: {rebook_link}"
+        ),
+    ),
+    ("evisit.escalated", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: su clínico quiere verle en una consulta en vivo. "
+            "Reserve una hora: {rebook_link}"
+        ),
+    ),
+    ("evisit.escalated", EMAIL, "en"): (
+        "Please book a visit with {practice_name}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Your clinician reviewed your e-visit and would like to see you in a live visit. "
+            "Book a time here: {rebook_link}\n\n"
+            "More in the patient portal: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("evisit.escalated", EMAIL, "es"): (
+        "Reserve una consulta con {practice_name}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Su clínico revisó su consulta en línea y quiere verle en una consulta en vivo. "
+            "Reserve una hora aquí: {rebook_link}\n\n"
+            "Más en el portal del paciente: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
     # A document shared with the patient (documents): that one is ready, never what it is.
     ("documents.shared", SMS, "en"): (
         "",

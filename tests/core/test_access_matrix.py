@@ -127,6 +127,41 @@ ROUTES: dict[str, Access] = {
     # as the waiting room; anonymous, other patients and staff get 404 (tests/visits).
     "visits:location": Access(public=True, method="post", kwargs={"visit_id": 1}),
     "visits:room": Access(public=True, kwargs={"visit_id": 1}),
+    # E-visits: the case's patient, and the clinician who took it (obj="evisit" is a case of
+    # world.patient taken by world.clinician); tests/visits/test_evisits.py covers the queue's
+    # untaken cases, other clinicians of the practice and other patients. Empty POSTs of the
+    # clinician's forms are refused with 400 (nothing written).
+    "visits:evisits": Access(roles=frozenset({Role.PATIENT})),
+    "visits:evisit-start": Access(
+        roles=frozenset({Role.PATIENT}), method="post", obj="evisit_condition", ok=(302,)
+    ),
+    "visits:evisit": Access(roles=frozenset({Role.PATIENT}), obj="evisit"),
+    "visits:evisit-reply": Access(
+        roles=frozenset({Role.PATIENT}), method="post", obj="evisit", ok=(400,)
+    ),
+    "visits:evisit-cancel": Access(
+        roles=frozenset({Role.PATIENT}), method="post", obj="evisit", ok=(302,)
+    ),
+    "visits:evisit-photo": Access(
+        roles=frozenset({Role.PATIENT, Role.CLINICIAN}), obj="evisit_photo"
+    ),
+    "visits:evisit-queue": Access(roles=frozenset({Role.CLINICIAN})),
+    "visits:evisit-review": Access(roles=frozenset({Role.CLINICIAN}), obj="evisit"),
+    "visits:evisit-assign": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="evisit", ok=(302,)
+    ),
+    "visits:evisit-ask": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="evisit", ok=(400,)
+    ),
+    "visits:evisit-time": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="evisit", ok=(400,)
+    ),
+    "visits:evisit-complete": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="evisit", ok=(400,)
+    ),
+    "visits:evisit-escalate": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="evisit", ok=(400,)
+    ),
     "messaging:mine": Access(roles=frozenset({Role.PATIENT})),
     "messaging:new": Access(roles=frozenset({Role.PATIENT})),
     "messaging:thread": Access(roles=frozenset({Role.PATIENT}), obj="thread"),
@@ -398,6 +433,17 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
         if not outsider:
             visit_services.clinician_joins(visit=visit, user=world.clinician)
         return {"visit_id": visit.pk}
+    if access.obj in ("evisit", "evisit_photo", "evisit_condition"):
+        from tests.visits.evisit_helpers import taken_evisit
+
+        patient = world.outside_patient if outsider else world.patient
+        clinician = world.outside_clinician if outsider else world.clinician
+        evisit = taken_evisit(patient=patient, clinician=clinician)
+        if access.obj == "evisit_condition":
+            return {"condition_id": evisit.condition_id}
+        if access.obj == "evisit_photo":
+            return {"photo_id": evisit.photos.get().pk}
+        return {"evisit_id": evisit.pk}
     if access.obj == "media_fetch":
         from messaging import services as messaging
         from messaging.models import MediaFetch

@@ -42,3 +42,15 @@ def send_now(message):
     dispatch_due()
     message.refresh_from_db()
     return message
+
+
+def slot_links(page, *, suggested: bool = False) -> list[dict[str, str]]:
+    """The query parameters of each open-time link a booking page shows (`suggested`: of the
+    suggested times instead of the grid's), as the patient's browser would follow them."""
+    import html
+    import re
+    from urllib.parse import parse_qsl, urlsplit
+
+    css = "slot slot--suggested" if suggested else "slot"
+    hrefs = re.findall(rf'<a class="{css}" href="([^"]+)"', page.content.decode())
+    return [dict(parse_qsl(urlsplit(html.unescape(href)).query)) for href in hrefs]

@@ -9,7 +9,7 @@ from scheduling.models import Appointment, BookedVia, CalendarFeed, Status
 from telehealth import links
 from telehealth.accounts.models import Patient
 from tests.conftest import sign_in
-from tests.scheduling.conftest import local
+from tests.scheduling.conftest import local, slot_links
 
 
 def details_url(world, video_type, start):
@@ -41,15 +41,16 @@ def test_public_page_lists_types_then_suggested_and_open_times(client, world, vi
         reverse("scheduling:book", args=["alpha"]),
         {"type": "video", "tz": "Europe/London", "from": local(2, 0).date()},
     )
-    assert len(page.context["offer"].suggested) == 3
-    assert page.context["offer"].by_day
+    assert len(slot_links(page, suggested=True)) == 3
+    assert slot_links(page)
     assert b"Suggested times" in page.content
 
 
 def test_provider_link_shows_only_that_providers_times(client, world, video_type):
     page = client.get(reverse("scheduling:book-provider", args=["alpha", "doc"]), {"type": "video"})
     assert page.status_code == 200
-    assert all(s.provider.slug == "doc" for _, day in page.context["offer"].by_day for s in day)
+    shown = slot_links(page)
+    assert shown and all(link["provider"] == "doc" for link in shown)
     assert (
         client.get(reverse("scheduling:book-provider", args=["alpha", "nobody"])).status_code == 404
     )
@@ -195,7 +196,7 @@ def test_patient_sees_only_their_own_appointments(client, world, video_type):
     )
     sign_in(client, world.patient.user)
     page = client.get(reverse("scheduling:mine"))
-    assert [a for a, _, _ in page.context["upcoming"]] == [mine]
+    assert [row.appointment for row in page.context["page"].upcoming] == [mine]
 
 
 def test_calendar_feed_shows_initials_only_and_a_new_token_revokes_the_old(

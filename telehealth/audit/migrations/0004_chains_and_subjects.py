@@ -6,7 +6,12 @@ defaults apply without UPDATE statements, so the append-only trigger is not in t
 trigger's function now names the table it guards and also guards `audit_auditsubject`.
 
 Run this with the old application stopped: an old writer would link to the newest event of
-any chain."""
+any chain.
+
+The index on (chain, id) that writers read each chain's tail with is built by 0005, without
+locking the table (this migration created it itself before it was released; a database
+migrated then keeps its index and 0005 leaves it be). The subjects' index is built here: the
+table is new and empty."""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -77,10 +82,6 @@ class Migration(migrations.Migration):
             name='hash_version',
             field=models.PositiveSmallIntegerField(default=1, help_text='1: before chains and subjects (the hash covers neither); 2: covers both'),
             preserve_default=False,
-        ),
-        migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['chain', '-id'], name='audit_event_chain_tail'),
         ),
         migrations.AddField(
             model_name='auditsubject',

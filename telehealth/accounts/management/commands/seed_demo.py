@@ -164,6 +164,9 @@ class Command(BaseCommand):
         install_builtin(practice)
         history = Form.objects.get(practice=practice, slug="medical-history")
         history.appointment_types.set(practice.appointment_types.all())
+        from visits.evisit_services import conditions_install
+
+        conditions_install(practice)  # e-visit conditions, their questionnaires as intake forms
 
     def seed_schedule(self, practice: Practice) -> None:
         from scheduling.models import AppointmentType, AvailabilityRule, Modality

@@ -1,0 +1,106 @@
+"""The audit tables' indexes: built without blocking writes, and used by the accountings."""
+
+import pytest
+from django.db import IntegrityError, connection
+from django.db.migrations.executor import MigrationExecutor
+from django.test.utils import CaptureQueriesContext
+
+from scheduling.models import Appointment
+from telehealth.audit.models import AuditEvent
+
+BEFORE = [("audit", "0004_chains_and_subjects")]
+BUILT = {"audit_event_chain_tail", "audit_event_record", "audit_subject_record"}
+
+
+def migrate(targets) -> list[str]:
+    """Run the audit app's migrations to `targets` (None: the latest); the SQL they ran."""
+    executor = MigrationExecutor(connection)
+    targets = targets or executor.loader.graph.leaf_nodes("audit")
+    with CaptureQueriesContext(connection) as queries:
+        executor.migrate(targets)
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def audit_indexes() -> set[str]:
+    with connection.cursor() as cursor:
+        return {
+            name
+            for table in ("audit_auditevent", "audit_auditsubject")
+            for name, c in connection.introspection.get_constraints(cursor, table).items()
+            if c["index"]
+        }
+
+
+@pytest.fixture
+def at_old_0004(transactional_db):
+    """The database as it was before 0005, and back at the latest migration afterwards."""
+    migrate(BEFORE)
+    assert not BUILT & audit_indexes()
+    yield
+    migrate(None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_indexes_on_the_audit_tables_do_not_block_writes(at_old_0004):
+    ran = migrate(None)
+    tables = ('ON "audit_auditevent"', 'ON "audit_auditsubject"')  # not the new, empty table
+    created = [
+        sql for sql in ran if sql.startswith("CREATE INDEX") and any(t in sql for t in tables)
+    ]
+    assert {name for name in BUILT if any(f'"{name}"' in sql for sql in created)} == BUILT
+    if connection.vendor == "postgresql":
+        assert all(sql.startswith("CREATE INDEX CONCURRENTLY") for sql in created), created
+    assert audit_indexes() >= BUILT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_migrated_by_the_first_0004_keeps_its_chain_index(at_old_0004):
+    """The first form of 0004 built the chain's index itself, in the same transaction."""
+    with connection.schema_editor() as editor:
+        editor.execute(
+            'CREATE INDEX "audit_event_chain_tail" ON "audit_auditevent" ("chain", "id" DESC)'
+        )
+    ran = migrate(None)
+    changed = [sql for sql in ran if sql.startswith(("CREATE", "DROP")) and "chain_tail" in sql]
+    assert not changed
+    assert audit_indexes() >= BUILT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_index_left_invalid_by_a_failed_build_is_built_again(require_postgres, at_old_0004):
+    """CREATE INDEX CONCURRENTLY that fails leaves an invalid index behind under its name."""
+    AuditEvent.objects.create(hash_version=2, occurred_at="2026-01-01T00:00Z", hash="a")
+    AuditEvent.objects.create(hash_version=2, occurred_at="2026-01-01T00:00Z", hash="b")
+    failed = pytest.raises(IntegrityError, match="could not create unique index")
+    with failed, connection.cursor() as cursor:
+        cursor.execute(  # fails on the two events' equal (blank) object ids
+            'CREATE UNIQUE INDEX CONCURRENTLY "audit_event_record" '
+            'ON "audit_auditevent" ("object_id")'
+        )
+    migrate(None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indisvalid, indisunique, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indexrelid = 'audit_event_record'::regclass"
+        )
+        valid, unique, definition = cursor.fetchone()
+    assert (valid, unique) == (True, False)
+    assert "(object_type, object_id)" in definition
+
+
+def plan(queryset) -> str:
+    with connection.cursor() as cursor:
+        # On a test's few rows a scan is cheapest; forbid it to see which indexes could serve.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        return queryset.explain()
+
+
+def test_a_records_accounting_is_served_by_indexes(require_postgres):
+    found = plan(AuditEvent.objects.about_record(Appointment(pk=42)))
+    assert "Seq Scan" not in found, found
+    assert "audit_event_record" in found and "audit_subject_record" in found
+
+
+def test_a_patients_accounting_is_served_by_indexes(require_postgres):
+    found = plan(AuditEvent.objects.about_patient(42).order_by("-occurred_at", "-id")[:500])
+    assert "Seq Scan" not in found, found

@@ -1,0 +1,169 @@
+"""The patient's appointments page: one bounded page of upcoming and of past visits, links to
+the next pages, one audit event naming exactly the visits shown, and each row's links and
+labels as the template's filters and tags gave them."""
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import resolve, reverse
+from django.utils import formats, timezone, translation
+from django.utils.html import escape
+
+from scheduling.links import JOIN, MANAGE
+from scheduling.models import Appointment, Modality
+from scheduling.patient_page import PAST_PAGE, UPCOMING_PAGE
+from telehealth import links
+from telehealth.audit.models import AuditEvent, AuditSubject
+from telehealth.audit.services import verify_chain
+from tests.conftest import sign_in
+from tests.scheduling.conftest import video_visit_at
+
+pytestmark = pytest.mark.django_db
+
+URL = "/scheduling/mine/"
+
+
+def upcoming_visits(world, video_type, count: int, patient=None) -> list[Appointment]:
+    # Clear of each other and of any other patient's (one provider sees them all).
+    base = timezone.now() + timedelta(days=1)
+    taken = Appointment.objects.count()
+    return [
+        video_visit_at(world, video_type, base + timedelta(minutes=25 * n), patient)
+        for n in range(taken, taken + count)
+    ]
+
+
+def past_visits(world, video_type, count: int, patient=None) -> list[Appointment]:
+    taken = Appointment.objects.count()
+    visits = [
+        video_visit_at(world, video_type, timezone.now() - timedelta(days=1 + n), patient)
+        for n in range(taken, taken + count)
+    ]
+    Appointment.objects.filter(pk__in=[a.pk for a in visits]).update(status="completed")
+    return visits
+
+
+def walk(client, key: str, section: str) -> tuple[list[Appointment], int]:
+    """Every row of one list, following its next-page link from the first page."""
+    url, seen, pages = URL, [], 0
+    while True:
+        page = client.get(url)
+        assert page.status_code == 200
+        pages += 1
+        shown = page.context["page"]
+        seen += [row.appointment for row in getattr(shown, section)]
+        query = getattr(shown, key)
+        if not query:
+            return seen, pages
+        # A plain link: reachable and followed by keyboard like any other.
+        assert f'href="{escape(query)}"' in page.content.decode()
+        url = URL + query
+
+
+def test_older_visits_pages_through_every_past_visit_once_newest_first(client, world, video_type):
+    mine = past_visits(world, video_type, 2 * PAST_PAGE + 3)
+    theirs = past_visits(world, video_type, 3, patient=world.other_patient)
+    sign_in(client, world.patient.user)
+    seen, pages = walk(client, "older_query", "past")
+    assert seen == sorted(mine, key=lambda a: a.start, reverse=True)
+    assert pages == 3
+    assert not set(seen) & set(theirs)
+
+
+def test_later_visits_pages_through_every_upcoming_visit_once_soonest_first(
+    client, world, video_type
+):
+    mine = upcoming_visits(world, video_type, UPCOMING_PAGE + 2)
+    theirs = upcoming_visits(world, video_type, 2, patient=world.other_patient)
+    sign_in(client, world.patient.user)
+    seen, pages = walk(client, "later_query", "upcoming")
+    assert seen == sorted(mine, key=lambda a: a.start)
+    assert pages == 2
+    assert not set(seen) & set(theirs)
+
+
+def test_a_cursor_naming_another_patients_visit_shows_only_ones_own(client, world, video_type):
+    mine = past_visits(world, video_type, 2)
+    theirs = past_visits(world, video_type, 1, patient=world.other_patient)[0]
+    later = timezone.now() + timedelta(days=400)
+    sign_in(client, world.patient.user)
+    query = {"before": f"{later.isoformat()}_{theirs.pk}"}
+    page = client.get(URL, query)
+    assert [row.appointment for row in page.context["page"].past] == mine
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yesterday",
+        "2026-01-01T10:00:00+00:00",  # no id
+        "2026-01-01T10:00:00+00:00_x",
+        "2026-01-01T10:00:00_5",  # no zone
+        "2026-01-01T10:00:00+00:00_99999999999999999999",
+    ],
+)
+def test_a_page_link_that_cannot_be_read_is_a_400(client, world, value):
+    sign_in(client, world.patient.user)
+    for key in ("before", "after"):
+        response = client.get(URL, {key: value})
+        assert response.status_code == 400
+        assert "could not be read" in response.content.decode()
+
+
+def test_one_audit_event_per_view_names_exactly_the_visits_shown(client, world, video_type):
+    upcoming_visits(world, video_type, UPCOMING_PAGE + 5)
+    past_visits(world, video_type, PAST_PAGE + 5)
+    sign_in(client, world.patient.user)
+    events, subjects = AuditEvent.objects.count(), AuditSubject.objects.count()
+    page = client.get(URL)
+    assert AuditEvent.objects.count() == events + 1
+    assert AuditSubject.objects.count() - subjects == UPCOMING_PAGE + PAST_PAGE
+    event = AuditEvent.objects.latest("id")
+    shown = page.context["page"].shown
+    assert {(s.object_type, s.object_id, s.patient_id) for s in event.subjects.all()} == {
+        ("scheduling.Appointment", str(a.pk), world.patient.pk) for a in shown
+    }
+    assert event.chain == world.patient.practice_id
+    assert verify_chain(event.chain) is None
+    # Every visit shown is in the patient's accounting of disclosures.
+    assert AuditEvent.objects.about_patient(world.patient).filter(pk=event.pk).exists()
+
+
+def test_each_row_links_to_its_own_visit_and_only_video_visits_join(client, world, video_type):
+    video = upcoming_visits(world, video_type, 2)
+    in_person = upcoming_visits(world, video_type, 1)[0]
+    Appointment.objects.filter(pk=in_person.pk).update(modality=Modality.IN_PERSON)
+    sign_in(client, world.patient.user)
+    rows = client.get(URL).context["page"].upcoming
+    assert [row.appointment for row in rows] == [*video, in_person]
+    for row in rows:
+        token = resolve(row.manage_path).kwargs["token"]
+        assert row.manage_path == reverse(links.get(MANAGE).url_name, args=[token])
+        assert links.read(MANAGE, token) == row.appointment
+    for row in rows[:2]:
+        token = resolve(row.join_path).kwargs["token"]
+        assert row.join_path == reverse(links.get(JOIN).url_name, args=[token])
+        assert links.read(JOIN, token) == row.appointment
+    assert rows[2].join_path == ""
+
+
+def test_rows_read_as_the_date_filters_wrote_them_in_the_patients_language(
+    client, world, video_type
+):
+    world.practice.time_zone = "Asia/Tokyo"
+    world.practice.save(update_fields=["time_zone"])
+    world.patient.preferred_language = "es"
+    world.patient.save(update_fields=["preferred_language"])
+    upcoming = upcoming_visits(world, video_type, 1)[0]
+    past = past_visits(world, video_type, 1)[0]
+    sign_in(client, world.patient.user)
+    text = client.get(URL, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    zone = ZoneInfo("Asia/Tokyo")
+    with translation.override("es"):
+        start = upcoming.start.astimezone(zone)
+        day = formats.date_format(start, "l j F")
+        assert f"{day}, {formats.time_format(start, 'TIME_FORMAT')}" in text
+        assert translation.gettext("the video visit on %(day)s") % {"day": day} in text
+        assert formats.date_format(past.start.astimezone(zone), "j M Y") in text
+        assert str(translation.gettext("Completed")) in text
