@@ -181,7 +181,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "telehealth.middleware.NoStoreWhenSignedInMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "telehealth.accounts.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "telehealth.accounts.middleware.PatientLanguageMiddleware",
     "telehealth.accounts.middleware.ViewerTimeZoneMiddleware",
@@ -291,6 +291,16 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# With Redis, a signed-in request reads its session from the cache (written through to the
+# database, so a restart of Redis signs nobody out) and its user from the process's snapshot
+# (telehealth.accounts.user_cache). The local-memory cache is per process, so without Redis
+# sessions and users are read from the database on every request.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
+SESSION_USER_CACHE = bool(REDIS_URL)
 
 # Celery: Redis when REDIS_URL is set, otherwise a filesystem broker under .data/.
 if REDIS_URL:

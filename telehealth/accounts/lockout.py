@@ -37,7 +37,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from telehealth.accounts.models import SignInAddress, SignInBackoff, User, email_index
-from telehealth.accounts.selectors import session_user
+from telehealth.accounts.user_cache import signed_in_user
 from telehealth.net import client_address
 
 LOCKED_UNTIL_ATTR = "sign_in_locked_until"
@@ -170,9 +170,9 @@ class SignInBackoffBackend(ModelBackend):
         return None
 
     def get_user(self, user_id: Any) -> User | None:
-        # Every signed-in request starts here: one query for the user and what the middleware
-        # reads of them next.
-        user = session_user(user_id=user_id)
+        # Every signed-in request starts here: the user and what the middleware reads of them
+        # next, from this process's snapshot (user_cache) or in one query.
+        user = signed_in_user(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 

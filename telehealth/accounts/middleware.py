@@ -14,9 +14,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
 
 from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
+    CONFIRMED_DEVICES_ATTR,
     needs_mfa_enrolment,
     needs_mfa_verification,
     record_activity,
@@ -50,6 +53,23 @@ BACKGROUND_HEADER = "X-Background-Refresh"
 # most once a minute, so after an htmx request the page's warning timer reads the real deadline
 # here rather than assuming a full idle period from now.
 SECONDS_LEFT_HEADER = "X-Session-Seconds-Left"
+
+
+class OTPMiddleware(DjangoOTPMiddleware):
+    """django_otp's middleware, finding the session's device among the user's confirmed devices
+    when the user was read with them (user_cache) instead of querying for it."""
+
+    def _verify_user_sync(self, request, user):
+        devices = getattr(user, CONFIRMED_DEVICES_ATTR, None)
+        if devices is None:
+            return super()._verify_user_sync(request, user)
+        self._init_user_fields(user)
+        persistent_id = request.session.get(DEVICE_ID_SESSION_KEY)
+        device = (
+            devices.get(self._normalize_persistent_id(persistent_id)) if persistent_id else None
+        )
+        user.otp_device = self._finalize_device(request, user, device)
+        return user
 
 
 class SessionTimeoutMiddleware:

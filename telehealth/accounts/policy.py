@@ -14,6 +14,9 @@ AUTHENTICATED_AT_KEY = "authenticated_at"
 ACTIVITY_RESOLUTION_SECONDS = 60
 # Set on the signed-in user by the authentication backend, read with the user in one query.
 CONFIRMED_DEVICE_ATTR = "has_confirmed_device"
+# Set on the signed-in user when read through the session cache (user_cache): their confirmed
+# devices by persistent id, so the OTP middleware finds the session's device without a query.
+CONFIRMED_DEVICES_ATTR = "confirmed_devices"
 
 
 def idle_limit_seconds(user) -> int:

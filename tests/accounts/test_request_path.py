@@ -1,11 +1,13 @@
 """What every signed-in request costs: the session is written at most once a minute (the idle
 clock), and the user, their practice or patient record and their second factor are read
-together, so a simple page takes a fixed, small number of queries."""
+together, so a simple page takes a fixed, small number of queries; with the cache (Redis), none.
+What ends a cached session on the next request: tests/accounts/test_session_cache.py."""
 
 import re
 import time
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -27,11 +29,30 @@ def writes(captured) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().startswith(WRITES)]
 
 
-# session; user + practice/patient + "has a confirmed device"; the staff member's verified
-# device (django_otp's lookup by the id the session holds).
+DB_SESSIONS = "django.contrib.sessions.backends.db"
+CACHED_SESSIONS = "django.contrib.sessions.backends.cached_db"
+
+
+@pytest.fixture
+def without_cache(settings):
+    """As without Redis: the session and the user read from the database on every request."""
+    settings.SESSION_USER_CACHE = False
+    settings.SESSION_ENGINE = DB_SESSIONS
+
+
+@pytest.fixture
+def with_cache(settings):
+    """As with Redis: the session from the cache, the user from the process's snapshot."""
+    settings.SESSION_USER_CACHE = True
+    settings.SESSION_ENGINE = CACHED_SESSIONS
+    cache.clear()
+
+
+# Without the cache: session; user + practice/patient + "has a confirmed device"; the staff
+# member's verified device (django_otp's lookup by the id the session holds).
 @pytest.mark.parametrize(("role", "expected"), [("clinician", 3), ("patient", 2)])
 def test_a_signed_in_page_takes_a_fixed_number_of_queries_and_writes_nothing(
-    client, world, role, expected, django_assert_num_queries
+    client, world, without_cache, role, expected, django_assert_num_queries
 ):
     sign_in(client, world.patient.user if role == "patient" else world.clinician)
     assert client.get(SECURITY).status_code == 200  # the first request moves the idle clock
@@ -39,8 +60,18 @@ def test_a_signed_in_page_takes_a_fixed_number_of_queries_and_writes_nothing(
         assert client.get(SECURITY).status_code == 200
 
 
+@pytest.mark.parametrize("role", ["clinician", "patient"])
+def test_with_the_cache_a_signed_in_page_takes_no_query(
+    client, world, with_cache, role, django_assert_num_queries
+):
+    sign_in(client, world.patient.user if role == "patient" else world.clinician)
+    assert client.get(SECURITY).status_code == 200
+    with django_assert_num_queries(0):
+        assert client.get(SECURITY).status_code == 200
+
+
 def test_a_patient_with_mfa_on_still_reads_the_user_and_device_in_two_queries(
-    client, world, django_assert_num_queries
+    client, world, without_cache, django_assert_num_queries
 ):
     TOTPDevice.objects.create(user=world.patient.user, name="phone", confirmed=True)
     sign_in(client, world.patient.user)

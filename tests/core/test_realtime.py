@@ -1,4 +1,5 @@
 import time
+from importlib import import_module
 
 import pytest
 from channels.layers import get_channel_layer
@@ -104,10 +105,8 @@ async def test_open_socket_is_closed_once_the_session_ends(world):
 
     @sync_to_async
     def expire():
-        from django.contrib.sessions.backends.db import SessionStore
-
         key = cookie.decode().split("=", 1)[1]
-        session = SessionStore(session_key=key)
+        session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
         session[AUTHENTICATED_AT_KEY] = int(time.time()) - 13 * 3600
         session.save()
 
