@@ -1,13 +1,14 @@
 """Shared fixtures: a practice with one user of each role, an outsider practice, and helpers
 to sign in with a verified second factor. Service checks fail under REQUIRE_SERVICES=1."""
 
+import copy
 import os
 import socket
 from datetime import date, time
 from urllib.parse import urlparse
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -180,6 +181,42 @@ class World:
 @pytest.fixture
 def world(db) -> World:
     return World()
+
+
+@pytest.fixture(scope="module")
+def world_rows(django_db_setup, django_db_blocker):
+    """One World for a whole module, written in a transaction that is rolled back after the
+    module's last test; each test's own transaction (pytest-django's db) is a savepoint inside
+    it, so no test sees another's writes. Building the world per test cost more than most
+    tests themselves. Only for modules with no transactional tests: their flush would empty
+    the world (module_world refuses them)."""
+    atomic = transaction.atomic()
+    # Marked as Django's TestCase marks its own, so durable blocks in the code still nest.
+    atomic._from_testcase = True  # type: ignore[attr-defined]
+    with django_db_blocker.unblock():
+        atomic.__enter__()
+        try:
+            built = World()
+        except BaseException:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            raise
+    yield built
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        atomic.__exit__(None, None, None)
+
+
+@pytest.fixture
+def module_world(request, world_rows, db) -> World:
+    """The module's World, as fresh objects for each test (as setUpTestData gives): a module
+    opts in by defining `world` as this."""
+    marker = request.node.get_closest_marker("django_db")
+    if {"transactional_db", "live_server"} & set(request.fixturenames) or (
+        marker and marker.kwargs.get("transaction")
+    ):
+        pytest.fail("module_world is for tests in a transaction; build a World for this one")
+    return copy.deepcopy(world_rows)
 
 
 @pytest.fixture

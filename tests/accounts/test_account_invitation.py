@@ -31,6 +31,12 @@ from tests.scheduling.conftest import local
 from tests.scheduling.conftest import video_visit_at as appointment_at
 from tests.scheduling.test_pages import booking_data, details_url
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 BORN = {"date_of_birth": "1980-01-02"}  # the date of birth of make_patient's patients

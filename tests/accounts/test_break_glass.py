@@ -11,6 +11,11 @@ from telehealth.audit.models import Action, AuditEvent
 from tests.conftest import sign_in
 
 
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 def chart(patient) -> str:
     return reverse("accounts:patient-chart", args=[patient.pk])
 

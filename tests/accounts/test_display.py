@@ -13,6 +13,12 @@ from telehealth.accounts.models import Practice, Provider
 from telehealth.accounts.validation import US_STATES
 from tests.conftest import make_patient, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 WINTER = datetime(2026, 1, 15, 12, tzinfo=UTC)
 SUMMER = datetime(2026, 7, 15, 12, tzinfo=UTC)
 

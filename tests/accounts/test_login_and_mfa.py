@@ -15,6 +15,12 @@ from telehealth.accounts.policy import AUTHENTICATED_AT_KEY, LAST_SEEN_KEY
 from telehealth.audit.models import Action, AuditEvent
 from tests.conftest import PASSWORD, current_totp, make_staff, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 LOGIN = "/accounts/login/"
 
 

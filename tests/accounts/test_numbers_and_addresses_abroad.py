@@ -20,6 +20,12 @@ from telehealth.accounts.validation import canonical_email, normalise_email, nor
 from telehealth.notify.inbound import practice_context
 from tests.conftest import PASSWORD, make_staff, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 UK_MOBILE = "07911 123456"
 BORN = date(1980, 1, 2)
 UNICODE = "ana@bücher.example"

@@ -20,6 +20,12 @@ from telehealth.accounts.policy import ACTIVITY_RESOLUTION_SECONDS, LAST_SEEN_KE
 from tests.accounts.test_login_and_mfa import age_session
 from tests.conftest import current_totp, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 SECURITY = "/accounts/security/"
 WRITES = ("INSERT", "UPDATE", "DELETE")

@@ -19,6 +19,12 @@ from tests.conftest import sign_in
 from visits import services as visit_services
 from visits.models import Visit
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

@@ -13,6 +13,12 @@ from telehealth.audit.models import Action, AuditEvent
 from telehealth.crypto.keys import blind_index
 from tests.conftest import PASSWORD, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 LOGIN = reverse("accounts:login")
 
 

@@ -18,6 +18,12 @@ from tests.billing.test_monitoring_encounters import NOW, days_from, readings_on
 from tests.conftest import make_patient
 from visits.models import Participant, Presence, Visit, VisitNote
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 # What building one encounter costs, whatever the number of others: its transaction (a

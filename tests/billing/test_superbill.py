@@ -26,6 +26,11 @@ from tests.conftest import sign_in
 from tests.core.test_access_matrix import make_encounter
 
 
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 def pdf_text(content: bytes) -> str:
     """All pages' text with runs of white space made one space, as a search would see it."""
     reader = PdfReader(BytesIO(content))

@@ -23,6 +23,12 @@ from telehealth.accounts.models import Provider
 from telehealth.audit.models import Action, AuditEvent
 from tests.conftest import make_patient, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 S = Encounter.Status
 SIGNED = {S.SIGNED, S.EXPORTED, S.PAID, S.DENIED}
 

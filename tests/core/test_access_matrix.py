@@ -15,6 +15,13 @@ from telehealth.fhir.registry import mapper_for, registered
 from tests.conftest import make_staff, sign_in
 from tests.fhir.rows import MAKERS, search_params, side_a, side_b
 
+
+@pytest.fixture
+def world(module_world):
+    """One world for the module's ~1,000 cases, each in its own savepoint (tests/conftest.py)."""
+    return module_world
+
+
 ALL_ROLES = frozenset(Role.values)
 STAFF = frozenset({Role.CLINICIAN, Role.FRONT_DESK, Role.PRACTICE_ADMIN})
 CLINICAL = frozenset({Role.CLINICIAN, Role.PRACTICE_ADMIN})

@@ -29,6 +29,12 @@ from telehealth.accounts.models import Patient, Practice, Provider, User
 from telehealth.accounts.practice_scope import practice_path
 from tests.conftest import PASSWORD, World, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 REGISTRY: list[tuple[type[Model], admin.ModelAdmin]] = sorted(
     admin.site._registry.items(), key=lambda item: item[0]._meta.label
 )

@@ -9,6 +9,11 @@ from telehealth.accounts.validation import normalise_phone, validate_npi
 from tests.conftest import sign_in
 
 
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 @pytest.mark.parametrize("raw", ["", "hello", "12", "+1 555", "+1 617 555 01423333"])
 def test_invalid_phone_numbers_get_a_clear_message(raw):
     with pytest.raises(ValidationError) as excinfo:

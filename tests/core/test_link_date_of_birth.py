@@ -18,6 +18,12 @@ from scheduling.reminders import context_for
 from telehealth.notify.models import OutboundMessage
 from tests.visits.test_consumers import make_visit
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 RIGHT = {"date_of_birth": "1980-01-02"}  # the world's patients were born on this day

@@ -23,6 +23,12 @@ from tests.conftest import make_patient
 from tests.visits.test_consumers import make_visit
 from visits.models import Visit
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 KINDS = [kind.name for kind in links.kinds()]

@@ -5,6 +5,12 @@ import pytest
 
 from tests.conftest import make_staff, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

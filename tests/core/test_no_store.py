@@ -10,6 +10,11 @@ from tests.conftest import sign_in
 from tests.core.test_access_matrix import ROUTES, object_id, route_names
 
 
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 def url_of(world, name: str) -> str:
     access = ROUTES[name]
     return reverse(name, kwargs={**access.kwargs, **object_id(world, access, outsider=False)})

@@ -14,6 +14,12 @@ from rpm import uploads
 from tests.conftest import World, sign_in
 from tests.core.test_access_matrix import ROUTES, call, object_id, url_for
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 UNLABELLED_TYPES = {"hidden", "submit", "button", "image", "reset"}
 
 

@@ -3,6 +3,12 @@ from django.test import override_settings
 
 from tests.conftest import sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 PAGES = [
     "/accounts/login/",
     "/healthz",

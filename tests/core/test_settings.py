@@ -38,6 +38,12 @@ from telehealth.smart.models import SmartClient
 from telehealth.smart.services import smart_client_register
 from tests.conftest import PASSWORD, World, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 PRACTICE_SETTINGS: list[type[Model]] = sorted(
     (
         model

@@ -23,9 +23,14 @@ def site_url_started_with(environ: dict[str, str], data_dir: Path) -> str:
         if k not in {"SITE_URL", "HOST", "PORT"}
         and not k.startswith(("DJANGO", "PYTEST", "TELEHEALTH"))
     }
-    code = "from django.conf import settings; print(settings.SITE_URL)"
+    # The settings module alone, as manage.py names it: `manage.py shell` would also set up
+    # every app (about 20 times the CPU) for a value the settings module computes on import.
+    code = (
+        "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'telehealth.settings'); "
+        "from django.conf import settings; print(settings.SITE_URL)"
+    )
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         capture_output=True,
         text=True,

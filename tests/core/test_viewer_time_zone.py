@@ -19,6 +19,12 @@ from tests.conftest import World, sign_in
 from tests.core.test_access_matrix import ROUTES, Access, make_appointment, object_id, url_for
 from visits import services as visit_services
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 # Pages that show the visit with its time of day, to whoever may open them.
 LISTING_PAGES = {"visits:today", "scheduling:schedule", "scheduling:staff-move"}
 

@@ -6,6 +6,7 @@ Practitioner and Encounter with the identifiers a test asks for."""
 
 import base64
 import copy
+import functools
 import hashlib
 import json
 import secrets
@@ -23,6 +24,13 @@ from jwcrypto import jwk, jwt
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+
+
+@functools.cache
+def rsa_key(owner: str) -> jwk.JWK:
+    """One 2048-bit key per owner for the whole run (generating one takes a while): the
+    stand-in's own, or the foreign key a test signs a forged id_token with."""
+    return jwk.JWK.generate(kty="RSA", size=2048, kid="standin-1")
 
 
 def published(name: str) -> dict:
@@ -45,7 +53,7 @@ class StandInEhr:
     authorized: list = field(default_factory=list)  # the /authorize queries it accepted
 
     def __post_init__(self) -> None:
-        self.key = jwk.JWK.generate(kty="RSA", size=2048, kid="standin-1")
+        self.key = rsa_key("standin")
         self.codes: dict[str, dict] = {}
         self.tokens: set[str] = set()
         self.port = 0
@@ -183,11 +191,7 @@ class StandInEhr:
 
     def id_token(self) -> str:
         now = int(time.time())
-        key = (
-            jwk.JWK.generate(kty="RSA", size=2048, kid="standin-1")
-            if (self.id_token_foreign_key)
-            else self.key
-        )
+        key = rsa_key("foreign") if self.id_token_foreign_key else self.key
         token = jwt.JWT(
             header={"alg": "RS256", "kid": "standin-1"},
             claims={

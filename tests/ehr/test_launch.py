@@ -25,6 +25,11 @@ from visits.models import Visit
 
 
 @pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
+@pytest.fixture
 def ehr(settings):
     standin = StandInEhr()
     standin.start()

@@ -8,6 +8,12 @@ from telehealth.ehr import smart
 from telehealth.ehr.models import DEFAULT_SCOPES, EhrServer
 from tests.conftest import sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 ADD = "admin:ehr_ehrserver_add"
 PUBLIC_ADDRESS = "93.184.215.14"
 

@@ -21,6 +21,12 @@ from telehealth.fhir import registry
 from telehealth.fhir.search import CORE_PARAMS
 from tests.conftest import make_patient
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fhir"
 
 

@@ -24,6 +24,12 @@ from telehealth.fhir.models import BulkExport, BulkExportFile
 from tests.conftest import make_patient, make_staff, sign_in
 from tests.rpm.test_fhir_observation import Readings
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 ASYNC = {"HTTP_ACCEPT": "application/fhir+json", "HTTP_PREFER": "respond-async"}

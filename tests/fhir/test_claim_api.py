@@ -18,6 +18,12 @@ from telehealth.audit.models import AuditEvent
 from tests.fhir.care import ODD_IDS, example, ids, queries_for_a_page, round_trip
 from visits.models import Visit
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 DAY = date(2026, 3, 2)

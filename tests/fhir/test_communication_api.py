@@ -17,6 +17,12 @@ from messaging.models import Attachment, Message, MessagingSettings, Team
 from telehealth.audit.models import AuditEvent
 from tests.fhir.care import ODD_IDS, example, ids, queries_for_a_page, round_trip
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"

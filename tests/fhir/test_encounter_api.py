@@ -15,6 +15,12 @@ from tests.fhir.care import ODD_IDS, example, ids, queries_for_a_page, round_tri
 from visits import services as visit_services
 from visits.models import Participant, Presence, Visit
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)

@@ -36,6 +36,12 @@ from telehealth.audit.models import AuditEvent
 from telehealth.fhir import registry
 from tests.conftest import sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"

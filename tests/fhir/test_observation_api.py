@@ -11,6 +11,12 @@ from fhir.resources.R4B.observation import Observation
 from telehealth.audit.models import AuditEvent
 from tests.rpm.test_fhir_observation import Readings
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

@@ -10,6 +10,12 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from telehealth.fhir.registry import DATE, REFERENCE, STRING, TOKEN, registered
 from telehealth.fhir.search import CORE_PARAMS
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 HUGE = "99999999999999999999999"

@@ -41,6 +41,19 @@ def version_of(resource_type: str, user, resource_id: str) -> str:
     return mapper.version(mapper.lookup(user, resource_id))
 
 
+@pytest.fixture(scope="module")
+def world_rows(world_rows, django_db_blocker):
+    """The module's world (tests/conftest.py), with practice B's provider and admin made once."""
+    with django_db_blocker.unblock():
+        side_b(world_rows)
+    return world_rows
+
+
+@pytest.fixture
+def world(module_world):
+    return module_world
+
+
 class Rows:
     def __init__(self, world):
         self.a, self.b = side_a(world), side_b(world)

@@ -18,6 +18,12 @@ from telehealth.notify.models import OutboundMessage
 from tests.fhir.test_writes import published
 from tests.scheduling.conftest import local
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 NPI = "http://hl7.org/fhir/sid/us-npi"

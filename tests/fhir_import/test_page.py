@@ -13,6 +13,12 @@ from tests.conftest import sign_in
 from tests.fhir_import.test_import import appointment_example, bundle, patient_example
 from tests.scheduling.conftest import local
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 UPLOAD = reverse("fhir_import:upload")
 APPLY = reverse("fhir_import:apply")

@@ -24,6 +24,12 @@ from tests.fhir_subscriptions.conftest import subscribe
 from tests.scheduling.conftest import local
 from visits import services as visits
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.usefixtures("local_endpoints")
 URL = "http://127.0.0.1:9/hook"
 

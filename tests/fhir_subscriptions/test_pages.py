@@ -11,6 +11,12 @@ from telehealth.fhir_subscriptions.models import Delivery, NotificationSubscript
 from tests.conftest import make_staff, sign_in
 from tests.fhir_subscriptions.conftest import subscribe
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.usefixtures("local_endpoints")
 LIST = reverse("fhir_subscriptions:list")
 FORM = {"name": "Partner EHR", "endpoint": "", "topics": ["appointment-changed"]}

@@ -14,6 +14,12 @@ from tests.intake.test_intake import history_answers
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data, details_url
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

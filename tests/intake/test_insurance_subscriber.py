@@ -14,6 +14,12 @@ from intake.models import InsuranceCard
 from tests.conftest import sign_in
 from tests.intake.test_intake import PNG
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 URL = "/intake/insurance/"
 CARD = {
     "payer": "Blue Cross",

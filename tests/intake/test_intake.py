@@ -23,6 +23,12 @@ from telehealth import links
 from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

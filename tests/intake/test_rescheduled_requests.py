@@ -10,6 +10,12 @@ from telehealth.notify.models import OutboundMessage
 from tests.intake.test_intake import history_answers
 from tests.scheduling.conftest import local
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

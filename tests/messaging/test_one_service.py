@@ -13,6 +13,12 @@ from messaging.models import Origin, Thread
 from telehealth.accounts.models import Patient
 from tests.conftest import World, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 CHAT = {
     "name": "Sam New",
     "date_of_birth": "1990-04-04",

@@ -12,6 +12,12 @@ from telehealth.notify.models import OutboundMessage
 from tests.messaging.test_messaging import consent_to_texts
 from tests.notify.test_webhooks import twilio_settings  # noqa: F401  (autouse fixture)
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 AFTER_HOURS = (
     "Alpha Health: thanks for your message. We're closed now and will answer when we open. "
     "In an emergency, call 911."

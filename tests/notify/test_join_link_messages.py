@@ -13,6 +13,12 @@ from telehealth.notify import wording
 from telehealth.notify.models import MessageTemplate, OutboundMessage
 from tests.scheduling.conftest import local, send_now, video_visit_at
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

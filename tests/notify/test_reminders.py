@@ -11,6 +11,12 @@ from telehealth.accounts.models import Patient
 from telehealth.notify.models import OutboundMessage
 from tests.scheduling.conftest import local, send_now
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 NY = ZoneInfo("America/New_York")
 
 

@@ -13,6 +13,12 @@ from telehealth.notify.models import OutboundMessage
 from tests.notify.test_reminders import book, consenting, queued  # noqa: F401  (fixture)
 from tests.scheduling.conftest import local, send_now
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("consenting")]
 
 

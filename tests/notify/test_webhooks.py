@@ -16,6 +16,12 @@ from telehealth.notify.models import (
 from tests.conftest import sign_in
 from tests.scheduling.conftest import local
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 TOKEN = "test-twilio-auth-token"
 SITE = "https://clinic.example.org"
 

@@ -17,6 +17,12 @@ from rpm import ingest, services, vitals
 from rpm.models import Alert, Reading, WithdrawnReading
 from telehealth.audit.models import AuditEvent
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 FHIR_JSON = "application/fhir+json"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -19,6 +19,12 @@ from fhir.resources.R4B.observation import Observation
 from rpm import fhir, ingest, services, uploads, vitals
 from rpm.models import Reading, WithdrawnReading
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"

@@ -13,6 +13,12 @@ from rpm.models import Enrollment, Reading
 from tests.rpm.test_rpm import bp, upload
 from tests.rpm.test_rpm import device as device  # noqa: F401, PLC0414  (a fixture)
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")  # RELEASE SAVEPOINT in tests

@@ -13,6 +13,12 @@ from tests.conftest import sign_in
 from tests.rpm import test_rpm
 from tests.rpm.test_rpm import bp, upload
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 device = test_rpm.device
 

@@ -16,6 +16,11 @@ from telehealth.notify.models import OutboundMessage
 from tests.scheduling.conftest import local
 
 
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 def book(world, video_type, start, patient=None):
     return services.appointment_book(
         provider=world.clinician.provider,

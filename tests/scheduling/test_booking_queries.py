@@ -13,6 +13,12 @@ from telehealth.accounts.models import Patient
 from telehealth.notify.models import OutboundMessage
 from tests.scheduling.conftest import local
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 # savepoint; provider lock; slot rules and exceptions (and on SQLite busy times: on PostgreSQL

@@ -24,6 +24,12 @@ from telehealth.notify.dispatch import dispatch_due
 from tests.scheduling.conftest import local
 from tests.scheduling.itip_calendar import APPLIED, IGNORED, ItipCalendar
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 ITIP = Path(__file__).resolve().parent.parent / "fixtures" / "itip"
 
 

@@ -12,6 +12,12 @@ from telehealth import links
 from tests.conftest import make_patient
 from tests.scheduling.conftest import local
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 NOTICES = {

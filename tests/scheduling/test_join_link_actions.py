@@ -17,6 +17,12 @@ from telehealth.notify.models import OutboundMessage
 from tests.conftest import sign_in
 from tests.scheduling.conftest import local
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

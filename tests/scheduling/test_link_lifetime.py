@@ -13,6 +13,12 @@ from scheduling.links import JOIN, JOIN_GRACE, MANAGE
 from telehealth import links
 from tests.scheduling.conftest import video_visit_at as appointment_at
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

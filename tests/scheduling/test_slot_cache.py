@@ -23,6 +23,12 @@ from telehealth.accounts.models import Provider
 from tests.scheduling.conftest import local, slot_links, video_visit_at
 from tests.scheduling.test_pages import booking_data
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

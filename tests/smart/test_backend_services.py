@@ -16,6 +16,11 @@ from telehealth.smart.models import AssertionJti
 from tests.smart.conftest import Vendor, key_pair, unsigned
 
 
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 def token_for(get_token, vendor, scope: str, alg: str = "RS384") -> str:
     status, body = get_token(vendor.token_request(vendor.assertion(alg), scope=scope))
     assert status == 200, body

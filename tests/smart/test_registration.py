@@ -14,6 +14,12 @@ from telehealth.smart.models import SmartClient
 from tests.conftest import PASSWORD, sign_in
 from tests.smart.conftest import key_pair, public_jwks, register
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 ADD_URL = "admin:smart_smartclient_add"
 
 

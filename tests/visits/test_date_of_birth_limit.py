@@ -13,6 +13,12 @@ from tests.visits.test_consumers import make_visit
 from tests.visits.test_record_and_summary import finished, summary_link
 from visits import services
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

@@ -16,6 +16,12 @@ from tests.scheduling.conftest import video_visit_at as appointment_at
 from tests.visits.test_consumers import make_visit
 from visits.models import Participant, Visit
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 RIGHT = {"date_of_birth": "1980-01-02"}

@@ -13,6 +13,12 @@ from tests.visits.test_consumers import make_visit
 from visits import services
 from visits.models import NoteAddendum, Visit
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 
