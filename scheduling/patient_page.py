@@ -59,6 +59,10 @@ class Cursor:
             raise ValueError(value)
         if len(pk_text) > 18:  # beyond a bigint
             raise ValueError(value)
+        try:  # a time at the end of the calendar cannot be written in UTC or queried
+            start = start.astimezone(UTC)
+        except OverflowError as error:
+            raise ValueError(value) from error
         return cls(start, int(pk_text))
 
 

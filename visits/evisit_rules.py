@@ -12,9 +12,36 @@ DEFAULT_HOURS = {day: [["08:00", "17:00"]] for day in DAYS[:5]}
 WINDOW_DAYS = 7
 
 
-def _hm(text: str) -> time:
-    hours, minutes = text.split(":")
-    return time(int(hours), int(minutes))
+def _minutes(text: object) -> int | None:
+    """Minutes after midnight of "HH:MM" ("24:00" is the end of the day), None if unreadable."""
+    try:
+        hours, minutes = (int(part) for part in str(text).split(":"))
+    except ValueError:
+        return None
+    total = hours * 60 + minutes
+    return total if 0 <= minutes < 60 and 0 <= total <= 24 * 60 else None
+
+
+def _opening(schedule: dict | None) -> dict[int, list[tuple[int, int]]]:
+    """Weekday -> sorted (open, close) minutes. An interval that closes before it opens is
+    never open, as in messaging's after-hours rule; a week with no open minute falls back to
+    the default hours, so a due time always exists."""
+    opening: dict[int, list[tuple[int, int]]] = {}
+    for index, day in enumerate(DAYS):
+        intervals = (schedule or {}).get(day) or []
+        for interval in intervals if isinstance(intervals, list) else []:
+            if not isinstance(interval, list | tuple) or len(interval) != 2:
+                continue
+            opens, closes = _minutes(interval[0]), _minutes(interval[1])
+            if opens is not None and closes is not None and opens < closes:
+                opening.setdefault(index, []).append((opens, closes))
+    if not opening:
+        return _opening(DEFAULT_HOURS)
+    return {index: sorted(intervals) for index, intervals in opening.items()}
+
+
+def _at(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone) + timedelta(minutes=minutes)
 
 
 def due_at(
@@ -23,16 +50,13 @@ def due_at(
     """`start` plus `business_hours` hours counted only inside the practice's opening hours
     ({"mon": [["08:00", "17:00"]], ...}, local times). Opening and closing are local wall
     times, so a DST change shortens or lengthens that night, not the working day."""
-    schedule = schedule or DEFAULT_HOURS
-    if not any(schedule.get(day) for day in DAYS):
-        schedule = DEFAULT_HOURS
+    opening = _opening(schedule)
     left = timedelta(hours=business_hours)
     day = start.astimezone(zone).date()
     while True:
-        for opens, closes in sorted(schedule.get(DAYS[day.weekday()], [])):
-            begin = datetime.combine(day, _hm(opens), tzinfo=zone)
-            end = datetime.combine(day, _hm(closes), tzinfo=zone)
-            begin = max(begin, start)
+        for opens, closes in opening.get(day.weekday(), []):
+            begin = max(_at(day, opens, zone), start)
+            end = _at(day, closes, zone)
             if end <= begin:
                 continue
             if end - begin >= left:

@@ -153,12 +153,16 @@ class Saved:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+def _too_many_photos(room: int) -> str:
+    return _("An e-visit takes up to %(n)s photos; %(left)s more can be added.") % {
+        "n": MAX_PHOTOS,
+        "left": room,
+    }
+
+
 def _prepared(uploads: list, room: int) -> tuple[list[tuple[str, Photo]], list[str]]:
     if len(uploads) > room:
-        return [], [
-            _("An e-visit takes up to %(n)s photos; %(left)s more can be added.")
-            % {"n": MAX_PHOTOS, "left": room}
-        ]
+        return [], [_too_many_photos(room)]
     photos: list[tuple[str, Photo]] = []
     problems: list[str] = []
     for upload in uploads:
@@ -199,6 +203,10 @@ def evisit_save(
         evisit = _locked(evisit)
         if evisit.state != State.DRAFT:
             raise EVisitError(_("This e-visit has already been sent."))
+        room = MAX_PHOTOS - evisit.photos.count()  # again: another save may have added some
+        if len(photos) > room:
+            errors["photos"] = _too_many_photos(room)
+            photos, submitting = [], False
         for name, photo in photos:
             EVisitPhoto.objects.create(
                 evisit=evisit,

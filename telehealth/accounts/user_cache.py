@@ -13,8 +13,10 @@ Only with a cache every process shares (Redis). With the per-process local-memor
 process could not tell another about a change, so each request reads the database
 (settings.SESSION_USER_CACHE is off)."""
 
+import logging
 import pickle
 import secrets
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,11 +33,16 @@ TOKEN_SECONDS = 2 * 24 * 60 * 60
 ALL_PRACTICES = "session-user:practices"
 # A bound on memory, not a tuning knob: past it the process starts over.
 MAX_SNAPSHOTS = 20_000
+# A bound on a missed replacement (Redis unreachable while a change was saved): a snapshot is
+# read again from the database after this long whatever the tokens say.
+SNAPSHOT_SECONDS = 60
 
-# user id -> (user token, practices token, pickled user). Pickled, so every request gets its
+logger = logging.getLogger(__name__)
+
+# user id -> (user token, practices token, loaded at (monotonic), pickled user). Pickled, so every request gets its
 # own objects: a view that changes request.user (or its practice) without saving, or a
 # concurrent request's OTP state, cannot leak into the next request.
-_snapshots: dict[int, tuple[str, str, bytes]] = {}
+_snapshots: dict[int, tuple[str, str, float, bytes]] = {}
 
 
 def _key(user_id: int) -> str:
@@ -43,7 +50,13 @@ def _key(user_id: int) -> str:
 
 
 def _replace_tokens(keys: list[str]) -> None:
-    cache.set_many({key: secrets.token_hex(8) for key in keys}, TOKEN_SECONDS)
+    try:
+        cache.set_many({key: secrets.token_hex(8) for key in keys}, TOKEN_SECONDS)
+    except Exception:
+        # The change itself must not fail because Redis is away (an admin deactivating an
+        # account, a sign-in). Other processes reread it within SNAPSHOT_SECONDS; this one now.
+        logger.exception("could not replace session-user tokens %s", keys)
+        _snapshots.clear()
 
 
 def _forget(keys: list[str]) -> None:
@@ -98,13 +111,13 @@ def signed_in_user(user_id: int) -> User | None:
     if tokens is None:
         return session_user(user_id=user_id)
     held = _snapshots.get(user_id)
-    if held is not None and held[:2] == tokens:
-        return pickle.loads(held[2])  # noqa: S301 (bytes this process pickled)
+    if held is not None and held[:2] == tokens and time.monotonic() - held[2] < SNAPSHOT_SECONDS:
+        return pickle.loads(held[3])  # noqa: S301 (bytes this process pickled)
     user = _load(user_id)
     if user is None:
         _snapshots.pop(user_id, None)
         return None
     if len(_snapshots) >= MAX_SNAPSHOTS:
         _snapshots.clear()
-    _snapshots[user_id] = (*tokens, pickle.dumps(user))
+    _snapshots[user_id] = (*tokens, time.monotonic(), pickle.dumps(user))
     return user

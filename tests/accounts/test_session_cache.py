@@ -5,6 +5,8 @@ alters what it may reach must still show on the very next request, with the snap
 These tests turn the cache on whatever the leg: within one test process the local-memory cache
 is shared, as Redis is between processes."""
 
+import pickle
+
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -201,3 +203,36 @@ def test_each_request_gets_its_own_copy_of_the_user(world):
     assert second.full_name == "Dr Alpha"
     assert practice_of(second).time_zone == "America/New_York"
     assert getattr(second, CONFIRMED_DEVICES_ATTR)  # read from the snapshot, not the database
+
+
+def test_a_change_saved_while_the_cache_is_away_still_saves_and_shows_within_the_bound(
+    client, world, monkeypatch, django_assert_num_queries
+):
+    """An admin deactivating an account during a Redis outage must not get a 500; the change
+    reaches every process within SNAPSHOT_SECONDS even though no token could be replaced."""
+    from telehealth.accounts import user_cache
+
+    sign_in(client, world.clinician)
+    warm(client)
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to redis")
+
+    user = User.objects.get(pk=world.clinician.pk)
+    user.full_name = "Dr Renamed"
+    with monkeypatch.context() as outage:
+        outage.setattr(user_cache.cache, "set_many", unreachable)
+        user.save(update_fields=["full_name"])  # no exception
+    assert User.objects.get(pk=user.pk).full_name == "Dr Renamed"
+    # Another process still holds the old snapshot under unchanged tokens: simulate it.
+    tokens = user_cache._tokens(user.pk)
+    assert tokens is not None
+    old = User.objects.get(pk=user.pk)
+    old.full_name = "Dr Alpha (stale)"
+    monkeypatch.setitem(
+        user_cache._snapshots, user.pk, (*tokens, user_cache.time.monotonic(), pickle.dumps(old))
+    )
+    assert signed_in_user(client).full_name == "Dr Alpha (stale)"
+    later = user_cache.time.monotonic() + user_cache.SNAPSHOT_SECONDS + 1
+    monkeypatch.setattr(user_cache.time, "monotonic", lambda: later)
+    assert signed_in_user(client).full_name == "Dr Renamed"

@@ -101,6 +101,8 @@ def test_a_cursor_naming_another_patients_visit_shows_only_ones_own(client, worl
         "2026-01-01T10:00:00+00:00_x",
         "2026-01-01T10:00:00_5",  # no zone
         "2026-01-01T10:00:00+00:00_99999999999999999999",
+        "9999-12-31T23:59:59-14:00_1",  # past the last day a date can hold, once in UTC
+        "0001-01-01T00:00:00+14:00_1",  # before the first
     ],
 )
 def test_a_page_link_that_cannot_be_read_is_a_400(client, world, value):

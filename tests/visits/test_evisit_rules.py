@@ -78,3 +78,21 @@ def test_minutes_count_only_in_the_seven_days_from_the_first_action():
     ]
     assert minutes_in_window(entries, first) == 14
     assert minutes_in_window(entries, None) == 0
+
+
+def test_a_day_open_until_midnight_counts_to_the_end_of_the_day():
+    late = {"tue": [["20:00", "24:00"]], "wed": [["00:00", "02:00"]]}
+    assert due_at(ny(2026, 3, 3, 21, 0), 4, zone=NY, schedule=late) == ny(2026, 3, 4, 1, 0)
+
+
+def test_hours_that_can_never_be_open_fall_back_to_the_default_week():
+    # An overnight interval is never open (messaging's after-hours rule reads it the same
+    # way); unreadable times are skipped. With nothing open the default week applies,
+    # instead of searching for an opening hour for ever.
+    for schedule in (
+        {"mon": [["22:00", "06:00"]]},
+        {"mon": [["25:00", "26:00"]], "tue": [["8am", "5pm"]], "wed": "all day"},
+        {"thu": [["09:00"]]},
+    ):
+        expected = due_at(ny(2026, 3, 3, 9, 0), 4, zone=NY, schedule=DEFAULT_HOURS)
+        assert due_at(ny(2026, 3, 3, 9, 0), 4, zone=NY, schedule=schedule) == expected

@@ -128,6 +128,29 @@ def test_more_photos_than_a_case_takes_are_refused(world):
     assert "photos" in saved.errors and not evisit.photos.exists()
 
 
+def test_photos_added_by_a_concurrent_save_count_against_the_limit(world, monkeypatch):
+    """Two saves of one draft at once (two tabs): each counted room for its photos before
+    taking the row lock; the second must count again under the lock."""
+    evisit = services.evisit_start(patient=world.patient, condition=condition(world.practice))
+    locked = services._locked
+
+    def other_tab_saved_first(case):
+        monkeypatch.setattr(services, "_locked", locked)
+        services.evisit_save(
+            evisit=case,
+            raw={},
+            uploads=[photo_upload(size=(40, 30)) for _ in range(services.MAX_PHOTOS - 1)],
+            submit=False,
+        )
+        return locked(case)
+
+    monkeypatch.setattr(services, "_locked", other_tab_saved_first)
+    uploads = [photo_upload(size=(40, 30)) for _ in range(2)]
+    saved = services.evisit_save(evisit=evisit, raw={}, uploads=uploads, submit=False)
+    assert "1 more can be added" in saved.errors["photos"]
+    assert evisit.photos.count() == services.MAX_PHOTOS - 1
+
+
 # --- The clinician's review ------------------------------------------------------------------
 
 
