@@ -39,9 +39,9 @@ SNAPSHOT_SECONDS = 60
 
 logger = logging.getLogger(__name__)
 
-# user id -> (user token, practices token, loaded at (monotonic), pickled user). Pickled, so every request gets its
-# own objects: a view that changes request.user (or its practice) without saving, or a
-# concurrent request's OTP state, cannot leak into the next request.
+# user id -> (user token, practices token, loaded at (monotonic), pickled user). Pickled, so
+# every request gets its own objects: a view that changes request.user (or its practice)
+# without saving, or a concurrent request's OTP state, cannot leak into the next request.
 _snapshots: dict[int, tuple[str, str, float, bytes]] = {}
 
 

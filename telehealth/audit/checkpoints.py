@@ -130,9 +130,26 @@ def last_checkpoints_in_file() -> tuple[dict[int, AuditCheckpoint], list[str]]:
                 unreadable.append(f"line {number} of {path} is not a checkpoint")
                 continue
             newest = found.get(checkpoint.chain)
+            if newest is not None and not _grew_from(newest, checkpoint):
+                # A later head with fewer events (or more than the ids allow): events between
+                # the two were deleted and the chain went on from what was left.
+                unreadable.append(
+                    f"line {number} of {path}: chain {checkpoint.chain} has "
+                    f"{checkpoint.event_count} events at event {checkpoint.last_event_id}, "
+                    f"after {newest.event_count} at event {newest.last_event_id}"
+                )
             if newest is None or checkpoint.last_event_id >= newest.last_event_id:
                 found[checkpoint.chain] = checkpoint
     return found, unreadable
+
+
+def _grew_from(earlier: AuditCheckpoint, later: AuditCheckpoint) -> bool:
+    """Whether `later` can follow `earlier` with nothing removed: ids only grow, so the count
+    grows by at least nothing and at most the ids between them (in either order in the file)."""
+    if later.last_event_id < earlier.last_event_id:
+        earlier, later = later, earlier
+    added = later.event_count - earlier.event_count
+    return 0 <= added <= later.last_event_id - earlier.last_event_id
 
 
 def checkpoint_chains(*, taken_by: str) -> list[AuditCheckpoint]:
@@ -144,16 +161,21 @@ def checkpoint_chains(*, taken_by: str) -> list[AuditCheckpoint]:
     that no longer reaches its last checkpoint gets no new one: the loss is logged as an error
     and left for `verify_audit` to report."""
     last = last_checkpoints()
+    # The file is read too: emptying the table must not let a chain that lost its tail be
+    # signed off afresh from what is left.
+    in_file, file_problems = last_checkpoints_in_file()
+    for problem in file_problems:
+        logger.error("audit checkpoint file: %s", problem)
     events = AuditEvent.objects.order_by()  # no ORDER BY id inside the DISTINCT
-    chains = set(last) | set(events.values_list("chain", flat=True).distinct())
+    chains = set(last) | set(in_file) | set(events.values_list("chain", flat=True).distinct())
     written = []
     for chain in sorted(chains):
+        known = [c for c in (last.get(chain), in_file.get(chain)) if c is not None]
+        problems = [p for p in (checkpoint_problem(c, count=False) for c in known) if p]
+        if problems:
+            logger.error("audit chain %s does not reach its checkpoint: %s", chain, problems)
+            continue
         previous = last.get(chain)
-        if previous is not None:
-            problem = checkpoint_problem(previous, count=False)
-            if problem:
-                logger.error("audit chain %s does not reach its checkpoint: %s", chain, problem)
-                continue
         head = (
             AuditEvent.objects.filter(chain=chain).order_by("-id").values_list("pk", "hash").first()
         )

@@ -141,6 +141,46 @@ def test_the_checkpoint_file_catches_emptying_the_checkpoints_too(world, setting
     assert "(checkpoint file)" in str(failure.value)
 
 
+def test_the_hourly_task_does_not_sign_off_a_tail_lost_with_the_checkpoint_table(
+    world, settings, tmp_path, caplog
+):
+    """Delete a chain's newest events and empty the checkpoint table, then let one more PHI
+    read happen: the task must not record the shortened chain as a fresh head (the file's
+    older checkpoint still names the deleted event), and verify_audit still fails."""
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "checkpoints.jsonl")
+    events = views(world, 5)
+    verify()
+    with connection.cursor() as cursor:
+        verb = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
+        cursor.execute(f"{verb} audit_auditcheckpoint")
+    delete_events(*events[2:])
+    views(world, 1)
+    with caplog.at_level(logging.ERROR, logger="telehealth.audit.checkpoints"):
+        written = checkpoint_chains(taken_by="beat")
+    assert world.practice.pk not in {checkpoint.chain for checkpoint in written}
+    assert f"audit chain {world.practice.pk} does not reach its checkpoint" in caplog.text
+    with pytest.raises(CommandError) as failure:
+        verify()
+    assert f"event {events[-1].pk}" in str(failure.value)
+
+
+def test_a_checkpoint_file_whose_count_goes_down_is_caught(world, settings, tmp_path):
+    """Even with a later line already written from the shortened chain: a head further on
+    with fewer events than an earlier one means events in between were deleted."""
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "checkpoints.jsonl")
+    views(world, 3)
+    verify()
+    with open(settings.AUDIT_CHECKPOINT_FILE) as file:
+        lines = [json.loads(line) for line in file]
+    line = next(line for line in lines if line["chain"] == world.practice.pk)
+    later = {**line, "last_event_id": line["last_event_id"] + 1, "event_count": 1}
+    with open(settings.AUDIT_CHECKPOINT_FILE, "a") as file:
+        file.write(json.dumps(later) + "\n")
+    with pytest.raises(CommandError) as failure:
+        verify()
+    assert f"chain {world.practice.pk} has 1 events" in str(failure.value)
+
+
 def test_the_log_carries_the_same_signed_checkpoint_as_the_file(world, settings, tmp_path, caplog):
     settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "checkpoints.jsonl")
     views(world, 1)
