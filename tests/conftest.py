@@ -239,6 +239,16 @@ def video_type(world):
     return kind
 
 
+@pytest.fixture
+def without_session_cache(settings):
+    """The session and the signed-in user read from the database on every request, as on the
+    embedded default: for a page's query counts, which must not depend on whether an earlier
+    request (or a change the test made in between) left the user's snapshot warm. The cache
+    itself is pinned in tests/accounts/test_session_cache.py."""
+    settings.SESSION_USER_CACHE = False
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+
 def sign_in(client, user, *, verified: bool = True):
     """Log in as `user`; staff (and enrolled patients) also pass the second factor."""
     client.force_login(user)

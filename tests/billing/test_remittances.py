@@ -668,6 +668,7 @@ def test_the_same_payment_imported_twice_at_once_is_applied_once(require_postgre
     assert AuditEvent.objects.filter(object_type="billing.Encounter").count() == 1
 
 
+@pytest.mark.usefixtures("without_session_cache")
 def test_the_pages_cost_the_same_queries_for_one_claim_or_many(client, world):
     from django.db import connection as db
     from django.test.utils import CaptureQueriesContext

@@ -417,6 +417,7 @@ class TestMySuperbills:
         assert "You have no superbills yet" in page
         assert "send it to your insurer" in page
 
+    @pytest.mark.usefixtures("without_session_cache")
     def test_the_list_costs_the_same_queries_for_one_or_many(self, client, world):
         superbill_of(world)
         sign_in(client, world.patient.user)

@@ -166,6 +166,12 @@ def test_a_link_of_one_kind_opens_nothing_as_another(name, examples):
                 links.read(other, token)
 
 
+# Modules that sign something that is never a link (nothing to revoke), and why.
+SIGNS_NO_LINK = {
+    "telehealth/audit/checkpoints.py",  # audit chain checkpoints, checked by verify_audit
+}
+
+
 def test_no_app_signs_links_by_hand():
     """Every signed link goes through telehealth.links, so every one can be revoked."""
     hand_signed = re.compile(r"signing\.(dumps|loads)|TimestampSigner|\bSigner\(")
@@ -178,6 +184,8 @@ def test_no_app_signs_links_by_hand():
             if source.name == "links.py" and source.parent.name == "telehealth":
                 continue
             if "migrations" in source.parts:
+                continue
+            if source.relative_to(settings.BASE_DIR).as_posix() in SIGNS_NO_LINK:
                 continue
             if hand_signed.search(source.read_text()):
                 found.append(str(source.relative_to(settings.BASE_DIR)))

@@ -291,13 +291,12 @@ def test_a_clinician_outside_the_care_team_gets_404(client, world):
     assert client.get(reverse("documents:file", args=[document.pk])).status_code == 404
 
 
-def test_patients_list_costs_the_same_queries_for_two_documents_or_five(client, world, settings):
+@pytest.mark.usefixtures("without_session_cache")
+def test_patients_list_costs_the_same_queries_for_two_documents_or_five(client, world):
     """From two rows: one audited record rides on the event, several take one more statement.
     The signed-in user is read on each request (no snapshot), so both requests pay the same."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-
-    settings.SESSION_USER_CACHE = False
 
     share(world, title="Result A")
     share(world, title="Result B")

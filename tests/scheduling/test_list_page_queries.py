@@ -53,6 +53,7 @@ def queries(client, url: str, about: str = "") -> int:
         ("front_desk", "visits:today", "linkversion"),
     ],
 )
+@pytest.mark.usefixtures("without_session_cache")
 def test_more_rows_cost_no_more_link_queries(client, world, video_type, role, url_name, about):
     sign_in(client, world.patient.user if role == "patient" else getattr(world, role))
     url = reverse(url_name)
@@ -87,6 +88,7 @@ def add_past_and_upcoming(world, video_type, count: int) -> None:
         Appointment.objects.filter(pk=appointment.pk).update(status="completed")
 
 
+@pytest.mark.usefixtures("without_session_cache")
 def test_the_patients_appointments_page_costs_the_same_for_3_or_60_visits(
     client, world, video_type
 ):
