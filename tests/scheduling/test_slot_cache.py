@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from scheduling import selectors, services
+from scheduling import selectors, services, slot_cache
 from scheduling.models import (
     Appointment,
     AvailabilityException,
@@ -30,6 +30,16 @@ def world(module_world):
 
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with no cached slots, page or catalogue. The database rolls back after
+    each test but the cache does not: a page cached after an earlier test's booking would
+    still be keyed by the tokens that test left, and (SQLite reuses ids after a rollback, and
+    this module shares one world) match this test's provider."""
+    cache.clear()
+    slot_cache._catalogs.clear()
 
 
 def page_url():
