@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from documents import selectors as documents_selectors
@@ -43,7 +43,7 @@ def _clinician(user: User) -> bool:
 
 
 def econsults_visible_to(user: User) -> QuerySet[EConsult]:
-    econsults = EConsult.objects.select_related("patient", "requester", "specialist")
+    econsults = EConsult.objects.select_related("patient", "practice", "requester", "specialist")
     if not _clinician(user) or user.practice_id is None:
         return econsults.none()
     return econsults.filter(practice_id=user.practice_id).filter(
@@ -136,8 +136,10 @@ class Snapshot:
     content_type: str = ""
 
 
-def _when(moment) -> str:
-    return formats.date_format(moment, "j M Y, H:i")
+def _when(moment, zone) -> str:
+    """A time as text that is kept (the copies are read later, by someone else): in the
+    practice's zone, with the zone's abbreviation."""
+    return formats.date_format(timezone.localtime(moment, zone), "j M Y, H:i T")
 
 
 def _photos(user: User, patient: Patient) -> QuerySet[EVisitPhoto]:
@@ -150,6 +152,7 @@ def records_offered(*, user: User, patient: Patient) -> list[Offer]:
     """What this clinician may include about the patient, each once. The caller has checked
     that the patient is theirs (`access_consult_patient`)."""
     offers: list[Offer] = []
+    zone = patient.practice.zone
     if rpm_selectors.latest_vitals(patient=patient):
         offers.append(Offer("vitals", _("Latest vitals")))
     if rpm_selectors.recent_readings(patient=patient, limit=1):
@@ -166,7 +169,7 @@ def records_offered(*, user: User, patient: Patient) -> list[Offer]:
             Offer(
                 f"photo:{photo.pk}",
                 _("E-visit photo: %(condition)s, %(when)s")
-                % {"condition": photo.evisit.condition.name, "when": _when(photo.created_at)},
+                % {"condition": photo.evisit.condition.name, "when": _when(photo.created_at, zone)},
             )
         )
     shared = documents_selectors.patient_documents(user=user, patient=patient)
@@ -194,19 +197,23 @@ def records_snapshot(*, user: User, patient: Patient, keys: list[str]) -> list[S
         raise KeyError(unknown[0])
     wanted = [key for key in offered if key in set(keys)]
     snapshots: list[Snapshot] = []
+    zone = patient.practice.zone
     for key in wanted:
         kind, _sep, ident = key.partition(":")
         title = offered[key].label
         if kind == "vitals":
             rows = [
-                [str(label), f"{value:g} {unit} ({_when(at)})"]
+                [str(label), f"{value:g} {unit} ({_when(at, zone)})"]
                 for label, value, unit, at in rpm_selectors.latest_vitals(patient=patient)
             ]
             snapshots.append(Snapshot(EConsultRecord.Kind.VITALS, title, rows))
         elif kind == "readings":
             readings = rpm_selectors.recent_readings(patient=patient, limit=READINGS_SHOWN)
             rows = [
-                [_when(reading.measured_at), f"{reading.get_vital_display()}: {reading.value:g}"]
+                [
+                    _when(reading.measured_at, zone),
+                    f"{reading.get_vital_display()}: {reading.value:g}",
+                ]
                 for reading in readings
             ]
             snapshots.append(Snapshot(EConsultRecord.Kind.READINGS, title, rows))
@@ -220,7 +227,7 @@ def records_snapshot(*, user: User, patient: Patient, keys: list[str]) -> list[S
             snapshots.append(Snapshot(EConsultRecord.Kind.ANSWERS, title, rows))
         elif kind == "photo":
             photo = _photos(user, patient).get(pk=ident)
-            rows = [[_("Taken into the e-visit"), _when(photo.created_at)]]
+            rows = [[_("Taken into the e-visit"), _when(photo.created_at, zone)]]
             snapshots.append(
                 Snapshot(EConsultRecord.Kind.PHOTO, title, rows, _read(photo.file), "image/jpeg")
             )
@@ -228,7 +235,7 @@ def records_snapshot(*, user: User, patient: Patient, keys: list[str]) -> list[S
             document = documents_selectors.patient_documents(user=user, patient=patient).get(
                 pk=ident
             )
-            rows = [[_("Shared"), _when(document.shared_at)]]
+            rows = [[_("Shared"), _when(document.shared_at, zone)]]
             if document.comment:
                 rows.append([_("Comment"), document.comment])
             snapshots.append(
