@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -541,3 +542,20 @@ def test_a_clinician_turns_on_answering_econsults_from_the_profile_page(client, 
     offered = selectors.specialists_for(world.clinician)
     assert [s.specialty for s in offered] == ["Dermatology"]
     assert settings.SITE_URL  # links in notices are absolute (case_url)
+
+
+def test_the_inbox_answers_in_the_same_queries_for_two_cases_or_six(
+    client, world, spec, without_session_cache
+):
+    for _ in range(2):
+        sent_econsult(patient=world.patient, requester=world.clinician, to=world.other_clinician)
+    sign_in(client, world.other_clinician)
+    client.get(reverse("visits:econsults"))  # warm whatever is cached per process
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(reverse("visits:econsults")).status_code == 200
+    for _ in range(4):
+        sent_econsult(patient=world.patient, requester=world.clinician, to=world.other_clinician)
+    with CaptureQueriesContext(connection) as more:
+        page = client.get(reverse("visits:econsults"))
+    assert page.content.count(b'data-econsult-state="sent"') == 6
+    assert len(more) == len(few)
