@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scheduling.forms import state_select_choices
 from telehealth.accounts.forms import DateOfBirthForm  # noqa: F401  (the join link's check)
+from visits.models import ConsultSpecialist
 
 
 class NoteForm(forms.Form):
@@ -107,3 +108,104 @@ class EVisitEscalateForm(forms.Form):
         initial=_("This needs a live visit so I can examine you. Please book a time."),
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+# --- E-consults ------------------------------------------------------------------------------
+
+
+class ConsultSpecialistForm(forms.Form):
+    specialty = forms.CharField(
+        label=_("Your specialty"),
+        max_length=80,
+        help_text=_("As colleagues will see it when they choose whom to ask, e.g. Dermatology."),
+    )
+    accepting = forms.BooleanField(
+        label=_("I accept e-consults from the clinicians of my practice"), required=False
+    )
+
+
+class SpecialistChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.user.full_name} · {obj.specialty}"
+
+
+class EConsultNewForm(forms.Form):
+    specialist = SpecialistChoiceField(
+        label=_("Specialist"),
+        queryset=ConsultSpecialist.objects.none(),
+        empty_label=_("Choose a specialist"),
+    )
+    question = forms.CharField(
+        label=_("Your question"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("The clinical question, what you have tried and what you need to know."),
+    )
+    records = forms.MultipleChoiceField(
+        label=_("Records to include"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The specialist reads copies of these as they are now, not the chart."),
+    )
+    patient_consented = forms.BooleanField(
+        label=_("The patient agreed to this e-consult"),
+        help_text=_("Ask them first and say it may be billed to their insurance."),
+        error_messages={"required": _("Note that the patient agreed before sending.")},
+    )
+
+    def __init__(self, *args, specialists, offers, **kwargs):
+        super().__init__(*args, **kwargs)
+        specialist = self.fields["specialist"]
+        assert isinstance(specialist, SpecialistChoiceField)
+        specialist.queryset = specialists
+        records = self.fields["records"]
+        assert isinstance(records, forms.MultipleChoiceField)
+        records.choices = [(offer.key, offer.label) for offer in offers]
+
+
+class EConsultAskForm(forms.Form):
+    body = forms.CharField(
+        label=_("Question for the requesting clinician"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class EConsultReplyForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your reply to the specialist"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class EConsultAnswerForm(forms.Form):
+    answer = forms.CharField(
+        label=_("Your answer"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("Your written report: assessment and recommendations."),
+    )
+    verbal_report = forms.BooleanField(
+        label=_("I also discussed it with the requesting clinician by phone or video"),
+        required=False,
+    )
+
+
+class EConsultTimeForm(forms.Form):
+    minutes = forms.IntegerField(label=_("Minutes"), min_value=1, max_value=240)
+    work_date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    activity = forms.CharField(
+        label=_("What you did"),
+        max_length=500,
+        help_text=_("e.g. Reviewed the readings; wrote the answer."),
+    )
+    discussion = forms.BooleanField(
+        label=_("This was discussion with the requesting clinician, not review of records"),
+        required=False,
+    )
+
+    def __init__(self, *args, specialist: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not specialist:
+            del self.fields["discussion"]

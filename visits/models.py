@@ -356,3 +356,165 @@ class EVisitTime(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minutes} min on e-visit #{self.evisit_id}"
+
+
+# --- E-consults: one clinician asks a specialist of the practice, in writing ---------------
+
+
+class ConsultSpecialist(models.Model):
+    """A clinician who answers e-consults from the other clinicians of their practice, in a
+    specialty. They turn it on and off themselves; nobody else sees their inbox."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="consult_specialist")
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
+    specialty = models.CharField(max_length=80)
+    accepting = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["specialty", "user__full_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(specialty=""), name="consult_specialist_has_specialty"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.specialty})"
+
+
+class EConsult(models.Model):
+    """A case a clinician sends a specialist: the question and a snapshot of the records they
+    chose, the specialist's questions back, the written answer, and both sides' time (the
+    interprofessional codes). The patient agreed to it; they do not read the exchange."""
+
+    class State(models.TextChoices):
+        SENT = "sent", _("Waiting for the specialist")
+        INFO_REQUESTED = "info_requested", _("The specialist asked a question")
+        ANSWERED = "answered", _("Answered")
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="econsults")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="econsults")
+    requester = models.ForeignKey(User, on_delete=models.PROTECT, related_name="econsults_sent")
+    specialist = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="econsults_received"
+    )
+    specialty = models.CharField(max_length=80, help_text="The specialty asked, as it was then.")
+    question = EncryptedTextField()
+    patient_consent_at = models.DateTimeField(
+        help_text="When the requester recorded that the patient agreed to the e-consult."
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SENT)
+    sent_at = models.DateTimeField(default=timezone.now)
+    answer = EncryptedTextField(blank=True)
+    verbal_report = models.BooleanField(
+        default=False,
+        help_text="The specialist also discussed the answer with the requester by phone or video.",
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer_read_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the requester first opened the answer."
+    )
+
+    class Meta:
+        ordering = ["-sent_at", "-pk"]
+        indexes = [
+            models.Index(fields=["specialist", "state"]),
+            models.Index(fields=["requester", "state"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(requester=models.F("specialist")),
+                name="econsult_not_to_oneself",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state="answered", answered_at__isnull=False)
+                | (~models.Q(state="answered") & models.Q(answered_at__isnull=True)),
+                name="econsult_answered_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"E-consult #{self.pk} ({self.state})"
+
+
+class EConsultMessage(models.Model):
+    class Kind(models.TextChoices):
+        QUESTION = "question", _("Question from the specialist")
+        REPLY = "reply", _("Reply from the requesting clinician")
+
+    econsult = models.ForeignKey(EConsult, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    body = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} of e-consult #{self.econsult_id}"
+
+
+class EConsultRecord(models.Model):
+    """One record the requester included, copied when the case was sent: the specialist reads
+    what was sent (rows of label and value, or a file), not the chart, and a document withdrawn
+    later still reads as it was."""
+
+    class Kind(models.TextChoices):
+        VITALS = "vitals", _("Latest vitals")
+        READINGS = "readings", _("Recent readings")
+        ANSWERS = "answers", _("Form answers")
+        PHOTO = "photo", _("E-visit photo")
+        DOCUMENT = "document", _("Shared document")
+
+    econsult = models.ForeignKey(EConsult, on_delete=models.CASCADE, related_name="records")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    title = EncryptedTextField()
+    rows = EncryptedJSONField(default=list)  # [[label, value], ...]
+    file = models.FileField(upload_to="econsults/%Y/%m/", blank=True)
+    content_type = models.CharField(max_length=80, blank=True)
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["econsult", "position"], name="econsult_record_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"Record {self.position} of e-consult #{self.econsult_id}"
+
+
+class EConsultTime(models.Model):
+    """Minutes one side spent on the case: the specialist's (99446-99449, 99451) or the
+    requester's (99452). `discussion`: the specialist's minutes were consultative discussion
+    with the requester rather than review of the records."""
+
+    class Side(models.TextChoices):
+        SPECIALIST = "specialist", _("Specialist")
+        REQUESTER = "requester", _("Requesting clinician")
+
+    econsult = models.ForeignKey(EConsult, on_delete=models.CASCADE, related_name="time_entries")
+    clinician = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    side = models.CharField(max_length=10, choices=Side.choices)
+    minutes = models.PositiveSmallIntegerField()
+    discussion = models.BooleanField(default=False)
+    work_date = models.DateField()
+    activity = EncryptedTextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["work_date", "created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(minutes__gte=1, minutes__lte=240), name="econsult_time_minutes"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(side="specialist") | models.Q(discussion=False),
+                name="econsult_time_discussion_is_the_specialists",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min on e-consult #{self.econsult_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from visits import evisit_views, views
+from visits import econsult_views, evisit_views, views
 
 app_name = "visits"
 
@@ -41,4 +41,14 @@ urlpatterns = [
     path("evisits/<int:evisit_id>/time/", evisit_views.record_time, name="evisit-time"),
     path("evisits/<int:evisit_id>/complete/", evisit_views.complete, name="evisit-complete"),
     path("evisits/<int:evisit_id>/escalate/", evisit_views.escalate, name="evisit-escalate"),
+    # E-consults (clinician to specialist): the inbox and profile, a new case, the case.
+    path("econsults/", econsult_views.inbox, name="econsults"),
+    path("econsults/profile/", econsult_views.profile, name="econsult-profile"),
+    path("econsults/new/<int:patient_id>/", econsult_views.new, name="econsult-new"),
+    path("econsults/<int:econsult_id>/", econsult_views.case, name="econsult"),
+    path("econsults/<int:econsult_id>/ask/", econsult_views.ask, name="econsult-ask"),
+    path("econsults/<int:econsult_id>/reply/", econsult_views.reply, name="econsult-reply"),
+    path("econsults/<int:econsult_id>/answer/", econsult_views.answer, name="econsult-answer"),
+    path("econsults/<int:econsult_id>/time/", econsult_views.record_time, name="econsult-time"),
+    path("econsults/files/<int:record_id>/", econsult_views.record_file, name="econsult-file"),
 ]

@@ -112,3 +112,24 @@ def validate_all() -> None:
 
 
 validate_all()
+
+
+# Interprofessional consultations (e-consults): 99446-99449, 99451, 99452. Imported here, at
+# the end, so this registration stays one block beside the others'.
+from billing.rules.interprofessional import (  # noqa: E402
+    INTERPROFESSIONAL_RULE_SETS,
+    InterprofessionalRuleSet,
+)
+
+
+def interprofessional_rules_on(day: date) -> InterprofessionalRuleSet:
+    return in_force(INTERPROFESSIONAL_RULE_SETS, on=day, what="interprofessional rules")
+
+
+def validate_interprofessional_rule_sets(sets: Sequence[InterprofessionalRuleSet]) -> None:
+    _check_dated(sets, "interprofessional rules")
+    for rule_set in sets:
+        rule_set.validate()
+
+
+validate_interprofessional_rule_sets(INTERPROFESSIONAL_RULE_SETS)

@@ -169,6 +169,26 @@ ROUTES: dict[str, Access] = {
     "visits:evisit-escalate": Access(
         roles=frozenset({Role.CLINICIAN}), method="post", obj="evisit", ok=(400,)
     ),
+    # E-consults: only the two clinicians of a case (obj="econsult" is one world.clinician sent
+    # about world.patient to world.other_clinician, with one photo); the patient does not
+    # read it (tests/visits/test_econsults.py walks the specialist's side and the others).
+    "visits:econsults": Access(roles=frozenset({Role.CLINICIAN})),
+    "visits:econsult-profile": Access(roles=frozenset({Role.CLINICIAN})),
+    "visits:econsult-new": Access(roles=frozenset({Role.CLINICIAN}), obj="patient"),
+    "visits:econsult": Access(roles=frozenset({Role.CLINICIAN}), obj="econsult"),
+    "visits:econsult-ask": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="econsult", ok=(400,)
+    ),
+    "visits:econsult-reply": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="econsult", ok=(400,)
+    ),
+    "visits:econsult-answer": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="econsult", ok=(400,)
+    ),
+    "visits:econsult-time": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="econsult", ok=(400,)
+    ),
+    "visits:econsult-file": Access(roles=frozenset({Role.CLINICIAN}), obj="econsult_file"),
     "messaging:mine": Access(roles=frozenset({Role.PATIENT})),
     "messaging:new": Access(roles=frozenset({Role.PATIENT})),
     "messaging:thread": Access(roles=frozenset({Role.PATIENT}), obj="thread"),
@@ -451,6 +471,22 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
         if access.obj == "evisit_photo":
             return {"photo_id": evisit.photos.get().pk}
         return {"evisit_id": evisit.pk}
+    if access.obj in ("econsult", "econsult_file"):
+        from tests.visits.econsult_helpers import outside_specialist, sent_econsult
+        from tests.visits.evisit_helpers import taken_evisit
+
+        if outsider:
+            patient, requester = world.outside_patient, world.outside_clinician
+            to = outside_specialist(world.outside_practice)
+        else:
+            patient, requester, to = world.patient, world.clinician, world.other_clinician
+        photo = taken_evisit(patient=patient, clinician=requester).photos.get()
+        econsult = sent_econsult(
+            patient=patient, requester=requester, to=to, records=[f"photo:{photo.pk}"]
+        )
+        if access.obj == "econsult_file":
+            return {"record_id": econsult.records.get().pk}
+        return {"econsult_id": econsult.pk}
     if access.obj == "media_fetch":
         from messaging import services as messaging
         from messaging.models import MediaFetch
