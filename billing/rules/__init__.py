@@ -112,3 +112,18 @@ def validate_all() -> None:
 
 
 validate_all()
+
+
+# Online digital E/M and communication technology-based services (billing/rules/online.py).
+from billing.rules.online import (  # noqa: E402
+    ONLINE_CODE_SETS,
+    OnlineCodeSet,
+    validate_online_code_sets,
+)
+
+
+def online_codes_on(day: date) -> OnlineCodeSet:
+    return in_force(ONLINE_CODE_SETS, on=day, what="online visit codes")
+
+
+validate_online_code_sets(ONLINE_CODE_SETS)
