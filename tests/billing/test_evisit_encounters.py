@@ -104,9 +104,13 @@ class TestPull:
     def test_a_case_whose_seven_days_are_still_running_waits(self, world, video_type):
         set_up(world)
         seen_long_ago(world, video_type)
-        worked_case(world, minutes_by_day_ago=[(8, 2)], days_ago=3)
+        # First reviewed 6 days ago: today is the period's 7th and last day.
+        evisit = worked_case(world, minutes_by_day_ago=[(8, 2)], days_ago=6)
         assert evisit_services.pull_completed_evisits().built == 0
         assert not Encounter.objects.filter(kind=Encounter.Kind.EVISIT).exists()
+        a_day_earlier = evisit.first_action_at - timedelta(days=1)
+        EVisit.objects.filter(pk=evisit.pk).update(first_action_at=a_day_earlier)
+        assert evisit_services.pull_completed_evisits().built == 1
 
     def test_an_escalated_case_builds_no_encounter(self, world, video_type):
         set_up(world)
