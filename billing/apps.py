@@ -11,4 +11,8 @@ class BillingConfig(AppConfig):
         from rpm import panels
 
         panels.register(rpm_patient_panel)
+        from billing.views.evisits import evisit_case_panel
+        from visits import evisit_panels
+
+        evisit_panels.register(evisit_case_panel)
         fhir_api.register()  # Claim in the FHIR API

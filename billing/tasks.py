@@ -2,7 +2,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from billing import services
+from billing import evisit_services, services
 
 
 @shared_task
@@ -13,3 +13,8 @@ def pull_completed_visits() -> dict[str, int]:
 @shared_task
 def pull_monitoring() -> dict[str, int]:
     return asdict(services.pull_monitoring())
+
+
+@shared_task
+def pull_completed_evisits() -> dict[str, int]:
+    return asdict(evisit_services.pull_completed_evisits())

@@ -46,6 +46,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 15 * 60},
     },
+    "billing-pull-evisits": {
+        "task": "billing.tasks.pull_completed_evisits",
+        "schedule": crontab(minute=50),
+    },
     "billing-pull-monitoring": {
         "task": "billing.tasks.pull_monitoring",
         "schedule": crontab(minute=40),

@@ -3,7 +3,7 @@ sees the practice's submitted cases nobody has taken (the queue) and the cases a
 them. Nobody else sees a case: not the front desk, not admins, not other clinicians."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from intake import selectors as intake_selectors
 from telehealth.accounts.models import Patient, Role, User
 from visits import evisit_rules
-from visits.models import EVisit, EVisitCondition, EVisitMessage, EVisitPhoto
+from visits.models import EVisit, EVisitCondition, EVisitMessage, EVisitPhoto, Visit
 
 QUEUE_PAGE_SIZE = 50
 OPEN = (EVisit.State.SUBMITTED, EVisit.State.IN_REVIEW, EVisit.State.AWAITING_PATIENT)
@@ -95,4 +95,61 @@ def case_minutes(evisit: EVisit) -> CaseMinutes:
         minutes=evisit_rules.minutes_in_window(entries, first),
         recorded=sum(m for _d, m in entries),
         window=evisit_rules.window(first) if first else None,
+    )
+
+
+# --- For billing (read by the app above; visits never imports it) ---------------------------
+
+
+def completed_evisits(*, reviewed_by: datetime) -> QuerySet[EVisit]:
+    """Every practice's completed cases whose clinician first acted on them at or before a
+    time: a system read for billing's periodic pull, which keeps what it has not billed."""
+    return (
+        EVisit.objects.filter(
+            state=EVisit.State.COMPLETED,
+            first_action_at__isnull=False,
+            first_action_at__lte=reviewed_by,
+        )
+        .select_related("practice", "patient__practice", "assigned_to")
+        .order_by("first_action_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """The figures billing codes a case from: the local date of the first clinician action,
+    the minutes by work date, photos, escalation, the local days of the patient's live visits
+    in the practice from `around` days before to `around` days after that date, and whether
+    the patient had a live visit in the practice between `seen_since` and the first action."""
+
+    first_review: date | None
+    entries: tuple[tuple[date, int], ...]
+    photos: int
+    escalated: bool
+    visit_days: tuple[date, ...]
+    seen_before: bool
+
+
+def case_record(evisit: EVisit, *, seen_since: timedelta, around: int) -> CaseRecord:
+    zone = evisit.practice.zone
+    start = evisit.first_action_at or evisit.submitted_at or evisit.created_at
+    held = Visit.objects.filter(
+        practice_id=evisit.practice_id,
+        patient_id=evisit.patient_id,
+        state=Visit.State.ENDED,
+        started_at__isnull=False,
+    )
+    nearby = held.filter(
+        started_at__gte=start - timedelta(days=around + 1),
+        started_at__lte=start + timedelta(days=around + 1),
+    ).values_list("started_at", flat=True)
+    return CaseRecord(
+        first_review=evisit.first_action_at.astimezone(zone).date()
+        if evisit.first_action_at
+        else None,
+        entries=tuple(evisit.time_entries.values_list("work_date", "minutes")),
+        photos=evisit.photos.count(),
+        escalated=evisit.state == EVisit.State.ESCALATED,
+        visit_days=tuple(sorted(moment.astimezone(zone).date() for moment in nearby if moment)),
+        seen_before=held.filter(started_at__gte=start - seen_since, started_at__lt=start).exists(),
     )

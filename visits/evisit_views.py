@@ -14,6 +14,7 @@ from intake import render as form_render
 from telehealth.accounts.access import clinician_required, patient_required, role_required
 from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
+from visits import evisit_panels
 from visits import evisit_selectors as selectors
 from visits import evisit_services as services
 from visits.forms import (
@@ -201,6 +202,7 @@ def _review_page(request, evisit: EVisit, *, forms: dict | None = None, status: 
         "time_form": EVisitTimeForm(initial={"work_date": today}),
         "complete_form": EVisitCompleteForm(),
         "escalate_form": EVisitEscalateForm(),
+        "panels": evisit_panels.render_panels(request, evisit),
         **(forms or {}),
     }
     return render(request, "visits/evisit_review.html", context, status=status)

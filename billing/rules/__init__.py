@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol, TypeVar
 
+from billing.rules.interprofessional import (
+    INTERPROFESSIONAL_RULE_SETS,
+    InterprofessionalRuleSet,
+)
 from billing.rules.monitoring import MONITORING_RULE_SETS
+from billing.rules.online import ONLINE_CODE_SETS, OnlineCodeSet, validate_online_code_sets
 from billing.rules.payers import PAYER_PROFILES
 from billing.rules.records import (
     MonitoringRuleSet,
@@ -114,14 +119,7 @@ def validate_all() -> None:
 validate_all()
 
 
-# Interprofessional consultations (e-consults): 99446-99449, 99451, 99452. Imported here, at
-# the end, so this registration stays one block beside the others'.
-from billing.rules.interprofessional import (  # noqa: E402
-    INTERPROFESSIONAL_RULE_SETS,
-    InterprofessionalRuleSet,
-)
-
-
+# Interprofessional consultations (e-consults): 99446-99449, 99451, 99452.
 def interprofessional_rules_on(day: date) -> InterprofessionalRuleSet:
     return in_force(INTERPROFESSIONAL_RULE_SETS, on=day, what="interprofessional rules")
 
@@ -133,3 +131,11 @@ def validate_interprofessional_rule_sets(sets: Sequence[InterprofessionalRuleSet
 
 
 validate_interprofessional_rule_sets(INTERPROFESSIONAL_RULE_SETS)
+
+
+# Online digital E/M and communication technology-based services (e-visits).
+def online_codes_on(day: date) -> OnlineCodeSet:
+    return in_force(ONLINE_CODE_SETS, on=day, what="online visit codes")
+
+
+validate_online_code_sets(ONLINE_CODE_SETS)

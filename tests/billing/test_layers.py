@@ -10,6 +10,7 @@ LOWER_APPS = ("telehealth", "scheduling", "intake", "messaging", "rpm", "visits"
 PURE_MODULES = (
     "billing/coding.py",
     "billing/monitoring.py",
+    "billing/online.py",
     "billing/progress.py",
     "billing/suggestions.py",
     *(str(path.relative_to(ROOT)) for path in (ROOT / "billing" / "rules").glob("*.py")),
