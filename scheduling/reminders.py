@@ -1,11 +1,19 @@
 """Appointment messages through the outbox: confirmation, the practice's reminder plan,
 cancellation and missed-visit follow-up. Called inside the services' transactions.
 
-The plan's reminders and join links are queued unrendered and rendered by the dispatcher
-when they go (`send_time_context`): booking stays cheap, and a reminder sent weeks later
-carries the visit's, the patient's and the practice's details of that day, links signed
-that day (an account invitation expires 14 days after it is signed), in the patient's
-language of that day. The confirmation goes at once and is rendered at booking."""
+A booking's messages are all queued unrendered (the row holds the appointment, the template
+and the channel) and rendered by the dispatcher when they go (`send_time_context`): booking
+stays cheap, and a message sent weeks later carries the visit's, the patient's and the
+practice's details of that day, links signed that day (an account invitation expires 14 days
+after it is signed), in the patient's language of that day. The confirmation (or the moved
+notice) and its calendar file are rendered the same way, seconds after the booking commits.
+
+A message is only ever sent about a visit that is still active when it goes. A confirmation
+not yet sent when its visit is moved or cancelled is withdrawn (`cancelled`, with the reason),
+never sent as booked: the move queues its own notice of the new time with the calendar file
+that moves the event, and the cancellation its own notice with the file that removes it, so
+the patient's last word, and calendar, are right. Cancellation and missed-visit messages are
+still rendered when queued: they describe a visit that is over."""
 
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -25,29 +33,28 @@ from scheduling.models import (
 )
 from telehealth import links
 from telehealth.accounts import invitations
-from telehealth.accounts.models import Patient
 from telehealth.notify import services as notify
 from telehealth.notify import wording
 from telehealth.notify.inbound import practice_context
+from telehealth.notify.models import OutboundMessage
 
 
 def rules_for(practice) -> list[tuple[int, str, str]]:
+    # The model's order within one practice, without joining the practice to sort by it.
     rules = list(
-        practice.reminder_rules.values_list("minutes_before", "channel", "kind", "is_active")
+        practice.reminder_rules.order_by("-minutes_before").values_list(
+            "minutes_before", "channel", "kind", "is_active"
+        )
     )
     if not rules:
         return list(DEFAULT_REMINDER_PLAN)  # a practice that never set a plan gets ours
     return [(minutes, channel, kind) for minutes, channel, kind, active in rules if active]
 
 
-def context_for(
-    appointment: Appointment, *, overrides: dict | None = None, new: bool = False
-) -> dict[str, str]:
-    """`overrides`: the practice's wording (`notify.practice_wording`) if the caller has it.
-    `new`: the appointment was booked in the caller's transaction (its links are the first)."""
-    link = links.url_for(scheduling_links.MANAGE, appointment, new=new)
+def context_for(appointment: Appointment) -> dict[str, str]:
+    link = links.url_for(scheduling_links.MANAGE, appointment)
     join_link = (
-        links.url_for(scheduling_links.JOIN, appointment, new=new)
+        links.url_for(scheduling_links.JOIN, appointment)
         if appointment.modality != "in_person"
         else link
     )
@@ -72,26 +79,41 @@ def context_for(
     # a practice rewords it, so it is rendered with them.
     return {
         **context,
-        **invitations.message_context(appointment.patient, context, overrides=overrides),
+        **invitations.message_context(appointment.patient, context),
     }
 
 
-def send_time_context(appointment_id: str) -> tuple[Patient, dict[str, str]]:
-    """The context of a reminder or join link rendered as it is sent (the notify registry's
-    source for appointments). A cancelled or moved visit's reminders were withdrawn with it;
-    one that is no longer active when its reminder comes due gets none."""
+BOOKING_NOTICES = frozenset({"appointment.confirmation", "appointment.moved"})
+
+
+def send_time_context(message: OutboundMessage) -> notify.SendTimeContent:
+    """The content of a booking's message rendered as it is sent (the notify registry's source
+    for appointments): the confirmation or moved notice, with an email's calendar file, or a
+    step of the plan. A cancelled or moved visit's messages were withdrawn with it; one that
+    is no longer active when its message comes due gets none."""
     appointment = (
         Appointment.objects.select_related(
-            "patient__practice", "provider", "appointment_type", "practice"
+            "patient__practice", "provider", "appointment_type", "practice", "replaces"
         )
-        .filter(pk=appointment_id)
+        .filter(pk=message.related_id)
         .first()
     )
     if appointment is None:
         raise notify.NotToSend("The appointment no longer exists")
     if appointment.status not in ACTIVE_STATUSES:
         raise notify.NotToSend(f"The appointment is {appointment.status}")
-    return appointment.patient, context_for(appointment)
+    context = context_for(appointment)
+    ics = ""
+    if message.template in BOOKING_NOTICES:
+        if appointment.replaces is not None:
+            context["old_start_local"] = local_text(appointment.replaces.start, appointment.patient)
+        if message.channel == wording.EMAIL:
+            # REQUEST with the visit's SEQUENCE of now: adds it, or moves the event the
+            # patient's calendar holds under the same UID.
+            ics = calendar.appointment_ics(
+                appointment, method=calendar.REQUEST, join_link=context["join_link"]
+            ).decode()
+    return notify.SendTimeContent(patient=appointment.patient, context=context, ics=ics)
 
 
 def outside_quiet_hours(send_at: datetime, *, visit_start: datetime, zone: ZoneInfo) -> datetime:
@@ -122,22 +144,17 @@ def queue_booking_messages(appointment: Appointment) -> None:
     whatever channel the plan's step names; a visit booked closer to its start than a join
     step's lead time gets that step's link at once, unless the visit is already over.
 
-    Only the confirmation is rendered here; the plan's steps are rendered when sent. Called in
-    the booking's transaction with the appointment it just inserted."""
+    Nothing is rendered here: every message, the confirmation and its calendar file included,
+    is rendered when sent (`send_time_context`). Called in the booking's transaction with the
+    appointment it just inserted."""
     patient = appointment.patient
-    overrides = notify.practice_wording(patient.practice)
-    context = context_for(appointment, overrides=overrides, new=True)
-    ics = calendar.appointment_ics(
-        appointment, method=calendar.REQUEST, join_link=context["join_link"]
-    ).decode()
-    moved_from = appointment.replaces
-    what = "confirmation" if moved_from is None else "moved"
+    what = "confirmation" if appointment.replaces_id is None else "moved"
     planned = [
         notify.Planned(
             channel=channel,
             key=f"appointment.{what}",
             dedupe_key=_key(appointment, what, channel),
-            ics=ics if channel == "email" else "",
+            render_at_send=True,
         )
         for channel in ("email", "sms")
     ]
@@ -176,15 +193,8 @@ def queue_booking_messages(appointment: Appointment) -> None:
                 render_at_send=True,
             )
         )
-    if moved_from is not None:
-        context["old_start_local"] = local_text(moved_from.start, patient)
     notify.patient_messages_enqueue(
-        patient=patient,
-        planned=planned,
-        context=context,
-        related=appointment,
-        sms_ok=sms_ok,
-        overrides=overrides,
+        patient=patient, planned=planned, related=appointment, sms_ok=sms_ok
     )
 
 

@@ -88,8 +88,12 @@ def booking_catalog(*, practice_slug: str) -> BookingCatalog:
 
 
 def _rules(provider: Provider) -> list[slot_rules.Rule]:
-    rows = AvailabilityRule.objects.filter(provider=provider).values_list(
-        "weekday", "start_time", "end_time", "modalities", "valid_from", "valid_until"
+    # One provider's rules: the model's ordering leads with the provider, whose own ordering
+    # (by name) would join its table into every slot search and booking for nothing.
+    rows = (
+        AvailabilityRule.objects.filter(provider=provider)
+        .order_by("weekday", "start_time")
+        .values_list("weekday", "start_time", "end_time", "modalities", "valid_from", "valid_until")
     )
     return [
         slot_rules.Rule(weekday, start, end, frozenset(modalities), valid_from, valid_until)
@@ -98,9 +102,11 @@ def _rules(provider: Provider) -> list[slot_rules.Rule]:
 
 
 def _exceptions(provider: Provider, first: date, last: date) -> list[slot_rules.Exception_]:
-    rows = AvailabilityException.objects.filter(
-        provider=provider, date__range=(first, last)
-    ).values_list("date", "kind", "start_time", "end_time", "modalities")
+    rows = (
+        AvailabilityException.objects.filter(provider=provider, date__range=(first, last))
+        .order_by("date", "start_time")  # as the model orders one provider's, without the join
+        .values_list("date", "kind", "start_time", "end_time", "modalities")
+    )
     return [
         slot_rules.Exception_(
             day, kind == AvailabilityException.Kind.EXTRA, start, end, frozenset(modalities)

@@ -116,6 +116,7 @@ def _lock_provider_offering(provider: Provider, appointment_type: AppointmentTyp
             practice_id=appointment_type.practice_id,
             appointment_types=appointment_type,
         )
+        .order_by()  # one row: no join of the providers' names to sort it
         .values_list("pk", flat=True)
     )
     if not list(offers):

@@ -103,7 +103,7 @@ OUTBOX_FIELDS = [
 ]
 
 # Written back as rendered at send time, so the row shows what went out; encrypted as stored.
-RENDERED_FIELDS = ("subject", "body", "html_body")
+RENDERED_FIELDS = ("subject", "body", "html_body", "ics_attachment")
 
 
 def _finish(message: OutboundMessage, **values) -> None:

@@ -71,25 +71,37 @@ class NotToSend(Exception):
     """The object a message is about no longer wants it sent (say, a visit since cancelled)."""
 
 
-# Where the context of a message rendered at send time comes from, per related type: given
-# the related object's id, its patient (with their practice) and the tokens, read now.
-SendTimeSource = Callable[[str], tuple[Patient, dict[str, str]]]
+@dataclass(frozen=True)
+class SendTimeContent:
+    """What a message rendered at send time is made of, read when it goes: its patient (with
+    their practice), the merge tokens, and for an email that carries one, its calendar file."""
+
+    patient: Patient
+    context: dict[str, str]
+    ics: str = ""
+
+
+# Where a message rendered at send time comes from, per related type: given the queued row
+# (its related id, template and channel), what to render it from, read now.
+SendTimeSource = Callable[[OutboundMessage], SendTimeContent]
 _send_time_sources: dict[str, SendTimeSource] = {}
 
 
 def send_time_source_register(related_type: str, source: SendTimeSource) -> None:
     """Called from an app's `AppConfig.ready`: the app that queues messages rendered at send
-    time says how to read their context then."""
+    time says how to read their content then."""
     _send_time_sources[related_type] = source
 
 
 def render_for_send(message: OutboundMessage) -> None:
-    """Fill in the subject and body of a message queued with `render_at_send`, in the
-    patient's language of the moment. Raises NotToSend when its object says not to send."""
+    """Fill in the subject, body (and calendar file) of a message queued with
+    `render_at_send`, in the patient's language of the moment. Raises NotToSend when its
+    object says not to send."""
     source = _send_time_sources.get(message.related_type)
     if source is None:
         raise NotToSend(f"Nothing renders messages about {message.related_type or 'nothing'}")
-    patient, context = source(message.related_id)
+    content = source(message)
+    patient, context = content.patient, content.context
     if message.patient_id is not None and patient.pk != message.patient_id:
         # The text goes to the row's address: never one patient's visit to another's phone.
         raise NotToSend("The message's patient is no longer the visit's patient")
@@ -102,7 +114,9 @@ def render_for_send(message: OutboundMessage) -> None:
     text = wording.render(body, context)
     message.subject = wording.render(subject, context)
     message.body = text
-    message.html_body = html_from_text(text) if message.channel == wording.EMAIL else ""
+    is_email = message.channel == wording.EMAIL
+    message.html_body = html_from_text(text) if is_email else ""
+    message.ics_attachment = content.ics if is_email else ""
 
 
 def sms_allowed(patient: Patient) -> bool:
@@ -222,15 +236,17 @@ def patient_messages_enqueue(
     *,
     patient: Patient,
     planned: list[Planned],
-    context: dict[str, str],
+    context: dict[str, str] | None = None,
     related: models.Model | None = None,
     sms_ok: bool | None = None,
     overrides: dict[tuple[str, str, str], tuple[str, str]] | None = None,
 ) -> int:
     """Queue several messages to one patient with one INSERT (an appointment's confirmation
     and reminders). Channels the patient cannot be reached on are skipped; repeated dedupe
-    keys are ignored. Returns how many rows were offered to the database. `sms_ok` and
-    `overrides`: `sms_allowed(patient)` and `practice_wording(...)` if the caller has them."""
+    keys are ignored. Returns how many rows were offered to the database. `context`: the
+    tokens of the messages rendered now (none needed when all are rendered at send time).
+    `sms_ok` and `overrides`: `sms_allowed(patient)` and `practice_wording(...)` if the caller
+    has them."""
     reachable = {
         wording.SMS: sms_allowed(patient) if sms_ok is None else sms_ok,
         wording.EMAIL: bool(patient.email),
@@ -252,6 +268,8 @@ def patient_messages_enqueue(
             related_id=str(related.pk) if related is not None else "",
         )
         if not item.render_at_send:
+            if context is None:
+                raise ValueError(f"{item.key} is rendered now and needs a context")
             if overrides is None:
                 overrides = practice_wording(patient.practice)
             subject, body = wording_for(

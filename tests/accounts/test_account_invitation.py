@@ -27,7 +27,7 @@ from telehealth.audit.models import AuditEvent
 from telehealth.notify import dispatch
 from telehealth.notify.models import MessageTemplate, OutboundMessage
 from tests.conftest import make_patient, make_staff, sign_in
-from tests.scheduling.conftest import local
+from tests.scheduling.conftest import local, send_now
 from tests.scheduling.conftest import video_visit_at as appointment_at
 from tests.scheduling.test_pages import booking_data, details_url
 
@@ -552,12 +552,17 @@ def test_a_cancelled_appointment_offers_no_account(client, world, video_type):
     assert 'id="create-account"' not in page.content.decode()
 
 
+def confirmation_email() -> OutboundMessage:
+    """The booking's confirmation email, as the dispatcher renders it when it goes."""
+    return OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+
+
 def test_the_confirmation_email_carries_the_invitation_and_the_text_does_not(
     client, world, video_type
 ):
     appointment, _page = book_online(client, world, video_type)
     sent = OutboundMessage.objects.filter(template="appointment.confirmation")
-    email, text = sent.get(channel="email"), sent.get(channel="sms")
+    email, text = send_now(sent.get(channel="email")), send_now(sent.get(channel="sms"))
     assert "Create your patient account" in email.body
     link = re.search(r"https?://\S+/accounts/invitation/\S+/", email.body)
     assert link is not None
@@ -577,7 +582,9 @@ def test_a_patient_with_an_account_gets_the_email_without_a_gap(world, video_typ
         by=None,
         via=BookedVia.ONLINE,
     )
-    email = OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    email = send_now(
+        OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    )
     assert "/accounts/invitation/" not in email.body
     assert "\n\n\n" not in email.body
     assert "calendar.\n\nAlpha Health" in email.body
@@ -590,7 +597,7 @@ def test_the_moved_email_carries_the_invitation(client, world, video_type):
         {"start": local(4, 11).isoformat()},
     )
     assert moved.status_code == 302
-    email = OutboundMessage.objects.get(template="appointment.moved", channel="email")
+    email = send_now(OutboundMessage.objects.get(template="appointment.moved", channel="email"))
     assert "Create your patient account" in email.body
     assert "/accounts/invitation/" in email.body
 
@@ -607,7 +614,9 @@ def test_a_spanish_speaking_patient_gets_the_invitation_in_spanish(world, video_
         by=None,
         via=BookedVia.ONLINE,
     )
-    email = OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    email = send_now(
+        OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    )
     assert "Cree su cuenta de paciente" in email.body
     assert "/accounts/invitation/" in email.body
 
@@ -629,7 +638,9 @@ def test_a_reworded_invitation_paragraph_gets_the_practice_name(world, video_typ
         by=None,
         via=BookedVia.ONLINE,
     )
-    email = OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    email = send_now(
+        OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    )
     assert f"Join {world.practice.name} online at http" in email.body
 
 
@@ -671,7 +682,9 @@ def test_the_booking_page_and_email_offer_nothing_for_a_taken_email(
     page = client.get(manage_path(appointment)).content.decode()
     assert 'id="create-account"' not in page
     assert "Email me a link to create my account" not in page
-    email = OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    email = send_now(
+        OutboundMessage.objects.get(template="appointment.confirmation", channel="email")
+    )
     assert "/accounts/invitation/" not in email.body
     answer = client.post(ask_path(appointment), follow=True).content.decode()
     assert "An account invitation cannot be sent from this page." in answer

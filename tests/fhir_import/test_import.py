@@ -16,7 +16,7 @@ from telehealth.fhir import imports
 from telehealth.fhir_import.models import ImportedIdentifier
 from telehealth.notify.models import OutboundMessage
 from tests.fhir.test_writes import published
-from tests.scheduling.conftest import local
+from tests.scheduling.conftest import local, send_now
 
 
 @pytest.fixture
@@ -124,8 +124,9 @@ def test_an_imported_upcoming_visit_is_confirmed_like_any_booking(world, video_t
     data = bundle(patient, appointment_example(world, start))
     assert not OutboundMessage.objects.filter(channel="email").exists()
     imports.import_run(user=world.admin, data=data, apply=True)
-    confirmation = OutboundMessage.objects.get(template="appointment.confirmation")
-    assert confirmation.channel == "email" and confirmation.ics_attachment
+    confirmation = send_now(OutboundMessage.objects.get(template="appointment.confirmation"))
+    assert confirmation.channel == "email" and confirmation.status == "sent"
+    assert "BEGIN:VCALENDAR" in confirmation.ics_attachment
 
 
 def test_a_second_apply_of_the_same_file_changes_nothing(world, example_file):

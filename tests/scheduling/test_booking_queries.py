@@ -1,6 +1,7 @@
 """What one booking costs the database, pinned: a new query in the booking path must be
-chosen, not slipped in. The reminders of the plan are rendered when sent, so a booking reads
-nothing for them but the plan itself."""
+chosen, not slipped in. Every message of a booking (the confirmation and its calendar file, the
+reminders of the plan) is rendered when sent, so a booking reads nothing for them but the plan
+itself, and nothing for the account invitation the confirmation email may offer."""
 
 import pytest
 from django.db import connection
@@ -11,6 +12,7 @@ from scheduling import services
 from scheduling.models import BookedVia
 from telehealth.accounts.models import Patient
 from telehealth.notify.models import OutboundMessage
+from tests.conftest import make_patient
 from tests.scheduling.conftest import local
 
 
@@ -23,17 +25,19 @@ pytestmark = pytest.mark.django_db
 
 # savepoint; provider lock; slot rules and exceptions (and on SQLite busy times: on PostgreSQL
 # the exclusion constraint judges overlaps in the insert); insert; care team; audit (chain
-# head, insert, and on PostgreSQL its lock); FHIR subscriptions; practice wording; SMS
-# opt-out; reminder plan; outbox insert (one for seven messages); release. The new visit's
-# manage and join links are its first, so their versions are not read. It was 21 on
-# PostgreSQL before the plan was rendered at send time, 18 before those three went.
-EXPECTED = {"postgresql": 15, "sqlite": 15}
+# head, insert, and on PostgreSQL its lock); FHIR subscriptions; SMS opt-out (the patient
+# consents to texts); reminder plan; outbox insert (one for seven messages); release.
+# It was 21 on PostgreSQL before the plan was rendered at send time, 18 before the opt-out,
+# wording and link versions were read once, 15 before the confirmation was rendered at send
+# time too (no practice wording; for a patient without an account, no invitation's email
+# check and link version either).
+EXPECTED = {"postgresql": 14, "sqlite": 14}
 
 
-def book(world, video_type, start):
+def book(world, video_type, start, patient=None):
     return services.appointment_book(
         provider=world.clinician.provider,
-        patient=world.patient,
+        patient=patient or world.patient,
         appointment_type=video_type,
         start=start,
         by=None,
@@ -55,3 +59,17 @@ def test_a_booking_runs_a_pinned_number_of_queries_none_twice(world, video_type)
     assert len(selects) == len(set(selects)), "\n".join(selects)
     # Seven messages (two confirmations, five steps of the plan) in that one INSERT.
     assert OutboundMessage.objects.filter(related_id=str(appointment.pk)).count() == 7
+
+
+def test_a_patient_without_an_account_costs_no_more(world, video_type):
+    """The confirmation email offers such a patient an account: signed, and checked against
+    the emails other accounts sign in with, when it is sent, not in the booking. Without
+    texting consent the opt-out list is not read either."""
+    patient = make_patient(world.practice, "Nina Newcomer", "nina@example.com", login=False)
+    book(world, video_type, local(4, 14), patient=patient)
+    with CaptureQueriesContext(connection) as captured:
+        appointment = book(world, video_type, local(5, 14), patient=patient)
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert len(statements) == EXPECTED[connection.vendor] - 1, "\n".join(statements)
+    assert not [sql for sql in statements if "accounts_user" in sql or "linkversion" in sql]
+    assert OutboundMessage.objects.filter(related_id=str(appointment.pk)).count() == 4
