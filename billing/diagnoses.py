@@ -4,14 +4,22 @@ Never a hand-typed list. Only billable codes (leaves of the tabular list, such a
 S52.521A) go on a claim; a category such as E11 is found by search but refused on a claim with
 the codes beneath it named."""
 
+import importlib
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
-
-import simple_icd_10_cm as icd
+from types import ModuleType
 
 CODE_SET = "ICD-10-CM, April 2026 release"
 CODE_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{0,4})?$")
+
+
+def code_set() -> ModuleType:
+    """The simple-icd-10-cm package, imported on first use: it reads the whole tabular list as
+    it is imported (about 2.5 s of CPU), which every process importing this module paid before,
+    whether it looked up a diagnosis or not (manage.py commands, workers, `check`). The web
+    application loads it as it starts (telehealth/asgi.py), so no request waits for it."""
+    return importlib.import_module("simple_icd_10_cm")
 
 
 class DiagnosisRefused(ValueError):
@@ -40,6 +48,7 @@ class _Entry:
 @cache
 def _entries() -> tuple[_Entry, ...]:
     """Every category and code of the tabular list (not its chapters and blocks), in code order."""
+    icd = code_set()
     entries = []
     for code in icd.get_all_codes(with_dots=True):
         if icd.is_chapter_or_block(code):
@@ -61,6 +70,7 @@ def lookup(code: str) -> Diagnosis | None:
     if not isinstance(code, str) or not CODE_SHAPE.match(code.strip().upper()):
         return None
     normal = _normalised(code)
+    icd = code_set()
     if not icd.is_valid_item(normal) or icd.is_chapter_or_block(normal):
         return None
     return Diagnosis(normal, icd.get_description(normal), icd.is_leaf(normal))
@@ -72,7 +82,7 @@ def for_claim(code: str) -> Diagnosis:
     if diagnosis is None:
         raise DiagnosisRefused(f"{code.strip()!r} is not an ICD-10-CM code ({CODE_SET}).")
     if not diagnosis.billable:
-        below = icd.get_children(diagnosis.code)[:3]
+        below = code_set().get_children(diagnosis.code)[:3]
         raise DiagnosisRefused(
             f"{diagnosis.code} ({diagnosis.description}) is a category; a claim needs a more "
             f"specific code, such as {', '.join(below)}."

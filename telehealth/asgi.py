@@ -11,7 +11,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from billing.diagnoses import code_set  # noqa: E402
 from telehealth.routing import websocket_urlpatterns  # noqa: E402
+
+code_set()  # the ICD-10-CM tables, read now rather than in a clinician's first search
 
 application = ProtocolTypeRouter(
     {

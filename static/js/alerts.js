@@ -287,12 +287,28 @@
   let refreshTimer = null;
   let refreshPatients = new Set();
   let refreshEverything = false;
+  let refreshFailures = 0;
+  const REFRESH_TRIES = 4; // then the lists wait for the next alert (or a reload)
 
   function scheduleRefresh(patient) {
     if (patient === null) refreshEverything = true;
     else refreshPatients.add(patient);
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(refresh, 250); // one fetch for a burst of alerts
+  }
+
+  // A re-read that failed (the server restarting, a moment's overload) is tried again after
+  // 1, 2 and 4 s: otherwise the list would show the page as it was before the alert.
+  function retryRefresh(everything, patients) {
+    refreshFailures += 1;
+    if (refreshFailures >= REFRESH_TRIES) {
+      refreshFailures = 0;
+      return;
+    }
+    if (everything) refreshEverything = true;
+    patients.forEach((patient) => refreshPatients.add(patient));
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, 1000 * 2 ** (refreshFailures - 1));
   }
 
   // Someone typing a resolution note keeps what they typed: that list waits for a reload.
@@ -316,17 +332,26 @@
     );
     if (!regions.length) return;
     let response;
+    let text;
     try {
       response = await fetch(location.href, {
         credentials: "same-origin",
         cache: "no-store",
         headers: { "X-Background-Refresh": "1" }, // not activity: the idle timeout still runs
       });
+      if (response.redirected) return; // signed out: session.js takes over
+      if (!response.ok) {
+        // A refusal (403, 404) will not change by asking again; a failure may.
+        if (response.status >= 500 || response.status === 429) retryRefresh(everything, patients);
+        return;
+      }
+      text = await response.text();
     } catch (error) {
+      retryRefresh(everything, patients); // the network, or the server went away mid-answer
       return;
     }
-    if (!response.ok || response.redirected) return; // signed out: session.js takes over
-    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    refreshFailures = 0;
+    const fresh = new DOMParser().parseFromString(text, "text/html");
     regions.forEach((region) => {
       const replacement = fresh.getElementById(region.id);
       if (replacement && !busy(region)) region.innerHTML = replacement.innerHTML;

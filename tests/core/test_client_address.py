@@ -24,7 +24,7 @@ from django.test import RequestFactory, override_settings
 from uvicorn.main import main as uvicorn_cli
 
 from telehealth.audit.models import Action, AuditEvent
-from tests.core.test_production_settings import SECRETS, manage
+from tests.core.test_production_settings import SECRETS, manage, production_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FORGED = "203.0.113.9"
@@ -220,5 +220,10 @@ def test_production_refuses_to_trust_every_address():
 
 
 def test_production_starts_with_listed_proxies():
-    result = manage("check", env={**SECRETS, "FORWARDED_ALLOW_IPS": "10.0.0.2,fd00::/8"})
+    """The list is read and checked by the settings module alone (the whole start-up is
+    checked with the default list in test_production_settings)."""
+    result = production_settings(
+        "*s.FORWARDED_ALLOW_IPS", env={**SECRETS, "FORWARDED_ALLOW_IPS": "10.0.0.2,fd00::/8"}
+    )
     assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["10.0.0.2", "fd00::/8"]

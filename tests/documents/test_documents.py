@@ -27,6 +27,11 @@ TITLE = "HIV antibody test result"
 COMMENT = "Negative. Nothing to do."
 
 
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path) -> Path:
     settings.MEDIA_ROOT = tmp_path / "media"

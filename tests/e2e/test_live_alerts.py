@@ -115,6 +115,17 @@ def test_a_critical_reading_reaches_the_clinicians_open_pages_within_a_second(wo
             wait_until(page, LISTENING)
         row = dashboard.get_by_role("row").filter(has_text="Pat Alpha")
         expect(row.get_by_text("None")).to_be_visible()  # no open alert yet
+        # The dashboard's first re-read fails, as while a server restarts: the page asks again.
+        refused: list[str] = []
+
+        def refuse_the_first_reread(route):
+            if route.request.headers.get("x-background-refresh") == "1" and not refused:
+                refused.append(route.request.url)
+                route.fulfill(status=503, body="Restarting")
+            else:
+                route.continue_()
+
+        dashboard.route(f"{server.url}/rpm/", refuse_the_first_reread)
         home.get_by_role("heading", name="Today", exact=True).click()  # a gesture: sound may play
 
         bad_pressure = {"type": "blood_pressure", "systolic": 214, "diastolic": 97}
@@ -131,6 +142,7 @@ def test_a_critical_reading_reaches_the_clinicians_open_pages_within_a_second(wo
         # The dashboard's own list now has the alert too, without a reload.
         expect(row.get_by_text(CRITICAL)).to_be_visible()
         expect(row.get_by_text("Critical", exact=True)).to_be_visible()
+        assert refused == [f"{server.url}/rpm/"]
         # One chime, however many tabs are open.
         deadline = time.monotonic() + 3
         while chimes(home, dashboard) < 1 and time.monotonic() < deadline:

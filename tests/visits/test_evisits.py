@@ -32,6 +32,11 @@ from visits.models import EVisit, EVisitCondition
 State = EVisit.State
 
 
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 # --- Conditions ------------------------------------------------------------------------------
 
 
