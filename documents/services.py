@@ -17,9 +17,9 @@ from django.utils.translation import ngettext
 
 from documents.models import Kind, LibraryItem, SharedDocument
 from documents.selectors import kinds_shareable_by, may_manage_library
-from telehealth.accounts.selectors import patients_visible_to
 from scheduling.models import Appointment
 from telehealth.accounts.models import Patient, User
+from telehealth.accounts.selectors import patients_visible_to
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.files import sniff

@@ -220,7 +220,8 @@ def library_share(request, item_id: int):
     if request.method == "POST":
         chosen = {str(pk) for pk in request.POST.getlist("patients")}
     elif bound and filters.narrows_to_a_group:
-        chosen = {str(p.pk) for p in candidates if not p.has_item and p.user_id}
+        # has_item: annotated by share_candidates
+        chosen = {str(p.pk) for p in candidates if not p.has_item and p.user_id}  # type: ignore[attr-defined]
     else:
         chosen = set()
     return render(

@@ -6,26 +6,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0009_practice_phones_normalised'),
-        ('documents', '0001_shared_documents'),
+        ("accounts", "0009_practice_phones_normalised"),
+        ("documents", "0001_shared_documents"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='libraryitem',
-            name='retired_at',
+            model_name="libraryitem",
+            name="retired_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='libraryitem',
-            name='retired_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="libraryitem",
+            name="retired_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='libraryitem',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('retired_at__isnull', True), ('retired_by__isnull', True)), models.Q(('retired_at__isnull', False), ('retired_by__isnull', False)), _connector='OR'), name='library_item_retired_by_someone'),
+            model_name="libraryitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("retired_at__isnull", True), ("retired_by__isnull", True)),
+                    models.Q(("retired_at__isnull", False), ("retired_by__isnull", False)),
+                    _connector="OR",
+                ),
+                name="library_item_retired_by_someone",
+            ),
         ),
     ]

@@ -105,7 +105,9 @@ def test_each_patient_is_told_once_on_their_channel_and_never_what_it_is(world, 
     result = services.library_item_share_many(
         item=item, by=world.admin, patient_ids=[texter.pk, emailer.pk]
     )
-    notices = {m.patient_id: m for m in OutboundMessage.objects.filter(template="documents.shared")}
+    notices = {
+        m.patient_id or 0: m for m in OutboundMessage.objects.filter(template="documents.shared")
+    }
     assert {p: m.channel for p, m in notices.items()} == {texter.pk: "sms", emailer.pk: "email"}
     by_patient = {d.patient_id: d for d in result.documents}
     for patient_id, notice in notices.items():
