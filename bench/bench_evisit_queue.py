@@ -15,7 +15,7 @@ import os
 import statistics
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from common import setup_django
@@ -24,16 +24,14 @@ if not os.environ.get("BENCH_DATABASE_URL"):
     os.environ["TEST_DATABASE_NAME"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
 setup_django()
 
+import worlds  # noqa: E402
 from common import fresh_database  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
-from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
-from telehealth.accounts import services as account_services  # noqa: E402
-from telehealth.accounts.models import Practice, Role  # noqa: E402
+from telehealth.accounts.models import Role  # noqa: E402
 from visits.evisit_services import conditions_install  # noqa: E402
 from visits.models import EVisit, EVisitCondition  # noqa: E402
 
@@ -42,28 +40,11 @@ RENDERS = 15
 
 
 def practice_with_cases(slug: str, count: int):
-    practice = Practice.objects.create(name=slug.title(), slug=slug, phone="+16175550100")
-    clinician = account_services.staff_user_create(
-        email=f"doc@{slug}.test",
-        password="x" * 16,
-        full_name="Doc",
-        role=Role.CLINICIAN,
-        practice=practice,
-    )
-    TOTPDevice.objects.create(user=clinician, name="bench", confirmed=True)
+    practice = worlds.practice(slug)
+    clinician = worlds.staff(practice, Role.CLINICIAN)
     conditions_install(practice)
     conditions = list(EVisitCondition.objects.filter(practice=practice))
-    patients = [
-        account_services.patient_create(
-            practice=practice,
-            legal_name=f"Patient {slug} {i}",
-            date_of_birth=date(1970 + i % 40, 1 + i % 12, 1 + i % 28),
-            phone=f"+1617555{i:04d}",
-            email=f"p{i}@{slug}.test",
-            state="MA",
-        )
-        for i in range(min(count, 200))
-    ]
+    patients = worlds.patients(practice, min(count, 200))
     now = timezone.now()
     states = [EVisit.State.SUBMITTED, EVisit.State.IN_REVIEW, EVisit.State.AWAITING_PATIENT]
     EVisit.objects.bulk_create(
@@ -84,15 +65,6 @@ def practice_with_cases(slug: str, count: int):
     return clinician
 
 
-def signed_in(user) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
-    session.save()
-    return client
-
-
 def queue(client: Client) -> tuple[float, float, int]:
     """Median wall and CPU milliseconds of the first page, and its query count."""
     walls, cpus = [], []
@@ -111,8 +83,8 @@ def queue(client: Client) -> tuple[float, float, int]:
 def main() -> None:
     drop = fresh_database()
     try:
-        big = signed_in(practice_with_cases("large", CASES))
-        small = signed_in(practice_with_cases("small", 50))
+        big = worlds.signed_in(practice_with_cases("large", CASES))
+        small = worlds.signed_in(practice_with_cases("small", 50))
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")  # as autovacuum would have, after a bulk load

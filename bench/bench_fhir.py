@@ -34,17 +34,15 @@ from common import median_us, setup_django
 
 setup_django()
 
+import worlds  # noqa: E402
 from common import fresh_database  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
-from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from rpm.models import Device, Reading  # noqa: E402
-from telehealth.accounts import services as account_services  # noqa: E402
-from telehealth.accounts.models import Patient, Practice, Role  # noqa: E402
+from telehealth.accounts.models import Patient, Role  # noqa: E402
 from telehealth.fhir import bulk  # noqa: E402
 from telehealth.fhir.models import BulkExport  # noqa: E402
 
@@ -55,27 +53,8 @@ ASYNC = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
 
 
 def practice_and_admin():
-    practice = Practice.objects.create(
-        name="Bench", slug="bench", phone="+16175550100", time_zone="America/New_York"
-    )
-    admin = account_services.staff_user_create(
-        email="admin@bench.test",
-        password="x" * 16,
-        full_name="Admin",
-        role=Role.PRACTICE_ADMIN,
-        practice=practice,
-    )
-    TOTPDevice.objects.create(user=admin, name="bench", confirmed=True)
-    return practice, admin
-
-
-def signed_in(user) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
-    session.save()
-    return client
+    practice = worlds.practice("bench", time_zone="America/New_York")
+    return practice, worlds.staff(practice, Role.PRACTICE_ADMIN)
 
 
 def make_patients(practice, count: int, *, prefix: str) -> list[Patient]:
@@ -259,7 +238,7 @@ def main() -> None:
     drop = fresh_database()
     try:
         practice, admin = practice_and_admin()
-        client = signed_in(admin)
+        client = worlds.signed_in(admin)
 
         patient, search_readings = search_fixture(practice)
         found = walk_search(client, patient)  # warm up

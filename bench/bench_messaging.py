@@ -17,11 +17,10 @@ Prints readable lines, then one JSON line with the figures last."""
 import asyncio
 import json
 import os
-import random
 import statistics
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from common import setup_django
@@ -30,6 +29,7 @@ if not os.environ.get("BENCH_DATABASE_URL"):
     os.environ["TEST_DATABASE_NAME"] = str(Path(tempfile.mkdtemp()) / "bench.sqlite3")
 setup_django()
 
+import worlds  # noqa: E402
 from common import (  # noqa: E402
     free_port,
     fresh_database,
@@ -41,14 +41,12 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
-from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from messaging import services  # noqa: E402
 from messaging.models import Message, Thread  # noqa: E402
 from telehealth.accounts import services as account_services  # noqa: E402
-from telehealth.accounts.models import Practice, Role  # noqa: E402
+from telehealth.accounts.models import Role  # noqa: E402
 
 DELIVERIES = 300
 THREADS = int(os.environ.get("BENCH_THREADS", "10000"))
@@ -61,26 +59,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def practice_with_threads(slug: str, count: int):
-    practice = Practice.objects.create(name=slug.title(), slug=slug, phone="+16175550100")
-    desk = account_services.staff_user_create(
-        email=f"desk@{slug}.test",
-        password="x" * 16,
-        full_name="Desk",
-        role=Role.FRONT_DESK,
-        practice=practice,
-    )
-    TOTPDevice.objects.create(user=desk, name="bench", confirmed=True)
-    patients = [
-        account_services.patient_create(
-            practice=practice,
-            legal_name=f"Patient {slug} {i}",
-            date_of_birth=date(1970 + i % 40, 1 + i % 12, 1 + i % 28),
-            phone=f"+1617{random.randint(2000000, 9999999)}",
-            email=f"p{i}@{slug}.test",
-            state="MA",
-        )
-        for i in range(min(count, 200))
-    ]
+    practice = worlds.practice(slug)
+    desk = worlds.staff(practice, Role.FRONT_DESK)
+    patients = worlds.patients(practice, min(count, 200), random_phones=True)
     now = timezone.now()
     categories = ["appointment", "refill", "billing", "clinical", "other"]
     threads = Thread.objects.bulk_create(
@@ -109,17 +90,6 @@ def practice_with_threads(slug: str, count: int):
         batch_size=1000,
     )
     return practice, desk, patients
-
-
-def signed_in(user) -> Client:
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
-    device = TOTPDevice.objects.filter(user=user).first()
-    if device is not None:
-        session = client.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    return client
 
 
 def inbox_ms(client: Client) -> float:
@@ -180,18 +150,18 @@ def main() -> None:
             "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"].split(".")[-1],
             "threads": THREADS,
         }
-        inbox_ms(signed_in(big_desk))  # warm up templates and connections
-        figures["inbox_small_ms"] = round(inbox_ms(signed_in(small_desk)), 1)
-        figures["inbox_large_ms"] = round(inbox_ms(signed_in(big_desk)), 1)
+        inbox_ms(worlds.signed_in(big_desk))  # warm up templates and connections
+        figures["inbox_small_ms"] = round(inbox_ms(worlds.signed_in(small_desk)), 1)
+        figures["inbox_large_ms"] = round(inbox_ms(worlds.signed_in(big_desk)), 1)
         figures["inbox_ratio"] = round(figures["inbox_large_ms"] / figures["inbox_small_ms"], 2)
 
         patient = patients[0]
-        account_services.patient_user_create(patient=patient, password="x" * 16)
+        account_services.patient_user_create(patient=patient, password=worlds.PASSWORD)
         thread, _ = services.thread_start(patient=patient, subject="Saturday", body="Hi")
         name = settings.SESSION_COOKIE_NAME
         cookies = [
-            f"{name}={signed_in(patient.user).cookies[name].value}",
-            f"{name}={signed_in(patient.user).cookies[name].value}",
+            f"{name}={worlds.signed_in(patient.user).cookies[name].value}",
+            f"{name}={worlds.signed_in(patient.user).cookies[name].value}",
         ]
         port = free_port()
         server = start_server(port, {"MESSAGING_RATE": "100000"})

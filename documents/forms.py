@@ -5,8 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from documents import selectors
 from documents.models import Kind, LibraryItem
-from scheduling.models import Appointment
-from telehealth.accounts.models import Patient, User
+from scheduling.models import Appointment, AppointmentType
+from telehealth.accounts.models import Patient, Provider, User
 
 ACCEPT = "application/pdf,image/*"
 FILE_HELP = _("A PDF or a picture (JPEG, PNG, HEIC, WebP), up to 20 MB.")  # services.MAX_BYTES
@@ -59,7 +59,7 @@ class ShareForm(forms.Form):
         kind.choices = [(k, Kind(k).label) for k in kinds]
         library = self.fields["library_item"]
         assert isinstance(library, forms.ModelChoiceField)
-        library.queryset = selectors.library_visible_to(user)
+        library.queryset = selectors.library_offered_to(user)
         visit = self.fields["appointment"]
         assert isinstance(visit, forms.ModelChoiceField)
         visit.queryset = selectors.appointments_to_attach(user=user, patient=patient)
@@ -83,4 +83,70 @@ class LibraryForm(forms.Form):
         label=_("File"),
         help_text=FILE_HELP,
         widget=forms.ClearableFileInput(attrs={"accept": ACCEPT}),
+    )
+
+
+class ProviderChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Provider) -> str:
+        return obj.display_name
+
+
+class CandidateFilterForm(forms.Form):
+    """Which patients to list for a share with many: by name, provider, upcoming visit type."""
+
+    q = forms.CharField(label=_("Patient name"), max_length=100, required=False)
+    provider = ProviderChoice(
+        label=_("Patients of"),
+        required=False,
+        queryset=None,
+        empty_label=_("Every provider"),
+        help_text=_("Patients on the provider's care team."),
+    )
+    visit_type: "forms.ModelChoiceField[AppointmentType]" = forms.ModelChoiceField(
+        label=_("With an upcoming visit of type"),
+        required=False,
+        queryset=None,
+        empty_label=_("Any, or none"),
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        provider = self.fields["provider"]
+        assert isinstance(provider, forms.ModelChoiceField)
+        provider.queryset = selectors.providers_of_practice(user)
+        visit_type = self.fields["visit_type"]
+        assert isinstance(visit_type, forms.ModelChoiceField)
+        visit_type.queryset = selectors.appointment_types_of_practice(user)
+
+    @property
+    def narrows_to_a_group(self) -> bool:
+        """A provider's or a visit type's patients (not a name search): all are pre-chosen."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return bool((data.get("provider") or data.get("visit_type")) and not data.get("q"))
+
+
+class PatientIdsField(forms.Field):
+    """The ids of the ticked patients; who they are is the service's to check."""
+
+    widget = forms.MultipleHiddenInput  # the page draws the checkboxes itself
+    default_error_messages = {
+        "required": _("Choose at least one patient."),
+        "invalid": _("Choose patients from the list."),
+    }
+
+    def to_python(self, value) -> set[int]:
+        try:
+            return {int(v) for v in value or []}
+        except (TypeError, ValueError) as error:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from error
+
+
+class ShareManyForm(forms.Form):
+    patients = PatientIdsField(label=_("Patients"))
+    comment = forms.CharField(
+        label=_("Comment for the patients (optional)"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("The same for everyone; shown with the leaflet in their portal."),
     )

@@ -29,12 +29,28 @@ class LibraryItem(models.Model):
     size = models.PositiveIntegerField()
     added_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     added_at = models.DateTimeField(default=timezone.now)
+    # Retired: no longer offered for new shares; shares already made stay readable.
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(retired_at__isnull=True, retired_by__isnull=True)
+                | Q(retired_at__isnull=False, retired_by__isnull=False),
+                name="library_item_retired_by_someone",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Library item #{self.pk}"
+
+    @property
+    def is_retired(self) -> bool:
+        return self.retired_at is not None
 
 
 class SharedDocument(models.Model):

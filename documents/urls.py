@@ -12,4 +12,7 @@ urlpatterns = [
     path("patients/<int:patient_id>/share/", views.share, name="share"),
     path("library/", views.library, name="library"),
     path("library/<int:item_id>/file/", views.library_file, name="library-file"),
+    path("library/<int:item_id>/share/", views.library_share, name="library-share"),
+    path("library/<int:item_id>/retire/", views.library_retire, name="library-retire"),
+    path("library/<int:item_id>/restore/", views.library_restore, name="library-restore"),
 ]

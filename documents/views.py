@@ -1,6 +1,7 @@
 """Pages of shared documents: the patient's list, the file (to view or download), staff
-sharing from the chart, withdrawal, and the practice's education library. Thin: services
-write, selectors read."""
+sharing from the chart, withdrawal, and the practice's education library (a leaflet shared
+with many patients at once, items retired and put back). Thin: services write, selectors
+read."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -10,13 +11,20 @@ from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from documents import selectors, services
-from documents.forms import LibraryForm, ShareForm
-from documents.models import LibraryItem, SharedDocument
+from documents.forms import CandidateFilterForm, LibraryForm, ShareForm, ShareManyForm
+from documents.models import Kind, LibraryItem, SharedDocument
 from telehealth.accounts import selectors as account_selectors
-from telehealth.accounts.access import patient_required, signed_in_required, staff_required
+from telehealth.accounts.access import (
+    patient_required,
+    role_required,
+    signed_in_required,
+    staff_required,
+)
+from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
 
 
@@ -144,16 +152,147 @@ def library(request):
             else:
                 messages.success(request, _("Added to the library."))
                 return redirect("documents:library")
-    items = selectors.library_visible_to(request.user).select_related("added_by")
+    items = list(selectors.library_visible_to(request.user).select_related("added_by"))
     response = render(
         request,
         "documents/library.html",
-        {"items": items, "form": form if may_add else None},
+        {
+            "items": [item for item in items if not item.is_retired],
+            "retired": [item for item in items if item.is_retired],
+            "may_manage": may_add,
+            "form": form if may_add else None,
+        },
         status=status,
     )
     add_never_cache_headers(response)
     patch_cache_control(response, no_store=True, private=True)
     return response
+
+
+FILTERS = ("q", "provider", "visit_type")
+
+
+@staff_required
+@phi_view
+@require_http_methods(["GET", "POST"])
+def library_share(request, item_id: int):
+    """Share one library item with many patients: find them by name, provider or upcoming
+    visit type, tick them, send. The filters ride along in the POST so an error shows the
+    same list again."""
+    item = selectors.access_library_item(user=request.user, item_id=item_id)
+    if Kind.EDUCATION not in selectors.kinds_shareable_by(request.user):
+        raise PermissionDenied
+    source = request.POST if request.method == "POST" else request.GET
+    bound = any(source.get(name) for name in FILTERS)
+    filters = CandidateFilterForm(source if bound else None, user=request.user)
+    form = ShareManyForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                result = services.library_item_share_many(
+                    item=item,
+                    by=request.user,
+                    patient_ids=form.cleaned_data["patients"],
+                    comment=form.cleaned_data["comment"],
+                    request=request,
+                )
+            except services.DocumentError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                messages.success(request, _bulk_summary(result))
+                return redirect("documents:library")
+    criteria = filters.cleaned_data if bound and filters.is_valid() else {}
+    found = list(
+        selectors.share_candidates(
+            user=request.user,
+            item=item,
+            query=criteria.get("q", ""),
+            provider=criteria.get("provider"),
+            visit_type=criteria.get("visit_type"),
+        )[: services.MAX_BULK_SHARE + 1]
+    )
+    candidates, more = found[: services.MAX_BULK_SHARE], len(found) > services.MAX_BULK_SHARE
+    for patient in candidates:  # each one listed is in their accounting of disclosures
+        note_phi_access(request, patient)
+    if request.method == "POST":
+        chosen = {str(pk) for pk in request.POST.getlist("patients")}
+    elif bound and filters.narrows_to_a_group:
+        # has_item: annotated by share_candidates
+        chosen = {str(p.pk) for p in candidates if not p.has_item and p.user_id}  # type: ignore[attr-defined]
+    else:
+        chosen = set()
+    return render(
+        request,
+        "documents/library_share.html",
+        {
+            "item": item,
+            "filters": filters,
+            "form": form,
+            "candidates": candidates,
+            "more": more,
+            "chosen": chosen,
+            "kept": [(name, source[name]) for name in FILTERS if source.get(name)],
+            "limit": services.MAX_BULK_SHARE,
+        },
+        status=status,
+    )
+
+
+def _bulk_summary(result: services.BulkShare) -> str:
+    shared = len(result.documents)
+    parts = [
+        ngettext("Shared with %(count)s patient.", "Shared with %(count)s patients.", shared)
+        % {"count": shared}
+    ]
+    if result.already_had:
+        parts.append(
+            ngettext("%(count)s already had it.", "%(count)s already had it.", result.already_had)
+            % {"count": result.already_had}
+        )
+    if result.without_portal:
+        parts.append(
+            ngettext(
+                "%(count)s has no portal account yet: invite them first.",
+                "%(count)s have no portal account yet: invite them first.",
+                result.without_portal,
+            )
+            % {"count": result.without_portal}
+        )
+    return " ".join(parts)
+
+
+@role_required(Role.CLINICIAN, Role.PRACTICE_ADMIN)
+@require_POST
+def library_retire(request, item_id: int):
+    return _library_set_retired(request, item_id, retired=True)
+
+
+@role_required(Role.CLINICIAN, Role.PRACTICE_ADMIN)
+@require_POST
+def library_restore(request, item_id: int):
+    return _library_set_retired(request, item_id, retired=False)
+
+
+def _library_set_retired(request, item_id: int, *, retired: bool):
+    item = selectors.access_library_item(user=request.user, item_id=item_id)
+    change = services.library_item_retire if retired else services.library_item_restore
+    try:
+        change(item=item, by=request.user, request=request)
+    except services.DocumentForbidden as refused:
+        raise PermissionDenied from refused
+    except services.DocumentError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("Retired. It is no longer offered for sharing; patients who have it keep it.")
+            if retired
+            else _("Put back. It can be shared again."),
+        )
+    return redirect("documents:library")
 
 
 @staff_required

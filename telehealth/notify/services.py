@@ -290,6 +290,66 @@ def patient_messages_enqueue(
     return len(rows)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One patient's message of a batch for `patient_notices_enqueue`."""
+
+    patient: Patient
+    dedupe_key: str  # the channel is appended
+    context: dict[str, str]
+    related: models.Model | None = None
+
+
+def patient_notices_enqueue(*, practice: Practice, key: str, notices: list[Notice]) -> int:
+    """Queue the same message (`key`) to many patients of one practice, each on the one
+    channel that reaches them (`patient_channel`), with one INSERT: opt-outs are read in one
+    query and the practice's wording once, so the cost does not grow with the list. Patients
+    nothing reaches are skipped; repeated dedupe keys are ignored. Returns how many rows were
+    offered to the database."""
+    texted = {n.patient.phone_index for n in notices if n.patient.sms_consent and n.patient.phone}
+    opted_out = set(
+        PhoneOptOut.objects.filter(phone_index__in=texted).values_list("phone_index", flat=True)
+    )
+    overrides = practice_wording(practice)
+    now = timezone.now()
+    rows = []
+    for notice in notices:
+        patient = notice.patient
+        sms_ok = bool(
+            patient.sms_consent and patient.phone and patient.phone_index not in opted_out
+        )
+        channel = patient_channel(patient, sms_ok=sms_ok)
+        if channel is None:
+            continue
+        subject, body = wording_for(
+            practice=practice,
+            key=key,
+            channel=channel,
+            language=patient.preferred_language,
+            overrides=overrides,
+        )
+        text = wording.render(body, notice.context)
+        related = notice.related
+        rows.append(
+            OutboundMessage(
+                channel=channel,
+                template=key,
+                patient=patient,
+                dedupe_key=f"{notice.dedupe_key}:{channel}",
+                send_at=now,
+                related_type=related._meta.label if related is not None else "",
+                related_id=str(related.pk) if related is not None else "",
+                subject=wording.render(subject, notice.context),
+                body=text,
+                html_body=html_from_text(text) if channel == wording.EMAIL else "",
+            )
+        )
+    OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        nudge_on_commit()
+    return len(rows)
+
+
 def _nudge() -> None:
     from telehealth.notify import tasks
 

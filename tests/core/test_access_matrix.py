@@ -273,6 +273,14 @@ ROUTES: dict[str, Access] = {
     "documents:share": Access(roles=STAFF, obj="patient"),
     "documents:library": Access(roles=STAFF),
     "documents:library-file": Access(roles=STAFF, obj="library_item"),
+    "documents:library-share": Access(roles=STAFF, obj="library_item"),
+    "documents:library-retire": Access(
+        roles=CLINICAL, method="post", obj="library_item", ok=(302,)
+    ),
+    # Not retired: the library page answers with why (tests/documents puts items back).
+    "documents:library-restore": Access(
+        roles=CLINICAL, method="post", obj="library_item", ok=(302,)
+    ),
     "notify:unrouted": Access(roles=frozenset({Role.FRONT_DESK, Role.PRACTICE_ADMIN})),
     # Webhooks: Twilio's signature is the credential (tests/notify covers forged ones).
     "notify:twilio-sms": Access(public=True, method="post", ok=(403,)),

@@ -124,3 +124,68 @@ def test_staff_share_a_pdf_and_the_patient_opens_it(world, browser, tmp_path, se
         .order_by("id")
     )
     assert actions == ["view", "view", "export"]  # the list, the file, the download
+
+
+def test_admin_shares_a_leaflet_with_a_providers_patients_then_retires_it(
+    world, browser, tmp_path, settings
+):
+    """From the library: a provider's patients listed and pre-chosen, one left out by
+    keyboard, shared in one go; then the leaflet is retired and put back."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from documents import services
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    item = services.library_item_add(
+        by=world.admin,
+        title="Low-salt diet",
+        upload=SimpleUploadedFile("low-salt.pdf", lab_report(), content_type="application/pdf"),
+    )
+    with AsgiServer() as server:
+        staff = signed_in_context(browser, server, world.admin).new_page()
+        violations: list[str] = []
+        staff.on(
+            "console",
+            lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        staff.goto(f"{server.url}/documents/library/")
+        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            staff.set_viewport_size(viewport)
+            screenshot(staff, f"documents-library-items-{size}")
+        staff.set_viewport_size(DESKTOP)
+        staff.get_by_role("link", name="Share with many patients Low-salt diet").click()
+        expect(
+            staff.get_by_role("heading", name="Share “Low-salt diet” with many patients")
+        ).to_be_visible()
+        staff.get_by_label("Patients of").select_option(label="Dr Alpha")
+        staff.get_by_role("button", name="Find patients").click()
+        expect(staff.get_by_role("checkbox", name="Pat Alpha")).to_be_checked()
+        other = staff.get_by_role("checkbox", name="Other Alpha")
+        expect(other).to_be_checked()
+        other.focus()
+        staff.keyboard.press("Space")  # leave one out, with the keyboard
+        expect(other).not_to_be_checked()
+        staff.get_by_label("Comment for the patients (optional)").fill("Bring questions.")
+        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            staff.set_viewport_size(viewport)
+            screenshot(staff, f"documents-library-share-{size}")
+        staff.set_viewport_size(DESKTOP)
+        staff.get_by_role("button", name="Share with the chosen patients").click()
+        expect(staff.get_by_text("Shared with 1 patient.")).to_be_visible()
+
+        staff.get_by_role("button", name="Retire Low-salt diet").click()
+        expect(staff.get_by_text("Retired. It is no longer offered")).to_be_visible()
+        retired = staff.get_by_role("region", name="Retired items")
+        expect(retired.get_by_role("button", name="Put back Low-salt diet")).to_be_visible()
+        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            staff.set_viewport_size(viewport)
+            screenshot(staff, f"documents-library-retired-{size}")
+        staff.set_viewport_size(DESKTOP)
+        retired.get_by_role("button", name="Put back Low-salt diet").click()
+        expect(staff.get_by_text("Put back. It can be shared again.")).to_be_visible()
+    assert violations == []
+    assert list(SharedDocument.objects.values_list("patient", "comment")) == [
+        (world.patient.pk, "Bring questions.")
+    ]
+    item.refresh_from_db()
+    assert not item.is_retired
