@@ -76,7 +76,11 @@ class DropIndexWithoutLocking(Operation):
         self.postgresql_only = postgresql_only
 
     def deconstruct(self):
-        kwargs = {"table": self.table, "name": self.name, "columns": self.columns}
+        kwargs: dict[str, str | bool] = {
+            "table": self.table,
+            "name": self.name,
+            "columns": self.columns,
+        }
         if self.postgresql_only:
             kwargs["postgresql_only"] = True
         return self.__class__.__qualname__, [], kwargs

@@ -210,8 +210,10 @@ def _shard_key(actor, subjects: list[Subject]) -> int:
     """What spreads a practice's events over its chains: the patient the event is about when
     it is about one, else the actor (a staff member's page listing many patients), else 0."""
     patients = {subject[2] for subject in subjects}
-    if len(patients) == 1 and None not in patients:
-        return int(patients.pop())
+    if len(patients) == 1:
+        patient_id = patients.pop()
+        if patient_id is not None:
+            return patient_id
     return actor.pk if actor is not None else 0
 
 
