@@ -1,7 +1,9 @@
 """Migration operations that keep a busy table writable while it is migrated."""
 
 from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import NotSupportedError
 from django.db.migrations import AddIndex
+from django.db.migrations.operations.base import Operation
 
 
 class AddIndexWithoutLocking(AddIndexConcurrently):
@@ -50,3 +52,73 @@ def _index_exists(connection, table: str, name: str) -> bool:
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, table)
     return name in constraints
+
+
+class DropIndexWithoutLocking(Operation):
+    """`DROP INDEX CONCURRENTLY IF EXISTS` on PostgreSQL, so writes to the table go on while
+    the index goes (a plain DROP INDEX waits for every open transaction on the table and holds
+    up every write behind it); a plain `DROP INDEX IF EXISTS` elsewhere. The migration must set
+    `atomic = False`. Idempotent, like AddIndexWithoutLocking.
+
+    For indexes Django's state does not hold by name: the `_like` twin of a unique CharField,
+    or a ForeignKey's own index when the field's `db_index=False` is given to the state alone
+    (`SeparateDatabaseAndState`). Reversed, it builds the index again the same way from
+    `columns` (SQL, e.g. '"hash" varchar_pattern_ops'); `postgresql_only` indexes exist only
+    there."""
+
+    reduces_to_sql = False
+    reversible = True
+
+    def __init__(self, *, table: str, name: str, columns: str, postgresql_only: bool = False):
+        self.table = table
+        self.name = name
+        self.columns = columns
+        self.postgresql_only = postgresql_only
+
+    def deconstruct(self):
+        kwargs: dict[str, str | bool] = {
+            "table": self.table,
+            "name": self.name,
+            "columns": self.columns,
+        }
+        if self.postgresql_only:
+            kwargs["postgresql_only"] = True
+        return self.__class__.__qualname__, [], kwargs
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def _runs_on(self, schema_editor) -> bool:
+        postgresql = schema_editor.connection.vendor == "postgresql"
+        if postgresql and schema_editor.connection.in_atomic_block:
+            raise NotSupportedError(
+                "Indexes cannot be dropped or built concurrently in a transaction: set "
+                "`atomic = False` on the migration."
+            )
+        return postgresql or not self.postgresql_only
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if not self._runs_on(schema_editor):
+            return
+        concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
+        name = schema_editor.quote_name(self.name)
+        schema_editor.execute(f"DROP INDEX{concurrently} IF EXISTS {name}")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if not self._runs_on(schema_editor):
+            return
+        postgresql = schema_editor.connection.vendor == "postgresql"
+        name = schema_editor.quote_name(self.name)
+        if postgresql:
+            # A failed concurrent build leaves an invalid index under the name: drop it first.
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        concurrently = " CONCURRENTLY" if postgresql else ""
+        table = schema_editor.quote_name(self.table)
+        schema_editor.execute(f"CREATE INDEX{concurrently} {name} ON {table} ({self.columns})")
+
+    def describe(self):
+        return f"Drop index {self.name} on {self.table} without locking it"
+
+    @property
+    def migration_name_fragment(self):
+        return f"drop_{self.name.lower()}"

@@ -592,6 +592,12 @@ LOGGING = {
 # checkpoints.py): a file the application may only append to, or one shipped off the server,
 # so that emptying the database's audit tables is still caught. Empty: the log only.
 AUDIT_CHECKPOINT_FILE = env("AUDIT_CHECKPOINT_FILE")
+# How many hash chains each practice's audit events are spread over (1-1024), so that one
+# practice's concurrent readers rarely wait for each other's chain lock. Changing it is safe at
+# any time: it only picks the chain of new events (telehealth/audit/services.py `chain_for`).
+AUDIT_CHAINS_PER_PRACTICE = envint("AUDIT_CHAINS_PER_PRACTICE", 16)
+if not 1 <= AUDIT_CHAINS_PER_PRACTICE <= 1024:
+    raise ImproperlyConfigured("AUDIT_CHAINS_PER_PRACTICE must be between 1 and 1024.")
 CSRF_FAILURE_VIEW = "telehealth.accounts.views.csrf_failure"
 
 # SMART on FHIR EHR launch (telehealth/ehr): how long a launch may wait for sign-in and for the

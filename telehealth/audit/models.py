@@ -2,12 +2,16 @@
 
 Design (chains per practice, one event per request):
 
-- **One chain per practice.** Every event carries `chain`: the id of the practice it belongs to
-  (the practice of the acting staff member, else of the patient or record it is about), or
-  `SYSTEM_CHAIN` (0) when there is none, e.g. a failed sign-in for an unknown email. A writer
-  locks only its chain's tail (`pg_advisory_xact_lock(class, chain)` on PostgreSQL; SQLite's
-  IMMEDIATE transactions still serialise every writer), so practice A's events never wait for
-  practice B's. The tail read is an index lookup on (chain, id desc).
+- **Several chains per practice.** Every event carries `chain`: one of the chains of the
+  practice it belongs to (the practice of the acting staff member, else of the patient or
+  record it is about), or of `SYSTEM_CHAIN` (0) when there is none, e.g. a failed sign-in for
+  an unknown email. A practice has `AUDIT_CHAINS_PER_PRACTICE` chains (shards); an event goes
+  to the one its patient picks (else its actor), see `services.chain_for`. A writer locks only
+  its chain's tail (`pg_advisory_xact_lock(class, key)` on PostgreSQL; SQLite's IMMEDIATE
+  transactions still serialise every writer), so practice A's events never wait for practice
+  B's, and two patients of one practice rarely wait for each other. The tail read is an index
+  lookup on (chain, id desc). Shard 0's key is the practice's id: the chain every practice had
+  before shards, which its events continue.
 - **One event per page or request.** An event about one record keeps it in `object_type`,
   `object_id` and `patient`, as before. An event about several records (a schedule, a list, an
   export) leaves those blank and lists them as `AuditSubject` rows, written in one bulk insert.
@@ -45,6 +49,22 @@ class Action(models.TextChoices):
 
 
 SYSTEM_CHAIN = 0
+# A chain's key: the practice's id in the low 32 bits, the shard above them. Shard 0 is the
+# practice's id alone, which is the key every practice's one chain had before shards.
+SHARD_SHIFT = 32
+
+
+def chain_key(practice_id: int, shard: int) -> int:
+    """The key of one of a practice's chains. Practice ids that do not fit in 32 bits keep one
+    chain (their id), so that no two practices ever share a key."""
+    if shard == 0 or practice_id >> SHARD_SHIFT:
+        return practice_id
+    return shard << SHARD_SHIFT | practice_id
+
+
+def chain_parts(chain: int) -> tuple[int, int]:
+    """(practice id, shard) of a chain's key."""
+    return chain & (2**SHARD_SHIFT - 1), chain >> SHARD_SHIFT
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
@@ -97,6 +117,7 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the index led by patient below serves every look-up by patient
         related_name="+",
     )
     detail = models.CharField(max_length=300, blank=True, help_text="Path, reason; never PHI")
@@ -133,6 +154,7 @@ class AuditSubject(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the index led by patient below serves every look-up by patient
         related_name="+",
     )
 

@@ -4,19 +4,31 @@ import hashlib
 import json
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connection, models, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
 from telehealth.accounts.models import Patient
-from telehealth.audit.models import SYSTEM_CHAIN, Action, AuditEvent, AuditSubject
+from telehealth.audit.models import (
+    SYSTEM_CHAIN,
+    Action,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditSubject,
+    chain_key,
+    chain_parts,
+)
 from telehealth.net import client_address
 
 GENESIS_HASH = "0" * 64
 # Any constant works: with a chain's key it names the PostgreSQL advisory lock that serialises
 # that chain's tail (the two-int form, so it never meets a one-int lock taken elsewhere).
 CHAIN_LOCK_CLASS = 0x7E1E_A0D1
+# The class of the locks of shards 1 and up (shard 0 keeps the class and key above).
+SHARD_LOCK_CLASS = 0x7E1E_A0D2
+MAX_SHARDS = 1024
 HASH_VERSION = 2
 LEGACY_HASH_VERSION = 1
 
@@ -95,7 +107,7 @@ def record_many(
     actor_label: str = "",
 ) -> AuditEvent:
     """Append ONE event about every (object, patient) given: a page listing fifty patients'
-    appointments is one event with fifty subjects, chained under its practice's lock and
+    appointments is one event with fifty subjects, chained under its chain's lock and
     written in two statements. Repeated subjects are listed once."""
     if action not in Action.values:
         raise ValueError(f"Unknown audit action: {action}")
@@ -103,7 +115,7 @@ def record_many(
         actor = None
     ip, user_agent = request_origin(request)
     subjects = _subjects(objects)
-    chain = _chain_of(actor, objects, subjects)
+    chain = chain_for(_practice_of(actor, objects, subjects), _shard_key(actor, subjects))
     event = AuditEvent(
         chain=chain,
         hash_version=HASH_VERSION,
@@ -178,7 +190,34 @@ def _patient_id_of(obj: models.Model) -> Any:
     return getattr(patient, "pk", None)
 
 
-def _chain_of(
+def chain_for(practice_id: int, key: int) -> int:
+    """The chain a new event of this practice goes to: shard `key % AUDIT_CHAINS_PER_PRACTICE`.
+
+    The rule for changing AUDIT_CHAINS_PER_PRACTICE: the setting only picks the chain of the
+    events written from then on. Every event stores its chain, its hash covers it, and each
+    writer links to the tail of the chain it writes to whatever the setting was when that tail
+    was written; verification walks the chains found in the table, never the ones the setting
+    would give. So raising it starts new chains (from the genesis hash) beside the old ones,
+    lowering it leaves the chains above it complete and still verified, and a patient's events
+    may then sit in several chains, which their accounting (by patient, not by chain) ignores."""
+    shards = settings.AUDIT_CHAINS_PER_PRACTICE
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ImproperlyConfigured(f"AUDIT_CHAINS_PER_PRACTICE must be 1 to {MAX_SHARDS}.")
+    return chain_key(practice_id, key % shards)
+
+
+def _shard_key(actor, subjects: list[Subject]) -> int:
+    """What spreads a practice's events over its chains: the patient the event is about when
+    it is about one, else the actor (a staff member's page listing many patients), else 0."""
+    patients = {subject[2] for subject in subjects}
+    if len(patients) == 1:
+        patient_id = patients.pop()
+        if patient_id is not None:
+            return patient_id
+    return actor.pk if actor is not None else 0
+
+
+def _practice_of(
     actor, objects: list[tuple[models.Model | None, Any]], subjects: list[Subject]
 ) -> int:
     """The practice the event belongs to: the acting staff member's; else that of the first
@@ -203,6 +242,16 @@ def _chain_of(
     return patients.values_list("practice_id", flat=True).first() or SYSTEM_CHAIN
 
 
+def _lock_key(chain: int) -> tuple[int, int]:
+    """The advisory lock (class, key) of a chain. Shard 0 keeps the lock its chain had before
+    shards, so a process still running the code from before them waits for the same lock. The
+    key is an int4: keys that meet only mean waiting, never a fork."""
+    practice_id, shard = chain_parts(chain)
+    if shard == 0:
+        return CHAIN_LOCK_CLASS, chain % 2**31
+    return SHARD_LOCK_CLASS, (practice_id * MAX_SHARDS + shard) % 2**31
+
+
 def _locked_chain_tail(chain: int) -> str:
     """The chain's newest event's hash, read while holding the chain's lock until the
     transaction ends.
@@ -214,8 +263,7 @@ def _locked_chain_tail(chain: int) -> str:
     IMMEDIATE transactions already hold the database's single write lock."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            key = chain % 2**31  # the lock's key is an int4; a shared key only means waiting
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CHAIN_LOCK_CLASS, key])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(_lock_key(chain)))
         cursor.execute(
             "SELECT hash FROM audit_auditevent WHERE chain = %s ORDER BY id DESC LIMIT 1", [chain]
         )
@@ -224,7 +272,25 @@ def _locked_chain_tail(chain: int) -> str:
 
 
 def chains() -> list[int]:
-    return list(AuditEvent.objects.order_by().values_list("chain", flat=True).distinct())
+    """Every chain that has an event, in order: read from the events themselves, so no chain
+    escapes verification, whichever code wrote it."""
+    return distinct_chains(AuditEvent)
+
+
+def distinct_chains(model: type[AuditEvent] | type[AuditCheckpoint]) -> list[int]:
+    """The distinct `chain` values of the model's table, found by a skip scan of its index led
+    by `chain`: one index descent per chain, where `SELECT DISTINCT` reads every row (millions
+    of events for thousands of chains)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE found (chain) AS ("  # noqa: S608 (a model's own table name)
+            f"SELECT MIN(chain) FROM {table} "
+            f"UNION ALL SELECT (SELECT MIN(chain) FROM {table} WHERE chain > found.chain) "
+            f"FROM found WHERE found.chain IS NOT NULL"
+            f") SELECT chain FROM found WHERE chain IS NOT NULL"
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def verify_chain(chain: int | None = None, *, batch_size: int = 2000) -> AuditEvent | None:

@@ -20,6 +20,13 @@ from tests.conftest import sign_in
 from tests.scheduling.conftest import local, video_visit_at
 
 
+@pytest.fixture(autouse=True)
+def one_chain_per_practice(settings):
+    """These tests are about each practice's chain as a whole: pinned to one chain per practice
+    (the design before shards, and the setting at 1). test_audit_shards.py covers several."""
+    settings.AUDIT_CHAINS_PER_PRACTICE = 1
+
+
 def open_tampering() -> None:
     """On PostgreSQL the triggers refuse edits; the table owner can switch them off."""
     if connection.vendor == "postgresql":

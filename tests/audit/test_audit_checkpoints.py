@@ -19,6 +19,13 @@ from telehealth.celery import app
 from tests.audit.test_audit_chains import open_tampering
 
 
+@pytest.fixture(autouse=True)
+def one_chain_per_practice(settings):
+    """These tests are about each practice's chain as a whole: pinned to one chain per practice
+    (the design before shards, and the setting at 1). test_audit_shards.py covers several."""
+    settings.AUDIT_CHAINS_PER_PRACTICE = 1
+
+
 def verify() -> str:
     out = StringIO()
     call_command("verify_audit", stdout=out)

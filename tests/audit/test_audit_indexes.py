@@ -6,7 +6,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
 from scheduling.models import Appointment
-from telehealth.audit.models import AuditEvent
+from telehealth.audit.models import AuditCheckpoint, AuditEvent
 
 BEFORE = [("audit", "0004_chains_and_subjects")]
 BUILT = {"audit_event_chain_tail", "audit_event_record", "audit_subject_record"}
@@ -104,3 +104,60 @@ def test_a_records_accounting_is_served_by_indexes(require_postgres):
 def test_a_patients_accounting_is_served_by_indexes(require_postgres):
     found = plan(AuditEvent.objects.about_patient(42).order_by("-occurred_at", "-id")[:500])
     assert "Seq Scan" not in found, found
+
+
+DROPPED = {
+    "audit_auditevent_hash_d0c402da_like",
+    "audit_auditevent_patient_id_82c45eaf",
+    "audit_auditsubject_patient_id_2c33bed6",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redundant_indexes_are_dropped_without_blocking_writes_and_come_back_reversed():
+    migrate([("audit", "0006_checkpoints")])
+    try:
+        present = (
+            DROPPED
+            if connection.vendor == "postgresql"
+            else DROPPED
+            - {
+                "audit_auditevent_hash_d0c402da_like"  # the `_like` twin exists on PostgreSQL only
+            }
+        )
+        assert audit_indexes() >= present
+        ran = migrate(None)
+        dropped = [sql for sql in ran if sql.startswith("DROP INDEX")]
+        assert len(dropped) == len(present)
+        if connection.vendor == "postgresql":
+            assert all(sql.startswith("DROP INDEX CONCURRENTLY IF EXISTS") for sql in dropped)
+        assert not DROPPED & audit_indexes()
+        assert audit_indexes() >= BUILT | {"audit_subject_patient"}
+        migrate(None)  # again, as after a run that stopped half-way: nothing to do
+    finally:
+        migrate([("audit", "0006_checkpoints")])
+        assert audit_indexes() >= present
+        migrate(None)
+
+
+def test_verifying_a_chain_and_reading_its_tail_are_served_by_the_chain_index(require_postgres):
+    walk = plan(AuditEvent.objects.filter(chain=7).order_by("id"))
+    tail = plan(AuditEvent.objects.filter(chain=7).order_by("-id")[:1])
+    for found in (walk, tail):
+        assert "Seq Scan" not in found and "audit_event_chain_tail" in found, found
+
+
+def test_listing_chains_is_a_skip_scan_of_the_chain_indexes(require_postgres):
+    from telehealth.audit.services import distinct_chains
+
+    for model, index in (
+        (AuditEvent, "audit_event_chain_tail"),
+        (AuditCheckpoint, "audit_checkpoint_chain_head"),
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            distinct_chains(model)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + queries.captured_queries[-1]["sql"])
+            found = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Seq Scan" not in found and index in found, found

@@ -6,12 +6,14 @@ from telehealth.audit.checkpoints import (
     last_checkpoints,
     last_checkpoints_in_file,
 )
-from telehealth.audit.models import SYSTEM_CHAIN, AuditEvent
+from telehealth.audit.models import SYSTEM_CHAIN, AuditEvent, chain_parts
 from telehealth.audit.services import verify_chains
 
 
 def chain_name(chain: int) -> str:
-    return "system chain" if chain == SYSTEM_CHAIN else f"chain of practice {chain}"
+    practice_id, shard = chain_parts(chain)
+    name = "system chain" if practice_id == SYSTEM_CHAIN else f"chain of practice {practice_id}"
+    return f"{name}, shard {shard}" if shard else name
 
 
 class Command(BaseCommand):
