@@ -5,18 +5,23 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.contrib.auth import logout
+from django.contrib.auth.middleware import (
+    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
+)
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
 
+from telehealth.accounts import user_cache
 from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
     CONFIRMED_DEVICES_ATTR,
@@ -53,6 +58,22 @@ BACKGROUND_HEADER = "X-Background-Refresh"
 # most once a minute, so after an htmx request the page's warning timer reads the real deadline
 # here rather than assuming a full idle period from now.
 SECONDS_LEFT_HEADER = "X-Session-Seconds-Left"
+
+
+def _user(request: HttpRequest):
+    if not hasattr(request, "_cached_user"):
+        with user_cache.session_being_read(request.session):
+            request._cached_user = auth.get_user(request)  # type: ignore[attr-defined]
+    return request._cached_user  # type: ignore[attr-defined]
+
+
+class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    """Django's, reading the user with the snapshot tokens its session was read with
+    (telehealth.accounts.sessions), so a warm signed-in request asks Redis once."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _user(request))
 
 
 class OTPMiddleware(DjangoOTPMiddleware):

@@ -36,7 +36,7 @@ def writes(captured) -> list[str]:
 
 
 DB_SESSIONS = "django.contrib.sessions.backends.db"
-CACHED_SESSIONS = "django.contrib.sessions.backends.cached_db"
+CACHED_SESSIONS = "telehealth.accounts.sessions"
 
 
 @pytest.fixture
