@@ -188,7 +188,7 @@ MIDDLEWARE = [
     "telehealth.accounts.middleware.SessionTimeoutMiddleware",
     "telehealth.accounts.middleware.MFARequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "telehealth.middleware.CSPMiddleware",
     "telehealth.audit.middleware.PHIAccessMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -297,9 +297,7 @@ else:
 # local-memory cache is per process, so without Redis sessions and users are read from the
 # database on every request.
 SESSION_ENGINE = (
-    "telehealth.accounts.sessions"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
+    "telehealth.accounts.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 )
 SESSION_USER_CACHE = bool(REDIS_URL)
 

@@ -58,7 +58,7 @@ class SessionStore(CachedDBStore):
             keys += user_cache.token_keys(guess)
         self.user_tokens = None
         try:
-            found = self._cache.get_many(keys)
+            found = self._cache.get_many(keys)  # type: ignore[attr-defined]  # cached_db's
         except Exception:
             logger.warning("session cache unreachable, reading the session from the database")
             self.user_tokens = user_cache.CACHE_DOWN
@@ -79,22 +79,23 @@ class SessionStore(CachedDBStore):
         return data
 
     def _load_from_database(self, key: str) -> dict:
-        row = self._get_session_from_db()
+        row = self._get_session_from_db()  # type: ignore[attr-defined]  # db's, unstubbed
         if not row:
             return {}
         data = self.decode(row.session_data)
         if self.user_tokens is not user_cache.CACHE_DOWN:
+            age = self.get_expiry_age(expiry=row.expire_date)
             try:
-                self._cache.set(key, data, self.get_expiry_age(expiry=row.expire_date))
+                self._cache.set(key, data, age)  # type: ignore[attr-defined]  # cached_db's
             except Exception:
                 logger.warning("could not write the session back to the cache", exc_info=True)
         return data
 
-    def exists(self, session_key: str | None) -> bool:
+    def exists(self, session_key: str) -> bool:
         """Whether a new key is taken (asked when a session is created): the database is the
-        record, the cache only a quicker first answer, so a sign-in works while Redis is away."""
+        record, the cache only a quicker first answer, so the check does not fail while Redis is away."""
         try:
-            if session_key and (self.cache_key_prefix + session_key) in self._cache:
+            if session_key and (self.cache_key_prefix + session_key) in self._cache:  # type: ignore[attr-defined]
                 return True
         except Exception:
             logger.warning("session cache unreachable, checking the key in the database")
