@@ -93,7 +93,7 @@ class SessionStore(CachedDBStore):
 
     def exists(self, session_key: str) -> bool:
         """Whether a new key is taken (asked when a session is created): the database is the
-        record, the cache only a quicker first answer, so the check does not fail while Redis is away."""
+        record, the cache only a quicker first answer, so the check works while Redis is away."""
         try:
             if session_key and (self.cache_key_prefix + session_key) in self._cache:  # type: ignore[attr-defined]
                 return True
