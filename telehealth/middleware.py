@@ -1,7 +1,14 @@
+import functools
 from collections.abc import Callable
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject
+from csp.middleware import CSPMiddleware as BaseCSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
@@ -102,4 +109,69 @@ class NoStoreWhenSignedInMiddleware:
         signed_in = signed_in or request.user.is_authenticated
         if signed_in and not response.has_header("Cache-Control"):
             add_never_cache_headers(response)
+        return response
+
+
+# Set on a response by django-csp's decorators or a view (messaging's embeddable widget) to
+# change its policy: such a response is built by django-csp itself.
+CSP_PER_RESPONSE = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+)
+
+
+CSP_SETTING = "CONTENT_SECURITY_POLICY"
+
+
+@functools.cache
+def _settings_policies() -> tuple[str, str]:
+    """The enforced and report-only headers the settings give, built by django-csp."""
+    return build_policy(), build_policy(report_only=True)
+
+
+@receiver(setting_changed)
+def _forget_policies(setting: str, **kwargs: object) -> None:
+    if setting.startswith(CSP_SETTING):
+        _settings_policies.cache_clear()
+
+
+class CSPMiddleware(BaseCSPMiddleware):
+    """django-csp's middleware, with the headers built once: a response without a nonce or a
+    policy of its own gets the settings' policy, the same string every time, which django-csp
+    rebuilds on every response (a deep copy of the parts, every directive joined again). Any
+    other response is django-csp's own work. The rules for setting a header are django-csp's:
+    not over one the view set, not on an exempt response or an excluded path, not on a 404 or
+    500 in DEBUG."""
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            hasattr(response, name) for name in CSP_PER_RESPONSE
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:
+            return response
+        enforced, report_only = _settings_policies()
+        for header, policy, exempt, setting in (
+            (HEADER, enforced, "_csp_exempt", "CONTENT_SECURITY_POLICY"),
+            (
+                HEADER_REPORT_ONLY,
+                report_only,
+                "_csp_exempt_ro",
+                "CONTENT_SECURITY_POLICY_REPORT_ONLY",
+            ),
+        ):
+            if not policy or header in response or getattr(response, exempt, False) is not False:
+                continue
+            prefixes = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
+            if not request.path_info.startswith(tuple(prefixes)):
+                response[header] = policy
+        # As django-csp: a nonce asked for after the header is written is an error, not a
+        # nonce silently missing from the policy.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
         return response

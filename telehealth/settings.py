@@ -179,7 +179,7 @@ MIDDLEWARE = [
     "telehealth.middleware.NulRefusalMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "telehealth.accounts.middleware.AuthenticationMiddleware",
     "telehealth.middleware.NoStoreWhenSignedInMiddleware",
     "telehealth.accounts.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -188,7 +188,7 @@ MIDDLEWARE = [
     "telehealth.accounts.middleware.SessionTimeoutMiddleware",
     "telehealth.accounts.middleware.MFARequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "telehealth.middleware.CSPMiddleware",
     "telehealth.audit.middleware.PHIAccessMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -293,12 +293,11 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # With Redis, a signed-in request reads its session from the cache (written through to the
 # database, so a restart of Redis signs nobody out) and its user from the process's snapshot
-# (telehealth.accounts.user_cache). The local-memory cache is per process, so without Redis
-# sessions and users are read from the database on every request.
+# (telehealth.accounts.user_cache), both in one round trip (telehealth.accounts.sessions). The
+# local-memory cache is per process, so without Redis sessions and users are read from the
+# database on every request.
 SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
+    "telehealth.accounts.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 )
 SESSION_USER_CACHE = bool(REDIS_URL)
 

@@ -2,21 +2,27 @@
 
 import time
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.contrib.auth import logout
+from django.contrib.auth.middleware import (
+    AuthenticationMiddleware as DjangoAuthenticationMiddleware,
+)
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.functional import LazyObject, SimpleLazyObject, empty
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
 
+from telehealth.accounts import user_cache
 from telehealth.accounts.models import User
 from telehealth.accounts.policy import (
     CONFIRMED_DEVICES_ATTR,
@@ -49,15 +55,53 @@ MFA_EXEMPT_PREFIXES = (
 # because someone used it: such a request leaves the idle clock alone. Sending the header can
 # only bring one's own sign-out closer, so it needs no further check.
 BACKGROUND_HEADER = "X-Background-Refresh"
+BACKGROUND_META = "HTTP_X_BACKGROUND_REFRESH"
 # Seconds until the session idles out, on every signed-in response: activity is recorded at
 # most once a minute, so after an htmx request the page's warning timer reads the real deadline
 # here rather than assuming a full idle period from now.
 SECONDS_LEFT_HEADER = "X-Session-Seconds-Left"
 
 
+def _user(request: HttpRequest):
+    if not hasattr(request, "_cached_user"):
+        with user_cache.session_being_read(request.session):
+            request._cached_user = auth.get_user(request)  # type: ignore[attr-defined]
+    return request._cached_user  # type: ignore[attr-defined]
+
+
+class AuthenticationMiddleware(DjangoAuthenticationMiddleware):
+    """Django's, reading the user with the snapshot tokens its session was read with
+    (telehealth.accounts.sessions), so a warm signed-in request asks Redis once."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _user(request))  # type: ignore[assignment]
+
+
+def _unwrapped(user: Any) -> Any:
+    """The object a lazy one stands for, evaluated if it was not yet."""
+    if isinstance(user, LazyObject):
+        if user._wrapped is empty:  # type: ignore[attr-defined]  # LazyObject's own
+            user._setup()  # type: ignore[attr-defined]
+        return user._wrapped  # type: ignore[attr-defined]
+    return user
+
+
 class OTPMiddleware(DjangoOTPMiddleware):
     """django_otp's middleware, finding the session's device among the user's confirmed devices
     when the user was read with them (user_cache) instead of querying for it."""
+
+    def _install_lazy_accessors(self, request):
+        """django_otp wraps request.user in a second lazy object around Django's, so every read
+        of the user's attributes (some eighty a request through this middleware) went through
+        two proxies, each raising and catching an AttributeError. The user is read before this
+        middleware anyway (NoStoreWhenSignedInMiddleware asks whether anyone is signed in), so
+        here they are verified at once and request.user is the user itself. request.auser
+        (async) stays django_otp's."""
+        user = getattr(request, "user", None)
+        super()._install_lazy_accessors(request)
+        if user is not None and not self._is_async:
+            request.user = self._verify_user_sync(request, _unwrapped(user))
 
     def _verify_user_sync(self, request, user):
         devices = getattr(user, CONFIRMED_DEVICES_ATTR, None)
@@ -94,7 +138,8 @@ class SessionTimeoutMiddleware:
                 return JsonResponse({"detail": _("Your session has ended.")}, status=401)
             messages.info(request, reason)
             return redirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': request.path})}")
-        if request.headers.get(BACKGROUND_HEADER) != "1":
+        # META, not request.headers: that builds a dict of every header on first use.
+        if request.META.get(BACKGROUND_META) != "1":
             record_activity(request.session, now=now)
         response = self.get_response(request)
         # Not after a sign-out (the session no longer names anyone).

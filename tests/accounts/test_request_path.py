@@ -36,7 +36,7 @@ def writes(captured) -> list[str]:
 
 
 DB_SESSIONS = "django.contrib.sessions.backends.db"
-CACHED_SESSIONS = "django.contrib.sessions.backends.cached_db"
+CACHED_SESSIONS = "telehealth.accounts.sessions"
 
 
 @pytest.fixture
@@ -139,3 +139,19 @@ def test_confirming_a_device_ends_the_users_other_sessions(world):
         user=world.patient.user, device=device, token=current_totp(device), request=None
     )
     assert session.get(SECURITY)["Location"].startswith(reverse("accounts:login"))
+
+
+def test_the_request_user_is_the_user_itself_once_verified(client, world):
+    """The OTP middleware verifies the user read before it and hands on the user, not a proxy
+    around a proxy, and the verification still holds (and fails without the device)."""
+    from telehealth.accounts.models import User
+
+    sign_in(client, world.clinician)
+    user = client.get(SECURITY).wsgi_request.user
+    assert type(user) is User
+    assert user.is_verified()
+    unverified = sign_in(Client(), world.clinician, verified=False)
+    response = unverified.get(SECURITY)
+    assert response.status_code == 302
+    assert type(response.wsgi_request.user) is User
+    assert not response.wsgi_request.user.is_verified()

@@ -28,7 +28,7 @@ LOGIN = reverse("accounts:login")
 @pytest.fixture(autouse=True)
 def cached(settings):
     settings.SESSION_USER_CACHE = True
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    settings.SESSION_ENGINE = "telehealth.accounts.sessions"
     cache.clear()  # no token, so no snapshot, left by an earlier test's user of the same id
 
 
@@ -236,3 +236,166 @@ def test_a_change_saved_while_the_cache_is_away_still_saves_and_shows_within_the
     later = user_cache.time.monotonic() + user_cache.SNAPSHOT_SECONDS + 1
     monkeypatch.setattr(user_cache.time, "monotonic", lambda: later)
     assert signed_in_user(client).full_name == "Dr Renamed"
+
+
+# ------------------------------------------------------------------- round trips to the cache
+
+UNREACHABLE_REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        "KEY_PREFIX": "telehealth",
+    }
+}
+# Every method of Django's cache API that talks to the store; with Redis each call is one
+# round trip (get_many is one MGET, set_many one pipeline).
+CACHE_CALLS = ("get", "get_many", "set", "set_many", "add", "delete", "delete_many", "has_key")
+
+
+@pytest.fixture
+def cache_calls(monkeypatch) -> list[tuple[str, tuple]]:
+    """The calls to the shared cache from here on: (method, positional arguments)."""
+    from django.core.cache import caches
+
+    calls: list[tuple[str, tuple]] = []
+    inside = [0]  # the local-memory cache's get_many calls its own get: count the outer call
+    backend = caches["default"]
+    for name in CACHE_CALLS:
+        method = getattr(backend, name)
+
+        def counted(*args, _name=name, _method=method, **kwargs):
+            if not inside[0]:
+                calls.append((_name, args))
+            inside[0] += 1
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                inside[0] -= 1
+
+        monkeypatch.setattr(backend, name, counted)
+    return calls
+
+
+@pytest.fixture
+def redis_commands(monkeypatch, require_redis) -> list[tuple]:
+    """Every command sent to Redis from here on, as sent; a pipeline counts as one entry."""
+    import redis
+    from redis.client import Pipeline
+
+    sent: list[tuple] = []
+    execute_command = redis.Redis.execute_command
+    execute_pipeline = Pipeline.execute
+
+    def command(self, *args, **options):
+        sent.append(args)
+        return execute_command(self, *args, **options)
+
+    def pipeline(self, *args, **kwargs):
+        sent.append(("PIPELINE", *(c[0][0] for c in self.command_stack)))
+        return execute_pipeline(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", command)
+    monkeypatch.setattr(Pipeline, "execute", pipeline)
+    return sent
+
+
+@pytest.mark.parametrize("role", ["clinician", "patient"])
+def test_a_warm_signed_in_request_reads_the_cache_once(client, world, role, cache_calls):
+    """The session and the user's snapshot tokens in one read, and nothing written."""
+    sign_in(client, world.patient.user if role == "patient" else world.clinician)
+    warm(client)
+    cache_calls.clear()
+    assert client.get(SECURITY).status_code == 200
+    assert [name for name, _ in cache_calls] == ["get_many"]
+    keys = cache_calls[0][1][0]
+    user = world.patient.user if role == "patient" else world.clinician
+    assert any(key.endswith(client.cookies[settings.SESSION_COOKIE_NAME].value) for key in keys)
+    assert f"session-user:{user.pk}" in keys
+
+
+def test_a_warm_signed_in_request_sends_one_command_to_redis(client, world, redis_commands):
+    """Counted on the wire: one MGET of the session and the tokens, no other command."""
+    sign_in(client, world.clinician)
+    warm(client)
+    redis_commands.clear()
+    assert client.get(SECURITY).status_code == 200
+    assert [args[0] for args in redis_commands] == ["MGET"]
+    assert len(redis_commands[0]) == 4  # MGET session user-token practices-token
+
+
+def test_a_process_that_has_not_read_the_session_reads_the_tokens_after_it(
+    client, world, cache_calls
+):
+    """Another worker's first request with this session: the user id is only known once the
+    session is read, so the tokens come in a second read; the request after that is warm."""
+    from telehealth.accounts import sessions
+
+    sign_in(client, world.clinician)
+    warm(client)
+    sessions._users.clear()  # as in a process that never saw this session
+    cache_calls.clear()
+    assert client.get(SECURITY).status_code == 200
+    assert [name for name, _ in cache_calls] == ["get_many", "get_many"]
+    cache_calls.clear()
+    assert client.get(SECURITY).status_code == 200
+    assert [name for name, _ in cache_calls] == ["get_many"]
+
+
+def test_tokens_read_for_another_user_are_not_used(client, world, cache_calls):
+    """The store's guess of whose session it reads is wrong (it remembered another user): the
+    tokens read with the session are not this user's, so theirs are read, and a change to this
+    user still shows at once."""
+    from telehealth.accounts import sessions
+
+    sign_in(client, world.front_desk)
+    warm(client)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    sessions._users[key] = world.clinician.pk
+    user = User.objects.get(pk=world.front_desk.pk)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    cache_calls.clear()
+    assert sent_to_login(client.get(SECURITY))
+    assert [name for name, _ in cache_calls][:2] == ["get_many", "get_many"]
+
+
+def test_the_tokens_read_with_the_session_go_stale_with_it(world):
+    """The tokens come with the session in one read, so a change saved after a warm request is
+    seen by the next one (nothing is carried over from one request to the next)."""
+    session = warm(sign_in(Client(), world.clinician))
+    user = User.objects.get(pk=world.clinician.pk)
+    user.set_password("another long passphrase 7")
+    user.save(update_fields=["password"])
+    assert sent_to_login(session.get(SECURITY))
+    assert sent_to_login(session.get(SECURITY))
+
+
+def test_with_redis_unreachable_a_signed_in_request_is_served_from_the_database(client, world):
+    """Redis goes away: the session and the user are read from the database (no 500, and no
+    second wait on Redis for the user), and a change saved meanwhile shows on the next request."""
+    from django.test import override_settings
+
+    sign_in(client, world.clinician)
+    warm(client)
+    with override_settings(CACHES=UNREACHABLE_REDIS):
+        response = client.get(SECURITY)
+        assert response.status_code == 200
+        assert response.wsgi_request.user.pk == world.clinician.pk
+        user = User.objects.get(pk=world.clinician.pk)
+        user.is_active = False
+        user.save(update_fields=["is_active"])  # no exception
+        assert sent_to_login(client.get(SECURITY))
+
+
+def test_with_redis_unreachable_a_new_session_key_is_checked_in_the_database(world):
+    """Creating a session asks whether a key is taken: the database answers when Redis cannot."""
+    from django.test import override_settings
+
+    from telehealth.accounts.sessions import SessionStore
+
+    taken = SessionStore()
+    taken.create()
+    with override_settings(CACHES=UNREACHABLE_REDIS):
+        store = SessionStore()
+        assert store.exists(taken.session_key)
+        assert not store.exists("k" * 32)

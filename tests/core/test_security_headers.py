@@ -54,3 +54,37 @@ def test_plain_http_is_redirected_when_ssl_redirect_is_on(client, db):
     response = client.get("/accounts/login/")
     assert response.status_code == 301
     assert response["Location"].startswith("https://")
+
+
+def test_the_policy_header_is_the_one_django_csp_builds_from_the_settings(client, db):
+    """Built once per process (telehealth.middleware.CSPMiddleware), the same string django-csp
+    builds on every response."""
+    from csp.utils import build_policy
+
+    response = client.get("/accounts/login/")
+    assert response["Content-Security-Policy"] == build_policy()
+    assert "Content-Security-Policy-Report-Only" not in response
+
+
+def test_a_changed_policy_setting_applies_to_the_next_response(client, db):
+    policy = {"DIRECTIVES": {"default-src": ["'self'"], "img-src": ["https://img.example"]}}
+    with override_settings(
+        CONTENT_SECURITY_POLICY=policy,
+        CONTENT_SECURITY_POLICY_REPORT_ONLY={"DIRECTIVES": {"script-src": ["'none'"]}},
+    ):
+        response = client.get("/accounts/login/")
+    # django-csp orders the directives as a set iterates: compare them as a set.
+    directives = set(response["Content-Security-Policy"].split("; "))
+    assert directives == {"default-src 'self'", "img-src https://img.example"}
+    report_only = set(response["Content-Security-Policy-Report-Only"].split("; "))
+    assert report_only == {"default-src 'self'", "script-src 'none'"}  # django-csp's default
+    assert "frame-ancestors 'none'" in client.get("/accounts/login/")["Content-Security-Policy"]
+
+
+def test_an_excluded_prefix_gets_no_policy(client, db):
+    from csp.utils import build_policy
+
+    policy = {"EXCLUDE_URL_PREFIXES": ["/healthz"], "DIRECTIVES": {"default-src": ["'self'"]}}
+    with override_settings(CONTENT_SECURITY_POLICY=policy):
+        assert "Content-Security-Policy" not in client.get("/healthz")
+        assert client.get("/accounts/login/")["Content-Security-Policy"] == build_policy()
