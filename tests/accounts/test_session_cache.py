@@ -395,6 +395,7 @@ def test_with_redis_unreachable_a_new_session_key_is_checked_in_the_database(wor
 
     taken = SessionStore()
     taken.create()
+    assert taken.session_key is not None
     with override_settings(CACHES=UNREACHABLE_REDIS):
         store = SessionStore()
         assert store.exists(taken.session_key)

@@ -120,6 +120,7 @@ class TestPull:
         assert evisit_services.pull_completed_evisits().built == 0
         evisit.refresh_from_db()
         assessment = evisit_services.assess_evisit(evisit)
+        assert assessment is not None
         assert assessment.suggestion.lines == ()
         assert assessment.suggestion.not_billed[0].code == "99422"
 
