@@ -11,7 +11,7 @@ Identifiers are the sending device's: a device withdraws or corrects only its ow
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -44,8 +44,9 @@ class Outcome:
 FAILURES = (Outcome.REFUSED, Outcome.MALFORMED, Outcome.NOT_FOUND)
 
 
-@dataclass(frozen=True)
-class ItemResult:
+class ItemResult(NamedTuple):
+    """What became of one item (a tuple: an upload answers for thousands)."""
+
     index: int
     outcome: str
     reason: str = ""
