@@ -17,6 +17,10 @@ BENCH_SECONDS (default 10) with 32 connections on 2 threads:
   readings at new times (so each one is stored, not deduplicated); readings/s is requests/s
   x 100 and the readings really stored are counted in the database afterwards.
 
+BENCH_KINDS (comma-separated, e.g. `rpm` or `bare,rpm`) measures only those kinds, and seeds
+only what they need (no appointment history without a page that shows it); ratios to `bare`
+are printed only when `bare` is measured.
+
 Signed-in kinds rotate over 32 sessions (as 32 people would), since every signed-in request
 writes its session. wrk counts 4xx/5xx as errors but not redirects, so every URL is first
 fetched once and must answer 200 (a redirect to sign-in would otherwise pass as fast).
@@ -64,6 +68,20 @@ TARGETS = {  # minimum ratio to `bare`
     "patient_appointments": 0.3,
 }
 RPM_TARGET = 20_000  # readings per second
+ALL_KINDS = (
+    "bare",
+    "bare_signed_in",
+    "healthz",
+    "book",
+    "book_slots",
+    "slots_api",
+    "patient_appointments",
+    "rpm",
+)
+KINDS = [k.strip() for k in os.environ.get("BENCH_KINDS", "").split(",") if k.strip()] or list(
+    ALL_KINDS
+)
+PAGES = set(KINDS) - {"bare", "healthz", "rpm"}  # kinds that need the seeded schedule
 
 
 def wrk_missing() -> bool:
@@ -257,8 +275,8 @@ def world() -> dict:
     from django.db import connection
 
     practice, staff, kinds = practice_with_providers("riverside", "Riverside Health", 6, 0)
-    patients = patients_for(practice, 600, logins=CONNECTIONS)
-    booked = appointments(practice, kinds, patients, past_days=365, future_days=28)
+    patients = patients_for(practice, 600 if PAGES else 1, logins=CONNECTIONS if PAGES else 0)
+    booked = appointments(practice, kinds, patients, past_days=365, future_days=28) if PAGES else 0
     token = rpm_device(patients[-1], staff[0])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -267,8 +285,10 @@ def world() -> dict:
         "appointments": booked,
         "patients": len(patients),
         "providers": len(staff),
-        "staff_cookies": sessions(staff[0], CONNECTIONS),
-        "patient_cookies": [sessions(p.user, 1)[0] for p in patients[:CONNECTIONS]],
+        "staff_cookies": sessions(staff[0], CONNECTIONS) if PAGES else [],
+        "patient_cookies": [sessions(p.user, 1)[0] for p in patients[:CONNECTIONS]]
+        if PAGES
+        else [],
         "rpm_token": token,
         "slots_api": "/api/v1/scheduling/slots?practice=riverside&appointment_type=video"
         f"&start={today}&days=7",
@@ -487,7 +507,6 @@ def verdict(value: float, target: float) -> str:
 
 def measure(w: dict) -> dict:
     from django.conf import settings
-    from django.utils import timezone
 
     from rpm.models import Reading
 
@@ -503,6 +522,7 @@ def measure(w: dict) -> dict:
         "slots_api": ([w["slots_api"]], []),
         "patient_appointments": (["/scheduling/mine/"], patients),
     }
+    gets = {name: get for name, get in gets.items() if name in KINDS}
     release_connections()
     server, port = serve(WORKERS)
     figures: dict = {}
@@ -516,55 +536,64 @@ def measure(w: dict) -> dict:
                 began = len(sampler.samples)
                 figures[name] = wrk(port, get_script(paths, cookie_name, cookies))
                 figures[name]["connections_max"] = sampler.most(began)
-            # RPM: a first batch through urllib must be accepted whole.
-            now = timezone.now()
-            headers = {
-                "Authorization": f"Bearer {w['rpm_token']}",
-                "Content-Type": "application/json",
-            }
-            probe = json.dumps(
-                {
-                    "readings": [
-                        {
-                            "type": "glucose",
-                            "value": 100,
-                            "unit": "mg/dL",
-                            "measured_at": (now - timedelta(hours=2, minutes=i)).isoformat(),
-                        }
-                        for i in range(BATCH)
-                    ]
-                }
-            ).encode()
-            answer = json.loads(
-                must_answer_200(
-                    port, "/api/v1/rpm/readings", method="POST", body=probe, headers=headers
-                )
-            )
-            if answer["accepted"] != BATCH:
-                raise RuntimeError(f"the RPM probe batch was not stored whole: {answer}")
-            before = Reading.objects.count()
-            release_connections()
-            time.sleep(1)  # the backend just closed leaves pg_stat_activity
-            span = timedelta(days=360).total_seconds()
-            step = max(1, int(span / (60_000 * SECONDS)))  # room for 60,000 readings/s
-            first = (now - timedelta(days=361)).timestamp()
-            began = len(sampler.samples)
-            figures["rpm"] = wrk(port, rpm_script(w["rpm_token"], first, step))
-            figures["rpm"]["connections_max"] = sampler.most(began)
+            if "rpm" in KINDS:
+                rpm_run(port, w, sampler, figures)
         # Under load only: in between, this process opens connections of its own.
-        most = max(f["connections_max"] for f in figures.values())
+        most = max((f["connections_max"] for f in figures.values()), default=0)
         # wrk counts the requests answered before its deadline; the server may finish a few
         # more, so at least as many readings as were sent must be stored.
-        rpm = figures["rpm"]
-        rpm["readings_per_s"] = round(rpm["requests_per_s"] * BATCH)
-        rpm["readings_sent"] = rpm["requests"] * BATCH
-        rpm["readings_stored"] = Reading.objects.count() - before
+        if "rpm" in figures:
+            rpm = figures["rpm"]
+            rpm["readings_per_s"] = round(rpm["requests_per_s"] * BATCH)
+            rpm["readings_sent"] = rpm["requests"] * BATCH
+            rpm["readings_stored"] = Reading.objects.count() - rpm.pop("stored_before")
     finally:
         stop_server(server)
-    base = figures["bare"]["requests_per_s"]
+    base = figures["bare"]["requests_per_s"] if "bare" in figures else None
     for f in figures.values():
         f["ratio_to_bare"] = round(f["requests_per_s"] / base, 3) if base else None
     return {"kinds": figures, "pg_connections_max": most}
+
+
+def rpm_run(port: int, w: dict, sampler: "BackendSampler", figures: dict) -> None:
+    """The RPM kind: a first batch through urllib must be accepted whole, then wrk."""
+    from django.utils import timezone
+
+    from rpm.models import Reading
+
+    now = timezone.now()
+    headers = {
+        "Authorization": f"Bearer {w['rpm_token']}",
+        "Content-Type": "application/json",
+    }
+    probe = json.dumps(
+        {
+            "readings": [
+                {
+                    "type": "glucose",
+                    "value": 100,
+                    "unit": "mg/dL",
+                    "measured_at": (now - timedelta(hours=2, minutes=i)).isoformat(),
+                }
+                for i in range(BATCH)
+            ]
+        }
+    ).encode()
+    answer = json.loads(
+        must_answer_200(port, "/api/v1/rpm/readings", method="POST", body=probe, headers=headers)
+    )
+    if answer["accepted"] != BATCH:
+        raise RuntimeError(f"the RPM probe batch was not stored whole: {answer}")
+    before = Reading.objects.count()
+    release_connections()
+    time.sleep(1)  # the backend just closed leaves pg_stat_activity
+    span = timedelta(days=360).total_seconds()
+    step = max(1, int(span / (60_000 * SECONDS)))  # room for 60,000 readings/s
+    first = (now - timedelta(days=361)).timestamp()
+    began = len(sampler.samples)
+    figures["rpm"] = wrk(port, rpm_script(w["rpm_token"], first, step))
+    figures["rpm"]["connections_max"] = sampler.most(began)
+    figures["rpm"]["stored_before"] = before
 
 
 def report(w: dict, result: dict) -> dict:
@@ -580,7 +609,8 @@ def report(w: dict, result: dict) -> dict:
     )
     for name, f in figures.items():
         target = TARGETS.get(name)
-        goal = f"target >= {target}x {verdict(f['ratio_to_bare'], target)}" if target else ""
+        ratio = f["ratio_to_bare"]
+        goal = f"target >= {target}x {verdict(ratio, target)}" if target and ratio else ""
         if name == "rpm":
             goal = (
                 f"{f['readings_per_s']} readings/s (target >= {RPM_TARGET} "
@@ -589,7 +619,7 @@ def report(w: dict, result: dict) -> dict:
                 f"{'' if f['readings_stored'] >= f['readings_sent'] else ': SOME NOT STORED'}"
             )
         print(
-            f"{name:>21}: {f['requests_per_s']:8.1f} req/s  x{f['ratio_to_bare']:<6} "
+            f"{name:>21}: {f['requests_per_s']:8.1f} req/s  x{ratio if ratio else '-':<6} "
             f"p50 {f['p50_ms']:7.2f} ms  p99 {f['p99_ms']:8.2f} ms  "
             f"non-2xx {f['non_2xx']}  socket errors {f['socket_errors']}  {goal}"
         )

@@ -9,22 +9,38 @@ any transaction or batch Bundle) get FHIR: see rpm.fhir_answers."""
 
 import json
 
+from django.conf import settings
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
 from rpm import fhir_answers, ingest, services, uploads
 from rpm.fhir_answers import FHIR_JSON
-from telehealth import json_input
+from telehealth import json_input, ratelimit
+from telehealth.net import client_address
 
 router = Router(tags=["monitoring"])
 
 
+TOKEN_FAILURE_WINDOW = 60  # seconds
+
+
 class DeviceToken(HttpBearer):
+    """The device a bearer token names. An address that sent more than
+    RPM_TOKEN_FAILURES_PER_MINUTE wrong tokens this minute is refused (429) before any token
+    it sends is looked up, the right one included: guessing stays useless, and a misconfigured
+    fleet behind one address costs the database nothing."""
+
     def authenticate(self, request, token):
+        key = f"rpm-token-failures:{client_address(request) or 'unknown'}"
+        limit = settings.RPM_TOKEN_FAILURES_PER_MINUTE
+        if ratelimit.hits(key, window=TOKEN_FAILURE_WINDOW) >= limit:
+            raise HttpError(429, _("Too many wrong device tokens; try again in a minute."))
         device = services.device_for_token(token)
         if device is None:
+            ratelimit.over_limit(key, limit=limit, window=TOKEN_FAILURE_WINDOW)
             return None  # 401: missing, wrong or revoked
         request.device = device
         return device

@@ -9,6 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -19,9 +20,9 @@ from rpm.vitals import (
     CANONICAL,
     MDC,
     MDC_UNITS,
+    SAME,
     UCUM,
     UNITS,
-    convert,
     is_panel,
     unit_named,
     vital_of,
@@ -63,8 +64,9 @@ class Rejected(ValueError):
         self.in_entry = in_entry
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
+    """One reading an item asks to store (a tuple: an upload builds thousands)."""
+
     index: int
     vital: str
     value: float
@@ -101,6 +103,10 @@ class Window:
     now: datetime
     earliest: datetime | None = None
     accept_preliminary: bool = False
+    latest: datetime = field(init=False)  # now, give or take a fast clock: set from `now`
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "latest", self.now + FUTURE_SLACK)
 
 
 # --- Shared pieces --------------------------------------------------------------------------
@@ -129,7 +135,7 @@ def _moment(raw, window: Window, *, element: str = "") -> datetime:
         if fhir:
             raise Rejected(f"{element}: {raw!r} is not a FHIR dateTime", element)
         raise Rejected("measured_at must be an ISO 8601 date and time")
-    if timezone.is_naive(moment):
+    if moment.tzinfo is None or moment.utcoffset() is None:  # naive
         if fhir:
             raise Rejected(
                 f"{element}: a time needs its UTC offset (FHIR requires a time zone when a "
@@ -137,7 +143,7 @@ def _moment(raw, window: Window, *, element: str = "") -> datetime:
                 element,
             )
         raise Rejected("measured_at needs a UTC offset, e.g. 2026-11-23T08:15:00Z")
-    if moment > window.now + FUTURE_SLACK:
+    if moment > window.latest:
         raise Rejected(f"{element or 'measured_at'} is in the future", element)
     if window.earliest is not None and moment < window.earliest:
         raise Rejected(
@@ -153,15 +159,20 @@ def _value(vital: str, raw, unit, *, where: str = "", expression: str = "") -> f
     where = where or vital
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise Rejected(f"{where}: the value must be a number", expression)
-    named = unit_named(vital, unit) if isinstance(unit, str) else None
-    if unit is None:
-        named = next(iter(UNITS[vital]))
-    if named is None:
-        raise Rejected(
-            f"{where}: unit {unit!r} is not accepted (use {', '.join(UNITS[vital])})", expression
-        )
+    # Most devices write the unit exactly as listed: one lookup, no folding.
+    scale = UNITS[vital].get(unit) if isinstance(unit, str) else None
+    if scale is None:
+        named = unit_named(vital, unit) if isinstance(unit, str) else None
+        if unit is None:
+            named = next(iter(UNITS[vital]))
+        if named is None:
+            raise Rejected(
+                f"{where}: unit {unit!r} is not accepted (use {', '.join(UNITS[vital])})",
+                expression,
+            )
+        scale = UNITS[vital][named]
     try:
-        value = round(float(convert(vital, raw, unit=named)), 2)
+        value = round(float(raw * scale.scale + scale.offset if scale is not SAME else raw), 2)
     except OverflowError:
         value = math.inf
     if not math.isfinite(value):

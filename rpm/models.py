@@ -81,6 +81,12 @@ class Device(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        constraints = [
+            # What a reading's one foreign key points at (see Reading).
+            models.UniqueConstraint(fields=["id", "patient"], name="rpm_device_id_patient")
+        ]
+
     def __str__(self) -> str:
         # The label through the enum: get_kind_display() hashes every choice on each call,
         # which was most of the cost of an Observation in a FHIR search page.
@@ -92,8 +98,27 @@ class Device(models.Model):
 
 
 class Reading(models.Model):
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="rpm_readings")
-    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="readings")
+    """A reading's patient is its device's patient. On PostgreSQL one composite foreign key,
+    (device_id, patient_id) -> rpm_device (id, patient_id), guards both columns at once
+    (migration 0005): one check per inserted row instead of two, and a reading can never name
+    a patient other than its device's. Neither column has an index of its own: the unique
+    (device, vital, measured_at) and the (patient, vital, measured_at) indexes lead with them,
+    and every upload would otherwise write two more index entries a row."""
+
+    patient = models.ForeignKey(
+        Patient,
+        on_delete=models.PROTECT,
+        related_name="rpm_readings",
+        db_index=False,
+        db_constraint=False,
+    )
+    device = models.ForeignKey(
+        Device,
+        on_delete=models.PROTECT,
+        related_name="readings",
+        db_index=False,
+        db_constraint=False,
+    )
     vital = models.CharField(max_length=12, choices=Vital.choices)
     value = models.FloatField()
     measured_at = models.DateTimeField()

@@ -11,7 +11,7 @@ Identifiers are the sending device's: a device withdraws or corrects only its ow
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -44,8 +44,9 @@ class Outcome:
 FAILURES = (Outcome.REFUSED, Outcome.MALFORMED, Outcome.NOT_FOUND)
 
 
-@dataclass(frozen=True)
-class ItemResult:
+class ItemResult(NamedTuple):
+    """What became of one item (a tuple: an upload answers for thousands)."""
+
     index: int
     outcome: str
     reason: str = ""
@@ -406,20 +407,32 @@ def _close_unsupported_alerts(device: Device, alert_ids: set[int], *, note: str,
         )
 
 
+def _array(elements) -> str:
+    """A PostgreSQL array literal of elements that need no quoting (vital names, numbers):
+    one string to send instead of a list psycopg adapts element by element."""
+    return "{" + ",".join(elements) + "}"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[NewReading]:
     """Insert, skipping readings already stored (same device, vital and time); returns the
     new ones. PostgreSQL: one INSERT ... ON CONFLICT DO NOTHING RETURNING over arrays (times
-    travel as epoch seconds: float arrays cost far less to send than timestamp arrays)."""
+    travel as epoch seconds: float arrays cost far less to send than timestamp arrays; each
+    array goes as one literal)."""
     if not parsed:
         return []
     now = timezone.now()
     if connection.vendor == "postgresql":
+        identifiers = [p.identifier for p in parsed]
         with connection.cursor() as cursor:
             cursor.execute(
                 """
                 INSERT INTO rpm_reading (patient_id, device_id, vital, value, measured_at,
                                          received_at, identifier)
-                SELECT %s, %s, v, x, to_timestamp(t), %s, i
+                SELECT %s, %s, v, x, to_timestamp(t), %s, coalesce(i, '')
                 FROM unnest(%s::text[], %s::float8[], %s::float8[], %s::text[]) AS u(v, x, t, i)
                 ON CONFLICT (device_id, vital, measured_at) DO NOTHING
                 RETURNING id, vital, value, extract(epoch FROM measured_at)
@@ -428,10 +441,11 @@ def _insert(device: Device, parsed: list[ingest.Parsed]) -> list[NewReading]:
                     device.patient_id,
                     device.pk,
                     now,
-                    [p.vital for p in parsed],
-                    [p.value for p in parsed],
-                    [p.measured_at.timestamp() for p in parsed],
-                    [p.identifier for p in parsed],
+                    _array(p.vital for p in parsed),
+                    _array(repr(p.value) for p in parsed),
+                    _array(repr(p.measured_at.timestamp()) for p in parsed),
+                    # Most uploads name no reading: an empty array, padded with NULLs by unnest.
+                    _array(_quoted(i) for i in identifiers) if any(identifiers) else "{}",
                 ],
             )
             return [

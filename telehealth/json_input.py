@@ -35,29 +35,39 @@ def _refuse_constant(name: str) -> float:
     raise JSONInputError(_("NaN and Infinity are not JSON numbers."))
 
 
-def _check(value: Any, max_depth: int) -> None:
-    """Walk without recursion (the point is to survive deep input): depth, then NUL."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise JSONInputError(_("Text may not contain NUL characters."))
-            continue
-        if not isinstance(item, dict | list):
-            continue
+_CONTAINERS = (dict, list)
+_NUL_ESCAPE = "\\u0000"  # the only way JSON text can hold NUL (raw control characters are invalid)
+
+
+def _check(value: Any, max_depth: int, *, strings: bool = True) -> None:
+    """Walk without recursion (the point is to survive deep input), a level at a time, only
+    into containers: depth, then NUL in keys and strings (skipped when `strings` is off, for
+    text that has no NUL escape at all)."""
+    level = [value] if type(value) in _CONTAINERS else []
+    depth = 1
+    while level:
         if depth > max_depth:
             raise JSONInputError(
                 _("The JSON is nested too deeply (at most %(depth)s levels).")
                 % {"depth": max_depth}
             )
-        if isinstance(item, dict):
-            for key, inner in item.items():
-                if "\x00" in key:
-                    raise JSONInputError(_("Text may not contain NUL characters."))
-                stack.append((inner, depth + 1))
-        else:
-            stack.extend((inner, depth + 1) for inner in item)
+        deeper: list[Any] = []
+        for item in level:
+            inner = item.values() if type(item) is dict else item
+            if strings:
+                _refuse_nul(item)
+            deeper.extend(v for v in inner if type(v) in _CONTAINERS)
+        level = deeper
+        depth += 1
+    if strings and isinstance(value, str) and "\x00" in value:
+        raise JSONInputError(_("Text may not contain NUL characters."))
+
+
+def _refuse_nul(container: dict | list) -> None:
+    texts = (*container.keys(), *container.values()) if type(container) is dict else container
+    for text in texts:
+        if type(text) is str and "\x00" in text:
+            raise JSONInputError(_("Text may not contain NUL characters."))
 
 
 def loads(
@@ -72,7 +82,10 @@ def loads(
         {"parse_int": _bounded_int, "parse_constant": _refuse_constant} if bounded_numbers else {}
     )
     try:
-        value = json.loads(raw, **numbers)
+        text = (
+            raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+        )
+        value = json.loads(text, **numbers)
     except JSONInputError:
         raise
     except RecursionError as exc:
@@ -81,7 +94,7 @@ def loads(
         ) from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digits limit
         raise JSONInputError(_("The body is not valid JSON.")) from exc
-    _check(value, max_depth)
+    _check(value, max_depth, strings=_NUL_ESCAPE in text)
     return value
 
 

@@ -6,13 +6,16 @@ from csp.middleware import CheckableLazyObject
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
-from django.utils.cache import add_never_cache_headers
+from django.urls import resolve
+from django.utils import translation
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.translation import gettext as _
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -175,3 +178,53 @@ class CSPMiddleware(BaseCSPMiddleware):
         # nonce silently missing from the policy.
         request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
         return response
+
+
+class TokenAPIMiddleware:
+    """Token-authenticated JSON endpoints (settings.TOKEN_API_PATHS) called with
+    `Authorization: Bearer ...` skip the middleware that serves browsers and call their view
+    at once. A device uploading readings has no session, no cookie and no user: loading a
+    session, checking CSRF, resolving the user, MFA and session policy, messages, the viewer's
+    time zone and building the CSP per response are pure cost there. CSRF is no concern: a
+    browser never attaches an Authorization header on its own, and these views authenticate
+    by the token alone (a session cookie sent along is ignored, never used).
+
+    What still applies, in the same order as in the full stack: SecurityMiddleware (placed
+    before this one: HSTS, nosniff, referrer and opener policies, the HTTPS redirect), the
+    body size limit (413), NUL refusal (400), the language of Accept-Language, and the headers
+    every answer carries (the CSP, X-Frame-Options) plus `Cache-Control: no-store`.
+    Authentication, rate limiting and audit belong to the view and its services and run as
+    they do for any request. Exceptions reach the same handlers as in the full stack."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.paths = frozenset(settings.TOKEN_API_PATHS)
+        # The limits of the full stack, in front of the view instead of the rest of it.
+        self.lean = RequestSizeLimitMiddleware(NulRefusalMiddleware(self._view))
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path_info not in self.paths or not request.META.get(
+            "HTTP_AUTHORIZATION", ""
+        ).startswith("Bearer "):
+            return self.get_response(request)
+        language = translation.get_language_from_request(request)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        request.user = AnonymousUser()  # as AuthenticationMiddleware leaves a cookieless caller
+        response = self.lean(request)
+        response.headers.setdefault("Content-Language", language)
+        patch_vary_headers(response, ("Accept-Language",))
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        enforced, report_only = _settings_policies()
+        if enforced:
+            response.headers.setdefault(HEADER, enforced)
+        if report_only:
+            response.headers.setdefault(HEADER_REPORT_ONLY, report_only)
+        return response
+
+    def _view(self, request: HttpRequest) -> HttpResponseBase:
+        match = resolve(request.path_info)
+        request.resolver_match = match
+        return match.func(request, *match.args, **match.kwargs)

@@ -170,9 +170,19 @@ INSTALLED_APPS = [
     "billing",
 ]
 
+# JSON endpoints that devices call with `Authorization: Bearer <token>` and nothing else: such
+# a request skips the browser middleware below TokenAPIMiddleware (session, CSRF, user, MFA,
+# messages, time zone, audit of pages) and keeps the size and NUL limits, the language and the
+# security headers (telehealth.middleware). Exact paths; a request without a bearer token, or
+# to any other path, takes the whole stack.
+TOKEN_API_PATHS = ("/api/v1/rpm/readings",)
+# Wrong device tokens one address may send per minute before every upload from it is refused.
+RPM_TOKEN_FAILURES_PER_MINUTE = envint("RPM_TOKEN_FAILURES_PER_MINUTE", 20)
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "telehealth.middleware.TokenAPIMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "telehealth.middleware.RequestSizeLimitMiddleware",
