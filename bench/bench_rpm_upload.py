@@ -105,7 +105,7 @@ def main() -> None:
             autocommit=True,
         )
         start = timezone.now() - timedelta(days=60)
-        spent = {kind: {"app": [], "db": []} for kind in KINDS}
+        spent: dict[str, dict[str, list[float]]] = {kind: {"app": [], "db": []} for kind in KINDS}
 
         def upload(kind: str, payload: bytes) -> None:
             if kind == "service":

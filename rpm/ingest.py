@@ -67,7 +67,7 @@ class Rejected(ValueError):
 class Parsed(NamedTuple):
     """One reading an item asks to store (a tuple: an upload builds thousands)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the item's place in the upload, not tuple.index
     vital: str
     value: float
     measured_at: datetime

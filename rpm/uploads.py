@@ -47,7 +47,7 @@ FAILURES = (Outcome.REFUSED, Outcome.MALFORMED, Outcome.NOT_FOUND)
 class ItemResult(NamedTuple):
     """What became of one item (a tuple: an upload answers for thousands)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the item's place in the upload, not tuple.index
     outcome: str
     reason: str = ""
     expression: str = ""

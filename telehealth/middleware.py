@@ -47,10 +47,10 @@ def bad_request(request: HttpRequest, message: str) -> HttpResponse:
 class RequestSizeLimitMiddleware:
     """Refuses bodies above REQUEST_MAX_BODY_BYTES with 413 before anything reads them."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -74,10 +74,10 @@ class NulRefusalMiddleware:
     DATA_UPLOAD_MAX_MEMORY_SIZE (413), too many fields or a broken multipart body (400) into a
     clear answer."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         try:
             refused = (
                 "\x00" in request.path_info
