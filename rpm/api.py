@@ -28,19 +28,20 @@ TOKEN_FAILURE_WINDOW = 60  # seconds
 
 
 class DeviceToken(HttpBearer):
-    """The device a bearer token names. An address that sent more than
-    RPM_TOKEN_FAILURES_PER_MINUTE wrong tokens this minute is refused (429) before any token
-    it sends is looked up, the right one included: guessing stays useless, and a misconfigured
-    fleet behind one address costs the database nothing."""
+    """The device a bearer token names. A wrong token is counted against the address that sent
+    it; past RPM_TOKEN_FAILURES_PER_MINUTE in a minute, wrong tokens get 429 instead of 401,
+    which tells a misconfigured device to back off. A right token is never refused: many
+    devices share one address (a vendor's gateway, a carrier's NAT), and one revoked device
+    retrying must not stop the others' readings. Guessing is no threat either way: tokens are
+    random and long, and are looked up by their hash."""
 
     def authenticate(self, request, token):
-        key = f"rpm-token-failures:{client_address(request) or 'unknown'}"
-        limit = settings.RPM_TOKEN_FAILURES_PER_MINUTE
-        if ratelimit.hits(key, window=TOKEN_FAILURE_WINDOW) >= limit:
-            raise HttpError(429, _("Too many wrong device tokens; try again in a minute."))
         device = services.device_for_token(token)
         if device is None:
-            ratelimit.over_limit(key, limit=limit, window=TOKEN_FAILURE_WINDOW)
+            key = f"rpm-token-failures:{client_address(request) or 'unknown'}"
+            limit = settings.RPM_TOKEN_FAILURES_PER_MINUTE
+            if ratelimit.over_limit(key, limit=limit, window=TOKEN_FAILURE_WINDOW):
+                raise HttpError(429, _("Too many wrong device tokens; try again in a minute."))
             return None  # 401: missing, wrong or revoked
         request.device = device
         return device

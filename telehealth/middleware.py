@@ -8,6 +8,7 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.handlers.exception import response_for_exception
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict
@@ -225,6 +226,11 @@ class TokenAPIMiddleware:
         return response
 
     def _view(self, request: HttpRequest) -> HttpResponseBase:
-        match = resolve(request.path_info)
-        request.resolver_match = match
-        return match.func(request, *match.args, **match.kwargs)
+        # An exception becomes its error response here, as in the full stack, so that answer
+        # gets the headers above too.
+        try:
+            match = resolve(request.path_info)
+            request.resolver_match = match
+            return match.func(request, *match.args, **match.kwargs)
+        except Exception as exc:
+            return response_for_exception(request, exc)

@@ -4,8 +4,11 @@ no longer name a patient other than its device's. The single-column indexes on d
 patient_id go: the unique (device, vital, measured_at) and the (patient, vital, measured_at)
 indexes lead with those columns, so every lookup they served is still served.
 
-The key is added NOT VALID, then validated: validation reads the table without blocking
-inserts. SQLite keeps no foreign key on these columns (it cannot add one to a table)."""
+The migration is not atomic, so each step commits on its own: the key is added NOT VALID (a
+brief lock), then validated in a transaction of its own, which reads the table without
+blocking inserts; the old keys and indexes are then dropped, each a brief lock. In one
+transaction the validation's scan would have run under the first step's lock and held up every
+upload. SQLite keeps no foreign key on these columns (it cannot add one to a table)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -21,7 +24,11 @@ def add_composite_key(apps, schema_editor):
         "FOREIGN KEY (device_id, patient_id) REFERENCES rpm_device (id, patient_id) "
         "DEFERRABLE INITIALLY DEFERRED NOT VALID"
     )
-    schema_editor.execute(f"ALTER TABLE rpm_reading VALIDATE CONSTRAINT {FOREIGN_KEY}")
+
+
+def validate_composite_key(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"ALTER TABLE rpm_reading VALIDATE CONSTRAINT {FOREIGN_KEY}")
 
 
 def drop_composite_key(apps, schema_editor):
@@ -31,6 +38,8 @@ def drop_composite_key(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False
+
     dependencies = [
         ("accounts", "0009_practice_phones_normalised"),
         ("rpm", "0004_trend_baseline_per_day"),
@@ -45,6 +54,7 @@ class Migration(migrations.Migration):
         ),
         # Reversing re-adds the single-column keys and indexes before the composite key goes.
         migrations.RunPython(add_composite_key, drop_composite_key),
+        migrations.RunPython(validate_composite_key, migrations.RunPython.noop),
         migrations.AlterField(
             model_name="reading",
             name="device",

@@ -115,9 +115,8 @@ def record_many(
         actor = None
     ip, user_agent = request_origin(request)
     subjects = _subjects(objects)
-    chain = chain_for(_practice_of(actor, objects, subjects), _shard_key(actor, subjects))
+    practice_id, shard_key = _practice_of(actor, objects, subjects), _shard_key(actor, subjects)
     event = AuditEvent(
-        chain=chain,
         hash_version=HASH_VERSION,
         actor=actor,
         actor_label=actor_label or (actor.audit_label if actor else ""),
@@ -134,6 +133,7 @@ def record_many(
         listed = subjects
     # No savepoint: events are written whole or the caller's transaction fails with them.
     with transaction.atomic(savepoint=False):
+        chain = event.chain = _chain_in_transaction(practice_id, shard_key)
         event.previous_hash = _locked_chain_tail(chain)
         event.occurred_at = timezone.now()
         event.hash = event_hash(event, listed)
@@ -204,6 +204,37 @@ def chain_for(practice_id: int, key: int) -> int:
     if not 1 <= shards <= MAX_SHARDS:
         raise ImproperlyConfigured(f"AUDIT_CHAINS_PER_PRACTICE must be 1 to {MAX_SHARDS}.")
     return chain_key(practice_id, key % shards)
+
+
+class _ChainsHeld:
+    """The chains whose locks the current transaction holds, by practice."""
+
+    def __init__(self) -> None:
+        self.by_practice: dict[int, int] = {}
+
+    def forget(self) -> None:
+        self.by_practice.clear()
+
+
+def _chain_in_transaction(practice_id: int, key: int) -> int:
+    """The chain for an event written inside a transaction: the practice's chain this
+    transaction already locked, if any, else `chain_for`.
+
+    A transaction that writes two events of one practice to two chains takes two locks, and
+    two such transactions taking them in opposite orders (a biller's import touching a patient
+    whose shard is the other biller's, and back) deadlock. Any chain of the practice is a valid
+    home for its events, so later events follow the first. What this transaction holds is
+    known by a commit hook: Django drops the hooks of a transaction (or savepoint) that rolls
+    back, so a hook no longer queued means nothing is held."""
+    held = getattr(connection, "_audit_chains_held", None)
+    if held is None or not any(hook[1] == held.forget for hook in connection.run_on_commit):
+        held = _ChainsHeld()
+        setattr(connection, "_audit_chains_held", held)  # noqa: B010  # not a declared attribute
+        transaction.on_commit(held.forget)
+    chain = held.by_practice.get(practice_id)
+    if chain is None:
+        chain = held.by_practice[practice_id] = chain_for(practice_id, key)
+    return chain
 
 
 def _shard_key(actor, subjects: list[Subject]) -> int:

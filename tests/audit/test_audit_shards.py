@@ -41,6 +41,11 @@ SHARDS = 16
 PATIENT_IDS = range(1000, 1000 + 2 * SHARDS)
 
 
+# Each event in its own transaction, as page views are: within one transaction a practice's
+# events follow the first one's chain (see test_one_transaction_keeps_to_one_chain_per_practice).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
 @pytest.fixture(autouse=True)
 def sixteen_chains(settings):
     settings.AUDIT_CHAINS_PER_PRACTICE = SHARDS
@@ -86,6 +91,25 @@ def test_an_event_about_several_patients_or_none_goes_to_its_actors_chain(world)
     assert sign_in_event.chain == chain_for(world.practice.pk, world.clinician.pk)
     alone = audit.record(action=Action.VIEW, actor=world.front_desk, obj=world.patient)
     assert alone.chain == chain_for(world.practice.pk, world.patient.pk)
+
+
+def test_one_transaction_keeps_to_one_chain_per_practice(world):
+    """Two events of one practice in one transaction share the first one's chain: two chain
+    locks taken in opposite orders by two transactions would deadlock. After a rollback,
+    nothing is held any more and the next event picks its own chain again."""
+    with transaction.atomic():
+        first = view(world, 1000)
+        second = view(world, 1001)
+        outside = audit.record(action=Action.VIEW, actor=world.clinician)
+    assert first.chain == chain_for(world.practice.pk, 1000)
+    assert second.chain == first.chain and second.previous_hash == first.hash
+    assert outside.chain == first.chain
+    with pytest.raises(RuntimeError), transaction.atomic():
+        view(world, 1002)
+        raise RuntimeError("rolled back")
+    assert view(world, 1003).chain == chain_for(world.practice.pk, 1003)
+    assert view(world, 1001).chain == chain_for(world.practice.pk, 1001)
+    assert verify_chain() is None
 
 
 def test_the_chain_a_patient_picks_does_not_depend_on_the_actor(world):

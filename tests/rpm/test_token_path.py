@@ -180,19 +180,24 @@ def test_the_language_of_the_request_is_spoken(client, world, device, path):
 # --- Rate limit -----------------------------------------------------------------------------
 
 
-def test_too_many_wrong_tokens_from_one_address_lock_it_out(client, world, device, settings, path):
+def test_too_many_wrong_tokens_from_one_address_get_429_and_right_ones_still_pass(
+    client, world, device, settings, path
+):
+    """Wrong tokens past the limit are told to back off; a right token from the same address
+    (another device behind the same gateway) is never refused."""
     settings.RPM_TOKEN_FAILURES_PER_MINUTE = 3
     body = json.dumps([bp(timezone.now())])
     for _attempt in range(3):
         assert post(client, body, token="rpm_guess").status_code == 401
-    locked = post(client, body, token=device.token)  # even the right token, from there
+    locked = post(client, body, token="rpm_guess")
     assert locked.status_code == 429
     assert locked.json() == {"detail": "Too many wrong device tokens; try again in a minute."}
     assert_api_headers(locked)
     assert not Reading.objects.exists()
-    elsewhere = post(client, body, token=device.token, REMOTE_ADDR="198.51.100.7")
-    assert elsewhere.status_code == 200
+    neighbour = post(client, body, token=device.token)
+    assert neighbour.status_code == 200
     assert Reading.objects.count() == 2
+    assert post(client, body, token="rpm_guess", REMOTE_ADDR="198.51.100.7").status_code == 401
 
 
 def test_right_tokens_use_up_no_tries(client, world, device, settings, path):
@@ -277,3 +282,20 @@ def test_a_session_alone_does_not_authenticate_a_device_upload(csrf_client, worl
     )
     assert response.status_code == 401
     assert not Reading.objects.exists()
+
+
+def test_a_failing_upload_still_carries_the_security_headers(world, device, path, monkeypatch):
+    """An exception in the view is answered inside the lean path, so its 500 gets the same
+    headers as any other answer (and as through the whole stack)."""
+
+    def broken(token):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("rpm.services.device_for_token", broken)
+    response = post(
+        Client(raise_request_exception=False), json.dumps([bp(timezone.now())]), token=device.token
+    )
+    assert response.status_code == 500
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
