@@ -18,7 +18,7 @@ def code_set() -> ModuleType:
     """The simple-icd-10-cm package, imported on first use: it reads the whole tabular list as
     it is imported (about 2.5 s of CPU), which every process importing this module paid before,
     whether it looked up a diagnosis or not (manage.py commands, workers, `check`). The web
-    application loads it as it starts (telehealth/asgi.py), so no request waits for it."""
+    application loads the package as it starts (telehealth/asgi.py), so no request waits."""
     return importlib.import_module("simple_icd_10_cm")
 
 

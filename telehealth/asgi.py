@@ -1,5 +1,6 @@
 """One ASGI app for HTTP and WebSocket, served by uvicorn."""
 
+import importlib
 import os
 
 from django.core.asgi import get_asgi_application
@@ -11,10 +12,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from billing.diagnoses import code_set  # noqa: E402
 from telehealth.routing import websocket_urlpatterns  # noqa: E402
 
-code_set()  # the ICD-10-CM tables, read now rather than in a clinician's first search
+# The ICD-10-CM tables billing searches (billing.diagnoses imports them on first use, as every
+# command need not pay their 2.5 s): the web application reads them as it starts instead, so no
+# clinician's first search waits for them.
+importlib.import_module("simple_icd_10_cm")
 
 application = ProtocolTypeRouter(
     {

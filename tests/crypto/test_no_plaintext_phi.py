@@ -30,7 +30,7 @@ from tests.conftest import PASSWORD, World, make_patient, sign_in
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data
 from visits import services as visit_services
-from visits.models import Visit
+from visits.models import EConsult, Visit
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -301,6 +301,17 @@ def test_no_canary_reaches_the_database_or_the_storage_folder(
     settings.MEDIA_ROOT = tmp_path / "media"
     canary = Canaries()
     write_through_pages_and_api(world, video_type, canary)
+    # An e-consult goes between two clinicians (a row built from its required fields would name
+    # one user twice, which its constraint refuses); its encrypted fields get canaries below.
+    EConsult.objects.create(
+        practice=world.practice,
+        patient=world.patient,
+        requester=world.clinician,
+        specialist=world.other_clinician,
+        specialty="Cardiology",
+        question="stand-in",
+        patient_consent_at=timezone.now(),
+    )
     write_through_every_encrypted_field(canary)
     assert {
         "accounts.User.email",

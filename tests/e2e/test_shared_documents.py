@@ -60,7 +60,7 @@ def test_staff_share_a_pdf_and_the_patient_opens_it(world, browser, tmp_path, se
         )
         tab_to(staff, staff.get_by_role("button", name="Add to the library"))
         staff.keyboard.press("Enter")
-        expect(staff.get_by_role("link", name="Low-salt diet")).to_be_visible()
+        expect(staff.get_by_role("link", name="Low-salt diet", exact=True)).to_be_visible()
         for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             staff.set_viewport_size(viewport)
             screenshot(staff, f"documents-library-{size}")
