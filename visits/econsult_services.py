@@ -21,6 +21,7 @@ from telehealth.accounts.selectors import patients_visible_to
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
 from telehealth.notify import services as notify
+from visits import case_steps
 from visits import econsult_selectors as selectors
 from visits.models import (
     ConsultSpecialist,
@@ -31,11 +32,11 @@ from visits.models import (
 )
 
 State = EConsult.State
+Kind = EConsultMessage.Kind
 TRANSITIONS: dict[str, frozenset[str]] = {
     State.SENT: frozenset({State.INFO_REQUESTED, State.ANSWERED}),
     State.INFO_REQUESTED: frozenset({State.SENT, State.ANSWERED}),
 }
-MAX_TEXT = 5000
 MAX_RECORDS = 20
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
 
@@ -51,30 +52,19 @@ def case_url(econsult: EConsult) -> str:
 
 
 def _locked(econsult: EConsult) -> EConsult:
-    """The case re-read under a row lock: decisions are made on its current state."""
-    return (
-        EConsult.objects.select_for_update(of=("self",))
-        .select_related("patient", "practice", "requester", "specialist")
-        .get(pk=econsult.pk)
+    return case_steps.locked(
+        EConsult.objects.select_related("patient", "practice", "requester", "specialist"),
+        econsult.pk,
     )
 
 
 def _move(econsult: EConsult, to: str) -> None:
-    if to not in TRANSITIONS.get(econsult.state, frozenset()):
-        raise EConsultError(
-            _("This e-consult is %(state)s: that cannot be done now.")
-            % {"state": econsult.get_state_display().lower()}
-        )
-    econsult.state = to
+    refusal = _("This e-consult is %(state)s: that cannot be done now.")
+    case_steps.move(econsult, to, transitions=TRANSITIONS, refusal=refusal, error=EConsultError)
 
 
 def _text(body: str, label: str) -> str:
-    body = (body or "").strip()
-    if not body:
-        raise EConsultError(_("Write the %(what)s first.") % {"what": label})
-    if len(body) > MAX_TEXT:
-        raise EConsultError(_("Keep it under %(n)s characters.") % {"n": MAX_TEXT})
-    return body
+    return case_steps.text(body, label, error=EConsultError)
 
 
 def _tell(econsult: EConsult, *, to: User, what: str, dedupe: str) -> None:
@@ -198,26 +188,9 @@ def econsult_send(
 
 def econsult_reply(*, econsult: EConsult, requester: User, body: str, request=None):
     """The requester answers the specialist's question; the case waits on the specialist."""
-    body = _text(body, _("reply"))
-    with transaction.atomic():
-        econsult = _locked(econsult)
-        if econsult.requester_id != requester.pk:
-            raise EConsultError(_("Only the clinician who sent this e-consult replies."))
-        _move(econsult, State.SENT)
-        econsult.save(update_fields=["state"])
-        message = EConsultMessage.objects.create(
-            econsult=econsult, kind=EConsultMessage.Kind.REPLY, author=requester, body=body
-        )
-        audit.record(
-            action=Action.CREATE,
-            actor=requester,
-            obj=message,
-            patient=econsult.patient,
-            request=request,
-            detail="reply",
-        )
-        _tell(econsult, to=econsult.specialist, what="reply", dedupe=f"reply:{message.pk}")
-    return message
+    return _exchange(
+        econsult=econsult, author=requester, body=body, kind=Kind.REPLY, request=request
+    )
 
 
 def econsult_answer_read(*, econsult: EConsult, requester: User, request=None) -> EConsult:
@@ -254,24 +227,39 @@ def _check_specialist(econsult: EConsult, user: User) -> None:
 
 def econsult_ask(*, econsult: EConsult, specialist: User, body: str, request=None):
     """The specialist needs more before answering; the requester is told a question waits."""
-    body = _text(body, _("question"))
+    return _exchange(
+        econsult=econsult, author=specialist, body=body, kind=Kind.QUESTION, request=request
+    )
+
+
+def _exchange(
+    *, econsult: EConsult, author: User, body: str, kind: str, request
+) -> EConsultMessage:
+    """A message one way across the case: a QUESTION goes from the specialist to the requester
+    (the case waits on the requester), a REPLY back (it waits on the specialist again)."""
+    asking = kind == Kind.QUESTION
+    body = _text(body, _("question") if asking else _("reply"))
     with transaction.atomic():
         econsult = _locked(econsult)
-        _check_specialist(econsult, specialist)
-        _move(econsult, State.INFO_REQUESTED)
+        if asking:
+            _check_specialist(econsult, author)
+        elif econsult.requester_id != author.pk:
+            raise EConsultError(_("Only the clinician who sent this e-consult replies."))
+        _move(econsult, State.INFO_REQUESTED if asking else State.SENT)
         econsult.save(update_fields=["state"])
         message = EConsultMessage.objects.create(
-            econsult=econsult, kind=EConsultMessage.Kind.QUESTION, author=specialist, body=body
+            econsult=econsult, kind=kind, author=author, body=body
         )
         audit.record(
             action=Action.CREATE,
-            actor=specialist,
+            actor=author,
             obj=message,
             patient=econsult.patient,
             request=request,
-            detail="question",
+            detail=kind,
         )
-        _tell(econsult, to=econsult.requester, what="question", dedupe=f"question:{message.pk}")
+        to = econsult.requester if asking else econsult.specialist
+        _tell(econsult, to=to, what=kind, dedupe=f"{kind}:{message.pk}")
     return message
 
 

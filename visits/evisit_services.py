@@ -25,7 +25,7 @@ from telehealth.audit.models import Action
 from telehealth.notify import services as notify
 from telehealth.notify.inbound import practice_context
 from telehealth.photos import MAX_UPLOAD_BYTES, Photo, PhotoError, prepare_photo
-from visits import evisit_builtin, evisit_rules
+from visits import case_steps, evisit_builtin, evisit_rules
 from visits.models import EVisit, EVisitCondition, EVisitMessage, EVisitPhoto, EVisitTime
 
 State = EVisit.State
@@ -37,7 +37,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 OPEN_STATES = (State.SUBMITTED, State.IN_REVIEW, State.AWAITING_PATIENT)
 MAX_PHOTOS = 6
-MAX_TEXT = 5000
 
 
 class EVisitError(Exception):
@@ -70,32 +69,21 @@ def case_url(evisit: EVisit) -> str:
 
 
 def _locked(evisit: EVisit) -> EVisit:
-    """The case re-read under a row lock: the state a decision is made on is the current one."""
-    return (
-        EVisit.objects.select_for_update(of=("self",))
-        .select_related(
+    return case_steps.locked(
+        EVisit.objects.select_related(
             "patient__practice", "condition", "response__form_version__form", "assigned_to"
-        )
-        .get(pk=evisit.pk)
+        ),
+        evisit.pk,
     )
 
 
 def _move(evisit: EVisit, to: str) -> None:
-    if to not in TRANSITIONS.get(evisit.state, frozenset()):
-        raise EVisitError(
-            _("This e-visit is %(state)s: that cannot be done now.")
-            % {"state": evisit.get_state_display().lower()}
-        )
-    evisit.state = to
+    refusal = _("This e-visit is %(state)s: that cannot be done now.")
+    case_steps.move(evisit, to, transitions=TRANSITIONS, refusal=refusal, error=EVisitError)
 
 
 def _text(body: str, label: str) -> str:
-    body = (body or "").strip()
-    if not body:
-        raise EVisitError(_("Write the %(what)s first.") % {"what": label})
-    if len(body) > MAX_TEXT:
-        raise EVisitError(_("Keep it under %(n)s characters.") % {"n": MAX_TEXT})
-    return body
+    return case_steps.text(body, label, error=EVisitError)
 
 
 def _tell_patient(evisit: EVisit, *, key: str, dedupe: str, context: dict | None = None) -> None:

@@ -21,7 +21,7 @@ Confirm against the payer's policy.
 from dataclasses import dataclass
 from datetime import date
 
-from billing.rules.records import CODE, SUMMARY_MAX, RuleDataError
+from billing.rules.records import CODE, SUMMARY_MAX, RuleDataError, check_minute_ranges
 
 
 def _check(condition: bool, message: str) -> None:
@@ -79,16 +79,14 @@ class InterprofessionalRuleSet:
     def validate(self) -> None:
         label = f"interprofessional rules from {self.effective_from}"
         _check(bool(self.source.strip()), f"{label}: cite a source")
-        _check(bool(self.verbal_and_written), f"{label}: codes missing")
         for band in (*self.verbal_and_written, self.written_only, self.requesting):
             band.validate()
-        bands = self.verbal_and_written
-        for shorter, longer in zip(bands, bands[1:], strict=False):
-            _check(
-                shorter.max_minutes is not None and shorter.max_minutes + 1 == longer.min_minutes,
-                f"{label}: consultant minute ranges must touch",
-            )
-        _check(bands[-1].max_minutes is None, f"{label}: the top consultant range is open")
+        check_minute_ranges(
+            label,
+            "consultant",
+            self.verbal_and_written,
+            other_codes=(self.written_only.code, self.requesting.code),
+        )
         _check(0 < self.discussion_share < 1, f"{label}: the discussion share is a fraction")
         for days in (
             self.consultant_once_per_days,

@@ -32,7 +32,14 @@ Summaries are our own words, not the CPT or HCPCS descriptors.
 from dataclasses import dataclass
 from datetime import date
 
-from billing.rules.records import PayerKind, RuleDataError, _check, _check_code, _check_summary
+from billing.rules.records import (
+    PayerKind,
+    RuleDataError,
+    _check,
+    _check_code,
+    _check_summary,
+    check_minute_ranges,
+)
 
 
 @dataclass(frozen=True)
@@ -81,17 +88,14 @@ class OnlineCodeSet:
         _check(bool(self.source.strip()), f"{label}: cite a source")
         _check(self.period_days > 0, f"{label}: a period must last some days")
         _check(self.related_days_before >= 0, f"{label}: bad look-back")
-        _check(bool(self.levels), f"{label}: codes missing")
         for code in (*self.levels, self.image_review, self.check_in):
             code.validate()
-        for shorter, longer in zip(self.levels, self.levels[1:], strict=False):
-            _check(
-                shorter.max_minutes is not None and shorter.max_minutes + 1 == longer.min_minutes,
-                f"{label}: online E/M minute ranges must touch",
-            )
-        _check(self.levels[-1].max_minutes is None, f"{label}: the top range is open")
-        codes = [code.code for code in (*self.levels, self.image_review, self.check_in)]
-        _check(len(codes) == len(set(codes)), f"{label}: repeated code")
+        check_minute_ranges(
+            label,
+            "online E/M",
+            self.levels,
+            other_codes=(self.image_review.code, self.check_in.code),
+        )
 
     @property
     def shortest(self) -> MinuteRange:

@@ -4,9 +4,11 @@ Descriptions are our own short plain-language summaries, never the CPT descripto
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Protocol
 
 
 class RuleDataError(ValueError):
@@ -60,6 +62,32 @@ def _check_summary(code: str, summary: str) -> None:
 
 def _check_code(code: str) -> None:
     _check(bool(CODE.match(code)), f"{code!r} is not a five-character CPT/HCPCS code")
+
+
+class MinuteBand(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def min_minutes(self) -> int: ...
+    @property
+    def max_minutes(self) -> int | None: ...
+
+
+def check_minute_ranges(
+    label: str, what: str, ranges: Sequence[MinuteBand], *, other_codes: Sequence[str] = ()
+) -> None:
+    """Codes reached by cumulative minutes, fewest first: there is at least one, each range
+    begins the minute after the one before ends, the top one has no ceiling, and no code
+    appears twice (among these and `other_codes`, the rule set's other codes)."""
+    _check(bool(ranges), f"{label}: codes missing")
+    for shorter, longer in zip(ranges, ranges[1:], strict=False):
+        _check(
+            shorter.max_minutes is not None and shorter.max_minutes + 1 == longer.min_minutes,
+            f"{label}: {what} minute ranges must touch",
+        )
+    _check(ranges[-1].max_minutes is None, f"{label}: the top range is open ({what})")
+    codes = [band.code for band in ranges] + list(other_codes)
+    _check(len(codes) == len(set(codes)), f"{label}: repeated code")
 
 
 @dataclass(frozen=True)
@@ -287,12 +315,7 @@ class MonitoringRuleSet:
         _check(1 <= self.setup_min_days <= self.period_days, f"{label}: bad setup day minimum")
         for management in self.management:
             management.validate()
-        for shorter, longer in zip(self.management, self.management[1:], strict=False):
-            _check(
-                shorter.max_minutes is not None and shorter.max_minutes + 1 == longer.min_minutes,
-                f"{label}: management minute ranges must touch",
-            )
-        _check(self.management[-1].max_minutes is None, f"{label}: the top range is open")
+        check_minute_ranges(label, "management", self.management)
         _check(self.further_minutes > 0, f"{label}: further time needs a block length")
 
     @property

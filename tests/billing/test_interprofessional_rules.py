@@ -89,3 +89,9 @@ def test_the_limits_are_in_the_data():
 def test_contradictory_data_is_refused(broken):
     with pytest.raises(RuleDataError):
         broken(INTERPROFESSIONAL_RULE_SETS[0]).validate()
+
+
+def test_a_consultant_code_repeated_as_the_requesters_is_refused():
+    rules = INTERPROFESSIONAL_RULE_SETS[0]
+    with pytest.raises(RuleDataError, match="repeated code"):
+        replace(rules, requesting=replace(rules.requesting, code="99451")).validate()

@@ -86,3 +86,19 @@ def test_no_rules_before_the_first_version():
 def test_an_unknown_profile_is_refused():
     with pytest.raises(rules.NoRulesError):
         rules.payer_profile("commercial", on=date(2026, 1, 1), variant="no-such-plan")
+
+
+def test_minute_ranges_with_a_repeated_code_are_refused_in_every_rule_set():
+    rule_set = monitoring.MONITORING_RULE_SETS[-1]
+    twice = (rule_set.management[0], replace(rule_set.management[1], code="99470"))
+    with pytest.raises(RuleDataError, match="repeated code"):
+        rules.validate_monitoring_rule_sets([replace(rule_set, management=twice)])
+
+
+def test_monitoring_management_needs_an_open_top_range():
+    rule_set = monitoring.MONITORING_RULE_SETS[-1]
+    closed = replace(rule_set.management[1], max_minutes=40)
+    with pytest.raises(RuleDataError, match="top range is open"):
+        rules.validate_monitoring_rule_sets(
+            [replace(rule_set, management=(rule_set.management[0], closed))]
+        )
