@@ -15,4 +15,8 @@ class BillingConfig(AppConfig):
         from visits import evisit_panels
 
         evisit_panels.register(evisit_case_panel)
+        from billing.views.econsults import econsult_case_panel
+        from visits import econsult_panels
+
+        econsult_panels.register(econsult_case_panel)
         fhir_api.register()  # Claim in the FHIR API

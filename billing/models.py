@@ -19,7 +19,7 @@ from billing.rules.records import PayerKind
 from billing.suggestions import MAX_MODIFIERS, MAX_POINTERS
 from telehealth.accounts.models import Patient, Practice, Provider, User
 from telehealth.crypto.fields import EncryptedJSONField, EncryptedTextField
-from visits.models import EVisit, Visit
+from visits.models import EConsult, EVisit, Visit
 
 MAX_DIAGNOSES = 12  # an 837P claim carries at most twelve diagnosis codes (HI segments)
 
@@ -120,6 +120,7 @@ class Encounter(models.Model):
         VISIT = "visit", _("Visit")
         MONITORING = "monitoring", _("Monitoring period")
         EVISIT = "evisit", _("E-visit")
+        ECONSULT = "econsult", _("E-consult")
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -148,6 +149,11 @@ class Encounter(models.Model):
     # An e-visit (kind "evisit"): the online case whose minutes over 7 days were coded.
     evisit = models.ForeignKey(
         EVisit, null=True, blank=True, on_delete=models.PROTECT, related_name="encounters"
+    )
+    # An e-consult (kind "econsult"): one encounter per side, the specialist's answer or the
+    # requester's referral work; the side is the end of `source` ("econsult:<id>:<side>").
+    econsult = models.ForeignKey(
+        EConsult, null=True, blank=True, on_delete=models.PROTECT, related_name="encounters"
     )
     rendering_provider = models.ForeignKey(
         Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="encounters"
@@ -200,12 +206,17 @@ class Encounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["practice", "source"], name="encounter_source_once"),
             models.CheckConstraint(
-                condition=Q(kind="monitoring") | Q(kind="evisit") | Q(visit__isnull=False),
+                condition=Q(kind__in=["monitoring", "evisit", "econsult"]) | Q(visit__isnull=False),
                 name="encounter_visit_kind_has_visit",
             ),
             models.CheckConstraint(
                 condition=~Q(kind="evisit") | Q(evisit__isnull=False, visit__isnull=True),
                 name="encounter_evisit_kind_has_evisit",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="econsult")
+                | Q(econsult__isnull=False, visit__isnull=True, evisit__isnull=True),
+                name="encounter_econsult_kind_has_econsult",
             ),
             models.CheckConstraint(
                 condition=Q(period_start__isnull=True, period_end__isnull=True)

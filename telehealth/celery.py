@@ -50,6 +50,10 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.pull_completed_evisits",
         "schedule": crontab(minute=50),
     },
+    "billing-pull-econsults": {
+        "task": "billing.tasks.pull_answered_econsults",
+        "schedule": crontab(minute=55),
+    },
     "billing-pull-monitoring": {
         "task": "billing.tasks.pull_monitoring",
         "schedule": crontab(minute=40),

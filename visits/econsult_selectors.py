@@ -8,6 +8,7 @@ Also the records a requester may include (read through rpm's, intake's and docum
 selectors with the requester's own access) and the minutes billing reads."""
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from django.db.models import Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
@@ -27,6 +28,7 @@ from visits.models import (
     EConsultRecord,
     EConsultTime,
     EVisitPhoto,
+    Visit,
 )
 
 INBOX_LIMIT = 100
@@ -293,4 +295,58 @@ def consult_minutes(econsult: EConsult) -> ConsultMinutes:
         verbal_report=econsult.verbal_report,
         answered=econsult.state == EConsult.State.ANSWERED,
         requester=totals.get((EConsultTime.Side.REQUESTER, False), 0),
+    )
+
+
+# --- What billing's pull reads ---------------------------------------------------------------
+
+
+def answered_econsults(*, answered_by: datetime) -> QuerySet[EConsult]:
+    """Every practice's answered cases, answered at or before a time: a system read for
+    billing's periodic pull, which keeps what it has not billed."""
+    return (
+        EConsult.objects.filter(
+            state=EConsult.State.ANSWERED, answered_at__isnull=False, answered_at__lte=answered_by
+        )
+        .select_related("practice", "patient__practice", "requester", "specialist")
+        .order_by("answered_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class ConsultRecord:
+    """The figures billing codes a case from, in the practice's local dates: when it was sent
+    and answered, the minutes, the days each side worked on it, and the days the specialist
+    saw the patient in a live visit from `around` days before it was sent to `around` days
+    after it was answered (or today, while it is open)."""
+
+    sent_on: date
+    answered_on: date | None
+    minutes: ConsultMinutes
+    specialist_days: tuple[date, ...]
+    requester_days: tuple[date, ...]
+    specialist_visit_days: tuple[date, ...]
+
+
+def consult_record(econsult: EConsult, *, around: int) -> ConsultRecord:
+    zone = econsult.practice.zone
+    until = econsult.answered_at or timezone.now()
+    seen = Visit.objects.filter(
+        practice_id=econsult.practice_id,
+        patient_id=econsult.patient_id,
+        provider__user_id=econsult.specialist_id,
+        state=Visit.State.ENDED,
+        started_at__gte=econsult.sent_at - timedelta(days=around + 1),
+        started_at__lte=until + timedelta(days=around + 1),
+    ).values_list("started_at", flat=True)
+    days = econsult.time_entries.values_list("side", "work_date")
+    return ConsultRecord(
+        sent_on=timezone.localtime(econsult.sent_at, zone).date(),
+        answered_on=timezone.localtime(econsult.answered_at, zone).date()
+        if econsult.answered_at
+        else None,
+        minutes=consult_minutes(econsult),
+        specialist_days=tuple(sorted({d for s, d in days if s == EConsultTime.Side.SPECIALIST})),
+        requester_days=tuple(sorted({d for s, d in days if s == EConsultTime.Side.REQUESTER})),
+        specialist_visit_days=tuple(sorted(timezone.localtime(m, zone).date() for m in seen if m)),
     )

@@ -2,7 +2,8 @@
 the chosen records, the specialist's questions back and the requester's replies, the written
 answer, both sides' time, and the requester's first reading of the answer.
 
-The case moves sent ⇄ info requested → answered (`TRANSITIONS`). Every service locks the
+The case moves sent ⇄ info requested → answered, or, unanswered, to declined (by the
+specialist, with a reason) or withdrawn (by the requester) (`TRANSITIONS`). Every service locks the
 case's row, checks the move and who may make it against what it finds there, and writes,
 audits and queues its notice (to a clinician, by email, with no PHI: a link to the case) in
 one transaction."""
@@ -34,8 +35,8 @@ from visits.models import (
 State = EConsult.State
 Kind = EConsultMessage.Kind
 TRANSITIONS: dict[str, frozenset[str]] = {
-    State.SENT: frozenset({State.INFO_REQUESTED, State.ANSWERED}),
-    State.INFO_REQUESTED: frozenset({State.SENT, State.ANSWERED}),
+    State.SENT: frozenset({State.INFO_REQUESTED, State.ANSWERED, State.DECLINED, State.WITHDRAWN}),
+    State.INFO_REQUESTED: frozenset({State.SENT, State.ANSWERED, State.DECLINED, State.WITHDRAWN}),
 }
 MAX_RECORDS = 20
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
@@ -217,6 +218,28 @@ def econsult_answer_read(*, econsult: EConsult, requester: User, request=None) -
     return econsult
 
 
+def econsult_withdraw(*, econsult: EConsult, requester: User, request=None) -> EConsult:
+    """The requester takes back a case not yet answered (the specialist is told, by a link);
+    it stays readable to both, closed."""
+    with transaction.atomic():
+        econsult = _locked(econsult)
+        if econsult.requester_id != requester.pk:
+            raise EConsultError(_("Only the clinician who sent this e-consult withdraws it."))
+        _move(econsult, State.WITHDRAWN)
+        econsult.closed_at = timezone.now()
+        econsult.save(update_fields=["state", "closed_at"])
+        audit.record(
+            action=Action.UPDATE,
+            actor=requester,
+            obj=econsult,
+            patient=econsult.patient,
+            request=request,
+            detail="withdrawn",
+        )
+        _tell(econsult, to=econsult.specialist, what="withdrawn", dedupe="withdrawn")
+    return econsult
+
+
 # --- The specialist --------------------------------------------------------------------------
 
 
@@ -285,6 +308,31 @@ def econsult_answer(
             detail="answered" + (", verbal report too" if verbal_report else ""),
         )
         _tell(econsult, to=econsult.requester, what="answered", dedupe="answered")
+    return econsult
+
+
+def econsult_decline(
+    *, econsult: EConsult, specialist: User, reason: str, request=None
+) -> EConsult:
+    """The specialist will not answer this case (outside their field, better seen in person),
+    and says why; the requester is told by a notice that carries only the link."""
+    reason = _text(reason, _("reason"))
+    with transaction.atomic():
+        econsult = _locked(econsult)
+        _check_specialist(econsult, specialist)
+        _move(econsult, State.DECLINED)
+        econsult.decline_reason = reason
+        econsult.closed_at = timezone.now()
+        econsult.save(update_fields=["state", "decline_reason", "closed_at"])
+        audit.record(
+            action=Action.UPDATE,
+            actor=specialist,
+            obj=econsult,
+            patient=econsult.patient,
+            request=request,
+            detail="declined",
+        )
+        _tell(econsult, to=econsult.requester, what="declined", dedupe="declined")
     return econsult
 
 

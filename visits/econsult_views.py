@@ -12,15 +12,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from telehealth.accounts.access import clinician_required
 from telehealth.audit.phi import note_phi_access, phi_view
+from visits import econsult_panels
 from visits import econsult_selectors as selectors
 from visits import econsult_services as services
 from visits.forms import (
     ConsultSpecialistForm,
     EConsultAnswerForm,
     EConsultAskForm,
+    EConsultDeclineForm,
     EConsultNewForm,
     EConsultReplyForm,
     EConsultTimeForm,
+    EConsultWithdrawForm,
 )
 from visits.models import EConsult
 
@@ -117,7 +120,10 @@ def _case_page(request, econsult: EConsult, *, forms: dict | None = None, status
         "ask_form": EConsultAskForm(),
         "reply_form": EConsultReplyForm(),
         "answer_form": EConsultAnswerForm(),
+        "decline_form": EConsultDeclineForm(),
+        "withdraw_form": EConsultWithdrawForm(),
         "time_form": EConsultTimeForm(initial={"work_date": today}, specialist=is_specialist),
+        "panels": econsult_panels.render_panels(request, econsult),
         **(forms or {}),
     }
     return render(request, "visits/econsult_case.html", context, status=status)
@@ -192,6 +198,36 @@ def answer(request, econsult_id: int) -> HttpResponse:
         "answer_form",
         lambda econsult, data: services.econsult_answer(
             econsult=econsult, specialist=request.user, request=request, **data
+        ),
+    )
+
+
+@clinician_required
+@phi_view
+@require_POST
+def decline(request, econsult_id: int) -> HttpResponse:
+    return _act(
+        request,
+        econsult_id,
+        EConsultDeclineForm,
+        "decline_form",
+        lambda econsult, data: services.econsult_decline(
+            econsult=econsult, specialist=request.user, reason=data["reason"], request=request
+        ),
+    )
+
+
+@clinician_required
+@phi_view
+@require_POST
+def withdraw(request, econsult_id: int) -> HttpResponse:
+    return _act(
+        request,
+        econsult_id,
+        EConsultWithdrawForm,
+        "withdraw_form",
+        lambda econsult, _data: services.econsult_withdraw(
+            econsult=econsult, requester=request.user, request=request
         ),
     )
 

@@ -179,6 +179,18 @@ class EConsultReplyForm(forms.Form):
     )
 
 
+class EConsultDeclineForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why you decline (the requesting clinician reads it)"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class EConsultWithdrawForm(forms.Form):
+    """Nothing to fill in: the button is the decision."""
+
+
 class EConsultAnswerForm(forms.Form):
     answer = forms.CharField(
         label=_("Your answer"),

@@ -392,6 +392,8 @@ class EConsult(models.Model):
         SENT = "sent", _("Waiting for the specialist")
         INFO_REQUESTED = "info_requested", _("The specialist asked a question")
         ANSWERED = "answered", _("Answered")
+        DECLINED = "declined", _("Declined by the specialist")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
 
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="econsults")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="econsults")
@@ -415,6 +417,10 @@ class EConsult(models.Model):
     answer_read_at = models.DateTimeField(
         null=True, blank=True, help_text="When the requester first opened the answer."
     )
+    # Closed unanswered: declined by the specialist (with the reason the requester reads) or
+    # withdrawn by the requester.
+    decline_reason = EncryptedTextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-sent_at", "-pk"]
@@ -431,6 +437,14 @@ class EConsult(models.Model):
                 condition=models.Q(state="answered", answered_at__isnull=False)
                 | (~models.Q(state="answered") & models.Q(answered_at__isnull=True)),
                 name="econsult_answered_has_time",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=["declined", "withdrawn"], closed_at__isnull=False)
+                | (
+                    ~models.Q(state__in=["declined", "withdrawn"])
+                    & models.Q(closed_at__isnull=True)
+                ),
+                name="econsult_closed_has_time",
             ),
         ]
 

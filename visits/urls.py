@@ -50,5 +50,9 @@ urlpatterns = [
     path("econsults/<int:econsult_id>/reply/", econsult_views.reply, name="econsult-reply"),
     path("econsults/<int:econsult_id>/answer/", econsult_views.answer, name="econsult-answer"),
     path("econsults/<int:econsult_id>/time/", econsult_views.record_time, name="econsult-time"),
+    path("econsults/<int:econsult_id>/decline/", econsult_views.decline, name="econsult-decline"),
+    path(
+        "econsults/<int:econsult_id>/withdraw/", econsult_views.withdraw, name="econsult-withdraw"
+    ),
     path("econsults/files/<int:record_id>/", econsult_views.record_file, name="econsult-file"),
 ]

@@ -254,6 +254,7 @@ def _review_context(request, item: Encounter, query: str) -> dict:
         "version": review.version(item),
         "may_read_note": user.role == Role.CLINICIAN and item.visit_id is not None,
         "may_open_case": user.role == Role.CLINICIAN and item.evisit_id is not None,
+        "may_open_econsult": user.role == Role.CLINICIAN and item.econsult_id is not None,
         "query": query,
         "results": diagnoses.search(query) if query and editable else (),
         "mdm_choices": [(level.value, MDM_WORDS[level]) for level in Mdm],

@@ -188,6 +188,14 @@ ROUTES: dict[str, Access] = {
     "visits:econsult-time": Access(
         roles=frozenset({Role.CLINICIAN}), method="post", obj="econsult", ok=(400,)
     ),
+    # world.clinician sent the case: declining is the specialist's (400, nothing written),
+    # withdrawing is theirs (back to the case).
+    "visits:econsult-decline": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="econsult", ok=(400,)
+    ),
+    "visits:econsult-withdraw": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="econsult", ok=(302,)
+    ),
     "visits:econsult-file": Access(roles=frozenset({Role.CLINICIAN}), obj="econsult_file"),
     "messaging:mine": Access(roles=frozenset({Role.PATIENT})),
     "messaging:new": Access(roles=frozenset({Role.PATIENT})),
