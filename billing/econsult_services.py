@@ -59,7 +59,9 @@ def _once_per() -> int:
     )
 
 
-def billed_days(econsult: EConsult, side: Side, codes: tuple[str, ...], around: date) -> tuple:
+def billed_days(
+    econsult: EConsult, side: Side, codes: tuple[str, ...], around: date
+) -> tuple[date, ...]:
     """Dates of service of the patient's other e-consult encounters of this side that carry
     one of the codes, near `around` (a read of billing's own rows)."""
     span = timedelta(days=_once_per())
