@@ -6,6 +6,7 @@ Janus is called while the session's row is locked: the lock is what makes two fi
 create one room, and what keeps the room within capacity. The calls are bounded by
 visits.janus.TIMEOUT_SECONDS."""
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -181,10 +182,9 @@ def group_session_cancel(*, session: GroupSession, by: User, request=None) -> Gr
 
 
 def _destroy_quietly(instance: janus.Instance, room: int, secret: str) -> None:
-    try:
+    # An instance that is gone took the room with it: Janus rooms are not permanent.
+    with contextlib.suppress(janus.JanusError):
         janus.room_destroy(instance=instance, room=room, secret=secret)
-    except janus.JanusError:
-        pass  # an instance that is gone took the room with it; Janus rooms are not permanent
 
 
 def _check_people(*, by: User, host: User, co_hosts: list[User], patients: list[Patient]):

@@ -9,14 +9,12 @@ become `JanusError` / `JanusUnavailable` with a message fit to show."""
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -73,16 +71,10 @@ def _admin(instance: Instance, request: dict[str, Any]) -> dict[str, Any]:
         "admin_secret": instance.admin_secret,
         "request": request,
     }
-    call = urllib.request.Request(
-        instance.admin_url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(call, timeout=TIMEOUT_SECONDS) as answer:
-            reply = json.loads(answer.read())
-    except (OSError, urllib.error.URLError, ValueError) as error:
+        answer = requests.post(instance.admin_url, json=body, timeout=TIMEOUT_SECONDS)
+        reply = answer.json()
+    except (requests.RequestException, ValueError) as error:
         raise JanusUnavailable(
             _("The media server %(name)s does not answer.") % {"name": instance.name}
         ) from error
