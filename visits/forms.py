@@ -273,7 +273,7 @@ class GroupSessionForm(forms.Form):
         self.fields["modality"].choices = GroupSession.Modality.choices  # type: ignore[attr-defined]
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
             self.add_error("ends_at", _("The end must come after the start."))

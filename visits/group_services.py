@@ -82,9 +82,12 @@ def group_session_create(
 ) -> GroupSession:
     """Callers pass people of `by`'s practice (the form offers no others)."""
     _check_people(by=by, host=host, co_hosts=co_hosts, patients=patients)
+    practice = by.practice
+    if practice is None:
+        raise GroupRefused(_("Only staff of a practice schedule group sessions."), status=403)
     with transaction.atomic():
         session = GroupSession.objects.create(
-            practice_id=by.practice_id,
+            practice=practice,
             title=title,
             host=host,
             starts_at=starts_at,

@@ -64,7 +64,7 @@ def instance_named(name: str) -> Instance | None:
 
 def _admin(instance: Instance, request: dict[str, Any]) -> dict[str, Any]:
     """One synchronous VideoRoom request through the admin API; the plugin's answer."""
-    body = {
+    body: dict[str, Any] = {
         "janus": "message_plugin",
         "transaction": secrets.token_hex(6),
         "plugin": PLUGIN,
@@ -74,16 +74,16 @@ def _admin(instance: Instance, request: dict[str, Any]) -> dict[str, Any]:
     try:
         answer = requests.post(instance.admin_url, json=body, timeout=TIMEOUT_SECONDS)
         reply = answer.json()
-    except (requests.RequestException, ValueError) as error:
+    except (requests.RequestException, ValueError) as failure:
         raise JanusUnavailable(
             _("The media server %(name)s does not answer.") % {"name": instance.name}
-        ) from error
+        ) from failure
     if reply.get("janus") != "success":
-        error = reply.get("error") or {}
+        refusal = reply.get("error") or {}
         raise JanusError(
             _("The media server refused the request (%(reason)s).")
-            % {"reason": error.get("reason", "?")},
-            code=int(error.get("code") or 0),
+            % {"reason": refusal.get("reason", "?")},
+            code=int(refusal.get("code") or 0),
         )
     response = reply.get("response") or {}
     if "error_code" in response:

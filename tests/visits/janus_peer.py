@@ -10,6 +10,7 @@ from typing import Any
 import websockets
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from websockets.typing import Subprotocol
 
 PLUGIN = "janus.plugin.videoroom"
 
@@ -25,7 +26,7 @@ class JanusSocket:
 
     @classmethod
     async def open(cls, url: str, token: str) -> "JanusSocket":
-        ws = await websockets.connect(url, subprotocols=["janus-protocol"])
+        ws = await websockets.connect(url, subprotocols=[Subprotocol("janus-protocol")])
         return cls(ws, token)
 
     async def _read(self):
