@@ -190,6 +190,24 @@ def _destroy_quietly(instance: janus.Instance, room: int, secret: str) -> None:
         janus.room_destroy(instance=instance, room=room, secret=secret)
 
 
+def group_name_choose(
+    *, invitation: GroupParticipant, show_full_name: bool, request=None
+) -> GroupParticipant:
+    """The patient chooses whether others in the room see their full name or first name."""
+    with transaction.atomic():
+        invitation.show_full_name = show_full_name
+        invitation.save(update_fields=["show_full_name"])
+        audit.record(
+            action="update",
+            actor=invitation.patient.user,
+            obj=invitation.session,
+            patient=invitation.patient,
+            request=request,
+            detail="full name shown" if show_full_name else "first name shown",
+        )
+    return invitation
+
+
 def _check_people(*, by: User, host: User, co_hosts: list[User], patients: list[Patient]):
     practice = by.practice_id
     for clinician in [host, *co_hosts]:
@@ -382,7 +400,9 @@ def group_remove(
 AUDIO_MID = "0"
 
 
-def group_mute(*, session: GroupSession, by: User, attendance: GroupAttendance, mute: bool) -> None:
+def group_mute(
+    *, session: GroupSession, by: User, attendance: GroupAttendance, mute: bool, request=None
+) -> None:
     """The host stops (or lets again) everyone hearing a participant's microphone."""
     instance = _host_instance(session, by)
     try:
@@ -396,3 +416,11 @@ def group_mute(*, session: GroupSession, by: User, attendance: GroupAttendance, 
         )
     except janus.JanusError as error:
         raise GroupRefused(str(error), status=502) from error
+    audit.record(
+        action="update",
+        actor=by,
+        obj=session,
+        patient=attendance.patient,
+        request=request,
+        detail="muted in the group session" if mute else "unmuted in the group session",
+    )

@@ -160,8 +160,7 @@ def name_choice(request, session_id: int) -> HttpResponse:
     if choice not in ("0", "1"):
         messages.error(request, _("Choose how others see your name."))
         return redirect("visits:groups-mine")
-    invitation.show_full_name = choice == "1"
-    invitation.save(update_fields=["show_full_name"])
+    services.group_name_choose(invitation=invitation, show_full_name=choice == "1", request=request)
     messages.success(request, _("Saved."))
     return redirect("visits:groups-mine")
 
@@ -214,7 +213,11 @@ def mute(request, session_id: int, attendance_id: int) -> JsonResponse:
         return JsonResponse({"error": _("mute must be 0 or 1.")}, status=400)
     try:
         services.group_mute(
-            session=session, by=request.user, attendance=attendance, mute=choice == "1"
+            session=session,
+            by=request.user,
+            attendance=attendance,
+            mute=choice == "1",
+            request=request,
         )
     except services.GroupRefused as error:
         return _refused(error, error.status)

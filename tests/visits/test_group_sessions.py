@@ -139,6 +139,7 @@ def test_patient_sees_their_sessions_only_and_chooses_how_their_name_shows(clien
     url = reverse("visits:group-name", args=[mine.pk])
     assert client.post(url, {"show_full_name": "1"}).status_code == 302
     assert GroupParticipant.objects.get(session=mine).show_full_name is True
+    assert AuditEvent.objects.filter(detail="full name shown").count() == 1
     assert client.post(url, {"show_full_name": "maybe"}).status_code == 302
     assert GroupParticipant.objects.get(session=mine).show_full_name is True
     theirs = GroupSession.objects.get(title="Theirs")
@@ -483,6 +484,8 @@ def test_host_removes_and_mutes_a_publisher_in_janus(client, world, janus_settin
     stretch = GroupAttendance.objects.get(pk=patient_pass["attendance_id"])
     assert stretch.left_at is not None
     assert AuditEvent.objects.filter(detail="removed from the group session").count() == 1
+    assert AuditEvent.objects.filter(detail="muted in the group session").count() == 1
+    assert AuditEvent.objects.filter(detail="joined the group session").count() == 1
 
 
 def plugin_event(message: dict) -> dict:
