@@ -27,7 +27,8 @@ from visits.models import GroupAttendance, GroupParticipant, GroupSession
 
 class GroupRefused(Exception):
     """The person may not (or cannot now) do this; the message says why, `status` what to
-    answer over HTTP."""
+    answer over HTTP. A media server that is missing, down or refusing is a 409 with its
+    reason too: the browser shows it, and a 5xx would read as our own failure."""
 
     def __init__(self, message: str, *, status: int = 409):
         super().__init__(message)
@@ -229,7 +230,7 @@ def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
     if not janus.instances():
         raise GroupRefused(
             _("Group sessions need a media server, and none is configured (see docs/deploy.md)."),
-            status=503,
+            status=409,
         )
     with transaction.atomic():
         session = GroupSession.objects.select_for_update().get(pk=session.pk)
@@ -294,7 +295,7 @@ def _room_of(session: GroupSession) -> janus.Instance:
         except janus.JanusUnavailable:
             continue
         return candidate
-    raise GroupRefused(_("No media server answers at the moment. Try again shortly."), status=503)
+    raise GroupRefused(_("No media server answers at the moment. Try again shortly."))
 
 
 def _by_load(*, exclude: str | None) -> list[janus.Instance]:
@@ -333,7 +334,7 @@ def _create_room(session: GroupSession, instance: janus.Instance) -> None:
     except janus.JanusUnavailable:
         raise
     except janus.JanusError as error:
-        raise GroupRefused(str(error), status=502) from error
+        raise GroupRefused(str(error)) from error
     session.janus_instance, session.janus_room = instance.name, room
     session.room_pin, session.room_secret = pin, secret
     session.save(update_fields=["janus_instance", "janus_room", "room_pin", "room_secret"])
@@ -379,7 +380,7 @@ def group_remove(
             feed=attendance.feed,
         )
     except janus.JanusError as error:
-        raise GroupRefused(str(error), status=502) from error
+        raise GroupRefused(str(error)) from error
     with transaction.atomic():
         GroupAttendance.objects.filter(pk=attendance.pk, left_at__isnull=True).update(
             left_at=timezone.now()
@@ -415,7 +416,7 @@ def group_mute(
             mute=mute,
         )
     except janus.JanusError as error:
-        raise GroupRefused(str(error), status=502) from error
+        raise GroupRefused(str(error)) from error
     audit.record(
         action="update",
         actor=by,

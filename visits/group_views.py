@@ -177,7 +177,7 @@ def join(request, session_id: int) -> JsonResponse:
     except services.GroupRefused as error:
         return _refused(error, error.status)
     except janus.JanusError as error:
-        return _refused(error, 502)
+        return _refused(error, 409)
     return JsonResponse(room_pass.as_json())
 
 

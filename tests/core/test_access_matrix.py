@@ -191,7 +191,7 @@ ROUTES: dict[str, Access] = {
     "visits:econsult-file": Access(roles=frozenset({Role.CLINICIAN}), obj="econsult_file"),
     # Group sessions (obj="group_session": open now, hosted by world.clinician, world.patient
     # invited; tests/visits/test_group_sessions.py covers co-hosts, uninvited patients and
-    # other clinicians). With no media server configured, join answers 503 with why; host
+    # other clinicians). With no media server configured, join answers 409 with why; host
     # controls on a session with no room yet answer 409.
     "visits:groups": Access(roles=STAFF),
     "visits:group-new": Access(roles=STAFF),
@@ -206,7 +206,7 @@ ROUTES: dict[str, Access] = {
         roles=frozenset({Role.PATIENT, Role.CLINICIAN}),
         method="post",
         obj="group_session",
-        ok=(503,),
+        ok=(409,),
     ),
     "visits:group-leave": Access(
         roles=frozenset({Role.PATIENT, Role.CLINICIAN}), method="post", obj="group_session"

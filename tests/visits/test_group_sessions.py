@@ -169,7 +169,7 @@ def test_without_a_media_server_join_says_so(client, world, settings):
     session = open_group_session(host=world.clinician, patients=[world.patient])
     sign_in(client, world.patient.user)
     response = client.post(reverse("visits:group-join", args=[session.pk]))
-    assert response.status_code == 503
+    assert response.status_code == 409
     assert "media server" in response.json()["error"]
     assert not GroupAttendance.objects.exists()
 
@@ -196,12 +196,12 @@ def test_before_the_window_and_after_the_end_the_room_is_closed(client, world, s
     assert not GroupAttendance.objects.exists()
 
 
-def test_an_unreachable_only_instance_is_a_clear_503(client, world, settings):
+def test_an_unreachable_only_instance_is_a_clear_409(client, world, settings):
     settings.JANUS_INSTANCES = [fake_instance("gone")]
     session = open_group_session(host=world.clinician, patients=[world.patient])
     sign_in(client, world.patient.user)
     response = client.post(reverse("visits:group-join", args=[session.pk]))
-    assert response.status_code == 503
+    assert response.status_code == 409
     assert response.json()["error"] == "No media server answers at the moment. Try again shortly."
     assert not GroupAttendance.objects.exists()
 
