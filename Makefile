@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck format bench browsers wrk messages clean
+.PHONY: install run test lint typecheck format bench browsers media wrk messages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,19 @@ browsers:
 	  fi; \
 	fi
 
+# Janus (the media server of group sessions) and coturn (the TURN relay), from Debian. Nothing
+# starts them here: bin/janus-run does, with the project's config (deploy/janus/).
+media:
+	@missing=""; command -v janus >/dev/null || missing="janus"; \
+	command -v turnserver >/dev/null || missing="$$missing coturn"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "Not installed: $$(echo $$missing). Group-session and TURN tests will be skipped, and make run starts no media server (sudo apt-get install janus coturn)."; \
+	  fi; \
+	fi
+
 # wrk, the HTTP load generator of bench/bench_http.py and bench_contention.py, from Debian.
 wrk:
 	@if ! command -v wrk >/dev/null; then \
@@ -34,12 +47,12 @@ wrk:
 	  fi; \
 	fi
 
-run: install
+run: install media
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo
 	bin/run-dev
 
-test: install browsers
+test: install browsers media
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install

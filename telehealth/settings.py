@@ -7,6 +7,7 @@ refuses to start while a secret is missing.
 """
 
 import ipaddress
+import json
 import os
 import secrets
 import sys
@@ -575,6 +576,32 @@ STUN_URLS = [u for u in env("STUN_URLS").split(",") if u]
 TURN_URLS = [u for u in env("TURN_URLS").split(",") if u]
 TURN_SECRET = env("TURN_SECRET")
 TURN_CREDENTIAL_SECONDS = envint("TURN_CREDENTIAL_SECONDS", 6 * 3600)
+# Group sessions: the Janus instances (VideoRoom) rooms are placed on, as a JSON list of
+# {"name", "url", "admin_url", "ws_url", "api_secret", "admin_secret", "admin_key",
+# "token_secret"} (docs/deploy.md). Empty: group sessions say the media server is not set up.
+# "Empty: group sessions say the media server is not set up" also holds for entries whose
+# secrets are empty (docker-compose.yml passes its janus service's, set or not).
+JANUS_INSTANCE_KEYS = (
+    "name",
+    "url",
+    "admin_url",
+    "ws_url",
+    "api_secret",
+    "admin_secret",
+    "admin_key",
+    "token_secret",
+)
+try:
+    JANUS_INSTANCES = [
+        {key: str(entry[key]) for key in JANUS_INSTANCE_KEYS}
+        for entry in json.loads(env("JANUS_INSTANCES") or "[]")
+        if all(entry.get(key) for key in JANUS_INSTANCE_KEYS)
+    ]
+except (ValueError, TypeError, AttributeError, KeyError) as error:
+    raise ImproperlyConfigured(
+        f"JANUS_INSTANCES must be a JSON list of objects with {', '.join(JANUS_INSTANCE_KEYS)}."
+    ) from error
+JANUS_TOKEN_SECONDS = envint("JANUS_TOKEN_SECONDS", 4 * 3600)
 OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)

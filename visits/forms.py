@@ -221,3 +221,74 @@ class EConsultTimeForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not specialist:
             del self.fields["discussion"]
+
+
+class ClinicianChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.full_name
+
+
+class CliniciansChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.full_name
+
+
+class PatientsChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.legal_name} ({obj.date_of_birth:%Y-%m-%d})"
+
+
+class GroupSessionForm(forms.Form):
+    """Staff schedule a group session: who hosts, when, how many patients at once, and whom
+    to invite (patients of the practice)."""
+
+    title = forms.CharField(label=_("Title"), max_length=120)
+    host = ClinicianChoiceField(label=_("Host"), queryset=None, empty_label=None)
+    co_hosts = CliniciansChoiceField(
+        label=_("Co-hosts"), queryset=None, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    starts_at = forms.DateTimeField(
+        label=_("Starts"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    ends_at = forms.DateTimeField(
+        label=_("Ends"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    capacity = forms.IntegerField(
+        label=_("Patients at once"),
+        min_value=1,
+        max_value=50,
+        initial=8,
+        help_text=_("Up to 50. Hosts and co-hosts are not counted."),
+    )
+    modality = forms.ChoiceField(label=_("Kind"), choices=[])
+    patients = PatientsChoiceField(
+        label=_("Invite patients"),
+        queryset=None,
+        required=False,
+        help_text=_("Hold Ctrl (or Cmd) to choose several."),
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+    )
+
+    def __init__(self, *args, practice, **kwargs):
+        from telehealth.accounts.models import Patient, Role, User
+        from visits.models import GroupSession
+
+        super().__init__(*args, **kwargs)
+        clinicians = User.objects.filter(
+            practice=practice, role=Role.CLINICIAN, is_active=True
+        ).order_by("full_name")
+        self.fields["host"].queryset = clinicians  # type: ignore[attr-defined]
+        self.fields["co_hosts"].queryset = clinicians  # type: ignore[attr-defined]
+        self.fields["patients"].queryset = Patient.objects.filter(  # type: ignore[attr-defined]
+            practice=practice
+        ).order_by("legal_name")
+        self.fields["modality"].choices = GroupSession.Modality.choices  # type: ignore[attr-defined]
+
+    def clean(self):
+        data = super().clean() or {}
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.add_error("ends_at", _("The end must come after the start."))
+        if starts and ends and (ends - starts).total_seconds() > 8 * 3600:
+            self.add_error("ends_at", _("A group session lasts at most 8 hours."))
+        return data

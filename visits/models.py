@@ -532,3 +532,109 @@ class EConsultTime(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minutes} min on e-consult #{self.econsult_id}"
+
+
+# --- Group sessions: classes and group therapy through the media server (Janus) -------------
+
+GROUP_MAX_CAPACITY = 50
+
+
+class GroupSession(models.Model):
+    """A scheduled group visit run by a host clinician (and co-hosts) for invited patients.
+    Its media go through a Janus room, created on the first join on the least-loaded
+    instance (visits/group_services.py); `capacity` is the number of patients in the room at
+    once, hosts not counted."""
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Modality(models.TextChoices):
+        VIDEO = "video", _("Video")
+        AUDIO = "audio", _("Audio only")
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="group_sessions")
+    title = models.CharField(max_length=120)
+    host = models.ForeignKey(User, on_delete=models.PROTECT, related_name="group_sessions_hosted")
+    co_hosts = models.ManyToManyField(User, blank=True, related_name="group_sessions_co_hosted")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    capacity = models.PositiveSmallIntegerField()
+    modality = models.CharField(max_length=8, choices=Modality.choices, default=Modality.VIDEO)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
+    # Where its room lives: set when the room is created, moved when its instance is lost.
+    janus_instance = models.CharField(max_length=60, blank=True)
+    janus_room = models.BigIntegerField(null=True, blank=True)
+    room_pin = EncryptedTextField(blank=True)
+    room_secret = EncryptedTextField(blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [models.Index(fields=["practice", "starts_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(capacity__gte=1, capacity__lte=GROUP_MAX_CAPACITY),
+                name="group_session_capacity",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="group_session_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Group session #{self.pk}"
+
+
+class GroupParticipant(models.Model):
+    """A patient invited to (or booked into) a group session."""
+
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="invitees")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="group_sessions")
+    show_full_name = models.BooleanField(
+        default=False,
+        help_text="Others in the room see the patient's full name rather than the first name.",
+    )
+    invited_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["invited_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "patient"], name="group_participant_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Patient #{self.patient_id} in group session #{self.session_id}"
+
+
+class GroupAttendance(models.Model):
+    """One stretch of one person in the room, from a join to the leave (or removal): the
+    minutes of group psychotherapy and education codes are summed from these. `feed` is the
+    id the app gave the person's stream in the Janus room (host controls name it)."""
+
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="attendance")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    feed = models.BigIntegerField()
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        indexes = [models.Index(fields=["session", "left_at"])]
+        constraints = [
+            # One open stretch per person: a second join while in the room reuses it.
+            models.UniqueConstraint(
+                fields=["session", "user"],
+                condition=models.Q(left_at__isnull=True),
+                name="group_attendance_one_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Attendance #{self.pk} of group session #{self.session_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from visits import econsult_views, evisit_views, views
+from visits import econsult_views, evisit_views, group_views, views
 
 app_name = "visits"
 
@@ -55,4 +55,24 @@ urlpatterns = [
         "econsults/<int:econsult_id>/withdraw/", econsult_views.withdraw, name="econsult-withdraw"
     ),
     path("econsults/files/<int:record_id>/", econsult_views.record_file, name="econsult-file"),
+    # Group sessions through the media server: staff pages, the patient's list, the room.
+    path("groups/", group_views.staff_list, name="groups"),
+    path("groups/new/", group_views.new, name="group-new"),
+    path("groups/mine/", group_views.mine, name="groups-mine"),
+    path("groups/<int:session_id>/", group_views.detail, name="group"),
+    path("groups/<int:session_id>/edit/", group_views.edit, name="group-edit"),
+    path("groups/<int:session_id>/cancel/", group_views.cancel, name="group-cancel"),
+    path("groups/<int:session_id>/name/", group_views.name_choice, name="group-name"),
+    path("groups/<int:session_id>/join/", group_views.join, name="group-join"),
+    path("groups/<int:session_id>/leave/", group_views.leave, name="group-leave"),
+    path(
+        "groups/<int:session_id>/attendance/<int:attendance_id>/remove/",
+        group_views.remove,
+        name="group-remove",
+    ),
+    path(
+        "groups/<int:session_id>/attendance/<int:attendance_id>/mute/",
+        group_views.mute,
+        name="group-mute",
+    ),
 ]

@@ -197,6 +197,34 @@ ROUTES: dict[str, Access] = {
         roles=frozenset({Role.CLINICIAN}), method="post", obj="econsult", ok=(302,)
     ),
     "visits:econsult-file": Access(roles=frozenset({Role.CLINICIAN}), obj="econsult_file"),
+    # Group sessions (obj="group_session": open now, hosted by world.clinician, world.patient
+    # invited; tests/visits/test_group_sessions.py covers co-hosts, uninvited patients and
+    # other clinicians). With no media server configured, join answers 409 with why; host
+    # controls on a session with no room yet answer 409.
+    "visits:groups": Access(roles=STAFF),
+    "visits:group-new": Access(roles=STAFF),
+    "visits:groups-mine": Access(roles=frozenset({Role.PATIENT})),
+    "visits:group": Access(roles=STAFF, obj="group_session"),
+    "visits:group-edit": Access(roles=STAFF, obj="group_session"),
+    "visits:group-cancel": Access(roles=STAFF, method="post", obj="group_session", ok=(302,)),
+    "visits:group-name": Access(
+        roles=frozenset({Role.PATIENT}), method="post", obj="group_session", ok=(302,)
+    ),
+    "visits:group-join": Access(
+        roles=frozenset({Role.PATIENT, Role.CLINICIAN}),
+        method="post",
+        obj="group_session",
+        ok=(409,),
+    ),
+    "visits:group-leave": Access(
+        roles=frozenset({Role.PATIENT, Role.CLINICIAN}), method="post", obj="group_session"
+    ),
+    "visits:group-remove": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="group_attendance", ok=(409,)
+    ),
+    "visits:group-mute": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="group_attendance", ok=(409,)
+    ),
     "messaging:mine": Access(roles=frozenset({Role.PATIENT})),
     "messaging:new": Access(roles=frozenset({Role.PATIENT})),
     "messaging:thread": Access(roles=frozenset({Role.PATIENT}), obj="thread"),
@@ -503,6 +531,22 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
         if access.obj == "econsult_file":
             return {"record_id": econsult.records.get().pk}
         return {"econsult_id": econsult.pk}
+    if access.obj in ("group_session", "group_attendance"):
+        from tests.visits.group_helpers import open_group_session
+
+        if outsider:
+            host, patient = world.outside_clinician, world.outside_patient
+        else:
+            host, patient = world.clinician, world.patient
+        session = open_group_session(host=host, patients=[patient])
+        if access.obj == "group_attendance":
+            from visits.models import GroupAttendance
+
+            stretch = GroupAttendance.objects.create(
+                session=session, user=patient.user, patient=patient, feed=7
+            )
+            return {"session_id": session.pk, "attendance_id": stretch.pk}
+        return {"session_id": session.pk}
     if access.obj == "media_fetch":
         from messaging import services as messaging
         from messaging.models import MediaFetch

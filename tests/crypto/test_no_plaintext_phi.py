@@ -30,7 +30,7 @@ from tests.conftest import PASSWORD, World, make_patient, sign_in
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data
 from visits import services as visit_services
-from visits.models import EConsult, Visit
+from visits.models import EConsult, GroupSession, Visit
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -312,6 +312,17 @@ def test_no_canary_reaches_the_database_or_the_storage_folder(
         question="stand-in",
         patient_consent_at=timezone.now(),
     )
+    # A group session ends after it starts (a constraint); its room's pin and secret are
+    # encrypted fields and get canaries below.
+    GroupSession.objects.create(
+        practice=world.practice,
+        title="Group",
+        host=world.clinician,
+        starts_at=timezone.now(),
+        ends_at=timezone.now() + dt.timedelta(hours=1),
+        capacity=8,
+        created_by=world.clinician,
+    )
     write_through_every_encrypted_field(canary)
     assert {
         "accounts.User.email",
@@ -320,6 +331,7 @@ def test_no_canary_reaches_the_database_or_the_storage_folder(
         "scheduling.Appointment.reason",
         "scheduling.Appointment.cancel_reason",
         "visits.Visit.provider_status",
+        "visits.GroupSession.room_secret",
         "billing.EncounterDiagnosis.code",
         "billing.EncounterDiagnosis.description",
     } <= set(canary.written.values())

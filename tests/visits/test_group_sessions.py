@@ -1,0 +1,532 @@
+"""Group sessions: scheduling by staff, the patient's list, who may enter the room, and the
+room itself against a real Janus (tests/janus_server.py): created on the least-loaded
+instance, moved when its instance goes away, media published and received through it with
+the token the app signed, capacity, host controls and attendance minutes."""
+
+import asyncio
+import threading
+from datetime import timedelta
+
+import pytest
+import requests
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from telehealth.audit.models import AuditEvent
+from tests.conftest import make_patient, sign_in
+from tests.visits.group_helpers import open_group_session
+from tests.visits.janus_peer import JanusSocket, Publisher, Subscriber
+from visits import group_selectors, group_services, janus
+from visits.models import GroupAttendance, GroupParticipant, GroupSession
+
+
+def form_data(world, **changes) -> dict:
+    start = timezone.localtime() + timedelta(days=1)
+    data = {
+        "title": "Diabetes education",
+        "host": world.clinician.pk,
+        "co_hosts": [world.other_clinician.pk],
+        "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "capacity": 12,
+        "modality": "video",
+        "patients": [world.patient.pk, world.other_patient.pk],
+    }
+    return {**data, **changes}
+
+
+# --- Scheduling and pages ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["clinician", "front_desk", "practice_admin"])
+def test_staff_schedule_a_group_session_with_invitees(client, world, role):
+    sign_in(client, world.user_for(role))
+    response = client.post(reverse("visits:group-new"), form_data(world))
+    session = GroupSession.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("visits:group", args=[session.pk])
+    assert session.host == world.clinician
+    assert list(session.co_hosts.all()) == [world.other_clinician]
+    assert {i.patient for i in session.invitees.all()} == {world.patient, world.other_patient}
+    assert (
+        AuditEvent.objects.filter(action="create", detail="invited to a group session").count() == 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"capacity": 51}, "less than or equal to 50"),
+        ({"capacity": 0}, "greater than or equal to 1"),
+        ({"title": ""}, "This field is required"),
+        ({"starts_at": "tomorrow"}, "Enter a valid date/time"),
+        ({"host": "999999"}, "Select a valid choice"),
+        ({"patients": ["999999"]}, "Select a valid choice"),
+    ],
+)
+def test_bad_form_input_is_refused_with_a_message_and_writes_nothing(
+    client, world, changes, message
+):
+    sign_in(client, world.front_desk)
+    response = client.post(reverse("visits:group-new"), form_data(world, **changes))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not GroupSession.objects.exists()
+
+
+def test_end_before_start_is_refused(client, world):
+    sign_in(client, world.clinician)
+    data = form_data(world)
+    data["ends_at"] = data["starts_at"]
+    response = client.post(reverse("visits:group-new"), data)
+    assert response.status_code == 400
+    assert "The end must come after the start." in response.content.decode()
+    assert not GroupSession.objects.exists()
+
+
+def test_patients_and_hosts_of_another_practice_are_not_offered(client, world):
+    sign_in(client, world.clinician)
+    data = form_data(world, patients=[world.outside_patient.pk], host=world.outside_clinician.pk)
+    response = client.post(reverse("visits:group-new"), data)
+    assert response.status_code == 400
+    assert not GroupSession.objects.exists()
+    page = client.get(reverse("visits:group-new")).content.decode()
+    assert "Pat Beta" not in page and "Dr Beta" not in page
+
+
+def test_a_patient_cannot_host(world):
+    with pytest.raises(group_services.GroupRefused):
+        open_group_session(host=world.patient.user, patients=[])
+
+
+def test_edit_changes_invitees_and_the_detail_page_audits_each_patient(client, world):
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    sign_in(client, world.front_desk)
+    data = form_data(world, patients=[world.other_patient.pk], capacity=3)
+    response = client.post(reverse("visits:group-edit", args=[session.pk]), data)
+    assert response.status_code == 302
+    session.refresh_from_db()
+    assert session.capacity == 3
+    assert [i.patient for i in session.invitees.all()] == [world.other_patient]
+    before = AuditEvent.objects.filter(action="view").count()
+    page = client.get(reverse("visits:group", args=[session.pk]))
+    assert page.status_code == 200 and "Other Alpha" in page.content.decode()
+    assert AuditEvent.objects.filter(action="view").count() == before + 1
+    assert page["Cache-Control"].startswith("no-store") or "no-store" in page["Cache-Control"]
+
+
+def test_cancelled_session_cannot_be_edited_or_joined(client, world, settings):
+    settings.JANUS_INSTANCES = [{**fake_instance("x")}]
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    sign_in(client, world.admin)
+    assert client.post(reverse("visits:group-cancel", args=[session.pk])).status_code == 302
+    session.refresh_from_db()
+    assert session.state == GroupSession.State.CANCELLED
+    assert client.get(reverse("visits:group-edit", args=[session.pk])).status_code == 302
+    sign_in(client, world.patient.user)
+    response = client.post(reverse("visits:group-join", args=[session.pk]))
+    assert response.status_code == 409
+    assert response.json()["error"] == "This group session is not open now."
+
+
+def test_patient_sees_their_sessions_only_and_chooses_how_their_name_shows(client, world):
+    mine = open_group_session(host=world.clinician, patients=[world.patient], title="Mine")
+    open_group_session(host=world.clinician, patients=[world.other_patient], title="Theirs")
+    sign_in(client, world.patient.user)
+    page = client.get(reverse("visits:groups-mine")).content.decode()
+    assert "Mine" in page and "Theirs" not in page
+    url = reverse("visits:group-name", args=[mine.pk])
+    assert client.post(url, {"show_full_name": "1"}).status_code == 302
+    assert GroupParticipant.objects.get(session=mine).show_full_name is True
+    assert AuditEvent.objects.filter(detail="full name shown").count() == 1
+    assert client.post(url, {"show_full_name": "maybe"}).status_code == 302
+    assert GroupParticipant.objects.get(session=mine).show_full_name is True
+    theirs = GroupSession.objects.get(title="Theirs")
+    assert client.post(reverse("visits:group-name", args=[theirs.pk])).status_code == 404
+
+
+def test_patients_show_first_names_unless_they_choose_full_names(world):
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    invitation = session.invitees.get()
+    assert group_selectors.display_name(invitation, world.patient.user) == "Pat"
+    invitation.show_full_name = True
+    assert group_selectors.display_name(invitation, world.patient.user) == "Pat Alpha"
+    assert group_selectors.display_name(None, world.clinician) == "Dr Alpha"
+
+
+def test_uninvited_patient_and_a_clinician_who_is_not_host_get_404(client, world, settings):
+    settings.JANUS_INSTANCES = [fake_instance("x")]
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    for user in (world.other_patient.user, world.other_clinician, world.outside_clinician):
+        sign_in(client, user)
+        assert client.post(reverse("visits:group-join", args=[session.pk])).status_code == 404
+    assert not GroupAttendance.objects.exists()
+
+
+def test_without_a_media_server_join_says_so(client, world, settings):
+    settings.JANUS_INSTANCES = []
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    sign_in(client, world.patient.user)
+    response = client.post(reverse("visits:group-join", args=[session.pk]))
+    assert response.status_code == 409
+    assert "media server" in response.json()["error"]
+    assert not GroupAttendance.objects.exists()
+
+
+def test_before_the_window_and_after_the_end_the_room_is_closed(client, world, settings):
+    settings.JANUS_INSTANCES = [fake_instance("x")]
+    now = timezone.now()
+    later = open_group_session(
+        host=world.clinician,
+        patients=[world.patient],
+        starts_at=now + timedelta(minutes=20),
+        ends_at=now + timedelta(minutes=80),
+    )
+    over = open_group_session(
+        host=world.clinician,
+        patients=[world.patient],
+        starts_at=now - timedelta(hours=2),
+        ends_at=now - timedelta(minutes=1),
+    )
+    sign_in(client, world.patient.user)
+    for session in (later, over):
+        response = client.post(reverse("visits:group-join", args=[session.pk]))
+        assert response.status_code == 409
+    assert not GroupAttendance.objects.exists()
+
+
+def test_an_unreachable_only_instance_is_a_clear_409(client, world, settings):
+    settings.JANUS_INSTANCES = [fake_instance("gone")]
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    sign_in(client, world.patient.user)
+    response = client.post(reverse("visits:group-join", args=[session.pk]))
+    assert response.status_code == 409
+    assert response.json()["error"] == "No media server answers at the moment. Try again shortly."
+    assert not GroupAttendance.objects.exists()
+
+
+def test_mute_with_a_bad_value_is_a_400(client, world):
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    stretch = GroupAttendance.objects.create(
+        session=session, user=world.patient.user, patient=world.patient, feed=3
+    )
+    sign_in(client, world.clinician)
+    url = reverse("visits:group-mute", args=[session.pk, stretch.pk])
+    assert client.post(url, {"mute": "loud"}).status_code == 400
+
+
+def fake_instance(name: str) -> dict:
+    """An instance nobody listens on (a closed port on loopback)."""
+    from tests.janus_server import free_port
+
+    port = free_port()
+    return {
+        "name": name,
+        "url": f"http://127.0.0.1:{port}/janus",
+        "admin_url": f"http://127.0.0.1:{port}/admin",
+        "ws_url": f"ws://127.0.0.1:{port}/",
+        "api_secret": "a",
+        "admin_secret": "b",
+        "admin_key": "c",
+        "token_secret": "d",
+    }
+
+
+# --- Against a real Janus ----------------------------------------------------------------------
+
+
+def instance_of(server) -> janus.Instance:
+    return janus.Instance(**server.entry)
+
+
+def join(client, user, session) -> dict:
+    sign_in(client, user)
+    response = client.post(reverse("visits:group-join", args=[session.pk]))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_room_lifecycle_publish_subscribe_with_app_tokens_then_destroy(
+    client, world, janus_settings, janus_server, django_capture_on_commit_callbacks
+):
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    patient_pass = join(client, world.patient.user, session)
+    host_pass = join(client, world.clinician, session)
+    assert patient_pass["room"] == host_pass["room"] and patient_pass["instance"] == "media-a"
+    assert patient_pass["display"] == "Pat" and host_pass["display"] == "Dr Alpha"
+    assert patient_pass["ws_url"] == janus_server.entry["ws_url"]
+    for secret in ("api_secret", "admin_secret", "admin_key", "token_secret"):
+        assert janus_server.entry[secret] not in str(patient_pass)
+
+    async def media():
+        publisher = Publisher(await JanusSocket.open(patient_pass["ws_url"], patient_pass["token"]))
+        subscriber = Subscriber(await JanusSocket.open(host_pass["ws_url"], host_pass["token"]))
+        try:
+            await publisher.publish(
+                room=patient_pass["room"],
+                pin=patient_pass["pin"],
+                feed=patient_pass["feed"],
+                display=patient_pass["display"],
+            )
+            await subscriber.subscribe(
+                room=host_pass["room"], pin=host_pass["pin"], feed=patient_pass["feed"]
+            )
+            frame = await subscriber.first_video_frame()
+            assert frame.width > 0
+            return janus.participants(instance=instance_of(janus_server), room=patient_pass["room"])
+        finally:
+            await publisher.close()
+            await subscriber.close()
+            await publisher.socket.close()
+            await subscriber.socket.close()
+
+    in_room = asyncio.run(media())
+    assert [(p["id"], p["display"], p["publisher"]) for p in in_room] == [
+        (patient_pass["feed"], "Pat", True)
+    ]
+    sign_in(client, world.clinician)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("visits:group-cancel", args=[session.pk]))
+    assert not janus.room_exists(instance=instance_of(janus_server), room=patient_pass["room"])
+    assert GroupAttendance.objects.filter(left_at__isnull=True).count() == 0
+
+
+def test_a_wrong_pin_is_refused_by_janus(client, world, janus_settings):
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    room_pass = join(client, world.patient.user, session)
+
+    async def attempt():
+        socket = await JanusSocket.open(room_pass["ws_url"], room_pass["token"])
+        try:
+            await socket.create_session()
+            handle = await socket.attach()
+            return await socket.message(
+                handle,
+                {"request": "join", "ptype": "publisher", "room": room_pass["room"], "pin": "x"},
+            )
+        finally:
+            await socket.close()
+
+    refused = asyncio.run(attempt())
+    assert refused["plugindata"]["data"]["error_code"] == 433  # unauthorized
+
+
+@pytest.mark.parametrize("kind", ["forged", "expired", "none"])
+def test_forged_expired_or_missing_tokens_are_refused_by_janus(janus_server, kind):
+    instance = instance_of(janus_server)
+    if kind == "forged":
+        token = janus.token_for(
+            instance=janus.Instance(**{**janus_server.entry, "token_secret": "guess"}),
+            seconds=600,
+        )
+    elif kind == "expired":
+        token = janus.token_for(instance=instance, seconds=-5)
+    else:
+        token = ""
+    body = {"janus": "create", "transaction": "t", **({"token": token} if token else {})}
+    reply = requests.post(instance.url, json=body, timeout=5).json()
+    assert reply["janus"] == "error" and reply["error"]["code"] == 403
+    good = janus.token_for(instance=instance, seconds=600)
+    reply = requests.post(instance.url, json={**body, "token": good}, timeout=5).json()
+    assert reply["janus"] == "success"
+
+
+def test_new_rooms_go_to_the_least_loaded_instance(
+    client, world, settings, janus_server, second_janus
+):
+    settings.JANUS_INSTANCES = [janus_server.entry, second_janus.entry]
+    sessions = [
+        open_group_session(host=world.clinician, patients=[world.patient], title=f"G{i}")
+        for i in range(3)
+    ]
+    placed = [join(client, world.clinician, s)["instance"] for s in sessions]
+    assert placed == ["media-a", "media-b", "media-a"]
+    b = instance_of(second_janus)
+    session = sessions[1]
+    session.refresh_from_db()
+    assert janus.room_exists(instance=b, room=session.janus_room or 0)
+    assert session.janus_instance == "media-b"
+    # A fourth goes to media-b, which now has fewer rooms than media-a.
+    fourth = open_group_session(host=world.clinician, patients=[world.patient], title="G3")
+    assert join(client, world.clinician, fourth)["instance"] == "media-b"
+
+
+def test_a_room_whose_instance_went_away_is_recreated_elsewhere_and_clients_rejoin(
+    client, world, settings, janus_server, second_janus
+):
+    settings.JANUS_INSTANCES = [second_janus.entry, janus_server.entry]
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    first = join(client, world.patient.user, session)
+    assert first["instance"] == "media-b"
+    second_janus.stop()
+    again = join(client, world.patient.user, session)
+    assert again["instance"] == "media-a"
+    assert again["ws_url"] == janus_server.entry["ws_url"]
+    assert again["pin"] != first["pin"]
+    assert janus.room_exists(instance=instance_of(janus_server), room=again["room"])
+    # The same stretch of attendance goes on: a rejoin is not a second person.
+    assert again["attendance_id"] == first["attendance_id"]
+    assert GroupAttendance.objects.filter(left_at__isnull=True).count() == 1
+
+
+def test_a_room_lost_by_a_restart_is_created_again_on_the_same_instance(
+    client, world, janus_settings, janus_server
+):
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    first = join(client, world.clinician, session)
+    janus.room_destroy(
+        instance=instance_of(janus_server), room=first["room"], secret=_secret(session)
+    )
+    again = join(client, world.clinician, session)
+    assert (again["instance"], again["room"]) == ("media-a", first["room"])
+    assert janus.room_exists(instance=instance_of(janus_server), room=first["room"])
+
+
+def _secret(session: GroupSession) -> str:
+    session.refresh_from_db()
+    return session.room_secret
+
+
+def test_capacity_counts_patients_in_the_room_not_hosts(client, world, janus_settings):
+    third = make_patient(world.practice, "Third Alpha", "third@alpha.test", phone="+16175550777")
+    session = open_group_session(
+        host=world.clinician, patients=[world.patient, world.other_patient, third], capacity=2
+    )
+    join(client, world.patient.user, session)
+    join(client, world.other_patient.user, session)
+    join(client, world.clinician, session)  # hosts always get in
+    sign_in(client, third.user)
+    response = client.post(reverse("visits:group-join", args=[session.pk]))
+    assert response.status_code == 409
+    assert response.json()["error"] == "This group session is full."
+    # Someone leaves: the place is free again; a rejoin of someone inside is not counted twice.
+    sign_in(client, world.patient.user)
+    assert client.post(reverse("visits:group-leave", args=[session.pk])).json() == {"left": True}
+    join(client, third.user, session)
+    join(client, third.user, session)
+    assert GroupAttendance.objects.filter(left_at__isnull=True, patient__isnull=False).count() == 2
+
+
+def test_attendance_minutes_add_up_each_persons_stretches(world, janus_settings):
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    now = timezone.now()
+    user = world.patient.user
+    group_services.group_join(session=session, user=user)
+    GroupAttendance.objects.filter(user=user).update(joined_at=now - timedelta(minutes=50))
+    group_services.group_leave(session=session, user=user)
+    GroupAttendance.objects.filter(user=user).update(left_at=now - timedelta(minutes=20))
+    group_services.group_join(session=session, user=user)
+    GroupAttendance.objects.filter(user=user, left_at__isnull=True).update(
+        joined_at=now - timedelta(minutes=10, seconds=20)
+    )
+    group_services.group_leave(session=session, user=user)
+    group_services.group_join(session=session, user=world.clinician)
+    minutes = group_selectors.attendance_minutes(session=session)
+    assert minutes[user.pk] == 40
+    assert minutes[world.clinician.pk] == 0
+    assert group_services.group_leave(session=session, user=user) is None  # nothing open
+
+
+def test_host_removes_and_mutes_a_publisher_in_janus(client, world, janus_settings, janus_server):
+    session = open_group_session(
+        host=world.clinician, patients=[world.patient], co_hosts=[world.other_clinician]
+    )
+    patient_pass = join(client, world.patient.user, session)
+    instance = instance_of(janus_server)
+
+    # One event loop for the publisher, paused while the host's requests run on this thread
+    # (the test database's connection belongs to it); what Janus sends meanwhile waits in
+    # the socket.
+    loop = asyncio.new_event_loop()
+    socket = loop.run_until_complete(
+        JanusSocket.open(patient_pass["ws_url"], patient_pass["token"])
+    )
+    publisher = Publisher(socket)
+    try:
+        loop.run_until_complete(
+            publisher.publish(
+                room=patient_pass["room"],
+                pin=patient_pass["pin"],
+                feed=patient_pass["feed"],
+                display="Pat",
+            )
+        )
+        mute_url = reverse("visits:group-mute", args=[session.pk, patient_pass["attendance_id"]])
+        remove_url = reverse(
+            "visits:group-remove", args=[session.pk, patient_pass["attendance_id"]]
+        )
+        sign_in(client, world.other_clinician)  # a co-host
+        muted = client.post(mute_url, {"mute": "1"})
+        sign_in(client, world.patient.user)
+        by_patient = client.post(remove_url)
+        sign_in(client, world.clinician)
+        removed = client.post(remove_url)
+        left = loop.run_until_complete(
+            socket.wait_for(
+                lambda m: (
+                    plugin_event(m).get("leaving") is not None
+                    or plugin_event(m).get("kicked") is not None
+                    or m.get("janus") == "hangup"
+                ),
+                timeout=10,
+            )
+        )
+    finally:
+        loop.run_until_complete(publisher.close())
+        loop.run_until_complete(socket.close())
+        loop.close()
+    assert muted.status_code == 200 and muted.json() == {"muted": True}
+    assert by_patient.status_code == 403
+    assert removed.status_code == 200
+    assert left
+    assert janus.participants(instance=instance, room=patient_pass["room"]) == []
+    stretch = GroupAttendance.objects.get(pk=patient_pass["attendance_id"])
+    assert stretch.left_at is not None
+    assert AuditEvent.objects.filter(detail="removed from the group session").count() == 1
+    assert AuditEvent.objects.filter(detail="muted in the group session").count() == 1
+    assert AuditEvent.objects.filter(detail="joined the group session").count() == 1
+
+
+def plugin_event(message: dict) -> dict:
+    return message.get("plugindata", {}).get("data", {})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_joins_never_exceed_capacity(require_postgres, janus_server, settings):
+    from tests.conftest import World
+
+    settings.JANUS_INSTANCES = [janus_server.entry]
+    world = World()
+    patients = [
+        make_patient(world.practice, f"Racer {i}", f"racer{i}@x.test", phone=f"+1617555{i:04d}")
+        for i in range(10)
+    ]
+    session = open_group_session(host=world.clinician, patients=patients, capacity=4)
+    barrier = threading.Barrier(len(patients))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(patient):
+        try:
+            barrier.wait()
+            group_services.group_join(session=session, user=patient.user)
+            result = "in"
+        except group_services.GroupRefused as refused:
+            result = str(refused)
+        except Exception as exc:  # anything else is a failure the assertions will show
+            result = f"error: {exc!r}"
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt, args=(p,)) for p in patients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["This group session is full."] * 6 + ["in"] * 4
+    assert GroupAttendance.objects.filter(session=session, left_at__isnull=True).count() == 4
+    session.refresh_from_db()
+    assert janus.room_exists(instance=instance_of(janus_server), room=session.janus_room or 0)

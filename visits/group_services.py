@@ -1,0 +1,427 @@
+"""Writes of group sessions: scheduling them (staff), and the room (join, leave, host
+controls). The room's media go through Janus (visits/janus.py); these functions decide who
+may be in it, place its room on an instance, and keep the attendance minutes.
+
+Janus is called while the session's row is locked: the lock is what makes two first joins
+create one room, and what keeps the room within capacity. The calls are bounded by
+visits.janus.TIMEOUT_SECONDS."""
+
+import contextlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from telehealth.accounts.models import Patient, Role, User
+from telehealth.audit import services as audit
+from visits import group_selectors as selectors
+from visits import janus
+from visits.ice import ice_servers
+from visits.models import GroupAttendance, GroupParticipant, GroupSession
+
+
+class GroupRefused(Exception):
+    """The person may not (or cannot now) do this; the message says why, `status` what to
+    answer over HTTP. A media server that is missing, down or refusing is a 409 with its
+    reason too: the browser shows it, and a 5xx would read as our own failure."""
+
+    def __init__(self, message: str, *, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RoomPass:
+    """What a browser needs to enter the room: where, which room, and its credentials."""
+
+    ws_url: str
+    instance: str
+    room: int
+    pin: str
+    token: str
+    feed: int
+    display: str
+    attendance_id: int
+    host: bool
+    ice_servers: list[dict]
+
+    def as_json(self) -> dict:
+        return {
+            "ws_url": self.ws_url,
+            "instance": self.instance,
+            "room": self.room,
+            "pin": self.pin,
+            "token": self.token,
+            "feed": self.feed,
+            "display": self.display,
+            "attendance_id": self.attendance_id,
+            "host": self.host,
+            "ice_servers": self.ice_servers,
+        }
+
+
+# --- Scheduling -------------------------------------------------------------------------------
+
+
+def group_session_create(
+    *,
+    by: User,
+    title: str,
+    host: User,
+    co_hosts: list[User],
+    starts_at: datetime,
+    ends_at: datetime,
+    capacity: int,
+    modality: str,
+    patients: list[Patient],
+    request=None,
+) -> GroupSession:
+    """Callers pass people of `by`'s practice (the form offers no others)."""
+    _check_people(by=by, host=host, co_hosts=co_hosts, patients=patients)
+    practice = by.practice
+    if practice is None:
+        raise GroupRefused(_("Only staff of a practice schedule group sessions."), status=403)
+    with transaction.atomic():
+        session = GroupSession.objects.create(
+            practice=practice,
+            title=title,
+            host=host,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            capacity=capacity,
+            modality=modality,
+            created_by=by,
+        )
+        session.co_hosts.set([c for c in co_hosts if c.pk != host.pk])
+        GroupParticipant.objects.bulk_create(
+            GroupParticipant(session=session, patient=patient) for patient in patients
+        )
+        audit.record(action="create", actor=by, obj=session, request=request)
+        for patient in patients:
+            audit.record(
+                action="create",
+                actor=by,
+                obj=session,
+                patient=patient,
+                request=request,
+                detail="invited to a group session",
+            )
+    return session
+
+
+def group_session_update(
+    *,
+    session: GroupSession,
+    by: User,
+    title: str,
+    host: User,
+    co_hosts: list[User],
+    starts_at: datetime,
+    ends_at: datetime,
+    capacity: int,
+    modality: str,
+    patients: list[Patient],
+    request=None,
+) -> GroupSession:
+    """Change the session; patients left out of `patients` are uninvited (their attendance,
+    if any, stays)."""
+    _check_people(by=by, host=host, co_hosts=co_hosts, patients=patients)
+    with transaction.atomic():
+        session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        if session.state == GroupSession.State.CANCELLED:
+            raise GroupRefused(_("This group session was cancelled."))
+        session.title, session.host, session.capacity, session.modality = (
+            title,
+            host,
+            capacity,
+            modality,
+        )
+        session.starts_at, session.ends_at = starts_at, ends_at
+        session.save(
+            update_fields=["title", "host", "capacity", "modality", "starts_at", "ends_at"]
+        )
+        session.co_hosts.set([c for c in co_hosts if c.pk != host.pk])
+        wanted = {p.pk: p for p in patients}
+        current = set(session.invitees.values_list("patient_id", flat=True))
+        session.invitees.exclude(patient_id__in=wanted).delete()
+        GroupParticipant.objects.bulk_create(
+            GroupParticipant(session=session, patient=wanted[pk]) for pk in wanted.keys() - current
+        )
+        audit.record(action="update", actor=by, obj=session, request=request)
+        for patient in Patient.objects.filter(pk__in=wanted.keys() ^ current):
+            audit.record(
+                action="update",
+                actor=by,
+                obj=session,
+                patient=patient,
+                request=request,
+                detail="invited" if patient.pk in wanted else "uninvited",
+            )
+    return session
+
+
+def group_session_cancel(*, session: GroupSession, by: User, request=None) -> GroupSession:
+    """Cancel the session; its room, if it has one, is destroyed after commit."""
+    with transaction.atomic():
+        session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        if session.state == GroupSession.State.CANCELLED:
+            return session
+        session.state = GroupSession.State.CANCELLED
+        session.cancelled_at = timezone.now()
+        session.save(update_fields=["state", "cancelled_at"])
+        GroupAttendance.objects.filter(session=session, left_at__isnull=True).update(
+            left_at=session.cancelled_at
+        )
+        audit.record(action="update", actor=by, obj=session, request=request, detail="cancelled")
+        instance = janus.instance_named(session.janus_instance)
+        if instance is not None and session.janus_room:
+            room, secret = session.janus_room, session.room_secret
+            transaction.on_commit(lambda: _destroy_quietly(instance, room, secret))
+    return session
+
+
+def _destroy_quietly(instance: janus.Instance, room: int, secret: str) -> None:
+    # An instance that is gone took the room with it: Janus rooms are not permanent.
+    with contextlib.suppress(janus.JanusError):
+        janus.room_destroy(instance=instance, room=room, secret=secret)
+
+
+def group_name_choose(
+    *, invitation: GroupParticipant, show_full_name: bool, request=None
+) -> GroupParticipant:
+    """The patient chooses whether others in the room see their full name or first name."""
+    with transaction.atomic():
+        invitation.show_full_name = show_full_name
+        invitation.save(update_fields=["show_full_name"])
+        audit.record(
+            action="update",
+            actor=invitation.patient.user,
+            obj=invitation.session,
+            patient=invitation.patient,
+            request=request,
+            detail="full name shown" if show_full_name else "first name shown",
+        )
+    return invitation
+
+
+def _check_people(*, by: User, host: User, co_hosts: list[User], patients: list[Patient]):
+    practice = by.practice_id
+    for clinician in [host, *co_hosts]:
+        if clinician.role != Role.CLINICIAN or clinician.practice_id != practice:
+            raise GroupRefused(_("Hosts must be clinicians of your practice."), status=400)
+    if any(patient.practice_id != practice for patient in patients):
+        raise GroupRefused(_("Only patients of your practice can be invited."), status=400)
+
+
+# --- The room ---------------------------------------------------------------------------------
+
+
+def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
+    """Let an invited patient, the host or a co-host into the room: checks the session is
+    open and has room, makes sure its Janus room exists (creating it on the least-loaded
+    instance, or again elsewhere when its instance is gone), opens an attendance stretch and
+    hands back a signed token. Joining again while in the room (a reload, a rejoin after a
+    move) keeps the same stretch. The caller has checked `user` takes part (selectors)."""
+    if not janus.instances():
+        raise GroupRefused(
+            _("Group sessions need a media server, and none is configured (see docs/deploy.md)."),
+            status=409,
+        )
+    with transaction.atomic():
+        session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        if not selectors.is_open(session):
+            raise GroupRefused(_("This group session is not open now."))
+        invitation = None
+        if user.role == Role.PATIENT:
+            invitation = session.invitees.select_related("patient").get(patient__user=user)
+        open_stretches = GroupAttendance.objects.filter(session=session, left_at__isnull=True)
+        stretch = open_stretches.filter(user=user).first()
+        if stretch is None and invitation is not None:
+            patients_in = open_stretches.filter(patient__isnull=False).count()
+            if patients_in >= session.capacity:
+                raise GroupRefused(_("This group session is full."))
+        instance = _room_of(session)
+        if stretch is None:
+            stretch = GroupAttendance.objects.create(
+                session=session,
+                user=user,
+                patient=invitation.patient if invitation else None,
+                feed=secrets.randbelow(2**52) + 1,
+            )
+        audit.record(
+            action="view",
+            actor=user,
+            obj=session,
+            patient=invitation.patient if invitation else None,
+            request=request,
+            detail="joined the group session",
+        )
+        return RoomPass(
+            ws_url=instance.ws_url,
+            instance=instance.name,
+            room=int(session.janus_room or 0),
+            pin=session.room_pin,
+            token=janus.token_for(instance=instance, seconds=settings.JANUS_TOKEN_SECONDS),
+            feed=stretch.feed,
+            display=selectors.display_name(invitation, user),
+            attendance_id=stretch.pk,
+            host=invitation is None,
+            ice_servers=ice_servers(user_id=str(user.pk)),
+        )
+
+
+def _room_of(session: GroupSession) -> janus.Instance:
+    """The instance holding the session's room, after making sure the room is there.
+    Precondition: the session's row is locked (this may write it)."""
+    current = janus.instance_named(session.janus_instance)
+    if current is not None and session.janus_room:
+        try:
+            if janus.room_exists(instance=current, room=session.janus_room):
+                return current
+            # The instance restarted and lost its rooms: the same room again, same place.
+            _create_room(session, current)
+            return current
+        except janus.JanusUnavailable:
+            pass
+    lost = current.name if current is not None else None
+    for candidate in _by_load(exclude=lost):
+        try:
+            _create_room(session, candidate)
+        except janus.JanusUnavailable:
+            continue
+        return candidate
+    raise GroupRefused(_("No media server answers at the moment. Try again shortly."))
+
+
+def _by_load(*, exclude: str | None) -> list[janus.Instance]:
+    """Configured instances, fewest live rooms first (the rooms this app placed on each,
+    for sessions not over yet); ties keep the configured order."""
+    load = dict(
+        GroupSession.objects.filter(
+            state=GroupSession.State.SCHEDULED,
+            janus_room__isnull=False,
+            ends_at__gt=timezone.now(),
+        )
+        .exclude(janus_instance="")
+        .values_list("janus_instance")
+        .annotate(n=Count("id"))
+    )
+    candidates = [i for i in janus.instances() if i.name != exclude]
+    return sorted(candidates, key=lambda i: load.get(i.name, 0))
+
+
+def _create_room(session: GroupSession, instance: janus.Instance) -> None:
+    """A new room for the session on `instance`, with fresh credentials (clients that were in
+    the old one rejoin with what their next join answers)."""
+    room = session.janus_room if session.janus_instance == instance.name else None
+    room = room or secrets.randbelow(2**52) + 1  # stays exact in JavaScript numbers
+    pin, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(18)
+    hosts = 1 + session.co_hosts.count()
+    try:
+        janus.room_create(
+            instance=instance,
+            room=room,
+            pin=pin,
+            secret=secret,
+            publishers=session.capacity + hosts,
+            description=f"Group session {session.pk}",
+        )
+    except janus.JanusUnavailable:
+        raise
+    except janus.JanusError as error:
+        raise GroupRefused(str(error)) from error
+    session.janus_instance, session.janus_room = instance.name, room
+    session.room_pin, session.room_secret = pin, secret
+    session.save(update_fields=["janus_instance", "janus_room", "room_pin", "room_secret"])
+    # Stretches open in a lost room go on in the new one: the people rejoin.
+
+
+def group_leave(*, session: GroupSession, user: User) -> GroupAttendance | None:
+    """Close the user's open stretch in the room (none open: nothing to do)."""
+    with transaction.atomic():
+        stretch = (
+            GroupAttendance.objects.select_for_update()
+            .filter(session=session, user=user, left_at__isnull=True)
+            .first()
+        )
+        if stretch is None:
+            return None
+        stretch.left_at = timezone.now()
+        stretch.save(update_fields=["left_at"])
+        return stretch
+
+
+def _host_instance(session: GroupSession, by: User) -> janus.Instance:
+    if not selectors.is_host(session, by):
+        raise GroupRefused(_("Only the host and co-hosts can do this."), status=403)
+    instance = janus.instance_named(session.janus_instance)
+    if instance is None or not session.janus_room:
+        raise GroupRefused(_("The room is not open."))
+    return instance
+
+
+def group_remove(
+    *, session: GroupSession, by: User, attendance: GroupAttendance, request=None
+) -> GroupAttendance:
+    """The host sends someone out of the room: Janus drops them, their stretch ends."""
+    instance = _host_instance(session, by)
+    if attendance.user_id == by.pk:
+        raise GroupRefused(_("You cannot remove yourself."), status=400)
+    try:
+        janus.participant_kick(
+            instance=instance,
+            room=int(session.janus_room or 0),
+            secret=session.room_secret,
+            feed=attendance.feed,
+        )
+    except janus.JanusError as error:
+        raise GroupRefused(str(error)) from error
+    with transaction.atomic():
+        GroupAttendance.objects.filter(pk=attendance.pk, left_at__isnull=True).update(
+            left_at=timezone.now()
+        )
+        audit.record(
+            action="update",
+            actor=by,
+            obj=session,
+            patient=attendance.patient,
+            request=request,
+            detail="removed from the group session",
+        )
+    attendance.refresh_from_db()
+    return attendance
+
+
+# Our room page publishes the microphone as the first m-line: Janus moderates by mid.
+AUDIO_MID = "0"
+
+
+def group_mute(
+    *, session: GroupSession, by: User, attendance: GroupAttendance, mute: bool, request=None
+) -> None:
+    """The host stops (or lets again) everyone hearing a participant's microphone."""
+    instance = _host_instance(session, by)
+    try:
+        janus.participant_mute(
+            instance=instance,
+            room=int(session.janus_room or 0),
+            secret=session.room_secret,
+            feed=attendance.feed,
+            mid=AUDIO_MID,
+            mute=mute,
+        )
+    except janus.JanusError as error:
+        raise GroupRefused(str(error)) from error
+    audit.record(
+        action="update",
+        actor=by,
+        obj=session,
+        patient=attendance.patient,
+        request=request,
+        detail="muted in the group session" if mute else "unmuted in the group session",
+    )
