@@ -2,6 +2,7 @@
 CDN, fine under the strict CSP. Each chart is an image with a title and a description, and
 the page puts the table of the same numbers beside it (the accessible version)."""
 
+from collections.abc import Sequence
 from itertools import count
 
 from django.utils.html import escape
@@ -27,7 +28,7 @@ def _head(*, width: int, height: int, title: str, desc: str) -> list[str]:
 
 
 def bar_chart(
-    *, bars: list[tuple[str, float]], title: str, desc: str, unit: str = ""
+    *, bars: Sequence[tuple[str, float]], title: str, desc: str, unit: str = ""
 ) -> SafeString:
     """Horizontal bars, one per (label, value), longest = full width."""
     height = max(1, len(bars)) * (BAR_HEIGHT + BAR_GAP) + BAR_GAP
@@ -52,7 +53,7 @@ def bar_chart(
 
 
 def column_chart(
-    *, columns: list[tuple[str, float]], title: str, desc: str, unit: str = ""
+    *, columns: Sequence[tuple[str, float]], title: str, desc: str, unit: str = ""
 ) -> SafeString:
     """Vertical columns in time order (weeks), a few labelled ticks."""
     parts = _head(width=WIDTH, height=COLUMN_HEIGHT + BOTTOM + TOP, title=title, desc=desc)

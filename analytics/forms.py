@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from analytics.selectors import Filters
 from scheduling import selectors as scheduling
+from telehealth.accounts.models import Provider
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -17,8 +18,11 @@ class FilterForm(forms.Form):
     last_day = forms.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    provider = forms.ModelChoiceField(
-        label=_("Provider"), queryset=None, required=False, empty_label=_("All providers")
+    provider: forms.ModelChoiceField = forms.ModelChoiceField(
+        label=_("Provider"),
+        queryset=Provider.objects.none(),
+        required=False,
+        empty_label=_("All providers"),
     )
     modality = forms.ChoiceField(
         label=_("Visit kind"),
@@ -37,7 +41,7 @@ class FilterForm(forms.Form):
         self.fields["provider"].queryset = scheduling.practice_providers(user=user)  # type: ignore[attr-defined]
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         last = data.get("last_day") or self.today
         first = data.get("first_day") or last - timedelta(days=DEFAULT_DAYS - 1)
         if first > last:

@@ -87,8 +87,13 @@ def _week_of(moment: datetime, zone) -> date:
 # --- Appointments --------------------------------------------------------------------------
 
 
+def _zone(user: User):
+    assert user.practice is not None  # noqa: S101 - the views admit staff of a practice only
+    return user.practice.zone
+
+
 def appointments(*, user: User, filters: Filters) -> Section:
-    zone = user.practice.zone
+    zone = _zone(user)
     facts = scheduling.appointment_facts(
         user=user,
         start=filters.start,
@@ -179,8 +184,14 @@ def appointments(*, user: User, filters: Filters) -> Section:
         Table(
             "appointments-by-week",
             _("Appointments by week"),
-            [_("Week of"), _("Booked"), _("Completed"), _("Cancelled"), _("No-shows"),
-             _("No-show rate")],
+            [
+                _("Week of"),
+                _("Booked"),
+                _("Completed"),
+                _("Cancelled"),
+                _("No-shows"),
+                _("No-show rate"),
+            ],
             week_rows,
             charts.column_chart(
                 columns=[(date_format(w, "M j"), len(weeks[w])) for w in sorted(weeks)],
@@ -196,7 +207,9 @@ def appointments(*, user: User, filters: Filters) -> Section:
     provider_rows = []
     for pk in sorted(set(by_provider) | set(available), key=lambda pk: names.get(pk, "")):
         rows = by_provider.get(pk, [])
-        minutes = sum((f.end - f.start).total_seconds() / 60 for f in rows if f.status != "cancelled")
+        minutes = sum(
+            (f.end - f.start).total_seconds() / 60 for f in rows if f.status != "cancelled"
+        )
         provider_rows.append(
             [
                 names.get(pk, "?"),
@@ -211,8 +224,14 @@ def appointments(*, user: User, filters: Filters) -> Section:
         Table(
             "appointments-by-provider",
             _("By provider"),
-            [_("Provider"), _("Booked"), _("Completed"), _("No-show rate"),
-             _("Available hours"), _("Utilisation")],
+            [
+                _("Provider"),
+                _("Booked"),
+                _("Completed"),
+                _("No-show rate"),
+                _("Available hours"),
+                _("Utilisation"),
+            ],
             provider_rows,
         )
     )
@@ -273,7 +292,8 @@ def messages(*, user: User, filters: Filters) -> Section:
     channel_labels = {"sms": _("Text"), "email": _("Email")}
     reminded = {
         channel: sum(
-            c.count for c in counts
+            c.count
+            for c in counts
             if c.channel == channel and c.template == REMINDER and c.status in SENT
         )
         for channel in channel_labels
@@ -282,8 +302,15 @@ def messages(*, user: User, filters: Filters) -> Section:
         Table(
             "messages-by-channel",
             _("Messages by channel"),
-            [_("Channel"), _("Sent"), _("Delivered"), _("Failed"), _("Not sent (opted out)"),
-             _("Reminders sent"), _("Confirmed by reply")],
+            [
+                _("Channel"),
+                _("Sent"),
+                _("Delivered"),
+                _("Failed"),
+                _("Not sent (opted out)"),
+                _("Reminders sent"),
+                _("Confirmed by reply"),
+            ],
             [
                 [
                     label,
@@ -308,19 +335,30 @@ def messages(*, user: User, filters: Filters) -> Section:
     )
 
     price = Decimal(settings.SMS_PRICE_PER_SEGMENT)
-    segment_rows, by_encoding = [], Counter()
+    segment_rows: list[list[str]] = []
+    by_encoding: Counter[str] = Counter()
     for (template, language), size in sorted(sizes.items()):
         n = sum(
-            c.count for c in counts
-            if c.channel == "sms" and c.template == template and c.language == language
+            c.count
+            for c in counts
+            if c.channel == "sms"
+            and c.template == template
+            and c.language == language
             and c.status in SENT
         )
         if not n:
             continue
         by_encoding[size.encoding] += n * size.segments
         segment_rows.append(
-            [template, language, size.encoding, str(size.segments), str(n),
-             str(n * size.segments), f"{price * n * size.segments:.2f}"]
+            [
+                template,
+                language,
+                size.encoding,
+                str(size.segments),
+                str(n),
+                str(n * size.segments),
+                f"{price * n * size.segments:.2f}",
+            ]
         )
     segments = sum(by_encoding.values())
     section.tiles.append(
@@ -334,8 +372,15 @@ def messages(*, user: User, filters: Filters) -> Section:
         Table(
             "sms-segments",
             _("Text segments by template (current wording, typical values)"),
-            [_("Template"), _("Language"), _("Encoding"), _("Segments each"), _("Texts sent"),
-             _("Segments"), _("Projected cost")],
+            [
+                _("Template"),
+                _("Language"),
+                _("Encoding"),
+                _("Segments each"),
+                _("Texts sent"),
+                _("Segments"),
+                _("Projected cost"),
+            ],
             segment_rows,
             charts.bar_chart(
                 bars=[(encoding, n) for encoding, n in sorted(by_encoding.items())],
@@ -354,8 +399,13 @@ def messages(*, user: User, filters: Filters) -> Section:
             "drain-time",
             _("Largest reminder batch: %(n)s texts, %(s)s segments, due in one hour")
             % {"n": batch, "s": batch_segments},
-            [_("Sender"), _("Segments per second"), _("Drain time (minutes)"), _("Checked"),
-             _("Source")],
+            [
+                _("Sender"),
+                _("Segments per second"),
+                _("Drain time (minutes)"),
+                _("Checked"),
+                _("Source"),
+            ],
             [
                 [
                     rate.label + (" ✓" if rate.key == sender else ""),
@@ -379,16 +429,25 @@ def inbox(*, user: User, filters: Filters) -> Section:
     written, after_hours = messaging.patient_messages_after_hours(
         user=user, start=filters.start, end=filters.end
     )
-    first = [(f, (f.first_reply_at - f.created_at).total_seconds()) for f in facts
-             if f.first_reply_at]
+    first = [
+        (f, (f.first_reply_at - f.created_at).total_seconds()) for f in facts if f.first_reply_at
+    ]
     resolved = [(f, (f.closed_at - f.created_at).total_seconds()) for f in facts if f.closed_at]
     section = Section("inbox", _("Inbox"))
     first_median, first_p90 = _hours([s for _f, s in first])
     resolved_median, resolved_p90 = _hours([s for _f, s in resolved])
     section.tiles = [
         Tile(_("Conversations started"), f"{len(facts):,}", _("by patients")),
-        Tile(_("First response, median"), _("%s h") % first_median, _("90th percentile %s h") % first_p90),
-        Tile(_("Resolution, median"), _("%s h") % resolved_median, _("90th percentile %s h") % resolved_p90),
+        Tile(
+            _("First response, median"),
+            _("%s h") % first_median,
+            _("90th percentile %s h") % first_p90,
+        ),
+        Tile(
+            _("Resolution, median"),
+            _("%s h") % resolved_median,
+            _("90th percentile %s h") % resolved_p90,
+        ),
         Tile(
             _("Written after hours"),
             _pct(share(after_hours, written)),
@@ -403,13 +462,24 @@ def inbox(*, user: User, filters: Filters) -> Section:
         for fact, seconds in resolved:
             closes[key(fact)].append(seconds)
         return [
-            [name, str(len(firsts[name])), *_hours(firsts[name]), str(len(closes[name])),
-             *_hours(closes[name])]
+            [
+                name,
+                str(len(firsts[name])),
+                *_hours(firsts[name]),
+                str(len(closes[name])),
+                *_hours(closes[name]),
+            ]
             for name in sorted(set(firsts) | set(closes))
         ]
 
-    headers = [_("Answered"), _("First response median (h)"), _("First response p90 (h)"),
-               _("Closed"), _("Resolution median (h)"), _("Resolution p90 (h)")]
+    headers = [
+        _("Answered"),
+        _("First response median (h)"),
+        _("First response p90 (h)"),
+        _("Closed"),
+        _("Resolution median (h)"),
+        _("Resolution p90 (h)"),
+    ]
     categories = messaging.category_labels()
     by_member = grouped(lambda f: f.first_replier or _("Not answered"))
     section.tables.append(
@@ -419,8 +489,10 @@ def inbox(*, user: User, filters: Filters) -> Section:
             [_("Team member"), *headers],
             by_member,
             charts.bar_chart(
-                bars=[(row[0], float(row[2].replace(",", "")) if row[2] != "—" else 0)
-                      for row in by_member],
+                bars=[
+                    (row[0], float(row[2].replace(",", "")) if row[2] != "—" else 0)
+                    for row in by_member
+                ],
                 title=_("Median first response by team member, hours"),
                 desc=_("Hours from a patient's first message to the first answer."),
                 unit=" h",
@@ -434,8 +506,10 @@ def inbox(*, user: User, filters: Filters) -> Section:
             "inbox-by-category",
             _("By category"),
             [_("Category"), *headers],
-            [[str(categories.get(row[0], row[0])), *row[1:]]
-             for row in grouped(lambda f: f.category)],
+            [
+                [str(categories.get(row[0], row[0])), *row[1:]]
+                for row in grouped(lambda f: f.category)
+            ],
         )
     )
     return section
@@ -452,9 +526,14 @@ def visits_section(*, user: User, filters: Filters) -> Section:
         provider_id=filters.provider_id,
         modality=filters.modality,
     )
-    waits = [(f.started_at - f.waiting_since).total_seconds() for f in facts
-             if f.started_at and f.waiting_since]
-    lengths = [(f.ended_at - f.started_at).total_seconds() for f in facts if f.started_at]
+    waits = [
+        (f.started_at - f.waiting_since).total_seconds()
+        for f in facts
+        if f.started_at and f.waiting_since
+    ]
+    lengths = [
+        (f.ended_at - f.started_at).total_seconds() for f in facts if f.started_at and f.ended_at
+    ]
     video = [f for f in facts if f.modality == "video"]
     fell_back = sum(1 for f in video if f.audio_only)
     reconnected = sum(1 for f in facts if f.patient_joins > 1)
@@ -464,16 +543,32 @@ def visits_section(*, user: User, filters: Filters) -> Section:
     section.tiles = [
         Tile(_("Visits ended"), f"{len(facts):,}"),
         Tile(_("Wait, median"), _("%s min") % wait_median, _("90th percentile %s min") % wait_p90),
-        Tile(_("Length, median"), _("%s min") % length_median,
-             _("90th percentile %s min") % length_p90),
-        Tile(_("Fell back to audio"), _pct(share(fell_back, len(video))),
-             _("%(n)s of %(m)s video visits") % {"n": fell_back, "m": len(video)}),
-        Tile(_("Patient reconnected"), _pct(share(reconnected, len(facts))),
-             _("%(n)s visits") % {"n": reconnected}),
+        Tile(
+            _("Length, median"),
+            _("%s min") % length_median,
+            _("90th percentile %s min") % length_p90,
+        ),
+        Tile(
+            _("Fell back to audio"),
+            _pct(share(fell_back, len(video))),
+            _("%(n)s of %(m)s video visits") % {"n": fell_back, "m": len(video)},
+        ),
+        Tile(
+            _("Patient reconnected"),
+            _pct(share(reconnected, len(facts))),
+            _("%(n)s visits") % {"n": reconnected},
+        ),
     ]
-    buckets = [(_("Under 5 min"), 0, 5), (_("5-10 min"), 5, 10), (_("10-15 min"), 10, 15),
-               (_("15-30 min"), 15, 30), (_("30 min or more"), 30, 10**9)]
-    counts = [(label, sum(1 for s in waits if low <= s / 60 < high)) for label, low, high in buckets]
+    buckets = [
+        (_("Under 5 min"), 0, 5),
+        (_("5-10 min"), 5, 10),
+        (_("10-15 min"), 10, 15),
+        (_("15-30 min"), 15, 30),
+        (_("30 min or more"), 30, 10**9),
+    ]
+    counts = [
+        (label, sum(1 for s in waits if low <= s / 60 < high)) for label, low, high in buckets
+    ]
     section.tables.append(
         Table(
             "waiting-room",
@@ -502,7 +597,9 @@ def monitoring(*, user: User, filters: Filters, today: date) -> Section:
     month_days = rpm.reading_day_counts(
         user=user, first=today.replace(day=1), last=today, clinician_id=clinician
     )
-    alerts = rpm.alert_facts(user=user, start=filters.start, end=filters.end, clinician_id=clinician)
+    alerts = rpm.alert_facts(
+        user=user, start=filters.start, end=filters.end, clinician_id=clinician
+    )
     period = (filters.last_day - filters.first_day).days + 1
     section = Section("monitoring", _("Remote monitoring"))
     acknowledged = [(ack - opened).total_seconds() for _s, opened, ack in alerts if ack]
@@ -514,13 +611,22 @@ def monitoring(*, user: User, filters: Filters, today: date) -> Section:
             _pct(share(sum(days.values()), len(days) * period)),
             _("days with readings, of %(d)s days") % {"d": period},
         ),
-        Tile(_("Alerts"), f"{len(alerts):,}", _("%s not acknowledged") % (len(alerts) - len(acknowledged))),
+        Tile(
+            _("Alerts"),
+            f"{len(alerts):,}",
+            _("%s not acknowledged") % (len(alerts) - len(acknowledged)),
+        ),
         Tile(_("Time to acknowledge"), _("%s h") % ack_median, _("90th percentile %s h") % ack_p90),
     ]
-    bands = [(_("No readings"), 0, 0), (_("1-7 days"), 1, 7), (_("8-15 days"), 8, 15),
-             (_("16 days or more"), 16, 10**6)]
-    band_counts = [(label, sum(1 for n in days.values() if low <= n <= high))
-                   for label, low, high in bands]
+    bands = [
+        (_("No readings"), 0, 0),
+        (_("1-7 days"), 1, 7),
+        (_("8-15 days"), 8, 15),
+        (_("16 days or more"), 16, 10**6),
+    ]
+    band_counts = [
+        (label, sum(1 for n in days.values() if low <= n <= high)) for label, low, high in bands
+    ]
     section.tables.append(
         Table(
             "rpm-adherence",

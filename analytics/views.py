@@ -34,8 +34,12 @@ def dashboard(request):
     return render(
         request,
         "analytics/dashboard.html",
-        {"form": form, "sections": sections, "query": request.GET.urlencode(),
-         "zone": request.user.practice.time_zone},
+        {
+            "form": form,
+            "sections": sections,
+            "query": request.GET.urlencode(),
+            "zone": request.user.practice.time_zone,
+        },
     )
 
 

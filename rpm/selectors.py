@@ -548,7 +548,7 @@ def observation_read(*, user: User, reading_id: int) -> Reading:
 def _practice_monitored(user: User, clinician_id: int | None) -> QuerySet[Patient]:
     """The practice's actively enrolled patients (an admin's view), or those one clinician
     monitors."""
-    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN:
+    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN or not user.practice_id:
         return Patient.objects.none()
     enrolments = Enrollment.objects.filter(is_active=True, patient__practice_id=user.practice_id)
     if clinician_id:
@@ -590,7 +590,7 @@ def alert_facts(
 ) -> list[tuple[str, datetime, datetime | None]]:
     """(severity, opened, acknowledged) of alerts raised in [start, end) on the practice's
     patients: one query."""
-    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN:
+    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN or not user.practice_id:
         return []
     alerts = Alert.objects.filter(
         patient__practice_id=user.practice_id, opened_at__gte=start, opened_at__lt=end

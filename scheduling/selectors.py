@@ -452,9 +452,9 @@ def available_minutes(
     provider_id: int | None = None,
     modality: str = "",
 ) -> dict[int, float]:
-    """Minutes of open hours, by provider, the practice's active providers offered on the local dates
-    first_day..last_day (their availability rules less time off, plus extra hours), in three
-    queries whatever the number of providers."""
+    """Minutes of open hours by provider, on the local dates first_day..last_day, of the
+    practice's active providers (their availability rules less time off, plus extra hours):
+    three queries whatever the number of providers."""
     practice_id = _practice_of_admin(user)
     if practice_id is None:
         return {}
@@ -480,7 +480,7 @@ def available_minutes(
             slot_rules.Rule(weekday, start, end, frozenset(modalities), valid_from, valid_until)
         )
     exceptions: dict[int, list[slot_rules.Exception_]] = {}
-    for pk, day, kind, start, end, modalities in (
+    for pk, day, kind, off_start, off_end, modalities in (
         AvailabilityException.objects.filter(
             provider__in=providers, date__range=(first_day, last_day)
         )
@@ -489,7 +489,11 @@ def available_minutes(
     ):
         exceptions.setdefault(pk, []).append(
             slot_rules.Exception_(
-                day, kind == AvailabilityException.Kind.EXTRA, start, end, frozenset(modalities)
+                day,
+                kind == AvailabilityException.Kind.EXTRA,
+                off_start,
+                off_end,
+                frozenset(modalities),
             )
         )
     minutes: dict[int, float] = {}

@@ -452,7 +452,7 @@ class VisitFact:
 
     waiting_since: datetime | None
     started_at: datetime | None
-    ended_at: datetime
+    ended_at: datetime | None  # never None: the query asks for ended visits
     modality: str  # "" for a walk-in without an appointment
     audio_only: bool
     patient_joins: int  # stretches the patient spent in the room: more than one = reconnected

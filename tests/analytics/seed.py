@@ -69,8 +69,8 @@ def seed_week(world, monday: date, *, tag: str) -> None:
             ("sms", "delivered", ""),
             ("sms", "delivered", ""),
             ("sms", "delivered", ""),
-            ("sms", "failed", "=HYPERLINK(\"http://x\") unreachable"),
-            ("sms", "failed", "=HYPERLINK(\"http://x\") unreachable"),
+            ("sms", "failed", '=HYPERLINK("http://x") unreachable'),
+            ("sms", "failed", '=HYPERLINK("http://x") unreachable'),
             ("email", "sent", ""),
         ]
     ):
@@ -134,7 +134,10 @@ def seed_week(world, monday: date, *, tag: str) -> None:
         )
         if hours == 3:
             Message.objects.create(
-                thread=thread, seq=4, author_kind="patient", body="Thanks",
+                thread=thread,
+                seq=4,
+                author_kind="patient",
+                body="Thanks",
                 created_at=at(monday, 22),
             )
     for index, wait in enumerate((5, 10, 15, 20)):

@@ -13,7 +13,7 @@ from analytics.forms import FilterForm
 from telehealth.accounts.models import Role
 from telehealth.notify import wording
 from tests.analytics.seed import WEEK_ONE, seed_monitoring, seed_practice, seed_week
-from tests.conftest import make_practice, make_staff, sign_in
+from tests.conftest import make_staff, sign_in
 
 TODAY = date(2026, 11, 20)
 
