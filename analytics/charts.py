@@ -8,10 +8,12 @@ from itertools import count
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH = 640
-BAR_HEIGHT, BAR_GAP = 22, 10
-LABEL_W, VALUE_W = 190, 70
-COLUMN_HEIGHT = 200
+# Sized for a half-width panel on a desktop (about 1:1) so the text stays legible when a
+# phone scales the drawing down.
+WIDTH = 440
+BAR_HEIGHT, BAR_GAP = 20, 8
+LABEL_W, VALUE_W = 160, 56
+COLUMN_HEIGHT = 150
 LEFT, BOTTOM, TOP = 40, 36, 12
 
 _ids = count(1)
@@ -41,7 +43,7 @@ def bar_chart(
         shown = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
         parts += [
             f'<text x="{LABEL_W - 8}" y="{y + 16}" class="dash-chart__label" '
-            f'text-anchor="end">{escape(label[:28])}</text>',
+            f'text-anchor="end">{escape(label[:24])}</text>',
             f'<rect x="{LABEL_W}" y="{y}" width="{width:.1f}" height="{BAR_HEIGHT}" rx="3" '
             f'class="dash-chart__bar dash-chart__bar--{index % 4}"/>',
             f'<text x="{LABEL_W + width + 6:.1f}" y="{y + 16}" class="dash-chart__value">'

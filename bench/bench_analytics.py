@@ -310,6 +310,13 @@ def run() -> None:
             client.get(url)
             wall[name].append((time.perf_counter() - start) * 1000)
             cpu[name].append((time.process_time() - start_cpu) * 1000)
+    if os.environ.get("BENCH_PROFILE"):  # where the page's time goes, for development
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(client.get, cases["dashboard_30_days"])
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     bare = statistics.median(wall["bare"])
     result = {
         "database": connection.vendor,
