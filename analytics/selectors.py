@@ -285,7 +285,7 @@ def messages(*, user: User, filters: Filters) -> Section:
     section.tiles = [
         Tile(_("Messages due"), f"{total:,}", _("texts and emails")),
         Tile(_("Sent"), f"{sent:,}"),
-        Tile(_("Delivered"), f"{delivered:,}", _pct(share(delivered, sent)) + _(" of sent")),
+        Tile(_("Delivered"), f"{delivered:,}", _("%s of sent") % _pct(share(delivered, sent))),
         Tile(_("Failed"), f"{failed:,}"),
         Tile(_("Opt-outs"), f"{opted_out:,}", _("numbers that texted STOP")),
     ]
@@ -365,7 +365,7 @@ def messages(*, user: User, filters: Filters) -> Section:
         Tile(
             _("Text segments"),
             f"{segments:,}",
-            _("projected cost %(cost)s") % {"cost": f"{price * segments:.2f}"},
+            _("projected cost $%(cost)s") % {"cost": f"{price * segments:,.2f}"},
         )
     )
     section.tables.append(
@@ -379,7 +379,7 @@ def messages(*, user: User, filters: Filters) -> Section:
                 _("Segments each"),
                 _("Texts sent"),
                 _("Segments"),
-                _("Projected cost"),
+                _("Projected cost ($)"),
             ],
             segment_rows,
             charts.bar_chart(
