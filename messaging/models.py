@@ -74,6 +74,8 @@ class Thread(models.Model):
     last_message_at = models.DateTimeField(default=timezone.now)
     last_patient_seq = models.PositiveIntegerField(default=0)  # newest message from the patient
     created_at = models.DateTimeField(default=timezone.now)
+    # When it was last closed (cleared on reopening): the inbox's resolution time.
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_message_at"]

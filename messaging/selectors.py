@@ -2,6 +2,9 @@
 internal note; front desk and admins see their practice's inbox; clinicians see threads of
 patients on their care team and threads assigned to them or their teams."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import (
     Count,
     Exists,
@@ -20,6 +23,7 @@ from django.shortcuts import get_object_or_404
 from messaging import search
 from messaging.models import (
     Attachment,
+    Category,
     MediaFetch,
     Message,
     ReadPosition,
@@ -251,3 +255,77 @@ def teams(*, user: User) -> QuerySet[Team]:
     if user.practice_id is None:
         return Team.objects.none()
     return Team.objects.filter(practice_id=user.practice_id)
+
+
+# --- Practice figures (read by analytics) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreadFact:
+    """A patient-started thread as the inbox figures see it: no patient, no text."""
+
+    category: str
+    created_at: datetime
+    first_reply_at: datetime | None
+    first_replier: str  # the staff member's name, "" before any reply
+    closed_at: datetime | None
+
+
+def _admin_practice(user: User) -> int | None:
+    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN:
+        return None
+    return user.practice_id
+
+
+def thread_facts(*, user: User, start: datetime, end: datetime) -> list[ThreadFact]:
+    """Threads patients started in [start, end) with their first staff reply (not an internal
+    note, not an automatic one) and when they were closed: two queries."""
+    practice_id = _admin_practice(user)
+    if practice_id is None:
+        return []
+    first_reply = Message.objects.filter(
+        thread=OuterRef("pk"), author_kind=Message.Author.STAFF, internal=False
+    ).order_by("created_at", "seq")
+    rows = list(
+        Thread.objects.filter(practice_id=practice_id, created_at__gte=start, created_at__lt=end)
+        .exclude(origin="staff")
+        .order_by()
+        .annotate(
+            first_reply_at=Subquery(first_reply.values("created_at")[:1]),
+            first_replier_id=Subquery(first_reply.values("author_id")[:1]),
+        )
+        .values_list("category", "created_at", "first_reply_at", "first_replier_id", "closed_at")
+    )
+    names = {
+        staff.pk: staff.full_name
+        for staff in User.objects.filter(pk__in={row[3] for row in rows if row[3]})
+    }
+    return [
+        ThreadFact(category, created, replied, names.get(replier_id, ""), closed)
+        for category, created, replied, replier_id, closed in rows
+    ]
+
+
+def category_labels() -> dict[str, str]:
+    return {value: str(label) for value, label in Category.choices}
+
+
+def patient_messages_after_hours(*, user: User, start: datetime, end: datetime) -> tuple[int, int]:
+    """(messages the practice's patients wrote in [start, end), how many of them outside the
+    practice's business hours): one query."""
+    from messaging.services import is_open  # services read selectors: import late
+
+    practice_id = _admin_practice(user)
+    if practice_id is None or user.practice is None:
+        return 0, 0
+    times = list(
+        Message.objects.filter(
+            thread__practice_id=practice_id,
+            author_kind=Message.Author.PATIENT,
+            created_at__gte=start,
+            created_at__lt=end,
+        )
+        .order_by()
+        .values_list("created_at", flat=True)
+    )
+    return len(times), sum(1 for at in times if not is_open(user.practice, at))

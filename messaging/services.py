@@ -647,10 +647,14 @@ def set_status(*, thread: Thread, by: User, status: str) -> Thread:
         raise MessagingError(_("Choose open, waiting on patient or closed."))
     with transaction.atomic():
         thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        if status == Thread.Status.CLOSED and thread.status != Thread.Status.CLOSED:
+            thread.closed_at = timezone.now()
+        elif status != Thread.Status.CLOSED:
+            thread.closed_at = None
         thread.status = status
         if status == Thread.Status.CLOSED:
             thread.urgent = False
-        thread.save(update_fields=["status", "urgent"])
+        thread.save(update_fields=["status", "urgent", "closed_at"])
         audit.record(
             action=Action.UPDATE, actor=by, obj=thread, patient=thread.patient, detail=status
         )

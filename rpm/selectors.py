@@ -540,3 +540,61 @@ def observation_read(*, user: User, reading_id: int) -> Reading:
     """One Observation's reading; 404 to anyone who may not see it, and for a diastolic
     reading served inside its panel (the panel has the systolic reading's id)."""
     return get_object_or_404(_observations(user), pk=reading_id)
+
+
+# --- Practice figures (read by analytics) ------------------------------------------------
+
+
+def _practice_monitored(user: User, clinician_id: int | None) -> QuerySet[Patient]:
+    """The practice's actively enrolled patients (an admin's view), or those one clinician
+    monitors."""
+    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN or not user.practice_id:
+        return Patient.objects.none()
+    enrolments = Enrollment.objects.filter(is_active=True, patient__practice_id=user.practice_id)
+    if clinician_id:
+        enrolments = enrolments.filter(clinicians=clinician_id)
+    return Patient.objects.filter(pk__in=enrolments.values("patient_id"))
+
+
+def enrolled_count(*, user: User, clinician_id: int | None = None) -> int:
+    return _practice_monitored(user, clinician_id).count()
+
+
+def reading_day_counts(
+    *, user: User, first: date, last: date, clinician_id: int | None = None
+) -> dict[int, int]:
+    """Days with at least one reading (local dates first..last in the practice's zone) per
+    monitored patient, zero for those with none: one query for the practice."""
+    patients = _practice_monitored(user, clinician_id)
+    if user.practice is None:
+        return {}
+    zone = user.practice.zone
+    counts = dict.fromkeys(patients.values_list("pk", flat=True), 0)
+    rows = (
+        Reading.objects.filter(
+            patient__in=patients,
+            measured_at__gte=datetime.combine(first, datetime.min.time(), zone),
+            measured_at__lt=datetime.combine(last + timedelta(days=1), datetime.min.time(), zone),
+        )
+        .order_by()
+        .values("patient_id")
+        .annotate(days=Count(TruncDate("measured_at", tzinfo=zone), distinct=True))
+        .values_list("patient_id", "days")
+    )
+    counts.update(dict(rows))
+    return counts
+
+
+def alert_facts(
+    *, user: User, start: datetime, end: datetime, clinician_id: int | None = None
+) -> list[tuple[str, datetime, datetime | None]]:
+    """(severity, opened, acknowledged) of alerts raised in [start, end) on the practice's
+    patients: one query."""
+    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN or not user.practice_id:
+        return []
+    alerts = Alert.objects.filter(
+        patient__practice_id=user.practice_id, opened_at__gte=start, opened_at__lt=end
+    )
+    if clinician_id:
+        alerts = alerts.filter(patient__in=_practice_monitored(user, clinician_id))
+    return list(alerts.order_by().values_list("severity", "opened_at", "acknowledged_at"))

@@ -392,3 +392,130 @@ def slot_offer(
     for slot in sorted(offered, key=lambda o: (o.start, o.provider.display_name)):
         by_day.setdefault(slot.start.astimezone(zone).date(), []).append(slot)
     return SlotOffer(suggested=suggestions[:3], by_day=sorted(by_day.items()))
+
+
+# --- Practice figures (read by analytics) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppointmentFact:
+    """One appointment as the practice's figures see it: no patient, no free text."""
+
+    start: datetime
+    end: datetime
+    created_at: datetime
+    status: str
+    booked_via: str
+    provider_id: int
+    modality: str
+
+
+def _practice_of_admin(user: User) -> int | None:
+    """Practice-wide figures are an admin's: other roles get none."""
+    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN:
+        return None
+    return user.practice_id
+
+
+def appointment_facts(
+    *,
+    user: User,
+    start: datetime,
+    end: datetime,
+    provider_id: int | None = None,
+    modality: str = "",
+) -> list[AppointmentFact]:
+    """The practice's appointments starting in [start, end), one query. Rescheduled ones are
+    left out: their replacement is the appointment that counts."""
+    practice_id = _practice_of_admin(user)
+    if practice_id is None:
+        return []
+    rows = Appointment.objects.filter(practice_id=practice_id, start__gte=start, start__lt=end)
+    rows = rows.exclude(status="rescheduled")
+    if provider_id:
+        rows = rows.filter(provider_id=provider_id)
+    if modality:
+        rows = rows.filter(modality=modality)
+    return [
+        AppointmentFact(*row)
+        for row in rows.order_by().values_list(
+            "start", "end", "created_at", "status", "booked_via", "provider_id", "modality"
+        )
+    ]
+
+
+def available_minutes(
+    *,
+    user: User,
+    first_day: date,
+    last_day: date,
+    provider_id: int | None = None,
+    modality: str = "",
+) -> dict[int, float]:
+    """Minutes of open hours by provider, on the local dates first_day..last_day, of the
+    practice's active providers (their availability rules less time off, plus extra hours):
+    three queries whatever the number of providers."""
+    practice_id = _practice_of_admin(user)
+    if practice_id is None:
+        return {}
+    providers = Provider.objects.filter(practice_id=practice_id, is_active=True)
+    if provider_id:
+        providers = providers.filter(pk=provider_id)
+    zones = dict(providers.order_by().values_list("pk", "time_zone"))
+    rules: dict[int, list[slot_rules.Rule]] = {}
+    for pk, weekday, start, end, modalities, valid_from, valid_until in (
+        AvailabilityRule.objects.filter(provider__in=providers)
+        .order_by()
+        .values_list(
+            "provider_id",
+            "weekday",
+            "start_time",
+            "end_time",
+            "modalities",
+            "valid_from",
+            "valid_until",
+        )
+    ):
+        rules.setdefault(pk, []).append(
+            slot_rules.Rule(weekday, start, end, frozenset(modalities), valid_from, valid_until)
+        )
+    exceptions: dict[int, list[slot_rules.Exception_]] = {}
+    for pk, day, kind, off_start, off_end, modalities in (
+        AvailabilityException.objects.filter(
+            provider__in=providers, date__range=(first_day, last_day)
+        )
+        .order_by()
+        .values_list("provider_id", "date", "kind", "start_time", "end_time", "modalities")
+    ):
+        exceptions.setdefault(pk, []).append(
+            slot_rules.Exception_(
+                day,
+                kind == AvailabilityException.Kind.EXTRA,
+                off_start,
+                off_end,
+                frozenset(modalities),
+            )
+        )
+    minutes: dict[int, float] = {}
+    for pk, zone in zones.items():
+        windows = slot_rules.windows_for(
+            rules=rules.get(pk, []),
+            exceptions=exceptions.get(pk, []),
+            zone=ZoneInfo(zone),
+            first_day=first_day,
+            last_day=last_day,
+        )
+        minutes[pk] = sum(
+            (w.end - w.start).total_seconds() / 60
+            for w in windows
+            if not modality or modality in w.modalities
+        )
+    return minutes
+
+
+def practice_providers(*, user: User) -> QuerySet[Provider]:
+    """The practice's providers, for an admin's filters."""
+    practice_id = _practice_of_admin(user)
+    if practice_id is None:
+        return Provider.objects.none()
+    return Provider.objects.filter(practice_id=practice_id).order_by("display_name")

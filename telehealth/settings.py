@@ -169,6 +169,7 @@ INSTALLED_APPS = [
     "documents",
     "visits",
     "billing",
+    "analytics",
 ]
 
 # JSON endpoints that devices call with `Authorization: Bearer <token>` and nothing else: such
@@ -567,6 +568,10 @@ SMS_BACKEND = _SMS_BACKENDS[
 ]
 SMS_RECORD_PATH = env("SMS_RECORD_PATH", str(DATA_DIR / "sms-record.jsonl"))
 SMS_SEGMENT_BUDGET = envint("SMS_SEGMENT_BUDGET", 3)
+# Practice analytics: the price of one SMS segment (projected cost) and the kind of number the
+# practice texts from (projected drain time), one of analytics.senders.SENDERS.
+SMS_PRICE_PER_SEGMENT = env("SMS_PRICE_PER_SEGMENT", "0.0083")
+SMS_SENDER_TYPE = env("SMS_SENDER_TYPE", "10dlc_low")
 # Texts wait for morning in the patient's zone unless the visit comes first.
 SMS_QUIET_START_HOUR = envint("SMS_QUIET_START_HOUR", 21)
 SMS_QUIET_END_HOUR = envint("SMS_QUIET_END_HOUR", 8)

@@ -28,6 +28,7 @@ urlpatterns = [
     path("rpm/", include("rpm.urls")),
     path("documents/", include("documents.urls")),
     path("billing/", include("billing.urls")),
+    path("practice/analytics/", include("analytics.urls")),
 ]
 
 handler400 = "telehealth.errors.bad_request"

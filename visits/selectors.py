@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -440,3 +441,66 @@ def signed_note_visit_ids(visits: Sequence[Visit]) -> set[int]:
             visit_id__in=[visit.pk for visit in visits], signed_at__isnull=False
         ).values_list("visit_id", flat=True)
     )
+
+
+# --- Practice figures (read by analytics) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisitFact:
+    """A visit that ended, as the practice's figures see it: times and connection only."""
+
+    waiting_since: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None  # never None: the query asks for ended visits
+    modality: str  # "" for a walk-in without an appointment
+    audio_only: bool
+    patient_joins: int  # stretches the patient spent in the room: more than one = reconnected
+
+
+def visit_facts(
+    *,
+    user: User,
+    start: datetime,
+    end: datetime,
+    provider_id: int | None = None,
+    modality: str = "",
+) -> list[VisitFact]:
+    """The practice's visits that ended in [start, end): one query. Practice admins only."""
+    if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN or not user.practice_id:
+        return []
+    joins = (
+        Presence.objects.filter(
+            participant__visit=OuterRef("pk"), participant__role=Participant.Role.PATIENT
+        )
+        .order_by()
+        .values("participant__visit")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    visits = Visit.objects.filter(
+        practice_id=user.practice_id,
+        state=Visit.State.ENDED,
+        ended_at__gte=start,
+        ended_at__lt=end,
+    )
+    if provider_id:
+        visits = visits.filter(provider_id=provider_id)
+    if modality:
+        visits = visits.filter(appointment__modality=modality)
+    rows = (
+        visits.order_by()
+        .annotate(patient_joins=Coalesce(Subquery(joins), 0))
+        .values_list(
+            "waiting_since",
+            "started_at",
+            "ended_at",
+            "appointment__modality",
+            "audio_only",
+            "patient_joins",
+        )
+    )
+    return [
+        VisitFact(waiting, started, ended, modality or "", audio_only, joins)
+        for waiting, started, ended, modality, audio_only, joins in rows
+    ]

@@ -394,6 +394,13 @@ ROUTES: dict[str, Access] = {
     # admins the practice's (tests/billing/test_superbill.py covers other clinicians, unsigned).
     "billing:superbill": Access(obj="encounter"),
     "billing:my-superbills": Access(roles=frozenset({Role.PATIENT})),
+    # Aggregates of the admin's own practice (tests/analytics/test_dashboard.py: the figures,
+    # another practice's admin, bad filters).
+    "analytics:dashboard": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
+    "analytics:table-csv": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}),
+        kwargs={"section": "appointments", "table": "booked-via"},
+    ),
     #
     # FHIR R4 API: the CapabilityStatement is public; reads and searches answer anonymous users
     # with a 401 OperationOutcome. obj="fhir_patient" reads world.patient as a FHIR Patient;

@@ -1,0 +1,695 @@
+"""The practice's figures, read through each app's selectors: counts, rates and times only,
+never a patient. Every function here runs a fixed number of queries whatever the data."""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils.formats import date_format
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+
+from analytics import charts, senders
+from analytics.stats import median, percentile, share
+from billing.rules import monitoring_rules_on
+from messaging import selectors as messaging
+from rpm import selectors as rpm
+from scheduling import selectors as scheduling
+from telehealth.accounts.models import User
+from telehealth.notify import selectors as notify
+from visits import selectors as visits
+
+REMINDER = "appointment.reminder"
+SENT = ("sent", "delivered")
+
+
+@dataclass(frozen=True)
+class Filters:
+    first_day: date
+    last_day: date
+    start: datetime  # the first day's local midnight
+    end: datetime  # the local midnight after the last day
+    provider_id: int | None = None
+    provider_user_id: int | None = None
+    modality: str = ""
+
+
+@dataclass
+class Table:
+    key: str  # names the CSV download
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    chart: SafeString | None = None
+
+
+@dataclass
+class Tile:
+    label: str
+    value: str
+    note: str = ""
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    tiles: list[Tile] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    note: str = ""
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} %"
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _hours(seconds: list[float]) -> tuple[str, str]:
+    hours = [s / 3600 for s in seconds]
+    return _num(median(hours)), _num(percentile(hours, 0.9))
+
+
+def _minutes(seconds: list[float]) -> tuple[str, str]:
+    minutes = [s / 60 for s in seconds]
+    return _num(median(minutes)), _num(percentile(minutes, 0.9))
+
+
+def _week_of(moment: datetime, zone) -> date:
+    day = moment.astimezone(zone).date()
+    return day - timedelta(days=day.weekday())
+
+
+# --- Appointments --------------------------------------------------------------------------
+
+
+def _zone(user: User):
+    assert user.practice is not None  # noqa: S101 - the views admit staff of a practice only
+    return user.practice.zone
+
+
+def appointments(*, user: User, filters: Filters) -> Section:
+    zone = _zone(user)
+    facts = scheduling.appointment_facts(
+        user=user,
+        start=filters.start,
+        end=filters.end,
+        provider_id=filters.provider_id,
+        modality=filters.modality,
+    )
+    available = scheduling.available_minutes(
+        user=user,
+        first_day=filters.first_day,
+        last_day=filters.last_day,
+        provider_id=filters.provider_id,
+        modality=filters.modality,
+    )
+    names = dict(scheduling.practice_providers(user=user).values_list("pk", "display_name"))
+    reminders_on = notify.first_sent_of(user=user, template=REMINDER)
+
+    statuses = Counter(fact.status for fact in facts)
+    held = [fact for fact in facts if fact.status != "cancelled"]
+    booked_minutes = sum((f.end - f.start).total_seconds() / 60 for f in held)
+    self_booked = sum(1 for fact in facts if fact.booked_via != "staff")
+    leads = [(f.start - f.created_at).total_seconds() / 86400 for f in facts]
+    no_shows, completed = statuses["no_show"], statuses["completed"]
+
+    def no_show_rate(rows) -> float | None:
+        ended = [f for f in rows if f.status in ("completed", "no_show")]
+        return share(sum(1 for f in ended if f.status == "no_show"), len(ended))
+
+    section = Section("appointments", _("Appointments"))
+    section.tiles = [
+        Tile(_("Booked"), f"{len(facts):,}", _("starting in the period")),
+        Tile(_("Completed"), f"{completed:,}"),
+        Tile(_("Cancelled"), f"{statuses['cancelled']:,}"),
+        Tile(
+            _("No-show rate"),
+            _pct(no_show_rate(facts)),
+            _("%(n)s no-shows of %(m)s due") % {"n": no_shows, "m": no_shows + completed},
+        ),
+        Tile(_("Median lead time"), _("%s days") % _num(median(leads)), _("booking to visit")),
+        Tile(
+            _("Utilisation"),
+            _pct(share(int(booked_minutes), int(sum(available.values())))),
+            _("booked of available hours"),
+        ),
+        Tile(_("Booked by patients"), _pct(share(self_booked, len(facts))), _("online or by text")),
+    ]
+    if reminders_on is None:
+        section.note = _("No reminder has been sent yet, so there is no before and after.")
+    else:
+        before = [f for f in facts if f.start < reminders_on]
+        after = [f for f in facts if f.start >= reminders_on]
+        section.tables.append(
+            Table(
+                "reminders-effect",
+                _("No-show rate before and after reminders began (%(day)s)")
+                % {"day": date_format(reminders_on.astimezone(zone).date())},
+                [_("Appointments"), _("Due"), _("No-shows"), _("No-show rate")],
+                [
+                    [
+                        label,
+                        str(sum(1 for f in rows if f.status in ("completed", "no_show"))),
+                        str(sum(1 for f in rows if f.status == "no_show")),
+                        _pct(no_show_rate(rows)),
+                    ]
+                    for label, rows in ((_("Before"), before), (_("After"), after))
+                ],
+            )
+        )
+
+    weeks: dict[date, list] = defaultdict(list)
+    for fact in facts:
+        weeks[_week_of(fact.start, zone)].append(fact)
+    week_rows = []
+    for week in sorted(weeks):
+        rows = weeks[week]
+        counts = Counter(f.status for f in rows)
+        week_rows.append(
+            [
+                date_format(week, "SHORT_DATE_FORMAT"),
+                str(len(rows)),
+                str(counts["completed"]),
+                str(counts["cancelled"]),
+                str(counts["no_show"]),
+                _pct(no_show_rate(rows)),
+            ]
+        )
+    section.tables.append(
+        Table(
+            "appointments-by-week",
+            _("Appointments by week"),
+            [
+                _("Week of"),
+                _("Booked"),
+                _("Completed"),
+                _("Cancelled"),
+                _("No-shows"),
+                _("No-show rate"),
+            ],
+            week_rows,
+            charts.column_chart(
+                columns=[(date_format(w, "M j"), len(weeks[w])) for w in sorted(weeks)],
+                title=_("Appointments booked per week"),
+                desc=_("One column per week; the table below gives each week's numbers."),
+            ),
+        )
+    )
+
+    by_provider: dict[int, list] = defaultdict(list)
+    for fact in facts:
+        by_provider[fact.provider_id].append(fact)
+    provider_rows = []
+    for pk in sorted(set(by_provider) | set(available), key=lambda pk: names.get(pk, "")):
+        rows = by_provider.get(pk, [])
+        minutes = sum(
+            (f.end - f.start).total_seconds() / 60 for f in rows if f.status != "cancelled"
+        )
+        provider_rows.append(
+            [
+                names.get(pk, "?"),
+                str(len(rows)),
+                str(sum(1 for f in rows if f.status == "completed")),
+                _pct(no_show_rate(rows)),
+                _num(available.get(pk, 0) / 60),
+                _pct(share(int(minutes), int(available.get(pk, 0)))),
+            ]
+        )
+    section.tables.append(
+        Table(
+            "appointments-by-provider",
+            _("By provider"),
+            [
+                _("Provider"),
+                _("Booked"),
+                _("Completed"),
+                _("No-show rate"),
+                _("Available hours"),
+                _("Utilisation"),
+            ],
+            provider_rows,
+        )
+    )
+    via = Counter(fact.booked_via for fact in facts)
+    via_labels = {
+        "online": _("Online, by the patient"),
+        "sms": _("By text, by the patient"),
+        "waitlist": _("Waitlist offer taken"),
+        "staff": _("By staff"),
+    }
+    section.tables.append(
+        Table(
+            "booked-via",
+            _("How appointments were booked"),
+            [_("Booked"), _("Appointments"), _("Share")],
+            [[via_labels[k], str(via[k]), _pct(share(via[k], len(facts)))] for k in via_labels],
+            charts.bar_chart(
+                bars=[(via_labels[k], via[k]) for k in via_labels],
+                title=_("How appointments were booked"),
+                desc=_("Appointments by who booked them; the table below has the numbers."),
+            ),
+        )
+    )
+    return section
+
+
+# --- Reminders and messages ----------------------------------------------------------------
+
+
+def messages(*, user: User, filters: Filters) -> Section:
+    counts = notify.outbound_counts(user=user, start=filters.start, end=filters.end)
+    reasons = notify.failure_reasons(user=user, start=filters.start, end=filters.end)
+    opted_out = notify.opt_outs(user=user, start=filters.start, end=filters.end)
+    confirmed = notify.inbound_handled(
+        user=user, start=filters.start, end=filters.end, handled_by="scheduling.confirm"
+    )
+    batch = notify.largest_sms_batch(
+        user=user, start=filters.start, end=filters.end, template=REMINDER
+    )
+    sms_keys = {(c.template, c.language) for c in counts if c.channel == "sms"} | {(REMINDER, "en")}
+    sizes = notify.sms_sizes(user=user, keys=sms_keys)
+
+    by_channel: dict[str, Counter] = defaultdict(Counter)
+    for c in counts:
+        by_channel[c.channel][c.status] += c.count
+    section = Section("messages", _("Reminders and messages"))
+    total = sum(c.count for c in counts)
+    sent = sum(c.count for c in counts if c.status in SENT)
+    delivered = sum(c.count for c in counts if c.status == "delivered")
+    failed = sum(c.count for c in counts if c.status == "failed")
+    section.tiles = [
+        Tile(_("Messages due"), f"{total:,}", _("texts and emails")),
+        Tile(_("Sent"), f"{sent:,}"),
+        Tile(_("Delivered"), f"{delivered:,}", _("%s of sent") % _pct(share(delivered, sent))),
+        Tile(_("Failed"), f"{failed:,}"),
+        Tile(_("Opt-outs"), f"{opted_out:,}", _("numbers that texted STOP")),
+    ]
+    channel_labels = {"sms": _("Text"), "email": _("Email")}
+    reminded = {
+        channel: sum(
+            c.count
+            for c in counts
+            if c.channel == channel and c.template == REMINDER and c.status in SENT
+        )
+        for channel in channel_labels
+    }
+    section.tables.append(
+        Table(
+            "messages-by-channel",
+            _("Messages by channel"),
+            [
+                _("Channel"),
+                _("Sent"),
+                _("Delivered"),
+                _("Failed"),
+                _("Not sent (opted out)"),
+                _("Reminders sent"),
+                _("Confirmed by reply"),
+            ],
+            [
+                [
+                    label,
+                    str(sum(by_channel[ch][s] for s in SENT)),
+                    str(by_channel[ch]["delivered"]),
+                    str(by_channel[ch]["failed"]),
+                    str(by_channel[ch]["suppressed"]),
+                    str(reminded[ch]),
+                    _pct(share(confirmed, reminded[ch])) if ch == "sms" else "—",
+                ]
+                for ch, label in channel_labels.items()
+            ],
+        )
+    )
+    section.tables.append(
+        Table(
+            "failure-reasons",
+            _("Failures by reason"),
+            [_("Reason"), _("Messages")],
+            [[reason or _("No reason given"), str(n)] for reason, n in reasons],
+        )
+    )
+
+    price = Decimal(settings.SMS_PRICE_PER_SEGMENT)
+    segment_rows: list[list[str]] = []
+    by_encoding: Counter[str] = Counter()
+    for (template, language), size in sorted(sizes.items()):
+        n = sum(
+            c.count
+            for c in counts
+            if c.channel == "sms"
+            and c.template == template
+            and c.language == language
+            and c.status in SENT
+        )
+        if not n:
+            continue
+        by_encoding[size.encoding] += n * size.segments
+        segment_rows.append(
+            [
+                template,
+                language,
+                size.encoding,
+                str(size.segments),
+                str(n),
+                str(n * size.segments),
+                f"{price * n * size.segments:.2f}",
+            ]
+        )
+    segments = sum(by_encoding.values())
+    section.tiles.append(
+        Tile(
+            _("Text segments"),
+            f"{segments:,}",
+            _("projected cost $%(cost)s") % {"cost": f"{price * segments:,.2f}"},
+        )
+    )
+    section.tables.append(
+        Table(
+            "sms-segments",
+            _("Text segments by template (current wording, typical values)"),
+            [
+                _("Template"),
+                _("Language"),
+                _("Encoding"),
+                _("Segments each"),
+                _("Texts sent"),
+                _("Segments"),
+                _("Projected cost ($)"),
+            ],
+            segment_rows,
+            charts.bar_chart(
+                bars=[(encoding, n) for encoding, n in sorted(by_encoding.items())],
+                title=_("Text segments by encoding"),
+                desc=_("GSM-7 texts fit 160 characters (153 per part), UCS-2 texts 70 (67)."),
+            )
+            if by_encoding
+            else None,
+        )
+    )
+    reminder_size = sizes.get((REMINDER, "en"))
+    batch_segments = batch * (reminder_size.segments if reminder_size else 1)
+    sender = settings.SMS_SENDER_TYPE
+    section.tables.append(
+        Table(
+            "drain-time",
+            _("Largest reminder batch: %(n)s texts, %(s)s segments, due in one hour")
+            % {"n": batch, "s": batch_segments},
+            [
+                _("Sender"),
+                _("Segments per second"),
+                _("Drain time (minutes)"),
+                _("Checked"),
+                _("Source"),
+            ],
+            [
+                [
+                    rate.label + (" ✓" if rate.key == sender else ""),
+                    _num(rate.segments_per_second, 2),
+                    _num(senders.drain_seconds(segments=batch_segments, sender=rate.key) / 60),
+                    rate.checked.isoformat(),
+                    rate.source,
+                ]
+                for rate in senders.SENDER_RATES
+            ],
+        )
+    )
+    return section
+
+
+# --- Inbox ---------------------------------------------------------------------------------
+
+
+def inbox(*, user: User, filters: Filters) -> Section:
+    facts = messaging.thread_facts(user=user, start=filters.start, end=filters.end)
+    written, after_hours = messaging.patient_messages_after_hours(
+        user=user, start=filters.start, end=filters.end
+    )
+    first = [
+        (f, (f.first_reply_at - f.created_at).total_seconds()) for f in facts if f.first_reply_at
+    ]
+    resolved = [(f, (f.closed_at - f.created_at).total_seconds()) for f in facts if f.closed_at]
+    section = Section("inbox", _("Inbox"))
+    first_median, first_p90 = _hours([s for _f, s in first])
+    resolved_median, resolved_p90 = _hours([s for _f, s in resolved])
+    section.tiles = [
+        Tile(_("Conversations started"), f"{len(facts):,}", _("by patients")),
+        Tile(
+            _("First response, median"),
+            _("%s h") % first_median,
+            _("90th percentile %s h") % first_p90,
+        ),
+        Tile(
+            _("Resolution, median"),
+            _("%s h") % resolved_median,
+            _("90th percentile %s h") % resolved_p90,
+        ),
+        Tile(
+            _("Written after hours"),
+            _pct(share(after_hours, written)),
+            _("%(n)s of %(m)s patient messages") % {"n": after_hours, "m": written},
+        ),
+    ]
+
+    def grouped(key) -> list[list[str]]:
+        firsts, closes = defaultdict(list), defaultdict(list)
+        for fact, seconds in first:
+            firsts[key(fact)].append(seconds)
+        for fact, seconds in resolved:
+            closes[key(fact)].append(seconds)
+        return [
+            [
+                name,
+                str(len(firsts[name])),
+                *_hours(firsts[name]),
+                str(len(closes[name])),
+                *_hours(closes[name]),
+            ]
+            for name in sorted(set(firsts) | set(closes))
+        ]
+
+    headers = [
+        _("Answered"),
+        _("First response median (h)"),
+        _("First response p90 (h)"),
+        _("Closed"),
+        _("Resolution median (h)"),
+        _("Resolution p90 (h)"),
+    ]
+    categories = messaging.category_labels()
+    by_member = grouped(lambda f: f.first_replier or _("Not answered"))
+    section.tables.append(
+        Table(
+            "inbox-by-member",
+            _("By team member (who answered first)"),
+            [_("Team member"), *headers],
+            by_member,
+            charts.bar_chart(
+                bars=[
+                    (row[0], float(row[2].replace(",", "")) if row[2] != "—" else 0)
+                    for row in by_member
+                ],
+                title=_("Median first response by team member, hours"),
+                desc=_("Hours from a patient's first message to the first answer."),
+                unit=" h",
+            )
+            if by_member
+            else None,
+        )
+    )
+    section.tables.append(
+        Table(
+            "inbox-by-category",
+            _("By category"),
+            [_("Category"), *headers],
+            [
+                [str(categories.get(row[0], row[0])), *row[1:]]
+                for row in grouped(lambda f: f.category)
+            ],
+        )
+    )
+    return section
+
+
+# --- Visits --------------------------------------------------------------------------------
+
+
+def visits_section(*, user: User, filters: Filters) -> Section:
+    facts = visits.visit_facts(
+        user=user,
+        start=filters.start,
+        end=filters.end,
+        provider_id=filters.provider_id,
+        modality=filters.modality,
+    )
+    waits = [
+        (f.started_at - f.waiting_since).total_seconds()
+        for f in facts
+        if f.started_at and f.waiting_since
+    ]
+    lengths = [
+        (f.ended_at - f.started_at).total_seconds() for f in facts if f.started_at and f.ended_at
+    ]
+    video = [f for f in facts if f.modality == "video"]
+    fell_back = sum(1 for f in video if f.audio_only)
+    reconnected = sum(1 for f in facts if f.patient_joins > 1)
+    wait_median, wait_p90 = _minutes(waits)
+    length_median, length_p90 = _minutes(lengths)
+    section = Section("visits", _("Visits"))
+    section.tiles = [
+        Tile(_("Visits ended"), f"{len(facts):,}"),
+        Tile(_("Wait, median"), _("%s min") % wait_median, _("90th percentile %s min") % wait_p90),
+        Tile(
+            _("Length, median"),
+            _("%s min") % length_median,
+            _("90th percentile %s min") % length_p90,
+        ),
+        Tile(
+            _("Fell back to audio"),
+            _pct(share(fell_back, len(video))),
+            _("%(n)s of %(m)s video visits") % {"n": fell_back, "m": len(video)},
+        ),
+        Tile(
+            _("Patient reconnected"),
+            _pct(share(reconnected, len(facts))),
+            _("%(n)s visits") % {"n": reconnected},
+        ),
+    ]
+    buckets = [
+        (_("Under 5 min"), 0, 5),
+        (_("5-10 min"), 5, 10),
+        (_("10-15 min"), 10, 15),
+        (_("15-30 min"), 15, 30),
+        (_("30 min or more"), 30, 10**9),
+    ]
+    counts = [
+        (label, sum(1 for s in waits if low <= s / 60 < high)) for label, low, high in buckets
+    ]
+    section.tables.append(
+        Table(
+            "waiting-room",
+            _("Time in the waiting room"),
+            [_("Wait"), _("Visits"), _("Share")],
+            [[label, str(n), _pct(share(n, len(waits)))] for label, n in counts],
+            charts.bar_chart(
+                bars=counts,
+                title=_("Visits by time in the waiting room"),
+                desc=_("From the patient's arrival in the waiting room to the start of the visit."),
+            ),
+        )
+    )
+    return section
+
+
+# --- Remote monitoring ---------------------------------------------------------------------
+
+
+def monitoring(*, user: User, filters: Filters, today: date) -> Section:
+    clinician = filters.provider_user_id
+    enrolled = rpm.enrolled_count(user=user, clinician_id=clinician)
+    days = rpm.reading_day_counts(
+        user=user, first=filters.first_day, last=filters.last_day, clinician_id=clinician
+    )
+    month_days = rpm.reading_day_counts(
+        user=user, first=today.replace(day=1), last=today, clinician_id=clinician
+    )
+    alerts = rpm.alert_facts(
+        user=user, start=filters.start, end=filters.end, clinician_id=clinician
+    )
+    period = (filters.last_day - filters.first_day).days + 1
+    section = Section("monitoring", _("Remote monitoring"))
+    acknowledged = [(ack - opened).total_seconds() for _s, opened, ack in alerts if ack]
+    ack_median, ack_p90 = _hours(acknowledged)
+    section.tiles = [
+        Tile(_("Patients enrolled"), f"{enrolled:,}"),
+        Tile(
+            _("Adherence"),
+            _pct(share(sum(days.values()), len(days) * period)),
+            _("days with readings, of %(d)s days") % {"d": period},
+        ),
+        Tile(
+            _("Alerts"),
+            f"{len(alerts):,}",
+            _("%s not acknowledged") % (len(alerts) - len(acknowledged)),
+        ),
+        Tile(_("Time to acknowledge"), _("%s h") % ack_median, _("90th percentile %s h") % ack_p90),
+    ]
+    bands = [
+        (_("No readings"), 0, 0),
+        (_("1-7 days"), 1, 7),
+        (_("8-15 days"), 8, 15),
+        (_("16 days or more"), 16, 10**6),
+    ]
+    band_counts = [
+        (label, sum(1 for n in days.values() if low <= n <= high)) for label, low, high in bands
+    ]
+    section.tables.append(
+        Table(
+            "rpm-adherence",
+            _("Enrolled patients by days with readings in the period"),
+            [_("Days with readings"), _("Patients")],
+            [[label, str(n)] for label, n in band_counts],
+            charts.bar_chart(
+                bars=band_counts,
+                title=_("Patients by days with readings"),
+                desc=_("How many enrolled patients sent readings on how many days of the period."),
+            ),
+        )
+    )
+    severities = Counter(severity for severity, _o, _a in alerts)
+    section.tables.append(
+        Table(
+            "rpm-alerts",
+            _("Alerts by severity"),
+            [_("Severity"), _("Alerts"), _("Acknowledge median (h)"), _("Acknowledge p90 (h)")],
+            [
+                [
+                    str(label),
+                    str(severities[key]),
+                    *_hours([(a - o).total_seconds() for s, o, a in alerts if s == key and a]),
+                ]
+                for key, label in ((("critical"), _("Critical")), ("warning", _("Warning")))
+            ],
+        )
+    )
+    rules = monitoring_rules_on(today)
+    section.tables.append(
+        Table(
+            "rpm-billing",
+            _("Device supply thresholds met so far this month (%(rules)s)")
+            % {"rules": rules.source},
+            [_("Code"), _("Readings needed"), _("Patients meeting it")],
+            [
+                [
+                    code.code,
+                    _("%(low)s-%(high)s days") % {"low": code.min_days, "high": code.max_days},
+                    str(sum(1 for n in month_days.values() if code.min_days <= n <= code.max_days)),
+                ]
+                for code in rules.device_supply
+            ],
+        )
+    )
+    return section
+
+
+SECTIONS = {
+    "appointments": appointments,
+    "messages": messages,
+    "inbox": inbox,
+    "visits": visits_section,
+    "monitoring": monitoring,
+}
+
+
+def section(*, user: User, filters: Filters, key: str, today: date) -> Section:
+    if key == "monitoring":
+        return monitoring(user=user, filters=filters, today=today)
+    return SECTIONS[key](user=user, filters=filters)  # type: ignore[operator]
+
+
+def dashboard(*, user: User, filters: Filters, today: date) -> list[Section]:
+    return [section(user=user, filters=filters, key=key, today=today) for key in SECTIONS]
