@@ -575,6 +575,11 @@ STUN_URLS = [u for u in env("STUN_URLS").split(",") if u]
 TURN_URLS = [u for u in env("TURN_URLS").split(",") if u]
 TURN_SECRET = env("TURN_SECRET")
 TURN_CREDENTIAL_SECONDS = envint("TURN_CREDENTIAL_SECONDS", 6 * 3600)
+# "relay" makes visit rooms use TURN only (every call through coturn; tests prove the relay
+# with it); "all" (the default) lets browsers connect directly when they can.
+ICE_TRANSPORT_POLICY = env("ICE_TRANSPORT_POLICY", "all")
+if ICE_TRANSPORT_POLICY not in {"all", "relay"}:
+    raise ImproperlyConfigured('ICE_TRANSPORT_POLICY must be "all" or "relay"')
 OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)
