@@ -30,7 +30,6 @@ SELECTED_PAIRS = """async () => {
         bytesReceived: pair.bytesReceived,
       });
     });
-    pairs.policy = pc.getConfiguration().iceTransportPolicy;
     pairs.push({ policy: pc.getConfiguration().iceTransportPolicy });
   }
   return pairs;
@@ -38,7 +37,12 @@ SELECTED_PAIRS = """async () => {
 
 
 def test_relay_only_visit_sends_media_through_coturn(
-    world, video_type, browser, turn_settings, settings
+    require_postgres,
+    world,
+    video_type,
+    browser,
+    turn_settings,  # noqa: F811
+    settings,
 ):
     settings.ICE_TRANSPORT_POLICY = "relay"
     appointment = video_appointment(world, video_type)
@@ -81,7 +85,9 @@ def test_relay_only_visit_sends_media_through_coturn(
 
         # coturn saw an allocation from each participant, under the usernames the app minted.
         log = turn_settings.log_text()
-        users = set(re.findall(r"user <(\d+:\d+)>: incoming packet ALLOCATE processed, success", log))
+        users = set(
+            re.findall(r"user <(\d+:\d+)>: incoming packet ALLOCATE processed, success", log)
+        )
         participants = {str(p) for p in appointment.visit.participants.values_list("pk", flat=True)}
         assert {u.split(":")[1] for u in users} == participants, log[-3000:]
         patient_context.close()

@@ -28,7 +28,7 @@ async def allocate(server, credentials: dict):
     )
 
 
-def test_minted_credentials_allocate_a_relay_that_carries_data(turn_settings):
+def test_minted_credentials_allocate_a_relay_that_carries_data(turn_settings):  # noqa: F811
     credentials = minted_turn_server()
     assert credentials["urls"] == [turn_settings.url]
     expiry, user = credentials["username"].split(":")
@@ -64,7 +64,11 @@ def test_minted_credentials_allocate_a_relay_that_carries_data(turn_settings):
     ],
     ids=["expired", "wrong-secret"],
 )
-def test_coturn_refuses_expired_or_forged_credentials(turn_settings, settings, change):
+def test_coturn_refuses_expired_or_forged_credentials(
+    turn_settings,  # noqa: F811
+    settings,
+    change,
+):
     for name, value in change.items():
         setattr(settings, name, value)
     credentials = minted_turn_server()
