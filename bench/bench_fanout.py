@@ -45,13 +45,13 @@ from django.conf import settings  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
+from worlds import practice as make_practice  # noqa: E402
+from worlds import staff  # noqa: E402
 
 from scheduling.models import Appointment, AppointmentType  # noqa: E402
 from telehealth.accounts import services as account_services  # noqa: E402
 from telehealth.accounts.models import Provider, Role  # noqa: E402
 from visits import selectors, services  # noqa: E402
-from worlds import practice as make_practice  # noqa: E402
-from worlds import staff  # noqa: E402
 
 SOCKETS = int(os.environ.get("BENCH_SOCKETS", "5000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
