@@ -260,7 +260,7 @@ def main() -> None:
         extra = {"DB_POOL_MAX_SIZE": PROCESS_POOL, "DB_POOL_MIN_SIZE": "1"}
         servers = [start_server(port, extra) for port in ports]
         client = redis.Redis(port=REDIS_PORT)
-        figures = {
+        figures: dict = {
             "benchmark": "fanout",
             "processes": len(servers),
             "sockets": SOCKETS,

@@ -84,8 +84,8 @@ def answers_stun(host: str, port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def coturn(tmp_path_factory):
-    binary = shutil.which("turnserver")
-    if binary is None:
+    binary = shutil.which("turnserver") or ""
+    if not binary:
         missing_service("coturn's turnserver is not installed (apt-get install coturn)")
     workdir = tmp_path_factory.mktemp("coturn")
     port = free_udp_port()
