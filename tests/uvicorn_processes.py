@@ -80,6 +80,8 @@ class UvicornProcess:
     def http(self) -> str:
         return f"http://localhost:{self.port}"
 
+    url = http  # as tests.asgi_server.AsgiServer names it
+
     @property
     def ws(self) -> str:
         return f"ws://localhost:{self.port}"

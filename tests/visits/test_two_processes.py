@@ -80,7 +80,9 @@ async def visit_across(a, b, visit_id: int, patient_cookie: str, clinician_cooki
         await next_of(doc, "admitted")
         await next_of(waiting, "admitted")  # sent by B, heard on A
         async with connect(f"{a.ws}{room}", additional_headers=headers(a, patient_cookie)) as pat:
-            me = (await next_of(pat, "welcome"))["peer"]
+            welcome = await next_of(pat, "welcome")
+            assert welcome["ice_transport_policy"] == "all"  # direct when it can, by default
+            me = welcome["peer"]
             assert (await next_of(doc, "peer-joined"))["from"] == me
             pc_doc, doc_got = peer_connection()
             pc_pat, pat_got = peer_connection()
