@@ -3,7 +3,11 @@ relay that carries data, and coturn refuses an expired one or one signed with an
 (401). The browser side is tests/e2e/test_visit_relay.py."""
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from aioice import stun
@@ -83,3 +87,24 @@ def test_coturn_refuses_expired_or_forged_credentials(
     assert f"Cannot find credentials of user <{credentials['username']}>" in (
         turn_settings.log_text()
     )
+
+
+@pytest.mark.parametrize("policy", ["relay", "all", "none"])
+def test_ice_transport_policy_is_all_or_relay(policy, tmp_path):
+    """A typo must not start a deployment whose browsers would silently ignore it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO"))}
+    env.update(ICE_TRANSPORT_POLICY=policy, DATA_DIR=str(tmp_path), TELEHEALTH_TESTING="1")
+    result = subprocess.run(
+        [sys.executable, "-c", "import telehealth.settings as s; print(s.ICE_TRANSPORT_POLICY)"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if policy == "none":
+        assert result.returncode != 0
+        assert 'ICE_TRANSPORT_POLICY must be "all" or "relay"' in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == policy
