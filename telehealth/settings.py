@@ -607,6 +607,11 @@ except (ValueError, TypeError, AttributeError, KeyError) as error:
         f"JANUS_INSTANCES must be a JSON list of objects with {', '.join(JANUS_INSTANCE_KEYS)}."
     ) from error
 JANUS_TOKEN_SECONDS = envint("JANUS_TOKEN_SECONDS", 4 * 3600)
+# "relay" makes visit rooms use TURN only (every call through coturn; tests prove the relay
+# with it); "all" (the default) lets browsers connect directly when they can.
+ICE_TRANSPORT_POLICY = env("ICE_TRANSPORT_POLICY", "all")
+if ICE_TRANSPORT_POLICY not in {"all", "relay"}:
+    raise ImproperlyConfigured('ICE_TRANSPORT_POLICY must be "all" or "relay"')
 OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)

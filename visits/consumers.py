@@ -152,6 +152,7 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
                 "name": self.participant.display_name,
                 "role": self.participant.role,
                 "ice_servers": ice_servers(user_id=str(self.participant.pk)),
+                "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
                 "audio_only": self.visit.audio_only,
                 "started_at": self.visit.started_at.isoformat() if self.visit.started_at else None,
             }

@@ -19,6 +19,7 @@
   let socket = null;
   let me = null;
   let iceServers = [];
+  let iceTransportPolicy = "all"; // "relay" when the deployment sends every call through TURN
   let localStream = null;
   let screenTrack = null;
   let ended = false;
@@ -62,7 +63,7 @@
 
   function peer(id, name) {
     if (peers.has(id)) return peers.get(id);
-    const pc = new RTCPeerConnection({ iceServers });
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
     const entry = { pc, tile: tileFor(id, name || ""), name };
     peers.set(id, entry);
     localStream.getTracks().forEach((track) => pc.addTrack(track, localStream));
@@ -99,6 +100,7 @@
         setReady(true);
         me = frame.peer;
         iceServers = frame.ice_servers;
+        iceTransportPolicy = frame.ice_transport_policy || "all";
         startedAt = frame.started_at ? new Date(frame.started_at) : new Date();
         reportMedia();
         break;
