@@ -125,12 +125,11 @@ _LOADED = tuple(
 )
 
 
-def _shown(values: tuple) -> _Shown:
-    pk, start, status, modality, patient_id, time_zone, provider, *kind = values
-    loaded = {"id": pk, "start": start, "status": status, "modality": modality}
-    loaded["patient_id"] = patient_id
-    appointment = Appointment.from_db(None, _LOADED, [loaded[name] for name in _LOADED])
-    return _Shown(appointment, time_zone, provider, (kind[0], kind[1]))
+def _shown(values: tuple, db: str) -> _Shown:
+    pk, start, status, modality, patient_id, time_zone, provider, name, name_es = values
+    loaded = dict(id=pk, start=start, status=status, modality=modality, patient_id=patient_id)
+    appointment = Appointment.from_db(db, _LOADED, [loaded[field] for field in _LOADED])
+    return _Shown(appointment, time_zone, provider, (name, name_es))
 
 
 def appointments_page(
@@ -154,8 +153,8 @@ def appointments_page(
         )
     upcoming_values, more_upcoming = _page(upcoming_rows.values_list(*SHOWN_COLUMNS), UPCOMING_PAGE)
     past_values, more_past = _page(past_rows.values_list(*SHOWN_COLUMNS), PAST_PAGE)
-    upcoming = [_shown(values) for values in upcoming_values]
-    past = [_shown(values) for values in past_values]
+    upcoming = [_shown(values, upcoming_rows.db) for values in upcoming_values]
+    past = [_shown(values, past_rows.db) for values in past_values]
 
     tokens = links.tokens_for_kinds(
         {
