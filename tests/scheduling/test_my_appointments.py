@@ -10,12 +10,14 @@ from django.urls import resolve, reverse
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
 
+from scheduling import patient_page
 from scheduling.links import JOIN, MANAGE
 from scheduling.models import Appointment, Modality
 from scheduling.patient_page import PAST_PAGE, UPCOMING_PAGE
 from telehealth import links
 from telehealth.audit.models import AuditEvent, AuditSubject, chain_parts
 from telehealth.audit.services import verify_chain
+from telehealth.crypto.fields import EncryptedMixin
 from tests.conftest import sign_in
 from tests.scheduling.conftest import video_visit_at
 
@@ -169,3 +171,45 @@ def test_rows_read_as_the_date_filters_wrote_them_in_the_patients_language(
         assert translation.gettext("the video visit on %(day)s") % {"day": day} in text
         assert formats.date_format(past.start.astimezone(zone), "j M Y") in text
         assert str(translation.gettext("Completed")) in text
+
+
+def test_the_page_reads_only_what_it_shows_and_decrypts_nothing(
+    client, world, video_type, monkeypatch
+):
+    """Each row is read as the columns it shows: no encrypted field (the visit's reasons, the
+    patient's record) is read or decrypted, and no provider, visit type or practice row is
+    loaded whole per visit."""
+    visit = upcoming_visits(world, video_type, 1)[0]
+    Appointment.objects.filter(pk=visit.pk).update(reason="Chest pain since Tuesday")
+    past_visits(world, video_type, 1)
+    sign_in(client, world.patient.user)
+    decrypted = []
+    real = EncryptedMixin.from_db_value
+    viewing = False
+
+    def counted(field, value, expression, connection):
+        if viewing:
+            decrypted.append(field)
+        return real(field, value, expression, connection)
+
+    monkeypatch.setattr(EncryptedMixin, "from_db_value", counted)
+    real_page = patient_page.appointments_page
+
+    def page(**kwargs):
+        nonlocal viewing
+        viewing = True
+        try:
+            return real_page(**kwargs)
+        finally:
+            viewing = False
+
+    monkeypatch.setattr(patient_page, "appointments_page", page)
+    response = client.get(URL)
+    assert response.status_code == 200
+    assert decrypted == []
+    rows = [*response.context["page"].upcoming, *response.context["page"].past]
+    assert len(rows) == 2
+    for row in rows:
+        assert row.appointment._state.fields_cache == {}  # no related row loaded
+        assert {"reason", "cancel_reason"} <= row.appointment.get_deferred_fields()
+    assert "Chest pain" not in response.content.decode()
