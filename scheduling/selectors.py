@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
+from typing import cast
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib.postgres.fields import DateTimeRangeField
@@ -115,7 +116,7 @@ def _availability(
         if weekday == -1:
             found_exceptions.append(
                 slot_rules.Exception_(
-                    valid_from,
+                    cast(date, valid_from),  # an exception's date: never null
                     kind == AvailabilityException.Kind.EXTRA,
                     start,
                     end,

@@ -271,7 +271,8 @@ def _unit() -> tuple:
 def _tail_written_in_transaction(chain: int, unit: tuple) -> str | None:
     """The hash of the last event this transaction wrote to `chain`, if it wrote one (the
     newest hooks are last: a run of events finds its tail at once)."""
-    for _savepoints, hook, _robust in reversed(connection.run_on_commit):
+    for queued in reversed(connection.run_on_commit):
+        hook = queued[1]  # (savepoint ids, function, robust)
         if isinstance(hook, _ChainTail) and hook.chain == chain:
             return hook.hash if hook.unit[0] is unit[0] and hook.unit[1] == unit[1] else None
     return None
