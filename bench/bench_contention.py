@@ -12,10 +12,15 @@ than 3 cores wrk competes with the workers, so the trivial view's factor is the 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/telehealth_bench \\
     BENCH_REDIS_URL=redis://127.0.0.1:6379/0 python bench/bench_contention.py
 
+Each run also gives the server's CPU time per request and the cores its processes got: a
+portal that gets twice the CPU with 2 workers but serves no more requests waits on something
+shared; one that gets no more CPU is starved by the machine.
+
 Needs PostgreSQL and wrk (`make wrk`). Prints readable lines, then one JSON line last."""
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -58,6 +63,22 @@ def world() -> list[str]:
     return cookies
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of the server and its worker processes so far: with the
+    requests served, what each request cost and how much of the machine the workers got (on a
+    busy machine, a server that gets no more CPU with 2 workers than with 1 is starved, not
+    serialised; one that gets more CPU but serves no more requests waits on something)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:  # gone meanwhile
+        pass
+    return total + sum(server_cpu_seconds(int(child)) for child in children.split())
+
+
 def measure(cookies: list[str]) -> dict:
     from django.conf import settings
 
@@ -74,7 +95,12 @@ def measure(cookies: list[str]) -> dict:
                 cookie = f"{name}={jar[0]}" if jar else ""
                 must_answer_200(port, paths[0], cookie)
                 warm(port, paths[0], cookie)
-                figures[f"{kind}_{workers}w"] = wrk(port, get_script(paths, name, jar))
+                cpu_before, began = server_cpu_seconds(server.pid), time.monotonic()
+                run = wrk(port, get_script(paths, name, jar))
+                cpu = server_cpu_seconds(server.pid) - cpu_before
+                run["server_cpu_ms_per_request"] = round(cpu * 1000 / max(run["requests"], 1), 2)
+                run["server_cores_used"] = round(cpu / (time.monotonic() - began), 2)
+                figures[f"{kind}_{workers}w"] = run
         finally:
             stop_server(server)
     for kind in loads:
@@ -110,13 +136,16 @@ def main() -> None:
                 f"{kind:>6}, {workers} worker{'s' if workers > 1 else ' '}: "
                 f"{f['requests_per_s']:8.1f} req/s  p50 {f['p50_ms']:7.2f} ms  "
                 f"p99 {f['p99_ms']:8.2f} ms  non-2xx {f['non_2xx']}  "
-                f"socket errors {f['socket_errors']}"
+                f"socket errors {f['socket_errors']}  server CPU "
+                f"{f['server_cpu_ms_per_request']:6.2f} ms/request, "
+                f"{f['server_cores_used']} cores"
             )
     portal, bare = figures["portal_scaling"], figures["bare_scaling"]
     print(
         f"scaling 1 -> 2 workers: portal x{portal} (target >= {TARGET}: "
         f"{'ok' if portal >= TARGET else 'BELOW'}), bare view x{bare} in the same run"
     )
+    print(f"load average {os.getloadavg()[0]:.1f}")
     print(
         json.dumps(
             {

@@ -1,8 +1,9 @@
 """Reads of the schedule: open slots for anyone, appointments scoped to the acting user."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cache
+from typing import cast
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.contrib.postgres.fields import DateTimeRangeField
@@ -10,7 +11,7 @@ from django.db import connection
 from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
     DateTimeTZRange,
 )
-from django.db.models import F, Func, QuerySet, Value
+from django.db.models import CharField, F, Func, IntegerField, QuerySet, Value
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -87,32 +88,48 @@ def booking_catalog(*, practice_slug: str) -> BookingCatalog:
     return found
 
 
-def _rules(provider: Provider) -> list[slot_rules.Rule]:
-    # One provider's rules: the model's ordering leads with the provider, whose own ordering
-    # (by name) would join its table into every slot search and booking for nothing.
-    rows = (
+def _availability(
+    provider: Provider, first: date, last: date
+) -> tuple[list[slot_rules.Rule], list[slot_rules.Exception_]]:
+    """The provider's weekly rules, and their exceptions dated first..last, in one round trip
+    (every slot search and every booking check reads both): a UNION in the rules' columns,
+    where an exception has the weekday -1 and its date in valid_from."""
+    # One provider's rows, unsorted: the models' ordering leads with the provider, whose own
+    # ordering (by name) would join its table in for nothing; Python sorts the few rows.
+    rules = (
         AvailabilityRule.objects.filter(provider=provider)
-        .order_by("weekday", "start_time")
-        .values_list("weekday", "start_time", "end_time", "modalities", "valid_from", "valid_until")
-    )
-    return [
-        slot_rules.Rule(weekday, start, end, frozenset(modalities), valid_from, valid_until)
-        for weekday, start, end, modalities, valid_from, valid_until in rows
-    ]
-
-
-def _exceptions(provider: Provider, first: date, last: date) -> list[slot_rules.Exception_]:
-    rows = (
-        AvailabilityException.objects.filter(provider=provider, date__range=(first, last))
-        .order_by("date", "start_time")  # as the model orders one provider's, without the join
-        .values_list("date", "kind", "start_time", "end_time", "modalities")
-    )
-    return [
-        slot_rules.Exception_(
-            day, kind == AvailabilityException.Kind.EXTRA, start, end, frozenset(modalities)
+        .annotate(kind_=Value("", output_field=CharField()))
+        .order_by()
+        .values_list(
+            "weekday", "start_time", "end_time", "modalities", "valid_from", "valid_until", "kind_"
         )
-        for day, kind, start, end, modalities in rows
-    ]
+    )
+    exceptions = (
+        AvailabilityException.objects.filter(provider=provider, date__range=(first, last))
+        .annotate(weekday_=Value(-1, output_field=IntegerField()))
+        .order_by()
+        .values_list("weekday_", "start_time", "end_time", "modalities", "date", "date", "kind")
+    )
+    rows = rules.union(exceptions, all=True)
+    found_rules, found_exceptions = [], []
+    for weekday, start, end, modalities, valid_from, valid_until, kind in rows:
+        if weekday == -1:
+            found_exceptions.append(
+                slot_rules.Exception_(
+                    cast(date, valid_from),  # an exception's date: never null
+                    kind == AvailabilityException.Kind.EXTRA,
+                    start,
+                    end,
+                    frozenset(modalities),
+                )
+            )
+        else:
+            found_rules.append(
+                slot_rules.Rule(weekday, start, end, frozenset(modalities), valid_from, valid_until)
+            )
+    found_rules.sort(key=lambda rule: (rule.weekday, rule.start))
+    found_exceptions.sort(key=lambda exc: (exc.day, exc.start or time.min))
+    return found_rules, found_exceptions
 
 
 class BlockedRange(Func):
@@ -214,9 +231,10 @@ def _slots_between(
     # One local day of margin each side: windows are built per local date.
     first_day = earliest.astimezone(zone).date() - timedelta(days=1)
     last_day = latest.astimezone(zone).date() + timedelta(days=1)
+    rules, exceptions = _availability(provider, first_day, last_day)
     windows = slot_rules.windows_for(
-        rules=_rules(provider),
-        exceptions=_exceptions(provider, first_day, last_day),
+        rules=rules,
+        exceptions=exceptions,
         zone=zone,
         first_day=first_day,
         last_day=last_day,

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation, update_session_auth_hash
 from django.contrib.auth.models import Permission
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -339,12 +339,23 @@ def care_team_add(*, patient: Patient, clinician: User, reason: str, by: User | 
     if clinician.role != Role.CLINICIAN or clinician.practice_id != patient.practice_id:
         raise ValueError("Only a clinician of the patient's practice joins the care team.")
     with transaction.atomic(savepoint=False):
-        link = CareTeamMember.objects.filter(patient=patient, clinician=clinician, reason=reason)
-        if link.exists():
-            return
-        # Callers that can race for the same pair hold a lock on the clinician's provider row
-        # (booking); the unique constraint is the backstop.
-        CareTeamMember.objects.create(patient=patient, clinician=clinician, reason=reason)
+        # One statement whether or not the pair is already linked: the unique constraint
+        # skips an existing link (and one a concurrent transaction is adding, once it commits),
+        # and only a row actually added comes back and is audited.
+        table = CareTeamMember._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (patient_id, clinician_id, reason, created_at) "  # noqa: S608
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+                [
+                    patient.pk,
+                    clinician.pk,
+                    reason,
+                    connection.ops.adapt_datetimefield_value(timezone.now()),
+                ],
+            )
+            if cursor.fetchone() is None:
+                return
         audit.record(
             action=Action.UPDATE,
             actor=by,

@@ -112,6 +112,30 @@ def test_one_transaction_keeps_to_one_chain_per_practice(world):
     assert verify_chain() is None
 
 
+def test_a_transaction_links_its_own_events_without_reading_the_tail_again(world):
+    """The second event of a transaction in a chain links to the first as written, without
+    the chain's lock and tail read again; one rolled back in a savepoint is forgotten with it,
+    and the next transaction reads the tail (and locks) afresh."""
+    with transaction.atomic():
+        first = view(world, 1000)
+        with CaptureQueriesContext(connection) as captured:
+            second = view(world, 1000)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            view(world, 1000)
+            raise RuntimeError("rolled back")
+        third = view(world, 1000)
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert [sql for sql in statements if "FROM audit_auditevent" in sql] == []
+    assert [sql for sql in statements if "pg_advisory_xact_lock" in sql] == []
+    assert second.previous_hash == first.hash and third.previous_hash == second.hash
+    with CaptureQueriesContext(connection) as captured:
+        fourth = view(world, 1000)
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert len([sql for sql in statements if "FROM audit_auditevent" in sql]) == 1
+    assert fourth.previous_hash == third.hash
+    assert verify_chain(first.chain) is None
+
+
 def test_the_chain_a_patient_picks_does_not_depend_on_the_actor(world):
     by_desk = view(world, 1003, actor=world.front_desk)
     by_clinician = view(world, 1003, actor=world.clinician)

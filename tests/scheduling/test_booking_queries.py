@@ -11,6 +11,8 @@ from django.utils import timezone
 from scheduling import services
 from scheduling.models import BookedVia
 from telehealth.accounts.models import Patient
+from telehealth.audit import services as audit
+from telehealth.audit.models import AuditEvent
 from telehealth.notify.models import OutboundMessage
 from tests.conftest import make_patient
 from tests.scheduling.conftest import local
@@ -23,15 +25,16 @@ def world(module_world):
 
 pytestmark = pytest.mark.django_db
 
-# savepoint; provider lock; slot rules and exceptions (and on SQLite busy times: on PostgreSQL
-# the exclusion constraint judges overlaps in the insert); insert; care team; audit (chain
-# head, insert, and on PostgreSQL its lock); FHIR subscriptions; SMS opt-out (the patient
-# consents to texts); reminder plan; outbox insert (one for seven messages); release.
+# savepoint; provider lock; slot rules and exceptions in one UNION (and on SQLite busy times:
+# on PostgreSQL the exclusion constraint judges overlaps in the insert); insert; care team
+# (one INSERT .. ON CONFLICT DO NOTHING); audit (chain head, insert, and on PostgreSQL its
+# lock); FHIR subscriptions; SMS opt-out (the patient consents to texts); reminder plan;
+# outbox insert (one for seven messages); release.
 # It was 21 on PostgreSQL before the plan was rendered at send time, 18 before the opt-out,
 # wording and link versions were read once, 15 before the confirmation was rendered at send
 # time too (no practice wording; for a patient without an account, no invitation's email
-# check and link version either).
-EXPECTED = {"postgresql": 14, "sqlite": 14}
+# check and link version either), 14 before the rules and exceptions were read together.
+EXPECTED = {"postgresql": 13, "sqlite": 13}
 
 
 def book(world, video_type, start, patient=None):
@@ -73,3 +76,28 @@ def test_a_patient_without_an_account_costs_no_more(world, video_type):
     assert len(statements) == EXPECTED[connection.vendor] - 1, "\n".join(statements)
     assert not [sql for sql in statements if "accounts_user" in sql or "linkversion" in sql]
     assert OutboundMessage.objects.filter(related_id=str(appointment.pk)).count() == 4
+
+
+def test_joining_the_care_team_costs_one_statement_and_shares_the_chain_lock(world, video_type):
+    """A patient's first booking with a clinician adds them to the care team: one INSERT that
+    comes back with the row, and a second audit event that links to the booking's own in the
+    same transaction, so the chain's lock and tail are taken once; the chain still verifies."""
+    patient = make_patient(world.practice, "Fay First", "fay@example.com", login=False)
+    last_event = AuditEvent.objects.order_by("id").last()
+    with CaptureQueriesContext(connection) as captured:
+        appointment = book(world, video_type, local(5, 14), patient=patient)
+    statements = [query["sql"] for query in captured.captured_queries]
+    # No opt-out read (no texting consent), one audit INSERT more (the care team).
+    assert len(statements) == EXPECTED[connection.vendor], "\n".join(statements)
+    assert len([sql for sql in statements if "accounts_careteammember" in sql]) == 1
+    assert len([sql for sql in statements if sql.startswith('INSERT INTO "audit_')]) == 2
+    assert len([sql for sql in statements if "FROM audit_auditevent" in sql]) == 1
+    assert len([sql for sql in statements if "pg_advisory_xact_lock" in sql]) == (
+        1 if connection.vendor == "postgresql" else 0
+    )
+    assert patient.care_team.filter(clinician=world.clinician).count() == 1
+    events = AuditEvent.objects.filter(pk__gt=last_event.pk if last_event else 0).order_by("id")
+    added, booked = events
+    assert added.chain == booked.chain and booked.previous_hash == added.hash
+    assert booked.object_id == str(appointment.pk)
+    assert audit.verify_chain(booked.chain) is None

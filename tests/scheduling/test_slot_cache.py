@@ -96,11 +96,12 @@ def book(world, video_type, start):
 
 
 # Query counts. Cold (nothing cached): the practice, its bookable types, their active
-# providers, then per provider its rules, time off and busy blocks. After a booking change,
-# only the slot queries of the provider it touched. Warm (a repeat within the minute): none.
-PAGE_QUERIES_COLD = 6
-API_QUERIES_COLD = 6
-SLOT_QUERIES_PER_PROVIDER = 3
+# providers, then per provider its rules and time off (one UNION) and busy blocks. After a
+# booking change, only the slot queries of the provider it touched. Warm (a repeat within the
+# minute): none. (Each was one more before the rules and time off were read together.)
+PAGE_QUERIES_COLD = 5
+API_QUERIES_COLD = 5
+SLOT_QUERIES_PER_PROVIDER = 2
 QUERIES_WARM = 0
 
 
