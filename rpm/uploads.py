@@ -174,19 +174,30 @@ def upload_store(*, device: Device, payload, all_or_nothing: bool = False) -> St
         stored.items = [r for i, r in sorted(results.items()) if r.outcome in FAILURES]
         stored.written = False
         return stored
-    fresh = {_key(r.vital, r.measured_at) for r in new + added}
+    # The usual upload: every reading sent was stored new, so there is nothing to match.
+    all_new = (
+        len(new) == len(parsed)
+        and len(added) == len(amendments.missing)
+        and not amendments.changed_items
+        and not amendments.unchanged
+    )
+    fresh = set() if all_new else {_key(r.vital, r.measured_at) for r in new + added}
     for item in kept:
-        if item.readings:
-            keys = {_key(p.vital, p.measured_at) for p in item.readings}
-            created = bool(keys & fresh)
-            fresh -= keys  # a reading sent twice in one upload is new only the first time
-            if item.index in amendments.changed_items:
-                outcome = Outcome.AMENDED
-            elif created:
-                outcome = Outcome.CREATED
-            else:
-                outcome = Outcome.DUPLICATE
-            results[item.index] = ItemResult(item.index, outcome)
+        if not item.readings:
+            continue
+        if all_new:
+            results[item.index] = ItemResult(item.index, Outcome.CREATED)
+            continue
+        keys = {_key(p.vital, p.measured_at) for p in item.readings}
+        created = bool(keys & fresh)
+        fresh -= keys  # a reading sent twice in one upload is new only the first time
+        if item.index in amendments.changed_items:
+            outcome = Outcome.AMENDED
+        elif created:
+            outcome = Outcome.CREATED
+        else:
+            outcome = Outcome.DUPLICATE
+        results[item.index] = ItemResult(item.index, outcome)
     stored.items = [results[i] for i in sorted(results)]
     stored.new = len(new) + len(added)
     stored.duplicates = len(parsed) - len(new) + len(amendments.missing) - len(added)

@@ -143,3 +143,44 @@ def test_limits_brought_by_the_token_raise_alerts(client, world, device):
     assert answer.json()["accepted"] == 2
     alert = Alert.objects.get()
     assert (alert.severity, alert.rule) == ("warning", "threshold")
+
+
+def test_a_batch_whose_alert_cannot_be_written_keeps_none_of_its_readings(
+    world, device, monkeypatch
+):
+    """The readings and the alert they raise commit together or not at all."""
+    found = services.device_for_token(device.token)
+    assert found is not None
+    now = timezone.now()
+    batch = readings(now - timedelta(hours=9), 98) + [bp(now, systolic=190, diastolic=95)]
+
+    def broken(**kwargs):
+        raise RuntimeError("the audit store is down")
+
+    monkeypatch.setattr("rpm.services.audit.record", broken)
+    with pytest.raises(RuntimeError):
+        uploads.ingest_payload(device=found, payload=batch)
+    assert not Reading.objects.exists()
+    assert not Alert.objects.exists()
+    monkeypatch.undo()
+    answer = uploads.ingest_payload(device=found, payload=batch)
+    assert answer["accepted"] == 100
+    alert = Alert.objects.get()
+    assert (alert.severity, alert.readings.count()) == ("critical", 2)
+
+
+def test_each_item_of_a_batch_is_answered_for_new_and_resent_readings(world, device):
+    found = services.device_for_token(device.token)
+    assert found is not None
+    now = timezone.now()
+    first = readings(now - timedelta(hours=5), 20)
+    answer = uploads.upload_store(device=found, payload=first)
+    assert [item.outcome for item in answer.items] == ["created"] * 10
+    # Half sent again, half new, one new item twice: each answered for itself.
+    again = first[5:] + readings(now - timedelta(hours=1), 10)
+    again.append(again[-1])
+    answer = uploads.upload_store(device=found, payload=again)
+    assert [item.outcome for item in answer.items] == ["duplicate"] * 5 + ["created"] * 5 + [
+        "duplicate"
+    ]
+    assert (answer.new, answer.duplicates) == (10, 12)
