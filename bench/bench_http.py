@@ -15,7 +15,9 @@ BENCH_SECONDS (default 10) with 32 connections on 2 threads:
   grid), the public slots API for 7 days, a signed-in patient's appointments page;
 - `rpm`: `POST /api/v1/rpm/readings`, 100 glucose readings a request, every request's
   readings at new times (so each one is stored, not deduplicated); readings/s is requests/s
-  x 100 and the readings really stored are counted in the database afterwards.
+  x 100 and the readings really stored are counted in the database afterwards. The requests
+  rotate over BENCH_RPM_DEVICES devices (default 1), each a patient's own: one device makes
+  every upload wait for the others on its patient's rows, many devices are a deployment.
 
 BENCH_KINDS (comma-separated, e.g. `rpm` or `bare,rpm`) measures only those kinds, and seeds
 only what they need (no appointment history without a page that shows it); ratios to `bare`
@@ -57,6 +59,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 POOL_MAX = int(os.environ.get("DB_POOL_MAX_SIZE", "10"))
 NY = ZoneInfo("America/New_York")
 BATCH = 100  # readings per RPM request
+RPM_DEVICES = int(os.environ.get("BENCH_RPM_DEVICES", "1"))
 PASSWORD = "correct horse battery staple"
 PAST_STATUSES = ("completed",) * 8 + ("cancelled", "no_show")
 
@@ -275,9 +278,11 @@ def world() -> dict:
     from django.db import connection
 
     practice, staff, kinds = practice_with_providers("riverside", "Riverside Health", 6, 0)
-    patients = patients_for(practice, 600 if PAGES else 1, logins=CONNECTIONS if PAGES else 0)
+    patients = patients_for(
+        practice, max(600 if PAGES else 1, RPM_DEVICES), logins=CONNECTIONS if PAGES else 0
+    )
     booked = appointments(practice, kinds, patients, past_days=365, future_days=28) if PAGES else 0
-    token = rpm_device(patients[-1], staff[0])
+    tokens = [rpm_device(patient, staff[0]) for patient in patients[-RPM_DEVICES:]]
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     today = datetime.now(NY).date().isoformat()
@@ -289,7 +294,7 @@ def world() -> dict:
         "patient_cookies": [sessions(p.user, 1)[0] for p in patients[:CONNECTIONS]]
         if PAGES
         else [],
-        "rpm_token": token,
+        "rpm_tokens": tokens,
         "slots_api": "/api/v1/scheduling/slots?practice=riverside&appointment_type=video"
         f"&start={today}&days=7",
     }
@@ -339,18 +344,23 @@ end
     )
 
 
-def rpm_script(token: str, first: float, step: int) -> str:
-    """Every request: BATCH glucose readings `step` seconds apart, after the previous ones."""
+def rpm_script(tokens: list[str], first: float, step: int) -> str:
+    """Every request: BATCH glucose readings from the next device of `tokens`, `step` seconds
+    apart, after that device's previous ones (each device's readings go forward in time, as a
+    real device's do)."""
     return (
         LUA_COMMON
         + f"""
-local headers = {{["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/json"}}
+local tokens = {lua_list(tokens)}
 function request()
   counter = counter + 1
   local batch = counter * {THREADS} + (offset or 0)
+  local headers = {{["Authorization"] = "Bearer " .. tokens[batch % #tokens + 1],
+                   ["Content-Type"] = "application/json"}}
+  local own = math.floor(batch / #tokens)  -- the device's own batch number
   local items = {{}}
   for j = 0, {BATCH - 1} do
-    local at = {int(first)} + (batch * {BATCH} + j) * {step}
+    local at = {int(first)} + (own * {BATCH} + j) * {step}
     items[#items + 1] = string.format(
       '{{"type":"glucose","value":%d,"unit":"mg/dL","measured_at":"%s"}}',
       80 + (batch + j) % 90, os.date("!%Y-%m-%dT%H:%M:%SZ", at))
@@ -563,7 +573,7 @@ def rpm_run(port: int, w: dict, sampler: "BackendSampler", figures: dict) -> Non
 
     now = timezone.now()
     headers = {
-        "Authorization": f"Bearer {w['rpm_token']}",
+        "Authorization": f"Bearer {w['rpm_tokens'][0]}",
         "Content-Type": "application/json",
     }
     probe = json.dumps(
@@ -591,7 +601,8 @@ def rpm_run(port: int, w: dict, sampler: "BackendSampler", figures: dict) -> Non
     step = max(1, int(span / (60_000 * SECONDS)))  # room for 60,000 readings/s
     first = (now - timedelta(days=361)).timestamp()
     began = len(sampler.samples)
-    figures["rpm"] = wrk(port, rpm_script(w["rpm_token"], first, step))
+    figures["rpm"] = wrk(port, rpm_script(w["rpm_tokens"], first, step))
+    figures["rpm"]["devices"] = len(w["rpm_tokens"])
     figures["rpm"]["connections_max"] = sampler.most(began)
     figures["rpm"]["stored_before"] = before
 
@@ -615,7 +626,8 @@ def report(w: dict, result: dict) -> dict:
             goal = (
                 f"{f['readings_per_s']} readings/s (target >= {RPM_TARGET} "
                 f"{verdict(f['readings_per_s'], RPM_TARGET)}), "
-                f"{f['readings_stored']} stored for {f['readings_sent']} sent"
+                f"{f['readings_stored']} stored for {f['readings_sent']} sent by "
+                f"{f['devices']} device(s)"
                 f"{'' if f['readings_stored'] >= f['readings_sent'] else ': SOME NOT STORED'}"
             )
         print(

@@ -108,19 +108,33 @@ def device_for_token(token: str) -> Device | None:
     """The device a token names, unless revoked, read fresh on every upload so a revocation
     takes effect at once. One query also brings the patient's practice and the start of their
     first active enrolment (`device.enrolled_from`, None when not enrolled): what ingestion
-    needs before it writes. The patient's other fields, PHI among them, load only if read."""
+    needs before it writes. On PostgreSQL it brings the rest too: the limits in force
+    (`device.limits`, see device_limits) and whether the practice has an active subscription
+    to new observations (`device.observation_subscribed`), so an upload's transaction only
+    writes. The patient's other fields, PHI among them, load only if read."""
     if not token or len(token) > 200:
         return None
-    device = next(iter(Device.objects.raw(_DEVICE_BY_TOKEN, [_hash(token)])), None)
+    postgres = connection.vendor == "postgresql"
+    query = _DEVICE_BY_TOKEN_POSTGRES if postgres else _DEVICE_BY_TOKEN
+    device = next(iter(Device.objects.raw(query, [_hash(token)])), None)
     if device is None:
         return None
-    extra = vars(device)  # the two columns the query adds to the device's own
+    extra = vars(device)  # the columns the query adds to the device's own
     device.patient = Patient.from_db(
         device._state.db, ["id", "practice_id"], [device.patient_id, extra["patient_practice_id"]]
     )
     if isinstance(extra["enrolled_from"], str):  # SQLite returns MIN() of a date as text
         extra["enrolled_from"] = date.fromisoformat(extra["enrolled_from"])
+    if postgres:
+        extra["limits"] = _effective_limits([_LimitRow(*row) for row in extra.pop("limit_rows")])
     return device
+
+
+def device_limits(device: Device) -> dict[str, list[rules.Limit]]:
+    """The limits in force for the device's patient: those device_for_token brought along,
+    else read now."""
+    limits = getattr(device, "limits", None)
+    return limits if limits is not None else limits_for(device.patient)
 
 
 # Raw SQL: ingestion runs this on every upload, and compiling the ORM query cost more CPU than
@@ -129,6 +143,30 @@ _DEVICE_BY_TOKEN = """
     SELECT d.*, p.practice_id AS patient_practice_id,
            (SELECT MIN(e.start_date) FROM rpm_enrollment e
             WHERE e.patient_id = d.patient_id AND e.is_active) AS enrolled_from
+    FROM rpm_device d JOIN accounts_patient p ON p.id = d.patient_id
+    WHERE d.token_hash = %s AND d.revoked_at IS NULL
+"""
+
+# The limits in force (as _LIMITS, as one JSON array) and whether a subscription would hear of
+# new observations. Read before the upload's transaction begins, like the device itself: a
+# threshold or subscription changed in the same millisecond applies from the next upload.
+_DEVICE_BY_TOKEN_POSTGRES = """
+    SELECT d.*, p.practice_id AS patient_practice_id,
+           (SELECT MIN(e.start_date) FROM rpm_enrollment e
+            WHERE e.patient_id = d.patient_id AND e.is_active) AS enrolled_from,
+           (SELECT coalesce(json_agg(json_build_array(t.patient_id, t.vital, t.op, t.value,
+                                                      t.severity)), '[]'::json)
+            FROM rpm_threshold t
+            WHERE t.patient_id = d.patient_id
+               OR (t.patient_id IS NULL AND t.practice_id = p.practice_id
+                   AND (t.program = '' OR t.program IN (
+                       SELECT e.program FROM rpm_enrollment e
+                       WHERE e.patient_id = d.patient_id AND e.is_active
+                   )))) AS limit_rows,
+           EXISTS (SELECT 1 FROM fhir_subscriptions_notificationsubscription s
+                   WHERE s.practice_id = p.practice_id AND s.status = 'active'
+                     AND s.topics @> '["observation-created"]'::jsonb
+           ) AS observation_subscribed
     FROM rpm_device d JOIN accounts_patient p ON p.id = d.patient_id
     WHERE d.token_hash = %s AND d.revoked_at IS NULL
 """
@@ -155,7 +193,10 @@ def limits_for(patient: Patient) -> dict[str, list[rules.Limit]]:
     programs they are enrolled in (and for every program), else the built-in ones."""
     with connection.cursor() as cursor:
         cursor.execute(_LIMITS, [patient.pk, patient.practice_id, patient.pk])
-        rows = [_LimitRow(*row) for row in cursor.fetchall()]
+        return _effective_limits([_LimitRow(*row) for row in cursor.fetchall()])
+
+
+def _effective_limits(rows: list["_LimitRow"]) -> dict[str, list[rules.Limit]]:
     return rules.effective_limits(
         [row for row in rows if row.patient_id is None],
         [row for row in rows if row.patient_id is not None],
@@ -181,11 +222,19 @@ _LIMITS = """
 """
 
 
-def evaluate(*, patient: Patient, readings: list[NewReading], actor_label: str = "") -> list[Alert]:
+def evaluate(
+    *,
+    patient: Patient,
+    readings: list[NewReading],
+    actor_label: str = "",
+    limits: dict[str, list[rules.Limit]] | None = None,
+) -> list[Alert]:
     """Run the rules over new readings (in the caller's transaction). Readings that break the
     same rule the same way join the open alert of that episode. `actor_label` names who sent
-    the readings in the audit of the alerts they open (a device)."""
-    limits = limits_for(patient)
+    the readings in the audit of the alerts they open (a device); `limits`, the limits in
+    force when the caller has them already (limits_for otherwise)."""
+    if limits is None:
+        limits = limits_for(patient)
     findings: dict[str, dict] = {}
 
     def found(key, *, rule, vital, severity, summary, reading):

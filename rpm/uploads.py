@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from rpm import ingest
 from rpm.models import Alert, Device, Enrollment, Reading, WithdrawnReading
-from rpm.services import NewReading, evaluate, forget_baselines
+from rpm.services import NewReading, device_limits, evaluate, forget_baselines
 from telehealth.accounts.models import User
 from telehealth.audit import services as audit
 from telehealth.audit.models import Action
@@ -150,16 +150,19 @@ def upload_store(*, device: Device, payload, all_or_nothing: bool = False) -> St
             if device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1):
                 Device.objects.filter(pk=device.pk).update(last_seen_at=now)
                 device.last_seen_at = now
-            fhir_notify.resources_changed(
-                practice_id=device.patient.practice_id,
-                topic=OBSERVATION_CREATED,
-                resource_ids=[r.pk for r in new + added],
-            )
+            # device_for_token found whether anyone subscribes (on PostgreSQL): else ask.
+            if getattr(device, "observation_subscribed", True):
+                fhir_notify.resources_changed(
+                    practice_id=device.patient.practice_id,
+                    topic=OBSERVATION_CREATED,
+                    resource_ids=[r.pk for r in new + added],
+                )
             if new or added or amendments.changed:
                 evaluate(
                     patient=device.patient,
                     readings=new + added + amendments.changed,
                     actor_label=device_label(device),
+                    limits=device_limits(device),
                 )
             _close_unsupported_alerts(
                 device,
@@ -171,19 +174,30 @@ def upload_store(*, device: Device, payload, all_or_nothing: bool = False) -> St
         stored.items = [r for i, r in sorted(results.items()) if r.outcome in FAILURES]
         stored.written = False
         return stored
-    fresh = {_key(r.vital, r.measured_at) for r in new + added}
+    # The usual upload: every reading sent was stored new, so there is nothing to match.
+    all_new = (
+        len(new) == len(parsed)
+        and len(added) == len(amendments.missing)
+        and not amendments.changed_items
+        and not amendments.unchanged
+    )
+    fresh = set() if all_new else {_key(r.vital, r.measured_at) for r in new + added}
     for item in kept:
-        if item.readings:
-            keys = {_key(p.vital, p.measured_at) for p in item.readings}
-            created = bool(keys & fresh)
-            fresh -= keys  # a reading sent twice in one upload is new only the first time
-            if item.index in amendments.changed_items:
-                outcome = Outcome.AMENDED
-            elif created:
-                outcome = Outcome.CREATED
-            else:
-                outcome = Outcome.DUPLICATE
-            results[item.index] = ItemResult(item.index, outcome)
+        if not item.readings:
+            continue
+        if all_new:
+            results[item.index] = ItemResult(item.index, Outcome.CREATED)
+            continue
+        keys = {_key(p.vital, p.measured_at) for p in item.readings}
+        created = bool(keys & fresh)
+        fresh -= keys  # a reading sent twice in one upload is new only the first time
+        if item.index in amendments.changed_items:
+            outcome = Outcome.AMENDED
+        elif created:
+            outcome = Outcome.CREATED
+        else:
+            outcome = Outcome.DUPLICATE
+        results[item.index] = ItemResult(item.index, outcome)
     stored.items = [results[i] for i in sorted(results)]
     stored.new = len(new) + len(added)
     stored.duplicates = len(parsed) - len(new) + len(amendments.missing) - len(added)
