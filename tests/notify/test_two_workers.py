@@ -58,6 +58,11 @@ def test_two_workers_on_one_queue_send_each_reminder_once(
         for record, log in zip(records, logs, strict=True):
             record.touch()
             workers.append(start_worker(worker_env(redis_url, record, tmp_path), log))
+        # Both must be consuming before the first tick, or on a loaded machine the worker that
+        # started first sends everything before the other is up.
+        deadline = time.monotonic() + 120
+        while len(driver.control.ping(timeout=1.0) or []) < 2:
+            assert time.monotonic() < deadline, "both workers answer a ping"
         deadline = time.monotonic() + 180
         while settled() < MESSAGES and time.monotonic() < deadline:
             for _ in range(4):  # beat's ticks, several queued at once for both workers
