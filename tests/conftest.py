@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.core.management.commands import flush as flush_command
+from django.core.management.sql import emit_post_migrate_signal
 from django.db import connection, transaction
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
 from django.db.backends.signals import connection_created
@@ -67,7 +68,7 @@ def _sqlite_delete_flush(self, style, tables, *, reset_sequences=False, allow_ca
 # write them again, need not run after each reset (another 0.4 s per transactional test).
 PostgresOperations.sql_flush = _postgres_delete_flush  # type: ignore[method-assign]
 SQLiteOperations.sql_flush = _sqlite_delete_flush  # type: ignore[method-assign]
-_emit_post_migrate = flush_command.emit_post_migrate_signal
+_emit_post_migrate = emit_post_migrate_signal  # what the flush command calls
 
 
 def _emit_post_migrate_unless_rows_kept(verbosity, interactive, db, **kwargs):
@@ -80,7 +81,7 @@ def _emit_post_migrate_unless_rows_kept(verbosity, interactive, db, **kwargs):
         _emit_post_migrate(verbosity, interactive, db, **kwargs)
 
 
-flush_command.emit_post_migrate_signal = _emit_post_migrate_unless_rows_kept
+flush_command.emit_post_migrate_signal = _emit_post_migrate_unless_rows_kept  # type: ignore[attr-defined]
 
 
 def _commit_without_waiting_for_the_disk(sender, connection, **kwargs):
