@@ -12,7 +12,6 @@ from django.core.management.commands import flush as flush_command
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import connection, transaction
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
-from django.db.backends.signals import connection_created
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
@@ -84,18 +83,20 @@ def _emit_post_migrate_unless_rows_kept(verbosity, interactive, db, **kwargs):
 flush_command.emit_post_migrate_signal = _emit_post_migrate_unless_rows_kept  # type: ignore[attr-defined]
 
 
-def _commit_without_waiting_for_the_disk(sender, connection, **kwargs):
-    """Test connections to PostgreSQL do not wait for each commit to reach the disk: a crash
-    of the server may only lose the last commits of a database the next run recreates, and
-    what every other connection sees is unchanged. Each commit waited about 10 ms on this
-    machine's disk (1 ms without), and transactional tests, the live server and the
-    migrations that create the test database commit thousands of times."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO off")
-
-
-connection_created.connect(_commit_without_waiting_for_the_disk)
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The PostgreSQL test database does not wait for each commit to reach the disk: a crash of
+    the server may only lose the last commits of a database the next run recreates, and what
+    every other connection sees is unchanged. Each commit waited about 10 ms on the test
+    machine's disk (1 ms without), and transactional tests and the servers they start commit
+    thousands of times. Set on the database, so every connection (pooled, or a server
+    process's) gets it without a statement of its own that query counts would see."""
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                name = connection.ops.quote_name(connection.settings_dict["NAME"])
+                cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit TO off")
+                cursor.execute("SET synchronous_commit TO off")
 
 
 def missing_service(reason: str):

@@ -33,6 +33,7 @@ from telehealth.audit.services import (
 )
 from telehealth.audit.tasks import checkpoint_audit_chains
 from tests.audit.test_audit_chains import open_tampering
+from tests.audit.test_audit_checkpoints import empty_audit_tables
 from tests.conftest import sign_in
 
 SHARDS = 16
@@ -49,6 +50,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def sixteen_chains(settings):
     settings.AUDIT_CHAINS_PER_PRACTICE = SHARDS
+
+
+@pytest.fixture(autouse=True)
+def empty_log(world):
+    """The world's set-up is audited too, into the shards its own ids pick (a patient whose id
+    shares 1001's shard puts an event on that chain); each test starts from an empty log, so a
+    new chain starts at genesis and the events counted are the test's own."""
+    empty_audit_tables()
 
 
 def view(world, patient_id: int, actor=None) -> AuditEvent:
