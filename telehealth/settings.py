@@ -168,6 +168,7 @@ INSTALLED_APPS = [
     "documents",
     "visits",
     "billing",
+    "feedback",
     "analytics",
 ]
 
