@@ -58,7 +58,8 @@ def surveys_create_due(*, now: datetime | None = None) -> int:
             if not new:
                 continue
             survey.patient = visit.patient
-            messages.queue_survey(survey, send_at=max(now, visit.ended_at + SURVEY_DELAY))
+            ended = visit.ended_at or now
+            messages.queue_survey(survey, send_at=max(now, ended + SURVEY_DELAY))
             created += 1
     return created
 
