@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from analytics import charts, senders
 from analytics.stats import median, percentile, share
 from billing.rules import monitoring_rules_on
+from feedback import selectors as feedback
 from messaging import selectors as messaging
 from rpm import selectors as rpm
 from scheduling import selectors as scheduling
@@ -676,12 +677,82 @@ def monitoring(*, user: User, filters: Filters, today: date) -> Section:
     return section
 
 
+def feedback_section(*, user: User, filters: Filters) -> Section:
+    facts = feedback.survey_facts(
+        user=user,
+        start=filters.start,
+        end=filters.end,
+        provider_id=filters.provider_id,
+        modality=filters.modality,
+    )
+    answered = [f for f in facts if f.answered]
+
+    def mean(values: list[int | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) / len(known) if known else None
+
+    section = Section("feedback", _("Patient feedback"))
+    section.tiles = [
+        Tile(_("Surveys sent"), f"{len(facts):,}"),
+        Tile(
+            _("Response rate"),
+            _pct(share(len(answered), len(facts))),
+            _("%(n)s answered") % {"n": len(answered)},
+        ),
+        Tile(_("Satisfaction"), _num(mean([f.satisfaction for f in answered])), _("of 5")),
+        Tile(_("Ease of joining"), _num(mean([f.ease for f in answered])), _("of 5")),
+        Tile(_("Review requests"), f"{sum(1 for f in facts if f.review_requested):,}"),
+    ]
+    satisfaction = Counter(f.satisfaction for f in answered)
+    ease = Counter(f.ease for f in answered)
+    scores = [5, 4, 3, 2, 1]
+    section.tables.append(
+        Table(
+            "feedback-ratings",
+            _("Answers by rating"),
+            [_("Rating"), _("Satisfaction"), _("Ease of joining")],
+            [[str(n), str(satisfaction[n]), str(ease[n])] for n in scores],
+            charts.bar_chart(
+                bars=[(str(n), satisfaction[n]) for n in scores],
+                title=_("Satisfaction ratings"),
+                desc=_("How many respondents gave each satisfaction rating, 5 to 1."),
+            ),
+        )
+    )
+    by_provider: dict[str, list] = defaultdict(list)
+    for fact in facts:
+        by_provider[fact.provider_name or _("No provider")].append(fact)
+    rows = []
+    for name in sorted(by_provider):
+        sent = by_provider[name]
+        done = [f for f in sent if f.answered]
+        rows.append(
+            [
+                name,
+                str(len(sent)),
+                _pct(share(len(done), len(sent))),
+                _num(mean([f.satisfaction for f in done])),
+                _num(mean([f.ease for f in done])),
+            ]
+        )
+    section.tables.append(
+        Table(
+            "feedback-providers",
+            _("Feedback by provider"),
+            [_("Provider"), _("Surveys"), _("Response rate"), _("Satisfaction"), _("Ease")],
+            rows,
+        )
+    )
+    return section
+
+
 SECTIONS = {
     "appointments": appointments,
     "messages": messages,
     "inbox": inbox,
     "visits": visits_section,
     "monitoring": monitoring,
+    "feedback": feedback_section,
 }
 
 

@@ -41,6 +41,11 @@ app.conf.beat_schedule = {
         "task": "rpm.tasks.flag_missed_readings",
         "schedule": crontab(minute=5),
     },
+    "feedback-create-surveys": {
+        "task": "feedback.tasks.create_due_surveys",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 5 * 60},
+    },
     "billing-pull-visits": {
         "task": "billing.tasks.pull_completed_visits",
         "schedule": crontab(minute="*/15"),

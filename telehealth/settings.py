@@ -169,6 +169,7 @@ INSTALLED_APPS = [
     "documents",
     "visits",
     "billing",
+    "feedback",
     "analytics",
 ]
 

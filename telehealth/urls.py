@@ -29,6 +29,7 @@ urlpatterns = [
     path("documents/", include("documents.urls")),
     path("billing/", include("billing.urls")),
     path("practice/analytics/", include("analytics.urls")),
+    path("feedback/", include("feedback.urls")),
 ]
 
 handler400 = "telehealth.errors.bad_request"

@@ -31,6 +31,8 @@ TOKENS = frozenset(
         "account_invite",
         "emergency_number",
         "visit_type",
+        "survey_link",
+        "review_link",
     }
 )
 
@@ -60,6 +62,8 @@ SAMPLE_CONTEXT = {
     ),
     "emergency_number": "911",
     "visit_type": "New patient visit (in person)",
+    "survey_link": "https://clinic.example.org/feedback/s/Ab3dE5gH7jK9:1kXyZq:Ab3dE5gH7jK9/",
+    "review_link": "https://g.page/r/riverside-family-health/review",
 }
 
 SMS = "sms"
@@ -628,6 +632,65 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "Hola, {patient_first_name}:\n\n"
             "{practice_name} compartió un documento con usted. Para proteger su privacidad, "
             "ábralo en el portal del paciente: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    # Post-visit survey and review request (feedback app).
+    ("feedback.survey", SMS, "en"): (
+        "",
+        "{practice_name}: how was your video visit? 3 quick questions: {survey_link}",
+    ),
+    ("feedback.survey", SMS, "es"): (
+        "",
+        "{practice_name}: ¿qué tal su videoconsulta? 3 preguntas rápidas: {survey_link}",
+    ),
+    ("feedback.survey", EMAIL, "en"): (
+        "How was your visit with {practice_name}?",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Thank you for your video visit with {provider_name}. Would you tell us how it "
+            "went? Three questions, about a minute: {survey_link}\n\n"
+            "The link works for 14 days and needs no password.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("feedback.survey", EMAIL, "es"): (
+        "¿Qué tal su consulta con {practice_name}?",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Gracias por su videoconsulta con {provider_name}. ¿Nos cuenta cómo le fue? Son "
+            "tres preguntas, un minuto: {survey_link}\n\n"
+            "El enlace funciona durante 14 días y no pide contraseña.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("feedback.review", SMS, "en"): (
+        "",
+        "{practice_name}: thank you for your kind rating! Would you share it in a review? "
+        "{review_link}",
+    ),
+    ("feedback.review", SMS, "es"): (
+        "",
+        "{practice_name}: ¡gracias por su buena valoración! ¿La compartiría en una reseña? "
+        "{review_link}",
+    ),
+    ("feedback.review", EMAIL, "en"): (
+        "Would you review {practice_name}?",
+        (
+            "Hello {patient_first_name},\n\n"
+            "Thank you for rating your visit. If you have a minute, a public review helps "
+            "other patients find us: {review_link}\n\n"
+            "You can say no: we will not ask again for a year.\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("feedback.review", EMAIL, "es"): (
+        "¿Escribiría una reseña de {practice_name}?",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Gracias por valorar su consulta. Si tiene un minuto, una reseña pública ayuda a "
+            "otros pacientes a encontrarnos: {review_link}\n\n"
+            "Puede decir que no: no volveremos a preguntar en un año.\n\n"
             "{practice_name} · {practice_phone}"
         ),
     ),

@@ -53,11 +53,19 @@ def test_the_suggestion_core_reads_no_database(module):
 
 # Analytics sits on top of everything, billing included: nothing imports it, and it reads the
 # other apps only through their selectors (the core's accounts for the user and role checks).
-ANALYTICS_READS_THROUGH = ("scheduling", "intake", "messaging", "rpm", "visits", "documents")
+ANALYTICS_READS_THROUGH = (
+    "scheduling",
+    "intake",
+    "messaging",
+    "rpm",
+    "visits",
+    "documents",
+    "feedback",
+)
 CORE_ALLOWED = ("telehealth.accounts.access", "telehealth.accounts.models")
 
 
-@pytest.mark.parametrize("app", (*LOWER_APPS, "documents", "billing"))
+@pytest.mark.parametrize("app", (*LOWER_APPS, "documents", "billing", "feedback"))
 def test_nothing_imports_analytics(app):
     offenders = [
         str(path.relative_to(ROOT))

@@ -401,6 +401,15 @@ ROUTES: dict[str, Access] = {
         roles=frozenset({Role.PRACTICE_ADMIN}),
         kwargs={"section": "appointments", "table": "booked-via"},
     ),
+    # Feedback (tests/feedback): the survey link's signed token is the credential; the portal
+    # survey is its patient's; answers, review requests and settings are the practice admin's.
+    "feedback:survey-link": Access(public=True, method="get", ok=(410,), kwargs={"token": "x"}),
+    "feedback:survey": Access(roles=frozenset({Role.PATIENT}), obj="survey"),
+    "feedback:responses": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
+    "feedback:review-request": Access(
+        roles=frozenset({Role.PRACTICE_ADMIN}), method="post", obj="survey", ok=(302,)
+    ),
+    "feedback:settings": Access(roles=frozenset({Role.PRACTICE_ADMIN})),
     #
     # FHIR R4 API: the CapabilityStatement is public; reads and searches answer anonymous users
     # with a 401 OperationOutcome. obj="fhir_patient" reads world.patient as a FHIR Patient;
@@ -629,6 +638,10 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
             content="ISA*00*",
         )
         return {"remittance_id": remittance.pk}
+    if access.obj == "survey":
+        from tests.feedback.helpers import survey_of
+
+        return {"survey_id": survey_of(world.outside_patient if outsider else world.patient).pk}
     return {}
 
 
