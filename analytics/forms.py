@@ -9,6 +9,7 @@ from telehealth.accounts.models import Provider
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
 
 
 class FilterForm(forms.Form):
@@ -42,6 +43,13 @@ class FilterForm(forms.Form):
 
     def clean(self):
         data = super().clean() or {}
+        chosen = [day for day in (data.get("first_day"), data.get("last_day")) if day]
+        if any(not EARLIEST <= day <= LATEST for day in chosen):
+            # Also keeps the period's day arithmetic inside the calendar (years 1 and 9999).
+            raise forms.ValidationError(
+                _("Choose dates between %(earliest)s and %(latest)s.")
+                % {"earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()}
+            )
         last = data.get("last_day") or self.today
         first = data.get("first_day") or last - timedelta(days=DEFAULT_DAYS - 1)
         if first > last:

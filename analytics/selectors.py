@@ -661,7 +661,9 @@ def monitoring(*, user: User, filters: Filters, today: date) -> Section:
     section.tables.append(
         Table(
             "rpm-billing",
-            _("Device supply thresholds met so far this month (%(rules)s)")
+            # Calendar-month adherence against the code's day counts; billing counts each
+            # patient's own 30-day periods (billing/monitoring.py), so these are a guide.
+            _("Reading days this calendar month against the device-supply codes (%(rules)s)")
             % {"rules": rules.source},
             [_("Code"), _("Readings needed"), _("Patients meeting it")],
             [

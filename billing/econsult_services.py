@@ -34,7 +34,7 @@ from billing.services import (
     pull_run,
 )
 from billing.suggestions import Suggestion
-from telehealth.accounts.models import Provider
+from telehealth.accounts.models import Patient, Provider
 from visits import econsult_selectors
 from visits.models import EConsult
 
@@ -166,6 +166,9 @@ def encounters_from_econsult(*, econsult: EConsult, start: date | None = None) -
     transaction; an encounter another run built already is not built again (nor returned)."""
     built: list[Encounter] = []
     with transaction.atomic():
+        # The once-per-period limits read the patient's other e-consult encounters: two pulls
+        # building two of one patient's cases at once must take turns, or both would bill.
+        Patient.objects.select_for_update().filter(pk=econsult.patient_id).first()
         for side in (Side.SPECIALIST, Side.REQUESTER):
             encounter = _encounter_of_side(econsult, side, start=start)
             if encounter is not None:

@@ -377,7 +377,8 @@ def _append(*, thread: Thread, body: str, author_kind: str, by, internal: bool, 
     if author_kind == Message.Author.PATIENT:
         thread.last_patient_seq = seq
         thread.status = Thread.Status.OPEN  # a patient's message reopens a closed thread
-        fields += ["last_patient_seq", "status"]
+        thread.closed_at = None  # and it is no longer resolved
+        fields += ["last_patient_seq", "status", "closed_at"]
     elif author_kind == Message.Author.STAFF and not internal:
         thread.status = Thread.Status.PENDING
         fields.append("status")

@@ -13,6 +13,7 @@ import secrets
 import sys
 import warnings
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -571,7 +572,10 @@ SMS_RECORD_PATH = env("SMS_RECORD_PATH", str(DATA_DIR / "sms-record.jsonl"))
 SMS_SEGMENT_BUDGET = envint("SMS_SEGMENT_BUDGET", 3)
 # Practice analytics: the price of one SMS segment (projected cost) and the kind of number the
 # practice texts from (projected drain time), one of analytics.senders.SENDERS.
-SMS_PRICE_PER_SEGMENT = env("SMS_PRICE_PER_SEGMENT", "0.0083")
+try:
+    SMS_PRICE_PER_SEGMENT = Decimal(env("SMS_PRICE_PER_SEGMENT", "0.0083"))
+except ArithmeticError as error:  # decimal.InvalidOperation
+    raise ImproperlyConfigured("SMS_PRICE_PER_SEGMENT must be a number, e.g. 0.0083") from error
 SMS_SENDER_TYPE = env("SMS_SENDER_TYPE", "10dlc_low")
 # Texts wait for morning in the patient's zone unless the visit comes first.
 SMS_QUIET_START_HOUR = envint("SMS_QUIET_START_HOUR", 21)
@@ -613,6 +617,8 @@ JANUS_TOKEN_SECONDS = envint("JANUS_TOKEN_SECONDS", 4 * 3600)
 ICE_TRANSPORT_POLICY = env("ICE_TRANSPORT_POLICY", "all")
 if ICE_TRANSPORT_POLICY not in {"all", "relay"}:
     raise ImproperlyConfigured('ICE_TRANSPORT_POLICY must be "all" or "relay"')
+if ICE_TRANSPORT_POLICY == "relay" and not TURN_URLS:
+    raise ImproperlyConfigured("ICE_TRANSPORT_POLICY=relay needs TURN_URLS: no call could connect")
 OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)

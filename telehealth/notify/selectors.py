@@ -84,11 +84,13 @@ def failure_reasons(*, user: User, start: datetime, end: datetime) -> list[tuple
 
 
 def largest_sms_batch(*, user: User, start: datetime, end: datetime, template: str) -> int:
-    """The most texts of one template due in the same hour: the batch a sender drains."""
+    """The most texts of one template due in the same hour of the practice's clock (a
+    half-hour zone's hours are not UTC's): the batch a sender drains."""
+    zone = user.practice.zone if user.practice else None
     found = (
         _outbound(user, start, end)
         .filter(channel=OutboundMessage.Channel.SMS, template=template)
-        .annotate(hour=TruncHour("send_at"))
+        .annotate(hour=TruncHour("send_at", tzinfo=zone))
         .values("hour")
         .annotate(count=Count("id"))
         .aggregate(largest=Max("count"))

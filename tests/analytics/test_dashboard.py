@@ -222,6 +222,8 @@ def test_every_table_of_the_dashboard_downloads(client, seeded):
         ({"first_day": "2025-01-01", "last_day": "2026-11-02"}, "at most 366"),
         ({"first_day": "yesterday"}, "valid date"),
         ({"provider": "999999"}, "valid choice"),
+        ({"last_day": "0001-01-10"}, "between 1900-01-01 and 2200-12-31"),
+        ({"first_day": "9999-12-01", "last_day": "9999-12-31"}, "between 1900-01-01"),
     ],
 )
 def test_bad_filters_get_a_400_with_the_reason(client, world, params, message):

@@ -2,10 +2,12 @@
 the requester, once the days in which a visit with the specialist would change the codes have
 passed; each side sees its own codes on the case page."""
 
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -218,6 +220,36 @@ class TestPull:
         schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
         assert "billing.tasks.pull_answered_econsults" in schedule
         assert schedule["billing.tasks.pull_answered_econsults"].hour == set(range(24))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_cases_of_one_patient_built_at_once_bill_the_period_once(require_postgres, world):
+    """Two runs building two of one patient's cases four days apart at the same moment: the
+    once-per-7-days limit reads the other case's encounter, so they must take turns."""
+    set_up(world)
+    cases = [
+        answered_case(world, specialist_minutes=[(12, False)], days_ago=days) for days in (22, 18)
+    ]
+    barrier = threading.Barrier(len(cases))
+    errors: list[Exception] = []
+
+    def build(econsult):
+        try:
+            barrier.wait()
+            econsult_services.encounters_from_econsult(econsult=econsult)
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=build, args=(case,)) for case in cases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    billed = [encounter_of(case, Side.SPECIALIST).lines.exists() for case in cases]
+    assert sorted(billed) == [False, True]
 
 
 @pytest.mark.django_db(transaction=True)

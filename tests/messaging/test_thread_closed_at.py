@@ -16,3 +16,12 @@ def test_closing_records_the_time_and_reopening_clears_it(world):
     reopened = messaging.set_status(thread=thread, by=world.front_desk, status=Thread.Status.OPEN)
     assert reopened.closed_at is None
     assert Thread.objects.get(pk=thread.pk).closed_at is None
+
+
+def test_a_patients_message_reopens_a_closed_thread_and_clears_its_close(world):
+    thread, _ = messaging.thread_start(patient=world.patient, subject="Question", body="Hello")
+    messaging.set_status(thread=thread, by=world.front_desk, status=Thread.Status.CLOSED)
+    messaging.message_post(thread=thread, by=world.patient.user, body="One more thing")
+    reopened = Thread.objects.get(pk=thread.pk)
+    assert reopened.status == Thread.Status.OPEN
+    assert reopened.closed_at is None

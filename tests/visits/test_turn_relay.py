@@ -89,11 +89,25 @@ def test_coturn_refuses_expired_or_forged_credentials(
     )
 
 
-@pytest.mark.parametrize("policy", ["relay", "all", "none"])
-def test_ice_transport_policy_is_all_or_relay(policy, tmp_path):
-    """A typo must not start a deployment whose browsers would silently ignore it."""
+@pytest.mark.parametrize(
+    "policy, turn_urls, refusal",
+    [
+        ("relay", "turn:turn.example.org:3478", None),
+        ("all", "", None),
+        ("none", "", 'ICE_TRANSPORT_POLICY must be "all" or "relay"'),
+        ("relay", "", "ICE_TRANSPORT_POLICY=relay needs TURN_URLS"),
+    ],
+)
+def test_ice_transport_policy_is_all_or_relay(policy, turn_urls, refusal, tmp_path):
+    """A typo must not start a deployment whose browsers would silently ignore it, nor relay
+    only without a relay."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO"))}
-    env.update(ICE_TRANSPORT_POLICY=policy, DATA_DIR=str(tmp_path), TELEHEALTH_TESTING="1")
+    env.update(
+        ICE_TRANSPORT_POLICY=policy,
+        TURN_URLS=turn_urls,
+        DATA_DIR=str(tmp_path),
+        TELEHEALTH_TESTING="1",
+    )
     result = subprocess.run(
         [sys.executable, "-c", "import telehealth.settings as s; print(s.ICE_TRANSPORT_POLICY)"],
         cwd=Path(__file__).resolve().parents[2],
@@ -102,9 +116,9 @@ def test_ice_transport_policy_is_all_or_relay(policy, tmp_path):
         text=True,
         timeout=120,
     )
-    if policy == "none":
+    if refusal:
         assert result.returncode != 0
-        assert 'ICE_TRANSPORT_POLICY must be "all" or "relay"' in result.stderr
+        assert refusal in result.stderr
     else:
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == policy
