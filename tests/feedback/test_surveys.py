@@ -318,3 +318,10 @@ def test_survey_facts_known_answers_in_one_query(world):
         (True, 5, 4),
     ]
     assert selectors.survey_facts(user=world.clinician, start=start, end=end) == []
+
+
+def test_the_admins_home_links_the_answers_and_the_review_settings(client, world):
+    sign_in(client, world.admin)
+    page = client.get(reverse("home")).content.decode()
+    assert f'href="{reverse("feedback:responses")}"' in page
+    assert f'href="{reverse("feedback:settings")}"' in page
