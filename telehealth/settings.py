@@ -602,6 +602,10 @@ except (ValueError, TypeError, AttributeError, KeyError) as error:
         f"JANUS_INSTANCES must be a JSON list of objects with {', '.join(JANUS_INSTANCE_KEYS)}."
     ) from error
 JANUS_TOKEN_SECONDS = envint("JANUS_TOKEN_SECONDS", 4 * 3600)
+# The group room page talks to Janus over its WebSocket: those origins join connect-src.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"] += sorted(
+    {"{0.scheme}://{0.netloc}".format(urlparse(e["ws_url"])) for e in JANUS_INSTANCES}
+)
 OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)
