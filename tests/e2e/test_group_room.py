@@ -1,9 +1,9 @@
 """The group session room in real Chromium pages with fake cameras, through a real Janus
 (tests/janus_server.py): the host and three invited patients join from their pages, each
-decodes the other three's video; the host mutes one (nobody receives their sound any more)
-and removes another (their page says so, their attendance closes); a patient leaves (their
-attendance closes). All under the project's CSP, with the Janus origin in connect-src.
-Screenshots at phone and desktop widths."""
+decodes the other three's video; the host shares their screen, mutes one (nobody receives
+their sound any more) and removes another (their page says so, their attendance closes); a
+patient leaves (their attendance closes). All under the project's CSP, with the Janus origin
+in connect-src. Screenshots at phone and desktop widths."""
 
 import copy
 from urllib.parse import urlparse
@@ -115,6 +115,24 @@ def test_host_and_three_patients_see_each_other_then_mute_remove_and_leave(
                 page.set_viewport_size(width)
                 page.wait_for_timeout(300)
                 screenshot(page, f"group-room-{who}-{name}")
+
+        # The host shares their screen (the fake screen is 1280x720, the camera 640x480).
+        host_feed = GroupAttendance.objects.get(user=world.clinician).feed
+        host.get_by_role("button", name="Share screen").click()
+        expect(host.get_by_role("button", name="Share screen")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        wait_until(
+            patients["Pat"],
+            f"""() => {{ const v = document.querySelector('[data-tile="{host_feed}"] video');
+                return v.videoWidth
+                    && Math.abs(v.videoWidth / v.videoHeight - 16 / 9) < 0.05; }}""",
+            timeout=20,
+        )
+        host.get_by_role("button", name="Share screen").click()
+        expect(host.get_by_role("button", name="Share screen")).to_have_attribute(
+            "aria-pressed", "false"
+        )
 
         # The host mutes Pat: Janus stops forwarding Pat's sound, Tess's still flows.
         feeds = {
