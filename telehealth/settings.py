@@ -619,6 +619,10 @@ if ICE_TRANSPORT_POLICY not in {"all", "relay"}:
     raise ImproperlyConfigured('ICE_TRANSPORT_POLICY must be "all" or "relay"')
 if ICE_TRANSPORT_POLICY == "relay" and not TURN_URLS:
     raise ImproperlyConfigured("ICE_TRANSPORT_POLICY=relay needs TURN_URLS: no call could connect")
+# The group room page talks to Janus over its WebSocket: those origins join connect-src.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"] += sorted(
+    {"{0.scheme}://{0.netloc}".format(urlparse(e["ws_url"])) for e in JANUS_INSTANCES}
+)
 OUTBOX_BATCH_SIZE = envint("OUTBOX_BATCH_SIZE", 100)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 60)
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)

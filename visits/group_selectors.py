@@ -114,3 +114,23 @@ def display_name(invitation: GroupParticipant | None, user: User) -> str:
     if invitation.show_full_name:
         return patient.legal_name
     return patient.preferred_name or (patient.legal_name.split() or [""])[0]
+
+
+def people_in_room(session: GroupSession) -> list[dict]:
+    """Who is in the room now (open stretches), as the host's page needs them to act on a
+    tile: the Janus feed it shows, the attendance the controls take, the name others see."""
+    stretches = (
+        GroupAttendance.objects.filter(session=session, left_at__isnull=True)
+        .select_related("user")
+        .order_by("joined_at")
+    )
+    invitations = {i.patient_id: i for i in session.invitees.select_related("patient").order_by()}
+    return [
+        {
+            "attendance_id": s.pk,
+            "feed": s.feed,
+            "display": display_name(invitations.get(s.patient_id or 0), s.user),
+            "patient": s.patient,
+        }
+        for s in stretches
+    ]

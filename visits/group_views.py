@@ -5,6 +5,7 @@ The room: join and leave (invited patients, host, co-hosts) and the host's contr
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -125,6 +126,8 @@ def detail(request, session_id: int) -> HttpResponse:
             "host_minutes": minutes.get(session.host_id),
             "co_hosts": session.co_hosts.all(),
             "media_ready": bool(janus.instances()),
+            "can_join": session.state == GroupSession.State.SCHEDULED
+            and selectors.is_host(session, request.user),
         },
     )
 
@@ -163,6 +166,47 @@ def name_choice(request, session_id: int) -> HttpResponse:
     services.group_name_choose(invitation=invitation, show_full_name=choice == "1", request=request)
     messages.success(request, _("Saved."))
     return redirect("visits:groups-mine")
+
+
+# --- The room -----------------------------------------------------------------------------
+
+
+@in_room_required
+def room(request, session_id: int) -> HttpResponse:
+    """The in-room page: device check, then the room through Janus (static/js/group-room.js).
+    Media and names come over Janus once the page joins; the page itself holds no PHI."""
+    session = selectors.access_group_room(user=request.user, session_id=session_id)
+    return render(
+        request,
+        "visits/group_room.html",
+        {
+            "session": session,
+            "is_host": selectors.is_host(session, request.user),
+            "media_ready": bool(janus.instances()),
+            "back_url": reverse(
+                "visits:group" if request.user.role == Role.CLINICIAN else "visits:groups-mine",
+                args=[session.pk] if request.user.role == Role.CLINICIAN else [],
+            ),
+        },
+    )
+
+
+@clinician_required
+@phi_view
+def people(request, session_id: int) -> JsonResponse:
+    """Hosts: who is in the room now, to mute or remove them from their tile."""
+    session = selectors.access_group_room(user=request.user, session_id=session_id)
+    if not selectors.is_host(session, request.user):
+        return JsonResponse({"error": _("Only the host and co-hosts can do this.")}, status=403)
+    people = selectors.people_in_room(session)
+    patients = [p["patient"] for p in people if p["patient"] is not None]
+    for patient in patients:
+        note_phi_access(request, session, patient=patient)
+    if not patients:
+        note_phi_access(request, session)
+    return JsonResponse(
+        {"people": [{k: p[k] for k in ("attendance_id", "feed", "display")} for p in people]}
+    )
 
 
 # --- The room (JSON) ----------------------------------------------------------------------

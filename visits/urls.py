@@ -63,6 +63,8 @@ urlpatterns = [
     path("groups/<int:session_id>/edit/", group_views.edit, name="group-edit"),
     path("groups/<int:session_id>/cancel/", group_views.cancel, name="group-cancel"),
     path("groups/<int:session_id>/name/", group_views.name_choice, name="group-name"),
+    path("groups/<int:session_id>/room/", group_views.room, name="group-room"),
+    path("groups/<int:session_id>/room/people/", group_views.people, name="group-people"),
     path("groups/<int:session_id>/join/", group_views.join, name="group-join"),
     path("groups/<int:session_id>/leave/", group_views.leave, name="group-leave"),
     path(

@@ -210,6 +210,10 @@ ROUTES: dict[str, Access] = {
     "visits:group-name": Access(
         roles=frozenset({Role.PATIENT}), method="post", obj="group_session", ok=(302,)
     ),
+    "visits:group-room": Access(
+        roles=frozenset({Role.PATIENT, Role.CLINICIAN}), obj="group_session"
+    ),
+    "visits:group-people": Access(roles=frozenset({Role.CLINICIAN}), obj="group_session"),
     "visits:group-join": Access(
         roles=frozenset({Role.PATIENT, Role.CLINICIAN}),
         method="post",

@@ -1,0 +1,181 @@
+"""The group session room in real Chromium pages with fake cameras, through a real Janus
+(tests/janus_server.py): the host and three invited patients join from their pages, each
+decodes the other three's video; the host shares their screen, mutes one (nobody receives
+their sound any more) and removes another (their page says so, their attendance closes); a
+patient leaves (their attendance closes). All under the project's CSP, with the Janus origin
+in connect-src. Screenshots at phone and desktop widths."""
+
+import copy
+from urllib.parse import urlparse
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from telehealth.audit.models import AuditEvent
+from tests.asgi_server import AsgiServer
+from tests.conftest import make_patient
+from tests.e2e.conftest import DESKTOP, PHONE, screenshot, wait_until
+from tests.e2e.test_video_visit import signed_in_context
+from tests.visits.group_helpers import open_group_session
+from visits.models import GroupAttendance
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def janus_server():
+    from tests.conftest import missing_service
+    from tests.janus_server import janus_installed, start_janus
+
+    if not janus_installed():
+        missing_service("Janus is not installed (make media, or apt-get install janus)")
+    server = start_janus("media-a")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def janus_room_settings(settings, janus_server):
+    """The instance, and the connect-src settings.py derives from it when it is configured
+    through JANUS_INSTANCES (tests/visits/test_group_room.py checks that derivation)."""
+    settings.JANUS_INSTANCES = [janus_server.entry]
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    ws = urlparse(janus_server.entry["ws_url"])
+    policy["DIRECTIVES"]["connect-src"].append(f"{ws.scheme}://{ws.netloc}")
+    settings.CONTENT_SECURITY_POLICY = policy
+    return settings
+
+
+def open_page(browser, server, user):
+    page = signed_in_context(browser, server, user).new_page()
+    page.csp_violations = []
+    page.on(
+        "console",
+        lambda m: (
+            page.csp_violations.append(m.text) if "Content Security Policy" in m.text else None
+        ),
+    )
+    return page
+
+
+def join(page) -> None:
+    expect(page.get_by_role("heading", name="Check your camera and microphone")).to_be_visible()
+    wait_until(page, "() => document.querySelector('[data-preview]').videoWidth > 0")
+    expect(page.get_by_label("Camera", exact=True)).not_to_have_value("")
+    page.get_by_role("button", name="Join the session").click()
+    wait_until(page, "() => window.groupRoom.published === true", timeout=20)
+
+
+def decodes_everyone(page, count: int) -> None:
+    wait_until(
+        page,
+        f"""() => window.groupRoom.inbound('video', 'framesDecoded').then(
+                 f => Object.keys(f).length === {count} && Object.values(f).every(n => n > 0))""",
+        timeout=30,
+    )
+
+
+def test_host_and_three_patients_see_each_other_then_mute_remove_and_leave(
+    world, browser, janus_room_settings
+):
+    third = make_patient(world.practice, "Tess Gamma", "tess@alpha.test")
+    session = open_group_session(
+        host=world.clinician, patients=[world.patient, world.other_patient, third]
+    )
+    with AsgiServer() as server:
+        host = open_page(browser, server, world.clinician)
+        host.goto(server.url + reverse("visits:group", args=[session.pk]))
+        host.get_by_role("link", name="Join", exact=True).click()
+        for width, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+            host.set_viewport_size(width)
+            wait_until(host, "() => document.querySelector('[data-preview]').videoWidth > 0")
+            screenshot(host, f"group-room-device-check-{name}")
+        join(host)
+
+        patients = {}
+        for patient in (world.patient, world.other_patient, third):
+            page = open_page(browser, server, patient.user)
+            page.goto(f"{server.url}/")
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
+            page.get_by_role("link", name="Join Diabetes education").click()
+            join(page)
+            patients[patient.legal_name.split()[0]] = page
+
+        pages = [host, *patients.values()]
+        for page in pages:
+            decodes_everyone(page, 3)
+        expect(host.get_by_text("Tess", exact=True)).to_be_visible()
+        expect(patients["Pat"].get_by_text("Dr Alpha", exact=True)).to_be_visible()
+        expect(
+            patients["Pat"].get_by_role("status").filter(has_text="Tess joined")
+        ).to_be_attached()
+        for width, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+            for who, page in (("host", host), ("patient", patients["Pat"])):
+                page.set_viewport_size(width)
+                page.wait_for_timeout(300)
+                screenshot(page, f"group-room-{who}-{name}")
+
+        # The host shares their screen (the fake screen is 1280x720, the camera 640x480).
+        host_feed = GroupAttendance.objects.get(user=world.clinician).feed
+        host.get_by_role("button", name="Share screen").click()
+        expect(host.get_by_role("button", name="Share screen")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        wait_until(
+            patients["Pat"],
+            f"""() => {{ const v = document.querySelector('[data-tile="{host_feed}"] video');
+                return v.videoWidth
+                    && Math.abs(v.videoWidth / v.videoHeight - 16 / 9) < 0.05; }}""",
+            timeout=20,
+        )
+        host.get_by_role("button", name="Share screen").click()
+        expect(host.get_by_role("button", name="Share screen")).to_have_attribute(
+            "aria-pressed", "false"
+        )
+
+        # The host mutes Pat: Janus stops forwarding Pat's sound, Tess's still flows.
+        feeds = {
+            name: GroupAttendance.objects.get(patient=patient).feed
+            for name, patient in (("Pat", world.patient), ("Tess", third))
+        }
+        host.get_by_role("button", name="Mute Pat").click()
+        expect(host.get_by_role("button", name="Unmute Pat")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        expect(host.get_by_text("muted by the host")).to_be_visible()
+        listener = patients["Other"]
+        listener.wait_for_timeout(500)  # packets already on their way
+        before = listener.evaluate("() => window.groupRoom.inbound('audio', 'packetsReceived')")
+        listener.wait_for_timeout(2000)
+        after = listener.evaluate("() => window.groupRoom.inbound('audio', 'packetsReceived')")
+        pat, tess = str(feeds["Pat"]), str(feeds["Tess"])
+        assert after[pat] - before[pat] <= 2, (before, after)
+        assert after[tess] - before[tess] > 20, (before, after)
+        assert AuditEvent.objects.filter(detail="muted in the group session").count() == 1
+
+        # The host removes Other: their page says so, the others lose their tile.
+        host.get_by_role("button", name="Remove Other").click()
+        removed = patients["Other"]
+        expect(
+            removed.get_by_role("heading", name="The host removed you from this session.")
+        ).to_be_visible()
+        for width, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+            removed.set_viewport_size(width)
+            screenshot(removed, f"group-room-removed-{name}")
+        for page in (host, patients["Pat"], patients["Tess"]):
+            wait_until(page, "() => window.groupRoom.remotes.size === 2")
+        expect(patients["Pat"].get_by_role("status").filter(has_text="Other left")).to_be_attached()
+        stretch = GroupAttendance.objects.get(patient=world.other_patient)
+        assert stretch.left_at is not None
+
+        # Tess leaves: her attendance closes, and the host's page drops her tile.
+        patients["Tess"].get_by_role("button", name="Leave").click()
+        expect(
+            patients["Tess"].get_by_role("heading", name="You left the session.")
+        ).to_be_visible()
+        wait_until(host, "() => window.groupRoom.remotes.size === 1")
+        assert GroupAttendance.objects.get(patient=third).left_at is not None
+        assert GroupAttendance.objects.get(patient=world.patient).left_at is None
+        for page in pages:
+            assert page.csp_violations == [], page.csp_violations
