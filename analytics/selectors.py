@@ -75,9 +75,13 @@ def _hours(seconds: list[float]) -> tuple[str, str]:
     return _num(median(hours)), _num(percentile(hours, 0.9))
 
 
-def _minutes(seconds: list[float]) -> tuple[str, str]:
-    minutes = [s / 60 for s in seconds]
-    return _num(median(minutes)), _num(percentile(minutes, 0.9))
+def _in(seconds: float | None, unit: int) -> str:
+    """A time the database computed in seconds, in minutes (unit 60) or hours (3600)."""
+    return _num(None if seconds is None else seconds / unit)
+
+
+def _minutes(median_s: float | None, p90_s: float | None) -> tuple[str, str]:
+    return _in(median_s, 60), _in(p90_s, 60)
 
 
 def _week_of(moment: datetime, zone) -> date:
@@ -93,14 +97,28 @@ def _zone(user: User):
     return user.practice.zone
 
 
+def _no_show_rate(counts: scheduling.AppointmentCounts) -> float | None:
+    return share(counts.no_show, counts.completed + counts.no_show)
+
+
 def appointments(*, user: User, filters: Filters) -> Section:
     zone = _zone(user)
-    facts = scheduling.appointment_facts(
+    reminders_on = notify.first_sent_of(user=user, template=REMINDER)
+    figures = scheduling.appointment_figures(
         user=user,
         start=filters.start,
         end=filters.end,
+        split=reminders_on,
         provider_id=filters.provider_id,
         modality=filters.modality,
+    ) or scheduling.AppointmentFigures(
+        scheduling.NO_APPOINTMENTS,
+        None,
+        scheduling.NO_APPOINTMENTS,
+        scheduling.NO_APPOINTMENTS,
+        {},
+        {},
+        {},
     )
     available = scheduling.available_minutes(
         user=user,
@@ -110,42 +128,38 @@ def appointments(*, user: User, filters: Filters) -> Section:
         modality=filters.modality,
     )
     names = dict(scheduling.practice_providers(user=user).values_list("pk", "display_name"))
-    reminders_on = notify.first_sent_of(user=user, template=REMINDER)
-
-    statuses = Counter(fact.status for fact in facts)
-    held = [fact for fact in facts if fact.status != "cancelled"]
-    booked_minutes = sum((f.end - f.start).total_seconds() / 60 for f in held)
-    self_booked = sum(1 for fact in facts if fact.booked_via != "staff")
-    leads = [(f.start - f.created_at).total_seconds() / 86400 for f in facts]
-    no_shows, completed = statuses["no_show"], statuses["completed"]
-
-    def no_show_rate(rows) -> float | None:
-        ended = [f for f in rows if f.status in ("completed", "no_show")]
-        return share(sum(1 for f in ended if f.status == "no_show"), len(ended))
+    total = figures.total
+    no_shows, completed = total.no_show, total.completed
 
     section = Section("appointments", _("Appointments"))
     section.tiles = [
-        Tile(_("Booked"), f"{len(facts):,}", _("starting in the period")),
+        Tile(_("Booked"), f"{total.booked:,}", _("starting in the period")),
         Tile(_("Completed"), f"{completed:,}"),
-        Tile(_("Cancelled"), f"{statuses['cancelled']:,}"),
+        Tile(_("Cancelled"), f"{total.cancelled:,}"),
         Tile(
             _("No-show rate"),
-            _pct(no_show_rate(facts)),
+            _pct(_no_show_rate(total)),
             _("%(n)s no-shows of %(m)s due") % {"n": no_shows, "m": no_shows + completed},
         ),
-        Tile(_("Median lead time"), _("%s days") % _num(median(leads)), _("booking to visit")),
+        Tile(
+            _("Median lead time"),
+            _("%s days") % _num(figures.lead_days_median),
+            _("booking to visit"),
+        ),
         Tile(
             _("Utilisation"),
-            _pct(share(int(booked_minutes), int(sum(available.values())))),
+            _pct(share(int(total.held_minutes), int(sum(available.values())))),
             _("booked of available hours"),
         ),
-        Tile(_("Booked by patients"), _pct(share(self_booked, len(facts))), _("online or by text")),
+        Tile(
+            _("Booked by patients"),
+            _pct(share(total.self_booked, total.booked)),
+            _("online or by text"),
+        ),
     ]
     if reminders_on is None:
         section.note = _("No reminder has been sent yet, so there is no before and after.")
     else:
-        before = [f for f in facts if f.start < reminders_on]
-        after = [f for f in facts if f.start >= reminders_on]
         section.tables.append(
             Table(
                 "reminders-effect",
@@ -155,30 +169,30 @@ def appointments(*, user: User, filters: Filters) -> Section:
                 [
                     [
                         label,
-                        str(sum(1 for f in rows if f.status in ("completed", "no_show"))),
-                        str(sum(1 for f in rows if f.status == "no_show")),
-                        _pct(no_show_rate(rows)),
+                        str(counts.completed + counts.no_show),
+                        str(counts.no_show),
+                        _pct(_no_show_rate(counts)),
                     ]
-                    for label, rows in ((_("Before"), before), (_("After"), after))
+                    for label, counts in (
+                        (_("Before"), figures.before),
+                        (_("After"), figures.after),
+                    )
                 ],
             )
         )
 
-    weeks: dict[date, list] = defaultdict(list)
-    for fact in facts:
-        weeks[_week_of(fact.start, zone)].append(fact)
+    weeks = figures.by_week
     week_rows = []
     for week in sorted(weeks):
-        rows = weeks[week]
-        counts = Counter(f.status for f in rows)
+        counts = weeks[week]
         week_rows.append(
             [
                 date_format(week, "SHORT_DATE_FORMAT"),
-                str(len(rows)),
-                str(counts["completed"]),
-                str(counts["cancelled"]),
-                str(counts["no_show"]),
-                _pct(no_show_rate(rows)),
+                str(counts.booked),
+                str(counts.completed),
+                str(counts.cancelled),
+                str(counts.no_show),
+                _pct(_no_show_rate(counts)),
             ]
         )
     section.tables.append(
@@ -195,30 +209,25 @@ def appointments(*, user: User, filters: Filters) -> Section:
             ],
             week_rows,
             charts.column_chart(
-                columns=[(date_format(w, "M j"), len(weeks[w])) for w in sorted(weeks)],
+                columns=[(date_format(w, "M j"), weeks[w].booked) for w in sorted(weeks)],
                 title=_("Appointments booked per week"),
                 desc=_("One column per week; the table below gives each week's numbers."),
             ),
         )
     )
 
-    by_provider: dict[int, list] = defaultdict(list)
-    for fact in facts:
-        by_provider[fact.provider_id].append(fact)
+    by_provider = figures.by_provider
     provider_rows = []
     for pk in sorted(set(by_provider) | set(available), key=lambda pk: names.get(pk, "")):
-        rows = by_provider.get(pk, [])
-        minutes = sum(
-            (f.end - f.start).total_seconds() / 60 for f in rows if f.status != "cancelled"
-        )
+        counts = by_provider.get(pk, scheduling.NO_APPOINTMENTS)
         provider_rows.append(
             [
                 names.get(pk, "?"),
-                str(len(rows)),
-                str(sum(1 for f in rows if f.status == "completed")),
-                _pct(no_show_rate(rows)),
+                str(counts.booked),
+                str(counts.completed),
+                _pct(_no_show_rate(counts)),
                 _num(available.get(pk, 0) / 60),
-                _pct(share(int(minutes), int(available.get(pk, 0)))),
+                _pct(share(int(counts.held_minutes), int(available.get(pk, 0)))),
             ]
         )
     section.tables.append(
@@ -236,7 +245,7 @@ def appointments(*, user: User, filters: Filters) -> Section:
             provider_rows,
         )
     )
-    via = Counter(fact.booked_via for fact in facts)
+    via = Counter(figures.by_via)
     via_labels = {
         "online": _("Online, by the patient"),
         "sms": _("By text, by the patient"),
@@ -248,7 +257,7 @@ def appointments(*, user: User, filters: Filters) -> Section:
             "booked-via",
             _("How appointments were booked"),
             [_("Booked"), _("Appointments"), _("Share")],
-            [[via_labels[k], str(via[k]), _pct(share(via[k], len(facts)))] for k in via_labels],
+            [[via_labels[k], str(via[k]), _pct(share(via[k], total.booked))] for k in via_labels],
             charts.bar_chart(
                 bars=[(via_labels[k], via[k]) for k in via_labels],
                 title=_("How appointments were booked"),
@@ -520,29 +529,26 @@ def inbox(*, user: User, filters: Filters) -> Section:
 
 
 def visits_section(*, user: User, filters: Filters) -> Section:
-    facts = visits.visit_facts(
+    buckets = [
+        (_("Under 5 min"), 0, 5),
+        (_("5-10 min"), 5, 10),
+        (_("10-15 min"), 10, 15),
+        (_("15-30 min"), 15, 30),
+        (_("30 min or more"), 30, 10**9),
+    ]
+    figures = visits.visit_figures(
         user=user,
         start=filters.start,
         end=filters.end,
         provider_id=filters.provider_id,
         modality=filters.modality,
-    )
-    waits = [
-        (f.started_at - f.waiting_since).total_seconds()
-        for f in facts
-        if f.started_at and f.waiting_since
-    ]
-    lengths = [
-        (f.ended_at - f.started_at).total_seconds() for f in facts if f.started_at and f.ended_at
-    ]
-    video = [f for f in facts if f.modality == "video"]
-    fell_back = sum(1 for f in video if f.audio_only)
-    reconnected = sum(1 for f in facts if f.patient_joins > 1)
-    wait_median, wait_p90 = _minutes(waits)
-    length_median, length_p90 = _minutes(lengths)
+        wait_buckets=[(low, high) for _label, low, high in buckets],
+    ) or visits.VisitFigures(0, 0, None, None, None, None, 0, 0, 0, [0] * len(buckets))
+    wait_median, wait_p90 = _minutes(figures.wait_median, figures.wait_p90)
+    length_median, length_p90 = _minutes(figures.length_median, figures.length_p90)
     section = Section("visits", _("Visits"))
     section.tiles = [
-        Tile(_("Visits ended"), f"{len(facts):,}"),
+        Tile(_("Visits ended"), f"{figures.ended:,}"),
         Tile(_("Wait, median"), _("%s min") % wait_median, _("90th percentile %s min") % wait_p90),
         Tile(
             _("Length, median"),
@@ -551,31 +557,24 @@ def visits_section(*, user: User, filters: Filters) -> Section:
         ),
         Tile(
             _("Fell back to audio"),
-            _pct(share(fell_back, len(video))),
-            _("%(n)s of %(m)s video visits") % {"n": fell_back, "m": len(video)},
+            _pct(share(figures.video_audio_only, figures.video)),
+            _("%(n)s of %(m)s video visits") % {"n": figures.video_audio_only, "m": figures.video},
         ),
         Tile(
             _("Patient reconnected"),
-            _pct(share(reconnected, len(facts))),
-            _("%(n)s visits") % {"n": reconnected},
+            _pct(share(figures.reconnected, figures.ended)),
+            _("%(n)s visits") % {"n": figures.reconnected},
         ),
     ]
-    buckets = [
-        (_("Under 5 min"), 0, 5),
-        (_("5-10 min"), 5, 10),
-        (_("10-15 min"), 10, 15),
-        (_("15-30 min"), 15, 30),
-        (_("30 min or more"), 30, 10**9),
-    ]
     counts = [
-        (label, sum(1 for s in waits if low <= s / 60 < high)) for label, low, high in buckets
+        (label, n) for (label, _low, _high), n in zip(buckets, figures.waits_by_bucket, strict=True)
     ]
     section.tables.append(
         Table(
             "waiting-room",
             _("Time in the waiting room"),
             [_("Wait"), _("Visits"), _("Share")],
-            [[label, str(n), _pct(share(n, len(waits)))] for label, n in counts],
+            [[label, str(n), _pct(share(n, figures.waited))] for label, n in counts],
             charts.bar_chart(
                 bars=counts,
                 title=_("Visits by time in the waiting room"),

@@ -11,7 +11,8 @@ from django.db import connection
 from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
     DateTimeTZRange,
 )
-from django.db.models import CharField, F, Func, IntegerField, QuerySet, Value
+from django.db.models import CharField, Count, F, Func, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models.functions import TruncWeek
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -27,6 +28,7 @@ from scheduling.models import (
 )
 from telehealth.accounts.models import Practice, Provider, Role, User
 from telehealth.accounts.selectors import patients_visible_to, providers_visible_to
+from telehealth.aggregates import Percentile, SecondsBetween
 
 
 @dataclass(frozen=True)
@@ -415,19 +417,6 @@ def slot_offer(
 # --- Practice figures (read by analytics) ------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AppointmentFact:
-    """One appointment as the practice's figures see it: no patient, no free text."""
-
-    start: datetime
-    end: datetime
-    created_at: datetime
-    status: str
-    booked_via: str
-    provider_id: int
-    modality: str
-
-
 def _practice_of_admin(user: User) -> int | None:
     """Practice-wide figures are an admin's: other roles get none."""
     if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN:
@@ -435,31 +424,108 @@ def _practice_of_admin(user: User) -> int | None:
     return user.practice_id
 
 
-def appointment_facts(
+@dataclass(frozen=True)
+class AppointmentCounts:
+    """Appointments of one group as the practice's figures see them: no patient, no text."""
+
+    booked: int
+    completed: int
+    cancelled: int
+    no_show: int
+    held_minutes: float  # minutes of those not cancelled
+    self_booked: int  # booked by the patient (online, by text, a waitlist offer)
+
+
+NO_APPOINTMENTS = AppointmentCounts(0, 0, 0, 0, 0.0, 0)
+
+
+@dataclass(frozen=True)
+class AppointmentFigures:
+    total: AppointmentCounts
+    lead_days_median: float | None  # booking to start
+    before: AppointmentCounts  # starting before `split`
+    after: AppointmentCounts  # starting at or after it
+    by_week: dict[date, AppointmentCounts]  # by the local Monday of the start's week
+    by_provider: dict[int, AppointmentCounts]
+    by_via: dict[str, int]
+
+
+def _appointment_counts(prefix: str = "", where: Q | None = None) -> dict:
+    def only(q: Q) -> Q:
+        return q if where is None else q & where
+
+    cancelled = Q(status="cancelled")
+    return {
+        f"{prefix}booked": Count("pk", filter=where),
+        f"{prefix}completed": Count("pk", filter=only(Q(status="completed"))),
+        f"{prefix}cancelled": Count("pk", filter=only(cancelled)),
+        f"{prefix}no_show": Count("pk", filter=only(Q(status="no_show"))),
+        f"{prefix}held_seconds": Sum(SecondsBetween("end", "start"), filter=only(~cancelled)),
+        f"{prefix}self_booked": Count("pk", filter=only(~Q(booked_via="staff"))),
+    }
+
+
+def _counts_of(row: dict, prefix: str = "") -> AppointmentCounts:
+    return AppointmentCounts(
+        row[f"{prefix}booked"],
+        row[f"{prefix}completed"],
+        row[f"{prefix}cancelled"],
+        row[f"{prefix}no_show"],
+        (row[f"{prefix}held_seconds"] or 0) / 60,
+        row[f"{prefix}self_booked"],
+    )
+
+
+def appointment_figures(
     *,
     user: User,
     start: datetime,
     end: datetime,
+    split: datetime | None = None,
     provider_id: int | None = None,
     modality: str = "",
-) -> list[AppointmentFact]:
-    """The practice's appointments starting in [start, end), one query. Rescheduled ones are
+) -> AppointmentFigures | None:
+    """The practice's appointments starting in [start, end), counted in the database: four
+    queries whatever the data (None for anyone but a practice admin). Rescheduled ones are
     left out: their replacement is the appointment that counts."""
     practice_id = _practice_of_admin(user)
-    if practice_id is None:
-        return []
+    if practice_id is None or user.practice is None:
+        return None
     rows = Appointment.objects.filter(practice_id=practice_id, start__gte=start, start__lt=end)
-    rows = rows.exclude(status="rescheduled")
+    rows = rows.exclude(status="rescheduled").order_by()
     if provider_id:
         rows = rows.filter(provider_id=provider_id)
     if modality:
         rows = rows.filter(modality=modality)
-    return [
-        AppointmentFact(*row)
-        for row in rows.order_by().values_list(
-            "start", "end", "created_at", "status", "booked_via", "provider_id", "modality"
-        )
-    ]
+    early = Q(start__lt=split) if split else Q(pk__in=[])
+    totals = rows.aggregate(
+        **_appointment_counts(),
+        **_appointment_counts("before_", early),
+        lead_median=Percentile(SecondsBetween("start", "created_at"), 0.5),
+    )
+    total = _counts_of(totals)
+    before = _counts_of(totals, "before_") if split else NO_APPOINTMENTS
+    after = AppointmentCounts(
+        *(getattr(total, name) - getattr(before, name) for name in total.__dataclass_fields__)
+    )
+    zone = user.practice.zone
+    weeks = (
+        rows.annotate(week=TruncWeek("start", tzinfo=zone))
+        .values("week")
+        .annotate(**_appointment_counts())
+    )
+    providers = rows.values("provider_id").annotate(**_appointment_counts())
+    via = rows.values_list("booked_via").annotate(count=Count("pk"))
+    lead = totals["lead_median"]
+    return AppointmentFigures(
+        total=total,
+        lead_days_median=None if lead is None else lead / 86400,
+        before=before,
+        after=after,
+        by_week={row["week"].astimezone(zone).date(): _counts_of(row) for row in weeks},
+        by_provider={row["provider_id"]: _counts_of(row) for row in providers},
+        by_via=dict(via),
+    )
 
 
 def available_minutes(

@@ -68,7 +68,11 @@ class Visit(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["practice", "state"])]
+        indexes = [
+            models.Index(fields=["practice", "state"]),
+            # The practice figures: visits that ended in a period.
+            models.Index(fields=["practice", "ended_at"], name="visit_practice_ended_at"),
+        ]
         constraints = [
             # An answer is whole: a state and home-or-not, with its time; or nothing yet.
             models.CheckConstraint(

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -15,6 +14,7 @@ from django.utils import timezone
 from scheduling.models import REMOTE_MODALITIES, Appointment
 from telehealth.accounts.models import Provider, Role, User
 from telehealth.accounts.selectors import patients_visible_to
+from telehealth.aggregates import Percentile, SecondsBetween
 from visits.models import Participant, Presence, Visit, VisitNote
 
 GRANTS_KEY = "visit_grants"  # session: {visit_id: patient_id}
@@ -447,37 +447,35 @@ def signed_note_visit_ids(visits: Sequence[Visit]) -> set[int]:
 
 
 @dataclass(frozen=True)
-class VisitFact:
-    """A visit that ended, as the practice's figures see it: times and connection only."""
+class VisitFigures:
+    """The visits that ended in a period, as the practice's figures see them: counts and
+    times (in seconds) only."""
 
-    waiting_since: datetime | None
-    started_at: datetime | None
-    ended_at: datetime | None  # never None: the query asks for ended visits
-    modality: str  # "" for a walk-in without an appointment
-    audio_only: bool
-    patient_joins: int  # stretches the patient spent in the room: more than one = reconnected
+    ended: int
+    waited: int  # visits with both an arrival in the waiting room and a start
+    wait_median: float | None
+    wait_p90: float | None
+    length_median: float | None
+    length_p90: float | None
+    video: int
+    video_audio_only: int  # video visits that fell back to audio
+    reconnected: int  # the patient spent more than one stretch in the room
+    waits_by_bucket: list[int]  # visits whose wait falls in each [low, high) minute bucket
 
 
-def visit_facts(
+def visit_figures(
     *,
     user: User,
     start: datetime,
     end: datetime,
     provider_id: int | None = None,
     modality: str = "",
-) -> list[VisitFact]:
-    """The practice's visits that ended in [start, end): one query. Practice admins only."""
+    wait_buckets: Sequence[tuple[int, int]] = (),
+) -> VisitFigures | None:
+    """The practice's visits that ended in [start, end), aggregated in two queries (None for
+    anyone but a practice admin). wait_buckets: (low, high) minutes to count waits in."""
     if not user.is_authenticated or user.role != Role.PRACTICE_ADMIN or not user.practice_id:
-        return []
-    joins = (
-        Presence.objects.filter(
-            participant__visit=OuterRef("pk"), participant__role=Participant.Role.PATIENT
-        )
-        .order_by()
-        .values("participant__visit")
-        .annotate(count=Count("id"))
-        .values("count")
-    )
+        return None
     visits = Visit.objects.filter(
         practice_id=user.practice_id,
         state=Visit.State.ENDED,
@@ -488,19 +486,43 @@ def visit_facts(
         visits = visits.filter(provider_id=provider_id)
     if modality:
         visits = visits.filter(appointment__modality=modality)
-    rows = (
+    video = Q(appointment__modality="video")
+    buckets = {
+        f"bucket_{n}": Count("pk", filter=Q(wait__gte=low * 60, wait__lt=high * 60))
+        for n, (low, high) in enumerate(wait_buckets)
+    }
+    found = (
         visits.order_by()
-        .annotate(patient_joins=Coalesce(Subquery(joins), 0))
-        .values_list(
-            "waiting_since",
-            "started_at",
-            "ended_at",
-            "appointment__modality",
-            "audio_only",
-            "patient_joins",
+        .annotate(
+            wait=SecondsBetween("started_at", "waiting_since"),
+            length=SecondsBetween("ended_at", "started_at"),
+        )
+        .aggregate(
+            ended=Count("pk"),
+            waited=Count("wait"),
+            wait_median=Percentile("wait", 0.5),
+            wait_p90=Percentile("wait", 0.9),
+            length_median=Percentile("length", 0.5),
+            length_p90=Percentile("length", 0.9),
+            video=Count("pk", filter=video),
+            video_audio_only=Count("pk", filter=video & Q(audio_only=True)),
+            **buckets,
         )
     )
-    return [
-        VisitFact(waiting, started, ended, modality or "", audio_only, joins)
-        for waiting, started, ended, modality, audio_only, joins in rows
-    ]
+    # Visits where the patient spent more than one stretch in the room: grouped in a join,
+    # not a subquery per visit (whose cost estimate also sets PostgreSQL's JIT compiling).
+    reconnected = (
+        Presence.objects.filter(
+            participant__role=Participant.Role.PATIENT, participant__visit__in=visits
+        )
+        .order_by()
+        .values("participant__visit")
+        .annotate(stretches=Count("pk"))
+        .filter(stretches__gt=1)
+        .count()
+    )
+    return VisitFigures(
+        **{key: value for key, value in found.items() if not key.startswith("bucket_")},
+        reconnected=reconnected,
+        waits_by_bucket=[found[key] for key in buckets],
+    )

@@ -59,6 +59,9 @@ class OutboundMessage(models.Model):
             models.Index(fields=["status", "send_at"]),
             models.Index(fields=["related_type", "related_id"]),
             models.Index(fields=["provider_message_id"]),
+            # The practice figures: messages due in a period, and when a template began.
+            models.Index(fields=["send_at"], name="notify_outbound_send_at"),
+            models.Index(fields=["template", "created_at"], name="notify_outbound_template_made"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,7 +1,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncHour
 
 from telehealth.accounts.models import Patient, Role, User
@@ -103,9 +103,14 @@ def first_sent_of(*, user: User, template: str) -> datetime | None:
     practice_id = _admin_practice(user)
     if practice_id is None:
         return None
-    return OutboundMessage.objects.filter(
-        patient__practice_id=practice_id, template=template
-    ).aggregate(first=Min("created_at"))["first"]
+    # The first row in (template, created_at) index order: MIN() over the join would read
+    # every message of the template.
+    return (
+        OutboundMessage.objects.filter(patient__practice_id=practice_id, template=template)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
 
 
 def opt_outs(*, user: User, start: datetime, end: datetime) -> int:
