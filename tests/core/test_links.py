@@ -16,10 +16,12 @@ from django.db import models
 from django.test import Client
 from django.utils import timezone
 
+from feedback.models import Survey
 from scheduling.models import Appointment, WaitlistEntry, WaitlistOffer
 from telehealth import links
 from telehealth.accounts.models import Patient
 from tests.conftest import make_patient
+from tests.feedback.helpers import survey_of
 from tests.visits.test_consumers import make_visit
 from visits.models import Visit
 
@@ -61,6 +63,7 @@ def examples(world, video_type) -> dict[type[models.Model], models.Model]:
         # Without a portal account: the account invitation ends once the patient has one.
         Patient: make_patient(world.practice, "Nina Newcomer", "nina@example.com", login=False),
         WaitlistOffer: offer,
+        Survey: survey_of(world.patient),
     }
 
 
