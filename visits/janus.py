@@ -116,6 +116,24 @@ def room_create(
     )
 
 
+def room_edit(
+    *,
+    instance: Instance,
+    room: int,
+    secret: str,
+    new_pin: str | None = None,
+    new_publishers: int | None = None,
+) -> None:
+    """Change a live room. A new pin is checked at the next join only: people in the room
+    stay connected, and anyone holding the old pin can no longer join (Janus answers 433)."""
+    request: dict[str, Any] = {"request": "edit", "room": room, "secret": secret}
+    if new_pin is not None:
+        request["new_pin"] = new_pin
+    if new_publishers is not None:
+        request["new_publishers"] = new_publishers
+    _admin(instance, request)
+
+
 def room_exists(*, instance: Instance, room: int) -> bool:
     return bool(_admin(instance, {"request": "exists", "room": room}).get("exists"))
 
