@@ -2,9 +2,11 @@
 controls). The room's media go through Janus (visits/janus.py); these functions decide who
 may be in it, place its room on an instance, and keep the attendance minutes.
 
-Janus is called while the session's row is locked: the lock is what makes two first joins
-create one room, and what keeps the room within capacity. The calls are bounded by
-visits.janus.TIMEOUT_SECONDS."""
+A join checks its room in Janus before taking the session's row lock, and calls Janus under
+the lock only to create (or recreate) the room: the lock is what makes two first joins create
+one room, and what keeps the room within capacity. Removing or uninviting a patient changes
+the room's pin under the lock, so the pin a join hands out is always the current one. The
+calls are bounded by visits.janus.TIMEOUT_SECONDS."""
 
 import contextlib
 import secrets
@@ -135,6 +137,7 @@ def group_session_update(
         session = GroupSession.objects.select_for_update().get(pk=session.pk)
         if session.state == GroupSession.State.CANCELLED:
             raise GroupRefused(_("This group session was cancelled."))
+        publishers_before = _publishers(session)
         session.title, session.host, session.capacity, session.modality = (
             title,
             host,
@@ -152,6 +155,19 @@ def group_session_update(
         GroupParticipant.objects.bulk_create(
             GroupParticipant(session=session, patient=wanted[pk]) for pk in wanted.keys() - current
         )
+        uninvited = current - wanted.keys()
+        inside = list(
+            GroupAttendance.objects.filter(
+                session=session, patient_id__in=uninvited, left_at__isnull=True
+            )
+        )
+        GroupAttendance.objects.filter(pk__in=[s.pk for s in inside]).update(left_at=timezone.now())
+        publishers = _publishers(session)
+        instance = _edit_room(
+            session,
+            new_pin=bool(uninvited),
+            new_publishers=publishers if publishers != publishers_before else None,
+        )
         audit.record(action="update", actor=by, obj=session, request=request)
         for patient in Patient.objects.filter(pk__in=wanted.keys() ^ current):
             audit.record(
@@ -162,7 +178,60 @@ def group_session_update(
                 request=request,
                 detail="invited" if patient.pk in wanted else "uninvited",
             )
+    if instance is not None:
+        for stretch in inside:
+            _kick(session, instance, stretch.feed)
     return session
+
+
+def _publishers(session: GroupSession) -> int:
+    """Publishers the room must admit: the patients' capacity, the host and co-hosts."""
+    return session.capacity + 1 + session.co_hosts.exclude(pk=session.host_id).count()
+
+
+def _edit_room(
+    session: GroupSession, *, new_pin: bool, new_publishers: int | None
+) -> janus.Instance | None:
+    """Change the session's live room, if it has one: a fresh pin (the old one no longer
+    admits anyone; the next group_join hands out the new one) and/or its publisher limit.
+    The room's instance, or None when there is no room to change (a later join creates one
+    with fresh credentials). Precondition: the session's row is locked."""
+    instance = janus.instance_named(session.janus_instance)
+    if instance is None or not session.janus_room or not (new_pin or new_publishers):
+        return instance
+    pin = secrets.token_urlsafe(12) if new_pin else None
+    try:
+        janus.room_edit(
+            instance=instance,
+            room=session.janus_room,
+            secret=session.room_secret,
+            new_pin=pin,
+            new_publishers=new_publishers,
+        )
+    except janus.JanusError as error:
+        if error.code == janus.NO_SUCH_ROOM:
+            return None
+        raise GroupRefused(str(error)) from error
+    if pin is not None:
+        session.room_pin = pin
+        session.save(update_fields=["room_pin"])
+    return instance
+
+
+def _kick(session: GroupSession, instance: janus.Instance, feed: int) -> None:
+    """Send a feed out of the room, then make sure Janus no longer lists it."""
+    room = int(session.janus_room or 0)
+    try:
+        janus.participant_kick(instance=instance, room=room, secret=session.room_secret, feed=feed)
+        still_there = any(
+            p.get("id") == feed for p in janus.participants(instance=instance, room=room)
+        )
+    except janus.JanusError as error:
+        if error.code == janus.NO_SUCH_ROOM:
+            return
+        raise GroupRefused(str(error)) from error
+    if still_there:
+        raise GroupRefused(_("The media server still lists them in the room. Try again."))
 
 
 def group_session_cancel(*, session: GroupSession, by: User, request=None) -> GroupSession:
@@ -232,6 +301,7 @@ def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
             _("Group sessions need a media server, and none is configured (see docs/deploy.md)."),
             status=409,
         )
+    seen_alive = _live_room(session)  # outside the lock: joins do not queue behind HTTP calls
     with transaction.atomic():
         session = GroupSession.objects.select_for_update().get(pk=session.pk)
         if not selectors.is_open(session):
@@ -239,13 +309,19 @@ def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
         invitation = None
         if user.role == Role.PATIENT:
             invitation = session.invitees.select_related("patient").get(patient__user=user)
+            if invitation.removed_at is not None:
+                raise GroupRefused(_("The host removed you from this group session."), status=403)
         open_stretches = GroupAttendance.objects.filter(session=session, left_at__isnull=True)
         stretch = open_stretches.filter(user=user).first()
         if stretch is None and invitation is not None:
             patients_in = open_stretches.filter(patient__isnull=False).count()
             if patients_in >= session.capacity:
                 raise GroupRefused(_("This group session is full."))
-        instance = _room_of(session)
+        instance = None
+        if seen_alive == (session.janus_instance, session.janus_room):
+            instance = janus.instance_named(session.janus_instance)
+        if instance is None:
+            instance = _room_of(session)
         if stretch is None:
             stretch = GroupAttendance.objects.create(
                 session=session,
@@ -266,13 +342,35 @@ def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
             instance=instance.name,
             room=int(session.janus_room or 0),
             pin=session.room_pin,
-            token=janus.token_for(instance=instance, seconds=settings.JANUS_TOKEN_SECONDS),
+            token=janus.token_for(instance=instance, seconds=_token_seconds(session)),
             feed=stretch.feed,
             display=selectors.display_name(invitation, user),
             attendance_id=stretch.pk,
             host=invitation is None,
             ice_servers=ice_servers(user_id=str(user.pk)),
         )
+
+
+# A token outlives the session's end by this much (an overrun), never JANUS_TOKEN_SECONDS.
+TOKEN_MARGIN_SECONDS = 15 * 60
+
+
+def _token_seconds(session: GroupSession) -> int:
+    remaining = (session.ends_at - timezone.now()).total_seconds()
+    return max(60, min(settings.JANUS_TOKEN_SECONDS, int(remaining) + TOKEN_MARGIN_SECONDS))
+
+
+def _live_room(session: GroupSession) -> tuple[str, int] | None:
+    """(instance, room) when the session's room answers as existing, else None."""
+    instance = janus.instance_named(session.janus_instance)
+    if instance is None or not session.janus_room:
+        return None
+    try:
+        if janus.room_exists(instance=instance, room=session.janus_room):
+            return instance.name, session.janus_room
+    except janus.JanusError:
+        pass
+    return None
 
 
 def _room_of(session: GroupSession) -> janus.Instance:
@@ -321,14 +419,13 @@ def _create_room(session: GroupSession, instance: janus.Instance) -> None:
     room = session.janus_room if session.janus_instance == instance.name else None
     room = room or secrets.randbelow(2**52) + 1  # stays exact in JavaScript numbers
     pin, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(18)
-    hosts = 1 + session.co_hosts.count()
     try:
         janus.room_create(
             instance=instance,
             room=room,
             pin=pin,
             secret=secret,
-            publishers=session.capacity + hosts,
+            publishers=_publishers(session),
             description=f"Group session {session.pk}",
         )
     except janus.JanusUnavailable:
@@ -368,22 +465,23 @@ def _host_instance(session: GroupSession, by: User) -> janus.Instance:
 def group_remove(
     *, session: GroupSession, by: User, attendance: GroupAttendance, request=None
 ) -> GroupAttendance:
-    """The host sends someone out of the room: Janus drops them, their stretch ends."""
-    instance = _host_instance(session, by)
+    """The host sends someone out of the room, and a patient stays out: their invitation is
+    marked removed (group_join refuses them), the room gets a new pin before Janus drops
+    them (the pin they hold no longer admits anyone), and their stretch ends. Hosts and
+    co-hosts removed may come back. Done again, it kicks again (after a kick that failed)."""
+    _host_instance(session, by)
     if attendance.user_id == by.pk:
         raise GroupRefused(_("You cannot remove yourself."), status=400)
-    try:
-        janus.participant_kick(
-            instance=instance,
-            room=int(session.janus_room or 0),
-            secret=session.room_secret,
-            feed=attendance.feed,
-        )
-    except janus.JanusError as error:
-        raise GroupRefused(str(error)) from error
     with transaction.atomic():
-        GroupAttendance.objects.filter(pk=attendance.pk, left_at__isnull=True).update(
-            left_at=timezone.now()
+        session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        now = timezone.now()
+        GroupAttendance.objects.filter(pk=attendance.pk, left_at__isnull=True).update(left_at=now)
+        if attendance.patient_id is not None:
+            session.invitees.filter(
+                patient_id=attendance.patient_id, removed_at__isnull=True
+            ).update(removed_at=now)
+        instance = _edit_room(
+            session, new_pin=attendance.patient_id is not None, new_publishers=None
         )
         audit.record(
             action="update",
@@ -393,6 +491,8 @@ def group_remove(
             request=request,
             detail="removed from the group session",
         )
+    if instance is not None:
+        _kick(session, instance, attendance.feed)
     attendance.refresh_from_db()
     return attendance
 

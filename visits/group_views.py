@@ -93,15 +93,22 @@ def edit(request, session_id: int) -> HttpResponse:
         "patients": [i.patient for i in selectors.roster(session)],
     }
     form = GroupSessionForm(request.POST or None, practice=request.user.practice, initial=initial)
+    status = 200
     if request.method == "POST" and form.is_valid():
-        services.group_session_update(
-            session=session, by=request.user, request=request, **_form_data(form)
-        )
-        messages.success(request, _("Group session saved."))
-        return redirect("visits:group", session.pk)
+        try:
+            services.group_session_update(
+                session=session, by=request.user, request=request, **_form_data(form)
+            )
+        except services.GroupRefused as refused:  # the room's media server refused or is down
+            form.add_error(None, str(refused))
+            status = refused.status
+        else:
+            messages.success(request, _("Group session saved."))
+            return redirect("visits:group", session.pk)
     for invitation in selectors.roster(session):
         note_phi_access(request, session, patient=invitation.patient)
-    status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and status == 200:
+        status = 400
     return render(
         request, "visits/group_form.html", {"form": form, "session": session}, status=status
     )

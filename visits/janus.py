@@ -1,7 +1,10 @@
 """The app's side of Janus (VideoRoom), the media server of group sessions: rooms are
 created, listed, moderated and destroyed through Janus's admin API (`message_plugin`, with the
-admin secret and the VideoRoom admin key); browsers get only a short-lived signed token, a room
-number and its pin. Janus relays the media; nothing here touches it.
+admin secret and the VideoRoom admin key); browsers get only a signed token (good for the
+VideoRoom plugin on that instance, any room, until it expires: the app makes it end with the
+session, see group_services), a room number and its pin. The pin is what keeps a room closed:
+the app changes it (`room_edit`) when someone must not come back. Janus relays the media;
+nothing here touches it.
 
 Plugin errors arrive as HTTP 200 with `error_code`; they, and an instance that does not answer,
 become `JanusError` / `JanusUnavailable` with a message fit to show."""
@@ -114,6 +117,24 @@ def room_create(
             "permanent": False,
         },
     )
+
+
+def room_edit(
+    *,
+    instance: Instance,
+    room: int,
+    secret: str,
+    new_pin: str | None = None,
+    new_publishers: int | None = None,
+) -> None:
+    """Change a live room. A new pin is checked at the next join only: people in the room
+    stay connected, and anyone holding the old pin can no longer join (Janus answers 433)."""
+    request: dict[str, Any] = {"request": "edit", "room": room, "secret": secret}
+    if new_pin is not None:
+        request["new_pin"] = new_pin
+    if new_publishers is not None:
+        request["new_publishers"] = new_publishers
+    _admin(instance, request)
 
 
 def room_exists(*, instance: Instance, room: int) -> bool:

@@ -558,7 +558,7 @@ class GroupSession(models.Model):
         AUDIO = "audio", _("Audio only")
 
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="group_sessions")
-    title = models.CharField(max_length=120)
+    title = EncryptedTextField()  # "Opioid use disorder group" says something about each invitee
     host = models.ForeignKey(User, on_delete=models.PROTECT, related_name="group_sessions_hosted")
     co_hosts = models.ManyToManyField(User, blank=True, related_name="group_sessions_co_hosted")
     starts_at = models.DateTimeField()
@@ -603,6 +603,8 @@ class GroupParticipant(models.Model):
         help_text="Others in the room see the patient's full name rather than the first name.",
     )
     invited_at = models.DateTimeField(default=timezone.now)
+    # Set when a host removes the patient from the room: they may not join again.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["invited_at", "id"]

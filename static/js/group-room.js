@@ -272,7 +272,11 @@
           });
           break;
         } catch (error) {
-          if (error.code !== 428) throw error;
+          // 433: the room's pin changed (someone was removed): the join endpoint has the new one.
+          // A failed fetch (a busy server) keeps the old pin: the next attempt fetches again.
+          if (error.code === 433) {
+            pass.pin = await post(root.dataset.joinUrl).then((p) => p.pin, () => pass.pin);
+          } else if (error.code !== 428) throw error;
           await new Promise((r) => setTimeout(r, 300));
         }
       }

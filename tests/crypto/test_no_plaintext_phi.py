@@ -313,7 +313,7 @@ def test_no_canary_reaches_the_database_or_the_storage_folder(
         patient_consent_at=timezone.now(),
     )
     # A group session ends after it starts (a constraint); its room's pin and secret are
-    # encrypted fields and get canaries below.
+    # encrypted fields and get canaries below (its title too).
     GroupSession.objects.create(
         practice=world.practice,
         title="Group",
@@ -332,6 +332,7 @@ def test_no_canary_reaches_the_database_or_the_storage_folder(
         "scheduling.Appointment.cancel_reason",
         "visits.Visit.provider_status",
         "visits.GroupSession.room_secret",
+        "visits.GroupSession.title",
         "billing.EncounterDiagnosis.code",
         "billing.EncounterDiagnosis.description",
     } <= set(canary.written.values())

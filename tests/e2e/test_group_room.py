@@ -177,5 +177,15 @@ def test_host_and_three_patients_see_each_other_then_mute_remove_and_leave(
         wait_until(host, "() => window.groupRoom.remotes.size === 1")
         assert GroupAttendance.objects.get(patient=third).left_at is not None
         assert GroupAttendance.objects.get(patient=world.patient).left_at is None
+
+        # Tess comes back after the removal changed the pin: the pages already in the room
+        # hold the old pin, are refused (433) when they subscribe to her, fetch the new one
+        # and see her.
+        back = open_page(browser, server, third.user)
+        back.goto(server.url + reverse("visits:group-room", args=[session.pk]))
+        join(back)
+        for page in (host, patients["Pat"], back):
+            decodes_everyone(page, 2)
+        pages.append(back)
         for page in pages:
             assert page.csp_violations == [], page.csp_violations

@@ -132,7 +132,9 @@ def test_cancelled_session_cannot_be_edited_or_joined(client, world, settings):
 
 def test_patient_sees_their_sessions_only_and_chooses_how_their_name_shows(client, world):
     mine = open_group_session(host=world.clinician, patients=[world.patient], title="Mine")
-    open_group_session(host=world.clinician, patients=[world.other_patient], title="Theirs")
+    theirs = open_group_session(
+        host=world.clinician, patients=[world.other_patient], title="Theirs"
+    )
     sign_in(client, world.patient.user)
     page = client.get(reverse("visits:groups-mine")).content.decode()
     assert "Mine" in page and "Theirs" not in page
@@ -142,7 +144,6 @@ def test_patient_sees_their_sessions_only_and_chooses_how_their_name_shows(clien
     assert AuditEvent.objects.filter(detail="full name shown").count() == 1
     assert client.post(url, {"show_full_name": "maybe"}).status_code == 302
     assert GroupParticipant.objects.get(session=mine).show_full_name is True
-    theirs = GroupSession.objects.get(title="Theirs")
     assert client.post(reverse("visits:group-name", args=[theirs.pk])).status_code == 404
 
 
@@ -530,3 +531,123 @@ def test_concurrent_joins_never_exceed_capacity(require_postgres, janus_server, 
     assert GroupAttendance.objects.filter(session=session, left_at__isnull=True).count() == 4
     session.refresh_from_db()
     assert janus.room_exists(instance=instance_of(janus_server), room=session.janus_room or 0)
+
+
+def janus_join(room_pass: dict, *, pin: str, feed: int | None = None) -> dict:
+    """A publisher join straight to Janus with the given pass's token: Janus's answer."""
+
+    async def attempt():
+        socket = await JanusSocket.open(room_pass["ws_url"], room_pass["token"])
+        try:
+            await socket.create_session()
+            handle = await socket.attach()
+            request = {"request": "join", "ptype": "publisher", "room": room_pass["room"]}
+            return await socket.message(
+                handle, {**request, "pin": pin, **({"id": feed} if feed else {})}
+            )
+        finally:
+            await socket.close()
+
+    return plugin_event(asyncio.run(attempt()))
+
+
+def test_a_removed_patient_stays_out_of_the_app_and_of_janus(
+    client, world, janus_settings, janus_server
+):
+    session = open_group_session(
+        host=world.clinician, patients=[world.patient, world.other_patient]
+    )
+    old = join(client, world.patient.user, session)
+    sign_in(client, world.clinician)
+    url = reverse("visits:group-remove", args=[session.pk, old["attendance_id"]])
+    assert client.post(url).json() == {"removed": True}
+    assert GroupParticipant.objects.get(patient=world.patient).removed_at is not None
+
+    sign_in(client, world.patient.user)
+    refused = client.post(reverse("visits:group-join", args=[session.pk]))
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "The host removed you from this group session."
+    # The pin and token they still hold no longer get them into the room.
+    assert janus_join(old, pin=old["pin"])["error_code"] == 433
+    # The others get the new pin from the app, and Janus lets them in with it.
+    other = join(client, world.other_patient.user, session)
+    assert other["pin"] != old["pin"] and other["room"] == old["room"]
+    joined = janus_join(other, pin=other["pin"], feed=other["feed"])
+    assert joined["videoroom"] == "joined", joined
+
+
+def edit(session: GroupSession, world, **changes) -> None:
+    """Save the session as staff would, with `changes`."""
+    fields = {
+        "title": session.title,
+        "host": session.host,
+        "co_hosts": list(session.co_hosts.all()),
+        "starts_at": session.starts_at,
+        "ends_at": session.ends_at,
+        "capacity": session.capacity,
+        "modality": session.modality,
+        "patients": [i.patient for i in session.invitees.all()],
+    }
+    group_services.group_session_update(
+        session=session, by=world.clinician, **{**fields, **changes}
+    )
+
+
+def test_uninviting_a_patient_changes_the_pin_and_drops_them(
+    client, world, janus_settings, janus_server
+):
+    session = open_group_session(
+        host=world.clinician, patients=[world.patient, world.other_patient]
+    )
+    old = join(client, world.patient.user, session)
+    edit(session, world, patients=[world.other_patient])
+    assert GroupAttendance.objects.get(pk=old["attendance_id"]).left_at is not None
+    assert janus_join(old, pin=old["pin"])["error_code"] == 433
+    other = join(client, world.other_patient.user, session)
+    assert janus_join(other, pin=other["pin"], feed=other["feed"])["videoroom"] == "joined"
+
+
+def test_tokens_last_the_rest_of_the_session_plus_a_margin(world, janus_settings, settings):
+    session = open_group_session(host=world.clinician, patients=[world.patient])  # 55 min left
+    token = group_services.group_join(session=session, user=world.clinician).token
+    expiry = int(token.split(",")[0]) - int(timezone.now().timestamp())
+    full = 55 * 60 + group_services.TOKEN_MARGIN_SECONDS
+    assert full - 30 <= expiry <= full
+    settings.JANUS_TOKEN_SECONDS = 600
+    token = group_services.group_join(session=session, user=world.clinician).token
+    assert int(token.split(",")[0]) - int(timezone.now().timestamp()) <= 600
+
+
+def max_publishers(server, room: int) -> int:
+    listed = janus.rooms(instance=instance_of(server))
+    return next(r["max_publishers"] for r in listed if r["room"] == room)
+
+
+def test_a_capacity_change_reaches_the_live_room(client, world, janus_settings, janus_server):
+    session = open_group_session(
+        host=world.clinician, patients=[world.patient], co_hosts=[world.other_clinician]
+    )
+    room = join(client, world.clinician, session)["room"]
+    assert max_publishers(janus_server, room) == 8 + 2
+    edit(session, world, capacity=20)
+    assert max_publishers(janus_server, room) == 20 + 2
+
+
+def test_uninviting_while_the_rooms_server_is_down_is_a_clear_409_and_changes_nothing(
+    client, world, settings
+):
+    settings.JANUS_INSTANCES = [fake_instance("down")]
+    session = open_group_session(
+        host=world.clinician, patients=[world.patient, world.other_patient]
+    )
+    GroupSession.objects.filter(pk=session.pk).update(
+        janus_instance="down", janus_room=7, room_pin="old", room_secret="s"
+    )
+    sign_in(client, world.front_desk)
+    data = form_data(world, patients=[world.other_patient.pk])
+    response = client.post(reverse("visits:group-edit", args=[session.pk]), data)
+    assert response.status_code == 409
+    assert "The media server down does not answer." in response.content.decode()
+    session.refresh_from_db()
+    assert session.room_pin == "old"
+    assert session.invitees.count() == 2

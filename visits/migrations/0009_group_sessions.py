@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             name='GroupSession',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120)),
+                ('title', telehealth.crypto.fields.EncryptedTextField()),
                 ('starts_at', models.DateTimeField()),
                 ('ends_at', models.DateTimeField()),
                 ('capacity', models.PositiveSmallIntegerField()),
@@ -47,6 +47,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('show_full_name', models.BooleanField(default=False, help_text="Others in the room see the patient's full name rather than the first name.")),
                 ('invited_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('removed_at', models.DateTimeField(blank=True, null=True)),
                 ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='group_sessions', to='accounts.patient')),
                 ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitees', to='visits.groupsession')),
             ],
