@@ -33,6 +33,12 @@ def _view(name: str) -> Current:
 
 
 # (URL name, label, when it is the current page); labels are translated when a bar is built.
+# Labels read inside the f-strings below, where makemessages would not find them.
+MAIN, SETTINGS, ALL_SETTINGS = (
+    gettext_noop("Main"),
+    gettext_noop("Settings"),
+    gettext_noop("All settings"),
+)
 HOME = ("home", gettext_noop("Home"), _url_name("home"))
 SECURITY = ("accounts:security", gettext_noop("Security"), _url_name("security"))
 INBOX = ("messaging:inbox", gettext_noop("Inbox"), _app("messaging"))
@@ -114,7 +120,7 @@ def main_nav(context) -> SafeString:
     user, request = context["user"], context.get("request")
     match = getattr(request, "resolver_match", None)
     language = get_language()
-    parts = [f'<nav class="nav" aria-label="{conditional_escape(gettext("Main"))}">\n']
+    parts = [f'<nav class="nav" aria-label="{conditional_escape(gettext(MAIN))}">\n']
     if not context.get("mfa_pending"):
         links, menu, script = _bar(user.role, bool(user.practice_id), language)
         parts += ['  <ul class="nav__list">\n', _items(links[:-1], match, "    ")]
@@ -126,10 +132,10 @@ def main_nav(context) -> SafeString:
             parts += [
                 '    <li><details class="nav__menu" data-nav-menu'
                 f"{' data-current' if current else ''}>\n",
-                f"      <summary>{conditional_escape(gettext('Settings'))}</summary>\n",
+                f"      <summary>{conditional_escape(gettext(SETTINGS))}</summary>\n",
                 '      <ul class="nav__submenu">\n',
                 f'          <li><a href="{reverse("home")}#settings">'
-                f"{conditional_escape(gettext('All settings'))}</a></li>\n",
+                f"{conditional_escape(gettext(ALL_SETTINGS))}</a></li>\n",
                 _items(menu, match, "          "),
                 "        </ul>\n      </details></li>\n",
             ]
