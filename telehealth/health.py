@@ -2,10 +2,16 @@
 
 Load balancers call it every few seconds, so each check is one round trip over a connection
 the process keeps (a fresh broker connection and a channel-layer send and receive per call cost
-more than the page they guard), bounded by HEALTHZ_TIMEOUT_SECONDS."""
+more than the page they guard), bounded by HEALTHZ_TIMEOUT_SECONDS.
+
+A process answers from checks at most HEALTHZ_CACHE_SECONDS old (1 s by default), and requests
+that arrive while checks run wait for those checks instead of starting their own: several load
+balancers, or a burst of monitoring, cost one round trip per dependency per second, and a
+struggling database is not sent one more query per caller."""
 
 import asyncio
 import threading
+import time
 import uuid
 
 import redis
@@ -146,9 +152,7 @@ CHECKS = {
 }
 
 
-@never_cache
-@require_GET
-def healthz(request):
+def run_checks() -> dict[str, str]:
     results = {}
     for name, check in CHECKS.items():
         try:
@@ -156,6 +160,36 @@ def healthz(request):
             results[name] = "ok"
         except Exception as exc:  # any failure of a dependency is a finding, not a crash
             results[name] = f"error: {type(exc).__name__}"
+    return results
+
+
+_checked_lock = threading.Lock()
+_checked: tuple[float, dict[str, str]] | None = None  # (monotonic time, results) of the last run
+
+
+def recent_results() -> dict[str, str]:
+    """The results of checks run at most HEALTHZ_CACHE_SECONDS ago, running them if none are."""
+    global _checked
+    max_age = settings.HEALTHZ_CACHE_SECONDS
+    # Waits at most for one run of the checks ahead of this one (each check is bounded).
+    with _checked_lock:
+        if _checked is not None and time.monotonic() - _checked[0] < max_age:
+            return _checked[1]
+        results = run_checks()
+        _checked = (time.monotonic(), results)
+        return results
+
+
+def forget_results() -> None:
+    global _checked
+    with _checked_lock:
+        _checked = None
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    results = recent_results()
     healthy = all(v == "ok" for v in results.values())
     failing = [name for name, v in results.items() if v != "ok"]
     return JsonResponse(

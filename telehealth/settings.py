@@ -538,6 +538,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 
 HEALTHZ_TIMEOUT_SECONDS = 2.0
+# /healthz answers from checks at most this old; 0 runs them on every request.
+HEALTHZ_CACHE_SECONDS = float(env("HEALTHZ_CACHE_SECONDS") or "1")
 
 # SMS: printed to the console unless Twilio is configured; kept in memory in tests.
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID")

@@ -308,6 +308,14 @@ def empty_sms_outbox():
 
 
 @pytest.fixture(autouse=True)
+def fresh_health_results():
+    """/healthz shares its checks' results for a second; a test sees its own dependencies."""
+    from telehealth import health
+
+    health.forget_results()
+
+
+@pytest.fixture(autouse=True)
 def fresh_channel_layer():
     """Each test gets the channel layer a new process would have. The Redis layer keeps the
     count of receives in flight, and the event loop they run on, across tests; a test whose

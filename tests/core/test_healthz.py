@@ -6,6 +6,13 @@ from telehealth.celery import app as celery_app
 CLOSED_PORT = "redis://127.0.0.1:1/0"
 
 
+@pytest.fixture(autouse=True)
+def every_request_checks(settings):
+    """The tests below change a dependency between requests: each request runs its checks.
+    The shared results are tested at the end of this module."""
+    settings.HEALTHZ_CACHE_SECONDS = 0
+
+
 def test_healthz_reports_every_part_ok(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -124,3 +131,67 @@ def test_checks_beyond_the_kept_pool_wait_for_a_connection_instead_of_failing(re
 
     threading.Timer(0.3, release_all).start()
     health._ping(require_redis)  # waits for a released connection, then answers
+
+
+class CountingCheck:
+    def __init__(self, delay: float = 0.0, fails: bool = False):
+        self.calls = 0
+        self.delay = delay
+        self.fails = fails
+
+    def __call__(self) -> None:
+        import time
+
+        self.calls += 1
+        time.sleep(self.delay)
+        if self.fails:
+            raise ConnectionError("down")
+
+
+def test_requests_within_the_window_share_one_run_of_the_checks(client, db, settings, monkeypatch):
+    from telehealth import health
+
+    settings.HEALTHZ_CACHE_SECONDS = 60
+    check = CountingCheck()
+    monkeypatch.setattr(health, "CHECKS", {"database": check})
+    for _ in range(5):
+        assert client.get("/healthz").status_code == 200
+    assert check.calls == 1
+
+
+def test_a_failure_is_shared_too_and_a_recovery_shows_once_the_window_passed(
+    client, db, settings, monkeypatch
+):
+    """A database that is down is not sent one more query per load balancer."""
+    import time
+
+    from telehealth import health
+
+    settings.HEALTHZ_CACHE_SECONDS = 0.2
+    check = CountingCheck(fails=True)
+    monkeypatch.setattr(health, "CHECKS", {"database": check})
+    assert client.get("/healthz").status_code == 503
+    assert client.get("/healthz").status_code == 503
+    assert check.calls == 1
+    check.fails = False
+    time.sleep(0.25)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok"}
+    assert check.calls == 2
+
+
+def test_requests_arriving_during_a_run_wait_for_it_instead_of_starting_their_own(
+    settings, monkeypatch
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from telehealth import health
+
+    settings.HEALTHZ_CACHE_SECONDS = 60
+    check = CountingCheck(delay=0.3)
+    monkeypatch.setattr(health, "CHECKS", {"database": check})
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: health.recent_results(), range(8)))
+    assert answers == [{"database": "ok"}] * 8
+    assert check.calls == 1
