@@ -4,7 +4,7 @@ invited patients, the host and the co-hosts. Others get 404."""
 
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -78,6 +78,36 @@ def patient_group_invitations(user: User) -> QuerySet[GroupParticipant]:
         .select_related("session__host")
         .order_by("session__starts_at")
     )
+
+
+def bookable_group_sessions(user: User) -> QuerySet[GroupSession]:
+    """Sessions of the patient's practice open for booking that have not started and that
+    the patient has no place in (nor was removed from), soonest first, each with
+    `places_left` (its capacity less the places invited or booked)."""
+    if not (user.is_authenticated and user.role == Role.PATIENT):
+        return GroupSession.objects.none()
+    return (
+        GroupSession.objects.filter(
+            practice__patients__user=user,
+            open_for_booking=True,
+            state=GroupSession.State.SCHEDULED,
+            starts_at__gt=timezone.now(),
+        )
+        .exclude(invitees__patient__user=user)
+        .select_related("host")
+        .annotate(taken=Count("invitees", filter=Q(invitees__removed_at__isnull=True)))
+        .annotate(places_left=F("capacity") - F("taken"))
+        .order_by("starts_at", "pk")
+    )
+
+
+def access_bookable_group_session(*, user: User, session_id: int) -> GroupSession:
+    """A session of the patient's own practice open for booking (full or not: booking says
+    why it cannot be booked)."""
+    sessions = GroupSession.objects.none()
+    if user.is_authenticated and user.role == Role.PATIENT:
+        sessions = GroupSession.objects.filter(practice__patients__user=user, open_for_booking=True)
+    return get_object_or_404(sessions, pk=session_id)
 
 
 def roster(session: GroupSession) -> QuerySet[GroupParticipant]:

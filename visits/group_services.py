@@ -81,6 +81,7 @@ def group_session_create(
     capacity: int,
     modality: str,
     patients: list[Patient],
+    open_for_booking: bool = False,
     request=None,
 ) -> GroupSession:
     """Callers pass people of `by`'s practice (the form offers no others)."""
@@ -96,6 +97,7 @@ def group_session_create(
             starts_at=starts_at,
             ends_at=ends_at,
             capacity=capacity,
+            open_for_booking=open_for_booking,
             modality=modality,
             created_by=by,
         )
@@ -128,6 +130,7 @@ def group_session_update(
     capacity: int,
     modality: str,
     patients: list[Patient],
+    open_for_booking: bool = False,
     request=None,
 ) -> GroupSession:
     """Change the session; patients left out of `patients` are uninvited (their attendance,
@@ -145,8 +148,12 @@ def group_session_update(
             modality,
         )
         session.starts_at, session.ends_at = starts_at, ends_at
+        session.open_for_booking = open_for_booking
         session.save(
-            update_fields=["title", "host", "capacity", "modality", "starts_at", "ends_at"]
+            update_fields=[
+                *("title", "host", "capacity", "modality", "starts_at", "ends_at"),
+                "open_for_booking",
+            ]
         )
         session.co_hosts.set([c for c in co_hosts if c.pk != host.pk])
         wanted = {p.pk: p for p in patients}
@@ -258,6 +265,63 @@ def _destroy_quietly(instance: janus.Instance, room: int, secret: str) -> None:
     # An instance that is gone took the room with it: Janus rooms are not permanent.
     with contextlib.suppress(janus.JanusError):
         janus.room_destroy(instance=instance, room=room, secret=secret)
+
+
+def group_seat_book(*, session: GroupSession, patient: Patient, request=None) -> GroupParticipant:
+    """The patient books a place in a session open for booking, while fewer than its
+    capacity are invited or booked. The session's row lock gives the last place to one
+    patient."""
+    with transaction.atomic():
+        session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        if not session.open_for_booking or session.practice_id != patient.practice_id:
+            raise GroupRefused(_("This group session is not open for booking."), status=403)
+        if session.state == GroupSession.State.CANCELLED:
+            raise GroupRefused(_("This group session was cancelled."))
+        if session.starts_at <= timezone.now():
+            raise GroupRefused(_("This group session has already started."))
+        existing = session.invitees.filter(patient=patient).first()
+        if existing is not None and existing.removed_at is not None:
+            raise GroupRefused(_("A host removed you from this group session."), status=403)
+        if existing is not None:
+            raise GroupRefused(_("You already have a place in this group session."))
+        if session.invitees.filter(removed_at__isnull=True).count() >= session.capacity:
+            raise GroupRefused(_("This group session is full."))
+        now = timezone.now()
+        seat = GroupParticipant.objects.create(
+            session=session, patient=patient, invited_at=now, booked_at=now
+        )
+        audit.record(
+            action="create",
+            actor=patient.user,
+            obj=session,
+            patient=patient,
+            request=request,
+            detail="booked a seat in a group session",
+        )
+    return seat
+
+
+def group_seat_cancel(*, invitation: GroupParticipant, request=None) -> None:
+    """The patient gives up their place (booked or invited) before the session starts; a
+    place they booked goes back to the others."""
+    with transaction.atomic():
+        session = GroupSession.objects.select_for_update().get(pk=invitation.session_id)
+        if invitation.removed_at is not None:  # the mark that keeps them out stays
+            raise GroupRefused(_("A host removed you from this group session."), status=403)
+        if session.starts_at <= timezone.now():
+            raise GroupRefused(_("This group session has already started."))
+        deleted, _rows = GroupParticipant.objects.filter(pk=invitation.pk).delete()
+        if not deleted:
+            raise GroupRefused(_("You no longer have a place in this group session."))
+        patient = invitation.patient
+        audit.record(
+            action="delete",
+            actor=patient.user,
+            obj=session,
+            patient=patient,
+            request=request,
+            detail="gave up a place in a group session",
+        )
 
 
 def group_name_choose(

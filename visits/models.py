@@ -564,6 +564,9 @@ class GroupSession(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     capacity = models.PositiveSmallIntegerField()
+    # Patients of the practice may book a seat themselves while fewer than `capacity` are
+    # invited or booked (a class open to all); otherwise only staff invite.
+    open_for_booking = models.BooleanField(default=False)
     modality = models.CharField(max_length=8, choices=Modality.choices, default=Modality.VIDEO)
     state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
     # Where its room lives: set when the room is created, moved when its instance is lost.
@@ -603,6 +606,8 @@ class GroupParticipant(models.Model):
         help_text="Others in the room see the patient's full name rather than the first name.",
     )
     invited_at = models.DateTimeField(default=timezone.now)
+    # Set when the patient booked the seat themselves (a session open for booking).
+    booked_at = models.DateTimeField(null=True, blank=True)
     # Set when a host removes the patient from the room: they may not join again.
     removed_at = models.DateTimeField(null=True, blank=True)
 
