@@ -19,8 +19,11 @@ received stream's frame rate is measured over BENCH_SECONDS (default 8), with Ja
 decoder threads included) and the bytes received. Reported per N and topology: the lowest and
 median frame rate of any subscriber, Janus's CPU in % of one core and per forwarded stream
 (also net of Janus's idle CPU, measured first in the same run: the baseline), the clients' CPU
-(total and per participant) and the received bitrate per stream; then, per topology, the
-largest N whose every subscriber received at least 10 fps (the source sends 15). A topology
+(total and per participant), the received bitrate per stream and what one participant sends
+(one stream to Janus, N-1 in a mesh); then, per topology, the largest N whose every
+subscriber received at least 10 fps (the source sends 15), Janus's CPU fitted over the SFU
+runs into a cost per published and per forwarded stream, and the mesh's client CPU over the
+SFU's at the same N (the SFU run is the baseline of that ratio). A topology
 stops at its first failing N unless BENCH_GROUP_KEEP_GOING=1, and moves on once its share of
 BENCH_GROUP_BUDGET seconds (default 240, halved between the two) has gone;
 BENCH_GROUP_TOPOLOGIES=sfu (or mesh) runs one.
@@ -37,8 +40,10 @@ What limits the figures. Every participant runs on this one machine, so the clie
 N times what one person's device does, and aiortc encodes and decodes VP8 through Python
 (packetising, jitter buffer, a decoder thread per stream), far less efficiently than a
 browser. On a 2-core machine the clients saturate long before Janus does: the largest N
-found is the clients' limit here, not Janus's, and the mesh's earlier collapse comes from
-its N-1 encodes per participant. Per participant, a real device does 1 encode and N-1 decodes
+found is the clients' limit here, not Janus's. The mesh does N*(N-1) encodes where the SFU
+does N: its frame rates fall first, when encoders no longer get the CPU to keep up (the
+synthetic camera then drops frames, as a browser's does), which on a shared machine also
+depends on everyone else's load. Per participant, a real device does 1 encode and N-1 decodes
 in the SFU, N-1 of each (and sends N-1 copies upstream) in a mesh; the per-participant CPU
 figure is the total over N. Janus's per-stream CPU includes taking in the N published
 streams, so it is highest at small N; it scales with packets, so compare it with the bitrate
