@@ -226,12 +226,28 @@ def _edit_room(
 
 
 def _kick(session: GroupSession, instance: janus.Instance, feed: int) -> None:
-    """Send a feed out of the room, then make sure Janus no longer lists it."""
+    """Send a feed out of the room, then make sure Janus no longer lists it. Janus closes
+    the subscriptions a kicked participant opened (rooms require `private_id`, see
+    janus.room_create), so those go too. So do participants no open stretch accounts for:
+    our page joins Janus once, with the feed its join answered, but a modified client may
+    have joined a second time with the pin it held, to tie its subscriptions to a feed the
+    app does not know. (Janus is asked first: a stretch is committed before its holder
+    can join Janus, so everyone Janus lists who belongs is in the stretches read after.)"""
     room = int(session.janus_room or 0)
     try:
-        janus.participant_kick(instance=instance, room=room, secret=session.room_secret, feed=feed)
+        listed = {p["id"] for p in janus.participants(instance=instance, room=room) if "id" in p}
+        expected = set(
+            GroupAttendance.objects.filter(session=session, left_at__isnull=True).values_list(
+                "feed", flat=True
+            )
+        )
+        leaving = {feed} | (listed - expected)
+        for each in sorted(leaving):
+            janus.participant_kick(
+                instance=instance, room=room, secret=session.room_secret, feed=each
+            )
         still_there = any(
-            p.get("id") == feed for p in janus.participants(instance=instance, room=room)
+            p.get("id") in leaving for p in janus.participants(instance=instance, room=room)
         )
     except janus.JanusError as error:
         if error.code == janus.NO_SUCH_ROOM:

@@ -25,6 +25,7 @@
   const isHost = Boolean(root.dataset.peopleUrl);
 
   let localStream = null;
+  let privateId = null;
   let pass = null; // the join answer
   let socket = null;
   let sessionId = null;
@@ -175,6 +176,9 @@
       id: pass.feed,
       display: pass.display,
     });
+    // Janus tells only us this id; every subscription names it, so the host's kick of our
+    // feed closes them too (the room requires it).
+    privateId = joined.plugindata.data.private_id;
     const pc = newPeerConnection(handle);
     publisher = { handle, pc };
     // Microphone first, then camera: the host's mute names the audio m-line "0".
@@ -268,7 +272,7 @@
         try {
           attached = await pluginRequest(remote.handle, {
             request: "join", ptype: "subscriber", room: pass.room, pin: pass.pin,
-            streams: [{ feed: other.id }],
+            private_id: privateId, streams: [{ feed: other.id }],
           });
           break;
         } catch (error) {

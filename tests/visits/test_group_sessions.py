@@ -5,6 +5,7 @@ the token the app signed, capacity, host controls and attendance minutes."""
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -262,6 +263,7 @@ def test_room_lifecycle_publish_subscribe_with_app_tokens_then_destroy(
 
     async def media():
         publisher = Publisher(await JanusSocket.open(patient_pass["ws_url"], patient_pass["token"]))
+        host = Publisher(await JanusSocket.open(host_pass["ws_url"], host_pass["token"]))
         subscriber = Subscriber(await JanusSocket.open(host_pass["ws_url"], host_pass["token"]))
         try:
             await publisher.publish(
@@ -270,22 +272,41 @@ def test_room_lifecycle_publish_subscribe_with_app_tokens_then_destroy(
                 feed=patient_pass["feed"],
                 display=patient_pass["display"],
             )
+            own = await host.publish(
+                room=host_pass["room"], pin=host_pass["pin"], feed=host_pass["feed"], display="Dr"
+            )
+            # The room ties every subscription to its subscriber's own feed (see _kick).
+            await subscriber.socket.create_session()
+            unnamed = await subscriber.socket.message(
+                await subscriber.socket.attach(),
+                {
+                    "request": "join",
+                    "ptype": "subscriber",
+                    "room": host_pass["room"],
+                    "pin": host_pass["pin"],
+                    "streams": [{"feed": patient_pass["feed"]}],
+                },
+            )
             await subscriber.subscribe(
-                room=host_pass["room"], pin=host_pass["pin"], feed=patient_pass["feed"]
+                room=host_pass["room"],
+                pin=host_pass["pin"],
+                feed=patient_pass["feed"],
+                private_id=own["private_id"],
             )
             frame = await subscriber.first_video_frame()
             assert frame.width > 0
-            return janus.participants(instance=instance_of(janus_server), room=patient_pass["room"])
+            in_room = janus.participants(instance=instance_of(janus_server), room=host_pass["room"])
+            return plugin_event(unnamed), in_room
         finally:
-            await publisher.close()
-            await subscriber.close()
-            await publisher.socket.close()
-            await subscriber.socket.close()
+            for peer in (publisher, host, subscriber):
+                await peer.close()
+                await peer.socket.close()
 
-    in_room = asyncio.run(media())
-    assert [(p["id"], p["display"], p["publisher"]) for p in in_room] == [
-        (patient_pass["feed"], "Pat", True)
-    ]
+    unnamed, in_room = asyncio.run(media())
+    assert unnamed.get("error_code") == 433, unnamed  # unauthorized: no private_id
+    assert sorted((p["id"], p["display"], p["publisher"]) for p in in_room) == sorted(
+        [(patient_pass["feed"], "Pat", True), (host_pass["feed"], "Dr", True)]
+    )
     sign_in(client, world.clinician)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("visits:group-cancel", args=[session.pk]))
@@ -651,3 +672,110 @@ def test_uninviting_while_the_rooms_server_is_down_is_a_clear_409_and_changes_no
     session.refresh_from_db()
     assert session.room_pin == "old"
     assert session.invitees.count() == 2
+
+
+class LoopThread:
+    """An event loop running in a thread of its own, so media keeps arriving (and is
+    counted as it arrives) while this thread calls the app's services."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+async def count_frames(track, arrivals: list[float]) -> None:
+    """Note the arrival time of every decoded frame until the track ends."""
+    from aiortc.mediastreams import MediaStreamError
+
+    try:
+        while True:
+            await track.recv()
+            arrivals.append(time.monotonic())
+    except MediaStreamError:
+        pass
+
+
+def test_a_removed_participant_stops_receiving_what_they_subscribed_to(
+    client, world, janus_settings, janus_server
+):
+    """The patient subscribed to the host before their removal, twice: as our page does (tied
+    to their own feed), and as a modified client could (tied to a second participant joined
+    with the same pin and an id the app never handed out). The removal closes both: no frame
+    of the host reaches either 3-6 s after it, and Janus refuses the closed handles."""
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    host_pass = join(client, world.clinician, session)
+    patient_pass = join(client, world.patient.user, session)
+    room, pin, token = patient_pass["room"], patient_pass["pin"], patient_pass["token"]
+    runner = LoopThread()
+    arrivals: dict[str, list[float]] = {"own feed": [], "side participant": []}
+    peers: list = []
+    side: dict = {}
+
+    async def setup():
+        host = Publisher(await JanusSocket.open(host_pass["ws_url"], host_pass["token"]))
+        patient = Publisher(await JanusSocket.open(patient_pass["ws_url"], token))
+        peers.extend([host, patient])
+        await host.publish(room=room, pin=host_pass["pin"], feed=host_pass["feed"], display="Dr")
+        own = await patient.publish(room=room, pin=pin, feed=patient_pass["feed"], display="Pat")
+        socket = await JanusSocket.open(patient_pass["ws_url"], token)
+        await socket.create_session()
+        handle = await socket.attach()
+        extra = plugin_event(
+            await socket.message(
+                handle, {"request": "join", "ptype": "publisher", "room": room, "pin": pin}
+            )
+        )
+        assert extra.get("videoroom") == "joined", extra
+        side.update(socket=socket, id=extra["id"])
+        for label, private_id in (
+            ("own feed", own["private_id"]),
+            ("side participant", extra["private_id"]),
+        ):
+            watching = Subscriber(await JanusSocket.open(patient_pass["ws_url"], token))
+            peers.append(watching)
+            await watching.subscribe(
+                room=room, pin=pin, feed=host_pass["feed"], private_id=private_id
+            )
+            video = next(t for t in watching.tracks if t.kind == "video")
+            await asyncio.wait_for(video.recv(), 15)
+            asyncio.ensure_future(count_frames(video, arrivals[label]))
+
+    async def ask_again(subscriber) -> dict:
+        return plugin_event(
+            await subscriber.socket.message(subscriber.handle, {"request": "configure"})
+        )
+
+    async def teardown():
+        for peer in peers:
+            await peer.close()
+            await peer.socket.close()
+        if side:
+            await side["socket"].close()
+
+    try:
+        runner.run(setup())
+        time.sleep(1)
+        assert all(len(a) > 5 for a in arrivals.values()), "frames flowed before the removal"
+        stretch = GroupAttendance.objects.get(pk=patient_pass["attendance_id"])
+        session.refresh_from_db()
+        group_services.group_remove(session=session, by=world.clinician, attendance=stretch)
+        removed_at = time.monotonic()
+        time.sleep(6)
+        late = {label: len([t for t in a if t > removed_at + 3]) for label, a in arrivals.items()}
+        answers = [runner.run(ask_again(peer)) for peer in peers[2:]]
+        in_room = janus.participants(instance=instance_of(janus_server), room=room)
+    finally:
+        runner.run(teardown())
+        runner.stop()
+    assert late == {"own feed": 0, "side participant": 0}
+    assert [a.get("error_code") for a in answers] == [433, 433], answers  # kicked: unauthorized
+    assert [p["id"] for p in in_room] == [host_pass["feed"]]
