@@ -19,10 +19,13 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from scheduling.calendar import local_text
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.audit import services as audit
+from telehealth.notify import services as notify
+from telehealth.notify.inbound import practice_context
+from visits import group_messages, janus
 from visits import group_selectors as selectors
-from visits import janus
 from visits.ice import ice_servers
 from visits.models import GroupAttendance, GroupParticipant, GroupSession
 
@@ -105,6 +108,7 @@ def group_session_create(
         GroupParticipant.objects.bulk_create(
             GroupParticipant(session=session, patient=patient) for patient in patients
         )
+        group_messages.queue_place_messages(_places(session), session)
         audit.record(action="create", actor=by, obj=session, request=request)
         for patient in patients:
             audit.record(
@@ -141,6 +145,7 @@ def group_session_update(
         if session.state == GroupSession.State.CANCELLED:
             raise GroupRefused(_("This group session was cancelled."))
         publishers_before = _publishers(session)
+        moved = (session.starts_at, session.ends_at) != (starts_at, ends_at)
         session.title, session.host, session.capacity, session.modality = (
             title,
             host,
@@ -162,6 +167,14 @@ def group_session_update(
         GroupParticipant.objects.bulk_create(
             GroupParticipant(session=session, patient=wanted[pk]) for pk in wanted.keys() - current
         )
+        # Everyone hears of a new time; newcomers of their place. Messages about the old
+        # time that are still queued are withdrawn.
+        places = _places(session)
+        if moved:
+            group_messages.withdraw_messages(places)
+        else:
+            places = [p for p in places if p.patient_id not in current]
+        group_messages.queue_place_messages(places, session)
         uninvited = current - wanted.keys()
         inside = list(
             GroupAttendance.objects.filter(
@@ -270,11 +283,45 @@ def group_session_cancel(*, session: GroupSession, by: User, request=None) -> Gr
             left_at=session.cancelled_at
         )
         audit.record(action="update", actor=by, obj=session, request=request, detail="cancelled")
+        _tell_cancelled(session)
         instance = janus.instance_named(session.janus_instance)
         if instance is not None and session.janus_room:
             room, secret = session.janus_room, session.room_secret
             transaction.on_commit(lambda: _destroy_quietly(instance, room, secret))
     return session
+
+
+def _places(session: GroupSession) -> list[GroupParticipant]:
+    """The places still held (not removed), with their patients, as messages need them."""
+    return list(
+        session.invitees.filter(removed_at__isnull=True).select_related("patient__practice")
+    )
+
+
+def _tell_cancelled(session: GroupSession) -> None:
+    """Each patient with a place hears it is off, unless it has already started; what was
+    still queued about it is withdrawn."""
+    places = _places(session)
+    group_messages.withdraw_messages(places)
+    if session.starts_at <= timezone.now():
+        return
+    notify.patient_notices_enqueue(
+        practice=session.practice,
+        key=group_messages.CANCELLED_KEY,
+        notices=[
+            notify.Notice(
+                patient=place.patient,
+                dedupe_key=f"group:{place.pk}:cancelled",
+                context={
+                    **practice_context(place.patient),
+                    "provider_name": session.host.full_name,
+                    "start_local": local_text(session.starts_at, place.patient),
+                },
+                related=place,
+            )
+            for place in places
+        ],
+    )
 
 
 def _destroy_quietly(instance: janus.Instance, room: int, secret: str) -> None:
@@ -306,6 +353,7 @@ def group_seat_book(*, session: GroupSession, patient: Patient, request=None) ->
         seat = GroupParticipant.objects.create(
             session=session, patient=patient, invited_at=now, booked_at=now
         )
+        group_messages.queue_place_messages([seat], session)
         audit.record(
             action="create",
             actor=patient.user,
@@ -326,6 +374,7 @@ def group_seat_cancel(*, invitation: GroupParticipant, request=None) -> None:
             raise GroupRefused(_("A host removed you from this group session."), status=403)
         if session.starts_at <= timezone.now():
             raise GroupRefused(_("This group session has already started."))
+        group_messages.withdraw_messages([invitation])
         deleted, _rows = GroupParticipant.objects.filter(pk=invitation.pk).delete()
         if not deleted:
             raise GroupRefused(_("You no longer have a place in this group session."))
