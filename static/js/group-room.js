@@ -623,6 +623,7 @@
     window.deviceCheck.meter(root, null);
     clearTimeout(live.retry);
     if (live.socket) live.socket.close();
+    chatPanel.hidden = true;
     window.groupRoom.state = reason;
     stage.hidden = true;
     const ended = root.querySelector("[data-ended]");
