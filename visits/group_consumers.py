@@ -7,7 +7,7 @@ them in the waiting room until it closes; it hears chat only once they are admit
 
 Frames in: `chat` {body}, `hand` {raised}, and for hosts `admit` {invitation}, `admit-all`,
 `lower-hand` {attendance}; `ping`. Frames out: `welcome`, `waiting` and `hands` (hosts),
-`chat`, `admitted`, `hand`, `muted`, `removed`, `error`."""
+`chat`, `admitted`, `hand`, `muted`, `removed`, `cancelled`, `error`."""
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
@@ -226,7 +226,7 @@ class GroupRoomConsumer(AuthenticatedConsumer):
         if kind == "left" and not self.is_host:
             self.inside = False
         await self.send_json(frame)
-        if kind == "removed" and not self.is_host:
+        if (kind == "removed" and not self.is_host) or kind == "cancelled":
             await self.close(code=CLOSE_FORBIDDEN)
 
     async def group_refresh(self, event: dict) -> None:

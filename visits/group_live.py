@@ -265,3 +265,10 @@ def tell_removed(*, session: GroupSession, attendance: GroupAttendance) -> None:
 def tell_left(*, session: GroupSession, stretch: GroupAttendance) -> None:
     _to_person(session.pk, stretch.user_id, {"type": "left"})
     _hosts_refresh(session.pk)
+
+
+def tell_cancelled(*, session: GroupSession) -> None:
+    """Every socket of the room closes: there is no session any more."""
+    broadcast_on_commit(
+        room_group(session.pk), {"type": "group.event", "event": {"type": "cancelled"}}
+    )

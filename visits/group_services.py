@@ -162,6 +162,8 @@ def group_session_update(
             )
         )
         GroupAttendance.objects.filter(pk__in=[s.pk for s in inside]).update(left_at=timezone.now())
+        for stretch in inside:
+            group_live.tell_removed(session=session, attendance=stretch)
         publishers = _publishers(session)
         instance = _edit_room(
             session,
@@ -247,6 +249,7 @@ def group_session_cancel(*, session: GroupSession, by: User, request=None) -> Gr
             left_at=session.cancelled_at
         )
         audit.record(action="update", actor=by, obj=session, request=request, detail="cancelled")
+        group_live.tell_cancelled(session=session)
         instance = janus.instance_named(session.janus_instance)
         if instance is not None and session.janus_room:
             room, secret = session.janus_room, session.room_secret

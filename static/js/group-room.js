@@ -549,7 +549,8 @@
         mutedNotice.hidden = false;
         break;
       case "removed":
-        end("removed");
+      case "cancelled":
+        end(frame.type);
         break;
       case "error":
         showProblem(frame.message);
@@ -628,7 +629,7 @@
     stage.hidden = true;
     const ended = root.querySelector("[data-ended]");
     const heading = root.querySelector("[data-ended-heading]");
-    heading.textContent = text(reason === "removed" ? "removed" : "you-left");
+    heading.textContent = text(["removed", "cancelled"].includes(reason) ? reason : "you-left");
     ended.hidden = false;
     heading.focus();
     say(heading.textContent);

@@ -288,3 +288,22 @@ async def test_patients_cannot_admit_lower_hands_or_talk_before_admission(world,
     assert (await patient.receive_json_from())["message"] == "Join the room first."
     assert not await sync_to_async(GroupChatMessage.objects.exists)()
     await patient.disconnect()
+
+
+async def test_cancelling_closes_every_socket_and_uninviting_closes_the_patients(world, session):
+    host, pat, other = await admitted_room(world, session)
+
+    def uninvite_pat() -> None:
+        from tests.visits.test_group_sessions import edit
+
+        edit(session, world, patients=[world.other_patient])
+
+    await sync_to_async(uninvite_pat)()
+    assert (await next_of(pat, "removed")) == {"type": "removed"}
+    assert await pat.receive_output() == {"type": "websocket.close", "code": 4403}
+    await host.send_json_to({"type": "chat", "body": "Still here?"})
+    await next_of(host, "chat")
+    await sync_to_async(group_services.group_session_cancel)(session=session, by=world.clinician)
+    for ws in (host, other):
+        assert (await next_of(ws, "cancelled")) == {"type": "cancelled"}
+        assert await ws.receive_output() == {"type": "websocket.close", "code": 4403}
