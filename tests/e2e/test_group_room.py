@@ -216,6 +216,8 @@ def test_host_admits_three_patients_who_chat_raise_hands_then_mute_remove_and_le
         expect(
             patients["Pat"].get_by_role("status").filter(has_text="The host muted your microphone")
         ).to_be_visible()
+        patients["Pat"].set_viewport_size(PHONE)
+        shot(patients["Pat"], "group-room-muted-phone")
         listener = patients["Other"]
         listener.wait_for_timeout(500)  # packets already on their way
         before = listener.evaluate("() => window.groupRoom.inbound('audio', 'packetsReceived')")
