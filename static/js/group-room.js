@@ -340,7 +340,11 @@
       method: "POST", body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin",
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error || text("failed"));
+    if (!response.ok) {
+      const error = new Error(data.error || text("failed"));
+      error.status = response.status;
+      throw error;
+    }
     return data;
   }
 
@@ -636,17 +640,28 @@
   }
 
   async function joinRoom() {
-    if (pass !== null || finished) return;
+    if (pass !== null || finished || joinButton.dataset.joining) return;
+    joinButton.dataset.joining = "1";
     joinButton.disabled = true;
     showProblem("");
     let answer;
-    try {
-      answer = await post(root.dataset.joinUrl);
-    } catch (error) {
-      showProblem(error.message);
-      canJoin();
-      return;
+    // A busy server (5xx, or no answer) gets two more tries: an admitted patient's page
+    // joins by itself, with nobody there to press the button again.
+    for (let attempt = 0; attempt < 3 && !answer; attempt++) {
+      try {
+        answer = await post(root.dataset.joinUrl);
+      } catch (error) {
+        if (attempt < 2 && !(error.status < 500)) {
+          await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
+          continue;
+        }
+        delete joinButton.dataset.joining;
+        showProblem(error.message);
+        canJoin();
+        return;
+      }
     }
+    delete joinButton.dataset.joining;
     pass = answer;
     window.deviceCheck.meter(root, null);
     preview.srcObject = null;
