@@ -24,7 +24,7 @@ from telehealth.accounts.models import Patient, Role, User
 from telehealth.audit import services as audit
 from telehealth.notify import services as notify
 from telehealth.notify.inbound import practice_context
-from visits import group_messages, janus
+from visits import group_live, group_messages, janus
 from visits import group_selectors as selectors
 from visits.ice import ice_servers
 from visits.models import GroupAttendance, GroupParticipant, GroupSession
@@ -182,6 +182,8 @@ def group_session_update(
             )
         )
         GroupAttendance.objects.filter(pk__in=[s.pk for s in inside]).update(left_at=timezone.now())
+        for stretch in inside:
+            group_live.tell_removed(session=session, attendance=stretch)
         publishers = _publishers(session)
         instance = _edit_room(
             session,
@@ -283,7 +285,8 @@ def group_session_cancel(*, session: GroupSession, by: User, request=None) -> Gr
             left_at=session.cancelled_at
         )
         audit.record(action="update", actor=by, obj=session, request=request, detail="cancelled")
-        _tell_cancelled(session)
+        _message_cancelled(session)  # by text or email
+        group_live.tell_cancelled(session=session)  # the room's open pages
         instance = janus.instance_named(session.janus_instance)
         if instance is not None and session.janus_room:
             room, secret = session.janus_room, session.room_secret
@@ -298,7 +301,7 @@ def _places(session: GroupSession) -> list[GroupParticipant]:
     )
 
 
-def _tell_cancelled(session: GroupSession) -> None:
+def _message_cancelled(session: GroupSession) -> None:
     """Each patient with a place hears it is off, unless it has already started; what was
     still queued about it is withdrawn."""
     places = _places(session)
@@ -420,10 +423,11 @@ def _check_people(*, by: User, host: User, co_hosts: list[User], patients: list[
 
 
 def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
-    """Let an invited patient, the host or a co-host into the room: checks the session is
-    open and has room, makes sure its Janus room exists (creating it on the least-loaded
-    instance, or again elsewhere when its instance is gone), opens an attendance stretch and
-    hands back a signed token. Joining again while in the room (a reload, a rejoin after a
+    """Let an admitted patient, the host or a co-host into the room: checks the session is
+    open and a patient was admitted (a host opened their stretch: group_live.group_admit),
+    makes sure its Janus room exists (creating it on the least-loaded instance, or again
+    elsewhere when its instance is gone), opens a host's attendance stretch and hands back
+    a signed token. Joining again while in the room (a reload, a rejoin after a
     move) keeps the same stretch. The caller has checked `user` takes part (selectors)."""
     if not janus.instances():
         raise GroupRefused(
@@ -443,9 +447,9 @@ def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
         open_stretches = GroupAttendance.objects.filter(session=session, left_at__isnull=True)
         stretch = open_stretches.filter(user=user).first()
         if stretch is None and invitation is not None:
-            patients_in = open_stretches.filter(patient__isnull=False).count()
-            if patients_in >= session.capacity:
-                raise GroupRefused(_("This group session is full."))
+            # A patient's stretch opens when a host admits them (group_live.group_admit,
+            # which keeps the room within capacity): until then they wait.
+            raise GroupRefused(_("Wait until the host lets you in."), status=403)
         instance = None
         if seen_alive == (session.janus_instance, session.janus_room):
             instance = janus.instance_named(session.janus_instance)
@@ -579,6 +583,7 @@ def group_leave(*, session: GroupSession, user: User) -> GroupAttendance | None:
             return None
         stretch.left_at = timezone.now()
         stretch.save(update_fields=["left_at"])
+        group_live.tell_left(session=session, stretch=stretch)
         return stretch
 
 
@@ -654,3 +659,4 @@ def group_mute(
         request=request,
         detail="muted in the group session" if mute else "unmuted in the group session",
     )
+    group_live.tell_muted(session=session, attendance=attendance, muted=mute)

@@ -18,9 +18,9 @@ from telehealth.accounts.access import (
 )
 from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
+from visits import group_live, janus
 from visits import group_selectors as selectors
 from visits import group_services as services
-from visits import janus
 from visits.forms import GroupSessionForm
 from visits.models import GroupSession
 
@@ -292,6 +292,8 @@ def remove(request, session_id: int, attendance_id: int) -> JsonResponse:
         )
     except services.GroupRefused as error:
         return _refused(error, error.status)
+    # Told here, after the removal committed, so group_remove stays about Janus and the row.
+    group_live.tell_removed(session=session, attendance=attendance)
     return JsonResponse({"removed": True})
 
 

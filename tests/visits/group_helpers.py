@@ -37,3 +37,15 @@ def bookable_group_session(*, host, patients=(), capacity: int = 8, **fields) ->
         open_for_booking=True,
         **fields,
     )
+
+
+def admit(session: GroupSession, *patients, by=None) -> None:
+    """Let `patients` in as a host would: each arrives in the waiting room (a socket's row)
+    and the host admits them; their attendance starts now."""
+    from visits import group_live
+    from visits.models import GroupWaiting
+
+    for patient in patients:
+        invitation = session.invitees.get(patient=patient)
+        GroupWaiting.objects.create(invitation=invitation, channel=f"test.{invitation.pk}")
+        group_live.group_admit(session=session, by=by or session.host, invitation_id=invitation.pk)

@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from telehealth.audit.models import AuditEvent
 from tests.conftest import make_patient, sign_in
-from tests.visits.group_helpers import open_group_session
+from tests.visits.group_helpers import admit, open_group_session
 from tests.visits.janus_peer import JanusSocket, Publisher, Subscriber
-from visits import group_selectors, group_services, janus
-from visits.models import GroupAttendance, GroupParticipant, GroupSession
+from visits import group_live, group_selectors, group_services, janus
+from visits.models import GroupAttendance, GroupParticipant, GroupSession, GroupWaiting
 
 
 def form_data(world, **changes) -> dict:
@@ -201,7 +201,7 @@ def test_before_the_window_and_after_the_end_the_room_is_closed(client, world, s
 def test_an_unreachable_only_instance_is_a_clear_409(client, world, settings):
     settings.JANUS_INSTANCES = [fake_instance("gone")]
     session = open_group_session(host=world.clinician, patients=[world.patient])
-    sign_in(client, world.patient.user)
+    sign_in(client, world.clinician)
     response = client.post(reverse("visits:group-join", args=[session.pk]))
     assert response.status_code == 409
     assert response.json()["error"] == "No media server answers at the moment. Try again shortly."
@@ -243,6 +243,14 @@ def instance_of(server) -> janus.Instance:
 
 
 def join(client, user, session) -> dict:
+    """Join as `user`; a patient is admitted first unless already in the room."""
+    if (
+        user.role == "patient"
+        and not GroupAttendance.objects.filter(
+            session=session, user=user, left_at__isnull=True
+        ).exists()
+    ):
+        admit(session, user.patient)
     sign_in(client, user)
     response = client.post(reverse("visits:group-join", args=[session.pk]))
     assert response.status_code == 200, response.content
@@ -418,13 +426,16 @@ def test_capacity_counts_patients_in_the_room_not_hosts(client, world, janus_set
     join(client, world.patient.user, session)
     join(client, world.other_patient.user, session)
     join(client, world.clinician, session)  # hosts always get in
-    sign_in(client, third.user)
-    response = client.post(reverse("visits:group-join", args=[session.pk]))
-    assert response.status_code == 409
-    assert response.json()["error"] == "This group session is full."
+    with pytest.raises(group_services.GroupRefused, match="This group session is full."):
+        admit(session, third)
     # Someone leaves: the place is free again; a rejoin of someone inside is not counted twice.
     sign_in(client, world.patient.user)
     assert client.post(reverse("visits:group-leave", args=[session.pk])).json() == {"left": True}
+    group_live.group_admit(
+        session=session,
+        by=world.clinician,
+        invitation_id=session.invitees.get(patient=third).pk,
+    )
     join(client, third.user, session)
     join(client, third.user, session)
     assert GroupAttendance.objects.filter(left_at__isnull=True, patient__isnull=False).count() == 2
@@ -434,10 +445,12 @@ def test_attendance_minutes_add_up_each_persons_stretches(world, janus_settings)
     session = open_group_session(host=world.clinician, patients=[world.patient])
     now = timezone.now()
     user = world.patient.user
+    admit(session, world.patient)
     group_services.group_join(session=session, user=user)
     GroupAttendance.objects.filter(user=user).update(joined_at=now - timedelta(minutes=50))
     group_services.group_leave(session=session, user=user)
     GroupAttendance.objects.filter(user=user).update(left_at=now - timedelta(minutes=20))
+    admit(session, world.patient)
     group_services.group_join(session=session, user=user)
     GroupAttendance.objects.filter(user=user, left_at__isnull=True).update(
         joined_at=now - timedelta(minutes=10, seconds=20)
@@ -515,7 +528,7 @@ def plugin_event(message: dict) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_joins_never_exceed_capacity(require_postgres, janus_server, settings):
+def test_concurrent_admissions_never_exceed_capacity(require_postgres, janus_server, settings):
     from tests.conftest import World
 
     settings.JANUS_INSTANCES = [janus_server.entry]
@@ -524,14 +537,26 @@ def test_concurrent_joins_never_exceed_capacity(require_postgres, janus_server, 
         make_patient(world.practice, f"Racer {i}", f"racer{i}@x.test", phone=f"+1617555{i:04d}")
         for i in range(10)
     ]
-    session = open_group_session(host=world.clinician, patients=patients, capacity=4)
+    session = open_group_session(
+        host=world.clinician, patients=patients, capacity=4, co_hosts=[world.other_clinician]
+    )
+    for invitation in session.invitees.all():
+        GroupWaiting.objects.create(invitation=invitation, channel=f"test.{invitation.pk}")
     barrier = threading.Barrier(len(patients))
     outcomes: list[str] = []
     lock = threading.Lock()
 
     def attempt(patient):
+        # Host and co-host admit people one by one at the same moment; each admitted
+        # patient then joins the media room.
+        host = world.clinician if patient.pk % 2 else world.other_clinician
         try:
             barrier.wait()
+            group_live.group_admit(
+                session=session,
+                by=host,
+                invitation_id=session.invitees.get(patient=patient).pk,
+            )
             group_services.group_join(session=session, user=patient.user)
             result = "in"
         except group_services.GroupRefused as refused:
