@@ -3,7 +3,8 @@
 For each N in BENCH_GROUP_SIZES (default 2,3,4,5,6,8,10,12):
 
 - **SFU**: a group session with N invited patients is opened through the app's own code
-  (`group_session_create`, then `group_join` for each patient: the app creates the Janus room,
+  (`group_session_create`; each patient waits and the host admits everyone; then `group_join`
+  for each patient: the app creates the Janus room,
   hands out the pin, the feed id and a signed token). Each participant then does what our
   room page does, with aiortc: over Janus's WebSocket with that token, publishes one video
   track (synthetic moving picture, 320x240 at 15 fps, VP8) with the feed it was given, and
@@ -522,7 +523,7 @@ def main() -> None:
 
     from telehealth.accounts import services as account_services
     from telehealth.accounts.models import Role
-    from visits import group_services
+    from visits import group_live, group_services
     from visits.models import GroupSession
 
     began = time.monotonic()
@@ -574,6 +575,12 @@ def main() -> None:
                         modality=GroupSession.Modality.VIDEO,
                         patients=[user.patient for user in people[:n]],
                     )
+                    # Each patient waits, and the host lets everyone in, as in the room page.
+                    for invitation in session.invitees.all():
+                        group_live.waiting_arrive(
+                            session=session, invitation=invitation, channel=f"bench.{invitation.pk}"
+                        )
+                    group_live.group_admit(session=session, by=host)
                     passes = [
                         group_services.group_join(session=session, user=user).as_json()
                         for user in people[:n]
