@@ -277,6 +277,10 @@ class GroupSessionForm(forms.Form):
         widget=forms.SelectMultiple(attrs={"size": 8}),
     )
 
+    # The patients the edit form was shown with: a save uninvites only those of them the
+    # staff member deselected, never someone who booked a place while the form was open.
+    patients_shown = forms.CharField(required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args, practice, **kwargs):
         from telehealth.accounts.models import Patient, Role, User
         from visits.models import GroupSession
@@ -291,6 +295,15 @@ class GroupSessionForm(forms.Form):
             practice=practice
         ).order_by("legal_name")
         self.fields["modality"].choices = GroupSession.Modality.choices  # type: ignore[attr-defined]
+
+    def clean_patients_shown(self) -> set[int] | None:
+        value = self.cleaned_data.get("patients_shown") or ""
+        if not value:
+            return None
+        ids = value.split(",")
+        if not all(i.isascii() and i.isdigit() and len(i) < 19 for i in ids):
+            raise forms.ValidationError(_("Reload the page: the form was out of date."))
+        return {int(i) for i in ids}
 
     def clean(self):
         data = super().clean() or {}

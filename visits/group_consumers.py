@@ -89,11 +89,19 @@ class GroupRoomConsumer(AuthenticatedConsumer):
         return frame
 
     def history(self) -> list[dict]:
+        """The room's latest messages; the read is audited, naming each patient who wrote."""
         names = selectors.names_by_patient(self.session)
-        return [
-            group_live.chat_frame(m, names.get(m.patient_id or 0))
-            for m in selectors.recent_chat(self.session)
-        ]
+        messages = selectors.recent_chat(self.session)
+        if messages:
+            writers = {m.patient_id for m in messages if m.patient_id is not None}
+            audit.record_many(
+                action="view",
+                actor=self.user,
+                objects=[(self.session, patient_id) for patient_id in sorted(writers)]
+                or [(self.session, None)],
+                detail="group chat history",
+            )
+        return [group_live.chat_frame(m, names.get(m.patient_id or 0)) for m in messages]
 
     def host_lists(self) -> dict:
         """Who waits and whose hand is up, with the names the room shows; the read is

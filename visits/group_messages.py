@@ -56,8 +56,10 @@ def register() -> None:
 def queue_place_messages(places: list[GroupParticipant], session: GroupSession) -> None:
     """The place's notice now and the reminder a day before the start (none when the session
     starts sooner), on the one channel that reaches each patient. The dedupe keys name the
-    start, so a session moved to another time gets its own reminder."""
+    moment they were queued: a session moved away and back again is told again (the keys of
+    withdrawn messages are still taken)."""
     now = timezone.now()
+    queued = f"{session.starts_at.isoformat()}:{now.timestamp():.6f}"
     remind_at = session.starts_at - REMINDER_BEFORE
     for place in places:
         channel = notify.patient_channel(place.patient)
@@ -67,7 +69,7 @@ def queue_place_messages(places: list[GroupParticipant], session: GroupSession) 
             notify.Planned(
                 channel=channel,
                 key=PLACE_KEY,
-                dedupe_key=f"group:{place.pk}:place:{session.starts_at.isoformat()}",
+                dedupe_key=f"group:{place.pk}:place:{queued}",
                 render_at_send=True,
             )
         ]
@@ -76,7 +78,7 @@ def queue_place_messages(places: list[GroupParticipant], session: GroupSession) 
                 notify.Planned(
                     channel=channel,
                     key=REMINDER_KEY,
-                    dedupe_key=f"group:{place.pk}:reminder:{session.starts_at.isoformat()}",
+                    dedupe_key=f"group:{place.pk}:reminder:{queued}",
                     send_at=remind_at,
                     render_at_send=True,
                 )

@@ -142,12 +142,19 @@ def access_attendance(*, session: GroupSession, attendance_id: int) -> GroupAtte
 
 def display_name(invitation: GroupParticipant | None, user: User) -> str:
     """What others in the room see: a patient's first name unless they chose their full name;
-    staff by their name."""
-    if invitation is None:
-        return user.full_name
-    patient = invitation.patient
-    if invitation.show_full_name:
-        return patient.legal_name
+    staff by their name. A patient whose place is gone (uninvited, given up) keeps the first
+    name on what they said: without the place there is no choice of the full name to honour."""
+    if invitation is not None:
+        if invitation.show_full_name:
+            return invitation.patient.legal_name
+        return _first_name(invitation.patient)
+    if user.role == Role.PATIENT:
+        patient = getattr(user, "patient", None)
+        return _first_name(patient) if patient is not None else ""
+    return user.full_name
+
+
+def _first_name(patient) -> str:
     return patient.preferred_name or (patient.legal_name.split() or [""])[0]
 
 

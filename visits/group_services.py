@@ -135,17 +135,19 @@ def group_session_update(
     modality: str,
     patients: list[Patient],
     open_for_booking: bool = False,
+    patients_shown: set[int] | None = None,
     request=None,
 ) -> GroupSession:
     """Change the session; patients left out of `patients` are uninvited (their attendance,
-    if any, stays)."""
+    if any, stays). `patients_shown`: the patients the form was shown with; only those of
+    them left out are uninvited, so a place booked while the form was open stays."""
     _check_people(by=by, host=host, co_hosts=co_hosts, patients=patients)
     with transaction.atomic():
         session = GroupSession.objects.select_for_update().get(pk=session.pk)
         if session.state == GroupSession.State.CANCELLED:
             raise GroupRefused(_("This group session was cancelled."))
         publishers_before = _publishers(session)
-        moved = (session.starts_at, session.ends_at) != (starts_at, ends_at)
+        moved = session.starts_at != starts_at  # what the messages say is the start
         session.title, session.host, session.capacity, session.modality = (
             title,
             host,
@@ -163,7 +165,14 @@ def group_session_update(
         session.co_hosts.set([c for c in co_hosts if c.pk != host.pk])
         wanted = {p.pk: p for p in patients}
         current = set(session.invitees.values_list("patient_id", flat=True))
-        session.invitees.exclude(patient_id__in=wanted).delete()
+        uninvited = current - wanted.keys()
+        if patients_shown is not None:  # not those who booked while the form was open
+            uninvited &= patients_shown
+        # A removed patient's row stays, with the mark that keeps them out.
+        uninvited -= set(
+            session.invitees.filter(removed_at__isnull=False).values_list("patient_id", flat=True)
+        )
+        session.invitees.filter(patient_id__in=uninvited).delete()
         GroupParticipant.objects.bulk_create(
             GroupParticipant(session=session, patient=wanted[pk]) for pk in wanted.keys() - current
         )
@@ -175,7 +184,6 @@ def group_session_update(
         else:
             places = [p for p in places if p.patient_id not in current]
         group_messages.queue_place_messages(places, session)
-        uninvited = current - wanted.keys()
         inside = list(
             GroupAttendance.objects.filter(
                 session=session, patient_id__in=uninvited, left_at__isnull=True
@@ -191,7 +199,7 @@ def group_session_update(
             new_publishers=publishers if publishers != publishers_before else None,
         )
         audit.record(action="update", actor=by, obj=session, request=request)
-        for patient in Patient.objects.filter(pk__in=wanted.keys() ^ current):
+        for patient in Patient.objects.filter(pk__in=(wanted.keys() - current) | uninvited):
             audit.record(
                 action="update",
                 actor=by,
@@ -373,14 +381,20 @@ def group_seat_cancel(*, invitation: GroupParticipant, request=None) -> None:
     place they booked goes back to the others."""
     with transaction.atomic():
         session = GroupSession.objects.select_for_update().get(pk=invitation.session_id)
-        if invitation.removed_at is not None:  # the mark that keeps them out stays
+        # Read again under the lock: a host may have removed them since the page read it.
+        current = GroupParticipant.objects.filter(pk=invitation.pk).first()
+        if current is None:
+            raise GroupRefused(_("You no longer have a place in this group session."))
+        if current.removed_at is not None:  # the mark that keeps them out stays
             raise GroupRefused(_("A host removed you from this group session."), status=403)
         if session.starts_at <= timezone.now():
             raise GroupRefused(_("This group session has already started."))
-        group_messages.withdraw_messages([invitation])
-        deleted, _rows = GroupParticipant.objects.filter(pk=invitation.pk).delete()
-        if not deleted:
-            raise GroupRefused(_("You no longer have a place in this group session."))
+        if GroupAttendance.objects.filter(
+            session=session, patient_id=current.patient_id, left_at__isnull=True
+        ).exists():  # let in early, before the start
+            raise GroupRefused(_("You are in the room now: leave it first."))
+        group_messages.withdraw_messages([current])
+        current.delete()
         patient = invitation.patient
         audit.record(
             action="delete",

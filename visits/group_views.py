@@ -94,13 +94,18 @@ def edit(request, session_id: int) -> HttpResponse:
         "open_for_booking": session.open_for_booking,
         "modality": session.modality,
         "patients": [i.patient for i in selectors.roster(session)],
+        "patients_shown": ",".join(str(i.patient_id) for i in selectors.roster(session)),
     }
     form = GroupSessionForm(request.POST or None, practice=request.user.practice, initial=initial)
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
             services.group_session_update(
-                session=session, by=request.user, request=request, **_form_data(form)
+                session=session,
+                by=request.user,
+                request=request,
+                patients_shown=form.cleaned_data["patients_shown"],
+                **_form_data(form),
             )
         except services.GroupRefused as refused:  # the room's media server refused or is down
             form.add_error(None, str(refused))

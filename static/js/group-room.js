@@ -45,7 +45,7 @@
 
   function text(key, name) {
     const node = texts.querySelector(`[data-key="${key}"]`);
-    return (node ? node.textContent : key).replace("%(name)s", name || "");
+    return (node ? node.textContent : key).replace("%(name)s", () => name || ""); // a function: "$&" in a name stays as typed
   }
 
   function say(message) {

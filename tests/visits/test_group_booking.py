@@ -195,3 +195,63 @@ def test_concurrent_bookings_of_the_last_places_never_exceed_capacity(require_po
         t.join()
     assert sorted(outcomes) == ["This group session is full."] * 5 + ["booked"] * 3
     assert session.invitees.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_place_booked_while_staff_edit_the_session_stays_and_deselected_ones_go(client, world):
+    session = bookable_group_session(host=world.clinician, capacity=5, patients=[world.patient])
+    sign_in(client, world.clinician)
+    form = client.get(reverse("visits:group-edit", args=[session.pk])).context["form"]
+    shown = form.initial["patients_shown"]
+    assert shown == str(world.patient.pk)
+    newcomer = make_patient(world.practice, "Nell Newcomer", "nell@x.test")
+    group_services.group_seat_book(session=session, patient=newcomer)  # meanwhile
+    start, end = timezone.localtime(session.starts_at), timezone.localtime(session.ends_at)
+    data = {
+        "title": "Walking group, renamed",
+        "host": world.clinician.pk,
+        "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": end.strftime("%Y-%m-%dT%H:%M"),
+        "capacity": 5,
+        "modality": "video",
+        "open_for_booking": "on",
+        "patients_shown": shown,
+        "patients": [],  # the staff member deselected the one patient they saw
+    }
+    response = client.post(reverse("visits:group-edit", args=[session.pk]), data)
+    assert response.status_code == 302
+    assert [i.patient for i in session.invitees.all()] == [newcomer]
+    assert (
+        client.post(
+            reverse("visits:group-edit", args=[session.pk]), {**data, "patients_shown": "1,x"}
+        ).status_code
+        == 400
+    )
+
+
+@pytest.mark.django_db
+def test_a_patient_let_in_early_cannot_give_up_the_place_while_in_the_room(world):
+    from tests.visits.group_helpers import admit
+
+    starts = timezone.now() + timedelta(minutes=10)  # the room opens 15 minutes before
+    session = open_group_session(
+        host=world.clinician,
+        patients=[world.patient],
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=1),
+    )
+    admit(session, world.patient)
+    place = session.invitees.get()
+    with pytest.raises(group_services.GroupRefused, match="leave it first"):
+        group_services.group_seat_cancel(invitation=place)
+    assert session.invitees.filter(pk=place.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_removal_that_lands_first_is_not_undone_by_giving_up(world):
+    session = bookable_group_session(host=world.clinician, patients=[world.patient])
+    place = session.invitees.get()  # the page read the place before the host removed them
+    GroupParticipant.objects.filter(pk=place.pk).update(removed_at=timezone.now())
+    with pytest.raises(group_services.GroupRefused, match="removed you"):
+        group_services.group_seat_cancel(invitation=place)
+    assert session.invitees.filter(pk=place.pk, removed_at__isnull=False).exists()

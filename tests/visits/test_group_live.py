@@ -213,7 +213,16 @@ async def test_chat_reaches_everyone_in_the_room_by_room_names_and_not_the_waiti
         ("Pat Alpha", "Hello group"),
         ("Dr Alpha", "Welcome"),
     ]
-    for ws in (host, pat, other, co_host):
+    assert await sync_to_async(
+        AuditEvent.objects.filter(
+            detail="group chat history", actor=world.other_clinician, patient=world.patient
+        ).exists
+    )()
+    # Once her place is gone, what she said shows her first name, never her legal name.
+    await sync_to_async(GroupParticipant.objects.filter(patient=world.patient).delete)()
+    later, welcome = await welcomed(session, world.clinician)
+    assert [m["name"] for m in welcome["chat"]] == ["Pat", "Dr Alpha"]
+    for ws in (host, pat, other, co_host, later):
         await ws.disconnect()
 
 

@@ -159,3 +159,26 @@ def test_booking_a_place_queues_its_messages_and_giving_it_up_withdraws_them(wor
     group_services.group_seat_cancel(invitation=place)
     assert not messages(place, status=OutboundMessage.Status.QUEUED).exists()
     assert group_messages.withdraw_messages([place]) == 0
+
+
+def test_a_session_moved_away_and_back_is_told_again_each_time(world):
+    session = tomorrow(world, [world.patient])
+    place = session.invitees.get()
+    first_start = session.starts_at
+    for start in (first_start + timedelta(days=1), first_start):
+        group_services.group_session_update(
+            session=session,
+            by=world.clinician,
+            title=TITLE,
+            host=world.clinician,
+            co_hosts=[],
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            capacity=session.capacity,
+            modality=session.modality,
+            patients=[world.patient],
+        )
+        session.refresh_from_db()
+        queued = messages(place, status=OutboundMessage.Status.QUEUED)
+        assert [m.template for m in queued] == ["group.place", "group.reminder"]
+        assert queued[1].send_at == start - timedelta(hours=24)
