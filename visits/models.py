@@ -574,6 +574,11 @@ class GroupSession(models.Model):
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # A video visit moved here when it outgrew the peer-to-peer mesh (visits/move_services.py):
+    # its note and billing stay on the visit; the room and attendance are this session's.
+    visit = models.OneToOneField(
+        Visit, null=True, blank=True, on_delete=models.PROTECT, related_name="group_session"
+    )
 
     class Meta:
         ordering = ["starts_at", "id"]
@@ -603,6 +608,9 @@ class GroupParticipant(models.Model):
         help_text="Others in the room see the patient's full name rather than the first name.",
     )
     invited_at = models.DateTimeField(default=timezone.now)
+    # Already admitted elsewhere: the visit this session was moved from had let them in, so
+    # the group room takes them without another wait. None: an ordinary invitation.
+    admitted_at = models.DateTimeField(null=True, blank=True)
     # Set when a host removes the patient from the room: they may not join again.
     removed_at = models.DateTimeField(null=True, blank=True)
 
