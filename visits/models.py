@@ -8,7 +8,7 @@ from scheduling.models import Appointment
 from telehealth.accounts.models import Patient, Practice, Provider, User
 from telehealth.crypto.fields import EncryptedJSONField, EncryptedTextField
 
-MAX_PARTICIPANTS = 4  # a peer-to-peer mesh; larger visits would need an SFU
+MAX_PARTICIPANTS = 4  # a peer-to-peer mesh; a larger visit moves to a group room (move_services)
 
 
 class Visit(models.Model):

@@ -413,6 +413,7 @@
   let moveUrl = null;
   function offerMove(detail, url) {
     moveUrl = url;
+    root.querySelector("[data-invite-link]").textContent = ""; // no link was made this time
     moveOffer.querySelector("[data-move-text]").textContent = detail;
     moveOffer.hidden = false;
     moveOffer.querySelector("[data-move]").disabled = false;

@@ -157,9 +157,7 @@ def test_concurrent_moves_make_one_group_session(require_postgres, world, visit)
     def attempt():
         try:
             barrier.wait()
-            result: object = move_services.visit_move_to_group(
-                visit=visit, by=world.clinician
-            ).pk
+            result: object = move_services.visit_move_to_group(visit=visit, by=world.clinician).pk
         except Exception as exc:  # shown by the assertion
             result = f"error: {exc!r}"
         finally:
