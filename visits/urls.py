@@ -16,6 +16,7 @@ urlpatterns = [
     path("visits/<int:visit_id>/note/", views.note_save, name="note-save"),
     path("visits/<int:visit_id>/invite/", views.invite_guest, name="invite"),
     path("visits/<int:visit_id>/move-to-group/", views.move_to_group, name="move-to-group"),
+    path("visits/<int:visit_id>/end/", views.end_moved, name="end-moved"),
     path("visits/guest/<str:token>/", views.guest_join, name="guest-join"),
     path("visits/<int:visit_id>/note/sign/", views.note_sign, name="note-sign"),
     path("visits/<int:visit_id>/note/addenda/", views.addendum_add, name="addendum-add"),

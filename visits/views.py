@@ -523,7 +523,11 @@ def record(request, visit_id: int):
     note (finish, sign, amend) and the chat transcript. Front desk never sees clinical text."""
     visit = selectors.access_visit(user=request.user, visit_id=visit_id)
     note_phi_access(request, visit)
-    context = {"visit": visit, "minutes": selectors.minutes_by_participant(visit=visit)}
+    context = {
+        "visit": visit,
+        "minutes": selectors.minutes_by_participant(visit=visit),
+        "moved_to": move_services.moved_to(visit),
+    }
     if request.user.is_clinician:
         note = VisitNote.objects.filter(visit=visit).prefetch_related("addenda__author").first()
         context.update(
@@ -612,6 +616,18 @@ def move_to_group(request, visit_id: int):
     if _wants_json(request):
         return JsonResponse({"url": url, "session": session.pk})
     return redirect(url)
+
+
+@clinician_required
+@require_POST
+def end_moved(request, visit_id: int):
+    """End a visit that moved to a group room, from its record (its room is gone): the note's
+    summary and billing go on from the visit as after any end."""
+    visit = _clinician_visit(request, visit_id)
+    if move_services.moved_to(visit) is None:
+        return _back_to_record(request, visit, error=_("End this visit from its room."))
+    services.end(visit=visit, by=request.user)
+    return _back_to_record(request, visit, done=_("Visit ended."))
 
 
 @require_http_methods(["GET", "POST"])

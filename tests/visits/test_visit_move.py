@@ -307,6 +307,8 @@ async def test_the_move_reaches_everyone_connected_and_later_sockets_are_sent_on
     assert await late.receive_json_from(timeout=3) == moved
     closed = await late.receive_output(timeout=3)
     assert closed == {"type": "websocket.close", "code": 4410}
+    for ws in (clinician, patient, late):
+        await ws.wait()  # the consumers' disconnect handlers have run
 
 
 async def test_a_guest_still_connected_is_told_they_cannot_follow(world, visit):
@@ -333,6 +335,8 @@ async def test_a_guest_still_connected_is_told_they_cannot_follow(world, visit):
     frame = await ws.receive_json_from(timeout=3)
     assert frame["type"] == "error" and frame["code"] == "moved"
     assert "url" not in frame
+    assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": 4410}
+    await ws.wait()
 
 
 def test_moved_session_ends_no_earlier_than_its_appointment(world, visit):
@@ -341,3 +345,43 @@ def test_moved_session_ends_no_earlier_than_its_appointment(world, visit):
     appointment.save(update_fields=["end", "blocked_end"])
     session = move_services.visit_move_to_group(visit=visit, by=world.clinician)
     assert session.ends_at == visit.appointment.end
+
+
+# --- After the move: the visit's record ----------------------------------------------------
+
+
+def test_the_record_of_a_moved_visit_says_so_and_its_clinician_ends_it_there(client, world, visit):
+    session = move_services.visit_move_to_group(visit=visit, by=world.clinician)
+    sign_in(client, world.clinician)
+    page = client.get(reverse("visits:record", args=[visit.pk])).content.decode()
+    assert "Moved to a group room at" in page
+    assert reverse("visits:group", args=[session.pk]) in page
+    assert reverse("visits:end-moved", args=[visit.pk]) in page
+    group_page = client.get(reverse("visits:group", args=[session.pk])).content.decode()
+    assert reverse("visits:record", args=[visit.pk]) in group_page
+
+    response = client.post(reverse("visits:end-moved", args=[visit.pk]))
+    assert response.status_code == 302
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.ENDED
+    page = client.get(reverse("visits:record", args=[visit.pk])).content.decode()
+    assert reverse("visits:end-moved", args=[visit.pk]) not in page
+
+
+def test_a_visit_that_has_not_moved_is_not_ended_from_its_record(client, world, visit):
+    sign_in(client, world.clinician)
+    response = client.post(reverse("visits:end-moved", args=[visit.pk]), follow=True)
+    assert "End this visit from its room." in response.content.decode()
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.IN_PROGRESS
+    assert reverse("visits:end-moved", args=[visit.pk]) not in response.content.decode()
+
+
+def test_only_a_clinician_in_the_visit_ends_it(client, world, visit):
+    move_services.visit_move_to_group(visit=visit, by=world.clinician)
+    sign_in(client, world.other_clinician)
+    assert client.post(reverse("visits:end-moved", args=[visit.pk])).status_code == 404
+    sign_in(client, world.front_desk)
+    assert client.post(reverse("visits:end-moved", args=[visit.pk])).status_code == 403
+    visit.refresh_from_db()
+    assert visit.state == Visit.State.IN_PROGRESS
