@@ -60,6 +60,8 @@ def test_the_fifth_invitation_moves_the_visit_and_both_see_each_other_through_ja
         clinician = open_page(browser, server, world.clinician)
         patient = open_page(browser, server, world.patient.user)
         clinician.goto(server.url + room_url)
+        # In the room first (its socket welcomed): the newcomer is offered to, never both.
+        expect(clinician.get_by_role("button", name="Send")).to_be_enabled(timeout=15000)
         patient.goto(server.url + room_url)
         for page in (clinician, patient):
             peer_to_peer(page)
@@ -86,7 +88,6 @@ def test_the_fifth_invitation_moves_the_visit_and_both_see_each_other_through_ja
             shot(clinician, f"move-offer-{label}")
 
         offer.get_by_role("button", name="Move to a group room").click()
-        session = None
         for page in (clinician, patient):
             page.wait_for_url(re.compile(r"/groups/\d+/room/$"), timeout=15000)
         session = GroupSession.objects.get(visit=visit)
