@@ -608,9 +608,6 @@ class GroupParticipant(models.Model):
         help_text="Others in the room see the patient's full name rather than the first name.",
     )
     invited_at = models.DateTimeField(default=timezone.now)
-    # Already admitted elsewhere: the visit this session was moved from had let them in, so
-    # the group room takes them without another wait. None: an ordinary invitation.
-    admitted_at = models.DateTimeField(null=True, blank=True)
     # Set when a host removes the patient from the room: they may not join again.
     removed_at = models.DateTimeField(null=True, blank=True)
 

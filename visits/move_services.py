@@ -125,16 +125,12 @@ def _move(*, visit: Visit, by: User, request) -> GroupSession:
         created_by=by,
     )
     session.co_hosts.set([c for c in clinicians if c.pk != host.pk])
-    in_visit = next((p for p in participants if p.role == Participant.Role.PATIENT), None)
-    GroupParticipant.objects.create(
-        session=session,
-        patient=patient,
-        # Admitted in the visit: admitted in the room. Still waiting: they wait there too.
-        admitted_at=in_visit.admitted_at if in_visit else None,
-    )
+    GroupParticipant.objects.create(session=session, patient=patient)
     # Who is in the visit's room now goes on in the group room from this moment: the visit's
-    # minutes stop here and the session's start, so no minute counts twice. Their join in the
-    # group room reuses the stretch opened here.
+    # minutes stop here and the session's start, so no minute counts twice. An open stretch
+    # is what admits a patient to the group room (group_services.group_join), so the patient
+    # who was in the visit is let in without waiting, and their join reuses the stretch; a
+    # patient not in the room at the move waits for a host there like any invitee.
     Presence.objects.filter(participant__visit=visit, left_at__isnull=True).update(left_at=now)
     for participant in participants:
         if participant.pk not in connected or participant.user is None:

@@ -101,8 +101,6 @@ def test_the_move_makes_a_group_session_with_the_visits_people_admitted(world, v
     assert session.modality == GroupSession.Modality.VIDEO
     invitation = GroupParticipant.objects.get(session=session)
     assert invitation.patient == world.patient
-    patient_row = visit.participants.get(role=Participant.Role.PATIENT)
-    assert invitation.admitted_at == patient_row.admitted_at is not None
     # Everyone connected goes on in the group room from the move; the visit's minutes stop.
     stretches = {s.user_id: s for s in GroupAttendance.objects.filter(session=session)}
     assert set(stretches) == {world.clinician.pk, world.other_clinician.pk, world.patient.user_id}
@@ -134,8 +132,9 @@ def test_a_patient_still_waiting_is_invited_but_not_admitted(world, video_type):
     services.patient_arrives(visit=visit)
     services.clinician_joins(visit=visit, user=world.clinician)
     session = move_services.visit_move_to_group(visit=visit, by=world.clinician)
-    assert GroupParticipant.objects.get(session=session).admitted_at is None
-    assert not GroupAttendance.objects.filter(session=session).exists()  # nobody connected
+    assert GroupParticipant.objects.get(session=session).patient == world.patient
+    # Nobody was connected: no stretch, so the patient waits for a host in the group room.
+    assert not GroupAttendance.objects.filter(session=session).exists()
 
 
 def test_a_second_move_returns_the_same_session_and_writes_nothing(world, visit):
