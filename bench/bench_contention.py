@@ -14,7 +14,10 @@ than 3 cores wrk competes with the workers, so the trivial view's factor is the 
 
 Each run also gives the server's CPU time per request and the cores its processes got: a
 portal that gets twice the CPU with 2 workers but serves no more requests waits on something
-shared; one that gets no more CPU is starved by the machine.
+shared; one that gets no more CPU is starved by the machine. Beside them, the machine's busy
+cores (from /proc/stat) and PostgreSQL's (its processes' CPU time): requests/s can grow from 1
+worker to 2 at most by the idle cores the 1-worker run left, so `ceiling` = CPUs / busy cores
+with 1 worker bounds the factor this machine can show, whatever the application does.
 
 Needs PostgreSQL and wrk (`make wrk`). Prints readable lines, then one JSON line last."""
 
@@ -63,12 +66,14 @@ def world() -> list[str]:
     return cookies
 
 
-def server_cpu_seconds(pid: int) -> float:
+def server_cpu_seconds(pid: int, *, children: bool = True) -> float:
     """User and system CPU time of the server and its worker processes so far: with the
     requests served, what each request cost and how much of the machine the workers got (on a
     busy machine, a server that gets no more CPU with 2 workers than with 1 is starved, not
     serialised; one that gets more CPU but serves no more requests waits on something)."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    found = ""
+    if children:
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     total = 0.0
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -76,7 +81,21 @@ def server_cpu_seconds(pid: int) -> float:
         total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:  # gone meanwhile
         pass
-    return total + sum(server_cpu_seconds(int(child)) for child in children.split())
+    return total + sum(server_cpu_seconds(int(child)) for child in found.split())
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent busy so far (not idle, not waiting on I/O)."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process (the server and its backends) so far."""
+    pids = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return sum(server_cpu_seconds(int(pid), children=False) for pid in pids.split())
 
 
 def measure(cookies: list[str]) -> dict:
@@ -96,16 +115,27 @@ def measure(cookies: list[str]) -> dict:
                 must_answer_200(port, paths[0], cookie)
                 warm(port, paths[0], cookie)
                 cpu_before, began = server_cpu_seconds(server.pid), time.monotonic()
+                machine_before, postgres_before = machine_busy_seconds(), postgres_cpu_seconds()
                 run = wrk(port, get_script(paths, name, jar))
                 cpu = server_cpu_seconds(server.pid) - cpu_before
+                elapsed = time.monotonic() - began
                 run["server_cpu_ms_per_request"] = round(cpu * 1000 / max(run["requests"], 1), 2)
-                run["server_cores_used"] = round(cpu / (time.monotonic() - began), 2)
+                run["server_cores_used"] = round(cpu / elapsed, 2)
+                postgres = postgres_cpu_seconds() - postgres_before
+                run["postgres_cpu_ms_per_request"] = round(
+                    postgres * 1000 / max(run["requests"], 1), 2
+                )
+                run["machine_cores_busy"] = round(
+                    (machine_busy_seconds() - machine_before) / elapsed, 2
+                )
                 figures[f"{kind}_{workers}w"] = run
         finally:
             stop_server(server)
     for kind in loads:
         one, two = figures[f"{kind}_1w"], figures[f"{kind}_2w"]
         figures[f"{kind}_scaling"] = round(two["requests_per_s"] / one["requests_per_s"], 2)
+        cpus = os.cpu_count() or 1
+        figures[f"{kind}_ceiling"] = round(cpus / max(one["machine_cores_busy"], 0.01), 2)
     return figures
 
 
@@ -138,12 +168,18 @@ def main() -> None:
                 f"p99 {f['p99_ms']:8.2f} ms  non-2xx {f['non_2xx']}  "
                 f"socket errors {f['socket_errors']}  server CPU "
                 f"{f['server_cpu_ms_per_request']:6.2f} ms/request, "
-                f"{f['server_cores_used']} cores"
+                f"{f['server_cores_used']} cores; PostgreSQL "
+                f"{f['postgres_cpu_ms_per_request']:5.2f} ms/request; machine busy "
+                f"{f['machine_cores_busy']} cores"
             )
     portal, bare = figures["portal_scaling"], figures["bare_scaling"]
     print(
         f"scaling 1 -> 2 workers: portal x{portal} (target >= {TARGET}: "
         f"{'ok' if portal >= TARGET else 'BELOW'}), bare view x{bare} in the same run"
+    )
+    print(
+        f"ceiling (CPUs / busy cores with 1 worker): portal x{figures['portal_ceiling']}, "
+        f"bare view x{figures['bare_ceiling']}"
     )
     print(f"load average {os.getloadavg()[0]:.1f}")
     print(

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet
+from django.db import connections
+from django.db.models import Q, QuerySet, Value
 from django.urls import reverse
 from django.utils import formats, translation
 from django.utils.dates import MONTHS, MONTHS_3, WEEKDAYS
@@ -41,6 +42,9 @@ SHOWN_COLUMNS = (
     "appointment_type__name",
     "appointment_type__name_es",
 )
+# Read with each row: its manage and join links' versions (for past rows, which show no link,
+# 0), and which list it belongs to, when both lists come in one query.
+ROW_COLUMNS = (*SHOWN_COLUMNS, "manage_version", "join_version", "upcoming")
 
 
 @dataclass(frozen=True)
@@ -101,11 +105,6 @@ class AppointmentsPage:
         return [row.appointment for row in self.upcoming] + [row.appointment for row in self.past]
 
 
-def _page(queryset: QuerySet, size: int) -> tuple[list, bool]:
-    rows = list(queryset[: size + 1])
-    return rows[:size], len(rows) > size
-
-
 @dataclass(frozen=True)
 class _Shown:
     """One row's values: the appointment (its shown fields loaded, the others deferred, as
@@ -126,18 +125,32 @@ _LOADED = tuple(
 
 
 def _shown(values: tuple, db: str) -> _Shown:
-    pk, start, status, modality, patient_id, time_zone, provider, name, name_es = values
+    pk, start, status, modality, patient_id, time_zone, provider, name, name_es = values[:9]
     loaded = dict(id=pk, start=start, status=status, modality=modality, patient_id=patient_id)
     appointment = Appointment.from_db(db, _LOADED, [loaded[field] for field in _LOADED])
     return _Shown(appointment, time_zone, provider, (name, name_es))
+
+
+def _rows(upcoming: QuerySet, past: QuerySet) -> tuple[list[tuple], list[tuple]]:
+    """A page of each list (one row more, to know whether a next page exists): in one UNION
+    where the database can order and limit each part of one (PostgreSQL), else in two."""
+    upcoming = upcoming[: UPCOMING_PAGE + 1]
+    past = past[: PAST_PAGE + 1]
+    if not connections[upcoming.db].features.supports_slicing_ordering_in_compound:
+        return list(upcoming), list(past)
+    both = list(upcoming.union(past, all=True))
+    # UNION ALL keeps each part's order in practice, but SQL does not promise it.
+    later = sorted((row for row in both if row[-1]), key=lambda row: (row[1], row[0]))
+    earlier = sorted((row for row in both if not row[-1]), key=lambda row: (row[1], row[0]))
+    return later, earlier[::-1]
 
 
 def appointments_page(
     *, user, now: datetime, after: Cursor | None, before: Cursor | None
 ) -> AppointmentsPage:
     """The signed-in patient's own appointments: upcoming (active, soonest first, from after
-    `after`) and past (newest first, from before `before`). Two queries and one for every
-    link version."""
+    `after`) and past (newest first, from before `before`), with the upcoming rows' link
+    versions: one query (two where the database cannot order each part of a UNION)."""
     appointments = selectors.appointments_visible_to(user).select_related(None)
     upcoming_rows = appointments.filter(end__gte=now, status__in=ACTIVE_STATUSES).order_by(
         "start", "pk"
@@ -151,20 +164,29 @@ def appointments_page(
         past_rows = past_rows.filter(
             Q(start__lt=before.start) | Q(start=before.start, pk__lt=before.pk)
         )
-    upcoming_values, more_upcoming = _page(upcoming_rows.values_list(*SHOWN_COLUMNS), UPCOMING_PAGE)
-    past_values, more_past = _page(past_rows.values_list(*SHOWN_COLUMNS), PAST_PAGE)
+    upcoming_rows = upcoming_rows.annotate(
+        manage_version=links.version_column(scheduling_links.MANAGE),
+        join_version=links.version_column(scheduling_links.JOIN),
+        upcoming=Value(True),
+    )
+    past_rows = past_rows.annotate(
+        manage_version=Value(0), join_version=Value(0), upcoming=Value(False)
+    )
+    upcoming_values, past_values = _rows(
+        upcoming_rows.values_list(*ROW_COLUMNS), past_rows.values_list(*ROW_COLUMNS)
+    )
+    more_upcoming, more_past = len(upcoming_values) > UPCOMING_PAGE, len(past_values) > PAST_PAGE
+    upcoming_values, past_values = upcoming_values[:UPCOMING_PAGE], past_values[:PAST_PAGE]
     upcoming = [_shown(values, upcoming_rows.db) for values in upcoming_values]
     past = [_shown(values, past_rows.db) for values in past_values]
 
-    tokens = links.tokens_for_kinds(
-        {
-            scheduling_links.MANAGE: [row.appointment for row in upcoming],
-            scheduling_links.JOIN: [
-                row.appointment for row in upcoming if row.appointment.modality == Modality.VIDEO
-            ],
-        }
+    manage_tokens = links.tokens_at_versions(
+        scheduling_links.MANAGE, {values[0]: values[9] for values in upcoming_values}
     )
-    manage_tokens, join_tokens = tokens[scheduling_links.MANAGE], tokens[scheduling_links.JOIN]
+    join_tokens = links.tokens_at_versions(
+        scheduling_links.JOIN,
+        {values[0]: values[10] for values in upcoming_values if values[3] == Modality.VIDEO},
+    )
     manage_head, manage_tail = _path_around_token(links.get(scheduling_links.MANAGE).url_name)
     join_head, join_tail = _path_around_token(links.get(scheduling_links.JOIN).url_name)
     language = translation.get_language()

@@ -25,7 +25,8 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -139,17 +140,30 @@ def tokens_for_kinds(objs_by_kind: dict[str, Iterable[models.Model]]) -> dict[st
             rows |= Q(kind=link.name, object_id__in=[obj.pk for obj in objs])
     found = LinkVersion.objects.filter(rows).values_list("kind", "object_id", "version")
     versions = {(kind, pk): version for kind, pk, version in found} if rows else {}
-    tokens = {}
-    for link, objs in wanted:
-        # What signing.dumps does, with one signer for the kind rather than one per row.
-        signer = signing.TimestampSigner(salt=link.salt)
-        tokens[link.name] = {
-            obj.pk: signer.sign_object(
-                {link.id_key: obj.pk, link.version_key: versions.get((link.name, obj.pk), 1)}
-            )
-            for obj in objs
-        }
-    return tokens
+    return {
+        link.name: tokens_at_versions(
+            link.name, {obj.pk: versions.get((link.name, obj.pk), 1) for obj in objs}
+        )
+        for link, objs in wanted
+    }
+
+
+def version_column(kind: str, object_id: str = "pk") -> Coalesce:
+    """An annotation: the row's link version of this kind (1 without a LinkVersion row), for
+    a list that reads its rows' versions with the rows instead of in a query of its own."""
+    versions = LinkVersion.objects.filter(kind=get(kind).name, object_id=OuterRef(object_id))
+    return Coalesce(Subquery(versions.values("version")[:1]), Value(1))
+
+
+def tokens_at_versions(kind: str, versions: dict[Any, int]) -> dict[Any, str]:
+    """The token of each object id at its link version (read with `version_column`)."""
+    link = get(kind)
+    # What signing.dumps does, with one signer for the kind rather than one per row.
+    signer = signing.TimestampSigner(salt=link.salt)
+    return {
+        pk: signer.sign_object({link.id_key: pk, link.version_key: version})
+        for pk, version in versions.items()
+    }
 
 
 def url_for(kind: str, obj: models.Model, *, new: bool = False) -> str:

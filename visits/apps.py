@@ -8,7 +8,7 @@ class VisitsConfig(AppConfig):
     def ready(self) -> None:
         from telehealth.accounts import chart, home
         from telehealth.ehr import landing
-        from visits import fhir_api, links
+        from visits import fhir_api, group_messages, links
         from visits.ehr_landing import launch_room
         from visits.views import chart_section, home_section
 
@@ -17,3 +17,4 @@ class VisitsConfig(AppConfig):
         links.register()
         landing.register(launch_room)
         fhir_api.register()  # Encounter in the FHIR API
+        group_messages.register()  # places and reminders, rendered when sent

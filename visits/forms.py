@@ -260,6 +260,14 @@ class GroupSessionForm(forms.Form):
         initial=8,
         help_text=_("Up to 50. Hosts and co-hosts are not counted."),
     )
+    open_for_booking = forms.BooleanField(
+        label=_("Patients may book a place"),
+        required=False,
+        help_text=_(
+            "Patients of the practice see this session in their portal and book a place "
+            "themselves while fewer than the patients at once are invited or booked."
+        ),
+    )
     modality = forms.ChoiceField(label=_("Kind"), choices=[])
     patients = PatientsChoiceField(
         label=_("Invite patients"),

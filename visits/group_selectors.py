@@ -4,12 +4,12 @@ invited patients, the host and the co-hosts. Others get 404."""
 
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from telehealth.accounts.models import STAFF_ROLES, Role, User
-from visits.models import GroupAttendance, GroupParticipant, GroupSession
+from visits.models import GroupAttendance, GroupChatMessage, GroupParticipant, GroupSession
 
 # Patients may come in this early, to check their camera before the start.
 EARLY_JOIN = timedelta(minutes=15)
@@ -30,14 +30,19 @@ def access_group_session(*, user: User, session_id: int) -> GroupSession:
     return get_object_or_404(group_sessions_visible_to(user), pk=session_id)
 
 
-def access_group_room(*, user: User, session_id: int) -> GroupSession:
-    """The session, for someone who takes part: an invited patient, the host or a co-host."""
+def group_rooms_of(user: User) -> QuerySet[GroupSession]:
+    """The sessions whose room `user` takes part in: invited patients, the host, co-hosts."""
     sessions = group_sessions_visible_to(user)
     if user.is_authenticated and user.role == Role.CLINICIAN:
-        sessions = sessions.filter(Q(host=user) | Q(co_hosts=user)).distinct()
-    elif not (user.is_authenticated and user.role == Role.PATIENT):
-        sessions = sessions.none()
-    return get_object_or_404(sessions, pk=session_id)
+        return sessions.filter(Q(host=user) | Q(co_hosts=user)).distinct()
+    if not (user.is_authenticated and user.role == Role.PATIENT):
+        return sessions.none()
+    return sessions
+
+
+def access_group_room(*, user: User, session_id: int) -> GroupSession:
+    """The session, for someone who takes part: an invited patient, the host or a co-host."""
+    return get_object_or_404(group_rooms_of(user), pk=session_id)
 
 
 def access_group_invitation(*, user: User, session_id: int) -> GroupParticipant:
@@ -78,6 +83,36 @@ def patient_group_invitations(user: User) -> QuerySet[GroupParticipant]:
         .select_related("session__host")
         .order_by("session__starts_at")
     )
+
+
+def bookable_group_sessions(user: User) -> QuerySet[GroupSession]:
+    """Sessions of the patient's practice open for booking that have not started and that
+    the patient has no place in (nor was removed from), soonest first, each with
+    `places_left` (its capacity less the places invited or booked)."""
+    if not (user.is_authenticated and user.role == Role.PATIENT):
+        return GroupSession.objects.none()
+    return (
+        GroupSession.objects.filter(
+            practice__patients__user=user,
+            open_for_booking=True,
+            state=GroupSession.State.SCHEDULED,
+            starts_at__gt=timezone.now(),
+        )
+        .exclude(invitees__patient__user=user)
+        .select_related("host")
+        .annotate(taken=Count("invitees", filter=Q(invitees__removed_at__isnull=True)))
+        .annotate(places_left=F("capacity") - F("taken"))
+        .order_by("starts_at", "pk")
+    )
+
+
+def access_bookable_group_session(*, user: User, session_id: int) -> GroupSession:
+    """A session of the patient's own practice open for booking (full or not: booking says
+    why it cannot be booked)."""
+    sessions = GroupSession.objects.none()
+    if user.is_authenticated and user.role == Role.PATIENT:
+        sessions = GroupSession.objects.filter(practice__patients__user=user, open_for_booking=True)
+    return get_object_or_404(sessions, pk=session_id)
 
 
 def roster(session: GroupSession) -> QuerySet[GroupParticipant]:
@@ -134,3 +169,42 @@ def people_in_room(session: GroupSession) -> list[dict]:
         }
         for s in stretches
     ]
+
+
+def waiting_invitations(session: GroupSession) -> list[GroupParticipant]:
+    """Patients in the waiting room now (a socket open, not admitted, not removed), in the
+    order they first arrived."""
+    inside = GroupAttendance.objects.filter(
+        session=session, left_at__isnull=True, patient__isnull=False
+    ).values("patient_id")
+    return list(
+        session.invitees.filter(waiting__isnull=False, removed_at__isnull=True)
+        .exclude(patient_id__in=inside)
+        .select_related("patient")
+        .annotate(first_since=Min("waiting__since"))
+        .order_by("first_since", "id")
+    )
+
+
+def raised_hands(session: GroupSession) -> list[GroupAttendance]:
+    """People in the room with a hand up, in the order they raised it."""
+    return list(
+        GroupAttendance.objects.filter(
+            session=session, left_at__isnull=True, hand_raised_at__isnull=False
+        )
+        .select_related("user", "patient")
+        .order_by("hand_raised_at", "id")
+    )
+
+
+def names_by_patient(session: GroupSession) -> dict[int, GroupParticipant]:
+    return {i.patient_id: i for i in session.invitees.select_related("patient").order_by()}
+
+
+# A socket entering the room gets the room's latest messages, at most this many.
+CHAT_HISTORY = 50
+
+
+def recent_chat(session: GroupSession) -> list[GroupChatMessage]:
+    newest = GroupChatMessage.objects.filter(session=session).select_related("sender")
+    return list(reversed(newest.order_by("-sent_at", "-id")[:CHAT_HISTORY]))

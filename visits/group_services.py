@@ -19,10 +19,13 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from scheduling.calendar import local_text
 from telehealth.accounts.models import Patient, Role, User
 from telehealth.audit import services as audit
+from telehealth.notify import services as notify
+from telehealth.notify.inbound import practice_context
+from visits import group_live, group_messages, janus
 from visits import group_selectors as selectors
-from visits import janus
 from visits.ice import ice_servers
 from visits.models import GroupAttendance, GroupParticipant, GroupSession
 
@@ -81,6 +84,7 @@ def group_session_create(
     capacity: int,
     modality: str,
     patients: list[Patient],
+    open_for_booking: bool = False,
     request=None,
 ) -> GroupSession:
     """Callers pass people of `by`'s practice (the form offers no others)."""
@@ -96,6 +100,7 @@ def group_session_create(
             starts_at=starts_at,
             ends_at=ends_at,
             capacity=capacity,
+            open_for_booking=open_for_booking,
             modality=modality,
             created_by=by,
         )
@@ -103,6 +108,7 @@ def group_session_create(
         GroupParticipant.objects.bulk_create(
             GroupParticipant(session=session, patient=patient) for patient in patients
         )
+        group_messages.queue_place_messages(_places(session), session)
         audit.record(action="create", actor=by, obj=session, request=request)
         for patient in patients:
             audit.record(
@@ -128,6 +134,7 @@ def group_session_update(
     capacity: int,
     modality: str,
     patients: list[Patient],
+    open_for_booking: bool = False,
     request=None,
 ) -> GroupSession:
     """Change the session; patients left out of `patients` are uninvited (their attendance,
@@ -138,6 +145,7 @@ def group_session_update(
         if session.state == GroupSession.State.CANCELLED:
             raise GroupRefused(_("This group session was cancelled."))
         publishers_before = _publishers(session)
+        moved = (session.starts_at, session.ends_at) != (starts_at, ends_at)
         session.title, session.host, session.capacity, session.modality = (
             title,
             host,
@@ -145,8 +153,12 @@ def group_session_update(
             modality,
         )
         session.starts_at, session.ends_at = starts_at, ends_at
+        session.open_for_booking = open_for_booking
         session.save(
-            update_fields=["title", "host", "capacity", "modality", "starts_at", "ends_at"]
+            update_fields=[
+                *("title", "host", "capacity", "modality", "starts_at", "ends_at"),
+                "open_for_booking",
+            ]
         )
         session.co_hosts.set([c for c in co_hosts if c.pk != host.pk])
         wanted = {p.pk: p for p in patients}
@@ -155,6 +167,14 @@ def group_session_update(
         GroupParticipant.objects.bulk_create(
             GroupParticipant(session=session, patient=wanted[pk]) for pk in wanted.keys() - current
         )
+        # Everyone hears of a new time; newcomers of their place. Messages about the old
+        # time that are still queued are withdrawn.
+        places = _places(session)
+        if moved:
+            group_messages.withdraw_messages(places)
+        else:
+            places = [p for p in places if p.patient_id not in current]
+        group_messages.queue_place_messages(places, session)
         uninvited = current - wanted.keys()
         inside = list(
             GroupAttendance.objects.filter(
@@ -162,6 +182,8 @@ def group_session_update(
             )
         )
         GroupAttendance.objects.filter(pk__in=[s.pk for s in inside]).update(left_at=timezone.now())
+        for stretch in inside:
+            group_live.tell_removed(session=session, attendance=stretch)
         publishers = _publishers(session)
         instance = _edit_room(
             session,
@@ -219,12 +241,28 @@ def _edit_room(
 
 
 def _kick(session: GroupSession, instance: janus.Instance, feed: int) -> None:
-    """Send a feed out of the room, then make sure Janus no longer lists it."""
+    """Send a feed out of the room, then make sure Janus no longer lists it. Janus closes
+    the subscriptions a kicked participant opened (rooms require `private_id`, see
+    janus.room_create), so those go too. So do participants no open stretch accounts for:
+    our page joins Janus once, with the feed its join answered, but a modified client may
+    have joined a second time with the pin it held, to tie its subscriptions to a feed the
+    app does not know. (Janus is asked first: a stretch is committed before its holder
+    can join Janus, so everyone Janus lists who belongs is in the stretches read after.)"""
     room = int(session.janus_room or 0)
     try:
-        janus.participant_kick(instance=instance, room=room, secret=session.room_secret, feed=feed)
+        listed = {p["id"] for p in janus.participants(instance=instance, room=room) if "id" in p}
+        expected = set(
+            GroupAttendance.objects.filter(session=session, left_at__isnull=True).values_list(
+                "feed", flat=True
+            )
+        )
+        leaving = {feed} | (listed - expected)
+        for each in sorted(leaving):
+            janus.participant_kick(
+                instance=instance, room=room, secret=session.room_secret, feed=each
+            )
         still_there = any(
-            p.get("id") == feed for p in janus.participants(instance=instance, room=room)
+            p.get("id") in leaving for p in janus.participants(instance=instance, room=room)
         )
     except janus.JanusError as error:
         if error.code == janus.NO_SUCH_ROOM:
@@ -247,6 +285,8 @@ def group_session_cancel(*, session: GroupSession, by: User, request=None) -> Gr
             left_at=session.cancelled_at
         )
         audit.record(action="update", actor=by, obj=session, request=request, detail="cancelled")
+        _message_cancelled(session)  # by text or email
+        group_live.tell_cancelled(session=session)  # the room's open pages
         instance = janus.instance_named(session.janus_instance)
         if instance is not None and session.janus_room:
             room, secret = session.janus_room, session.room_secret
@@ -254,10 +294,102 @@ def group_session_cancel(*, session: GroupSession, by: User, request=None) -> Gr
     return session
 
 
+def _places(session: GroupSession) -> list[GroupParticipant]:
+    """The places still held (not removed), with their patients, as messages need them."""
+    return list(
+        session.invitees.filter(removed_at__isnull=True).select_related("patient__practice")
+    )
+
+
+def _message_cancelled(session: GroupSession) -> None:
+    """Each patient with a place hears it is off, unless it has already started; what was
+    still queued about it is withdrawn."""
+    places = _places(session)
+    group_messages.withdraw_messages(places)
+    if session.starts_at <= timezone.now():
+        return
+    notify.patient_notices_enqueue(
+        practice=session.practice,
+        key=group_messages.CANCELLED_KEY,
+        notices=[
+            notify.Notice(
+                patient=place.patient,
+                dedupe_key=f"group:{place.pk}:cancelled",
+                context={
+                    **practice_context(place.patient),
+                    "provider_name": session.host.full_name,
+                    "start_local": local_text(session.starts_at, place.patient),
+                },
+                related=place,
+            )
+            for place in places
+        ],
+    )
+
+
 def _destroy_quietly(instance: janus.Instance, room: int, secret: str) -> None:
     # An instance that is gone took the room with it: Janus rooms are not permanent.
     with contextlib.suppress(janus.JanusError):
         janus.room_destroy(instance=instance, room=room, secret=secret)
+
+
+def group_seat_book(*, session: GroupSession, patient: Patient, request=None) -> GroupParticipant:
+    """The patient books a place in a session open for booking, while fewer than its
+    capacity are invited or booked. The session's row lock gives the last place to one
+    patient."""
+    with transaction.atomic():
+        session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        if not session.open_for_booking or session.practice_id != patient.practice_id:
+            raise GroupRefused(_("This group session is not open for booking."), status=403)
+        if session.state == GroupSession.State.CANCELLED:
+            raise GroupRefused(_("This group session was cancelled."))
+        if session.starts_at <= timezone.now():
+            raise GroupRefused(_("This group session has already started."))
+        existing = session.invitees.filter(patient=patient).first()
+        if existing is not None and existing.removed_at is not None:
+            raise GroupRefused(_("A host removed you from this group session."), status=403)
+        if existing is not None:
+            raise GroupRefused(_("You already have a place in this group session."))
+        if session.invitees.filter(removed_at__isnull=True).count() >= session.capacity:
+            raise GroupRefused(_("This group session is full."))
+        now = timezone.now()
+        seat = GroupParticipant.objects.create(
+            session=session, patient=patient, invited_at=now, booked_at=now
+        )
+        group_messages.queue_place_messages([seat], session)
+        audit.record(
+            action="create",
+            actor=patient.user,
+            obj=session,
+            patient=patient,
+            request=request,
+            detail="booked a seat in a group session",
+        )
+    return seat
+
+
+def group_seat_cancel(*, invitation: GroupParticipant, request=None) -> None:
+    """The patient gives up their place (booked or invited) before the session starts; a
+    place they booked goes back to the others."""
+    with transaction.atomic():
+        session = GroupSession.objects.select_for_update().get(pk=invitation.session_id)
+        if invitation.removed_at is not None:  # the mark that keeps them out stays
+            raise GroupRefused(_("A host removed you from this group session."), status=403)
+        if session.starts_at <= timezone.now():
+            raise GroupRefused(_("This group session has already started."))
+        group_messages.withdraw_messages([invitation])
+        deleted, _rows = GroupParticipant.objects.filter(pk=invitation.pk).delete()
+        if not deleted:
+            raise GroupRefused(_("You no longer have a place in this group session."))
+        patient = invitation.patient
+        audit.record(
+            action="delete",
+            actor=patient.user,
+            obj=session,
+            patient=patient,
+            request=request,
+            detail="gave up a place in a group session",
+        )
 
 
 def group_name_choose(
@@ -291,10 +423,11 @@ def _check_people(*, by: User, host: User, co_hosts: list[User], patients: list[
 
 
 def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
-    """Let an invited patient, the host or a co-host into the room: checks the session is
-    open and has room, makes sure its Janus room exists (creating it on the least-loaded
-    instance, or again elsewhere when its instance is gone), opens an attendance stretch and
-    hands back a signed token. Joining again while in the room (a reload, a rejoin after a
+    """Let an admitted patient, the host or a co-host into the room: checks the session is
+    open and a patient was admitted (a host opened their stretch: group_live.group_admit),
+    makes sure its Janus room exists (creating it on the least-loaded instance, or again
+    elsewhere when its instance is gone), opens a host's attendance stretch and hands back
+    a signed token. Joining again while in the room (a reload, a rejoin after a
     move) keeps the same stretch. The caller has checked `user` takes part (selectors)."""
     if not janus.instances():
         raise GroupRefused(
@@ -314,9 +447,9 @@ def group_join(*, session: GroupSession, user: User, request=None) -> RoomPass:
         open_stretches = GroupAttendance.objects.filter(session=session, left_at__isnull=True)
         stretch = open_stretches.filter(user=user).first()
         if stretch is None and invitation is not None:
-            patients_in = open_stretches.filter(patient__isnull=False).count()
-            if patients_in >= session.capacity:
-                raise GroupRefused(_("This group session is full."))
+            # A patient's stretch opens when a host admits them (group_live.group_admit,
+            # which keeps the room within capacity): until then they wait.
+            raise GroupRefused(_("Wait until the host lets you in."), status=403)
         instance = None
         if seen_alive == (session.janus_instance, session.janus_room):
             instance = janus.instance_named(session.janus_instance)
@@ -450,6 +583,7 @@ def group_leave(*, session: GroupSession, user: User) -> GroupAttendance | None:
             return None
         stretch.left_at = timezone.now()
         stretch.save(update_fields=["left_at"])
+        group_live.tell_left(session=session, stretch=stretch)
         return stretch
 
 
@@ -525,3 +659,4 @@ def group_mute(
         request=request,
         detail="muted in the group session" if mute else "unmuted in the group session",
     )
+    group_live.tell_muted(session=session, attendance=attendance, muted=mute)

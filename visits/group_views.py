@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -17,9 +18,9 @@ from telehealth.accounts.access import (
 )
 from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
+from visits import group_live, janus
 from visits import group_selectors as selectors
 from visits import group_services as services
-from visits import janus
 from visits.forms import GroupSessionForm
 from visits.models import GroupSession
 
@@ -54,6 +55,7 @@ def _form_data(form: GroupSessionForm) -> dict:
         "starts_at": data["starts_at"],
         "ends_at": data["ends_at"],
         "capacity": data["capacity"],
+        "open_for_booking": data["open_for_booking"],
         "modality": data["modality"],
         "patients": list(data["patients"]),
     }
@@ -89,6 +91,7 @@ def edit(request, session_id: int) -> HttpResponse:
         "starts_at": session.starts_at,
         "ends_at": session.ends_at,
         "capacity": session.capacity,
+        "open_for_booking": session.open_for_booking,
         "modality": session.modality,
         "patients": [i.patient for i in selectors.roster(session)],
     }
@@ -151,15 +154,53 @@ def cancel(request, session_id: int) -> HttpResponse:
 # --- Patients -----------------------------------------------------------------------------
 
 
-@patient_required
-@phi_view
-def mine(request) -> HttpResponse:
+def _mine_page(request, *, error: str = "", status: int = 200) -> HttpResponse:
     note_phi_access(request, request.user.patient)
     return render(
         request,
         "visits/group_mine.html",
-        {"invitations": selectors.patient_group_invitations(request.user)},
+        {
+            "invitations": selectors.patient_group_invitations(request.user),
+            "bookable": selectors.bookable_group_sessions(request.user),
+            "error": error,
+            "now": timezone.now(),
+        },
+        status=status,
     )
+
+
+@patient_required
+@phi_view
+def mine(request) -> HttpResponse:
+    return _mine_page(request)
+
+
+@patient_required
+@phi_view
+@require_POST
+def book(request, session_id: int) -> HttpResponse:
+    """A patient books a place in a session open for booking; a refusal (full, started,
+    already booked) is shown on their sessions page with its status and nothing written."""
+    session = selectors.access_bookable_group_session(user=request.user, session_id=session_id)
+    try:
+        services.group_seat_book(session=session, patient=request.user.patient, request=request)
+    except services.GroupRefused as refused:
+        return _mine_page(request, error=str(refused), status=refused.status)
+    messages.success(request, _("Your place is booked."))
+    return redirect("visits:groups-mine")
+
+
+@patient_required
+@phi_view
+@require_POST
+def give_up(request, session_id: int) -> HttpResponse:
+    invitation = selectors.access_group_invitation(user=request.user, session_id=session_id)
+    try:
+        services.group_seat_cancel(invitation=invitation, request=request)
+    except services.GroupRefused as refused:
+        return _mine_page(request, error=str(refused), status=refused.status)
+    messages.success(request, _("You gave up your place."))
+    return redirect("visits:groups-mine")
 
 
 @patient_required
@@ -251,6 +292,8 @@ def remove(request, session_id: int, attendance_id: int) -> JsonResponse:
         )
     except services.GroupRefused as error:
         return _refused(error, error.status)
+    # Told here, after the removal committed, so group_remove stays about Janus and the row.
+    group_live.tell_removed(session=session, attendance=attendance)
     return JsonResponse({"removed": True})
 
 

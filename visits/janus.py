@@ -102,7 +102,10 @@ def room_create(
     *, instance: Instance, room: int, pin: str, secret: str, publishers: int, description: str
 ) -> None:
     """A private room (hidden from `list` without the admin key), joined with the pin,
-    moderated and destroyed with the secret."""
+    moderated and destroyed with the secret. Subscriptions must name the subscriber's own
+    publisher (`private_id`, which Janus tells only that publisher): it ties each one to a
+    participant, and kicking the participant closes them (without it, a kicked
+    participant's subscriptions go on receiving)."""
     _admin(
         instance,
         {
@@ -114,6 +117,7 @@ def room_create(
             "pin": pin,
             "publishers": publishers,
             "is_private": True,
+            "require_pvtid": True,
             "permanent": False,
         },
     )

@@ -564,6 +564,9 @@ class GroupSession(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     capacity = models.PositiveSmallIntegerField()
+    # Patients of the practice may book a seat themselves while fewer than `capacity` are
+    # invited or booked (a class open to all); otherwise only staff invite.
+    open_for_booking = models.BooleanField(default=False)
     modality = models.CharField(max_length=8, choices=Modality.choices, default=Modality.VIDEO)
     state = models.CharField(max_length=10, choices=State.choices, default=State.SCHEDULED)
     # Where its room lives: set when the room is created, moved when its instance is lost.
@@ -608,6 +611,8 @@ class GroupParticipant(models.Model):
         help_text="Others in the room see the patient's full name rather than the first name.",
     )
     invited_at = models.DateTimeField(default=timezone.now)
+    # Set when the patient booked the seat themselves (a session open for booking).
+    booked_at = models.DateTimeField(null=True, blank=True)
     # Set when a host removes the patient from the room: they may not join again.
     removed_at = models.DateTimeField(null=True, blank=True)
 
@@ -634,6 +639,8 @@ class GroupAttendance(models.Model):
     feed = models.BigIntegerField()
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
+    # A raised hand lives as long as the stretch: hosts see hands in the order raised.
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -649,3 +656,40 @@ class GroupAttendance(models.Model):
 
     def __str__(self) -> str:
         return f"Attendance #{self.pk} of group session #{self.session_id}"
+
+
+class GroupWaiting(models.Model):
+    """A patient's socket in the session's waiting room: one row per open socket (two tabs
+    are two rows), gone when the socket closes or the patient is admitted. Hosts see the
+    invitations that have a row, in the order they first arrived."""
+
+    invitation = models.ForeignKey(
+        GroupParticipant, on_delete=models.CASCADE, related_name="waiting"
+    )
+    channel = models.CharField(max_length=200, unique=True)
+    since = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["since", "id"]
+
+    def __str__(self) -> str:
+        return f"Waiting: invitation #{self.invitation_id}"
+
+
+class GroupChatMessage(models.Model):
+    """A text message to everyone in a group session's room. `patient` is the sender when a
+    patient sent it (the audit trail and the chart know whose words these are)."""
+
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="chat")
+    sender = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    body = EncryptedTextField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Group chat #{self.pk}"

@@ -3,6 +3,9 @@
 // and a signed token; media never pass through the app. One handle publishes our camera and
 // microphone (microphone first: the host's mute acts on the first m-line), and one handle per
 // other publisher receives them.
+// A second socket, to the app (/ws/groups/<id>/), carries the room's live events: patients
+// wait there until a host admits them (then the page joins by itself), the chat, raised
+// hands, and what a host did to you (muted, removed).
 (function () {
   "use strict";
   const root = document.querySelector("[data-group-room]");
@@ -25,6 +28,7 @@
   const isHost = Boolean(root.dataset.peopleUrl);
 
   let localStream = null;
+  let privateId = null;
   let pass = null; // the join answer
   let socket = null;
   let sessionId = null;
@@ -32,10 +36,12 @@
   let publisher = null; // {handle, pc}
   let screenTrack = null;
   let finished = false;
+  let devicesReady = false;
+  const live = { socket: null, inside: isHost, retry: null };
   const remotes = new Map(); // feed -> {handle, pc, tile, display}
   const transactions = new Map(); // transaction -> {resolve, reject, async}
   const handlers = new Map(); // handle id -> function(message)
-  window.groupRoom = { state: "device-check", remotes };
+  window.groupRoom = { state: isHost ? "device-check" : "waiting", remotes, live };
 
   function text(key, name) {
     const node = texts.querySelector(`[data-key="${key}"]`);
@@ -53,14 +59,12 @@
 
   // --- Device check ---------------------------------------------------------------------
 
-  async function listDevices() {
-    const devices = await navigator.mediaDevices.enumerateDevices();
-    for (const [kind, select] of [["videoinput", cameraSelect], ["audioinput", micSelect]]) {
-      const current = select.value;
-      select.replaceChildren(...devices.filter((d) => d.kind === kind).map(
-        (d, i) => new Option(d.label || `${kind} ${i + 1}`, d.deviceId)));
-      if (current) select.value = current;
-    }
+  const listDevices = () => window.deviceCheck.fillDevices(root);
+
+  // Patients join once a host admitted them; hosts whenever they are ready.
+  function canJoin() {
+    joinButton.hidden = !live.inside;
+    joinButton.disabled = !(devicesReady && live.inside) || pass !== null;
   }
 
   async function openDevices() {
@@ -77,13 +81,19 @@
       return;
     }
     preview.srcObject = localStream;
+    window.deviceCheck.meter(root, localStream);
     await listDevices();
     showProblem("");
-    joinButton.disabled = false;
+    devicesReady = true;
+    canJoin();
+    if (live.inside && !isHost && window.groupRoom.state === "admitted") joinRoom();
   }
 
   cameraSelect.addEventListener("change", openDevices);
   micSelect.addEventListener("change", openDevices);
+  root.querySelector("[data-speaker]").addEventListener("change", () => {
+    window.deviceCheck.speakerFor(root, preview, ...tiles.querySelectorAll("video"));
+  });
   if (navigator.mediaDevices) openDevices();
   else showProblem(text("denied"));
 
@@ -175,6 +185,9 @@
       id: pass.feed,
       display: pass.display,
     });
+    // Janus tells only us this id; every subscription names it, so the host's kick of our
+    // feed closes them too (the room requires it).
+    privateId = joined.plugindata.data.private_id;
     const pc = newPeerConnection(handle);
     publisher = { handle, pc };
     // Microphone first, then camera: the host's mute names the audio m-line "0".
@@ -257,6 +270,7 @@
     if (announceIt) say(text("joined", display));
     const stream = new MediaStream();
     remote.tile.querySelector("video").srcObject = stream;
+    window.deviceCheck.speakerFor(root, remote.tile.querySelector("video"));
     try {
       remote.handle = await attach();
       handlers.set(remote.handle, (message) => {
@@ -268,7 +282,7 @@
         try {
           attached = await pluginRequest(remote.handle, {
             request: "join", ptype: "subscriber", room: pass.room, pin: pass.pin,
-            streams: [{ feed: other.id }],
+            private_id: privateId, streams: [{ feed: other.id }],
           });
           break;
         } catch (error) {
@@ -330,7 +344,11 @@
       method: "POST", body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin",
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error || text("failed"));
+    if (!response.ok) {
+      const error = new Error(data.error || text("failed"));
+      error.status = response.status;
+      throw error;
+    }
     return data;
   }
 
@@ -425,6 +443,166 @@
     });
   }
 
+  // --- The room's live socket (the app) ----------------------------------------------------
+
+  const chatPanel = root.querySelector("[data-chat-panel]");
+  const chatList = root.querySelector("[data-chat]");
+  const chatForm = root.querySelector("[data-chat-form]");
+  const handButton = root.querySelector("[data-raise-hand]");
+  const mutedNotice = root.querySelector("[data-muted-notice]");
+  const waitingStatus = root.querySelector("[data-waiting-status]");
+
+  function liveSend(frame) {
+    if (live.socket && live.socket.readyState === WebSocket.OPEN) {
+      live.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  function addChat(message) {
+    const item = document.createElement("li");
+    const who = document.createElement("strong");
+    who.textContent = `${message.name}: `;
+    item.append(who, document.createTextNode(message.body));
+    chatList.append(item);
+    chatList.scrollTop = chatList.scrollHeight;
+  }
+
+  function showChat(messages) {
+    chatList.replaceChildren();
+    messages.forEach(addChat);
+  }
+
+  function setInside() {
+    live.inside = true;
+    chatPanel.hidden = false;
+    const waitingStep = root.querySelector("[data-waiting-step]");
+    if (waitingStep) waitingStep.hidden = true;
+    canJoin();
+  }
+
+  function personRow(list, name, label, onClick) {
+    const item = document.createElement("li");
+    const who = document.createElement("span");
+    who.textContent = name;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button button--small";
+    button.textContent = label;
+    button.addEventListener("click", () => { button.disabled = true; onClick(); });
+    item.append(who, button);
+    list.append(item);
+  }
+
+  let heardWaiting = new Set();
+  let heardHands = new Set();
+
+  function showPeople(frame) {
+    if (!isHost) return;
+    const waitingList = root.querySelector("[data-waiting-list]");
+    const handsList = root.querySelector("[data-hands-list]");
+    waitingList.replaceChildren();
+    handsList.replaceChildren();
+    for (const person of frame.waiting || []) {
+      personRow(waitingList, person.name, text("admit-person", person.name),
+        () => liveSend({ type: "admit", invitation: person.invitation }));
+      if (!heardWaiting.has(person.invitation)) say(text("waiting", person.name));
+    }
+    for (const hand of frame.hands || []) {
+      personRow(handsList, hand.name, text("lower-hand-of", hand.name),
+        () => liveSend({ type: "lower-hand", attendance: hand.attendance }));
+      if (!heardHands.has(hand.attendance)) say(text("hand-up", hand.name));
+    }
+    heardWaiting = new Set((frame.waiting || []).map((p) => p.invitation));
+    heardHands = new Set((frame.hands || []).map((h) => h.attendance));
+    root.querySelector("[data-waiting-empty]").hidden = heardWaiting.size > 0;
+    root.querySelector("[data-admit-all]").hidden = heardWaiting.size < 1;
+    root.querySelector("[data-hands-empty]").hidden = heardHands.size > 0;
+  }
+
+  function showHand(raised) {
+    handButton.setAttribute("aria-pressed", String(raised));
+    handButton.textContent = text(raised ? "lower-hand" : "raise-hand");
+  }
+
+  function onLive(frame) {
+    switch (frame.type) {
+      case "welcome":
+        if (frame.inside) setInside();
+        showChat(frame.chat || []);
+        showPeople(frame);
+        break;
+      case "admitted":
+        setInside();
+        window.groupRoom.state = "admitted";
+        say(text("admitted"));
+        if (devicesReady) joinRoom();
+        break;
+      case "chat-history":
+        showChat(frame.chat || []);
+        break;
+      case "chat":
+        addChat(frame);
+        break;
+      case "people":
+        showPeople(frame);
+        break;
+      case "hand":
+        showHand(frame.raised);
+        if (frame.by_host) say(text("hand-lowered"));
+        break;
+      case "muted":
+        mutedNotice.textContent = text(frame.muted ? "muted-you" : "unmuted-you");
+        mutedNotice.hidden = false;
+        break;
+      case "removed":
+      case "cancelled":
+        end(frame.type);
+        break;
+      case "error":
+        showProblem(frame.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function connectLive() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = live.socket = new WebSocket(`${scheme}://${location.host}${root.dataset.liveUrl}`);
+    const send = chatForm.querySelector("button");
+    socket.addEventListener("open", () => { send.disabled = false; });
+    socket.addEventListener("message", (event) => onLive(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => {
+      send.disabled = true;
+      if (finished) return;
+      if (event.code >= 4400 && event.code < 4500) {
+        if (waitingStatus && !live.inside) waitingStatus.textContent = text("closed");
+        showProblem(text("closed"));
+        return;
+      }
+      live.retry = setTimeout(connectLive, 2000);
+    });
+  }
+
+  chatForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = chatForm.querySelector("input");
+    if (input.value.trim() && liveSend({ type: "chat", body: input.value })) input.value = "";
+  });
+
+  handButton.addEventListener("click", () => {
+    liveSend({ type: "hand", raised: handButton.getAttribute("aria-pressed") !== "true" });
+  });
+
+  if (isHost) {
+    root.querySelector("[data-admit-all]").addEventListener("click", () => liveSend({ type: "admit-all" }));
+  }
+
+  setInterval(() => liveSend({ type: "ping" }), 25000);
+  connectLive();
+
   // --- Join and leave ---------------------------------------------------------------------
 
   function closeMedia() {
@@ -451,26 +629,45 @@
   function end(reason) {
     if (finished) return;
     closeMedia();
+    window.deviceCheck.meter(root, null);
+    clearTimeout(live.retry);
+    if (live.socket) live.socket.close();
+    chatPanel.hidden = true;
     window.groupRoom.state = reason;
     stage.hidden = true;
     const ended = root.querySelector("[data-ended]");
     const heading = root.querySelector("[data-ended-heading]");
-    heading.textContent = text(reason === "removed" ? "removed" : "you-left");
+    heading.textContent = text(["removed", "cancelled"].includes(reason) ? reason : "you-left");
     ended.hidden = false;
     heading.focus();
     say(heading.textContent);
   }
 
-  joinButton.addEventListener("click", async () => {
+  async function joinRoom() {
+    if (pass !== null || finished || joinButton.dataset.joining) return;
+    joinButton.dataset.joining = "1";
     joinButton.disabled = true;
     showProblem("");
-    try {
-      pass = await post(root.dataset.joinUrl);
-    } catch (error) {
-      showProblem(error.message);
-      joinButton.disabled = false;
-      return;
+    let answer;
+    // A busy server (5xx, or no answer) gets two more tries: an admitted patient's page
+    // joins by itself, with nobody there to press the button again.
+    for (let attempt = 0; attempt < 3 && !answer; attempt++) {
+      try {
+        answer = await post(root.dataset.joinUrl);
+      } catch (error) {
+        if (attempt < 2 && !(error.status < 500)) {
+          await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
+          continue;
+        }
+        delete joinButton.dataset.joining;
+        showProblem(error.message);
+        canJoin();
+        return;
+      }
     }
+    delete joinButton.dataset.joining;
+    pass = answer;
+    window.deviceCheck.meter(root, null);
     preview.srcObject = null;
     root.querySelector("[data-device-step]").hidden = true;
     stage.hidden = false;
@@ -488,7 +685,9 @@
     } catch (error) {
       showProblem(text("failed"));
     }
-  });
+  }
+
+  joinButton.addEventListener("click", joinRoom);
 
   leaveButton.addEventListener("click", async () => {
     leaveButton.disabled = true;

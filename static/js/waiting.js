@@ -12,41 +12,14 @@
   const preview = root.querySelector("[data-preview]");
   const audioOnly = root.dataset.audioOnly === "1";
   let stream = null;
-  let meterTimer = null;
 
   function showProblem(key) {
     problem.textContent = text(key);
     problem.hidden = false;
   }
 
-  async function fillDevices() {
-    const devices = await navigator.mediaDevices.enumerateDevices();
-    const lists = { videoinput: "[data-camera]", audioinput: "[data-microphone]", audiooutput: "[data-speaker]" };
-    for (const [kind, selector] of Object.entries(lists)) {
-      const select = root.querySelector(selector);
-      const current = select.value;
-      select.replaceChildren(...devices.filter((d) => d.kind === kind).map(
-        (d, i) => new Option(d.label || `${kind} ${i + 1}`, d.deviceId)));
-      if (current) select.value = current;
-    }
-  }
-
-  function meter(mediaStream) {
-    clearInterval(meterTimer);
-    const tracks = mediaStream.getAudioTracks();
-    if (!tracks.length || !window.AudioContext) return;
-    const context = new AudioContext();
-    const analyser = context.createAnalyser();
-    context.createMediaStreamSource(mediaStream).connect(analyser);
-    const data = new Uint8Array(analyser.fftSize);
-    const level = root.querySelector("[data-mic-level]");
-    meterTimer = setInterval(() => {
-      analyser.getByteTimeDomainData(data);
-      let peak = 0;
-      for (const v of data) peak = Math.max(peak, Math.abs(v - 128) / 128);
-      level.value = peak;
-    }, 150);
-  }
+  const fillDevices = () => window.deviceCheck.fillDevices(root);
+  const meter = (mediaStream) => window.deviceCheck.meter(root, mediaStream);
 
   async function start() {
     if (!navigator.mediaDevices || !window.RTCPeerConnection) {
@@ -72,8 +45,8 @@
 
   root.querySelector("[data-camera]").addEventListener("change", start);
   root.querySelector("[data-microphone]").addEventListener("change", start);
-  root.querySelector("[data-speaker]").addEventListener("change", (event) => {
-    if (preview.setSinkId) preview.setSinkId(event.target.value).catch(() => {});
+  root.querySelector("[data-speaker]").addEventListener("change", () => {
+    window.deviceCheck.speakerFor(root, preview);
   });
 
   // The location form posts as a plain form without this script; with it, the answer is

@@ -635,6 +635,112 @@ BUILT_IN: dict[tuple[str, str, str], tuple[str, str]] = {
             "{practice_name} · {practice_phone}"
         ),
     ),
+    # Group sessions (visits app). They never name the session's subject: see
+    # visits/group_messages.py.
+    ("group.place", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: you have a place in a group session with {provider_name}, "
+            "{start_local}. Details and joining: {portal_link}"
+        ),
+    ),
+    ("group.place", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: tiene una plaza en una sesión grupal con {provider_name}, "
+            "{start_local}. Detalles y acceso: {portal_link}"
+        ),
+    ),
+    ("group.place", EMAIL, "en"): (
+        "Your group session on {start_local}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "You have a place in a group session with {provider_name} on {start_local}.\n\n"
+            "See it, join it by video (the room opens 15 minutes before the start), choose "
+            "the name others see, or give up your place in the patient portal: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("group.place", EMAIL, "es"): (
+        "Su sesión grupal del {start_local}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Tiene una plaza en una sesión grupal con {provider_name} el {start_local}.\n\n"
+            "En el portal del paciente puede verla, entrar por video (la sala abre 15 minutos "
+            "antes del inicio), elegir el nombre que ven los demás o dejar su plaza: "
+            "{portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("group.reminder", SMS, "en"): (
+        "",
+        (
+            "Reminder from {practice_name}: group session with {provider_name}, "
+            "{start_local}. Join: {portal_link}"
+        ),
+    ),
+    ("group.reminder", SMS, "es"): (
+        "",
+        (
+            "Recordatorio de {practice_name}: sesión grupal con {provider_name}, "
+            "{start_local}. Acceso: {portal_link}"
+        ),
+    ),
+    ("group.reminder", EMAIL, "en"): (
+        "Reminder: your group session on {start_local}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "This is a reminder of your group session with {provider_name} on "
+            "{start_local}.\n\n"
+            "Join by video from the patient portal; the room opens 15 minutes before the "
+            "start: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("group.reminder", EMAIL, "es"): (
+        "Recordatorio: su sesión grupal del {start_local}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "Le recordamos su sesión grupal con {provider_name} el {start_local}.\n\n"
+            "Entre por video desde el portal del paciente; la sala abre 15 minutos antes del "
+            "inicio: {portal_link}\n\n"
+            "{practice_name} · {practice_phone}"
+        ),
+    ),
+    ("group.cancelled", SMS, "en"): (
+        "",
+        (
+            "{practice_name}: the group session with {provider_name}, {start_local}, is "
+            "cancelled. Questions: {practice_phone}"
+        ),
+    ),
+    ("group.cancelled", SMS, "es"): (
+        "",
+        (
+            "{practice_name}: la sesión grupal con {provider_name}, {start_local}, se canceló. "
+            "Consultas: {practice_phone}"
+        ),
+    ),
+    ("group.cancelled", EMAIL, "en"): (
+        "Group session cancelled: {start_local}",
+        (
+            "Hello {patient_first_name},\n\n"
+            "The group session with {provider_name} on {start_local} is cancelled. We are "
+            "sorry for the change.\n\n"
+            "Questions? Call us: {practice_phone}\n\n"
+            "{practice_name}"
+        ),
+    ),
+    ("group.cancelled", EMAIL, "es"): (
+        "Sesión grupal cancelada: {start_local}",
+        (
+            "Hola, {patient_first_name}:\n\n"
+            "La sesión grupal con {provider_name} del {start_local} se canceló. Lamentamos el "
+            "cambio.\n\n"
+            "¿Preguntas? Llámenos: {practice_phone}\n\n"
+            "{practice_name}"
+        ),
+    ),
     # Post-visit survey and review request (feedback app).
     ("feedback.survey", SMS, "en"): (
         "",

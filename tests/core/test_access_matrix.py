@@ -219,6 +219,14 @@ ROUTES: dict[str, Access] = {
     "visits:group-name": Access(
         roles=frozenset({Role.PATIENT}), method="post", obj="group_session", ok=(302,)
     ),
+    # obj="group_bookable": open for booking tomorrow, world.patient has no place in it yet;
+    # obj="group_place": tomorrow, world.patient invited.
+    "visits:group-book": Access(
+        roles=frozenset({Role.PATIENT}), method="post", obj="group_bookable", ok=(302,)
+    ),
+    "visits:group-give-up": Access(
+        roles=frozenset({Role.PATIENT}), method="post", obj="group_place", ok=(302,)
+    ),
     "visits:group-room": Access(
         roles=frozenset({Role.PATIENT, Role.CLINICIAN}), obj="group_session"
     ),
@@ -560,6 +568,15 @@ def object_id(world, access: Access, *, outsider: bool) -> dict:
         if access.obj == "econsult_file":
             return {"record_id": econsult.records.get().pk}
         return {"econsult_id": econsult.pk}
+    if access.obj in ("group_bookable", "group_place"):
+        from tests.visits.group_helpers import bookable_group_session
+
+        if outsider:
+            host, patient = world.outside_clinician, world.outside_patient
+        else:
+            host, patient = world.clinician, world.patient
+        invited = [patient] if access.obj == "group_place" else []
+        return {"session_id": bookable_group_session(host=host, patients=invited).pk}
     if access.obj in ("group_session", "group_attendance"):
         from tests.visits.group_helpers import open_group_session
 

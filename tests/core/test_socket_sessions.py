@@ -33,8 +33,9 @@ from telehealth.realtime import CLOSE_SESSION_ENDED
 from telehealth.routing import websocket_urlpatterns
 from tests.conftest import World, sign_in
 from tests.sockets import Communicator as WebsocketCommunicator
+from tests.visits.group_helpers import open_group_session
 from visits import services as visit_services
-from visits.models import Visit
+from visits.models import GroupSession, Visit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -272,9 +273,10 @@ async def test_an_emergency_grant_ending_closes_the_sockets_that_rest_on_it(worl
     await inbox.disconnect()
 
 
-def route_cases(world: World, scene: Scene) -> dict[str, tuple[str, User]]:
+def route_cases(world: World, scene: Scene, group: GroupSession) -> dict[str, tuple[str, User]]:
     """How to open each WebSocket route: the path and who opens it."""
     return {
+        "ws/groups/<int:session_id>/": (f"/ws/groups/{group.pk}/", world.patient.user),
         "ws/me/": ("/ws/me/", world.patient.user),
         "ws/messaging/threads/<int:thread_id>/": (
             f"/ws/messaging/threads/{scene.thread.pk}/",
@@ -291,7 +293,8 @@ def route_cases(world: World, scene: Scene) -> dict[str, tuple[str, User]]:
 
 async def test_every_socket_route_closes_on_sign_out(patient_scene):
     world = patient_scene.world
-    cases = route_cases(world, patient_scene)
+    group = await sync_to_async(open_group_session)(host=world.clinician, patients=[world.patient])
+    cases = route_cases(world, patient_scene, group)
     routes = [str(route.pattern) for route in websocket_urlpatterns]
     assert sorted(routes) == sorted(cases), "say in route_cases how to open each route"
     for route in routes:

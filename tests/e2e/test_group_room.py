@@ -1,11 +1,17 @@
 """The group session room in real Chromium pages with fake cameras, through a real Janus
-(tests/janus_server.py): the host and three invited patients join from their pages, each
-decodes the other three's video; the host shares their screen, mutes one (nobody receives
-their sound any more) and removes another (their page says so, their attendance closes); a
-patient leaves (their attendance closes). All under the project's CSP, with the Janus origin
-in connect-src. Screenshots at phone and desktop widths."""
+(tests/janus_server.py): three invited patients open their pages and wait (a waiting screen
+with the device check) until the host admits one, then everyone; each decodes the other
+three's video; a chat message reaches another patient's page, a raised hand shows on the
+host's page; the host shares their screen, mutes one (nobody receives their sound any more,
+and their page says they were muted) and removes another (their page says so, their
+attendance closes); a patient leaves (their attendance closes) and comes back through the
+waiting room. All under the project's CSP, with the Janus origin in connect-src. Screenshots
+at phone and desktop widths."""
 
 import copy
+import re
+import shutil
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -15,7 +21,7 @@ from playwright.sync_api import expect
 from telehealth.audit.models import AuditEvent
 from tests.asgi_server import AsgiServer
 from tests.conftest import make_patient
-from tests.e2e.conftest import DESKTOP, PHONE, screenshot, wait_until
+from tests.e2e.conftest import ARTIFACTS, DESKTOP, PHONE, screenshot, wait_until
 from tests.e2e.test_video_visit import signed_in_context
 from tests.visits.group_helpers import open_group_session
 from visits.models import GroupAttendance
@@ -67,6 +73,28 @@ def join(page) -> None:
     wait_until(page, "() => window.groupRoom.published === true", timeout=20)
 
 
+def arrive(page) -> None:
+    """A patient's page waits: the waiting screen with the device check, no way in yet."""
+    expect(page.get_by_role("heading", name="You're in the waiting room")).to_be_visible()
+    expect(page.get_by_role("heading", name="Check your camera and microphone")).to_be_visible()
+    wait_until(page, "() => document.querySelector('[data-preview]').videoWidth > 0")
+    expect(page.get_by_label("Speaker", exact=True)).to_be_attached()
+    expect(page.get_by_role("button", name="Join the session")).to_be_hidden()
+
+
+def admitted(page) -> None:
+    """Once admitted, the page joins the media room by itself."""
+    wait_until(page, "() => window.groupRoom.published === true", timeout=20)
+
+
+def shot(page, name: str) -> None:
+    """A screenshot kept with the test artifacts, and in SHOTS when that folder exists."""
+    screenshot(page, name)
+    shots = Path("/work/shots/grouplive")
+    if shots.is_dir():
+        shutil.copy(ARTIFACTS / f"{name}.png", shots / f"{name}.png")
+
+
 def decodes_everyone(page, count: int) -> None:
     wait_until(
         page,
@@ -76,7 +104,7 @@ def decodes_everyone(page, count: int) -> None:
     )
 
 
-def test_host_and_three_patients_see_each_other_then_mute_remove_and_leave(
+def test_host_admits_three_patients_who_chat_raise_hands_then_mute_remove_and_leave(
     world, browser, janus_room_settings
 ):
     third = make_patient(world.practice, "Tess Gamma", "tess@alpha.test")
@@ -99,8 +127,28 @@ def test_host_and_three_patients_see_each_other_then_mute_remove_and_leave(
             page.goto(f"{server.url}/")
             page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
             page.get_by_role("link", name="Join Diabetes education").click()
-            join(page)
+            arrive(page)
             patients[patient.legal_name.split()[0]] = page
+        for width, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+            patients["Pat"].set_viewport_size(width)
+            patients["Pat"].wait_for_timeout(300)
+            shot(patients["Pat"], f"group-room-waiting-{name}")
+        assert not GroupAttendance.objects.filter(patient__isnull=False).exists()
+
+        # The host sees who waits; admits Pat alone, then everyone else at once.
+        waiting = host.get_by_role("list", name="Waiting room")
+        for name in ("Pat", "Other", "Tess"):
+            expect(waiting.get_by_role("button", name=f"Admit {name}")).to_be_visible()
+        host.get_by_role("button", name="Admit Pat").click()
+        admitted(patients["Pat"])
+        expect(waiting.get_by_role("button", name="Admit Pat")).to_have_count(0)
+        expect(
+            patients["Tess"].get_by_role("heading", name="You're in the waiting room")
+        ).to_be_visible()
+        host.get_by_role("button", name="Admit everyone").click()
+        for name in ("Other", "Tess"):
+            admitted(patients[name])
+        expect(host.get_by_text("Nobody is waiting.")).to_be_visible()
 
         pages = [host, *patients.values()]
         for page in pages:
@@ -108,13 +156,34 @@ def test_host_and_three_patients_see_each_other_then_mute_remove_and_leave(
         expect(host.get_by_text("Tess", exact=True)).to_be_visible()
         expect(patients["Pat"].get_by_text("Dr Alpha", exact=True)).to_be_visible()
         expect(
-            patients["Pat"].get_by_role("status").filter(has_text="Tess joined")
+            # Other and Tess came in together: either is announced last.
+            patients["Pat"].get_by_role("status").filter(has_text=re.compile("(Tess|Other) joined"))
         ).to_be_attached()
+
+        # Pat writes to the room; Tess's page shows it under Pat's first name.
+        patients["Pat"].get_by_label("Message").fill("Hello everyone")
+        patients["Pat"].get_by_role("button", name="Send").click()
+        expect(patients["Tess"].get_by_role("list", name="Chat")).to_contain_text(
+            "Pat: Hello everyone"
+        )
+        expect(host.get_by_role("list", name="Chat")).to_contain_text("Pat: Hello everyone")
+        # Tess raises her hand; the host sees it.
+        patients["Tess"].get_by_role("button", name="Raise hand").click()
+        expect(patients["Tess"].get_by_role("button", name="Lower hand")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        hands = host.get_by_role("list", name="Raised hands")
+        expect(hands.get_by_role("button", name="Lower Tess's hand")).to_be_visible()
         for width, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
             for who, page in (("host", host), ("patient", patients["Pat"])):
                 page.set_viewport_size(width)
                 page.wait_for_timeout(300)
-                screenshot(page, f"group-room-{who}-{name}")
+                shot(page, f"group-room-{who}-{name}")
+        hands.get_by_role("button", name="Lower Tess's hand").click()
+        expect(patients["Tess"].get_by_role("button", name="Raise hand")).to_have_attribute(
+            "aria-pressed", "false"
+        )
+        expect(host.get_by_text("No hands raised.")).to_be_visible()
 
         # The host shares their screen (the fake screen is 1280x720, the camera 640x480).
         host_feed = GroupAttendance.objects.get(user=world.clinician).feed
@@ -144,6 +213,11 @@ def test_host_and_three_patients_see_each_other_then_mute_remove_and_leave(
             "aria-pressed", "true"
         )
         expect(host.get_by_text("muted by the host")).to_be_visible()
+        expect(
+            patients["Pat"].get_by_role("status").filter(has_text="The host muted your microphone")
+        ).to_be_visible()
+        patients["Pat"].set_viewport_size(PHONE)
+        shot(patients["Pat"], "group-room-muted-phone")
         listener = patients["Other"]
         listener.wait_for_timeout(500)  # packets already on their way
         before = listener.evaluate("() => window.groupRoom.inbound('audio', 'packetsReceived')")
@@ -183,7 +257,9 @@ def test_host_and_three_patients_see_each_other_then_mute_remove_and_leave(
         # and see her.
         back = open_page(browser, server, third.user)
         back.goto(server.url + reverse("visits:group-room", args=[session.pk]))
-        join(back)
+        arrive(back)  # leaving ended her stretch: she waits to be let in again
+        host.get_by_role("button", name="Admit Tess").click()
+        admitted(back)
         for page in (host, patients["Pat"], back):
             decodes_everyone(page, 2)
         pages.append(back)

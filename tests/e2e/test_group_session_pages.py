@@ -60,3 +60,34 @@ def test_front_desk_schedules_a_group_and_the_patient_chooses_their_name(world, 
         patient.get_by_role("button", name="Save Diabetes education").click()
         expect(patient.get_by_text("Saved.")).to_be_visible()
         assert GroupParticipant.objects.get(patient=world.patient).show_full_name is True
+
+
+def test_a_patient_books_a_place_in_an_open_class_and_gives_it_up(world, browser):
+    from tests.visits.group_helpers import bookable_group_session
+
+    full = bookable_group_session(
+        host=world.clinician, capacity=1, patients=[world.other_patient], title="Yoga for back pain"
+    )
+    bookable_group_session(host=world.clinician, capacity=12, title="Walking group")
+    with AsgiServer() as server:
+        patient = signed_in_context(browser, server, world.patient.user).new_page()
+        patient.goto(f"{server.url}/")
+        patient.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
+        expect(patient.get_by_role("heading", name="Open to book")).to_be_visible()
+        expect(patient.get_by_text("12 places left")).to_be_visible()
+        yoga = patient.get_by_role("button", name="Book a place Yoga for back pain")
+        expect(yoga).to_have_count(0)
+        for width, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+            patient.set_viewport_size(width)
+            screenshot(patient, f"group-open-to-book-{name}")
+        patient.get_by_role("button", name="Book a place Walking group").click()
+        expect(patient.get_by_text("Your place is booked.")).to_be_visible()
+        expect(patient.get_by_role("link", name="Join Walking group")).to_be_visible()
+        for width, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+            patient.set_viewport_size(width)
+            screenshot(patient, f"group-booked-{name}")
+        patient.get_by_role("button", name="Give up my place Walking group").click()
+        expect(patient.get_by_text("You gave up your place.")).to_be_visible()
+        expect(patient.get_by_role("button", name="Book a place Walking group")).to_be_visible()
+    assert full.invitees.count() == 1
+    assert not GroupParticipant.objects.filter(patient=world.patient).exists()

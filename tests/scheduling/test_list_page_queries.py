@@ -92,7 +92,8 @@ def add_past_and_upcoming(world, video_type, count: int) -> None:
 def test_the_patients_appointments_page_costs_the_same_for_3_or_60_visits(
     client, world, video_type
 ):
-    """Session, user (with their patient record), upcoming, past, every link version: the
+    """Session, user (with their patient record), then upcoming and past with every link
+    version in one UNION (on SQLite, which cannot limit each part of one, two queries): the
     patient's own record is not read again per row, nor anything else; and each list is one
     bounded page, so a long history adds neither queries nor rows (the audit of the read is
     counted apart: it has its own rules)."""
@@ -112,4 +113,6 @@ def test_the_patients_appointments_page_costs_the_same_for_3_or_60_visits(
     assert len(thirty.captured_queries) == len(three.captured_queries)
     # The page's reads come before the audit's transaction (its savepoint inside the test's).
     reads = list(takewhile(lambda q: "SAVEPOINT" not in q["sql"], thirty.captured_queries))
-    assert len(reads) == 5, [q["sql"][:80] for q in reads]
+    one_union = connection.features.supports_slicing_ordering_in_compound
+    assert len(reads) == (3 if one_union else 4), [q["sql"][:80] for q in reads]
+    assert not [q for q in reads if q["sql"].startswith('SELECT "accounts_linkversion"')]

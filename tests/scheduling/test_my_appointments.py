@@ -6,6 +6,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core import signing
 from django.urls import resolve, reverse
 from django.utils import formats, timezone, translation
 from django.utils.html import escape
@@ -150,6 +151,35 @@ def test_each_row_links_to_its_own_visit_and_only_video_visits_join(client, worl
         assert row.join_path == reverse(links.get(JOIN).url_name, args=[token])
         assert links.read(JOIN, token) == row.appointment
     assert rows[2].join_path == ""
+
+
+def test_a_rows_links_are_signed_at_its_current_link_versions(client, world, video_type):
+    """Versions are read with the rows: links revoked (once, twice) open from the page, and
+    the tokens sent before the revocation do not; another visit's revocation moves nothing."""
+    revoked_once, revoked_twice, untouched = upcoming_visits(world, video_type, 3)
+    sent_before = links.token_for(MANAGE, revoked_once)
+    links.revoke(MANAGE, revoked_once)
+    links.revoke(JOIN, revoked_twice)
+    links.revoke(JOIN, revoked_twice)
+    sign_in(client, world.patient.user)
+    rows = {row.appointment: row for row in client.get(URL).context["page"].upcoming}
+    versions = {}
+    for appointment, row in rows.items():
+        for kind, path in ((MANAGE, row.manage_path), (JOIN, row.join_path)):
+            token = resolve(path).kwargs["token"]
+            assert links.read(kind, token) == appointment
+            link = links.get(kind)
+            versions[appointment, kind] = signing.loads(token, salt=link.salt)[link.version_key]
+    assert versions == {
+        (revoked_once, MANAGE): 2,
+        (revoked_once, JOIN): 1,
+        (revoked_twice, MANAGE): 1,
+        (revoked_twice, JOIN): 3,
+        (untouched, MANAGE): 1,
+        (untouched, JOIN): 1,
+    }
+    with pytest.raises(links.LinkRevoked):
+        links.read(MANAGE, sent_before)
 
 
 def test_rows_read_as_the_date_filters_wrote_them_in_the_patients_language(

@@ -130,20 +130,23 @@ class Subscriber:
         self.pc = RTCPeerConnection()
         self.tracks: list = []
         self.pc.on("track", self.tracks.append)
+        self.handle = 0
 
-    async def subscribe(self, *, room: int, pin: str, feed: int):
+    async def subscribe(self, *, room: int, pin: str, feed: int, private_id: int | None = None):
+        """`private_id`: the one Janus gave the subscriber's own publisher, which ties the
+        subscription to it (what the room page sends)."""
         await self.socket.create_session()
-        handle = await self.socket.attach()
-        attached = await self.socket.message(
-            handle,
-            {
-                "request": "join",
-                "ptype": "subscriber",
-                "room": room,
-                "pin": pin,
-                "streams": [{"feed": feed}],
-            },
-        )
+        handle = self.handle = await self.socket.attach()
+        join: dict[str, Any] = {
+            "request": "join",
+            "ptype": "subscriber",
+            "room": room,
+            "pin": pin,
+            "streams": [{"feed": feed}],
+        }
+        if private_id is not None:
+            join["private_id"] = private_id
+        attached = await self.socket.message(handle, join)
         assert plugin_data(attached).get("videoroom") == "attached", attached
         offer = attached["jsep"]
         await self.pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], offer["type"]))

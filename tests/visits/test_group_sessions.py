@@ -5,6 +5,7 @@ the token the app signed, capacity, host controls and attendance minutes."""
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,10 +16,10 @@ from django.utils import timezone
 
 from telehealth.audit.models import AuditEvent
 from tests.conftest import make_patient, sign_in
-from tests.visits.group_helpers import open_group_session
+from tests.visits.group_helpers import admit, open_group_session
 from tests.visits.janus_peer import JanusSocket, Publisher, Subscriber
-from visits import group_selectors, group_services, janus
-from visits.models import GroupAttendance, GroupParticipant, GroupSession
+from visits import group_live, group_selectors, group_services, janus
+from visits.models import GroupAttendance, GroupParticipant, GroupSession, GroupWaiting
 
 
 def form_data(world, **changes) -> dict:
@@ -200,7 +201,7 @@ def test_before_the_window_and_after_the_end_the_room_is_closed(client, world, s
 def test_an_unreachable_only_instance_is_a_clear_409(client, world, settings):
     settings.JANUS_INSTANCES = [fake_instance("gone")]
     session = open_group_session(host=world.clinician, patients=[world.patient])
-    sign_in(client, world.patient.user)
+    sign_in(client, world.clinician)
     response = client.post(reverse("visits:group-join", args=[session.pk]))
     assert response.status_code == 409
     assert response.json()["error"] == "No media server answers at the moment. Try again shortly."
@@ -242,6 +243,14 @@ def instance_of(server) -> janus.Instance:
 
 
 def join(client, user, session) -> dict:
+    """Join as `user`; a patient is admitted first unless already in the room."""
+    if (
+        user.role == "patient"
+        and not GroupAttendance.objects.filter(
+            session=session, user=user, left_at__isnull=True
+        ).exists()
+    ):
+        admit(session, user.patient)
     sign_in(client, user)
     response = client.post(reverse("visits:group-join", args=[session.pk]))
     assert response.status_code == 200, response.content
@@ -262,6 +271,7 @@ def test_room_lifecycle_publish_subscribe_with_app_tokens_then_destroy(
 
     async def media():
         publisher = Publisher(await JanusSocket.open(patient_pass["ws_url"], patient_pass["token"]))
+        host = Publisher(await JanusSocket.open(host_pass["ws_url"], host_pass["token"]))
         subscriber = Subscriber(await JanusSocket.open(host_pass["ws_url"], host_pass["token"]))
         try:
             await publisher.publish(
@@ -270,22 +280,41 @@ def test_room_lifecycle_publish_subscribe_with_app_tokens_then_destroy(
                 feed=patient_pass["feed"],
                 display=patient_pass["display"],
             )
+            own = await host.publish(
+                room=host_pass["room"], pin=host_pass["pin"], feed=host_pass["feed"], display="Dr"
+            )
+            # The room ties every subscription to its subscriber's own feed (see _kick).
+            await subscriber.socket.create_session()
+            unnamed = await subscriber.socket.message(
+                await subscriber.socket.attach(),
+                {
+                    "request": "join",
+                    "ptype": "subscriber",
+                    "room": host_pass["room"],
+                    "pin": host_pass["pin"],
+                    "streams": [{"feed": patient_pass["feed"]}],
+                },
+            )
             await subscriber.subscribe(
-                room=host_pass["room"], pin=host_pass["pin"], feed=patient_pass["feed"]
+                room=host_pass["room"],
+                pin=host_pass["pin"],
+                feed=patient_pass["feed"],
+                private_id=own["private_id"],
             )
             frame = await subscriber.first_video_frame()
             assert frame.width > 0
-            return janus.participants(instance=instance_of(janus_server), room=patient_pass["room"])
+            in_room = janus.participants(instance=instance_of(janus_server), room=host_pass["room"])
+            return plugin_event(unnamed), in_room
         finally:
-            await publisher.close()
-            await subscriber.close()
-            await publisher.socket.close()
-            await subscriber.socket.close()
+            for peer in (publisher, host, subscriber):
+                await peer.close()
+                await peer.socket.close()
 
-    in_room = asyncio.run(media())
-    assert [(p["id"], p["display"], p["publisher"]) for p in in_room] == [
-        (patient_pass["feed"], "Pat", True)
-    ]
+    unnamed, in_room = asyncio.run(media())
+    assert unnamed.get("error_code") == 433, unnamed  # unauthorized: no private_id
+    assert sorted((p["id"], p["display"], p["publisher"]) for p in in_room) == sorted(
+        [(patient_pass["feed"], "Pat", True), (host_pass["feed"], "Dr", True)]
+    )
     sign_in(client, world.clinician)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("visits:group-cancel", args=[session.pk]))
@@ -397,13 +426,16 @@ def test_capacity_counts_patients_in_the_room_not_hosts(client, world, janus_set
     join(client, world.patient.user, session)
     join(client, world.other_patient.user, session)
     join(client, world.clinician, session)  # hosts always get in
-    sign_in(client, third.user)
-    response = client.post(reverse("visits:group-join", args=[session.pk]))
-    assert response.status_code == 409
-    assert response.json()["error"] == "This group session is full."
+    with pytest.raises(group_services.GroupRefused, match="This group session is full."):
+        admit(session, third)
     # Someone leaves: the place is free again; a rejoin of someone inside is not counted twice.
     sign_in(client, world.patient.user)
     assert client.post(reverse("visits:group-leave", args=[session.pk])).json() == {"left": True}
+    group_live.group_admit(
+        session=session,
+        by=world.clinician,
+        invitation_id=session.invitees.get(patient=third).pk,
+    )
     join(client, third.user, session)
     join(client, third.user, session)
     assert GroupAttendance.objects.filter(left_at__isnull=True, patient__isnull=False).count() == 2
@@ -413,10 +445,12 @@ def test_attendance_minutes_add_up_each_persons_stretches(world, janus_settings)
     session = open_group_session(host=world.clinician, patients=[world.patient])
     now = timezone.now()
     user = world.patient.user
+    admit(session, world.patient)
     group_services.group_join(session=session, user=user)
     GroupAttendance.objects.filter(user=user).update(joined_at=now - timedelta(minutes=50))
     group_services.group_leave(session=session, user=user)
     GroupAttendance.objects.filter(user=user).update(left_at=now - timedelta(minutes=20))
+    admit(session, world.patient)
     group_services.group_join(session=session, user=user)
     GroupAttendance.objects.filter(user=user, left_at__isnull=True).update(
         joined_at=now - timedelta(minutes=10, seconds=20)
@@ -494,7 +528,7 @@ def plugin_event(message: dict) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_joins_never_exceed_capacity(require_postgres, janus_server, settings):
+def test_concurrent_admissions_never_exceed_capacity(require_postgres, janus_server, settings):
     from tests.conftest import World
 
     settings.JANUS_INSTANCES = [janus_server.entry]
@@ -503,14 +537,26 @@ def test_concurrent_joins_never_exceed_capacity(require_postgres, janus_server, 
         make_patient(world.practice, f"Racer {i}", f"racer{i}@x.test", phone=f"+1617555{i:04d}")
         for i in range(10)
     ]
-    session = open_group_session(host=world.clinician, patients=patients, capacity=4)
+    session = open_group_session(
+        host=world.clinician, patients=patients, capacity=4, co_hosts=[world.other_clinician]
+    )
+    for invitation in session.invitees.all():
+        GroupWaiting.objects.create(invitation=invitation, channel=f"test.{invitation.pk}")
     barrier = threading.Barrier(len(patients))
     outcomes: list[str] = []
     lock = threading.Lock()
 
     def attempt(patient):
+        # Host and co-host admit people one by one at the same moment; each admitted
+        # patient then joins the media room.
+        host = world.clinician if patient.pk % 2 else world.other_clinician
         try:
             barrier.wait()
+            group_live.group_admit(
+                session=session,
+                by=host,
+                invitation_id=session.invitees.get(patient=patient).pk,
+            )
             group_services.group_join(session=session, user=patient.user)
             result = "in"
         except group_services.GroupRefused as refused:
@@ -651,3 +697,110 @@ def test_uninviting_while_the_rooms_server_is_down_is_a_clear_409_and_changes_no
     session.refresh_from_db()
     assert session.room_pin == "old"
     assert session.invitees.count() == 2
+
+
+class LoopThread:
+    """An event loop running in a thread of its own, so media keeps arriving (and is
+    counted as it arrives) while this thread calls the app's services."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+async def count_frames(track, arrivals: list[float]) -> None:
+    """Note the arrival time of every decoded frame until the track ends."""
+    from aiortc.mediastreams import MediaStreamError
+
+    try:
+        while True:
+            await track.recv()
+            arrivals.append(time.monotonic())
+    except MediaStreamError:
+        pass
+
+
+def test_a_removed_participant_stops_receiving_what_they_subscribed_to(
+    client, world, janus_settings, janus_server
+):
+    """The patient subscribed to the host before their removal, twice: as our page does (tied
+    to their own feed), and as a modified client could (tied to a second participant joined
+    with the same pin and an id the app never handed out). The removal closes both: no frame
+    of the host reaches either 3-6 s after it, and Janus refuses the closed handles."""
+    session = open_group_session(host=world.clinician, patients=[world.patient])
+    host_pass = join(client, world.clinician, session)
+    patient_pass = join(client, world.patient.user, session)
+    room, pin, token = patient_pass["room"], patient_pass["pin"], patient_pass["token"]
+    runner = LoopThread()
+    arrivals: dict[str, list[float]] = {"own feed": [], "side participant": []}
+    peers: list = []
+    side: dict = {}
+
+    async def setup():
+        host = Publisher(await JanusSocket.open(host_pass["ws_url"], host_pass["token"]))
+        patient = Publisher(await JanusSocket.open(patient_pass["ws_url"], token))
+        peers.extend([host, patient])
+        await host.publish(room=room, pin=host_pass["pin"], feed=host_pass["feed"], display="Dr")
+        own = await patient.publish(room=room, pin=pin, feed=patient_pass["feed"], display="Pat")
+        socket = await JanusSocket.open(patient_pass["ws_url"], token)
+        await socket.create_session()
+        handle = await socket.attach()
+        extra = plugin_event(
+            await socket.message(
+                handle, {"request": "join", "ptype": "publisher", "room": room, "pin": pin}
+            )
+        )
+        assert extra.get("videoroom") == "joined", extra
+        side.update(socket=socket, id=extra["id"])
+        for label, private_id in (
+            ("own feed", own["private_id"]),
+            ("side participant", extra["private_id"]),
+        ):
+            watching = Subscriber(await JanusSocket.open(patient_pass["ws_url"], token))
+            peers.append(watching)
+            await watching.subscribe(
+                room=room, pin=pin, feed=host_pass["feed"], private_id=private_id
+            )
+            video = next(t for t in watching.tracks if t.kind == "video")
+            await asyncio.wait_for(video.recv(), 15)
+            asyncio.ensure_future(count_frames(video, arrivals[label]))
+
+    async def ask_again(subscriber) -> dict:
+        return plugin_event(
+            await subscriber.socket.message(subscriber.handle, {"request": "configure"})
+        )
+
+    async def teardown():
+        for peer in peers:
+            await peer.close()
+            await peer.socket.close()
+        if side:
+            await side["socket"].close()
+
+    try:
+        runner.run(setup())
+        time.sleep(1)
+        assert all(len(a) > 5 for a in arrivals.values()), "frames flowed before the removal"
+        stretch = GroupAttendance.objects.get(pk=patient_pass["attendance_id"])
+        session.refresh_from_db()
+        group_services.group_remove(session=session, by=world.clinician, attendance=stretch)
+        removed_at = time.monotonic()
+        time.sleep(6)
+        late = {label: len([t for t in a if t > removed_at + 3]) for label, a in arrivals.items()}
+        answers = [runner.run(ask_again(peer)) for peer in peers[2:]]
+        in_room = janus.participants(instance=instance_of(janus_server), room=room)
+    finally:
+        runner.run(teardown())
+        runner.stop()
+    assert late == {"own feed": 0, "side participant": 0}
+    assert [a.get("error_code") for a in answers] == [433, 433], answers  # kicked: unauthorized
+    assert [p["id"] for p in in_room] == [host_pass["feed"]]
