@@ -12,6 +12,7 @@ from typing import cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from telehealth.accounts.models import User
@@ -19,9 +20,10 @@ from telehealth.accounts.selectors import break_glass_expiry
 from telehealth.realtime import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, AuthenticatedConsumer
 from visits import selectors, services
 from visits.ice import ice_servers
-from visits.models import MAX_PARTICIPANTS, Participant, Presence, Visit
+from visits.models import MAX_PARTICIPANTS, GroupSession, Participant, Presence, Visit
 
 CLOSE_FULL = 4409
+CLOSE_MOVED = 4410  # the visit goes on in a group room: the page follows the "moved" frame
 MAX_SDP = 20_000
 MAX_CANDIDATE = 2_000
 RELAYED = {"offer", "answer", "ice-candidate"}
@@ -137,6 +139,16 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
         return [services.room_group(self.visit.pk)]
 
     async def on_connected(self) -> None:
+        moved_url = await self.moved_url()
+        if moved_url:  # a page opened before the move, or reconnecting after it
+            if self.participant.role == Participant.Role.GUEST:
+                await self.send_error(
+                    "moved", "This visit moved to a group room, which guests cannot join yet."
+                )
+            else:
+                await self.send_json({"type": "moved", "url": moved_url})
+            await self.close(code=CLOSE_MOVED)
+            return
         others = await self.connected_others()
         if len(others) >= MAX_PARTICIPANTS:
             await self.send_error(
@@ -171,6 +183,11 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
             await database_sync_to_async(services.presence_close)(presence_id=self.presence_id)
             await self.to_room({"type": "peer-left", "peer": self.peer_id})
         await super().disconnect(code)
+
+    @database_sync_to_async
+    def moved_url(self) -> str:
+        session = GroupSession.objects.filter(visit_id=self.visit.pk).first()
+        return reverse("visits:group-room", args=[session.pk]) if session else ""
 
     @database_sync_to_async
     def connected_others(self) -> set[int]:
@@ -321,8 +338,15 @@ class VisitConsumer(VisitAccessMixin, AuthenticatedConsumer):
     async def visit_event(self, event: dict) -> None:
         if event.get("to_role", self.participant.role) != self.participant.role:
             return  # e.g. the patient's location is for the clinicians, not guests
-        await self.send_json(event["event"])
-        if event["event"].get("type") == "ended":
+        frame = event["event"]
+        if frame.get("type") == "moved" and self.participant.role == Participant.Role.GUEST:
+            frame = {
+                "type": "error",
+                "code": "moved",
+                "message": "This visit moved to a group room, which guests cannot join yet.",
+            }
+        await self.send_json(frame)
+        if frame.get("type") in ("ended", "moved") or frame.get("code") == "moved":
             await self.close()
 
 

@@ -8,7 +8,7 @@ from scheduling.models import Appointment
 from telehealth.accounts.models import Patient, Practice, Provider, User
 from telehealth.crypto.fields import EncryptedJSONField, EncryptedTextField
 
-MAX_PARTICIPANTS = 4  # a peer-to-peer mesh; larger visits would need an SFU
+MAX_PARTICIPANTS = 4  # a peer-to-peer mesh; a larger visit moves to a group room (move_services)
 
 
 class Visit(models.Model):
@@ -577,6 +577,11 @@ class GroupSession(models.Model):
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # A video visit moved here when it outgrew the peer-to-peer mesh (visits/move_services.py):
+    # its note and billing stay on the visit; the room and attendance are this session's.
+    visit = models.OneToOneField(
+        Visit, null=True, blank=True, on_delete=models.PROTECT, related_name="group_session"
+    )
 
     class Meta:
         ordering = ["starts_at", "id"]

@@ -493,11 +493,34 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class VisitFull(VisitError):
+    """One more person would go past what the peer-to-peer mesh holds: the visit must move to
+    a group room first (visits/move_services.py)."""
+
+    code = "visit_full"
+
+
+def people_in_visit(visit: Visit) -> int:
+    """Who the visit holds or expects: its participants (patient, clinicians, guests who came
+    by link) and the guest links not used yet, which could still bring someone."""
+    from visits.models import GuestInvite
+
+    return (
+        visit.participants.count()
+        + GuestInvite.objects.filter(
+            visit=visit, used_at__isnull=True, expires_at__gt=timezone.now()
+        ).count()
+    )
+
+
 def guest_invite(*, visit: Visit, by: User, display_name: str) -> str:
-    """Make a one-time link for a guest; returns the token (shown once, stored hashed)."""
+    """Make a one-time link for a guest; returns the token (shown once, stored hashed).
+    VisitFull when the guest would be the visit's fifth person (MAX_PARTICIPANTS): the
+    clinician is offered the move to a group room instead. Takes the visit's row lock, so two
+    invitations at once cannot both be the fourth."""
     import secrets
 
-    from visits.models import GuestInvite
+    from visits.models import MAX_PARTICIPANTS, GroupSession, GuestInvite
 
     name = display_name.strip()[:120]
     if not name:
@@ -506,6 +529,23 @@ def guest_invite(*, visit: Visit, by: User, display_name: str) -> str:
         raise VisitError("This visit has ended.")
     token = secrets.token_urlsafe(24)
     with transaction.atomic():
+        visit = Visit.objects.select_for_update().get(pk=visit.pk)
+        if GroupSession.objects.filter(visit=visit).exists():
+            raise VisitError(
+                _(
+                    "This visit moved to a group room, which guests cannot join by link yet. "
+                    "Invite patients of the practice and clinicians from the group session's "
+                    "page."
+                )
+            )
+        if people_in_visit(visit) >= MAX_PARTICIPANTS:
+            raise VisitFull(
+                _(
+                    "This visit already has %(count)d people, the most a video visit holds. "
+                    "Move it to a group room to bring in more."
+                )
+                % {"count": MAX_PARTICIPANTS}
+            )
         GuestInvite.objects.create(
             visit=visit,
             token_hash=_token_hash(token),
@@ -538,6 +578,13 @@ def guest_redeem(*, token: str, request=None) -> Participant:
             )
         if invite.visit.state == Visit.State.ENDED:
             raise VisitError("This visit has ended.")
+        if hasattr(invite.visit, "group_session"):
+            raise VisitError(
+                _(
+                    "This visit moved to a group room, which guests cannot join by link yet. "
+                    "Ask the clinician how to join."
+                )
+            )
         participant = Participant.objects.create(
             visit=invite.visit,
             role=Participant.Role.GUEST,

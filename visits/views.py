@@ -9,6 +9,7 @@ from django.db.models import Model
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -29,7 +30,7 @@ from telehealth.accounts.display import US_STATE_NAMES, state_name
 from telehealth.accounts.models import Role
 from telehealth.audit.phi import note_phi_access, phi_view
 from visits import links as visits_links
-from visits import selectors, services
+from visits import move_services, selectors, services
 from visits.forms import AddendumForm, DateOfBirthForm, LocationForm, NoteForm
 from visits.ice import ice_servers
 from visits.models import Participant, Visit, VisitNote
@@ -180,6 +181,9 @@ def waiting(request, visit_id: int):
     if request.user.is_authenticated and request.user.is_staff_role:
         raise Http404
     visit = _patient_visit(request, visit_id)
+    moved = move_services.moved_to(visit)
+    if moved is not None:
+        return redirect(move_services.group_room_url(moved))
     participant = services.patient_arrives(visit=visit, request=request)
     if participant.admitted_at and visit.state == Visit.State.IN_PROGRESS:
         return redirect("visits:room", visit_id=visit.pk)
@@ -284,6 +288,9 @@ def room(request, visit_id: int):
         if not request.user.is_clinician:
             raise Http404
         visit = selectors.access_visit(user=request.user, visit_id=visit_id)
+        moved = move_services.moved_to(visit)
+        if moved is not None:  # its hosts are the clinicians who were in the visit
+            return redirect(move_services.group_room_url(moved))
         try:
             participant = services.clinician_joins(visit=visit, user=request.user, request=request)
         except services.AdmissionRefused as refused:
@@ -299,6 +306,10 @@ def room(request, visit_id: int):
         participant = visit.participants.filter(role=Participant.Role.PATIENT).first()
         if participant is None or participant.admitted_at is None:
             return redirect("visits:waiting", visit_id=visit.pk)
+    moved = move_services.moved_to(visit)
+    if moved is not None and participant.role != Participant.Role.GUEST:
+        # Joining after the move: the visit goes on in its group room.
+        return redirect(move_services.group_room_url(moved))
     if visit.state == Visit.State.ENDED:
         if participant.role == Participant.Role.CLINICIAN:
             return redirect("visits:record", visit_id=visit.pk)
@@ -512,7 +523,11 @@ def record(request, visit_id: int):
     note (finish, sign, amend) and the chat transcript. Front desk never sees clinical text."""
     visit = selectors.access_visit(user=request.user, visit_id=visit_id)
     note_phi_access(request, visit)
-    context = {"visit": visit, "minutes": selectors.minutes_by_participant(visit=visit)}
+    context = {
+        "visit": visit,
+        "minutes": selectors.minutes_by_participant(visit=visit),
+        "moved_to": move_services.moved_to(visit),
+    }
     if request.user.is_clinician:
         note = VisitNote.objects.filter(visit=visit).prefetch_related("addenda__author").first()
         context.update(
@@ -569,9 +584,50 @@ def invite_guest(request, visit_id: int):
         token = services.guest_invite(
             visit=visit, by=request.user, display_name=request.POST.get("name", "")
         )
+    except services.VisitFull as full:
+        # The room's page asks the clinician to confirm the move (move_to_group).
+        return JsonResponse(
+            {
+                "detail": full.message,
+                "code": full.code,
+                "move_url": reverse("visits:move-to-group", args=[visit.pk]),
+            },
+            status=409,
+        )
     except services.VisitError as error:
         return JsonResponse({"detail": error.message}, status=400)
     return JsonResponse({"link": request.build_absolute_uri(f"/visits/guest/{token}/")})
+
+
+@clinician_required
+@require_POST
+def move_to_group(request, visit_id: int):
+    """A clinician in the visit confirms its move to a group room (the same people who may
+    invite to it). Fetch gets JSON with the room's address; a plain form post goes there."""
+    visit = _clinician_visit(request, visit_id)
+    try:
+        session = move_services.visit_move_to_group(visit=visit, by=request.user, request=request)
+    except services.VisitError as error:
+        if _wants_json(request):
+            return JsonResponse({"detail": error.message, "code": error.code}, status=409)
+        messages.error(request, error.message)
+        return redirect("visits:room", visit_id=visit.pk)
+    url = move_services.group_room_url(session)
+    if _wants_json(request):
+        return JsonResponse({"url": url, "session": session.pk})
+    return redirect(url)
+
+
+@clinician_required
+@require_POST
+def end_moved(request, visit_id: int):
+    """End a visit that moved to a group room, from its record (its room is gone): the note's
+    summary and billing go on from the visit as after any end."""
+    visit = _clinician_visit(request, visit_id)
+    if move_services.moved_to(visit) is None:
+        return _back_to_record(request, visit, error=_("End this visit from its room."))
+    services.end(visit=visit, by=request.user)
+    return _back_to_record(request, visit, done=_("Visit ended."))
 
 
 @require_http_methods(["GET", "POST"])

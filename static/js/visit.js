@@ -143,6 +143,12 @@
         ended = true;
         finish();
         break;
+      case "moved": // the visit goes on in a group room (the server closes this socket)
+        ended = true;
+        peers.forEach((_, id) => drop(id));
+        if (localStream) localStream.getTracks().forEach((t) => t.stop());
+        window.location.assign(frame.url);
+        break;
       case "admitted":
         if (admit) admit.remove();
         showAdmitProblem("");
@@ -397,8 +403,43 @@
       body: new FormData(inviteForm),
     });
     const body = await response.json();
+    if (response.status === 409 && body.move_url) { offerMove(body.detail, body.move_url); return; }
     root.querySelector("[data-invite-link]").textContent = body.link || body.detail;
   });
+
+  // A fifth person does not fit the peer-to-peer mesh: the clinician may move the visit to a
+  // group room on the media server. Everyone's page follows the "moved" frame.
+  const moveOffer = root.querySelector("[data-move-offer]");
+  let moveUrl = null;
+  function offerMove(detail, url) {
+    moveUrl = url;
+    root.querySelector("[data-invite-link]").textContent = ""; // no link was made this time
+    moveOffer.querySelector("[data-move-text]").textContent = detail;
+    moveOffer.hidden = false;
+    moveOffer.querySelector("[data-move]").disabled = false;
+    moveOffer.querySelector("[data-move]").focus();
+  }
+  if (moveOffer) {
+    moveOffer.querySelector("[data-move-cancel]").addEventListener("click", () => {
+      moveOffer.hidden = true;
+      inviteForm.querySelector("input").focus();
+    });
+    moveOffer.querySelector("[data-move]").addEventListener("click", async (e) => {
+      e.target.disabled = true;
+      const response = await fetch(moveUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRFToken": csrf(), Accept: "application/json" },
+      });
+      const body = await response.json();
+      if (response.ok) {
+        ended = true;
+        window.location.assign(body.url);
+      } else {
+        moveOffer.querySelector("[data-move-text]").textContent = body.detail;
+        e.target.disabled = false;
+      }
+    });
+  }
 
   const noteForm = root.querySelector("[data-note-form]");
   if (noteForm) {

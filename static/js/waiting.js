@@ -101,6 +101,9 @@
         root.querySelector("[data-waiting-status]").textContent = text("admitted");
         if (stream) stream.getTracks().forEach((t) => t.stop());
         window.location.assign(root.dataset.roomUrl);
+      } else if (frame.type === "moved") { // the visit goes on in a group room
+        if (stream) stream.getTracks().forEach((t) => t.stop());
+        window.location.assign(frame.url);
       } else if (frame.type === "provider-status" || (frame.type === "status" && frame.provider_status)) {
         const note = root.querySelector("[data-provider-status]");
         note.textContent = frame.text || frame.provider_status;

@@ -127,6 +127,15 @@ ROUTES: dict[str, Access] = {
     "visits:invite": Access(
         roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(400,)
     ),  # no name given
+    # A clinician in the visit (tests/visits/test_visit_move.py: other clinicians get 404);
+    # the world's visit has no patient in it yet, so it moves and goes to the group room.
+    "visits:move-to-group": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(302,)
+    ),
+    # The world's visit has not moved: back to its record with "end it from its room".
+    "visits:end-moved": Access(
+        roles=frozenset({Role.CLINICIAN}), method="post", obj="visit", ok=(302,)
+    ),
     # Signed-in users or holders of a visit grant (403 otherwise; tests/visits).
     "visits:device-check": Access(public=True, method="post", ok=(403,)),
     "visits:waiting": Access(public=True, kwargs={"visit_id": 1}),
