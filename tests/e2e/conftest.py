@@ -29,9 +29,12 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
 
-# Per module: Playwright's sync API runs an event loop in the main thread while it lives, and
-# later (non-browser) tests need that thread free of loops.
-@pytest.fixture(scope="module")
+# One browser for the package's tests, each in contexts of its own (page_factory, or the
+# test's new_context), which share no cookies, storage or permissions: launching Chromium
+# per module cost 1 to 3 s each. Not per session: Playwright's sync API runs an event loop
+# in the main thread while it lives, and the tests after this package (every one of which
+# drives the browser) need that thread free of loops.
+@pytest.fixture(scope="package")
 def browser():
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         missing_service(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")

@@ -18,7 +18,7 @@ from django.db import connection
 from websockets.asyncio.client import connect
 
 from tests.conftest import missing_service, redis_url
-from tests.uvicorn_processes import start_processes
+from tests.uvicorn_processes import start_processes, stop_processes
 from tests.visits.test_consumers import cookie_for_user, cookie_with_grant, make_visit
 from visits import services
 from visits.models import Visit
@@ -37,8 +37,7 @@ def two_processes(django_db_setup, django_db_blocker, tmp_path_factory):
             missing_service("two processes need the Redis channel layer (set REDIS_URL)")
         servers = start_processes(["a", "b"], tmp_path_factory.mktemp("uvicorn"))
     yield servers
-    for server in servers:
-        server.stop()
+    stop_processes(servers)
 
 
 async def next_of(ws, kind: str, timeout: float = 15) -> dict:
