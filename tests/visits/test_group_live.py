@@ -27,6 +27,10 @@ def path(session) -> str:
 async def open_as(session, user):
     cookie = await sync_to_async(cookie_for_user)(user) if user is not None else None
     ws, connected, code = await connect(path(session), cookie)
+    if not connected:
+        # Let the refused consumer end now: left running, its channel-layer receive was
+        # cancelled only when the test's event loop closed, which once hung the teardown.
+        await ws.disconnect()
     return ws, connected, code
 
 
