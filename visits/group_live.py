@@ -100,10 +100,12 @@ def group_admit(
     far as the room's capacity goes: each gets their attendance stretch now (minutes count
     from admission, not arrival), and their page hears it and joins the media room. Takes
     the session's row lock, as group_join does, so admissions never pass the capacity."""
-    if not selectors.is_host(session, by):
-        raise _refused(_("Only the host and co-hosts can do this."), 403)
     with transaction.atomic():
         session = GroupSession.objects.select_for_update().get(pk=session.pk)
+        # Asked of the session as it is now: a socket opened by a host keeps its session as
+        # it was, and the host may have been changed since.
+        if not selectors.is_host(session, by):
+            raise _refused(_("Only the host and co-hosts can do this."), 403)
         if not selectors.is_open(session):
             raise _refused(_("This group session is not open now."), 409)
         waiting = selectors.waiting_invitations(session)
@@ -195,7 +197,7 @@ def _inside_or_host(session: GroupSession, user: User) -> GroupParticipant | Non
     """The patient's invitation when they are in the room now; None for a host. Anyone
     else is refused."""
     if user.role != Role.PATIENT:
-        if not selectors.is_host(session, user):
+        if not selectors.is_host(GroupSession.objects.get(pk=session.pk), user):  # as it is now
             raise _refused(_("Only the host and co-hosts can do this."), 403)
         return None
     invitation = session.invitees.select_related("patient").filter(patient__user=user).first()
@@ -230,7 +232,7 @@ def group_hand(*, session: GroupSession, user: User, raised: bool) -> GroupAtten
 
 def group_hand_lower(*, session: GroupSession, by: User, attendance_id: int) -> None:
     """A host lowers someone's hand (done, or answered)."""
-    if not selectors.is_host(session, by):
+    if not selectors.is_host(GroupSession.objects.get(pk=session.pk), by):  # as it is now
         raise _refused(_("Only the host and co-hosts can do this."), 403)
     with transaction.atomic():
         stretch = (

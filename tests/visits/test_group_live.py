@@ -320,3 +320,21 @@ async def test_cancelling_closes_every_socket_and_uninviting_closes_the_patients
     for ws in (host, other):
         assert (await next_of(ws, "cancelled")) == {"type": "cancelled"}
         assert await ws.receive_output() == {"type": "websocket.close", "code": 4403}
+
+
+async def test_a_host_replaced_while_their_socket_is_open_can_no_longer_admit(world, session):
+    """The socket keeps the session it opened on; host rights are asked of the session now."""
+    from visits import group_live
+    from visits.models import GroupSession
+
+    waiting, _ = await welcomed(session, world.patient.user)
+    await sync_to_async(GroupSession.objects.filter(pk=session.pk).update)(
+        host=world.other_clinician
+    )
+    await sync_to_async(session.co_hosts.clear)()
+    with pytest.raises(group_services.GroupRefused, match="Only the host"):
+        await sync_to_async(group_live.group_admit)(session=session, by=world.clinician)
+    assert not await sync_to_async(
+        GroupAttendance.objects.filter(session=session, patient=world.patient).exists
+    )()
+    await waiting.disconnect()
