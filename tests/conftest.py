@@ -256,11 +256,6 @@ def module_world(request, world_rows, db) -> World:
 
 @pytest.fixture
 def video_type(world):
-    return make_video_type(world)
-
-
-def make_video_type(world: World) -> AppointmentType:
-    """A 20-minute video visit the clinician offers every day from 8 to 18."""
     kind = AppointmentType.objects.create(
         practice=world.practice,
         name="Video visit",
