@@ -1,15 +1,15 @@
 """Patients book a place in group sessions open for booking, up to capacity, and give up
 their place before the start."""
 
-import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from telehealth.audit.models import AuditEvent
+from tests.concurrency import at_once
 from tests.conftest import make_patient, sign_in
 from tests.visits.group_helpers import bookable_group_session, open_group_session
 from visits import group_services
@@ -170,29 +170,15 @@ def test_concurrent_bookings_of_the_last_places_never_exceed_capacity(require_po
         for i in range(8)
     ]
     session = bookable_group_session(host=world.clinician, capacity=3)
-    barrier = threading.Barrier(len(patients))
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def attempt(patient):
+    def attempt(patient) -> str:
         try:
-            barrier.wait()
             group_services.group_seat_book(session=session, patient=patient)
-            result = "booked"
         except group_services.GroupRefused as refused:
-            result = str(refused)
-        except Exception as exc:  # anything else is a failure the assertions will show
-            result = f"error: {exc!r}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
+            return str(refused)
+        return "booked"
 
-    threads = [threading.Thread(target=attempt, args=(p,)) for p in patients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = [str(o) for o in at_once([partial(attempt, p) for p in patients])]
     assert sorted(outcomes) == ["This group session is full."] * 5 + ["booked"] * 3
     assert session.invitees.count() == 3
 

@@ -38,6 +38,23 @@ def tomorrow(world, patients, **fields) -> GroupSession:
     )
 
 
+def edit(session: GroupSession, world, *, title: str = TITLE, starts_at=None, patients) -> None:
+    """Staff save the session's form with these changes (the rest as it is)."""
+    starts_at = starts_at or session.starts_at
+    group_services.group_session_update(
+        session=session,
+        by=world.clinician,
+        title=title,
+        host=world.clinician,
+        co_hosts=[],
+        starts_at=starts_at,
+        ends_at=starts_at + (session.ends_at - session.starts_at),
+        capacity=session.capacity,
+        modality=session.modality,
+        patients=patients,
+    )
+
+
 def test_each_invited_patient_gets_the_place_now_and_a_reminder_the_day_before(world):
     session = tomorrow(world, [world.patient, world.other_patient])
     for place in session.invitees.all():
@@ -93,18 +110,7 @@ def test_moving_the_session_withdraws_the_old_messages_and_queues_the_new_time(w
     place = session.invitees.get()
     old = list(messages(place))
     new_start = session.starts_at + timedelta(days=3)
-    group_services.group_session_update(
-        session=session,
-        by=world.clinician,
-        title=TITLE,
-        host=world.clinician,
-        co_hosts=[],
-        starts_at=new_start,
-        ends_at=new_start + timedelta(hours=1),
-        capacity=session.capacity,
-        modality=session.modality,
-        patients=[world.patient, world.other_patient],
-    )
+    edit(session, world, starts_at=new_start, patients=[world.patient, world.other_patient])
     for message in old:
         message.refresh_from_db()
         assert message.status == OutboundMessage.Status.CANCELLED
@@ -119,18 +125,7 @@ def test_moving_the_session_withdraws_the_old_messages_and_queues_the_new_time(w
 
 def test_an_edit_that_keeps_the_time_tells_only_newcomers(world):
     session = tomorrow(world, [world.patient])
-    group_services.group_session_update(
-        session=session,
-        by=world.clinician,
-        title="Renamed",
-        host=world.clinician,
-        co_hosts=[],
-        starts_at=session.starts_at,
-        ends_at=session.ends_at,
-        capacity=session.capacity,
-        modality=session.modality,
-        patients=[world.patient, world.other_patient],
-    )
+    edit(session, world, title="Renamed", patients=[world.patient, world.other_patient])
     assert messages(session.invitees.get(patient=world.patient)).count() == 2
     assert messages(session.invitees.get(patient=world.other_patient)).count() == 2
 
@@ -166,18 +161,7 @@ def test_a_session_moved_away_and_back_is_told_again_each_time(world):
     place = session.invitees.get()
     first_start = session.starts_at
     for start in (first_start + timedelta(days=1), first_start):
-        group_services.group_session_update(
-            session=session,
-            by=world.clinician,
-            title=TITLE,
-            host=world.clinician,
-            co_hosts=[],
-            starts_at=start,
-            ends_at=start + timedelta(hours=1),
-            capacity=session.capacity,
-            modality=session.modality,
-            patients=[world.patient],
-        )
+        edit(session, world, starts_at=start, patients=[world.patient])
         session.refresh_from_db()
         queued = messages(place, status=OutboundMessage.Status.QUEUED)
         assert [m.template for m in queued] == ["group.place", "group.reminder"]

@@ -3,16 +3,15 @@ refused with the offer to move; the move makes one group session linked to the v
 the admitted patient, attendance from the move, audit), once however often or concurrently it
 is asked; the visit's room is told and later joins are sent to the group room."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from telehealth.audit.models import AuditEvent
+from tests.concurrency import at_once
 from tests.conftest import make_patient, sign_in
 from tests.visits.test_consumers import connect, cookie_for_user, cookie_with_grant, make_visit
 from visits import move_services, services
@@ -149,26 +148,9 @@ def test_a_second_move_returns_the_same_session_and_writes_nothing(world, visit)
 
 def test_concurrent_moves_make_one_group_session(require_postgres, world, visit):
     racers = 8
-    barrier = threading.Barrier(racers)
-    outcomes: list[object] = []
-    lock = threading.Lock()
-
-    def attempt():
-        try:
-            barrier.wait()
-            result: object = move_services.visit_move_to_group(visit=visit, by=world.clinician).pk
-        except Exception as exc:  # shown by the assertion
-            result = f"error: {exc!r}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=attempt) for _ in range(racers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once(
+        [lambda: move_services.visit_move_to_group(visit=visit, by=world.clinician).pk] * racers
+    )
     session = GroupSession.objects.get()
     assert outcomes == [session.pk] * racers
     assert GroupParticipant.objects.filter(session=session).count() == 1
