@@ -1,4 +1,3 @@
-from django.db import transaction
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from telehealth.audit import services as audit
@@ -20,12 +19,13 @@ class PHIAccessMiddleware:
         patch_cache_control(response, no_store=True, private=True)
         if request.method in {"GET", "HEAD"} and response.status_code < 400:
             reads = getattr(request, "phi_reads", None) or [(None, None)]
-            with transaction.atomic():
-                audit.record_many(
-                    action=Action.VIEW,
-                    actor=request.user,
-                    objects=reads,
-                    request=request,
-                    detail=request.path[:300],
-                )
+            # No transaction of its own: on PostgreSQL the event is one statement (one round
+            # trip); elsewhere `record_many` opens the one it needs.
+            audit.record_many(
+                action=Action.VIEW,
+                actor=request.user,
+                objects=reads,
+                request=request,
+                detail=request.path[:300],
+            )
         return response

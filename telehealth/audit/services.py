@@ -38,6 +38,11 @@ Subject = tuple[str, str, int | None]
 def event_hash(event: AuditEvent, subjects: list[Subject] | None = None) -> str:
     """The event's hash. Version 1 (events written before chains) covers the row alone;
     version 2 also covers its chain and its subjects, sorted, as (type, id, patient id)."""
+    return hashlib.sha256(_canonical(event, subjects).encode()).hexdigest()
+
+
+def _canonical(event: AuditEvent, subjects: list[Subject] | None) -> str:
+    """What the hash covers, as ASCII JSON with sorted keys."""
     payload: dict[str, Any] = {
         "occurred_at": event.occurred_at.isoformat(),
         "actor": event.actor_id,
@@ -58,8 +63,7 @@ def event_hash(event: AuditEvent, subjects: list[Subject] | None = None) -> str:
         payload["subjects"] = sorted(
             [list(s) for s in subjects or []], key=lambda s: (s[0], s[1], s[2] or 0)
         )
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
 def request_origin(request) -> tuple[str | None, str]:
@@ -107,8 +111,8 @@ def record_many(
     actor_label: str = "",
 ) -> AuditEvent:
     """Append ONE event about every (object, patient) given: a page listing fifty patients'
-    appointments is one event with fifty subjects, chained under its chain's lock and
-    written in two statements. Repeated subjects are listed once."""
+    appointments is one event with fifty subjects, chained under its chain's lock: on
+    PostgreSQL in one statement, elsewhere in two. Repeated subjects are listed once."""
     if action not in Action.values:
         raise ValueError(f"Unknown audit action: {action}")
     if actor is not None and not getattr(actor, "is_authenticated", False):
@@ -131,6 +135,10 @@ def record_many(
         event.object_type, event.object_id, event.patient_id = subjects[0]
     else:
         listed = subjects
+    if connection.vendor == "postgresql":
+        event.chain = _chain_in_transaction(practice_id, shard_key)
+        _append_in_one_statement(event, listed)
+        return event
     # No savepoint: events are written whole or the caller's transaction fails with them.
     with transaction.atomic(savepoint=False):
         chain = event.chain = _chain_in_transaction(practice_id, shard_key)
@@ -147,23 +155,63 @@ def record_many(
     return event
 
 
-def _insert_subjects(event_id: int, subjects: list[Subject]) -> None:
-    """One statement for any number of subjects, without a model instance each (building
-    those cost more than the insert: a page of thirty rows is thirty subjects)."""
+# Stands for the previous hash in the canonical JSON sent to the database, which splits it
+# there. The key and its quotes cannot occur inside a JSON string value (its quotes would be
+# escaped), so the mark is found exactly once.
+_TAIL_MARK = "x" * 64
+_TAIL_AT = f'"previous_hash":"{_TAIL_MARK}"'
+
+
+def _append_in_one_statement(event: AuditEvent, subjects: list[Subject]) -> None:
+    """PostgreSQL: lock the event's chain, read its tail, hash and insert the event and its
+    subjects, in one call of `audit_append` (migration 0008): one round trip, atomic by itself
+    when no transaction is open, and within the caller's transaction when one is (its lock
+    then held to the end of it, as before). Sets the event's id and hashes."""
+    event.occurred_at = timezone.now()
+    event.previous_hash = _TAIL_MARK
+    head, _mark, tail = _canonical(event, subjects).partition(_TAIL_AT)
+    types, ids, patients = (list(c) for c in zip(*subjects, strict=True)) if subjects else ([],) * 3
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            types, ids, patients = (list(column) for column in zip(*subjects, strict=True))
-            cursor.execute(
-                "INSERT INTO audit_auditsubject (event_id, object_type, object_id, patient_id) "
-                "SELECT %s, * FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[])",
-                [event_id, types, ids, patients],
-            )
-        else:
-            cursor.executemany(
-                "INSERT INTO audit_auditsubject (event_id, object_type, object_id, patient_id) "
-                "VALUES (%s, %s, %s, %s)",
-                [(event_id, *subject) for subject in subjects],
-            )
+        cursor.execute(
+            "SELECT * FROM audit_append(%s, %s, %s, %s, %s, %s::smallint, %s::timestamptz, %s, "
+            "%s, %s, %s, %s, %s, %s, %s, %s::inet, %s, %s::varchar[], %s::varchar[], "
+            "%s::bigint[])",
+            [
+                *_lock_key(event.chain),
+                event.chain,
+                head + '"previous_hash":"',
+                '"' + tail,
+                event.hash_version,
+                event.occurred_at,
+                event.actor_id,
+                event.actor_label,
+                event.role,
+                event.action,
+                event.object_type,
+                event.object_id,
+                event.patient_id,
+                event.detail,
+                event.ip,
+                event.user_agent,
+                types,
+                ids,
+                patients,
+            ],
+        )
+        event.pk, event.previous_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+def _insert_subjects(event_id: int, subjects: list[Subject]) -> None:
+    """SQLite: one statement for any number of subjects, without a model instance each
+    (building those cost more than the insert: a page of thirty rows is thirty subjects)."""
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO audit_auditsubject (event_id, object_type, object_id, patient_id) "
+            "VALUES (%s, %s, %s, %s)",
+            [(event_id, *subject) for subject in subjects],
+        )
 
 
 def _subjects(objects: list[tuple[models.Model | None, Any]]) -> list[Subject]:
@@ -325,17 +373,11 @@ def _lock_key(chain: int) -> tuple[int, int]:
 
 
 def _locked_chain_tail(chain: int) -> str:
-    """The chain's newest event's hash, read while holding the chain's lock until the
-    transaction ends.
-
-    Two writers of one chain must not both read the same tail; writers of different chains
-    never wait for each other. PostgreSQL: a transaction-scoped advisory lock on (class, chain),
-    taken in its own statement first (a statement's snapshot is taken when it starts, so a read
-    in the same statement as the lock could see a tail that is already stale). SQLite:
-    IMMEDIATE transactions already hold the database's single write lock."""
+    """SQLite: the chain's newest event's hash. Two writers of one chain must not both read
+    the same tail, and IMMEDIATE transactions already hold the database's single write lock.
+    (PostgreSQL locks the chain alone, with a transaction-scoped advisory lock on (class,
+    chain) taken in `audit_append`: writers of different chains never wait for each other.)"""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(_lock_key(chain)))
         cursor.execute(
             "SELECT hash FROM audit_auditevent WHERE chain = %s ORDER BY id DESC LIMIT 1", [chain]
         )
