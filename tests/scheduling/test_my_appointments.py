@@ -243,3 +243,31 @@ def test_the_page_reads_only_what_it_shows_and_decrypts_nothing(
         assert row.appointment._state.fields_cache == {}  # no related row loaded
         assert {"reason", "cancel_reason"} <= row.appointment.get_deferred_fields()
     assert "Chest pain" not in response.content.decode()
+
+
+def test_the_written_out_statement_reads_what_the_orm_query_reads(
+    require_postgres, world, video_type
+):
+    """PostgreSQL reads the page with one hand-written statement; the ORM's queries, which
+    the other databases run, are its reference: same rows, same order, same link versions,
+    at every cursor, with cancelled, other patients' and same-time visits around."""
+    ahead = upcoming_visits(world, video_type, UPCOMING_PAGE + 3)
+    upcoming_visits(world, video_type, 4, patient=world.other_patient)
+    past_visits(world, video_type, PAST_PAGE + 2)
+    Appointment.objects.filter(pk=ahead[2].pk).update(status="cancelled")
+    Appointment.objects.filter(pk=ahead[5].pk).update(modality=Modality.PHONE)
+    links.revoke(MANAGE, ahead[4])
+    links.revoke(JOIN, ahead[4])
+    now = timezone.now()
+    user = world.patient.user
+    shown = Appointment.objects.filter(patient=world.patient).order_by("start", "pk")
+    cursors = [None, *(patient_page.Cursor(a.start, a.pk) for a in shown[::5])]
+    for after in cursors:
+        for before in cursors:
+            written = patient_page._rows_postgresql(user=user, now=now, after=after, before=before)
+            orm = patient_page._rows(
+                *patient_page._queries(user=user, now=now, after=after, before=before)
+            )
+            assert written == orm, (after, before)
+    first_page = patient_page._rows_postgresql(user=user, now=now, after=None, before=None)[0]
+    assert [row[9:11] for row in first_page if row[0] == ahead[4].pk] == [(2, 2)]  # revoked
