@@ -66,6 +66,9 @@ def _canonical(event: AuditEvent, subjects: list[Subject] | None) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
+_IP_FIELD: models.GenericIPAddressField = models.GenericIPAddressField()
+
+
 def request_origin(request) -> tuple[str | None, str]:
     if request is None:
         return None, ""
@@ -73,7 +76,7 @@ def request_origin(request) -> tuple[str | None, str]:
     if ip:
         # The stored form must equal the hashed form (IPv6 is normalised on save).
         try:
-            ip = models.GenericIPAddressField().to_python(ip)
+            ip = _IP_FIELD.to_python(ip)
         except ValidationError:
             ip = None
     return ip, request.META.get("HTTP_USER_AGENT", "")[:300]
