@@ -25,7 +25,7 @@ class SharedPoolRedisCache(RedisCache):
 
     @cached_property
     def _cache(self) -> RedisCacheClient:
-        key = (tuple(self._servers), repr(sorted(self._options.items())))
+        key = (self._class, tuple(self._servers), repr(sorted(self._options.items())))
         with _clients_lock:
             client = _clients.get(key)
             if client is None:

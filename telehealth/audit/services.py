@@ -1,6 +1,7 @@
 """Recording audit events. `record` is the one way in; nothing updates or deletes events."""
 
 import hashlib
+import ipaddress
 import json
 from typing import Any
 
@@ -69,6 +70,18 @@ def _canonical(event: AuditEvent, subjects: list[Subject] | None) -> str:
 _IP_FIELD: models.GenericIPAddressField = models.GenericIPAddressField()
 
 
+def _as_postgresql_writes_it(ip: str | None) -> str | None:
+    """An IPv4-compatible IPv6 address (::/96 past ::1) as PostgreSQL's inet prints it, with
+    its last 32 bits dotted ("::1.2.3.4", where Python and Django write "::102:304"): the event
+    is hashed before it is stored, so the two forms must agree or the chain breaks there."""
+    if not ip or ":" not in ip:
+        return ip
+    address = ipaddress.IPv6Address(ip)
+    if int(address) >> 32 == 0 and int(address) >> 16:
+        return f"::{ipaddress.IPv4Address(int(address))}"
+    return ip
+
+
 def request_origin(request) -> tuple[str | None, str]:
     if request is None:
         return None, ""
@@ -77,6 +90,8 @@ def request_origin(request) -> tuple[str | None, str]:
         # The stored form must equal the hashed form (IPv6 is normalised on save).
         try:
             ip = _IP_FIELD.to_python(ip)
+            if connection.vendor == "postgresql":
+                ip = _as_postgresql_writes_it(ip)
         except ValidationError:
             ip = None
     return ip, request.META.get("HTTP_USER_AGENT", "")[:300]
@@ -169,10 +184,16 @@ def _append_in_one_statement(event: AuditEvent, subjects: list[Subject]) -> None
     """PostgreSQL: lock the event's chain, read its tail, hash and insert the event and its
     subjects, in one call of `audit_append` (migration 0008): one round trip, atomic by itself
     when no transaction is open, and within the caller's transaction when one is (its lock
-    then held to the end of it, as before). Sets the event's id and hashes."""
+    then held to the end of it, as before). Sets the event's id and hashes.
+
+    `occurred_at` is taken before the lock is waited for (it is hashed, so the database
+    cannot set it): within a chain, events are ordered by id, and a time may precede the one
+    of the event before it by that wait."""
     event.occurred_at = timezone.now()
     event.previous_hash = _TAIL_MARK
-    head, _mark, tail = _canonical(event, subjects).partition(_TAIL_AT)
+    head, mark, tail = _canonical(event, subjects).partition(_TAIL_AT)
+    if not mark:
+        raise RuntimeError("the canonical form of an audit event no longer names previous_hash")
     types, ids, patients = (list(c) for c in zip(*subjects, strict=True)) if subjects else ([],) * 3
     with connection.cursor() as cursor:
         cursor.execute(

@@ -109,7 +109,50 @@ def test_awkward_text_hashes_the_same_where_it_is_written_and_where_it_is_verifi
             stored, [(s.object_type, s.object_id, s.patient_id) for s in stored.subjects.all()]
         )
     )
+    # IPv4-compatible IPv6 addresses, which PostgreSQL prints with their last 32 bits dotted
+    # (Django, on SQLite, in hexadecimal).
+    dotted = connection.vendor == "postgresql"
+    for address, written in (
+        ("::1.2.3.4", "::1.2.3.4" if dotted else "::102:304"),
+        ("::1:0", "::0.1.0.0" if dotted else "::1:0"),
+        ("::1", "::1"),
+    ):
+        event = audit.record(
+            action=Action.VIEW,
+            actor=world.front_desk,
+            obj=world.patient,
+            request=RequestFactory().get("/", REMOTE_ADDR=address),
+        )
+        assert AuditEvent.objects.get(pk=event.pk).ip == event.ip == written
     assert verify_chain(world.practice.pk) is None
+
+
+def test_a_transaction_that_keeps_its_snapshot_cannot_write_an_event(require_postgres, world):
+    """A REPEATABLE READ (or SERIALIZABLE) transaction would read a stale tail after the lock
+    and fork the chain: `audit_append` refuses it, and the chain stays whole."""
+    errors: list[BaseException] = []
+
+    def write_in_repeatable_read() -> None:
+        # A connection of its own: the test's transaction has run queries already.
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                audit.record(action=Action.LOGIN_FAILED, detail="isolation test")
+        except DatabaseError as error:
+            errors.append(error)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    before = AuditEvent.objects.count()
+    worker = threading.Thread(target=write_in_repeatable_read)
+    worker.start()
+    worker.join()
+    assert len(errors) == 1 and "READ COMMITTED" in str(errors[0])
+    assert AuditEvent.objects.count() == before
+    audit.record(action=Action.VIEW, actor=world.front_desk, obj=world.patient)
+    assert verify_chain() is None
 
 
 @pytest.mark.parametrize("change", ["edit", "remove", "add"])

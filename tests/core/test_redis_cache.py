@@ -2,6 +2,7 @@
 thread and asynchronous context, which under ASGI means one per request."""
 
 import threading
+import uuid
 
 import pytest
 import redis
@@ -10,42 +11,48 @@ from django.core.cache.backends.redis import RedisCache
 from telehealth.cache import SharedPoolRedisCache
 
 
-def connections_received(url: str) -> int:
-    return int(redis.Redis.from_url(url).info("stats")["total_connections_received"])
+def connections_named(url: str, name: str) -> int:
+    """Connections open now under this client name (only this test's caches use it)."""
+    return sum(1 for client in redis.Redis.from_url(url).client_list() if client["name"] == name)
 
 
-def read_from_fresh_cache_objects(backend: type[RedisCache], url: str, threads: int) -> None:
-    """As Django does under ASGI: each request thread builds its own cache object and reads."""
+def cache_objects_of_requests(backend: type[RedisCache], url: str, name: str, requests: int):
+    """As Django does under ASGI: each request's thread builds its own cache object and reads,
+    one request after another (each finds the connection the last one gave back). The objects
+    are returned, so that none is collected with its connections while they are counted."""
+    caches: list[RedisCache] = []
     errors: list[BaseException] = []
 
     def one_request() -> None:
         try:
-            cache = backend(url, {"KEY_PREFIX": "cache-test"})
+            cache = backend(url, {"KEY_PREFIX": "cache-test", "OPTIONS": {"client_name": name}})
+            caches.append(cache)
             for _ in range(5):
                 cache.get("absent")
         except BaseException as error:  # noqa: BLE001  # reported below, in the test's thread
             errors.append(error)
 
-    workers = [threading.Thread(target=one_request) for _ in range(threads)]
-    for worker in workers:
+    for _ in range(requests):
+        worker = threading.Thread(target=one_request)
         worker.start()
-        worker.join()  # one after another: each finds the connection the last one gave back
+        worker.join()
     assert errors == []
+    return caches
 
 
 def test_cache_objects_of_many_requests_share_one_connection(require_redis):
-    read_from_fresh_cache_objects(SharedPoolRedisCache, require_redis, 1)  # the pool exists
-    before = connections_received(require_redis)
-    read_from_fresh_cache_objects(SharedPoolRedisCache, require_redis, 8)
-    # The one connection this function opens to read the count is the only new one.
-    assert connections_received(require_redis) - before == 1
+    name = f"shared-{uuid.uuid4().hex[:8]}"
+    caches = cache_objects_of_requests(SharedPoolRedisCache, require_redis, name, 8)
+    assert len({id(cache._cache) for cache in caches}) == 1
+    assert connections_named(require_redis, name) == 1
 
 
 def test_django_stock_backend_opens_a_connection_per_cache_object(require_redis):
     """What the shared pool is for (and proof that the count above can fail)."""
-    before = connections_received(require_redis)
-    read_from_fresh_cache_objects(RedisCache, require_redis, 8)
-    assert connections_received(require_redis) - before >= 8
+    name = f"stock-{uuid.uuid4().hex[:8]}"
+    caches = cache_objects_of_requests(RedisCache, require_redis, name, 8)
+    assert connections_named(require_redis, name) == 8
+    del caches
 
 
 def test_cache_settings_use_the_shared_pool_backend(settings):

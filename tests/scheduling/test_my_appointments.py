@@ -16,6 +16,7 @@ from scheduling.links import JOIN, MANAGE
 from scheduling.models import Appointment, Modality
 from scheduling.patient_page import PAST_PAGE, UPCOMING_PAGE
 from telehealth import links
+from telehealth.accounts.models import Provider
 from telehealth.audit.models import AuditEvent, AuditSubject, chain_parts
 from telehealth.audit.services import verify_chain
 from telehealth.crypto.fields import EncryptedMixin
@@ -256,12 +257,28 @@ def test_the_written_out_statement_reads_what_the_orm_query_reads(
     past_visits(world, video_type, PAST_PAGE + 2)
     Appointment.objects.filter(pk=ahead[2].pk).update(status="cancelled")
     Appointment.objects.filter(pk=ahead[5].pk).update(modality=Modality.PHONE)
+    # Visits at the same start as others (with another provider): the cursors' id tie-breaks.
+    other = Provider.objects.create(
+        user=world.other_clinician,
+        practice=world.practice,
+        slug="twin",
+        display_name="Dr Twin",
+        npi="1245319599",
+    )
+    for visit in (ahead[7], ahead[13], *past_visits(world, video_type, 1)):
+        twin = Appointment.objects.get(pk=visit.pk)
+        twin.pk = None
+        twin.provider = other
+        twin.save()
+    type(video_type).objects.filter(pk=video_type.pk).update(name_es="")
     links.revoke(MANAGE, ahead[4])
     links.revoke(JOIN, ahead[4])
     now = timezone.now()
     user = world.patient.user
-    shown = Appointment.objects.filter(patient=world.patient).order_by("start", "pk")
-    cursors = [None, *(patient_page.Cursor(a.start, a.pk) for a in shown[::5])]
+    shown = list(Appointment.objects.filter(patient=world.patient).order_by("start", "pk"))
+    ties = [a for a in shown if sum(b.start == a.start for b in shown) == 2]
+    assert len(ties) == 6
+    cursors = [None, *(patient_page.Cursor(a.start, a.pk) for a in shown[::5] + ties)]
     for after in cursors:
         for before in cursors:
             written = patient_page._rows_postgresql(user=user, now=now, after=after, before=before)

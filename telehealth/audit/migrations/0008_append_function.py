@@ -1,7 +1,8 @@
 """On PostgreSQL an event is appended by one function call: it takes the chain's lock, reads
 the tail, hashes and inserts the event and its subjects. One round trip where the lock, the
 tail read, the two inserts and the transaction around them were five or six (see
-`services._append_in_one_statement`).
+`services._append_in_one_statement`). On PostgreSQL 15 and later, a hardened database
+grants the application role EXECUTE on it (docs/security.md).
 
 The hash is computed from the canonical JSON the application built, split around the place
 of the previous hash: the application still decides what is hashed, and `verify_audit` checks
@@ -25,8 +26,15 @@ DECLARE
     v_hash varchar;
     v_id bigint;
 BEGIN
-    -- The lock first, in a statement of its own: each statement of a function takes a new
-    -- snapshot, so the tail read next sees every event committed before the lock was ours.
+    -- The lock first, in a statement of its own: under READ COMMITTED each statement of a
+    -- function takes a new snapshot, so the tail read next sees every event committed before
+    -- the lock was ours. A REPEATABLE READ or SERIALIZABLE transaction keeps its first
+    -- snapshot and would link to a stale tail, forking the chain: refused.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'audit_append needs READ COMMITTED, not %',
+            current_setting('transaction_isolation')
+            USING ERRCODE = 'invalid_transaction_state';
+    END IF;
     PERFORM pg_advisory_xact_lock(p_lock_class, p_lock_key);
     SELECT e.hash INTO v_previous FROM audit_auditevent e
         WHERE e.chain = p_chain ORDER BY e.id DESC LIMIT 1;
