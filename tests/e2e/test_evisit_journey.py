@@ -90,6 +90,8 @@ def test_patient_sends_an_evisit_with_a_photo_from_a_phone(world, browser):
         expect(desk.get_by_role("heading", name=world.patient.legal_name)).to_be_visible(
             timeout=AFTER_POST
         )
+        # The heading shows before the deferred zoom script has run: keys pressed then are lost.
+        desk.wait_for_load_state("domcontentloaded")
         frame = desk.get_by_role("group", name="Photo 1: scroll with the arrow keys when zoomed")
         frame.focus()
         desk.keyboard.press("+")
