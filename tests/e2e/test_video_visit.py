@@ -3,10 +3,12 @@ date-of-birth check and waits; the clinician cannot admit them from the state th
 until the patient says where they really are; then both reach ICE `connected` and decode
 each other's video."""
 
+import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -38,8 +40,22 @@ def video_appointment(world, video_type, *, patient_state="MA"):
     )
 
 
+def signed_in_client(user) -> Client:
+    """A client signed in as `user`. SQLite's shared in-memory test database refuses a write
+    at once, with "database table is locked" and no busy wait, while the live server's thread
+    holds the table; a moment later the write goes through (PostgreSQL simply waits)."""
+    for attempt in range(50):
+        try:
+            return sign_in(Client(), user)
+        except OperationalError as error:
+            if "table is locked" not in str(error) or attempt == 49:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
 def signed_in_context(browser, server, user):
-    client = sign_in(Client(), user)
+    client = signed_in_client(user)
     context = browser.new_context(viewport=DESKTOP, permissions=["camera", "microphone"])
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     context.add_cookies(
