@@ -23,6 +23,7 @@
   let localStream = null;
   let screenTrack = null;
   let ended = false;
+  let leaving = false; // see leaveFor
   let startedAt = null;
   let lowBandwidth = false;
   let videoPaused = false; // audio only for now, because of the connection
@@ -145,9 +146,7 @@
         break;
       case "moved": // the visit goes on in a group room (the server closes this socket)
         ended = true;
-        peers.forEach((_, id) => drop(id));
-        if (localStream) localStream.getTracks().forEach((t) => t.stop());
-        window.location.assign(frame.url);
+        leaveFor(frame.url);
         break;
       case "admitted":
         if (admit) admit.remove();
@@ -315,9 +314,17 @@
   }
 
   function finish() {
+    leaveFor(root.dataset.afterUrl);
+  }
+
+  // The page leaves once: the mover hears "moved" on its socket and also reads the move's
+  // reply, and a second assign() would abort the first navigation.
+  function leaveFor(url) {
+    if (leaving) return;
+    leaving = true;
     peers.forEach((_, id) => drop(id));
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
-    window.location.assign(root.dataset.afterUrl);
+    window.location.assign(url);
   }
 
   // Buttons that talk to the server wait until the room's socket is open.
@@ -433,7 +440,7 @@
       const body = await response.json();
       if (response.ok) {
         ended = true;
-        window.location.assign(body.url);
+        leaveFor(body.url);
       } else {
         moveOffer.querySelector("[data-move-text]").textContent = body.detail;
         e.target.disabled = false;
