@@ -18,6 +18,7 @@ from telehealth.audit import services as audit
 from telehealth.audit.models import SYSTEM_CHAIN, Action, AuditEvent, AuditSubject
 from telehealth.audit.services import GENESIS_HASH, verify_chain, verify_chains
 from tests.conftest import sign_in
+from tests.migrating import migrate
 from tests.scheduling.conftest import local, video_visit_at
 
 
@@ -445,9 +446,7 @@ def test_writers_of_one_chain_never_fork_it(require_postgres, world):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_keeps_events_written_before_it_verifiable():
-    from django.db.migrations.executor import MigrationExecutor
-
-    MigrationExecutor(connection).migrate([("audit", "0003_actor_label_by_id")])
+    migrate([("audit", "0003_actor_label_by_id")])
     try:
         previous = GENESIS_HASH
         with connection.cursor() as cursor:
@@ -475,8 +474,7 @@ def test_the_migration_keeps_events_written_before_it_verifiable():
                     [row["occurred_at"], row["detail"], row["previous_hash"], previous],
                 )
     finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        migrate()
     old = list(AuditEvent.objects.all())
     assert [(e.chain, e.hash_version) for e in old] == [(SYSTEM_CHAIN, 1)] * 3
     assert verify_chains() == {SYSTEM_CHAIN: None}

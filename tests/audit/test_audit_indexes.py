@@ -2,11 +2,11 @@
 
 import pytest
 from django.db import IntegrityError, connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
 from scheduling.models import Appointment
 from telehealth.audit.models import AuditCheckpoint, AuditEvent
+from tests import migrating
 
 BEFORE = [("audit", "0004_chains_and_subjects")]
 BUILT = {"audit_event_chain_tail", "audit_event_record", "audit_subject_record"}
@@ -14,10 +14,8 @@ BUILT = {"audit_event_chain_tail", "audit_event_record", "audit_subject_record"}
 
 def migrate(targets) -> list[str]:
     """Run the audit app's migrations to `targets` (None: the latest); the SQL they ran."""
-    executor = MigrationExecutor(connection)
-    targets = targets or executor.loader.graph.leaf_nodes("audit")
     with CaptureQueriesContext(connection) as queries:
-        executor.migrate(targets)
+        migrating.migrate(targets or migrating.latest("audit"))
     return [q["sql"] for q in queries.captured_queries]
 
 

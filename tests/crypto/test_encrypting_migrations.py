@@ -20,6 +20,7 @@ from telehealth.accounts.models import BreakGlassGrant, User, email_index
 from telehealth.audit.services import verify_chain
 from telehealth.crypto.migration import encrypt_columns
 from telehealth.crypto.storage import RANDOM_NAME
+from tests.migrating import latest, migrate
 from tests.scheduling.conftest import local
 from visits import services as visits
 from visits.models import Visit
@@ -35,15 +36,6 @@ BEFORE = [
     ("intake", "0003_one_open_response"),
     ("messaging", "0001_initial"),
 ]
-
-
-def migrate(targets: list[tuple[str, str]]) -> None:
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-
-
-def latest() -> list[tuple[str, str]]:
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
 
 
 def stored(table: str, column: str, pk: int) -> str:

@@ -10,22 +10,14 @@ from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from telehealth.accounts.models import Practice, User
 from tests.conftest import World
+from tests.migrating import latest, migrate
 
 BEFORE = [("accounts", "0004_link_version")]
 EMAIL = "doc@alpha.test"
-
-
-def migrate(targets: list[tuple[str, str]]) -> None:
-    MigrationExecutor(connection).migrate(targets)
-
-
-def latest() -> list[tuple[str, str]]:
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
 
 
 def text_in(model: type[models.Model]) -> list[str]:

@@ -3,12 +3,11 @@ scored form by its URL alone (LOINC's address) and showed every integer item as 
 the form version new responses get must carry the old URL and no calculated total."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from intake import builtin, services
 from intake import questionnaire as fhirq
 from intake.models import Form, FormVersion, Response
+from tests.migrating import migrate
 
 BEFORE = [("intake", "0004_random_file_names")]
 
@@ -43,12 +42,6 @@ def old_score(definition: dict, answers: dict[str, list]) -> dict:
     total = sum(weights.values())
     flag = name == "PHQ-9" and weights.get("phq9-9", 0) > 0
     return {"name": name, "total": total, "flag": "self-harm" if flag else ""}
-
-
-def migrate(targets=None) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets if targets is not None else executor.loader.graph.leaf_nodes())
 
 
 def legacy_scored(url: str, prefix: str, count: int) -> dict:

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
@@ -18,6 +16,7 @@ from intake import builtin, canonical, editor, selectors, services
 from intake import questionnaire as fhirq
 from intake.models import Form, FormVersion, Response
 from tests.conftest import sign_in
+from tests.migrating import migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -370,12 +369,6 @@ def test_urls_from_before_and_from_other_practices_resolve_only_to_this_practice
 # --- The migration -------------------------------------------------------------------------------
 
 BEFORE = [("intake", "0004_random_file_names")]
-
-
-def migrate(targets=None) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets if targets is not None else executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,19 +3,12 @@ already hold, so the first update or cancellation sent after the upgrade replace
 
 import pytest
 from django.conf import settings
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from scheduling.models import Appointment
+from tests.migrating import migrate
 from tests.scheduling.conftest import local, video_visit_at
 
 BEFORE = [("scheduling", "0007_appointmenttype_name_es")]
-
-
-def migrate(targets=None) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets if targets is not None else executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -4,22 +4,14 @@ sent as it was: current links still open, links revoked before the move stay rev
 import pytest
 from django.core import signing
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from scheduling.links import MANAGE
 from telehealth import links
 from telehealth.accounts.models import LinkVersion
+from tests.migrating import migrate
 from tests.visits.test_consumers import make_visit
 
 BEFORE = [("scheduling", "0005_appointment_patient_state"), ("accounts", "0004_link_version")]
-
-
-def migrate(targets=None) -> None:
-    """To `targets`, or to the latest migration of every app (the schema the tests expect,
-    which later migrations of scheduling extend past the move)."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets if targets is not None else executor.loader.graph.leaf_nodes())
 
 
 def old_manage_token(appointment_id: int, version: int) -> str:
