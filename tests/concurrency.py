@@ -3,18 +3,22 @@ requests would: for tests of locks and constraints (PostgreSQL)."""
 
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from django.db import connection
 
+T = TypeVar("T")
 
-def at_once(calls: list[Callable[[], object]]) -> list[object]:
+
+def at_once(calls: list[Callable[[], T]]) -> list[T | str]:
     """Each call's answer, or "error: ..." for what it raised, in the order they finished.
     The threads start together (a barrier), and each closes its connection when done."""
     barrier = threading.Barrier(len(calls))
-    outcomes: list[object] = []
+    outcomes: list[T | str] = []
     lock = threading.Lock()
 
-    def run(call: Callable[[], object]) -> None:
+    def run(call: Callable[[], T]) -> None:
+        result: T | str
         try:
             barrier.wait()
             result = call()

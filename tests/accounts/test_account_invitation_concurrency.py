@@ -4,12 +4,14 @@ patient, and one account per email, whoever wins."""
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from django.db import connection, transaction
 
 from telehealth.accounts import services
 from telehealth.accounts.models import Patient, User
+from tests.concurrency import at_once
 from tests.conftest import make_patient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,30 +20,14 @@ PASSWORD = "lantern orchard velvet 42"
 
 
 def race(attempts: list[Callable[[], object]]) -> list[str]:
-    barrier = threading.Barrier(len(attempts))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(attempt: Callable[[], object]) -> None:
+    def outcome(attempt: Callable[[], object]) -> str:
         try:
-            barrier.wait()
             attempt()
-            result = "created"
         except services.AccountError:
-            result = "refused"
-        except Exception as exc:  # anything else is a failure the assertions will show
-            result = f"error: {exc!r}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
+            return "refused"
+        return "created"
 
-    threads = [threading.Thread(target=run, args=(a,)) for a in attempts]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(outcomes)
+    return sorted(str(o) for o in at_once([partial(outcome, a) for a in attempts]))
 
 
 def test_one_invitation_submitted_six_times_at_once_makes_one_account(require_postgres, world):

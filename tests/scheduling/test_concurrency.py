@@ -1,15 +1,15 @@
 """Fifty bookings of one slot at once, each on its own database connection."""
 
-import threading
+from functools import partial
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from scheduling import services
 from scheduling.models import Appointment, BookedVia
 from telehealth.accounts.models import Patient
+from tests.concurrency import at_once
 from tests.conftest import make_patient
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data
@@ -27,13 +27,9 @@ def test_fifty_concurrent_bookings_of_one_slot_leave_exactly_one(
         for i in range(50)
     ]
     start = local(3, 10)
-    barrier = threading.Barrier(50)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def attempt(patient):
+    def attempt(patient) -> str:
         try:
-            barrier.wait()
             services.appointment_book(
                 provider=world.clinician.provider,
                 patient=patient,
@@ -42,21 +38,11 @@ def test_fifty_concurrent_bookings_of_one_slot_leave_exactly_one(
                 by=None,
                 via=BookedVia.ONLINE,
             )
-            result = "booked"
         except services.SlotTaken:
-            result = "taken"
-        except Exception as exc:  # anything else is a failure the assertions will show
-            result = f"error: {exc!r}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
+            return "taken"
+        return "booked"
 
-    threads = [threading.Thread(target=attempt, args=(p,)) for p in patients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once([partial(attempt, p) for p in patients])
     assert sorted(outcomes) == ["booked"] + ["taken"] * 49
     assert Appointment.objects.filter(start=start).count() == 1
 
@@ -71,58 +57,40 @@ def test_online_and_front_desk_booking_one_slot_at_once_leave_one_and_no_orphan_
     url = reverse("scheduling:book-details", args=[world.practice.slug])
     outcomes: list[tuple[str, str]] = []
 
+    def online(i: int, start) -> tuple[str, str]:
+        response = Client().post(
+            url,
+            booking_data(
+                video_type,
+                start,
+                legal_name=f"Online Racer {i}",
+                email=f"online{i}@x.test",
+                phone=f"+1617555{i:04d}",
+            ),
+        )
+        status = response.status_code
+        return "online", {302: "booked", 409: "taken"}.get(status, f"status {status}")
+
+    def desk(start) -> tuple[str, str]:
+        try:
+            services.appointment_book(
+                provider=world.clinician.provider,
+                patient=world.other_patient,
+                appointment_type=video_type,
+                start=start,
+                by=world.front_desk,
+                via=BookedVia.STAFF,
+            )
+        except services.SlotTaken:
+            return "desk", "taken"
+        return "desk", "booked"
+
     for i in range(rounds):
         start = local(3, 8 + i)
-        barrier = threading.Barrier(2)
-        result: dict[str, str] = {}
-
-        def online(i=i, start=start, barrier=barrier, result=result):
-            client = Client()
-            try:
-                barrier.wait()
-                response = client.post(
-                    url,
-                    booking_data(
-                        video_type,
-                        start,
-                        legal_name=f"Online Racer {i}",
-                        email=f"online{i}@x.test",
-                        phone=f"+1617555{i:04d}",
-                    ),
-                )
-                result["online"] = {302: "booked", 409: "taken"}.get(
-                    response.status_code, f"status {response.status_code}"
-                )
-            except Exception as exc:
-                result["online"] = f"error: {exc!r}"
-            finally:
-                connection.close()
-
-        def desk(start=start, barrier=barrier, result=result):
-            try:
-                barrier.wait()
-                services.appointment_book(
-                    provider=world.clinician.provider,
-                    patient=world.other_patient,
-                    appointment_type=video_type,
-                    start=start,
-                    by=world.front_desk,
-                    via=BookedVia.STAFF,
-                )
-                result["desk"] = "booked"
-            except services.SlotTaken:
-                result["desk"] = "taken"
-            except Exception as exc:
-                result["desk"] = f"error: {exc!r}"
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=online), threading.Thread(target=desk)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        outcomes.append((result.get("online", "none"), result.get("desk", "none")))
+        answers = at_once([partial(online, i, start), partial(desk, start)])
+        result = dict(a if isinstance(a, tuple) else ("error", a) for a in answers)
+        assert "error" not in result, result
+        outcomes.append((result["online"], result["desk"]))
 
     assert all(sorted(pair) == ["booked", "taken"] for pair in outcomes), outcomes
     assert Appointment.objects.count() == rounds

@@ -7,14 +7,15 @@ import asyncio
 import threading
 import time
 from datetime import timedelta
+from functools import partial
 
 import pytest
 import requests
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from telehealth.audit.models import AuditEvent
+from tests.concurrency import at_once
 from tests.conftest import make_patient, sign_in
 from tests.visits.group_helpers import admit, open_group_session
 from tests.visits.janus_peer import JanusSocket, Publisher, Subscriber
@@ -542,37 +543,23 @@ def test_concurrent_admissions_never_exceed_capacity(require_postgres, janus_ser
     )
     for invitation in session.invitees.all():
         GroupWaiting.objects.create(invitation=invitation, channel=f"test.{invitation.pk}")
-    barrier = threading.Barrier(len(patients))
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def attempt(patient):
+    def attempt(patient) -> str:
         # Host and co-host admit people one by one at the same moment; each admitted
         # patient then joins the media room.
         host = world.clinician if patient.pk % 2 else world.other_clinician
         try:
-            barrier.wait()
             group_live.group_admit(
                 session=session,
                 by=host,
                 invitation_id=session.invitees.get(patient=patient).pk,
             )
             group_services.group_join(session=session, user=patient.user)
-            result = "in"
         except group_services.GroupRefused as refused:
-            result = str(refused)
-        except Exception as exc:  # anything else is a failure the assertions will show
-            result = f"error: {exc!r}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
+            return str(refused)
+        return "in"
 
-    threads = [threading.Thread(target=attempt, args=(p,)) for p in patients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = [str(o) for o in at_once([partial(attempt, p) for p in patients])]
     assert sorted(outcomes) == ["This group session is full."] * 6 + ["in"] * 4
     assert GroupAttendance.objects.filter(session=session, left_at__isnull=True).count() == 4
     session.refresh_from_db()
