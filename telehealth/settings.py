@@ -280,9 +280,9 @@ def channel_layer_hosts(url: str) -> list[dict]:
             # (telehealth.layers.RedisLayer) rather than fail.
             "max_connections": envint("REDIS_MAX_CONNECTIONS", 500),
             "timeout": 20,
-            # redis-py 8 reads with a 5 s timeout by default, as long as the layer's blocking
-            # BZPOPMIN: an idle consumer then dies with "Timeout reading". Reads must outlast
-            # the block.
+            # Reads must outlast the layer's blocking BZPOPMIN (telehealth.layers.BLOCK_SECONDS;
+            # channels-redis's own is 5 s, as long as redis-py 8's default read timeout, and an
+            # idle consumer then died with "Timeout reading").
             "socket_timeout": 15,
         }
     ]
