@@ -4,7 +4,9 @@ to sign in with a verified second factor. Service checks fail under REQUIRE_SERV
 import copy
 import os
 import socket
+import sqlite3
 from datetime import date, time
+from time import monotonic, sleep
 from urllib.parse import urlparse
 
 import pytest
@@ -13,6 +15,7 @@ from django.core.management.sql import emit_post_migrate_signal
 from django.db import connection, transaction
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
+from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -25,6 +28,26 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 PASSWORD = "correct horse battery staple"
 
 
+_sqlite_execute = SQLiteCursorWrapper.execute
+
+
+def _sqlite_execute_waiting(self, query, params=None):
+    """The SQLite test database is SQLite's shared-cache in-memory database, whose table locks
+    fail at once ("database table is locked") where a file database waits a lock out (its
+    OPTIONS timeout, 20 s). The browser tests' live servers write to it from several threads at
+    once (a page and a socket of one visit), and a page answered 500 now and then. A statement
+    refused that way had no effect, and is tried again for up to the same 20 s."""
+    deadline = monotonic() + 20
+    while True:
+        try:
+            return _sqlite_execute(self, query, params)
+        except sqlite3.OperationalError as error:
+            if "table is locked" not in str(error) or monotonic() > deadline:
+                raise
+            sleep(0.005)
+
+
+SQLiteCursorWrapper.execute = _sqlite_execute_waiting  # type: ignore[method-assign]
 PostgresOperations = PostgresWrapper.ops_class
 SQLiteOperations = SQLiteWrapper.ops_class
 APPEND_ONLY_TABLES = {

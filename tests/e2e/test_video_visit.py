@@ -3,12 +3,10 @@ date-of-birth check and waits; the clinician cannot admit them from the state th
 until the patient says where they really are; then both reach ICE `connected` and decode
 each other's video."""
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -41,17 +39,7 @@ def video_appointment(world, video_type, *, patient_state="MA"):
 
 
 def signed_in_client(user) -> Client:
-    """A client signed in as `user`. SQLite's shared in-memory test database refuses a write
-    at once, with "database table is locked" and no busy wait, while the live server's thread
-    holds the table; a moment later the write goes through (PostgreSQL simply waits)."""
-    for attempt in range(50):
-        try:
-            return sign_in(Client(), user)
-        except OperationalError as error:
-            if "table is locked" not in str(error) or attempt == 49:
-                raise
-            time.sleep(0.1)
-    raise AssertionError("unreachable")
+    return sign_in(Client(), user)
 
 
 def signed_in_context(browser, server, user):
