@@ -3,7 +3,7 @@ the requester, once the days in which a visit with the specialist would change t
 passed; each side sees its own codes on the case page."""
 
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,6 +19,7 @@ from telehealth.accounts.models import Provider
 from telehealth.audit.models import AuditEvent
 from tests.billing.concurrency import pull_at_once
 from tests.billing.test_encounters import billing_set_up, ended_visit, insurance_card
+from tests.clock import local_days_ago
 from tests.conftest import sign_in
 from tests.visits.econsult_helpers import sent_econsult
 from visits import econsult_panels
@@ -72,7 +73,7 @@ def answered_case(
     econsult = sent_econsult(
         patient=world.patient, requester=world.clinician, to=world.other_clinician
     )
-    back = timezone.now() - timedelta(days=days_ago)
+    back = local_days_ago(world.practice.zone, days_ago)
     EConsult.objects.filter(pk=econsult.pk).update(sent_at=back)
     econsult.refresh_from_db()
     work_date = timezone.localtime(back, world.practice.zone).date()
@@ -105,7 +106,13 @@ def answered_case(
     return econsult
 
 
-def specialist_visit(world, video_type, *, at):
+def specialist_visit(world, video_type, econsult, *, days_before):
+    """A visit with the specialist at noon of the practice's day `days_before` days before the
+    case was sent (counted in local days, as the rule counts them: a span of 24-hour days would
+    cross a daylight-saving change and land a day off)."""
+    zone = world.practice.zone
+    sent_on = timezone.localtime(econsult.sent_at, zone).date()
+    at = datetime.combine(sent_on - timedelta(days=days_before), time(12), zone)
     visit = ended_visit(world, video_type, minutes=20)
     provider = world.other_clinician.provider
     Visit.objects.filter(pk=visit.pk).update(provider=provider, started_at=at, ended_at=at)
@@ -172,7 +179,7 @@ class TestPull:
     ):
         set_up(world)
         econsult = answered_case(world, specialist_minutes=[(12, False)], requester_minutes=[20])
-        specialist_visit(world, video_type, at=econsult.sent_at - timedelta(days=10))
+        specialist_visit(world, video_type, econsult, days_before=14)
         econsult_services.pull_answered_econsults()
         specialist = encounter_of(econsult, Side.SPECIALIST)
         assert not specialist.lines.exists()
@@ -184,7 +191,7 @@ class TestPull:
     def test_a_visit_with_the_specialist_long_before_does_not_count(self, world, video_type):
         set_up(world)
         econsult = answered_case(world, specialist_minutes=[(12, False)])
-        specialist_visit(world, video_type, at=econsult.sent_at - timedelta(days=15))
+        specialist_visit(world, video_type, econsult, days_before=15)
         econsult_services.pull_answered_econsults()
         assert encounter_of(econsult, Side.SPECIALIST).lines.get().code == "99451"
 
@@ -202,7 +209,7 @@ class TestPull:
         set_up(world)
         econsult = answered_case(world, specialist_minutes=[(12, False)], days_ago=14)
         assert econsult_services.pull_answered_econsults().built == 0
-        earlier = econsult.answered_at - timedelta(days=1)
+        earlier = local_days_ago(world.practice.zone, 15)
         EConsult.objects.filter(pk=econsult.pk).update(answered_at=earlier, sent_at=earlier)
         assert econsult_services.pull_answered_econsults().built == 1
 

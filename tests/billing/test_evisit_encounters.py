@@ -13,6 +13,7 @@ from billing.models import Encounter, FeeScheduleEntry
 from billing.views.evisits import evisit_case_panel
 from telehealth.audit.models import AuditEvent
 from tests.billing.test_encounters import billing_set_up, ended_visit, insurance_card
+from tests.clock import local_days_ago
 from tests.conftest import make_staff, sign_in
 from tests.visits.evisit_helpers import taken_evisit
 from visits import evisit_panels
@@ -50,7 +51,7 @@ def seen_long_ago(world, video_type):
 def worked_case(world, *, minutes_by_day_ago, days_ago=10, complete=True):
     """A case the clinician first acted on `days_ago` days ago, with time on those days."""
     evisit = taken_evisit(patient=world.patient, clinician=world.clinician)
-    first = timezone.now() - timedelta(days=days_ago)
+    first = local_days_ago(world.practice.zone, days_ago)
     EVisit.objects.filter(pk=evisit.pk).update(first_action_at=first)
     evisit.refresh_from_db()
     today = timezone.localdate(timezone=world.practice.zone)
@@ -108,7 +109,7 @@ class TestPull:
         evisit = worked_case(world, minutes_by_day_ago=[(8, 2)], days_ago=6)
         assert evisit_services.pull_completed_evisits().built == 0
         assert not Encounter.objects.filter(kind=Encounter.Kind.EVISIT).exists()
-        a_day_earlier = evisit.first_action_at - timedelta(days=1)
+        a_day_earlier = local_days_ago(world.practice.zone, 7)
         EVisit.objects.filter(pk=evisit.pk).update(first_action_at=a_day_earlier)
         assert evisit_services.pull_completed_evisits().built == 1
 
