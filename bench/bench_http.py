@@ -16,8 +16,10 @@ BENCH_SECONDS (default 10) with 32 connections on 2 threads:
 - `rpm`: `POST /api/v1/rpm/readings`, 100 glucose readings a request, every request's
   readings at new times (so each one is stored, not deduplicated); readings/s is requests/s
   x 100 and the readings really stored are counted in the database afterwards. The requests
-  rotate over BENCH_RPM_DEVICES devices (default 1), each a patient's own: one device makes
-  every upload wait for the others on its patient's rows, many devices are a deployment.
+  rotate over BENCH_RPM_DEVICES devices (default 1), each a patient's own. One device's 32
+  uploads at once cover days out of order, so many of them recompute its patient's 30-day
+  baseline (any upload of earlier readings replaces the kept one); many devices are a
+  deployment.
 
 BENCH_KINDS (comma-separated, e.g. `rpm` or `bare,rpm`) measures only those kinds, and seeds
 only what they need (no appointment history without a page that shows it); ratios to `bare`
