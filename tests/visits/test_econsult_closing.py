@@ -1,8 +1,6 @@
 """An e-consult closed unanswered: the specialist declines it with a reason (the requester is
 told by a notice carrying only a link), or the requester withdraws it. Only the right side may
-close it; a decline racing an answer ends in exactly one of them."""
-
-import threading
+close it. (A decline racing an answer: test_econsult_closing_races.)"""
 
 import pytest
 from django.db import connection
@@ -218,79 +216,3 @@ class TestPages:
         econsult = sent(world)
         sign_in(client, world.other_clinician)
         assert client.get(reverse("visits:econsult-decline", args=[econsult.pk])).status_code == 405
-
-
-def race(acts: dict) -> dict[str, str]:
-    """Run the acts at once from their own threads (and connections): what became of each."""
-    barrier = threading.Barrier(len(acts))
-    results: dict[str, str] = {}
-
-    def run(name, act):
-        try:
-            barrier.wait()
-            act()
-            results[name] = "done"
-        except services.EConsultError:
-            results[name] = "refused"
-        except Exception as error:  # shown by the caller's assertion
-            results[name] = f"error: {error!r}"
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=item) for item in acts.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_decline_racing_an_answer_ends_in_exactly_one(require_postgres, world):
-    """Both take the case's row lock; whichever comes second finds it closed and is refused."""
-    specialist = world.other_clinician
-    for _round in range(5):
-        econsult = sent(world)
-        results = race(
-            {
-                "declined": lambda e=econsult: services.econsult_decline(
-                    econsult=e, specialist=specialist, reason=REASON
-                ),
-                "answered": lambda e=econsult: services.econsult_answer(
-                    econsult=e, specialist=specialist, answer="Yes", verbal_report=False
-                ),
-            }
-        )
-        assert sorted(results.values()) == ["done", "refused"], results
-        winner = next(name for name, result in results.items() if result == "done")
-        econsult.refresh_from_db()
-        assert econsult.state == winner
-        assert (econsult.answered_at is None) == (winner == "declined")
-        assert (econsult.closed_at is None) == (winner == "answered")
-        assert (econsult.decline_reason == REASON) == (winner == "declined")
-        notices = OutboundMessage.objects.filter(dedupe_key__startswith=f"econsult:{econsult.pk}:")
-        assert set(notices.values_list("template", flat=True)) == {
-            "econsult.sent",
-            f"econsult.{winner}",
-        }
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_withdrawal_racing_an_answer_ends_in_exactly_one(require_postgres, world):
-    econsult = sent(world)
-    results = race(
-        {
-            "withdrawn": lambda: services.econsult_withdraw(
-                econsult=econsult, requester=world.clinician
-            ),
-            "answered": lambda: services.econsult_answer(
-                econsult=econsult,
-                specialist=world.other_clinician,
-                answer="Yes",
-                verbal_report=False,
-            ),
-        }
-    )
-    assert sorted(results.values()) == ["done", "refused"], results
-    econsult.refresh_from_db()
-    assert results[econsult.state] == "done"
