@@ -265,16 +265,39 @@ def world_rows(django_db_setup, django_db_blocker):
         atomic.__exit__(None, None, None)
 
 
+def commits(item: pytest.Item) -> bool:
+    """Whether a test runs outside a rolled-back transaction (its writes commit)."""
+    marker = item.get_closest_marker("django_db")
+    return bool(
+        {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
+        or (marker and marker.kwargs.get("transaction"))
+    )
+
+
 @pytest.fixture
 def module_world(request, world_rows, db) -> World:
     """The module's World, as fresh objects for each test (as setUpTestData gives): a module
     opts in by defining `world` as this."""
-    marker = request.node.get_closest_marker("django_db")
-    if {"transactional_db", "live_server"} & set(request.fixturenames) or (
-        marker and marker.kwargs.get("transaction")
-    ):
+    if commits(request.node):
         pytest.fail("module_world is for tests in a transaction; build a World for this one")
     return copy.deepcopy(world_rows)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module that uses module_world holds no test that commits: world_rows's transaction
+    stays open on the connection until the module's last test, and a committing test run
+    before then (any order but pytest-django's, which runs them last) would write beside it."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    for path, tests in modules.items():
+        shared = any("module_world" in getattr(t, "fixturenames", ()) for t in tests)
+        committing = [t.nodeid for t in tests if commits(t)]
+        if shared and committing:
+            raise pytest.UsageError(
+                f"{path} uses module_world and also has tests that commit ({committing[0]}): "
+                "move those to a module of their own"
+            )
 
 
 @pytest.fixture
