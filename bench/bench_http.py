@@ -17,9 +17,9 @@ BENCH_SECONDS (default 10) with 32 connections on 2 threads:
   readings at new times (so each one is stored, not deduplicated); readings/s is requests/s
   x 100 and the readings really stored are counted in the database afterwards. The requests
   rotate over BENCH_RPM_DEVICES devices (default 1), each a patient's own. One device's 32
-  uploads at once cover days out of order, so many of them recompute its patient's 30-day
-  baseline (any upload of earlier readings replaces the kept one); many devices are a
-  deployment.
+  uploads at once cover days out of order, and an upload whose first reading falls on
+  another UTC day than the kept baseline's recomputes its patient's 30-day baseline, so many
+  do; many devices are a deployment.
 
 BENCH_KINDS (comma-separated, e.g. `rpm` or `bare,rpm`) measures only those kinds, and seeds
 only what they need (no appointment history without a page that shows it); ratios to `bare`
