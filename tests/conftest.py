@@ -6,6 +6,7 @@ import os
 import socket
 import sqlite3
 from datetime import date, time
+from pathlib import Path
 from time import monotonic, sleep
 from urllib.parse import urlparse
 
@@ -19,6 +20,7 @@ from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from pytest_django.fixtures import validate_django_db
 
 from scheduling.models import AppointmentType, AvailabilityRule, Modality
 from telehealth.accounts import services
@@ -266,12 +268,15 @@ def world_rows(django_db_setup, django_db_blocker):
 
 
 def commits(item: pytest.Item) -> bool:
-    """Whether a test runs outside a rolled-back transaction (its writes commit)."""
+    """Whether a test runs outside a rolled-back transaction (its writes commit), as
+    pytest-django decides it: the marker read by its own parser (`reset_sequences` implies a
+    transactional test), or the fixtures that ask for one."""
     marker = item.get_closest_marker("django_db")
-    return bool(
-        {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
-        or (marker and marker.kwargs.get("transaction"))
-    )
+    if marker is not None:
+        transactional, reset_sequences, *_options = validate_django_db(marker)
+        if transactional or reset_sequences:
+            return True
+    return bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
 
 
 @pytest.fixture
@@ -287,16 +292,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A module that uses module_world holds no test that commits: world_rows's transaction
     stays open on the connection until the module's last test, and a committing test run
     before then (any order but pytest-django's, which runs them last) would write beside it."""
-    modules: dict[str, list[pytest.Item]] = {}
+    modules: dict[Path, list[pytest.Item]] = {}
     for item in items:
-        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
-    for path, tests in modules.items():
+        modules.setdefault(item.path, []).append(item)
+    for tests in modules.values():
         shared = any("module_world" in getattr(t, "fixturenames", ()) for t in tests)
         committing = [t.nodeid for t in tests if commits(t)]
         if shared and committing:
             raise pytest.UsageError(
-                f"{path} uses module_world and also has tests that commit ({committing[0]}): "
-                "move those to a module of their own"
+                f"{committing[0]}: its module uses module_world, whose transaction stays open "
+                "until the module's last test, and this test commits: "
+                "move it to a module of its own"
             )
 
 
