@@ -331,13 +331,15 @@ class ConsultRecord:
 def consult_record(econsult: EConsult, *, around: int) -> ConsultRecord:
     zone = econsult.practice.zone
     until = econsult.answered_at or timezone.now()
+    # `around` counts local days: a local day's edge can lie a day and a daylight-saving hour
+    # beyond `around` days of 24 hours, so the query reaches two days further each way.
     seen = Visit.objects.filter(
         practice_id=econsult.practice_id,
         patient_id=econsult.patient_id,
         provider__user_id=econsult.specialist_id,
         state=Visit.State.ENDED,
-        started_at__gte=econsult.sent_at - timedelta(days=around + 1),
-        started_at__lte=until + timedelta(days=around + 1),
+        started_at__gte=econsult.sent_at - timedelta(days=around + 2),
+        started_at__lte=until + timedelta(days=around + 2),
     ).values_list("started_at", flat=True)
     days = econsult.time_entries.values_list("side", "work_date")
     return ConsultRecord(

@@ -22,7 +22,7 @@ from tests.billing.test_encounters import billing_set_up, ended_visit, insurance
 from tests.clock import local_days_ago
 from tests.conftest import sign_in
 from tests.visits.econsult_helpers import sent_econsult
-from visits import econsult_panels
+from visits import econsult_panels, econsult_selectors
 from visits import econsult_services as visit_services
 from visits.models import EConsult, Visit
 
@@ -192,6 +192,9 @@ class TestPull:
         set_up(world)
         econsult = answered_case(world, specialist_minutes=[(12, False)])
         specialist_visit(world, video_type, econsult, days_before=15)
+        # The visit is in the case's record: the rule, not the query's reach, leaves it out.
+        record = econsult_selectors.consult_record(econsult, around=14)
+        assert record.specialist_visit_days == (record.sent_on - timedelta(days=15),)
         econsult_services.pull_answered_econsults()
         assert encounter_of(econsult, Side.SPECIALIST).lines.get().code == "99451"
 
