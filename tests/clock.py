@@ -13,6 +13,4 @@ from django.utils import timezone
 def local_days_ago(zone: ZoneInfo, days: int) -> datetime:
     """This moment's local time of day, `days` calendar days ago in `zone`."""
     now = timezone.localtime(timezone.now(), zone)
-    return datetime.combine(
-        now.date() - timedelta(days=days), now.timetz().replace(tzinfo=None), zone
-    )
+    return datetime.combine(now.date() - timedelta(days=days), now.time(), zone)

@@ -3,7 +3,7 @@ the requester, once the days in which a visit with the specialist would change t
 passed; each side sees its own codes on the case page."""
 
 import threading
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -197,6 +197,25 @@ class TestPull:
         assert record.specialist_visit_days == (record.sent_on - timedelta(days=15),)
         econsult_services.pull_answered_econsults()
         assert encounter_of(econsult, Side.SPECIALIST).lines.get().code == "99451"
+
+    def test_a_visit_early_on_the_windows_first_day_counts_across_a_clock_change(
+        self, world, video_type
+    ):
+        """Sent late on 15 Nov 2026 (EST); the visit at 00:10 EDT on 1 Nov, the 14th local day
+        before, lies 15 days and 20 minutes before it in hours: the query still reaches it."""
+        set_up(world)
+        econsult = answered_case(world, specialist_minutes=[(12, False)])
+        zone = world.practice.zone
+        sent = datetime(2026, 11, 15, 23, 30, tzinfo=zone)
+        EConsult.objects.filter(pk=econsult.pk).update(sent_at=sent, answered_at=sent)
+        econsult.refresh_from_db()
+        visit = ended_visit(world, video_type, minutes=20)
+        seen = datetime(2026, 11, 1, 0, 10, tzinfo=zone)
+        assert sent.astimezone(UTC) - seen.astimezone(UTC) > timedelta(days=15)
+        provider = world.other_clinician.provider
+        Visit.objects.filter(pk=visit.pk).update(provider=provider, started_at=seen, ended_at=seen)
+        record = econsult_selectors.consult_record(econsult, around=14)
+        assert record.specialist_visit_days == (date(2026, 11, 1),)
 
     def test_a_second_econsult_within_seven_days_is_not_billed_again(self, world):
         set_up(world)
