@@ -1,5 +1,6 @@
 """One ASGI app for HTTP and WebSocket, served by uvicorn."""
 
+import gc
 import importlib
 import os
 
@@ -27,3 +28,9 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# What is loaded by now (Django, the apps, the ICD-10-CM tables: some 800,000 objects) lives as
+# long as the process. Frozen, the cyclic garbage collector no longer walks it: a full
+# collection, which pauses every request and socket of the process, took about 210 ms, and
+# takes under 1 ms.
+gc.freeze()
