@@ -255,7 +255,8 @@ if env("DATABASE_URL"):
     # prepared there (after psycopg's 5 runs) instead of parsed and planned every time:
     # planning was most of the database's time for a portal page. Prepared statements live on
     # their connection, so they are on by default only with the pool; a transaction-mode
-    # PgBouncer without max_prepared_statements needs them off (DB_PREPARED_STATEMENTS=0).
+    # PgBouncer needs them off (DB_PREPARED_STATEMENTS=0). A statement a migration made stale
+    # is planned again: telehealth/prepared_statements.py.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True,
         prepare_threshold=5 if envbool("DB_PREPARED_STATEMENTS", bool(DB_POOL_MAX_SIZE)) else None,

@@ -9,7 +9,10 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
-        from telehealth import lookups  # noqa: F401  (range-safe `__in` on integer columns)
+        from telehealth import (  # noqa: F401
+            lookups,  # range-safe `__in` on integer columns
+            prepared_statements,  # stale prepared statements planned again
+        )
         from telehealth.accounts import (
             invitations,
             signals,  # noqa: F401  (connects the login receivers)
