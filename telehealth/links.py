@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -158,12 +159,31 @@ def version_column(kind: str, object_id: str = "pk") -> Coalesce:
 def tokens_at_versions(kind: str, versions: dict[Any, int]) -> dict[Any, str]:
     """The token of each object id at its link version (read with `version_column`)."""
     link = get(kind)
+    if link.max_age is None:
+        key = settings.SECRET_KEY
+        return {
+            pk: _lasting_token(link.salt, link.id_key, link.version_key, key, pk, version)
+            for pk, version in versions.items()
+        }
     # What signing.dumps does, with one signer for the kind rather than one per row.
     signer = signing.TimestampSigner(salt=link.salt)
     return {
         pk: signer.sign_object({link.id_key: pk, link.version_key: version})
         for pk, version in versions.items()
     }
+
+
+@lru_cache(maxsize=8192)
+def _lasting_token(
+    salt: str, id_key: str, version_key: str, secret_key: str, pk: Any, version: int
+) -> str:
+    """The token of a link without a maximum age, signed once per process for each object
+    and version (and key): a list page shows the same links on every load, and signing them
+    again was about 6 % of the patient's appointments page. Its timestamp is the first
+    signing's, which no one reads when there is no age to check; a revoked link's new version
+    is another entry, so the cache never hands out a revoked token."""
+    signer = signing.TimestampSigner(key=secret_key, salt=salt)
+    return signer.sign_object({id_key: pk, version_key: version})
 
 
 def url_for(kind: str, obj: models.Model, *, new: bool = False) -> str:

@@ -139,6 +139,45 @@ def test_a_revoked_link_stops_and_a_new_one_works(name, examples):
         links.read(name, token)
 
 
+def list_token(kind: links.LinkKind, obj: models.Model) -> str:
+    """The token a list page shows for the object (`tokens_at_versions`, which signs a link
+    without a lifetime once per process)."""
+    version = links._version(kind, obj.pk)
+    return links.tokens_at_versions(kind.name, {obj.pk: version})[obj.pk]
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_a_list_pages_token_opens_its_object_until_revoked(name, examples):
+    kind = links.get(name)
+    obj = example(examples, kind)
+    shown = list_token(kind, obj)
+    assert links.read(name, shown) == obj
+    if kind.max_age is None:
+        assert list_token(kind, obj) == shown  # signed once, shown on every load
+    links.revoke(name, obj)
+    with pytest.raises(links.LinkRevoked):
+        links.read(name, shown)
+    assert links.read(name, list_token(kind, obj)) == obj
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_a_list_pages_token_of_a_link_with_a_lifetime_is_signed_when_shown(
+    name, examples, monkeypatch
+):
+    """Not the token a page showed earlier: its lifetime counts from the signing."""
+    kind = links.get(name)
+    if kind.max_age is None:
+        pytest.skip("this kind of link ends with its object (see its check)")
+    obj = example(examples, kind)
+    signed_at = time.time() - kind.max_age.total_seconds() - 60
+    with monkeypatch.context() as past:
+        past.setattr(time, "time", lambda: signed_at)
+        old = list_token(kind, obj)
+    with pytest.raises(links.LinkExpired):
+        links.read(name, old)
+    assert links.read(name, list_token(kind, obj)) == obj
+
+
 @pytest.mark.parametrize("name", KINDS)
 def test_a_tampered_link_is_refused(name, examples):
     kind = links.get(name)
