@@ -145,14 +145,7 @@ class AuditSubject(models.Model):
     """One of the records an event about several records showed or touched. Covered by its
     event's hash; never updated or deleted."""
 
-    # No foreign-key constraint: only audit_append writes subjects, in the statement that
-    # inserts their event and with the id it returned, and events are never deleted. The
-    # constraint's check of each row at commit (about 9 us) was a third of the cost of an
-    # event listing 385 records, as a busy week view does; a subject changed or added is the
-    # hash's to catch, as it always was.
-    event = models.ForeignKey(
-        AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False, related_name="subjects"
-    )
+    event = models.ForeignKey(AuditEvent, on_delete=models.DO_NOTHING, related_name="subjects")
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     patient = models.ForeignKey(

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import models
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -147,17 +147,32 @@ def list_token(kind: links.LinkKind, obj: models.Model) -> str:
 
 
 @pytest.mark.parametrize("name", KINDS)
-def test_a_list_pages_token_opens_its_object_until_revoked(name, examples):
+def test_a_list_pages_token_opens_its_object_until_revoked(name, examples, monkeypatch):
     kind = links.get(name)
     obj = example(examples, kind)
     shown = list_token(kind, obj)
     assert links.read(name, shown) == obj
     if kind.max_age is None:
-        assert list_token(kind, obj) == shown  # signed once, shown on every load
+        later = time.time() + 10  # a token signed again would carry another second
+        with monkeypatch.context() as clock:
+            clock.setattr(time, "time", lambda: later)
+            assert list_token(kind, obj) == shown  # signed once, shown on every load
     links.revoke(name, obj)
     with pytest.raises(links.LinkRevoked):
         links.read(name, shown)
     assert links.read(name, list_token(kind, obj)) == obj
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_a_list_pages_token_is_signed_with_the_key_in_use(name, examples):
+    kind = links.get(name)
+    obj = example(examples, kind)
+    list_token(kind, obj)  # signed, and for a link without a lifetime kept, with this key
+    with override_settings(SECRET_KEY="another key of fifty characters or more, for tests"):
+        token = list_token(kind, obj)
+        assert links.read(name, token) == obj
+    with pytest.raises(links.LinkInvalid):
+        links.read(name, token)
 
 
 @pytest.mark.parametrize("name", KINDS)
