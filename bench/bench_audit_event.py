@@ -15,11 +15,10 @@ from common import fresh_database, median_us, setup_django
 
 setup_django()
 
+import bench_request_path as base  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from scheduling.models import Appointment  # noqa: E402
-from telehealth.accounts import services as account_services  # noqa: E402
-from telehealth.accounts.models import Practice, Role  # noqa: E402
 from telehealth.audit import services as audit  # noqa: E402
 from telehealth.audit.models import Action, AuditEvent  # noqa: E402
 
@@ -29,24 +28,8 @@ SIZES = (1, 30, 385)
 
 
 def run() -> dict:
-    practice = Practice.objects.create(
-        name="Bench", slug="bench", time_zone="America/New_York", phone="+16175550100"
-    )
-    clinician = account_services.staff_user_create(
-        email="doc@bench.test",
-        password="pw-bench-123456",
-        full_name="Dr Bench",
-        role=Role.CLINICIAN,
-        practice=practice,
-    )
-    patient = account_services.patient_create(
-        practice=practice,
-        legal_name="Pat Bench",
-        date_of_birth=timezone.now().date().replace(year=1980),
-        phone="+16175550123",
-        email="pat@bench.test",
-        state="MA",
-    )
+    clinician, patient_user = base.world()
+    patient = patient_user.patient
     # Unsaved rows with ids are enough: an event lists a record's type, id and patient.
     shown = [
         Appointment(pk=n, patient_id=patient.pk, start=timezone.now()) for n in range(max(SIZES))
