@@ -3,7 +3,9 @@ every kind of link: guesses spread over the intake link and a visit's join link 
 The links are taken from what the patient was sent, as a guesser would have them."""
 
 import re
+import time
 from datetime import timedelta
+from unittest import mock
 from urllib.parse import urlparse
 
 import pytest
@@ -15,6 +17,7 @@ from intake import services as intake
 from intake.models import Form
 from scheduling.models import Appointment
 from scheduling.reminders import context_for
+from telehealth.links import DOB_WINDOW_SECONDS
 from telehealth.notify.models import OutboundMessage
 from tests.visits.test_consumers import make_visit
 
@@ -32,6 +35,15 @@ RIGHT = {"date_of_birth": "1980-01-02"}  # the world's patients were born on thi
 @pytest.fixture(autouse=True)
 def empty_cache() -> None:
     cache.clear()  # the counters are keyed by patient id, which tests reuse
+
+
+@pytest.fixture(autouse=True)
+def one_window():
+    """Each test's attempts fall in one window of the counter: the windows are aligned to the
+    clock, and attempts straddling an edge would be counted apart (as they rightly are)."""
+    middle = (time.time() // DOB_WINDOW_SECONDS + 0.5) * DOB_WINDOW_SECONDS
+    with mock.patch("time.time", return_value=middle):
+        yield
 
 
 def sent_links(world, video_type, patient) -> tuple[str, str]:
