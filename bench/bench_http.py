@@ -13,6 +13,9 @@ BENCH_SECONDS (default 10) with 32 connections on 2 threads:
 - `bare_signed_in`: the same view with a staff member's session, second factor verified;
 - `healthz`, the public booking page, the booking page with a visit type chosen (the slot
   grid), the public slots API for 7 days, a signed-in patient's appointments page;
+- on request only (BENCH_KINDS), the appointments page's floors: `patient_ok`, a trivial view
+  behind a signed-in patient's session and role check, and `patient_rows`, the page's rows
+  read and audited as the page does, but not rendered (both from bench/http_urls.py);
 - `rpm`: `POST /api/v1/rpm/readings`, 100 glucose readings a request, every request's
   readings at new times (so each one is stored, not deduplicated); readings/s is requests/s
   x 100 and the readings really stored are counted in the database afterwards. The requests
@@ -83,6 +86,8 @@ ALL_KINDS = (
     "patient_appointments",
     "rpm",
 )
+# Not measured unless asked for: what the appointments page costs before its own work.
+FLOOR_KINDS = ("patient_ok", "patient_rows")
 KINDS = [k.strip() for k in os.environ.get("BENCH_KINDS", "").split(",") if k.strip()] or list(
     ALL_KINDS
 )
@@ -533,6 +538,8 @@ def measure(w: dict) -> dict:
         "book_slots": (["/book/riverside/?type=video"], []),
         "slots_api": ([w["slots_api"]], []),
         "patient_appointments": (["/scheduling/mine/"], patients),
+        "patient_ok": (["/bench/patient-ok"], patients),
+        "patient_rows": (["/bench/patient-rows"], patients),
     }
     gets = {name: get for name, get in gets.items() if name in KINDS}
     release_connections()
@@ -656,6 +663,10 @@ def report(w: dict, result: dict) -> dict:
 
 
 def main() -> None:
+    unknown = sorted(set(KINDS) - {*ALL_KINDS, *FLOOR_KINDS})
+    if unknown:
+        known = ", ".join(ALL_KINDS + FLOOR_KINDS)
+        sys.exit(f"BENCH_KINDS: no kind {', '.join(unknown)} (kinds: {known})")
     if needs_postgres("bench_http"):
         print(json.dumps({"benchmark": "http", "skipped": "needs BENCH_DATABASE_URL"}))
         return
