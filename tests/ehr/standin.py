@@ -10,7 +10,6 @@ import functools
 import hashlib
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from jwcrypto import jwk, jwt
+
+from tests.threaded_server import serve_in_thread
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
@@ -77,8 +78,7 @@ class StandInEhr:
 
         self.server: WSGIServer = make_server("127.0.0.1", 0, self.app, handler_class=Quiet)
         self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -6,6 +6,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from tests.threaded_server import serve_in_thread
+
 
 @dataclass
 class Received:
@@ -44,7 +46,7 @@ class Receiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fhir-notifications"
         return self
 

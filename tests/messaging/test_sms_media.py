@@ -4,7 +4,6 @@ them like any upload and attaches them to the thread's message, retrying what ma
 showing staff what did not."""
 
 import base64
-import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,7 @@ from telehealth.notify.models import InboundMessage
 from tests.conftest import sign_in
 from tests.messaging.test_messaging import OWN_PHONE, consent_to_texts
 from tests.notify.test_webhooks import post_signed, twilio_settings  # noqa: F401  (autouse)
+from tests.threaded_server import serve_in_thread
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "media"
 JPEG = (FIXTURES / "rash.jpg").read_bytes()
@@ -65,7 +65,7 @@ class Host:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
 
     def close(self):
         self.server.shutdown()
