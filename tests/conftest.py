@@ -11,6 +11,7 @@ from time import monotonic, sleep
 from urllib.parse import urlparse
 
 import pytest
+from django.conf import settings
 from django.core.management.commands import flush as flush_command
 from django.core.management.sql import emit_post_migrate_signal
 from django.db import connection, transaction
@@ -21,6 +22,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from pytest_django.fixtures import validate_django_db
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from scheduling.models import AppointmentType, AvailabilityRule, Modality
 from telehealth.accounts import services
@@ -106,6 +108,45 @@ def _emit_post_migrate_unless_rows_kept(verbosity, interactive, db, **kwargs):
 
 
 flush_command.emit_post_migrate_signal = _emit_post_migrate_unless_rows_kept  # type: ignore[attr-defined]
+
+_add_files_from_finders = WhiteNoiseMiddleware.add_files_from_finders
+_files_from_finders: dict[tuple, dict] = {}
+
+
+def _add_files_from_finders_once(self) -> None:
+    """The test client loads the middleware for each Client it makes, and WhiteNoise (serving
+    static files through the finders outside production) then reads every static file's
+    metadata again: about 15 ms a Client, over a minute a run. The files do not change during a
+    run, so the responders are built once for each configuration that shapes them and shared,
+    as one middleware instance shares them between requests in a server."""
+    key = (
+        self.static_prefix,
+        self.max_age,
+        self.allow_all_origins,
+        self.charset,
+        self.index_file,
+        tuple(str(directory) for directory in settings.STATICFILES_DIRS),
+        tuple(settings.STATICFILES_FINDERS),
+        tuple(settings.INSTALLED_APPS),
+        *(
+            repr(getattr(settings, name, None))
+            for name in (
+                "WHITENOISE_MIMETYPES",
+                "WHITENOISE_ADD_HEADERS_FUNCTION",
+                "WHITENOISE_IMMUTABLE_FILE_TEST",
+            )
+        ),
+    )
+    files = _files_from_finders.get(key)
+    if files is None:
+        existing, self.files = self.files, {}
+        _add_files_from_finders(self)
+        files = _files_from_finders[key] = self.files
+        self.files = existing
+    self.files.update(files)
+
+
+WhiteNoiseMiddleware.add_files_from_finders = _add_files_from_finders_once  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
