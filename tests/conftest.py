@@ -409,6 +409,17 @@ def fresh_health_results():
 
 
 @pytest.fixture(autouse=True)
+def fresh_user_snapshots():
+    """Each test starts with none of the process's signed-in user snapshots: a test that changed
+    a user and read them back left a snapshot of a change its rollback undid, tagged with a token
+    still current in Redis, and a later test signing in as the same user (a module's shared
+    World) would get it."""
+    from telehealth.accounts import user_cache
+
+    user_cache._snapshots.clear()
+
+
+@pytest.fixture(autouse=True)
 def fresh_channel_layer():
     """Each test gets the channel layer a new process would have. The Redis layer keeps the
     count of receives in flight, and the event loop they run on, across tests; a test whose

@@ -15,6 +15,12 @@ from telehealth.notify import wording
 from tests.analytics.seed import WEEK_ONE, seed_monitoring, seed_practice, seed_week
 from tests.conftest import make_staff, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 TODAY = date(2026, 11, 20)
 
 

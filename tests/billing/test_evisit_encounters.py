@@ -20,6 +20,12 @@ from visits import evisit_panels
 from visits import evisit_services as visit_services
 from visits.models import EVisit, Visit
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 

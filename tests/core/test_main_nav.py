@@ -11,6 +11,12 @@ from django.utils import translation
 
 from telehealth.accounts.models import Role
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 NAV = engines["django"].from_string("{% load nav %}{% main_nav %}")
 
 HOME, SECURITY = ("/", "Home"), (reverse("accounts:security"), "Security")

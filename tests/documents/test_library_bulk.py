@@ -20,6 +20,12 @@ from telehealth.audit.models import AuditEvent
 from telehealth.notify.models import OutboundMessage, PhoneOptOut
 from tests.conftest import make_patient, sign_in
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 LEAFLET = "Living with type 2 diabetes"
 

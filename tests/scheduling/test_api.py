@@ -1,6 +1,13 @@
+import pytest
+
 from scheduling.models import Appointment
 from tests.conftest import sign_in
 from tests.scheduling.conftest import local
+
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
 
 
 def book_body(world, video_type, start, patient=None):

@@ -23,6 +23,12 @@ from telehealth.crypto.fields import EncryptedMixin
 from tests.conftest import sign_in
 from tests.scheduling.conftest import video_visit_at
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 URL = "/scheduling/mine/"

@@ -1,6 +1,7 @@
 """The public booking form is one use case: match or register the patient and book, all or
 nothing, for the state the patient will be in during the visit."""
 
+import pytest
 from django.urls import reverse
 
 from scheduling import services
@@ -9,6 +10,11 @@ from telehealth.accounts.models import Patient
 from tests.conftest import sign_in
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data
+
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
 
 
 def post_booking(client, video_type, start, **overrides):

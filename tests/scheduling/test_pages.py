@@ -1,5 +1,6 @@
 from datetime import date
 
+import pytest
 from django.core import mail
 from django.urls import reverse
 
@@ -10,6 +11,11 @@ from telehealth import links
 from telehealth.accounts.models import Patient
 from tests.conftest import sign_in
 from tests.scheduling.conftest import local, slot_links
+
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
 
 
 def details_url(world, video_type, start):

@@ -2,6 +2,7 @@
 name, and Spanish readers see it on the booking pages, the appointment page, the portal, the
 confirmation email and its calendar file; without one they see the English name."""
 
+import pytest
 from django.core import mail
 from django.urls import reverse
 from icalendar import Calendar
@@ -10,6 +11,12 @@ from scheduling.models import AppointmentType
 from tests.conftest import sign_in
 from tests.scheduling.conftest import local
 from tests.scheduling.test_pages import booking_data
+
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
 
 SPANISH = "Consulta por video"
 

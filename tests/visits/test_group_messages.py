@@ -15,6 +15,12 @@ from tests.visits.group_helpers import bookable_group_session, open_group_sessio
 from visits import group_messages, group_services
 from visits.models import GroupParticipant, GroupSession
 
+
+@pytest.fixture
+def world(module_world):
+    return module_world  # built once for the module (tests/conftest.py)
+
+
 pytestmark = pytest.mark.django_db
 
 TITLE = "Opioid use disorder group"
