@@ -13,6 +13,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Model
 from django.test import Client
@@ -30,13 +31,14 @@ from scheduling.models import (
     ReminderRule,
 )
 from telehealth.accounts.admin import PracticeScopedAdmin
-from telehealth.accounts.models import Practice, Provider, User
+from telehealth.accounts.models import Practice, Provider, Role, User
 from telehealth.accounts.practice_scope import practice_path
+from telehealth.accounts.services import PRACTICE_ADMIN_PERMISSIONS
 from telehealth.ehr.models import EhrServer
 from telehealth.notify.models import MessageTemplate
 from telehealth.smart.models import SmartClient
 from telehealth.smart.services import smart_client_register
-from tests.conftest import PASSWORD, World, sign_in
+from tests.conftest import PASSWORD, World, make_staff, sign_in
 
 
 @pytest.fixture
@@ -289,3 +291,22 @@ def test_existing_practice_admins_get_billings_settings_even_before_its_permissi
     migration.grant(apps, SimpleNamespace(connection=connection))
     for model in (BillingProfile, Payer, FeeScheduleEntry):
         assert client.get(admin_url(model, "changelist")).status_code == 200, label(model)
+
+
+def test_a_new_practice_admin_holds_exactly_the_listed_permissions(world):
+    """Each (app, model, actions) entry of the list, and nothing else: a permission of the same
+    codename in another app (say, an app that reuses a model name) is not granted with it."""
+    listed = {
+        (app_label, f"{action}_{model}")
+        for app_label, model, actions in PRACTICE_ADMIN_PERMISSIONS
+        for action in actions
+    }
+    Permission.objects.create(
+        name="Can view team, another app's",
+        codename="view_team",
+        content_type=ContentType.objects.get_for_model(EhrServer),
+    )
+    admin_user = make_staff(world.practice, Role.PRACTICE_ADMIN, "admin2@alpha.test", "Admin 2")
+    held = set(admin_user.user_permissions.values_list("content_type__app_label", "codename"))
+    assert held == listed
+    assert ("messaging", "view_team") in held
