@@ -125,17 +125,15 @@ def _add_files_from_finders_once(self) -> None:
         self.allow_all_origins,
         self.charset,
         self.index_file,
+        settings.STATIC_URL,
+        repr(settings.STORAGES.get("staticfiles")),  # immutable_file_test asks the storage
         tuple(str(directory) for directory in settings.STATICFILES_DIRS),
         tuple(settings.STATICFILES_FINDERS),
         tuple(settings.INSTALLED_APPS),
-        *(
-            repr(getattr(settings, name, None))
-            for name in (
-                "WHITENOISE_MIMETYPES",
-                "WHITENOISE_ADD_HEADERS_FUNCTION",
-                "WHITENOISE_IMMUTABLE_FILE_TEST",
-            )
-        ),
+        repr(getattr(settings, "WHITENOISE_MIMETYPES", None)),
+        # The callables themselves (held by the key, so no other can take their id).
+        getattr(settings, "WHITENOISE_ADD_HEADERS_FUNCTION", None),
+        getattr(settings, "WHITENOISE_IMMUTABLE_FILE_TEST", None),
     )
     files = _files_from_finders.get(key)
     if files is None:

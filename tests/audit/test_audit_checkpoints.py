@@ -19,11 +19,6 @@ from telehealth.celery import app
 from tests.audit.test_audit_chains import open_tampering
 
 
-@pytest.fixture
-def world(module_world):
-    return module_world  # built once for the module (tests/conftest.py)
-
-
 @pytest.fixture(autouse=True)
 def one_chain_per_practice(settings):
     """These tests are about each practice's chain as a whole: pinned to one chain per practice
