@@ -26,6 +26,7 @@ from telehealth.accounts.models import CareTeamReason, Patient, Role, User
 from telehealth.audit.models import AuditEvent
 from telehealth.notify import dispatch
 from telehealth.notify.models import MessageTemplate, OutboundMessage
+from tests.clock import window_start
 from tests.conftest import make_patient, make_staff, sign_in
 from tests.scheduling.conftest import local, send_now
 from tests.scheduling.conftest import video_visit_at as appointment_at
@@ -354,7 +355,7 @@ def test_pressing_the_button_emails_the_invitation_and_the_page_says_where(
     path = ask_path(appointment)
     # The press and the page in one window of the limit: across a window's end the page would
     # rightly offer the button again (a clean-clone run failed so, the window ending between).
-    middle = (time.time() // INVITE_REQUEST_WINDOW + 0.5) * INVITE_REQUEST_WINDOW
+    middle = window_start(INVITE_REQUEST_WINDOW) + INVITE_REQUEST_WINDOW / 2
     with mock.patch("time.time", return_value=middle):
         asked = client.post(path)
         assert asked.status_code == 302
@@ -426,7 +427,7 @@ def test_a_stranger_matched_to_a_record_by_phone_gets_no_way_into_it(world, vide
 
 def test_the_button_sends_one_invitation_per_few_minutes(client, world, video_type):
     appointment, _page = book_online(client, world, video_type)
-    now = (time.time() // INVITE_REQUEST_WINDOW) * INVITE_REQUEST_WINDOW  # a window's start
+    now = window_start(INVITE_REQUEST_WINDOW)
     with mock.patch("time.time", return_value=now):
         client.post(ask_path(appointment))
     with mock.patch("time.time", return_value=now + INVITE_REQUEST_WINDOW - 1):
@@ -450,7 +451,7 @@ def test_the_limit_is_per_patient_not_per_link(client, world, video_type):
         by=None,
         via=BookedVia.ONLINE,
     )
-    now = (time.time() // INVITE_REQUEST_WINDOW) * INVITE_REQUEST_WINDOW  # a window's start
+    now = window_start(INVITE_REQUEST_WINDOW)
     with mock.patch("time.time", return_value=now):  # both in one window
         client.post(ask_path(appointment))
         Client().post(ask_path(second))

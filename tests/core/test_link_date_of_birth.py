@@ -3,7 +3,6 @@ every kind of link: guesses spread over the intake link and a visit's join link 
 The links are taken from what the patient was sent, as a guesser would have them."""
 
 import re
-import time
 from datetime import timedelta
 from unittest import mock
 from urllib.parse import urlparse
@@ -19,6 +18,7 @@ from scheduling.models import Appointment
 from scheduling.reminders import context_for
 from telehealth.links import DOB_WINDOW_SECONDS
 from telehealth.notify.models import OutboundMessage
+from tests.clock import window_start
 from tests.visits.test_consumers import make_visit
 
 
@@ -41,7 +41,7 @@ def empty_cache() -> None:
 def one_window():
     """Each test's attempts fall in one window of the counter: the windows are aligned to the
     clock, and attempts straddling an edge would be counted apart (as they rightly are)."""
-    middle = (time.time() // DOB_WINDOW_SECONDS + 0.5) * DOB_WINDOW_SECONDS
+    middle = window_start(DOB_WINDOW_SECONDS) + DOB_WINDOW_SECONDS / 2
     with mock.patch("time.time", return_value=middle):
         yield
 
